@@ -1,0 +1,103 @@
+"""The one error tree of Preloop. Every surface renders these through one table.
+
+    PreloopError                      base; carries a message and an optional title
+    ├── ConfigError                   settings or environment are wrong
+    ├── PolicyError                   a policy file is invalid (carries every problem found)
+    ├── ValidationError               a request's content is wrong (bad field, bad value)
+    ├── NotFoundError                 the thing named does not exist (in this account)
+    ├── ConflictError                 the change collides with the current state
+    ├── AuthenticationError           no credential, or a credential that is not valid
+    ├── PermissionDeniedError         a valid credential without the right to do this
+    ├── PayloadTooLargeError          a body over the configured limit
+    └── StorageError                  the database failed or is out of date
+
+Edges translate third-party errors into these once, at their seam, with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing wrong with an input, located as precisely as we can."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    key: str | None = None
+
+    def render(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+
+class PreloopError(Exception):
+    """Base of every error Preloop raises on purpose."""
+
+    title = "Preloop error"
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(PreloopError):
+    title = "Configuration error"
+
+
+class PolicyError(PreloopError):
+    """A policy could not be loaded. ``problems`` lists every problem found, in file order."""
+
+    title = "Invalid policy"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in policy"
+        body = "\n".join(f"  - {p.render()}" for p in self.problems)
+        super().__init__(f"{head}:\n{body}" if body else head)
+
+
+class ValidationError(PreloopError):
+    title = "Invalid request"
+
+
+class NotFoundError(PreloopError):
+    title = "Not found"
+
+
+class ConflictError(PreloopError):
+    title = "Conflict"
+
+
+class AuthenticationError(PreloopError):
+    title = "Authentication required"
+
+
+class PermissionDeniedError(PreloopError):
+    title = "Permission denied"
+
+
+class PayloadTooLargeError(PreloopError):
+    title = "Payload too large"
+
+
+class StorageError(PreloopError):
+    title = "Storage error"

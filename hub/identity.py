@@ -1,0 +1,204 @@
+"""Accounts, users, teams and API keys: the use cases, independent of any framework."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+import msgspec
+
+from hub.auditing import Auditor
+from hub.clock import Clock
+from hub.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from hub.ids import new_id
+from hub.keys import Caller, hash_key, key_id_of, make_key_text, new_key_id, same_secret
+from hub.ports import Storage
+from hub.records import Account, ApiKey, Role, Team, User
+
+DEFAULT_ACCOUNT = "default"
+BOOTSTRAP_KEY_ID = "bootstrap-admin"
+MIN_ADMIN_KEY_LENGTH = 32
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\-]{0,99}$")
+
+
+class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
+    """A new key: ``secret`` is the only time the key text exists outside the caller."""
+
+    key: ApiKey
+    secret: str
+
+
+class IdentityService:
+    def __init__(
+        self, storage: Storage, clock: Clock, auditor: Auditor, *, bootstrap_admin_key: str = ""
+    ) -> None:
+        if bootstrap_admin_key and len(bootstrap_admin_key) < MIN_ADMIN_KEY_LENGTH:
+            raise ValidationError(
+                f"PRELOOP_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LENGTH} characters"
+            )
+        self._storage = storage
+        self._clock = clock
+        self._auditor = auditor
+        self._bootstrap = bootstrap_admin_key
+        self._default_account: Account | None = None
+
+    # --- accounts -------------------------------------------------------------------------
+    async def default_account(self) -> Account:
+        if self._default_account is None:
+            account = await self._storage.accounts.get_by_name(DEFAULT_ACCOUNT)
+            if account is None:
+                account = Account(
+                    id=new_id("acct"), name=DEFAULT_ACCOUNT, created_at=self._clock.now()
+                )
+                try:
+                    await self._storage.accounts.add(account)
+                except ConflictError:  # another replica created it first
+                    account = await self._storage.accounts.get_by_name(DEFAULT_ACCOUNT)
+                    assert account is not None
+            self._default_account = account
+        return self._default_account
+
+    # --- authentication -------------------------------------------------------------------
+    async def authenticate(self, presented: str) -> Caller:
+        """The caller behind a bearer key, or ``AuthenticationError`` saying what is wrong."""
+        presented = presented.strip()
+        if not presented:
+            raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
+        if self._bootstrap and same_secret(presented, self._bootstrap):
+            account = await self.default_account()
+            return Caller(
+                key_id=BOOTSTRAP_KEY_ID,
+                account_id=account.id,
+                role=Role.ADMIN,
+                name="PRELOOP_ADMIN_KEY",
+            )
+        key_id = key_id_of(presented)
+        key = await self._storage.api_keys.get(key_id) if key_id else None
+        if key is None or not same_secret(hash_key(presented), key.key_hash):
+            raise AuthenticationError("invalid API key")
+        now = self._clock.now()
+        if key.revoked_at is not None:
+            raise AuthenticationError(f"API key {key.id} was revoked")
+        if not key.usable_at(now):
+            raise AuthenticationError(f"API key {key.id} has expired")
+        return Caller(
+            key_id=key.id,
+            account_id=key.account_id,
+            role=key.role,
+            name=key.name,
+            user_id=key.user_id,
+            labels=dict(key.labels),
+        )
+
+    # --- keys -----------------------------------------------------------------------------
+    async def create_key(
+        self,
+        account_id: str,
+        *,
+        name: str,
+        role: Role,
+        actor: str,
+        user_email: str | None = None,
+        labels: dict[str, str] | None = None,
+        expires_in_seconds: int | None = None,
+    ) -> CreatedKey:
+        _check_name(name, "key name")
+        user_id = None
+        if user_email:
+            user = await self._storage.users.get_by_email(account_id, user_email)
+            if user is None:
+                raise NotFoundError(f"no user with email {user_email!r}")
+            user_id = user.id
+        if expires_in_seconds is not None and expires_in_seconds <= 0:
+            raise ValidationError("expires_in_seconds must be positive")
+        now = self._clock.now()
+        key_id = new_key_id()
+        secret = make_key_text(key_id)
+        key = ApiKey(
+            id=key_id,
+            account_id=account_id,
+            name=name,
+            role=role,
+            key_hash=hash_key(secret),
+            user_id=user_id,
+            labels=dict(labels or {}),
+            created_at=now,
+            expires_at=now + timedelta(seconds=expires_in_seconds) if expires_in_seconds else None,
+        )
+        await self._storage.api_keys.add(key)
+        await self._auditor.record(
+            account_id, "key.created", actor, {"key_id": key.id, "name": name, "role": role.value}
+        )
+        return CreatedKey(key=key, secret=secret)
+
+    async def list_keys(self, account_id: str) -> Sequence[ApiKey]:
+        return await self._storage.api_keys.list(account_id)
+
+    async def revoke_key(self, account_id: str, key_id: str, *, actor: str) -> ApiKey:
+        key = await self._storage.api_keys.get(key_id)
+        if key is None or key.account_id != account_id:
+            raise NotFoundError(f"no API key {key_id!r}")
+        revoked = await self._storage.api_keys.revoke(account_id, key_id, self._clock.now())
+        await self._auditor.record(account_id, "key.revoked", actor, {"key_id": key_id})
+        return revoked
+
+    # --- users and teams ------------------------------------------------------------------
+    async def add_user(self, account_id: str, *, email: str, name: str, actor: str) -> User:
+        if not _EMAIL.match(email):
+            raise ValidationError(f"not an email address: {email!r}")
+        user = User(
+            id=new_id("user"),
+            account_id=account_id,
+            email=email.lower(),
+            name=name,
+            created_at=self._clock.now(),
+        )
+        try:
+            await self._storage.users.add(user)
+        except ConflictError as exc:
+            raise ConflictError(f"a user with email {email!r} exists") from exc
+        await self._auditor.record(
+            account_id, "user.added", actor, {"user_id": user.id, "email": user.email}
+        )
+        return user
+
+    async def list_users(self, account_id: str) -> Sequence[User]:
+        return await self._storage.users.list(account_id)
+
+    async def add_team(
+        self, account_id: str, *, name: str, members: Sequence[str], actor: str
+    ) -> Team:
+        _check_name(name, "team name")
+        member_ids: list[str] = []
+        for email in members:
+            user = await self._storage.users.get_by_email(account_id, email.lower())
+            if user is None:
+                raise NotFoundError(f"no user with email {email!r}; add it with 'users add'")
+            member_ids.append(user.id)
+        team = Team(
+            id=new_id("team"),
+            account_id=account_id,
+            name=name,
+            members=tuple(member_ids),
+            created_at=self._clock.now(),
+        )
+        try:
+            await self._storage.teams.add(team)
+        except ConflictError as exc:
+            raise ConflictError(f"a team named {name!r} exists") from exc
+        await self._auditor.record(
+            account_id, "team.added", actor, {"team": name, "members": list(members)}
+        )
+        return team
+
+    async def list_teams(self, account_id: str) -> Sequence[Team]:
+        return await self._storage.teams.list(account_id)
+
+
+def _check_name(name: str, what: str) -> None:
+    if not _NAME.match(name):
+        raise ValidationError(
+            f"invalid {what} {name!r}: 1-100 letters, digits, spaces, '.', '_' or '-'"
+        )

@@ -1,0 +1,400 @@
+"""In-memory storage: the fake unit tests plug in, held to the same contract suite as SQL.
+
+Records are copied in and out through JSON, as a database would: a caller mutating a dict it
+passed in changes nothing stored, JSON fields come back as JSON types, and datetimes come back
+in UTC. Naive datetimes are refused. Every write checks that its account exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from hub.audit import GENESIS_HASH, chain
+from hub.errors import ConflictError, NotFoundError, ValidationError
+from hub.ports import AuditQuery, Storage
+from hub.records import (
+    Account,
+    ApiKey,
+    ApprovalRequest,
+    ApprovalStatus,
+    ApprovalVote,
+    AuditDraft,
+    AuditEvent,
+    McpServer,
+    PolicyVersion,
+    Team,
+    ToolRecord,
+    User,
+    WorkflowRecord,
+)
+from hub.store_rules import aware_utc, check_audit_query, check_limit
+
+R = TypeVar("R", bound=msgspec.Struct)
+_Scalar = str | int | float | bool | None
+
+
+def _stored(record: R) -> R:
+    """A private copy of ``record`` as a database gives it back."""
+    changes = {
+        name: aware_utc(value, name)
+        for name in record.__struct_fields__
+        if isinstance(value := getattr(record, name), datetime)
+    }
+    normalised = msgspec.structs.replace(record, **changes)
+    return msgspec.json.decode(msgspec.json.encode(normalised), type=type(record))
+
+
+def _json_equal(actual: Any, expected: _Scalar) -> bool:
+    """JSON equality of scalars: ``true`` is not ``1``, ``1`` is ``1.0``."""
+    if isinstance(expected, bool) or expected is None or isinstance(actual, bool):
+        return actual is expected
+    if isinstance(expected, str):
+        return isinstance(actual, str) and actual == expected
+    return isinstance(actual, int | float) and actual == expected
+
+
+class _State:
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.users: dict[str, User] = {}
+        self.teams: dict[str, Team] = {}
+        self.keys: dict[str, ApiKey] = {}
+        self.servers: dict[tuple[str, str], McpServer] = {}
+        self.tools: dict[tuple[str, str, str], ToolRecord] = {}
+        self.policies: dict[tuple[str, int], PolicyVersion] = {}
+        self.workflows: dict[str, dict[str, WorkflowRecord]] = {}
+        self.approvals: dict[str, ApprovalRequest] = {}
+        self.votes: dict[tuple[str, str], ApprovalVote] = {}
+        self.events: dict[str, list[AuditEvent]] = {}
+        self.heads: dict[str, tuple[int, str]] = {}
+
+    def require_account(self, account_id: str) -> None:
+        if account_id not in self.accounts:
+            raise NotFoundError(f"account {account_id!r} does not exist")
+
+
+def _one(records: Iterable[R], test: Callable[[R], bool]) -> R | None:
+    return next((r for r in records if test(r)), None)
+
+
+class _Store:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+
+class InMemoryAccountStore(_Store):
+    async def add(self, account: Account) -> None:
+        if account.id in self._s.accounts or await self.get_by_name(account.name):
+            raise ConflictError(f"account {account.id!r} or name {account.name!r} exists")
+        self._s.accounts[account.id] = _stored(account)
+
+    async def get(self, account_id: str) -> Account | None:
+        return self._s.accounts.get(account_id)
+
+    async def get_by_name(self, name: str) -> Account | None:
+        return _one(self._s.accounts.values(), lambda a: a.name == name)
+
+    async def list(self) -> Sequence[Account]:
+        return sorted(self._s.accounts.values(), key=lambda a: (a.created_at, a.id))
+
+
+class InMemoryUserStore(_Store):
+    async def add(self, user: User) -> None:
+        self._s.require_account(user.account_id)
+        if user.id in self._s.users or await self.get_by_email(user.account_id, user.email):
+            raise ConflictError(f"user {user.id!r} or email {user.email!r} exists")
+        self._s.users[user.id] = _stored(user)
+
+    async def get(self, account_id: str, user_id: str) -> User | None:
+        user = self._s.users.get(user_id)
+        return user if user is not None and user.account_id == account_id else None
+
+    async def get_by_email(self, account_id: str, email: str) -> User | None:
+        return _one(
+            self._s.users.values(), lambda u: (u.account_id, u.email) == (account_id, email)
+        )
+
+    async def list(self, account_id: str) -> Sequence[User]:
+        found = [u for u in self._s.users.values() if u.account_id == account_id]
+        return sorted(found, key=lambda u: u.email)
+
+
+class InMemoryTeamStore(_Store):
+    async def add(self, team: Team) -> None:
+        self._s.require_account(team.account_id)
+        if team.id in self._s.teams or await self.get_by_name(team.account_id, team.name):
+            raise ConflictError(f"team {team.id!r} or name {team.name!r} exists")
+        self._s.teams[team.id] = _stored(team)
+
+    async def get_by_name(self, account_id: str, name: str) -> Team | None:
+        return _one(self._s.teams.values(), lambda t: (t.account_id, t.name) == (account_id, name))
+
+    async def set_members(self, account_id: str, name: str, members: Sequence[str]) -> Team:
+        team = await self.get_by_name(account_id, name)
+        if team is None:
+            raise NotFoundError(f"team {name!r} does not exist")
+        team = _stored(msgspec.structs.replace(team, members=tuple(members)))
+        self._s.teams[team.id] = team
+        return team
+
+    async def list(self, account_id: str) -> Sequence[Team]:
+        found = [t for t in self._s.teams.values() if t.account_id == account_id]
+        return sorted(found, key=lambda t: t.name)
+
+
+class InMemoryApiKeyStore(_Store):
+    async def add(self, key: ApiKey) -> None:
+        self._s.require_account(key.account_id)
+        if key.id in self._s.keys or _one(
+            self._s.keys.values(), lambda k: k.key_hash == key.key_hash
+        ):
+            raise ConflictError(f"API key {key.id!r} or its hash exists")
+        self._s.keys[key.id] = _stored(key)
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        return self._s.keys.get(key_id)
+
+    async def list(self, account_id: str) -> Sequence[ApiKey]:
+        found = [k for k in self._s.keys.values() if k.account_id == account_id]
+        return sorted(found, key=lambda k: (k.created_at, k.id))
+
+    async def revoke(self, account_id: str, key_id: str, at: datetime) -> ApiKey:
+        key = self._s.keys.get(key_id)
+        if key is None or key.account_id != account_id:
+            raise NotFoundError(f"API key {key_id!r} does not exist")
+        at = aware_utc(at, "revoked_at")
+        if key.revoked_at is None or at < key.revoked_at:
+            key = msgspec.structs.replace(key, revoked_at=at)
+            self._s.keys[key_id] = key
+        return key
+
+    async def touch(self, key_id: str, at: datetime) -> None:
+        key = self._s.keys.get(key_id)
+        if key is None:
+            raise NotFoundError(f"API key {key_id!r} does not exist")
+        at = aware_utc(at, "last_used_at")
+        self._s.keys[key_id] = msgspec.structs.replace(key, last_used_at=at)
+
+
+class InMemoryMcpServerStore(_Store):
+    async def upsert(self, server: McpServer) -> None:
+        self._s.require_account(server.account_id)
+        key = (server.account_id, server.name)
+        old = self._s.servers.get(key)
+        if old is not None:  # the row keeps its identity and birth date
+            server = msgspec.structs.replace(server, id=old.id, created_at=old.created_at)
+        elif _one(self._s.servers.values(), lambda s: s.id == server.id):
+            raise ConflictError(f"MCP server id {server.id!r} exists")
+        self._s.servers[key] = _stored(server)
+
+    async def get(self, account_id: str, name: str) -> McpServer | None:
+        return self._s.servers.get((account_id, name))
+
+    async def list(self, account_id: str) -> Sequence[McpServer]:
+        return sorted(
+            (s for s in self._s.servers.values() if s.account_id == account_id),
+            key=lambda s: s.name,
+        )
+
+    async def remove(self, account_id: str, name: str) -> None:
+        if self._s.servers.pop((account_id, name), None) is None:
+            raise NotFoundError(f"MCP server {name!r} does not exist")
+
+
+class InMemoryToolStore(_Store):
+    async def upsert(self, tool: ToolRecord) -> None:
+        self._s.require_account(tool.account_id)
+        key = (tool.account_id, tool.server_name, tool.name)
+        old = self._s.tools.get(key)
+        if old is not None:
+            tool = msgspec.structs.replace(tool, id=old.id, first_seen_at=old.first_seen_at)
+        elif _one(self._s.tools.values(), lambda t: t.id == tool.id):
+            raise ConflictError(f"tool id {tool.id!r} exists")
+        self._s.tools[key] = _stored(tool)
+
+    async def get(self, account_id: str, server_name: str, name: str) -> ToolRecord | None:
+        return self._s.tools.get((account_id, server_name, name))
+
+    async def list(self, account_id: str, server_name: str | None = None) -> Sequence[ToolRecord]:
+        found = [
+            t
+            for t in self._s.tools.values()
+            if t.account_id == account_id and server_name in (None, t.server_name)
+        ]
+        return sorted(found, key=lambda t: (t.server_name, t.name))
+
+    async def remove_server(self, account_id: str, server_name: str) -> None:
+        for key in [k for k in self._s.tools if k[:2] == (account_id, server_name)]:
+            del self._s.tools[key]
+
+
+class InMemoryPolicyStore(_Store):
+    async def add(self, version: PolicyVersion) -> None:
+        self._s.require_account(version.account_id)
+        key = (version.account_id, version.version)
+        if key in self._s.policies:
+            raise ConflictError(f"policy version {version.version} exists")
+        self._s.policies[key] = _stored(version)
+
+    async def latest(self, account_id: str) -> PolicyVersion | None:
+        found = await self.list(account_id)
+        return found[0] if found else None
+
+    async def get(self, account_id: str, version: int) -> PolicyVersion | None:
+        return self._s.policies.get((account_id, version))
+
+    async def list(self, account_id: str) -> Sequence[PolicyVersion]:
+        found = [p for p in self._s.policies.values() if p.account_id == account_id]
+        return sorted(found, key=lambda p: p.version, reverse=True)
+
+
+class InMemoryWorkflowStore(_Store):
+    async def replace_all(self, account_id: str, workflows: Sequence[WorkflowRecord]) -> None:
+        self._s.require_account(account_id)
+        if any(w.account_id != account_id for w in workflows):
+            raise ValidationError(f"every workflow must belong to account {account_id!r}")
+        by_name = {w.name: _stored(w) for w in workflows}
+        if len(by_name) != len(workflows):
+            raise ConflictError("two workflows share a name")
+        self._s.workflows[account_id] = by_name
+
+    async def get(self, account_id: str, name: str) -> WorkflowRecord | None:
+        return self._s.workflows.get(account_id, {}).get(name)
+
+    async def list(self, account_id: str) -> Sequence[WorkflowRecord]:
+        return sorted(self._s.workflows.get(account_id, {}).values(), key=lambda w: w.name)
+
+
+class InMemoryApprovalStore(_Store):
+    async def add(self, request: ApprovalRequest) -> None:
+        self._s.require_account(request.account_id)
+        if request.id in self._s.approvals:
+            raise ConflictError(f"approval request {request.id!r} exists")
+        self._s.approvals[request.id] = _stored(request)
+
+    async def get(self, account_id: str, request_id: str) -> ApprovalRequest | None:
+        found = self._s.approvals.get(request_id)
+        return found if found is not None and found.account_id == account_id else None
+
+    async def list(
+        self, account_id: str, *, status: ApprovalStatus | None = None, limit: int = 100
+    ) -> Sequence[ApprovalRequest]:
+        check_limit(limit)
+        found = [
+            r
+            for r in self._s.approvals.values()
+            if r.account_id == account_id and status in (None, r.status)
+        ]
+        return sorted(found, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
+
+    async def transition(
+        self,
+        account_id: str,
+        request_id: str,
+        *,
+        expected: ApprovalStatus,
+        new: ApprovalStatus,
+        decided_at: datetime,
+        decided_by: str | None,
+        comment: str | None,
+    ) -> ApprovalRequest | None:
+        current = await self.get(account_id, request_id)
+        if current is None:
+            raise NotFoundError(f"approval request {request_id!r} does not exist")
+        if current.status != expected:
+            return None
+        changed = msgspec.structs.replace(
+            current, status=new, decided_at=decided_at, decided_by=decided_by, comment=comment
+        )
+        self._s.approvals[request_id] = _stored(changed)
+        return self._s.approvals[request_id]
+
+    async def add_vote(self, vote: ApprovalVote) -> None:
+        if await self.get(vote.account_id, vote.request_id) is None:
+            raise NotFoundError(f"approval request {vote.request_id!r} does not exist")
+        key = (vote.request_id, vote.approver)
+        if key in self._s.votes:
+            raise ConflictError(f"{vote.approver!r} already voted on {vote.request_id!r}")
+        self._s.votes[key] = _stored(vote)
+
+    async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
+        found = [
+            v
+            for v in self._s.votes.values()
+            if (v.account_id, v.request_id) == (account_id, request_id)
+        ]
+        return sorted(found, key=lambda v: (v.created_at, v.approver))
+
+
+def _matches(event: AuditEvent, q: AuditQuery) -> bool:
+    if q.kind is not None and not (
+        event.kind.startswith(q.kind) if q.kind.endswith(".") else event.kind == q.kind
+    ):
+        return False
+    return (
+        (q.actor is None or event.actor == q.actor)
+        and (q.since is None or event.at >= q.since)
+        and (q.until is None or event.at < q.until)
+        and event.seq > q.after_seq
+        and all(k in event.data and _json_equal(event.data[k], v) for k, v in q.match.items())
+    )
+
+
+class InMemoryAuditStore(_Store):
+    def __init__(self, state: _State) -> None:
+        super().__init__(state)
+        # Reading the head and storing the event happen under one lock, so appends stay atomic
+        # even if this method ever awaits in between (an event bus, say).
+        self._lock = asyncio.Lock()
+
+    async def append(self, draft: AuditDraft) -> AuditEvent:
+        aware_utc(draft.at, "audit event time")
+        async with self._lock:
+            self._s.require_account(draft.account_id)
+            seq, prev_hash = self._s.heads.get(draft.account_id, (0, GENESIS_HASH))
+            event = _stored(chain(draft, seq=seq + 1, prev_hash=prev_hash))
+            self._s.events.setdefault(draft.account_id, []).append(event)
+            self._s.heads[draft.account_id] = (event.seq, event.hash)
+            return event
+
+    async def query(self, account_id: str, query: AuditQuery) -> Sequence[AuditEvent]:
+        check_audit_query(query)
+        found = [e for e in self._s.events.get(account_id, []) if _matches(e, query)]
+        if query.newest_first:
+            found.reverse()
+        return found[: query.limit]
+
+    async def all(self, account_id: str) -> Sequence[AuditEvent]:
+        return list(self._s.events.get(account_id, []))
+
+    async def head(self, account_id: str) -> tuple[int, str] | None:
+        return self._s.heads.get(account_id)
+
+
+class InMemoryStorage:
+    """Every in-memory store behind one object; ``close`` keeps the data (nothing to release)."""
+
+    def __init__(self) -> None:
+        state = _State()
+        self.accounts = InMemoryAccountStore(state)
+        self.users = InMemoryUserStore(state)
+        self.teams = InMemoryTeamStore(state)
+        self.api_keys = InMemoryApiKeyStore(state)
+        self.servers = InMemoryMcpServerStore(state)
+        self.tools = InMemoryToolStore(state)
+        self.policies = InMemoryPolicyStore(state)
+        self.workflows = InMemoryWorkflowStore(state)
+        self.approvals = InMemoryApprovalStore(state)
+        self.audit = InMemoryAuditStore(state)
+
+    async def close(self) -> None:
+        return None
+
+
+if TYPE_CHECKING:  # mypy proves the fake keeps the port's shape
+    _storage: Storage = InMemoryStorage()

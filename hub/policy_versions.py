@@ -1,0 +1,210 @@
+"""Policy-as-code use cases: validate, apply (declarative, versioned), export, diff, history,
+rollback. The active policy of an account is its latest version."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import msgspec
+
+from hub.auditing import Auditor
+from hub.clock import Clock
+from hub.errors import ConflictError, NotFoundError
+from hub.ids import new_id
+from hub.policy import CompiledPolicy, diff_policies, export_policy, load_policy
+from hub.ports import Storage
+from hub.records import McpServer, PolicyVersion, WorkflowRecord
+
+_MAX_APPLY_ATTEMPTS = 5
+
+
+class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
+    changed: bool
+    dry_run: bool
+    version: int | None  # the version now active (None: no policy yet, dry run on empty)
+    previous_version: int | None
+    diff: str
+
+
+class PolicyService:
+    def __init__(self, storage: Storage, clock: Clock, auditor: Auditor) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._auditor = auditor
+        self._compiled: dict[tuple[str, int], CompiledPolicy] = {}
+
+    @staticmethod
+    def validate(text: str, *, filename: str = "<policy>") -> CompiledPolicy:
+        """Load and compile a policy; ``PolicyError`` lists every problem."""
+        return load_policy(text, filename=filename)
+
+    async def active(self, account_id: str) -> tuple[PolicyVersion, CompiledPolicy] | None:
+        """The account's current version and its compiled policy (compiled once, cached)."""
+        latest = await self._storage.policies.latest(account_id)
+        if latest is None:
+            return None
+        return latest, self._compile(latest)
+
+    async def apply(
+        self,
+        account_id: str,
+        text: str,
+        *,
+        actor: str,
+        filename: str = "<policy>",
+        dry_run: bool = False,
+        comment: str = "",
+    ) -> ApplyResult:
+        """Make ``text`` the account's policy. Unchanged content creates no version."""
+        compiled = self.validate(text, filename=filename)
+        canonical = export_policy(compiled.document)
+        for _ in range(_MAX_APPLY_ATTEMPTS):
+            latest = await self._storage.policies.latest(account_id)
+            old = latest.source if latest else None
+            diff = diff_policies(
+                old,
+                canonical,
+                old_name=f"version {latest.version}" if latest else "(no policy)",
+                new_name=filename,
+            )
+            if latest is not None and latest.source == canonical:
+                return ApplyResult(
+                    changed=False,
+                    dry_run=dry_run,
+                    version=latest.version,
+                    previous_version=latest.version,
+                    diff="",
+                )
+            if dry_run:
+                return ApplyResult(
+                    changed=True,
+                    dry_run=True,
+                    version=latest.version if latest else None,
+                    previous_version=latest.version if latest else None,
+                    diff=diff,
+                )
+            number = (latest.version if latest else 0) + 1
+            version = PolicyVersion(
+                account_id=account_id,
+                version=number,
+                digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+                source=canonical,
+                name=compiled.document.metadata.name,
+                created_at=self._clock.now(),
+                created_by=actor,
+                comment=comment,
+            )
+            try:
+                await self._storage.policies.add(version)
+            except ConflictError:
+                continue  # a concurrent apply took this number: recompute against it
+            self._compiled[(account_id, number)] = compiled
+            await self._sync(account_id, compiled, number)
+            await self._auditor.record(
+                account_id,
+                "policy.applied",
+                actor,
+                {
+                    "version": number,
+                    "previous_version": latest.version if latest else None,
+                    "digest": version.digest,
+                    "name": version.name,
+                    "comment": comment,
+                },
+            )
+            return ApplyResult(
+                changed=True,
+                dry_run=False,
+                version=number,
+                previous_version=latest.version if latest else None,
+                diff=diff,
+            )
+        raise ConflictError("the policy changed concurrently too often; try again")
+
+    async def export(self, account_id: str, version: int | None = None) -> str:
+        return (await self._version(account_id, version)).source
+
+    async def diff(self, account_id: str, text: str, *, filename: str = "<policy>") -> str:
+        compiled = self.validate(text, filename=filename)
+        latest = await self._storage.policies.latest(account_id)
+        return diff_policies(
+            latest.source if latest else None,
+            export_policy(compiled.document),
+            old_name=f"version {latest.version}" if latest else "(no policy)",
+            new_name=filename,
+        )
+
+    async def history(self, account_id: str) -> Sequence[PolicyVersion]:
+        return await self._storage.policies.list(account_id)
+
+    async def rollback(self, account_id: str, version: int, *, actor: str) -> ApplyResult:
+        """Apply an earlier version's content again, as a new version."""
+        old = await self._version(account_id, version)
+        return await self.apply(
+            account_id,
+            old.source,
+            actor=actor,
+            filename=f"version {version}",
+            comment=f"rollback to version {version}",
+        )
+
+    async def _version(self, account_id: str, version: int | None) -> PolicyVersion:
+        if version is None:
+            found = await self._storage.policies.latest(account_id)
+            if found is None:
+                raise NotFoundError("no policy has been applied yet")
+            return found
+        found = await self._storage.policies.get(account_id, version)
+        if found is None:
+            raise NotFoundError(f"no policy version {version}")
+        return found
+
+    def _compile(self, version: PolicyVersion) -> CompiledPolicy:
+        key = (version.account_id, version.version)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = load_policy(version.source, filename=f"version {version.version}")
+            self._compiled[key] = compiled
+        return compiled
+
+    async def _sync(self, account_id: str, compiled: CompiledPolicy, number: int) -> None:
+        """The policy's workflows and servers become the stored ones."""
+        now = self._clock.now()
+        document = compiled.document
+        await self._storage.workflows.replace_all(
+            account_id,
+            [
+                WorkflowRecord(
+                    account_id=account_id,
+                    name=w.name,
+                    spec=msgspec.to_builtins(w),
+                    policy_version=number,
+                    updated_at=now,
+                )
+                for w in document.approval_workflows
+            ],
+        )
+        wanted = {s.name: s for s in document.mcp_servers}
+        for existing in await self._storage.servers.list(account_id):
+            if existing.source == "policy" and existing.name not in wanted:
+                await self._storage.servers.remove(account_id, existing.name)
+        for server in wanted.values():
+            existing_server = await self._storage.servers.get(account_id, server.name)
+            if existing_server is not None and existing_server.source != "policy":
+                continue  # registered by hand: the policy does not overwrite it
+            config = msgspec.to_builtins(server)
+            config.pop("name", None)
+            config.pop("transport", None)
+            await self._storage.servers.upsert(
+                McpServer(
+                    id=existing_server.id if existing_server else new_id("srv"),
+                    account_id=account_id,
+                    name=server.name,
+                    transport=str(server.transport),
+                    config=config,
+                    source="policy",
+                    created_at=existing_server.created_at if existing_server else now,
+                    updated_at=now,
+                )
+            )

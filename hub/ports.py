@@ -1,0 +1,240 @@
+"""The ports the core needs from storage. ``InMemoryStorage`` (hub/memory.py) and
+``SqlStorage`` (server/db) implement them; one contract suite (tests/contract) runs on all.
+
+Rules every implementation keeps:
+- every method is scoped by ``account_id`` where the record belongs to a tenant;
+- ``add``/``create`` of a duplicate raises ``ConflictError``; a missing record on an update
+  raises ``NotFoundError``; ``get`` returns ``None`` when absent;
+- writing a tenant record for an account that does not exist raises ``NotFoundError``;
+- datetimes come back timezone-aware, in UTC; a naive datetime is refused with
+  ``ValidationError``; lists come back in a stable documented order (ties broken by id);
+- JSON fields come back as JSON types (tuples as lists, datetimes as ISO strings);
+- a negative ``limit`` is a ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from hub.records import (
+    Account,
+    ApiKey,
+    ApprovalRequest,
+    ApprovalStatus,
+    ApprovalVote,
+    AuditDraft,
+    AuditEvent,
+    McpServer,
+    PolicyVersion,
+    Team,
+    ToolRecord,
+    User,
+    WorkflowRecord,
+)
+
+
+class AccountStore(Protocol):
+    async def add(self, account: Account) -> None: ...
+    async def get(self, account_id: str) -> Account | None: ...
+    async def get_by_name(self, name: str) -> Account | None: ...
+    async def list(self) -> Sequence[Account]:
+        """Ordered by creation time."""
+        ...
+
+
+class UserStore(Protocol):
+    async def add(self, user: User) -> None:
+        """Conflict when the email is taken in the account."""
+        ...
+
+    async def get(self, account_id: str, user_id: str) -> User | None: ...
+    async def get_by_email(self, account_id: str, email: str) -> User | None: ...
+    async def list(self, account_id: str) -> Sequence[User]:
+        """Ordered by email."""
+        ...
+
+
+class TeamStore(Protocol):
+    async def add(self, team: Team) -> None:
+        """Conflict when the name is taken in the account."""
+        ...
+
+    async def get_by_name(self, account_id: str, name: str) -> Team | None: ...
+    async def set_members(self, account_id: str, name: str, members: Sequence[str]) -> Team: ...
+    async def list(self, account_id: str) -> Sequence[Team]:
+        """Ordered by name."""
+        ...
+
+
+class ApiKeyStore(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+    async def get(self, key_id: str) -> ApiKey | None:
+        """Across accounts: the key id is what authentication starts from."""
+        ...
+
+    async def list(self, account_id: str) -> Sequence[ApiKey]:
+        """Ordered by creation time."""
+        ...
+
+    async def revoke(self, account_id: str, key_id: str, at: datetime) -> ApiKey:
+        """Marks the key revoked (idempotent: an earlier revocation time is kept).
+        NotFound when the key does not exist in the account."""
+        ...
+
+    async def touch(self, key_id: str, at: datetime) -> None:
+        """Records the last use. NotFound when the key does not exist."""
+        ...
+
+
+class McpServerStore(Protocol):
+    async def upsert(self, server: McpServer) -> None:
+        """Insert or replace by (account_id, name); a replaced row keeps its ``id`` and
+        ``created_at``."""
+        ...
+
+    async def get(self, account_id: str, name: str) -> McpServer | None: ...
+    async def list(self, account_id: str) -> Sequence[McpServer]:
+        """Ordered by name."""
+        ...
+
+    async def remove(self, account_id: str, name: str) -> None:
+        """NotFound when absent."""
+        ...
+
+
+class ToolStore(Protocol):
+    async def upsert(self, tool: ToolRecord) -> None:
+        """Insert or replace by (account_id, server_name, name); a replaced row keeps its ``id``
+        and ``first_seen_at``."""
+        ...
+
+    async def get(self, account_id: str, server_name: str, name: str) -> ToolRecord | None: ...
+    async def list(self, account_id: str, server_name: str | None = None) -> Sequence[ToolRecord]:
+        """Ordered by (server_name, name)."""
+        ...
+
+    async def remove_server(self, account_id: str, server_name: str) -> None:
+        """Removes the server's tools (none is fine)."""
+        ...
+
+
+class PolicyStore(Protocol):
+    async def add(self, version: PolicyVersion) -> None:
+        """Conflict when that version number exists: callers compute ``latest + 1`` and retry,
+        which makes concurrent applies compare-and-set."""
+        ...
+
+    async def latest(self, account_id: str) -> PolicyVersion | None: ...
+    async def get(self, account_id: str, version: int) -> PolicyVersion | None: ...
+    async def list(self, account_id: str) -> Sequence[PolicyVersion]:
+        """Newest first."""
+        ...
+
+
+class WorkflowStore(Protocol):
+    async def replace_all(self, account_id: str, workflows: Sequence[WorkflowRecord]) -> None:
+        """The given workflows become the account's whole set, atomically. Conflict when two
+        share a name; ValidationError when one belongs to another account."""
+        ...
+
+    async def get(self, account_id: str, name: str) -> WorkflowRecord | None: ...
+    async def list(self, account_id: str) -> Sequence[WorkflowRecord]:
+        """Ordered by name."""
+        ...
+
+
+class ApprovalStore(Protocol):
+    async def add(self, request: ApprovalRequest) -> None: ...
+    async def get(self, account_id: str, request_id: str) -> ApprovalRequest | None: ...
+    async def list(
+        self, account_id: str, *, status: ApprovalStatus | None = None, limit: int = 100
+    ) -> Sequence[ApprovalRequest]:
+        """Newest first."""
+        ...
+
+    async def transition(
+        self,
+        account_id: str,
+        request_id: str,
+        *,
+        expected: ApprovalStatus,
+        new: ApprovalStatus,
+        decided_at: datetime,
+        decided_by: str | None,
+        comment: str | None,
+    ) -> ApprovalRequest | None:
+        """Compare-and-set: moves the request from ``expected`` to ``new`` and returns it, or
+        returns ``None`` when its status was no longer ``expected`` (somebody else won).
+        NotFound when the request does not exist."""
+        ...
+
+    async def add_vote(self, vote: ApprovalVote) -> None:
+        """Conflict when this approver already voted on this request."""
+        ...
+
+    async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
+        """Oldest first (ties by approver)."""
+        ...
+
+
+class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Filters combine with AND; ``since`` is inclusive, ``until`` exclusive; ``after_seq``
+    keeps events with a greater seq. ``match`` values are JSON scalars (str, int, float, bool,
+    None) compared with JSON equality (``true`` is not ``1``); keys may not contain quotes."""
+
+    kind: str | None = None  # exact kind, or a prefix ending in "." (e.g. "tool.")
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = 0
+    limit: int = 100
+    newest_first: bool = True
+    match: dict[str, Any] = {}  # top-level data fields that must equal these values
+
+
+class AuditStore(Protocol):
+    async def append(self, draft: AuditDraft) -> AuditEvent:
+        """Chains the draft after the account's last event (``hub.audit.chain``) and stores it
+        atomically: concurrent appends never share a ``seq`` nor fork the chain."""
+        ...
+
+    async def query(self, account_id: str, query: AuditQuery) -> Sequence[AuditEvent]: ...
+    async def all(self, account_id: str) -> Sequence[AuditEvent]:
+        """Every event of the account, oldest first (for verify and export)."""
+        ...
+
+    async def head(self, account_id: str) -> tuple[int, str] | None:
+        """(seq, hash) of the last event, kept separately from the events; ``None`` before the
+        first event."""
+        ...
+
+
+class Storage(Protocol):
+    """Every store behind one object, plus lifecycle."""
+
+    @property
+    def accounts(self) -> AccountStore: ...
+    @property
+    def users(self) -> UserStore: ...
+    @property
+    def teams(self) -> TeamStore: ...
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
+    @property
+    def servers(self) -> McpServerStore: ...
+    @property
+    def tools(self) -> ToolStore: ...
+    @property
+    def policies(self) -> PolicyStore: ...
+    @property
+    def workflows(self) -> WorkflowStore: ...
+    @property
+    def approvals(self) -> ApprovalStore: ...
+    @property
+    def audit(self) -> AuditStore: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,182 @@
+"""The records the stores keep. Frozen msgspec Structs; every tenant record has ``account_id``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+
+class Role(StrEnum):
+    """What an API key may do. Each role includes the ones below it, except ``agent``."""
+
+    ADMIN = "admin"  # everything
+    APPROVER = "approver"  # decide approvals, read everything
+    VIEWER = "viewer"  # read policies, audit, approvals
+    AGENT = "agent"  # call tools and models through Preloop; read nothing else
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class User(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    account_id: str
+    email: str
+    name: str = ""
+    created_at: datetime
+
+
+class Team(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    account_id: str
+    name: str
+    members: tuple[str, ...] = ()  # user ids
+    created_at: datetime
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """An API key as stored: never the key itself, only its SHA-256 hash."""
+
+    id: str  # public identifier, also embedded in the key text
+    account_id: str
+    name: str
+    role: Role
+    key_hash: str
+    user_id: str | None = None
+    labels: dict[str, str] = {}
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def usable_at(self, now: datetime) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or now < self.expires_at
+
+
+class McpServer(msgspec.Struct, frozen=True, kw_only=True):
+    """An upstream MCP server Preloop protects."""
+
+    id: str
+    account_id: str
+    name: str
+    transport: str  # stdio | streamable-http | sse
+    config: dict[str, Any] = {}  # command/args/env or url/headers (secret references only)
+    source: str = "api"  # api | policy
+    created_at: datetime
+    updated_at: datetime
+
+
+class ToolRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A tool seen on an upstream, with the pinned hash of its definition."""
+
+    id: str
+    account_id: str
+    server_name: str
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = {}
+    definition_hash: str
+    pinned_hash: str
+    first_seen_at: datetime
+    updated_at: datetime
+
+
+class PolicyVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """One applied version of an account's policy. ``source`` is the canonical YAML."""
+
+    account_id: str
+    version: int
+    digest: str  # sha256 of source
+    source: str
+    name: str = ""
+    created_at: datetime
+    created_by: str = ""  # key id or "system"
+    comment: str = ""
+
+
+class WorkflowRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An approval workflow as the active policy defines it (JSON of the policy's workflow)."""
+
+    account_id: str
+    name: str
+    spec: dict[str, Any]
+    policy_version: int
+    updated_at: datetime
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A tool call waiting for people. Bound to the exact call by ``args_digest``."""
+
+    id: str
+    account_id: str
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    principal_key_id: str
+    server: str
+    tool: str
+    args_digest: str
+    args: dict[str, Any] = {}  # redacted, for display
+    justification: str | None = None
+    policy_version: int
+    workflow: str
+    rule: str = ""
+    reason: str = ""
+    required_approvals: int = 1
+    created_at: datetime
+    expires_at: datetime | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    comment: str | None = None
+
+
+class VoteChoice(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class ApprovalVote(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str
+    account_id: str
+    approver: str  # user id or key id
+    choice: VoteChoice
+    comment: str = ""
+    channel: str = "api"
+    created_at: datetime
+
+
+class AuditDraft(msgspec.Struct, frozen=True, kw_only=True):
+    """An audit event before the store chains it."""
+
+    account_id: str
+    kind: str  # e.g. tool.call, policy.applied, key.created
+    actor: str  # key id, user id or "system"
+    at: datetime
+    data: dict[str, Any] = {}
+
+
+class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An audit event as stored: ``hash`` covers this event's content and ``prev_hash``."""
+
+    account_id: str
+    seq: int  # 1, 2, 3 … per account
+    kind: str
+    actor: str
+    at: datetime
+    data: dict[str, Any] = {}
+    prev_hash: str
+    hash: str

@@ -1,0 +1,260 @@
+"""Settings: one strict tree read from ``PRELOOP_*`` environment variables and an optional
+``.env`` file. Nothing is read at import time; call ``load_settings()``.
+
+Each field's variable is ``PRELOOP_`` + section + ``_`` + field, upper-cased (top-level fields
+have no section): ``server.port`` → ``PRELOOP_SERVER_PORT``, ``database.url`` →
+``PRELOOP_DATABASE_URL``, ``admin_key`` → ``PRELOOP_ADMIN_KEY``. Real environment variables
+win over the ``.env`` file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from hub.errors import ConfigError
+
+SECRET = "secret"  # noqa: S105 - the marker in a field's Meta.extra, not a password
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: Annotated[str, msgspec.Meta(description="Address the server listens on.")] = "127.0.0.1"
+    port: Annotated[
+        int, msgspec.Meta(ge=0, le=65535, description="Port the server listens on.")
+    ] = 8000
+    public_url: Annotated[
+        str,
+        msgspec.Meta(
+            description="URL people and agents use to reach the server "
+            "(default: built from host and port)."
+        ),
+    ] = ""
+    max_body_bytes: Annotated[
+        int, msgspec.Meta(ge=1024, description="Largest request body accepted, in bytes.")
+    ] = 1_048_576
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[
+        str,
+        msgspec.Meta(
+            description="SQLAlchemy URL. Empty: a SQLite file `preloop.db` in the data "
+            "directory. PostgreSQL: `postgresql://user:pass@host/db`.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    migrate_on_start: Annotated[
+        bool, msgspec.Meta(description="Apply database migrations when the server starts.")
+    ] = True
+
+
+class PolicySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    file: Annotated[
+        str,
+        msgspec.Meta(
+            description="Policy file applied when the server starts (GitOps, containers). "
+            "Empty: keep the stored policy; on a new database the bundled example is applied."
+        ),
+    ] = ""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    data_dir: Annotated[
+        str,
+        msgspec.Meta(
+            description="Directory for the SQLite database and the first admin key. "
+            "Default: `$XDG_DATA_HOME/preloop` or `~/.local/share/preloop`."
+        ),
+    ] = ""
+    admin_key: Annotated[
+        str,
+        msgspec.Meta(
+            description="Bootstrap admin key accepted by the server (automation, containers). "
+            "At least 32 characters.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    log_level: Annotated[
+        str, msgspec.Meta(pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="Log level.")
+    ] = "INFO"
+    url: Annotated[
+        str,
+        msgspec.Meta(description="Server URL the CLI talks to (else the saved login profile)."),
+    ] = ""
+    api_key: Annotated[
+        str,
+        msgspec.Meta(
+            description="API key the CLI sends (else the saved login profile).",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    policy: PolicySettings = PolicySettings()
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir or default_data_dir(os.environ)).expanduser()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.data_path / 'preloop.db'}"
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        host = self.server.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
+            host = "127.0.0.1"
+        return f"http://{host}:{self.server.port}"
+
+
+class SettingField(msgspec.Struct, frozen=True, kw_only=True):
+    """One setting, as documented and as shown by ``preloop config show``."""
+
+    path: str  # e.g. "server.port"
+    env: str  # e.g. "PRELOOP_SERVER_PORT"
+    type: str
+    default: Any
+    description: str
+    secret: bool
+
+
+def _fields(cls: type[msgspec.Struct], section: str) -> Iterator[SettingField]:
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        ftype = field.type
+        if isinstance(ftype, msgspec.inspect.StructType):
+            yield from _fields(ftype.cls, field.name)
+            continue
+        extra: dict[str, Any] = {}
+        description = ""
+        if isinstance(ftype, msgspec.inspect.Metadata):
+            extra = ftype.extra or {}
+            description = (
+                ftype.extra_json_schema.get("description", "") if (ftype.extra_json_schema) else ""
+            )
+            ftype = ftype.type
+        name = f"{section}.{field.name}" if section else field.name
+        env = "PRELOOP_" + name.replace(".", "_").upper()
+        yield SettingField(
+            path=name,
+            env=env,
+            type=type(ftype).__name__.removesuffix("Type").lower(),
+            default=field.default,
+            description=description,
+            secret=bool(extra.get(SECRET)),
+        )
+
+
+def setting_fields() -> list[SettingField]:
+    """Every setting, in declaration order."""
+    return list(_fields(Settings, ""))
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """A small, strict ``.env`` reader: ``KEY=VALUE`` lines, ``#`` comments, optional quotes
+    and ``export`` prefix."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, env_file: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build settings from the environment (default ``os.environ``) and ``env_file``
+    (default ``./.env`` when it exists). ``overrides`` use dotted paths with ``__``:
+    ``server__port=9000``. Unknown ``PRELOOP_*`` variables are errors naming the variable."""
+    env = dict(os.environ if environ is None else environ)
+    file = env_file if env_file is not None else Path(env.get("PRELOOP_ENV_FILE", ".env"))
+    merged: dict[str, str] = {}
+    if file.is_file():
+        merged.update(parse_env_file(file))
+    merged.update(env)
+
+    fields = {f.env: f for f in setting_fields()}
+    tree: dict[str, Any] = {}
+    for key, value in merged.items():
+        if not key.startswith("PRELOOP_") or key in _NOT_SETTINGS:
+            continue
+        field = fields.get(key)
+        if field is None:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown setting {key}; known settings: {known}")
+        _put(tree, field.path, value)
+    for dotted, value in overrides.items():
+        if value is not None:
+            _put(tree, dotted.replace("__", "."), value)
+    try:
+        settings = msgspec.convert(tree, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {_env_path(str(exc))}") from exc
+    if not settings.data_dir:
+        settings = msgspec.structs.replace(settings, data_dir=default_data_dir(env))
+    return settings
+
+
+def default_data_dir(environ: Mapping[str, str]) -> str:
+    """``$XDG_DATA_HOME/preloop``, else ``~/.local/share/preloop``."""
+    home = environ.get("HOME") or str(Path.home())
+    base = environ.get("XDG_DATA_HOME") or str(Path(home) / ".local" / "share")
+    return str(Path(base) / "preloop")
+
+
+# Variables with the prefix that are not settings of the server or CLI.
+_NOT_SETTINGS = frozenset(
+    {"PRELOOP_ENV_FILE", "PRELOOP_TEST_DATABASE_URL", "PRELOOP_PROFILE", "PRELOOP_VERSION"}
+)
+
+
+def _put(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _env_path(message: str) -> str:
+    """Rewrite msgspec's ``$.server.port`` into the variable's name."""
+    if "`$." in message:
+        start = message.index("`$.") + 3
+        end = message.index("`", start)
+        env = "PRELOOP_" + message[start:end].replace(".", "_").upper()
+        return message[: start - 3] + env + message[end + 1 :]
+    return message
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective settings as a flat mapping of env names, secrets replaced."""
+    values = msgspec.to_builtins(settings)
+    shown: dict[str, Any] = {}
+    for field in setting_fields():
+        value: Any = values
+        for part in field.path.split("."):
+            value = value[part]
+        if field.secret and value:
+            value = "********"
+        shown[field.env] = value
+    return shown

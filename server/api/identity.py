@@ -1,0 +1,163 @@
+"""Keys, users and teams."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+
+from hub.records import ApiKey, Role, Team, User
+from server.api.deps import caller_of, hub_of
+from server.auth import ADMIN, roles
+
+
+class KeyCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    role: Role
+    user_email: str | None = None
+    labels: dict[str, str] = {}
+    expires_in_seconds: Annotated[int, msgspec.Meta(gt=0)] | None = None
+
+
+class KeyView(msgspec.Struct, frozen=True, kw_only=True):
+    """A key as shown: never the hash, never the key."""
+
+    id: str
+    name: str
+    role: Role
+    user_id: str | None
+    labels: dict[str, str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    status: str
+
+
+class KeyCreated(msgspec.Struct, frozen=True, kw_only=True):
+    key: KeyView
+    secret: str  # shown once
+
+
+class UserCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class TeamCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    members: list[str] = []  # emails
+
+
+class TeamView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    members: list[str]  # emails
+    created_at: datetime
+
+
+def key_view(key: ApiKey, now: datetime) -> KeyView:
+    status = "revoked" if key.revoked_at else ("active" if key.usable_at(now) else "expired")
+    return KeyView(
+        id=key.id,
+        name=key.name,
+        role=key.role,
+        user_id=key.user_id,
+        labels=dict(key.labels),
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        status=status,
+    )
+
+
+class KeyController(Controller):
+    path = "/keys"
+    tags = ["keys"]
+
+    @post("/", opt=roles(ADMIN))
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[KeyCreate]
+    ) -> KeyCreated:
+        """Create an API key. The key text is in the answer once and never again."""
+        hub, caller = hub_of(request), caller_of(request)
+        created = await hub.identity.create_key(
+            caller.account_id,
+            name=data.name,
+            role=data.role,
+            actor=caller.key_id,
+            user_email=data.user_email,
+            labels=data.labels,
+            expires_in_seconds=data.expires_in_seconds,
+        )
+        return KeyCreated(key=key_view(created.key, hub.clock.now()), secret=created.secret)
+
+    @get("/", opt=roles(ADMIN))
+    async def list_keys(self, request: Request[Any, Any, Any]) -> list[KeyView]:
+        """Every key of the account (without secrets)."""
+        hub = hub_of(request)
+        now = hub.clock.now()
+        return [
+            key_view(k, now) for k in await hub.identity.list_keys(caller_of(request).account_id)
+        ]
+
+    @post("/{key_id:str}/revoke", opt=roles(ADMIN), status_code=200)
+    async def revoke(self, request: Request[Any, Any, Any], key_id: FromPath[str]) -> KeyView:
+        """Revoke a key: it stops working at once."""
+        hub, caller = hub_of(request), caller_of(request)
+        key = await hub.identity.revoke_key(caller.account_id, key_id, actor=caller.key_id)
+        return key_view(key, hub.clock.now())
+
+
+class UserController(Controller):
+    path = "/users"
+    tags = ["users"]
+
+    @post("/", opt=roles(ADMIN))
+    async def add(self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]) -> User:
+        """Add a person who can approve requests or own keys."""
+        caller = caller_of(request)
+        return await hub_of(request).identity.add_user(
+            caller.account_id, email=data.email, name=data.name, actor=caller.key_id
+        )
+
+    @get("/", opt=roles(ADMIN))
+    async def list_users(self, request: Request[Any, Any, Any]) -> list[User]:
+        return list(await hub_of(request).identity.list_users(caller_of(request).account_id))
+
+
+class TeamController(Controller):
+    path = "/teams"
+    tags = ["teams"]
+
+    @post("/", opt=roles(ADMIN))
+    async def add(self, request: Request[Any, Any, Any], data: JSONBody[TeamCreate]) -> TeamView:
+        """Add a team of users (by email)."""
+        caller = caller_of(request)
+        team = await hub_of(request).identity.add_team(
+            caller.account_id, name=data.name, members=data.members, actor=caller.key_id
+        )
+        return TeamView(
+            id=team.id,
+            name=team.name,
+            members=[m.lower() for m in data.members],
+            created_at=team.created_at,
+        )
+
+    @get("/", opt=roles(ADMIN))
+    async def list_teams(self, request: Request[Any, Any, Any]) -> list[TeamView]:
+        hub = hub_of(request)
+        account = caller_of(request).account_id
+        emails = {u.id: u.email for u in await hub.identity.list_users(account)}
+        return [_team_view(t, emails) for t in await hub.identity.list_teams(account)]
+
+
+def _team_view(team: Team, emails: dict[str, str]) -> TeamView:
+    return TeamView(
+        id=team.id,
+        name=team.name,
+        members=[emails.get(m, m) for m in team.members],
+        created_at=team.created_at,
+    )

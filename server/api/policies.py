@@ -1,0 +1,174 @@
+"""Policy-as-code over HTTP: validate, apply, export, diff, versions, rollback, evaluate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromQuery, JSONBody
+
+from hub.errors import NotFoundError, PolicyError
+from hub.policy import CallContext, Decision, Principal, ToolCall
+from hub.policy_versions import ApplyResult
+from hub.records import PolicyVersion
+from server.api.deps import caller_of, hub_of
+from server.auth import ADMIN, READ, roles
+
+MAX_SOURCE = 2_000_000
+
+
+class PolicySource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    source: Annotated[str, msgspec.Meta(max_length=MAX_SOURCE, description="Policy YAML.")]
+    filename: str = "<policy>"
+
+
+class ApplyRequest(PolicySource, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    dry_run: bool = False
+    comment: str = ""
+
+
+class RollbackRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    version: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class EvaluateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tool: str
+    server: str = ""
+    args: dict[str, Any] = {}
+    principal: Principal = msgspec.field(default_factory=Principal)
+    justification: str | None = None
+
+
+class ValidationResult(msgspec.Struct, frozen=True, kw_only=True):
+    valid: bool
+    name: str = ""
+    tools: int = 0
+    problems: list[dict[str, Any]] = []
+
+
+class VersionSummary(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    name: str
+    digest: str
+    created_at: datetime
+    created_by: str
+    comment: str
+    active: bool
+
+
+class ExportResult(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    source: str
+
+
+class DiffResult(msgspec.Struct, frozen=True, kw_only=True):
+    changed: bool
+    diff: str
+
+
+def _summary(v: PolicyVersion, active: int | None) -> VersionSummary:
+    return VersionSummary(
+        version=v.version,
+        name=v.name,
+        digest=v.digest,
+        created_at=v.created_at,
+        created_by=v.created_by,
+        comment=v.comment,
+        active=v.version == active,
+    )
+
+
+class PolicyController(Controller):
+    path = "/policies"
+    tags = ["policies"]
+
+    @post("/validate", opt=roles(READ), status_code=200)
+    async def validate(
+        self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
+    ) -> ValidationResult:
+        """Check a policy without applying it; every problem is listed."""
+        try:
+            compiled = hub_of(request).policies.validate(data.source, filename=data.filename)
+        except PolicyError as exc:
+            return ValidationResult(
+                valid=False, problems=[msgspec.to_builtins(p) for p in exc.problems]
+            )
+        doc = compiled.document
+        return ValidationResult(valid=True, name=doc.metadata.name, tools=len(doc.tools))
+
+    @post("/apply", opt=roles(ADMIN), status_code=200)
+    async def apply(
+        self, request: Request[Any, Any, Any], data: JSONBody[ApplyRequest]
+    ) -> ApplyResult:
+        """Make the given policy the account's policy (a new version), or show the diff."""
+        caller = caller_of(request)
+        return await hub_of(request).policies.apply(
+            caller.account_id,
+            data.source,
+            actor=caller.key_id,
+            filename=data.filename,
+            dry_run=data.dry_run,
+            comment=data.comment,
+        )
+
+    @get("/export", opt=roles(READ))
+    async def export(
+        self, request: Request[Any, Any, Any], version: FromQuery[int | None] = None
+    ) -> ExportResult:
+        """The active policy (or a given version) as canonical YAML."""
+        hub = hub_of(request)
+        account = caller_of(request).account_id
+        source = await hub.policies.export(account, version)
+        if version is None:
+            latest = await hub.storage.policies.latest(account)
+            assert latest is not None
+            version = latest.version
+        return ExportResult(version=version, source=source)
+
+    @post("/diff", opt=roles(READ), status_code=200)
+    async def diff(
+        self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
+    ) -> DiffResult:
+        """What applying the given policy would change."""
+        text = await hub_of(request).policies.diff(
+            caller_of(request).account_id, data.source, filename=data.filename
+        )
+        return DiffResult(changed=bool(text), diff=text)
+
+    @get("/versions", opt=roles(READ))
+    async def versions(self, request: Request[Any, Any, Any]) -> list[VersionSummary]:
+        """Every applied version, newest first."""
+        history = await hub_of(request).policies.history(caller_of(request).account_id)
+        active = history[0].version if history else None
+        return [_summary(v, active) for v in history]
+
+    @post("/rollback", opt=roles(ADMIN), status_code=200)
+    async def rollback(
+        self, request: Request[Any, Any, Any], data: JSONBody[RollbackRequest]
+    ) -> ApplyResult:
+        """Apply an earlier version again, as a new version."""
+        caller = caller_of(request)
+        return await hub_of(request).policies.rollback(
+            caller.account_id, data.version, actor=caller.key_id
+        )
+
+    @post("/evaluate", opt=roles(READ), status_code=200)
+    async def evaluate(
+        self, request: Request[Any, Any, Any], data: JSONBody[EvaluateRequest]
+    ) -> Decision:
+        """Decide a hypothetical call against the active policy (nothing runs)."""
+        hub = hub_of(request)
+        active = await hub.policies.active(caller_of(request).account_id)
+        if active is None:
+            raise NotFoundError("no policy has been applied yet")
+        call = ToolCall(
+            tool=data.tool,
+            server=data.server,
+            args=data.args,
+            principal=data.principal,
+            context=CallContext(time=hub.clock.now()),
+            justification=data.justification,
+        )
+        return active[1].decide(call)

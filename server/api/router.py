@@ -1,0 +1,37 @@
+"""The ``/api/v1`` router: authentication, the role guard, and every controller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, get
+
+from hub.keys import Caller
+from hub.records import Role
+from server.api.audit import AuditController
+from server.api.identity import KeyController, TeamController, UserController
+from server.api.policies import PolicyController
+from server.auth import role_guard, roles
+
+
+@get("/whoami", opt=roles(Role), tags=["keys"])
+async def whoami(request: Request[Any, Any, Any]) -> Caller:
+    """The key this request was made with: id, role, account."""
+    caller: Caller = request.user
+    return caller
+
+
+def api_router() -> Router:
+    return Router(
+        path="/api/v1",
+        guards=[role_guard],
+        route_handlers=[
+            whoami,
+            PolicyController,
+            KeyController,
+            UserController,
+            TeamController,
+            AuditController,
+        ],
+        security=[{"bearer": []}],
+    )

@@ -1,0 +1,44 @@
+"""What ``preloop serve`` prints once it is ready: where it is and how to use it."""
+
+from __future__ import annotations
+
+import click
+
+from hub import __version__
+from server.bootstrap import FIRST_KEY_FILE, Hub
+
+
+async def print_banner(hub: Hub) -> None:
+    settings = hub.settings
+    url = settings.public_url
+    account = await hub.identity.default_account()
+    active = await hub.policies.active(account.id)
+    policy = f"version {active[0].version} ({active[0].name})" if active else "none"
+    database = (
+        "PostgreSQL"
+        if settings.database_url.startswith("postgres")
+        else (f"SQLite at {settings.data_path / 'preloop.db'}")
+    )
+    lines = [
+        "",
+        f"Preloop {__version__} is running on {url}",
+        f"  database:  {database}",
+        f"  policy:    {policy}",
+        f"  API docs:  {url}/docs",
+        "",
+    ]
+    lines += list(hub.notes)
+    key_hint = (
+        f"$(cat {settings.data_path / FIRST_KEY_FILE})"
+        if (settings.data_path / FIRST_KEY_FILE).exists()
+        else "<your admin key>"
+    )
+    lines += [
+        "Use the CLI against this server:",
+        f"    preloop login {url} --key {key_hint}",
+        "    preloop policy export",
+        "    preloop policy eval policies/production-safeguards.yaml --tool bash "
+        '--args \'{"command": "ls"}\' --justification "look around"',
+        "",
+    ]
+    click.echo("\n".join(lines))

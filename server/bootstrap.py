@@ -1,0 +1,122 @@
+"""The composition root: builds the hub's services from settings, and runs first start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from hub.auditing import Auditor
+from hub.clock import Clock, SystemClock
+from hub.errors import ConfigError
+from hub.identity import IdentityService
+from hub.policy_versions import PolicyService
+from hub.ports import Storage
+from hub.records import Role
+from hub.settings import Settings
+
+log = logging.getLogger("preloop.server")
+
+FIRST_KEY_FILE = "initial-admin-key"
+EXAMPLE_POLICY = "example-policy.yaml"
+
+
+@dataclass
+class Hub:
+    """Everything a request handler needs, built once per process."""
+
+    settings: Settings
+    storage: Storage
+    clock: Clock
+    auditor: Auditor
+    identity: IdentityService
+    policies: PolicyService
+    notes: list[str] = field(default_factory=list)  # printed once the server is up
+
+    async def close(self) -> None:
+        await self.storage.close()
+
+
+async def open_hub(
+    settings: Settings, *, clock: Clock | None = None, storage: Storage | None = None
+) -> Hub:
+    """Open storage (migrating when configured) and build the services."""
+    if storage is None:
+        from server.db import open_storage
+
+        if not settings.database.url:
+            settings.data_path.mkdir(parents=True, exist_ok=True)
+        storage = await open_storage(
+            settings.database_url, migrate=settings.database.migrate_on_start
+        )
+    clock = clock or SystemClock()
+    auditor = Auditor(storage.audit, clock)
+    return Hub(
+        settings=settings,
+        storage=storage,
+        clock=clock,
+        auditor=auditor,
+        identity=IdentityService(storage, clock, auditor, bootstrap_admin_key=settings.admin_key),
+        policies=PolicyService(storage, clock, auditor),
+    )
+
+
+def example_policy_text() -> str:
+    return resources.files("server").joinpath(EXAMPLE_POLICY).read_text(encoding="utf-8")
+
+
+async def first_start(hub: Hub) -> None:
+    """Make a new installation usable: the default account, a first admin key (shown once,
+    and saved to a 0600 file in the data directory), and a policy."""
+    account = await hub.identity.default_account()
+    if not await hub.storage.api_keys.list(account.id) and not hub.settings.admin_key:
+        created = await hub.identity.create_key(
+            account.id, name="initial admin", role=Role.ADMIN, actor="system"
+        )
+        path = hub.settings.data_path / FIRST_KEY_FILE
+        _write_private(path, created.secret + "\n")
+        hub.notes.append(
+            f"Created the first admin key (shown once, also saved to {path}):\n\n"
+            f"    {created.secret}\n"
+        )
+    policy_file = hub.settings.policy.file
+    if policy_file:
+        text = await asyncio.to_thread(_read_policy_file, policy_file)
+        result = await hub.policies.apply(
+            account.id,
+            text,
+            actor="system",
+            filename=policy_file,
+            comment="applied at start (PRELOOP_POLICY_FILE)",
+        )
+        state = "applied as version" if result.changed else "unchanged, version"
+        hub.notes.append(f"Policy {policy_file}: {state} {result.version}.")
+    elif await hub.storage.policies.latest(account.id) is None:
+        result = await hub.policies.apply(
+            account.id,
+            example_policy_text(),
+            actor="system",
+            filename=EXAMPLE_POLICY,
+            comment="example policy for a new installation",
+        )
+        hub.notes.append(
+            f"Applied the example policy as version {result.version} "
+            "(see it with 'preloop policy export')."
+        )
+
+
+def _read_policy_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"policy file {path} (PRELOOP_POLICY_FILE): {exc.strerror}") from exc
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

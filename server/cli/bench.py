@@ -1,0 +1,99 @@
+"""``preloop bench``: benchmarks whose figures go to docs/performance.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import click
+
+from server.cli.output import echo_json, json_option, table
+
+
+@click.group()
+def bench() -> None:
+    """Measure Preloop's performance on this machine."""
+
+
+def machine_summary() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+@bench.command(name="policy")
+@click.option(
+    "--sizes",
+    default="10,1000,10000",
+    show_default=True,
+    help="Policy sizes (tools), comma-separated.",
+)
+@click.option(
+    "--rules", "rules_per_tool", type=int, default=5, show_default=True, help="Rules per tool."
+)
+@click.option(
+    "--decisions",
+    type=int,
+    default=2000,
+    show_default=True,
+    help="Decisions measured per size and kind.",
+)
+@json_option
+def policy_bench(sizes: str, rules_per_tool: int, decisions: int, as_json: bool) -> None:
+    """Policy load time and decision latency (p50, p99) by policy size."""
+    import msgspec
+
+    from hub.policy.bench import run_policy_bench
+
+    try:
+        parsed = tuple(int(s) for s in sizes.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(f"--sizes must be integers separated by commas: {exc}") from exc
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    results = run_policy_bench(
+        sizes=parsed, rules_per_tool=rules_per_tool, decisions=decisions, progress=progress
+    )
+    if as_json:
+        echo_json({"machine": machine_summary(), "results": msgspec.to_builtins(results)})
+        return
+    click.echo(f"machine: {machine_summary()}")
+    click.echo(f"settings: {rules_per_tool} rules per tool, {decisions} decisions per row\n")
+    rows = []
+    for r in results:
+        for kind, latency in (("last rule", r.last_rule), ("unknown tool", r.unknown_tool)):
+            rows.append(
+                [
+                    r.n_tools,
+                    r.n_tools * r.rules_per_tool,
+                    r.distinct_expressions,
+                    f"{r.load_ms:.0f}",
+                    kind,
+                    f"{latency.p50_us:.1f}",
+                    f"{latency.p99_us:.1f}",
+                    f"{latency.mean_us:.1f}",
+                ]
+            )
+    headers = [
+        "tools",
+        "rules",
+        "distinct CEL",
+        "load (ms)",
+        "decision",
+        "p50 (us)",
+        "p99 (us)",
+        "mean (us)",
+    ]
+    click.echo(table(headers, rows))

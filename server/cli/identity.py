@@ -1,0 +1,196 @@
+"""``preloop keys``, ``preloop users`` and ``preloop teams``."""
+
+from __future__ import annotations
+
+import click
+
+from hub.errors import ValidationError
+from server.cli.client import connect, server_options
+from server.cli.output import echo_json, json_option, table
+
+ROLES = ["admin", "approver", "viewer", "agent"]
+
+
+@click.group()
+def keys() -> None:
+    """Create, list and revoke API keys (admin)."""
+
+
+@keys.command()
+@click.option("--name", required=True, help="What the key is for, e.g. 'claude-code laptop'.")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the key may do.")
+@click.option("--user", "user_email", default=None, help="Email of the user who owns the key.")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="K=V",
+    help="Label visible to policies as principal.labels (repeatable).",
+)
+@click.option(
+    "--expires-in",
+    type=int,
+    default=None,
+    metavar="SECONDS",
+    help="Expire the key after this many seconds.",
+)
+@server_options
+@json_option
+def create(
+    name: str,
+    role: str,
+    user_email: str | None,
+    labels: tuple[str, ...],
+    expires_in: int | None,
+    url: str | None,
+    key: str | None,
+    profile: str,
+    as_json: bool,
+) -> None:
+    """Create a key. The key is printed once: store it now."""
+    parsed: dict[str, str] = {}
+    for label in labels:
+        k, sep, v = label.partition("=")
+        if not sep or not k:
+            raise ValidationError(f"--label must be K=V, got {label!r}")
+        parsed[k] = v
+    result = connect(url, key, profile).post(
+        "/api/v1/keys/",
+        {
+            "name": name,
+            "role": role,
+            "user_email": user_email,
+            "labels": parsed,
+            "expires_in_seconds": expires_in,
+        },
+    )
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"Created key {result['key']['id']} ({role}). It is shown once; store it now:\n")
+    click.echo(f"    {result['secret']}\n")
+
+
+@keys.command(name="list")
+@server_options
+@json_option
+def list_keys(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+    """List keys (never their secrets)."""
+    rows = connect(url, key, profile).get("/api/v1/keys/")
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(
+        table(
+            ["id", "name", "role", "status", "created", "expires"],
+            [
+                [
+                    r["id"],
+                    r["name"],
+                    r["role"],
+                    r["status"],
+                    r["created_at"][:19],
+                    (r["expires_at"] or "")[:19],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@keys.command()
+@click.argument("key_id")
+@server_options
+@json_option
+def revoke(key_id: str, url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+    """Revoke KEY_ID: it stops working at once."""
+    result = connect(url, key, profile).post(f"/api/v1/keys/{key_id}/revoke")
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"Revoked key {result['id']} ({result['name']}).")
+
+
+@click.group()
+def users() -> None:
+    """Add and list users (admin)."""
+
+
+@users.command(name="add")
+@click.argument("email")
+@click.option("--name", default="", help="Display name.")
+@server_options
+@json_option
+def add_user(
+    email: str, name: str, url: str | None, key: str | None, profile: str, as_json: bool
+) -> None:
+    """Add a user by EMAIL."""
+    result = connect(url, key, profile).post("/api/v1/users/", {"email": email, "name": name})
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"Added user {result['email']} ({result['id']}).")
+
+
+@users.command(name="list")
+@server_options
+@json_option
+def list_users(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+    """List users."""
+    rows = connect(url, key, profile).get("/api/v1/users/")
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(
+        table(
+            ["id", "email", "name", "created"],
+            [[r["id"], r["email"], r["name"], r["created_at"][:19]] for r in rows],
+        )
+    )
+
+
+@click.group()
+def teams() -> None:
+    """Add and list teams (admin)."""
+
+
+@teams.command(name="add")
+@click.argument("name")
+@click.option(
+    "--member", "members", multiple=True, metavar="EMAIL", help="A member's email (repeatable)."
+)
+@server_options
+@json_option
+def add_team(
+    name: str,
+    members: tuple[str, ...],
+    url: str | None,
+    key: str | None,
+    profile: str,
+    as_json: bool,
+) -> None:
+    """Add a team NAME with its members."""
+    result = connect(url, key, profile).post(
+        "/api/v1/teams/", {"name": name, "members": list(members)}
+    )
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"Added team {result['name']} with {len(result['members'])} member(s).")
+
+
+@teams.command(name="list")
+@server_options
+@json_option
+def list_teams(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+    """List teams and their members."""
+    rows = connect(url, key, profile).get("/api/v1/teams/")
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(
+        table(
+            ["name", "members", "created"],
+            [[r["name"], ", ".join(r["members"]), r["created_at"][:19]] for r in rows],
+        )
+    )

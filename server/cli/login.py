@@ -1,0 +1,22 @@
+"""``preloop login``: check a URL and key against the server, then save them."""
+
+from __future__ import annotations
+
+import click
+
+from server.cli.client import ApiClient, save_profile
+
+
+@click.command()
+@click.argument("url")
+@click.option("--key", required=True, envvar="PRELOOP_API_KEY", help="The API key to save.")
+@click.option("--profile", default="default", show_default=True, help="Profile name.")
+def login(url: str, key: str, profile: str) -> None:
+    """Check URL and KEY against the server and save them as a profile (file mode 0600)."""
+    client = ApiClient(url, key)
+    try:
+        me = client.get("/api/v1/whoami")
+    finally:
+        client.close()
+    path = save_profile(profile, url.rstrip("/"), key)
+    click.echo(f"Logged in to {url} as key {me['key_id']} (role {me['role']}); saved to {path}.")

@@ -1,0 +1,67 @@
+"""The ``preloop`` entry point: a click group whose subcommands load lazily."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from hub import __version__
+
+# name -> (module, attribute, one-line help): help is listed without importing the module.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("server.cli.serve", "serve", "Run the Preloop server."),
+    "db": ("server.cli.serve", "db", "Database maintenance (migrations)."),
+    "config": ("server.cli.serve", "config", "Show the effective settings."),
+    "login": ("server.cli.login", "login", "Save a server URL and API key for later commands."),
+    "policy": ("server.cli.policy", "policy", "Validate, test, apply and version policies."),
+    "keys": ("server.cli.identity", "keys", "Create, list and revoke API keys."),
+    "users": ("server.cli.identity", "users", "Add and list users."),
+    "teams": ("server.cli.identity", "teams", "Add and list teams."),
+    "audit": ("server.cli.audit", "audit", "Search, export and verify the audit trail."),
+    "bench": ("server.cli.bench", "bench", "Measure Preloop's performance."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command: click.Command = getattr(module, entry[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry[2]) for name, entry in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="preloop")
+def cli() -> None:
+    """Preloop: the policy engine and approval hub for AI agents.
+
+    \b
+    Offline:  preloop policy validate|eval|test FILE
+    Server:   preloop serve            (SQLite by default; PRELOOP_DATABASE_URL for PostgreSQL)
+    Clients:  preloop login URL --key KEY, then policy apply|export|history, keys, audit ...
+
+    Settings come from PRELOOP_* environment variables and ./.env; see 'preloop config show'.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    from server.cli.output import run
+
+    return run(cli, argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,55 @@
+"""``SqlStorage``: every store of ``hub.ports.Storage`` on one SQLAlchemy async engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.ports import Storage
+from server.db.stores._base import Database
+from server.db.stores.approvals import SqlApprovalStore
+from server.db.stores.audit import SqlAuditStore
+from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
+from server.db.stores.identity import SqlAccountStore, SqlApiKeyStore, SqlTeamStore, SqlUserStore
+from server.db.stores.policy import SqlPolicyStore, SqlWorkflowStore
+
+__all__ = [
+    "SqlAccountStore",
+    "SqlApiKeyStore",
+    "SqlApprovalStore",
+    "SqlAuditStore",
+    "SqlMcpServerStore",
+    "SqlPolicyStore",
+    "SqlStorage",
+    "SqlTeamStore",
+    "SqlToolStore",
+    "SqlUserStore",
+    "SqlWorkflowStore",
+]
+
+
+class SqlStorage:
+    """The SQL implementation of ``hub.ports.Storage``. It owns ``engine``: ``close`` disposes
+    it. The schema must be migrated already (``server.db.open_storage`` does both)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        db = Database(engine)
+        self.accounts = SqlAccountStore(db)
+        self.users = SqlUserStore(db)
+        self.teams = SqlTeamStore(db)
+        self.api_keys = SqlApiKeyStore(db)
+        self.servers = SqlMcpServerStore(db)
+        self.tools = SqlToolStore(db)
+        self.policies = SqlPolicyStore(db)
+        self.workflows = SqlWorkflowStore(db)
+        self.approvals = SqlApprovalStore(db)
+        self.audit = SqlAuditStore(db)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+if TYPE_CHECKING:  # mypy proves the SQL stores keep the port's shape
+    _storage: Storage = SqlStorage(cast(AsyncEngine, None))

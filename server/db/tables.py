@@ -1,0 +1,250 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations must produce exactly this
+(``tests/contract/test_migrations.py`` compares them).
+
+Column names equal the fields of the records in ``hub.records``, so a row converts to its
+record with ``msgspec.convert``. Every tenant table carries ``account_id``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+from hub.store_rules import aware_utc
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(64)
+NAME = String(200)
+HASH = String(128)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp: stored in UTC, read back aware in UTC.
+
+    SQLite keeps no zone (SQLAlchemy writes the wall time and drops ``tzinfo``), so values are
+    converted to UTC before they are bound and get UTC attached when read. Naive datetimes are
+    refused: their zone is unknowable.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else aware_utc(value)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _account_id() -> Column[str]:
+    return Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+
+
+def _at(name: str, *, nullable: bool = False) -> Column[datetime]:
+    return Column(name, UtcDateTime(), nullable=nullable)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+    _at("created_at"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("email", String(320), nullable=False),
+    Column("name", NAME, nullable=False),
+    _at("created_at"),
+    UniqueConstraint("account_id", "email"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("members", JSON, nullable=False),
+    _at("created_at"),
+    UniqueConstraint("account_id", "name"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("key_hash", HASH, nullable=False, unique=True),  # the key itself is never stored
+    Column("user_id", ID, nullable=True),
+    Column("labels", JSON, nullable=False),
+    _at("created_at"),
+    _at("expires_at", nullable=True),
+    _at("revoked_at", nullable=True),
+    _at("last_used_at", nullable=True),
+    Index(None, "account_id", "created_at"),
+)
+
+mcp_servers = Table(
+    "mcp_servers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("transport", String(40), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("source", String(20), nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+    UniqueConstraint("account_id", "name"),
+)
+
+tools = Table(
+    "tools",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("server_name", NAME, nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("input_schema", JSON, nullable=False),
+    Column("definition_hash", HASH, nullable=False),
+    Column("pinned_hash", HASH, nullable=False),
+    _at("first_seen_at"),
+    _at("updated_at"),
+    UniqueConstraint("account_id", "server_name", "name"),
+)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    _account_id(),
+    Column("version", Integer, nullable=False),
+    Column("digest", HASH, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("name", NAME, nullable=False),
+    _at("created_at"),
+    Column("created_by", NAME, nullable=False),
+    Column("comment", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "version"),  # unique version per account
+)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    _at("updated_at"),
+    PrimaryKeyConstraint("account_id", "name"),
+)
+
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("status", String(20), nullable=False),
+    Column("principal_key_id", ID, nullable=False),
+    Column("server", NAME, nullable=False),
+    Column("tool", NAME, nullable=False),
+    Column("args_digest", HASH, nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("justification", Text, nullable=True),
+    Column("policy_version", Integer, nullable=False),
+    Column("workflow", NAME, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("required_approvals", Integer, nullable=False),
+    _at("created_at"),
+    _at("expires_at", nullable=True),
+    _at("decided_at", nullable=True),
+    Column("decided_by", NAME, nullable=True),
+    Column("comment", Text, nullable=True),
+    UniqueConstraint("account_id", "id"),  # the target of the votes' tenant-safe foreign key
+    Index(None, "account_id", "created_at"),
+    Index(None, "account_id", "status", "created_at"),
+    Index(None, "status", "expires_at"),  # the expiry scheduler scans across accounts
+)
+
+approval_votes = Table(
+    "approval_votes",
+    metadata,
+    Column("request_id", ID, nullable=False),
+    Column("account_id", ID, nullable=False),
+    Column("approver", NAME, nullable=False),
+    Column("choice", String(20), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("channel", String(40), nullable=False),
+    _at("created_at"),
+    PrimaryKeyConstraint("request_id", "approver"),  # one vote per approver
+    ForeignKeyConstraint(
+        ["account_id", "request_id"],
+        ["approval_requests.account_id", "approval_requests.id"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "account_id", "request_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    _account_id(),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("actor", NAME, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("account_id", "seq"),  # concurrent appends can't share a seq
+    Index(None, "account_id", "kind"),
+    Index(None, "account_id", "actor"),
+    Index(None, "account_id", "at"),
+)
+
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -1,0 +1,58 @@
+"""The contract suite runs every test against each ``Storage``: in memory, SQLite, PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from hub.memory import InMemoryStorage
+from hub.ports import Storage
+from server.db import SqlStorage, make_engine, open_storage
+
+BACKENDS = [
+    pytest.param("memory"),
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+SQL_BACKENDS = [
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest) -> str | None:
+    """``None`` for the in-memory backend, else a fresh migrated database's URL."""
+    if request.param == "memory":
+        return None
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture
+async def storage(backend_url: str | None) -> AsyncIterator[Storage]:
+    if backend_url is None:
+        store: Storage = InMemoryStorage()
+    else:
+        store = await open_storage(backend_url, migrate=False)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh, migrated database of each SQL kind."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture
+async def sql_storage(sql_url: str) -> AsyncIterator[SqlStorage]:
+    store = SqlStorage(make_engine(sql_url))
+    try:
+        yield store
+    finally:
+        await store.close()
