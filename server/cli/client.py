@@ -7,16 +7,19 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from hub import errors
 from hub.errors import ConfigError, PolicyError, PreloopError, Problem
 from hub.settings import load_settings
 
-TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+if TYPE_CHECKING:
+    import httpx
+
+TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def profile_path() -> Path:
@@ -48,10 +51,13 @@ def save_profile(name: str, url: str, key: str) -> Path:
 
 class ApiClient:
     def __init__(self, url: str, key: str) -> None:
+        import httpx  # imported when a command talks to a server, not for --help
+
+        self._transport_error = httpx.TransportError
         self.url = url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.url,
-            timeout=TIMEOUT,
+            timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
             headers={"Authorization": f"Bearer {key}"} if key else {},
         )
 
@@ -76,13 +82,13 @@ class ApiClient:
                     response.read()
                     raise api_error(response)
                 yield from response.iter_lines()
-        except httpx.TransportError as exc:
+        except self._transport_error as exc:
             raise self._unreachable(exc) from exc
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
+        except self._transport_error as exc:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise api_error(response)
