@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from hub.policy.model import PolicyDocument
+from hub.policy.model import Defaults, PolicyDocument
 
 __all__ = ["diff_policies", "export_policy", "policy_digest"]
 
@@ -45,6 +45,13 @@ def export_policy(document: PolicyDocument) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Fields exported even when they hold their default: a policy that has a ``defaults`` section
+# states every fallback decision explicitly, so a reviewer never has to know the defaults.
+_ALWAYS_SHOWN: dict[type[msgspec.Struct], tuple[str, ...]] = {
+    Defaults: ("action", "unknown_tools", "on_error"),
+}
+
+
 def _to_data(value: Any) -> Any:
     """Plain data, fields in schema order, every field equal to its default left out.
 
@@ -52,8 +59,12 @@ def _to_data(value: Any) -> Any:
     would not count as the default ``"mcp"``.)"""
     if isinstance(value, msgspec.Struct):
         out: dict[str, Any] = {}
+        shown = _ALWAYS_SHOWN.get(type(value), ())
         for field in _fields(type(value)):
             item = getattr(value, field.name)
+            if field.name in shown:
+                out[field.encode_name] = _to_data(item)
+                continue
             if field.default is not msgspec.NODEFAULT and item == field.default:
                 continue
             if field.default_factory is not msgspec.NODEFAULT and item == field.default_factory():

@@ -86,7 +86,7 @@ def test_spec_example_canonical_form() -> None:
     assert loaded.digest == policy_digest(SPEC_CANONICAL)
 
 
-def test_defaults_are_omitted_but_non_defaults_kept() -> None:
+def test_defaults_are_omitted_but_non_defaults_and_fallback_decisions_kept() -> None:
     document = PolicyDocument(
         version="1.0",
         metadata=Metadata(name="m"),
@@ -95,7 +95,8 @@ def test_defaults_are_omitted_but_non_defaults_kept() -> None:
     )
 
     assert export_policy(document) == (
-        'version: "1.0"\nmetadata:\n  name: m\ndefaults: {}\ntools:\n'
+        'version: "1.0"\nmetadata:\n  name: m\ndefaults:\n  action: allow\n'
+        "  unknown_tools: deny\n  on_error: deny\ntools:\n"
         "  - name: t\n    source: builtin\n    action: deny\n"
     )
 
