@@ -314,6 +314,44 @@ class InMemoryApprovalStore(_Store):
         self._s.approvals[request_id] = _stored(changed)
         return self._s.approvals[request_id]
 
+    def _existing(self, account_id: str, request_id: str) -> ApprovalRequest:
+        found = self._s.approvals.get(request_id)
+        if found is None or found.account_id != account_id:
+            raise NotFoundError(f"approval request {request_id!r} does not exist")
+        return found
+
+    async def claim(self, account_id: str, request_id: str, at: datetime) -> ApprovalRequest | None:
+        at = aware_utc(at, "claimed_at")
+        # No await between the check and the write: concurrent claims cannot interleave.
+        current = self._existing(account_id, request_id)
+        if current.status != ApprovalStatus.APPROVED or current.claimed_at is not None:
+            return None
+        self._s.approvals[request_id] = _stored(msgspec.structs.replace(current, claimed_at=at))
+        return self._s.approvals[request_id]
+
+    async def store_result(
+        self, account_id: str, request_id: str, result: dict[str, Any]
+    ) -> ApprovalRequest:
+        current = self._existing(account_id, request_id)
+        if current.claimed_at is None or current.result is not None:
+            raise ConflictError(
+                f"approval request {request_id!r} is not claimed or already has a result"
+            )
+        self._s.approvals[request_id] = _stored(msgspec.structs.replace(current, result=result))
+        return self._s.approvals[request_id]
+
+    async def due(self, before: datetime, *, limit: int = 100) -> Sequence[ApprovalRequest]:
+        check_limit(limit)
+        before = aware_utc(before, "before")
+        found = [
+            r
+            for r in self._s.approvals.values()
+            if r.status == ApprovalStatus.PENDING
+            and r.expires_at is not None
+            and r.expires_at < before
+        ]
+        return sorted(found, key=lambda r: (r.expires_at or before, r.id))[:limit]
+
     async def add_vote(self, vote: ApprovalVote) -> None:
         if await self.get(vote.account_id, vote.request_id) is None:
             raise NotFoundError(f"approval request {vote.request_id!r} does not exist")

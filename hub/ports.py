@@ -172,6 +172,25 @@ class ApprovalStore(Protocol):
         NotFound when the request does not exist."""
         ...
 
+    async def claim(self, account_id: str, request_id: str, at: datetime) -> ApprovalRequest | None:
+        """Compare-and-set: when the request is ``approved`` and not yet claimed, sets
+        ``claimed_at`` to ``at`` and returns it; otherwise (not approved, or already claimed)
+        returns ``None``. Of concurrent claims exactly one wins: an approval runs its call once.
+        NotFound when the request does not exist."""
+        ...
+
+    async def store_result(
+        self, account_id: str, request_id: str, result: dict[str, Any]
+    ) -> ApprovalRequest:
+        """Sets the claimed call's ``result`` once and returns the request. Conflict when the
+        request was never claimed or already has a result; NotFound when it does not exist."""
+        ...
+
+    async def due(self, before: datetime, *, limit: int = 100) -> Sequence[ApprovalRequest]:
+        """Pending requests of every account whose ``expires_at`` is set and earlier than
+        ``before`` (for the expiry scheduler). Oldest ``expires_at`` first, ties by id."""
+        ...
+
     async def add_vote(self, vote: ApprovalVote) -> None:
         """Conflict when this approver already voted on this request."""
         ...

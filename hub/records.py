@@ -142,6 +142,11 @@ class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
     decided_at: datetime | None = None
     decided_by: str | None = None
     comment: str | None = None
+    # Who may decide (``user:<email>``, ``team:<name>``, ``role:<role>``), copied from the
+    # workflow when the request is created: a later policy change cannot change the deciders.
+    approvers: tuple[str, ...] = ()
+    claimed_at: datetime | None = None  # when the approved call started: an approval is used once
+    result: dict[str, Any] | None = None  # the approved call's result (JSON), for async polling
 
 
 class VoteChoice(StrEnum):

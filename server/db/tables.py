@@ -1,5 +1,5 @@
 """The database schema (SQLAlchemy Core). Alembic migrations must produce exactly this
-(``tests/contract/test_migrations.py`` compares them).
+(``tests/contract/test_sql_schema.py`` compares them).
 
 Column names equal the fields of the records in ``hub.records``, so a row converts to its
 record with ``msgspec.convert``. Every tenant table carries ``account_id``.
@@ -199,6 +199,10 @@ approval_requests = Table(
     _at("decided_at", nullable=True),
     Column("decided_by", NAME, nullable=True),
     Column("comment", Text, nullable=True),
+    # A plain-string default renders ``DEFAULT '[]'``, valid for SQLite's TEXT and PG's json.
+    Column("approvers", JSON, nullable=False, server_default="[]"),
+    _at("claimed_at", nullable=True),
+    Column("result", JSON(none_as_null=True), nullable=True),  # None is SQL NULL, not 'null'
     UniqueConstraint("account_id", "id"),  # the target of the votes' tenant-safe foreign key
     Index(None, "account_id", "created_at"),
     Index(None, "account_id", "status", "created_at"),

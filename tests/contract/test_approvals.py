@@ -1,8 +1,11 @@
-"""Approval requests: storage, the compare-and-set transition, votes."""
+"""Approval requests: storage, the compare-and-set transition, votes, the one-time claim,
+the stored result, the expiry scheduler's query."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -213,3 +216,245 @@ async def test_votes_need_the_request_in_that_account(storage: Storage) -> None:
 
     assert list(await storage.approvals.votes(theirs, request.id)) == []
     assert [v.approver for v in await storage.approvals.votes(mine, request.id)] == ["alice"]
+
+
+async def _approved(storage: Storage, **extra: Any) -> tuple[str, str]:
+    """A new account holding one approved request: (account_id, request_id)."""
+    account_id = await new_account(storage)
+    request = approval(account_id, **extra)
+    await storage.approvals.add(request)
+    decided = await storage.approvals.transition(
+        account_id,
+        request.id,
+        expected=PENDING,
+        new=APPROVED,
+        decided_at=at(10),
+        decided_by="user_alice",
+        comment=None,
+    )
+    assert decided is not None
+    return account_id, request.id
+
+
+async def test_snapshot_claim_and_result_round_trip(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    plain = approval(account_id)
+    full = approval(
+        account_id,
+        approvers=("user:alice@example.com", "team:sre", "role:approver"),
+        claimed_at=at(60),
+        result={"content": [{"type": "text", "text": "done"}], "isError": False, "n": 2.5},
+    )
+    await storage.approvals.add(plain)
+    await storage.approvals.add(full)
+
+    stored_plain = await storage.approvals.get(account_id, plain.id)
+    assert stored_plain is not None
+    assert ((), None, None) == (
+        stored_plain.approvers,
+        stored_plain.claimed_at,
+        stored_plain.result,
+    )
+    assert full == await storage.approvals.get(account_id, full.id)
+    assert {full.id, plain.id} == {r.id for r in await storage.approvals.list(account_id)}
+
+
+async def test_decisions_keep_the_approvers_snapshot(storage: Storage) -> None:
+    snapshot = ("user:alice@example.com", "team:sre")
+    account_id, request_id = await _approved(storage, approvers=snapshot)
+
+    current = await storage.approvals.get(account_id, request_id)
+
+    assert current is not None
+    assert snapshot == current.approvers
+
+
+async def test_claim_wins_once_on_an_approved_request(storage: Storage) -> None:
+    account_id, request_id = await _approved(storage)
+
+    claimed = await storage.approvals.claim(account_id, request_id, at(20))
+    again = await storage.approvals.claim(account_id, request_id, at(21))
+
+    assert claimed is not None
+    assert (APPROVED, at(20), None) == (claimed.status, claimed.claimed_at, claimed.result)
+    assert claimed == await storage.approvals.get(account_id, request_id)
+    assert again is None
+    current = await storage.approvals.get(account_id, request_id)
+    assert current is not None
+    assert at(20) == current.claimed_at
+
+
+async def test_claim_converts_the_time_to_utc(storage: Storage) -> None:
+    account_id, request_id = await _approved(storage)
+    paris = timezone(timedelta(hours=1))
+
+    claimed = await storage.approvals.claim(account_id, request_id, at(20).astimezone(paris))
+
+    assert claimed is not None
+    assert claimed.claimed_at is not None
+    assert (at(20), UTC) == (claimed.claimed_at, claimed.claimed_at.tzinfo)
+    with pytest.raises(ValidationError):
+        await storage.approvals.claim(account_id, request_id, datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("status", [PENDING, DENIED, ApprovalStatus.EXPIRED])
+async def test_claim_needs_an_approved_request(storage: Storage, status: ApprovalStatus) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id)
+    await storage.approvals.add(request)
+    if status != PENDING:
+        await storage.approvals.transition(
+            account_id,
+            request.id,
+            expected=PENDING,
+            new=status,
+            decided_at=at(10),
+            decided_by="system",
+            comment=None,
+        )
+
+    assert await storage.approvals.claim(account_id, request.id, at(20)) is None
+    current = await storage.approvals.get(account_id, request.id)
+    assert current is not None
+    assert (status, None) == (current.status, current.claimed_at)
+
+
+async def test_concurrent_claims_let_exactly_one_win(storage: Storage) -> None:
+    account_id, request_id = await _approved(storage)
+
+    results = await asyncio.gather(
+        *(storage.approvals.claim(account_id, request_id, at(20 + n)) for n in range(6))
+    )
+
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert winners[0] == await storage.approvals.get(account_id, request_id)
+    assert winners[0].claimed_at in [at(20 + n) for n in range(6)]
+
+
+async def test_claim_of_a_missing_or_foreign_request_is_not_found(storage: Storage) -> None:
+    account_id, request_id = await _approved(storage)
+    theirs = await new_account(storage)
+
+    for account, request in [(account_id, "apr_missing"), (theirs, request_id)]:
+        with pytest.raises(NotFoundError):
+            await storage.approvals.claim(account, request, at(20))
+
+    current = await storage.approvals.get(account_id, request_id)
+    assert current is not None
+    assert current.claimed_at is None
+
+
+async def test_store_result_once_after_the_claim(storage: Storage) -> None:
+    account_id, request_id = await _approved(storage)
+    await storage.approvals.claim(account_id, request_id, at(20))
+    result = {"content": [{"type": "text", "text": "deleted 3 files"}], "isError": False}
+
+    stored = await storage.approvals.store_result(account_id, request_id, result)
+
+    assert (result, at(20)) == (stored.result, stored.claimed_at)
+    assert stored == await storage.approvals.get(account_id, request_id)
+    with pytest.raises(ConflictError):
+        await storage.approvals.store_result(account_id, request_id, {"other": True})
+    current = await storage.approvals.get(account_id, request_id)
+    assert current is not None
+    assert result == current.result
+
+
+async def test_an_empty_result_counts_as_stored(storage: Storage) -> None:
+    account_id, request_id = await _approved(storage)
+    await storage.approvals.claim(account_id, request_id, at(20))
+
+    stored = await storage.approvals.store_result(account_id, request_id, {})
+
+    assert {} == stored.result
+    with pytest.raises(ConflictError):
+        await storage.approvals.store_result(account_id, request_id, {"late": 1})
+
+
+async def test_store_result_needs_a_claim(storage: Storage) -> None:
+    account_id, approved_id = await _approved(storage)
+    pending = approval(account_id)
+    await storage.approvals.add(pending)
+
+    for request_id in (approved_id, pending.id):
+        with pytest.raises(ConflictError):
+            await storage.approvals.store_result(account_id, request_id, {"ok": True})
+        current = await storage.approvals.get(account_id, request_id)
+        assert current is not None
+        assert current.result is None
+
+
+async def test_store_result_of_a_missing_or_foreign_request_is_not_found(
+    storage: Storage,
+) -> None:
+    account_id, request_id = await _approved(storage)
+    await storage.approvals.claim(account_id, request_id, at(20))
+    theirs = await new_account(storage)
+
+    for account, request in [(account_id, "apr_missing"), (theirs, request_id)]:
+        with pytest.raises(NotFoundError):
+            await storage.approvals.store_result(account, request, {"ok": True})
+
+    current = await storage.approvals.get(account_id, request_id)
+    assert current is not None
+    assert current.result is None
+
+
+async def test_concurrent_results_store_exactly_one(storage: Storage) -> None:
+    account_id, request_id = await _approved(storage)
+    await storage.approvals.claim(account_id, request_id, at(20))
+
+    results = await asyncio.gather(
+        *(storage.approvals.store_result(account_id, request_id, {"n": n}) for n in range(4)),
+        return_exceptions=True,
+    )
+
+    stored = [r for r in results if not isinstance(r, BaseException)]
+    assert len(stored) == 1
+    assert all(isinstance(r, ConflictError) for r in results if isinstance(r, BaseException))
+    current = await storage.approvals.get(account_id, request_id)
+    assert current is not None
+    assert stored[0].result == current.result
+
+
+async def test_due_lists_expired_pending_requests_of_every_account_oldest_first(
+    storage: Storage,
+) -> None:
+    first, second = await new_account(storage), await new_account(storage)
+    late = approval(first, expires_at=at(300))
+    early = approval(second, expires_at=at(100))
+    middle = approval(first, expires_at=at(200))
+    tie = [approval(second, id=f"apr_tie_{n}", expires_at=at(250)) for n in (2, 1)]
+    at_the_bound = approval(first, expires_at=at(400))
+    later = approval(second, expires_at=at(500))
+    never = approval(first)  # no expiry
+    decided = approval(second, expires_at=at(50))
+    for request in (late, early, middle, *tie, at_the_bound, later, never, decided):
+        await storage.approvals.add(request)
+    await storage.approvals.transition(
+        second,
+        decided.id,
+        expected=PENDING,
+        new=DENIED,
+        decided_at=at(60),
+        decided_by="bob",
+        comment=None,
+    )
+
+    due = await storage.approvals.due(at(400))
+
+    expected = [early.id, middle.id, "apr_tie_1", "apr_tie_2", late.id]
+    assert expected == [r.id for r in due]
+    assert early == due[0]
+    assert expected[:2] == [r.id for r in await storage.approvals.due(at(400), limit=2)]
+    assert list(await storage.approvals.due(at(400), limit=0)) == []
+    assert list(await storage.approvals.due(at(100))) == []
+    assert [early.id] == [r.id for r in await storage.approvals.due(at(100.5))]
+
+
+async def test_due_checks_its_arguments(storage: Storage) -> None:
+    with pytest.raises(ValidationError):
+        await storage.approvals.due(at(0), limit=-1)
+    with pytest.raises(ValidationError):
+        await storage.approvals.due(datetime(2026, 1, 1))

@@ -1,15 +1,18 @@
-"""Approval requests and votes in SQL. ``transition`` is the state machine's compare-and-set."""
+"""Approval requests and votes in SQL. ``transition`` is the state machine's compare-and-set;
+``claim`` and ``store_result`` are compare-and-sets too, so an approval runs its call once."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Update, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import NotFoundError
+from hub.errors import ConflictError, NotFoundError
 from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote
-from hub.store_rules import check_limit
+from hub.store_rules import aware_utc, check_limit
 from server.db import tables as t
 from server.db.stores._base import SqlStore, to_record, to_values
 
@@ -59,14 +62,79 @@ class SqlApprovalStore(SqlStore):
             .values(status=new, decided_at=decided_at, decided_by=decided_by, comment=comment)
             .returning(*c)
         )
+        return await self._compare_and_set(account_id, request_id, stmt)
+
+    async def claim(self, account_id: str, request_id: str, at: datetime) -> ApprovalRequest | None:
+        c = t.approval_requests.c
+        # Same compare-and-set as ``transition``: of concurrent claims one row update matches.
+        stmt = (
+            update(t.approval_requests)
+            .where(
+                c.id == request_id,
+                c.account_id == account_id,
+                c.status == ApprovalStatus.APPROVED,
+                c.claimed_at.is_(None),
+            )
+            .values(claimed_at=aware_utc(at, "claimed_at"))
+            .returning(*c)
+        )
+        return await self._compare_and_set(account_id, request_id, stmt)
+
+    async def store_result(
+        self, account_id: str, request_id: str, result: dict[str, Any]
+    ) -> ApprovalRequest:
+        c = t.approval_requests.c
+        stmt = (
+            update(t.approval_requests)
+            .where(
+                c.id == request_id,
+                c.account_id == account_id,
+                c.claimed_at.is_not(None),
+                c.result.is_(None),  # SQL NULL: the column stores None as NULL (none_as_null)
+            )
+            .values(result=result)
+            .returning(*c)
+        )
+        stored = await self._compare_and_set(account_id, request_id, stmt)
+        if stored is None:
+            raise ConflictError(
+                f"approval request {request_id!r} is not claimed or already has a result"
+            )
+        return stored
+
+    async def due(self, before: datetime, *, limit: int = 100) -> Sequence[ApprovalRequest]:
+        check_limit(limit)
+        c = t.approval_requests.c
+        stmt = (
+            select(t.approval_requests)
+            .where(
+                c.status == ApprovalStatus.PENDING,
+                c.expires_at.is_not(None),
+                c.expires_at < aware_utc(before, "before"),
+            )
+            .order_by(c.expires_at, c.id)
+            .limit(limit)
+        )  # served by the (status, expires_at) index
+        return await self._all(stmt, ApprovalRequest)
+
+    async def _compare_and_set(
+        self, account_id: str, request_id: str, stmt: Update
+    ) -> ApprovalRequest | None:
+        """Runs a guarded ``UPDATE … RETURNING``: the updated request, or ``None`` when the guard
+        did not match. NotFound when the request does not exist in the account."""
         async with self._db.write() as conn:
             row = (await conn.execute(stmt)).first()
             if row is not None:
                 return to_record(row, ApprovalRequest)
-            exists = select(c.id).where(c.id == request_id, c.account_id == account_id)
-            if await conn.scalar(exists) is None:
-                raise NotFoundError(f"approval request {request_id!r} does not exist")
+            await self._require(conn, account_id, request_id)
             return None
+
+    @staticmethod
+    async def _require(conn: AsyncConnection, account_id: str, request_id: str) -> None:
+        c = t.approval_requests.c
+        exists = select(c.id).where(c.id == request_id, c.account_id == account_id)
+        if await conn.scalar(exists) is None:
+            raise NotFoundError(f"approval request {request_id!r} does not exist")
 
     async def add_vote(self, vote: ApprovalVote) -> None:
         async with self._db.write(

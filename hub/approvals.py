@@ -1,0 +1,358 @@
+"""The approval state machine and its use cases.
+
+    pending ──▶ approved | denied | expired | cancelled        (nothing leaves those four)
+
+Every transition is a compare-and-set in the store, so a Slack click and a TUI key press can
+never both win. A request is bound to the exact call (principal, server, tool, digest of the
+arguments, policy version) and snapshots its workflow's approvers, quorum and deadline when it
+is created. Only the workflow's approvers may vote; the principal that made the call never can.
+Waiting is event-driven: waiters subscribe to the event bus, nobody polls the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from hub.auditing import Auditor
+from hub.clock import Clock
+from hub.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from hub.events import ApprovalDecided, ApprovalRequested, ApprovalVoted, EventBus
+from hub.ids import new_id
+from hub.keys import Caller
+from hub.policy import ApprovalWorkflow, Decision
+from hub.ports import Storage
+from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, Role, VoteChoice
+from hub.redact import redact
+
+APPROVALS_TOPIC = "approvals"
+DECIDING_ROLES = (Role.ADMIN, Role.APPROVER)
+_digest_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def args_digest(args: dict[str, Any]) -> str:
+    """The SHA-256 of the arguments' canonical JSON: what an approval is bound to."""
+    return hashlib.sha256(_digest_encoder.encode(args)).hexdigest()
+
+
+class ApprovalService:
+    def __init__(self, storage: Storage, clock: Clock, auditor: Auditor, bus: EventBus) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._auditor = auditor
+        self._bus = bus
+
+    # --- creating -------------------------------------------------------------------------
+    async def open(
+        self,
+        *,
+        caller: Caller,
+        server: str,
+        tool: str,
+        args: dict[str, Any],
+        justification: str | None,
+        decision: Decision,
+        policy_version: int,
+        workflow: ApprovalWorkflow,
+    ) -> ApprovalRequest:
+        """A new pending request for this exact call."""
+        now = self._clock.now()
+        request = ApprovalRequest(
+            id=new_id("apr"),
+            account_id=caller.account_id,
+            principal_key_id=caller.key_id,
+            server=server,
+            tool=tool,
+            args_digest=args_digest(args),
+            args=redact(args),
+            justification=justification,
+            policy_version=policy_version,
+            workflow=workflow.name,
+            rule=decision.rule,
+            reason=decision.rule_description or decision.explanation,
+            required_approvals=workflow.required_approvals,
+            created_at=now,
+            expires_at=now + timedelta(seconds=workflow.timeout_seconds),
+            approvers=tuple(workflow.approvers),
+        )
+        await self._storage.approvals.add(request)
+        await self._auditor.record(
+            request.account_id,
+            "approval.requested",
+            caller.key_id,
+            {
+                "request_id": request.id,
+                "server": server,
+                "tool": tool,
+                "workflow": workflow.name,
+                "rule": decision.rule,
+                "args": request.args,
+                "justification": justification,
+            },
+        )
+        await self._bus.publish(
+            APPROVALS_TOPIC,
+            ApprovalRequested(
+                account_id=request.account_id,
+                at=now,
+                request_id=request.id,
+                tool=tool,
+                server=server,
+                workflow=workflow.name,
+            ),
+        )
+        return request
+
+    # --- reading --------------------------------------------------------------------------
+    async def get(self, account_id: str, request_id: str) -> ApprovalRequest:
+        found = await self._storage.approvals.get(account_id, request_id)
+        if found is None:
+            raise NotFoundError(f"no approval request {request_id!r}")
+        return found
+
+    async def list(
+        self, account_id: str, *, status: ApprovalStatus | None = None, limit: int = 100
+    ) -> Sequence[ApprovalRequest]:
+        return await self._storage.approvals.list(account_id, status=status, limit=limit)
+
+    async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
+        return await self._storage.approvals.votes(account_id, request_id)
+
+    # --- deciding -------------------------------------------------------------------------
+    async def decide(
+        self,
+        account_id: str,
+        request_id: str,
+        *,
+        approver: Caller,
+        approve: bool,
+        comment: str = "",
+        channel: str = "api",
+    ) -> ApprovalRequest:
+        """Record one approver's vote; a deny decides at once, enough approvals approve."""
+        request = await self._pending(account_id, request_id)
+        await self._check_may_decide(request, approver)
+        now = self._clock.now()
+        choice = VoteChoice.APPROVE if approve else VoteChoice.DENY
+        try:
+            await self._storage.approvals.add_vote(
+                ApprovalVote(
+                    request_id=request.id,
+                    account_id=account_id,
+                    approver=approver.key_id,
+                    choice=choice,
+                    comment=comment,
+                    channel=channel,
+                    created_at=now,
+                )
+            )
+        except ConflictError as exc:
+            raise ConflictError(f"{approver.key_id} already voted on {request.id}") from exc
+        votes = await self._storage.approvals.votes(account_id, request.id)
+        approvals = sum(1 for v in votes if v.choice is VoteChoice.APPROVE)
+        await self._auditor.record(
+            account_id,
+            "approval.voted",
+            approver.key_id,
+            {
+                "request_id": request.id,
+                "choice": choice.value,
+                "comment": comment,
+                "channel": channel,
+                "approvals": approvals,
+                "required": request.required_approvals,
+            },
+        )
+        await self._bus.publish(
+            APPROVALS_TOPIC,
+            ApprovalVoted(
+                account_id=account_id,
+                at=now,
+                request_id=request.id,
+                approver=approver.key_id,
+                choice=choice.value,
+                approvals=approvals,
+                required=request.required_approvals,
+            ),
+        )
+        if not approve:
+            return await self._finish(request, ApprovalStatus.DENIED, approver.key_id, comment)
+        if approvals >= request.required_approvals:
+            return await self._finish(request, ApprovalStatus.APPROVED, approver.key_id, comment)
+        return request
+
+    async def cancel(
+        self, account_id: str, request_id: str, *, actor: str, reason: str
+    ) -> ApprovalRequest:
+        """Withdraw a pending request (the agent went away, the call was abandoned)."""
+        request = await self._pending(account_id, request_id)
+        return await self._finish(request, ApprovalStatus.CANCELLED, actor, reason)
+
+    # --- time -----------------------------------------------------------------------------
+    async def expire(self, account_id: str, request_id: str) -> ApprovalRequest:
+        """Expire the request if its deadline has passed; returns its current state."""
+        request = await self.get(account_id, request_id)
+        if request.status is ApprovalStatus.PENDING and self._overdue(request):
+            return await self._finish(
+                request, ApprovalStatus.EXPIRED, "system", "no decision before the deadline"
+            )
+        return request
+
+    async def expire_due(self, *, limit: int = 100) -> int:
+        """Expire every overdue pending request (the scheduler's tick); how many expired."""
+        count = 0
+        for request in await self._storage.approvals.due(self._clock.now(), limit=limit):
+            done = await self._transition(
+                request, ApprovalStatus.EXPIRED, "system", "no decision before the deadline"
+            )
+            count += done is not None
+        return count
+
+    async def wait(
+        self, account_id: str, request_id: str, *, max_wait: float | None = None
+    ) -> ApprovalRequest:
+        """Wait until the request is decided, expired or cancelled, or ``max_wait`` seconds
+        pass (then it is returned still pending). Reaching the request's own deadline expires
+        it. Event-driven: no polling."""
+        async with self._bus.subscribe(APPROVALS_TOPIC) as events:
+            request = await self.get(account_id, request_id)
+            if request.status is not ApprovalStatus.PENDING:
+                return request
+            deadline = self._seconds_left(request)
+            limit = deadline if max_wait is None else min(deadline, max_wait)
+
+            async def decided() -> None:
+                async for event in events:
+                    if isinstance(event, ApprovalDecided) and event.request_id == request_id:
+                        return
+
+            try:
+                await asyncio.wait_for(
+                    decided(), timeout=None if limit == float("inf") else max(limit, 0)
+                )
+            except TimeoutError:
+                if max_wait is None or deadline <= max_wait:
+                    return await self.expire(account_id, request_id)
+            return await self.get(account_id, request_id)
+
+    # --- internals ------------------------------------------------------------------------
+    async def _pending(self, account_id: str, request_id: str) -> ApprovalRequest:
+        request = await self.get(account_id, request_id)
+        if request.status is ApprovalStatus.PENDING and self._overdue(request):
+            request = await self.expire(account_id, request_id)
+        if request.status is not ApprovalStatus.PENDING:
+            who = f" by {request.decided_by}" if request.decided_by else ""
+            when = f" at {request.decided_at.isoformat()}" if request.decided_at else ""
+            raise ConflictError(
+                f"approval request {request.id} is already {request.status.value}{who}{when}"
+            )
+        return request
+
+    def _overdue(self, request: ApprovalRequest) -> bool:
+        return request.expires_at is not None and self._clock.now() >= request.expires_at
+
+    def _seconds_left(self, request: ApprovalRequest) -> float:
+        if request.expires_at is None:
+            return float("inf")
+        return (request.expires_at - self._clock.now()).total_seconds()
+
+    async def _check_may_decide(self, request: ApprovalRequest, approver: Caller) -> None:
+        if approver.key_id == request.principal_key_id:
+            raise PermissionDeniedError("the principal that made a call can never decide it")
+        requester = await self._storage.api_keys.get(request.principal_key_id)
+        if (
+            requester is not None
+            and requester.user_id is not None
+            and requester.user_id == approver.user_id
+        ):
+            raise PermissionDeniedError(
+                "the user whose key made a call can never decide it, with any of their keys"
+            )
+        if approver.role not in DECIDING_ROLES:
+            raise PermissionDeniedError(
+                f"deciding approvals needs the approver or admin role; key {approver.key_id} "
+                f"has role {approver.role.value}"
+            )
+        if request.approvers and not await self._is_listed(request, approver):
+            listed = ", ".join(request.approvers)
+            raise PermissionDeniedError(
+                f"only the approvers of workflow {request.workflow!r} may decide this request "
+                f"({listed})"
+            )
+
+    async def _is_listed(self, request: ApprovalRequest, approver: Caller) -> bool:
+        user = (
+            await self._storage.users.get(request.account_id, approver.user_id)
+            if approver.user_id
+            else None
+        )
+        for entry in request.approvers:
+            kind, _, value = entry.partition(":")
+            if kind == "role" and approver.role.value == value:
+                return True
+            if kind == "user" and user is not None and value.lower() in (user.email, user.id):
+                return True
+            if kind == "team" and user is not None:
+                team = await self._storage.teams.get_by_name(request.account_id, value)
+                if team is not None and user.id in team.members:
+                    return True
+        return False
+
+    async def _finish(
+        self, request: ApprovalRequest, status: ApprovalStatus, actor: str, comment: str
+    ) -> ApprovalRequest:
+        done = await self._transition(request, status, actor, comment)
+        if done is None:  # somebody else decided first
+            current = await self.get(request.account_id, request.id)
+            raise ConflictError(
+                f"approval request {request.id} was already "
+                f"{current.status.value} by {current.decided_by}"
+            )
+        return done
+
+    async def _transition(
+        self, request: ApprovalRequest, status: ApprovalStatus, actor: str, comment: str
+    ) -> ApprovalRequest | None:
+        if status is ApprovalStatus.PENDING:
+            raise ValidationError("a request cannot go back to pending")
+        now = self._clock.now()
+        done = await self._storage.approvals.transition(
+            request.account_id,
+            request.id,
+            expected=ApprovalStatus.PENDING,
+            new=status,
+            decided_at=now,
+            decided_by=actor,
+            comment=comment or None,
+        )
+        if done is None:
+            return None
+        await self._auditor.record(
+            request.account_id,
+            "approval.decided",
+            actor,
+            {
+                "request_id": request.id,
+                "status": status.value,
+                "comment": comment,
+                "tool": request.tool,
+                "server": request.server,
+            },
+        )
+        await self._bus.publish(
+            APPROVALS_TOPIC,
+            ApprovalDecided(
+                account_id=request.account_id,
+                at=now,
+                request_id=request.id,
+                status=status.value,
+                decided_by=actor,
+                comment=comment or None,
+            ),
+        )
+        return done

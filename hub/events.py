@@ -1,0 +1,83 @@
+"""Past-tense events and the event-bus port that carries them between parts of Preloop.
+
+``InMemoryEventBus`` serves one process. Several server replicas and bot workers sharing a
+database need a bus that crosses processes (PostgreSQL LISTEN/NOTIFY); it implements the same
+port. Subscribers get every event published after they subscribed, in order; a slow subscriber
+never blocks a publisher (its queue is unbounded, and it is dropped when it unsubscribes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every event: which account and when."""
+
+    account_id: str
+    at: datetime
+
+
+class ApprovalRequested(Event, frozen=True, kw_only=True, tag="approval.requested"):
+    request_id: str
+    tool: str
+    server: str
+    workflow: str
+
+
+class ApprovalVoted(Event, frozen=True, kw_only=True, tag="approval.voted"):
+    request_id: str
+    approver: str
+    choice: str
+    approvals: int
+    required: int
+
+
+class ApprovalDecided(Event, frozen=True, kw_only=True, tag="approval.decided"):
+    request_id: str
+    status: str  # approved | denied | expired | cancelled
+    decided_by: str | None
+    comment: str | None
+
+
+class EventBus(Protocol):
+    async def publish(self, topic: str, event: Event) -> None: ...
+
+    def subscribe(self, topic: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """``async with bus.subscribe("approvals") as events: async for event in events``."""
+        ...
+
+
+class InMemoryEventBus:
+    def __init__(self) -> None:
+        self._queues: dict[str, set[asyncio.Queue[Event]]] = {}
+
+    async def publish(self, topic: str, event: Event) -> None:
+        for queue in tuple(self._queues.get(topic, ())):
+            queue.put_nowait(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queues.setdefault(topic, set()).add(queue)
+        try:
+            yield _drain(queue)
+        finally:
+            self._queues[topic].discard(queue)
+
+
+async def _drain(queue: asyncio.Queue[Event]) -> AsyncIterator[Event]:
+    while True:
+        yield await queue.get()
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """An event as plain JSON-ready data (for WebSocket and audit)."""
+    data: dict[str, Any] = msgspec.to_builtins(event)
+    return data

@@ -1,0 +1,153 @@
+"""SQL only: migrations carry existing data forward (and back) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import MetaData, inspect, select
+from sqlalchemy.engine import Connection
+
+from hub.records import ApprovalStatus, VoteChoice
+from server.db import current_revision, head_revision, make_engine, open_storage, upgrade_database
+from server.db.migrate import alembic_config
+
+from .conftest import SQL_BACKENDS
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+NEW_COLUMNS = {"approvers", "claimed_at", "result"}
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database that was never migrated."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'preloop.db'}"
+    url: str = request.getfixturevalue("empty_postgres_url")
+    return url
+
+
+async def _run(url: str, work: Callable[[Connection], Any]) -> Any:
+    """``work`` on a connection of ``url``, in one committed transaction."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+def _migrate(direction: str, revision: str) -> Callable[[Connection], None]:
+    def run(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        getattr(command, direction)(config, revision)
+
+    return run
+
+
+def _insert_at_0001(connection: Connection) -> None:
+    """Rows as the 0001 schema holds them, written through the reflected (old) tables."""
+    tables = MetaData()
+    tables.reflect(connection, only=["accounts", "approval_requests", "approval_votes"])
+    connection.execute(
+        tables.tables["accounts"].insert().values(id="acct_1", name="acme", created_at=T0)
+    )
+    connection.execute(
+        tables.tables["approval_requests"]
+        .insert()
+        .values(
+            id="apr_1",
+            account_id="acct_1",
+            status="approved",
+            principal_key_id="key_agent",
+            server="files",
+            tool="delete",
+            args_digest="sha256:abc",
+            args={"path": "/tmp/x"},
+            justification=None,
+            policy_version=1,
+            workflow="default",
+            rule="deletes",
+            reason="deletes need a human",
+            required_approvals=1,
+            created_at=T0,
+            expires_at=None,
+            decided_at=T0,
+            decided_by="user_alice",
+            comment=None,
+        )
+    )
+    connection.execute(
+        tables.tables["approval_votes"]
+        .insert()
+        .values(
+            request_id="apr_1",
+            account_id="acct_1",
+            approver="user_alice",
+            choice="approve",
+            comment="",
+            channel="api",
+            created_at=T0,
+        )
+    )
+
+
+def _columns(connection: Connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns("approval_requests")}
+
+
+def _rows_at_0001(connection: Connection) -> tuple[list[Any], list[Any]]:
+    tables = MetaData()
+    tables.reflect(connection, only=["approval_requests", "approval_votes"])
+    requests, votes = tables.tables["approval_requests"], tables.tables["approval_votes"]
+    return (
+        list(connection.execute(select(requests.c.id, requests.c.status, requests.c.args))),
+        list(connection.execute(select(votes.c.request_id, votes.c.approver))),
+    )
+
+
+async def test_0002_carries_approval_requests_forward_and_back(empty_url: str) -> None:
+    await _run(empty_url, _migrate("upgrade", "0001"))
+    await _run(empty_url, _insert_at_0001)
+    assert "0001" == await current_revision(empty_url)
+
+    await upgrade_database(empty_url)
+
+    assert head_revision() == await current_revision(empty_url)
+    assert NEW_COLUMNS <= await _run(empty_url, _columns)
+    storage = await open_storage(empty_url, migrate=False)
+    try:
+        request = await storage.approvals.get("acct_1", "apr_1")
+        assert request is not None
+        assert ((), None, None) == (request.approvers, request.claimed_at, request.result)
+        assert (ApprovalStatus.APPROVED, {"path": "/tmp/x"}, T0) == (
+            request.status,
+            request.args,
+            request.created_at,
+        )
+        assert [VoteChoice.APPROVE] == [
+            v.choice for v in await storage.approvals.votes("acct_1", "apr_1")
+        ]
+        claimed = await storage.approvals.claim("acct_1", "apr_1", T0)
+        assert claimed is not None
+        stored = await storage.approvals.store_result("acct_1", "apr_1", {"ok": True})
+        assert {"ok": True} == stored.result
+    finally:
+        await storage.close()
+
+    await _run(empty_url, _migrate("downgrade", "0001"))
+
+    assert "0001" == await current_revision(empty_url)
+    assert set() == NEW_COLUMNS & await _run(empty_url, _columns)
+    requests, votes = await _run(empty_url, _rows_at_0001)
+    assert [("apr_1", "approved", {"path": "/tmp/x"})] == [tuple(r) for r in requests]
+    assert [("apr_1", "user_alice")] == [tuple(v) for v in votes]  # no cascade on the way down
+
+    await upgrade_database(empty_url)
+
+    assert head_revision() == await current_revision(empty_url)

@@ -1,0 +1,242 @@
+"""The approval state machine: who may decide, quorum, compare-and-set, expiry, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+
+from hub.approvals import ApprovalService, args_digest
+from hub.auditing import Auditor
+from hub.clock import FrozenClock
+from hub.errors import ConflictError, PermissionDeniedError
+from hub.events import ApprovalDecided, Event, InMemoryEventBus
+from hub.identity import IdentityService
+from hub.keys import Caller
+from hub.memory import InMemoryStorage
+from hub.policy import ApprovalWorkflow, Decision
+from hub.policy.model import Action
+from hub.records import ApprovalStatus, Role
+
+
+class World(msgspec.Struct):
+    service: ApprovalService
+    identity: IdentityService
+    storage: InMemoryStorage
+    clock: FrozenClock
+    bus: SignallingBus
+    account_id: str
+
+    async def caller(self, role: Role, *, email: str | None = None) -> Caller:
+        if (
+            email is not None
+            and await self.storage.users.get_by_email(self.account_id, email) is None
+        ):
+            await self.identity.add_user(self.account_id, email=email, name="", actor="t")
+        created = await self.identity.create_key(
+            self.account_id, name="k", role=role, actor="t", user_email=email
+        )
+        return await self.identity.authenticate(created.secret)
+
+    async def request(self, agent: Caller, **workflow: object):  # type: ignore[no-untyped-def]
+        spec = msgspec.convert({"name": "wf", **workflow}, ApprovalWorkflow)
+        return await self.service.open(
+            caller=agent,
+            server="shell",
+            tool="bash",
+            args={"command": "deploy prod", "token": "hunter2"},
+            justification="release",
+            policy_version=3,
+            workflow=spec,
+            decision=Decision(
+                action=Action.REQUIRE_APPROVAL,
+                rule="bash#1",
+                rule_description="deploys need approval",
+                workflow="wf",
+            ),
+        )
+
+
+class SignallingBus(InMemoryEventBus):
+    """The in-memory bus, telling the test when somebody has subscribed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscribed = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[Event]]:
+        async with super().subscribe(topic) as events:
+            self.subscribed.set()
+            yield events
+
+
+@pytest.fixture
+async def world() -> World:
+    storage = InMemoryStorage()
+    clock = FrozenClock()
+    auditor = Auditor(storage.audit, clock)
+    identity = IdentityService(storage, clock, auditor)
+    account = await identity.default_account()
+    bus = SignallingBus()
+    return World(
+        service=ApprovalService(storage, clock, auditor, bus),
+        identity=identity,
+        storage=storage,
+        clock=clock,
+        bus=bus,
+        account_id=account.id,
+    )
+
+
+async def test_request_is_bound_to_the_exact_call_and_redacted(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    request = await world.request(
+        agent, timeout_seconds=60, required_approvals=2, approvers=["role:approver"]
+    )
+    assert request.status is ApprovalStatus.PENDING
+    assert request.args_digest == args_digest({"command": "deploy prod", "token": "hunter2"})
+    assert request.args == {"command": "deploy prod", "token": "[REDACTED]"}
+    assert request.principal_key_id == agent.key_id
+    assert (request.policy_version, request.required_approvals) == (3, 2)
+    assert request.approvers == ("role:approver",)
+    assert (request.expires_at - request.created_at).total_seconds() == 60
+    assert args_digest({"b": 1, "a": 2}) == args_digest({"a": 2, "b": 1})
+
+
+async def test_the_caller_can_never_decide_its_own_request(world: World) -> None:
+    admin = await world.caller(Role.ADMIN)
+    request = await world.request(admin)
+    with pytest.raises(PermissionDeniedError, match="never decide"):
+        await world.service.decide(world.account_id, request.id, approver=admin, approve=True)
+
+
+async def test_another_key_of_the_same_user_cannot_decide(world: World) -> None:
+    agent = await world.caller(Role.AGENT, email="ana@example.com")
+    own_approver_key = await world.caller(Role.APPROVER, email="ana@example.com")
+    request = await world.request(agent)
+    with pytest.raises(PermissionDeniedError, match="any of their keys"):
+        await world.service.decide(
+            world.account_id, request.id, approver=own_approver_key, approve=True
+        )
+
+
+async def test_only_deciding_roles_and_listed_approvers(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    viewer = await world.caller(Role.VIEWER)
+    request = await world.request(agent, approvers=["team:oncall", "user:bo@example.com"])
+    with pytest.raises(PermissionDeniedError, match="approver or admin role"):
+        await world.service.decide(world.account_id, request.id, approver=viewer, approve=True)
+    outsider = await world.caller(Role.APPROVER, email="cy@example.com")
+    with pytest.raises(PermissionDeniedError, match="only the approvers of workflow 'wf'"):
+        await world.service.decide(world.account_id, request.id, approver=outsider, approve=True)
+    member = await world.caller(Role.APPROVER, email="dee@example.com")
+    await world.identity.add_team(
+        world.account_id, name="oncall", members=["dee@example.com"], actor="t"
+    )
+    decided = await world.service.decide(
+        world.account_id, request.id, approver=member, approve=True, comment="ok"
+    )
+    assert decided.status is ApprovalStatus.APPROVED
+    assert decided.decided_by == member.key_id
+
+
+async def test_quorum_needs_distinct_approvers_and_a_deny_decides(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    first, second = await world.caller(Role.APPROVER), await world.caller(Role.ADMIN)
+    request = await world.request(agent, required_approvals=2)
+    after_one = await world.service.decide(
+        world.account_id, request.id, approver=first, approve=True
+    )
+    assert after_one.status is ApprovalStatus.PENDING
+    with pytest.raises(ConflictError, match="already voted"):
+        await world.service.decide(world.account_id, request.id, approver=first, approve=True)
+    done = await world.service.decide(world.account_id, request.id, approver=second, approve=True)
+    assert done.status is ApprovalStatus.APPROVED
+
+    other = await world.request(agent, required_approvals=2)
+    denied = await world.service.decide(
+        world.account_id, other.id, approver=first, approve=False, comment="not on a Friday"
+    )
+    assert (denied.status, denied.comment) == (ApprovalStatus.DENIED, "not on a Friday")
+    with pytest.raises(ConflictError, match=f"already denied by {first.key_id}"):
+        await world.service.decide(world.account_id, other.id, approver=second, approve=True)
+
+
+async def test_concurrent_decisions_have_exactly_one_winner(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    approvers = [await world.caller(Role.APPROVER) for _ in range(5)]
+    request = await world.request(agent)
+    results = await asyncio.gather(
+        *(
+            world.service.decide(world.account_id, request.id, approver=a, approve=i % 2 == 0)
+            for i, a in enumerate(approvers)
+        ),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, ConflictError) for r in results if isinstance(r, BaseException))
+    final = await world.service.get(world.account_id, request.id)
+    assert final.status is winners[0].status
+
+
+async def test_deadline_expires_the_request(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    approver = await world.caller(Role.APPROVER)
+    request = await world.request(agent, timeout_seconds=30)
+    world.clock.advance(31)
+    with pytest.raises(ConflictError, match="already expired"):
+        await world.service.decide(world.account_id, request.id, approver=approver, approve=True)
+    assert (await world.service.get(world.account_id, request.id)).status is (
+        ApprovalStatus.EXPIRED
+    )
+
+
+async def test_expire_due_sweeps_overdue_requests(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    short = await world.request(agent, timeout_seconds=10)
+    long = await world.request(agent, timeout_seconds=1000)
+    world.clock.advance(11)
+    assert await world.service.expire_due() == 1
+    assert (await world.service.get(world.account_id, short.id)).status is (ApprovalStatus.EXPIRED)
+    assert (await world.service.get(world.account_id, long.id)).status is (ApprovalStatus.PENDING)
+
+
+async def test_wait_wakes_on_the_decision_event(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    approver = await world.caller(Role.APPROVER)
+    request = await world.request(agent)
+    waiter = asyncio.create_task(world.service.wait(world.account_id, request.id))
+    await asyncio.wait_for(world.bus.subscribed.wait(), timeout=10)
+    assert not waiter.done()
+    await world.service.decide(world.account_id, request.id, approver=approver, approve=True)
+    result = await asyncio.wait_for(waiter, timeout=10)
+    assert result.status is ApprovalStatus.APPROVED
+
+
+async def test_wait_returns_pending_after_max_wait(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    request = await world.request(agent, timeout_seconds=600)
+    result = await world.service.wait(world.account_id, request.id, max_wait=0)
+    assert result.status is ApprovalStatus.PENDING
+
+
+async def test_cancel_and_events_and_audit(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    request = await world.request(agent)
+    async with world.bus.subscribe("approvals") as events:
+        cancelled = await world.service.cancel(
+            world.account_id, request.id, actor=agent.key_id, reason="client disconnected"
+        )
+        event = await asyncio.wait_for(anext(aiter(events)), timeout=10)
+    assert cancelled.status is ApprovalStatus.CANCELLED
+    assert isinstance(event, ApprovalDecided)
+    assert (event.request_id, event.status) == (request.id, "cancelled")
+    kinds = [e.kind for e in await world.storage.audit.all(world.account_id)]
+    assert kinds[-2:] == ["approval.requested", "approval.decided"]
+    trail = await world.storage.audit.all(world.account_id)
+    assert "hunter2" not in msgspec.json.encode(trail).decode()
