@@ -193,6 +193,18 @@ class ApprovalService:
         request = await self._pending(account_id, request_id)
         return await self._finish(request, ApprovalStatus.CANCELLED, actor, reason)
 
+    # --- consuming ------------------------------------------------------------------------
+    async def claim(self, account_id: str, request_id: str) -> ApprovalRequest | None:
+        """Mark an approved request used (once): the winner runs the call; ``None`` when it
+        was already used or is not approved."""
+        return await self._storage.approvals.claim(account_id, request_id, self._clock.now())
+
+    async def store_result(
+        self, account_id: str, request_id: str, result: dict[str, Any]
+    ) -> ApprovalRequest:
+        """Keep the approved call's result, for later polls of an async approval."""
+        return await self._storage.approvals.store_result(account_id, request_id, result)
+
     # --- time -----------------------------------------------------------------------------
     async def expire(self, account_id: str, request_id: str) -> ApprovalRequest:
         """Expire the request if its deadline has passed; returns its current state."""

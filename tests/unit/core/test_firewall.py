@@ -1,0 +1,310 @@
+"""The firewall's call path against the in-memory hub and a recording upstream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import pytest
+
+from hub.approvals import ApprovalService
+from hub.auditing import Auditor
+from hub.clock import FrozenClock
+from hub.errors import PreloopError
+from hub.events import InMemoryEventBus
+from hub.firewall import CallRequest, FirewallService, Progress
+from hub.identity import IdentityService
+from hub.keys import Caller
+from hub.memory import InMemoryStorage
+from hub.policy_versions import PolicyService
+from hub.records import ApprovalStatus, Role
+
+POLICY = """
+version: "1.0"
+metadata: {name: test}
+defaults: {unknown_tools: deny, on_error: deny}
+approval_workflows:
+  - {name: sync-wf, timeout_seconds: 60}
+  - {name: async-wf, timeout_seconds: 60, async_approval: true}
+tools:
+  - name: bash
+    server: shell
+    justification: optional
+    conditions:
+      - {expression: "args.command.startsWith('rm')", action: deny, message: "no deleting"}
+      - {expression: "args.command.contains('deploy')", action: require_approval,
+         approval_workflow: sync-wf}
+      - {expression: "args.command.contains('release')", action: require_approval,
+         approval_workflow: async-wf}
+  - name: write
+    justification: required
+  - name: strict
+    conditions:
+      - {expression: "args.level > 3", action: allow}
+"""
+
+
+class RecordingUpstream:
+    """Answers like an MCP server would, and remembers every call it got."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.fail = False
+
+    async def call_tool(
+        self, name: str, tool: str, arguments: dict[str, Any], *, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        self.calls.append((name, tool, arguments))
+        if self.fail:
+            raise PreloopError("upstream exited")
+        return {
+            "content": [{"type": "text", "text": f"ran {arguments}"}],
+            "structuredContent": {"ok": True},
+            "isError": False,
+        }
+
+
+class World(msgspec.Struct):
+    firewall: FirewallService
+    approvals: ApprovalService
+    identity: IdentityService
+    storage: InMemoryStorage
+    clock: FrozenClock
+    upstream: RecordingUpstream
+    bus: InMemoryEventBus
+    agent: Caller
+    approver: Caller
+
+    async def audit(self) -> list[dict[str, Any]]:
+        account = await self.identity.default_account()
+        return [e.data for e in await self.storage.audit.all(account.id) if e.kind == "tool.call"]
+
+
+async def make_world(policy: str | None = POLICY, heartbeat: float = 10.0) -> World:
+    storage, clock = InMemoryStorage(), FrozenClock()
+    auditor = Auditor(storage.audit, clock)
+    identity = IdentityService(storage, clock, auditor)
+    account = await identity.default_account()
+    policies = PolicyService(storage, clock, auditor)
+    if policy is not None:
+        await policies.apply(account.id, policy, actor="test")
+    bus = InMemoryEventBus()
+    approvals = ApprovalService(storage, clock, auditor, bus)
+    upstream = RecordingUpstream()
+    firewall = FirewallService(
+        clock=clock,
+        auditor=auditor,
+        policies=policies,
+        approvals=approvals,
+        upstream=upstream,
+        heartbeat_seconds=heartbeat,
+    )
+
+    async def key(role: Role) -> Caller:
+        created = await identity.create_key(account.id, name=role.value, role=role, actor="t")
+        return await identity.authenticate(created.secret)
+
+    return World(
+        firewall=firewall,
+        approvals=approvals,
+        bus=bus,
+        identity=identity,
+        storage=storage,
+        clock=clock,
+        upstream=upstream,
+        agent=await key(Role.AGENT),
+        approver=await key(Role.APPROVER),
+    )
+
+
+def bash(command: str, **extra: Any) -> CallRequest:
+    return CallRequest(server="shell", tool="bash", arguments={"command": command, **extra})
+
+
+async def test_allow_forwards_without_the_justification_and_audits() -> None:
+    world = await make_world()
+    result = await world.firewall.call(world.agent, bash("ls", justification="look"))
+    assert result["structuredContent"] == {"ok": True}
+    assert world.upstream.calls == [("shell", "bash", {"command": "ls"})]
+    [event] = await world.audit()
+    assert (event["decision"], event["status"], event["justification"]) == ("allow", "ok", "look")
+    assert event["rule"] == "defaults.action"
+    assert event["duration_ms"] >= 0
+
+
+async def test_deny_never_reaches_the_upstream() -> None:
+    world = await make_world()
+    result = await world.firewall.call(world.agent, bash("rm -rf /"))
+    assert result["isError"] is True
+    assert "no deleting" in result["content"][0]["text"]
+    assert result["_meta"]["ai.preloop/decision"]["rule"] == "shell/bash#1"
+    assert world.upstream.calls == []
+    [event] = await world.audit()
+    assert (event["decision"], event["status"]) == ("deny", "denied")
+
+
+async def test_no_policy_denies() -> None:
+    world = await make_world(policy=None)
+    result = await world.firewall.call(world.agent, bash("ls"))
+    assert result["isError"] is True
+    assert "no policy" in result["content"][0]["text"]
+    assert world.upstream.calls == []
+
+
+async def test_required_justification_missing_is_refused_with_instructions() -> None:
+    world = await make_world()
+    result = await world.firewall.call(
+        world.agent, CallRequest(server="fs", tool="write", arguments={})
+    )
+    assert result["isError"] is True
+    assert "justification" in result["content"][0]["text"]
+    assert world.upstream.calls == []
+
+
+async def test_evaluation_error_never_allows() -> None:
+    world = await make_world()
+    result = await world.firewall.call(
+        world.agent, CallRequest(server="x", tool="strict", arguments={})
+    )
+    assert result["isError"] is True
+    assert world.upstream.calls == []
+    [event] = await world.audit()
+    assert "evaluation_error" in event
+
+
+async def test_upstream_failure_is_an_error_result_and_audited() -> None:
+    world = await make_world()
+    world.upstream.fail = True
+    result = await world.firewall.call(world.agent, bash("ls"))
+    assert result["isError"] is True
+    assert "upstream exited" in result["content"][0]["text"]
+    [event] = await world.audit()
+    assert event["status"] == "upstream_error"
+
+
+async def test_sync_approval_heartbeats_then_runs_once_approved() -> None:
+    world = await make_world(heartbeat=0.01)
+    beats: list[str | None] = []
+    first_beat = asyncio.Event()
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        beats.append(message)
+        first_beat.set()
+
+    call = asyncio.create_task(
+        world.firewall.call(world.agent, bash("deploy api"), progress=progress)
+    )
+    await asyncio.wait_for(first_beat.wait(), timeout=10)
+    assert world.upstream.calls == []
+    [pending] = await world.approvals.list(world.agent.account_id)
+    await world.approvals.decide(
+        world.agent.account_id, pending.id, approver=world.approver, approve=True
+    )
+    result = await asyncio.wait_for(call, timeout=10)
+    assert result["isError"] is False
+    assert world.upstream.calls == [("shell", "bash", {"command": "deploy api"})]
+    assert beats
+    assert all(pending.id in (m or "") for m in beats)
+    [event] = await world.audit()
+    assert (event["approval_id"], event["decided_by"], event["status"]) == (
+        pending.id,
+        world.approver.key_id,
+        "ok",
+    )
+    stored = await world.approvals.get(world.agent.account_id, pending.id)
+    assert stored.claimed_at is not None
+    assert stored.result == result
+
+
+async def test_sync_approval_denied_returns_the_comment() -> None:
+    world = await make_world(heartbeat=0.01)
+    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api")))
+    pending = await _first_pending(world)
+    await world.approvals.decide(
+        world.agent.account_id,
+        pending.id,
+        approver=world.approver,
+        approve=False,
+        comment="freeze week",
+    )
+    result = await asyncio.wait_for(call, timeout=10)
+    assert result["isError"] is True
+    assert "denied" in result["content"][0]["text"]
+    assert "freeze week" in result["content"][0]["text"]
+    assert world.upstream.calls == []
+
+
+async def test_sync_approval_expiry_refuses() -> None:
+    world = await make_world(heartbeat=0.01)
+    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api")))
+    await _first_pending(world)
+    world.clock.advance(61)
+    assert await world.approvals.expire_due() == 1
+    result = await asyncio.wait_for(call, timeout=10)
+    assert result["isError"] is True
+    assert "expired" in result["content"][0]["text"]
+    assert world.upstream.calls == []
+
+
+async def test_disconnect_while_waiting_cancels_the_request() -> None:
+    world = await make_world(heartbeat=0.01)
+    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api")))
+    pending = await _first_pending(world)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    after = await world.approvals.get(world.agent.account_id, pending.id)
+    assert after.status is ApprovalStatus.CANCELLED
+    [event] = await world.audit()
+    assert event["status"] == "cancelled"
+
+
+async def test_async_approval_runs_exactly_once_for_its_caller() -> None:
+    world = await make_world()
+    first = await world.firewall.call(world.agent, bash("release v2"))
+    approval_id = first["structuredContent"]["approval_id"]
+    assert first["structuredContent"]["status"] == "pending"
+    assert world.upstream.calls == []
+    pending = await world.firewall.approval_status(world.agent, approval_id)
+    assert pending["structuredContent"]["status"] == "pending"
+    stranger = await world.firewall.approval_status(world.approver, approval_id)
+    assert stranger["isError"] is True
+
+    await world.approvals.decide(
+        world.agent.account_id, approval_id, approver=world.approver, approve=True
+    )
+    ran = await world.firewall.approval_status(world.agent, approval_id)
+    again = await world.firewall.approval_status(world.agent, approval_id)
+    assert ran["structuredContent"] == {"ok": True}
+    assert again == ran
+    assert world.upstream.calls == [("shell", "bash", {"command": "release v2"})]
+
+
+async def test_async_approval_denied_poll_says_so() -> None:
+    world = await make_world()
+    first = await world.firewall.call(world.agent, bash("release v3"))
+    approval_id = first["structuredContent"]["approval_id"]
+    await world.approvals.decide(
+        world.agent.account_id,
+        approval_id,
+        approver=world.approver,
+        approve=False,
+        comment="not yet",
+    )
+    polled = await world.firewall.approval_status(world.agent, approval_id)
+    assert polled["isError"] is True
+    assert "not yet" in polled["content"][0]["text"]
+    assert world.upstream.calls == []
+
+
+async def _first_pending(world: World):  # type: ignore[no-untyped-def]
+    """The call's approval request, once the call has opened it (event-driven)."""
+    from hub.approvals import APPROVALS_TOPIC
+
+    async with world.bus.subscribe(APPROVALS_TOPIC) as events:
+        found = await world.approvals.list(world.agent.account_id)
+        if not found:
+            await asyncio.wait_for(anext(aiter(events)), timeout=10)
+            found = await world.approvals.list(world.agent.account_id)
+    return found[0]
