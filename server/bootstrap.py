@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.clock import Clock, SystemClock
 from hub.errors import ConfigError
+from hub.events import EventBus, InMemoryEventBus
 from hub.identity import IdentityService
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
@@ -34,6 +36,8 @@ class Hub:
     auditor: Auditor
     identity: IdentityService
     policies: PolicyService
+    bus: EventBus
+    approvals: ApprovalService
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -54,6 +58,7 @@ async def open_hub(
         )
     clock = clock or SystemClock()
     auditor = Auditor(storage.audit, clock)
+    bus = InMemoryEventBus()
     return Hub(
         settings=settings,
         storage=storage,
@@ -61,6 +66,8 @@ async def open_hub(
         auditor=auditor,
         identity=IdentityService(storage, clock, auditor, bootstrap_admin_key=settings.admin_key),
         policies=PolicyService(storage, clock, auditor),
+        bus=bus,
+        approvals=ApprovalService(storage, clock, auditor, bus),
     )
 
 

@@ -8,6 +8,7 @@ from litestar import Request, Router, get
 
 from hub.keys import Caller
 from hub.records import Role
+from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
 from server.api.identity import KeyController, TeamController, UserController
 from server.api.policies import PolicyController
@@ -32,6 +33,7 @@ def api_router() -> Router:
             UserController,
             TeamController,
             AuditController,
+            ApprovalController,
         ],
         security=[{"bearer": []}],
     )

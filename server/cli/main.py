@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "keys": ("server.cli.identity", "keys", "Create, list and revoke API keys."),
     "users": ("server.cli.identity", "users", "Add and list users."),
     "teams": ("server.cli.identity", "teams", "Add and list teams."),
+    "approvals": ("server.cli.approvals", "approvals", "List, show and decide approval requests."),
     "audit": ("server.cli.audit", "audit", "Search, export and verify the audit trail."),
     "bench": ("server.cli.bench", "bench", "Measure Preloop's performance."),
 }

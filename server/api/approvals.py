@@ -1,0 +1,78 @@
+"""Approval requests over HTTP: list, show, approve, deny."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote
+from server.api.deps import caller_of, hub_of
+from server.auth import DECIDE, READ, roles
+
+
+class DecisionBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class ApprovalDetail(msgspec.Struct, frozen=True, kw_only=True):
+    request: ApprovalRequest
+    votes: list[ApprovalVote]
+
+
+class ApprovalController(Controller):
+    path = "/approvals"
+    tags = ["approvals"]
+
+    @get("/", opt=roles(READ))
+    async def list_requests(
+        self,
+        request: Request[Any, Any, Any],
+        status: Annotated[ApprovalStatus | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    ) -> list[ApprovalRequest]:
+        """Approval requests, newest first; ``status=pending`` for the ones waiting."""
+        return list(
+            await hub_of(request).approvals.list(
+                caller_of(request).account_id, status=status, limit=limit
+            )
+        )
+
+    @get("/{request_id:str}", opt=roles(READ))
+    async def show(
+        self, request: Request[Any, Any, Any], request_id: FromPath[str]
+    ) -> ApprovalDetail:
+        """One request with its votes."""
+        hub, account = hub_of(request), caller_of(request).account_id
+        found = await hub.approvals.get(account, request_id)
+        return ApprovalDetail(
+            request=found, votes=list(await hub.approvals.votes(account, request_id))
+        )
+
+    @post("/{request_id:str}/approve", opt=roles(DECIDE), status_code=200)
+    async def approve(
+        self,
+        request: Request[Any, Any, Any],
+        request_id: FromPath[str],
+        data: JSONBody[DecisionBody],
+    ) -> ApprovalRequest:
+        """Vote to approve; the request is approved once its quorum is reached."""
+        caller = caller_of(request)
+        return await hub_of(request).approvals.decide(
+            caller.account_id, request_id, approver=caller, approve=True, comment=data.comment
+        )
+
+    @post("/{request_id:str}/deny", opt=roles(DECIDE), status_code=200)
+    async def deny(
+        self,
+        request: Request[Any, Any, Any],
+        request_id: FromPath[str],
+        data: JSONBody[DecisionBody],
+    ) -> ApprovalRequest:
+        """Deny: the request is denied at once, with the comment shown to the agent."""
+        caller = caller_of(request)
+        return await hub_of(request).approvals.decide(
+            caller.account_id, request_id, approver=caller, approve=False, comment=data.comment
+        )
