@@ -12,7 +12,7 @@ from hub.auditing import Auditor
 from hub.clock import Clock
 from hub.errors import ConflictError, NotFoundError
 from hub.ids import new_id
-from hub.policy import CompiledPolicy, diff_policies, export_policy, load_policy
+from hub.policy import CelEngine, CompiledPolicy, diff_policies, export_policy, load_policy
 from hub.ports import Storage
 from hub.records import McpServer, PolicyVersion, WorkflowRecord
 
@@ -28,16 +28,18 @@ class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PolicyService:
-    def __init__(self, storage: Storage, clock: Clock, auditor: Auditor) -> None:
+    def __init__(
+        self, storage: Storage, clock: Clock, auditor: Auditor, *, engine: CelEngine | None = None
+    ) -> None:
+        self._engine = engine
         self._storage = storage
         self._clock = clock
         self._auditor = auditor
         self._compiled: dict[tuple[str, int], CompiledPolicy] = {}
 
-    @staticmethod
-    def validate(text: str, *, filename: str = "<policy>") -> CompiledPolicy:
+    def validate(self, text: str, *, filename: str = "<policy>") -> CompiledPolicy:
         """Load and compile a policy; ``PolicyError`` lists every problem."""
-        return load_policy(text, filename=filename)
+        return load_policy(text, filename=filename, engine=self._engine)
 
     async def active(self, account_id: str) -> tuple[PolicyVersion, CompiledPolicy] | None:
         """The account's current version and its compiled policy (compiled once, cached)."""
@@ -164,7 +166,9 @@ class PolicyService:
         key = (version.account_id, version.version)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = load_policy(version.source, filename=f"version {version.version}")
+            compiled = load_policy(
+                version.source, filename=f"version {version.version}", engine=self._engine
+            )
             self._compiled[key] = compiled
         return compiled
 

@@ -15,6 +15,7 @@ from hub.clock import Clock, SystemClock
 from hub.errors import ConfigError
 from hub.events import EventBus, InMemoryEventBus
 from hub.identity import IdentityService
+from hub.policy import CelEngine, engine_named
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.records import Role
@@ -65,10 +66,17 @@ async def open_hub(
         clock=clock,
         auditor=auditor,
         identity=IdentityService(storage, clock, auditor, bootstrap_admin_key=settings.admin_key),
-        policies=PolicyService(storage, clock, auditor),
+        policies=PolicyService(storage, clock, auditor, engine=_engine(settings)),
         bus=bus,
         approvals=ApprovalService(storage, clock, auditor, bus),
     )
+
+
+def _engine(settings: Settings) -> CelEngine:
+    try:
+        return engine_named(settings.policy.cel_engine)
+    except ValueError as exc:
+        raise ConfigError(f"PRELOOP_POLICY_CEL_ENGINE: {exc}") from exc
 
 
 def example_policy_text() -> str:

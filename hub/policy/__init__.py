@@ -27,6 +27,7 @@ from hub.policy.cel import (
     CelProgram,
     CelPythonEngine,
     default_engine,
+    engine_named,
 )
 from hub.policy.engine import (
     CallContext,
@@ -95,6 +96,7 @@ __all__ = [
     "Transport",
     "default_engine",
     "diff_policies",
+    "engine_named",
     "export_policy",
     "generate_policy",
     "load_cases",

@@ -7,14 +7,17 @@ rule of each tool allows commands with a tool-specific prefix. Expressions share
 and draw their literals from small pools, as real policies do, so many rules have the same
 text; the loader compiles each distinct text once (the benchmark reports how many there were).
 
-:func:`run_policy_bench` measures, per size: load (parse + validate + compile + index +
-digest), and decision latency for calls that reach the *last* rule of a random tool (the
-slowest path: every rule evaluated) and for tools the policy does not list. Nothing here
-asserts on timing; the numbers are for ``docs/performance.md``.
+:func:`run_policy_bench` measures, per size and CEL engine (``cel-python``, the default, and
+``cel-rust`` when installed; see :data:`hub.policy.cel.ENGINES`): load (parse + validate +
+compile + index + digest), and decision latency for calls that reach the *last* rule of a
+random tool (the slowest path: every rule evaluated) and for tools the policy does not list.
+Every engine of a size decides the same calls. Nothing here asserts on timing; the numbers
+are for ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import time
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from hub.policy.cel import engine_named
 from hub.policy.engine import CallContext, CompiledPolicy, Principal, ToolCall
 from hub.policy.loader import load_policy
 from hub.policy.model import Action
@@ -57,6 +61,7 @@ class Latency(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
+    engine: str
     n_tools: int
     rules_per_tool: int
     distinct_expressions: int
@@ -177,41 +182,53 @@ def run_policy_bench(
     *,
     rules_per_tool: int = 5,
     seed: int = 0,
+    engine: str | Sequence[str] = "cel-python",
 ) -> list[BenchResult]:
-    """Load and decide with generated policies of each size; one :class:`BenchResult` each."""
+    """Load and decide with generated policies of each size, with each CEL engine named in
+    ``engine`` (``ValueError`` for an unknown one); one :class:`BenchResult` per size and
+    engine, in that order."""
+    engines = [engine] if isinstance(engine, str) else list(engine)
+    for name in engines:
+        engine_named(name)  # fail before any work on a name that is not an engine
     say = progress or (lambda _message: None)
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
     results: list[BenchResult] = []
     for size in sizes:
         say(f"generating a policy with {size} tools x {rules_per_tool} rules")
         text = generate_policy(size, rules_per_tool, seed=seed)
-        say(f"loading {len(text) / 1e6:.1f} MB of YAML")
-        start = time.perf_counter_ns()
-        policy = load_policy(text, filename=f"bench-{size}.yaml")
-        load_ns = time.perf_counter_ns() - start
-        expected = f"{_tool_name(size - 1)}#{rules_per_tool}"
-        check = policy.decide(bench_call(size - 1))
-        if check.action is not Action.ALLOW or check.rule.rsplit("/", 1)[-1] != expected:
-            raise RuntimeError(f"benchmark policy misbehaves: {check.explanation}")
-        say(f"deciding {decisions} calls that reach the last rule")
         hits = [bench_call(rng.randrange(size)) for _ in range(decisions)]
-        last = _measure(policy, hits)
-        say(f"deciding {decisions} calls to unknown tools")
         unknown = [
             msgspec.structs.replace(call, tool=f"unknown_{i}", server="")
             for i, call in enumerate(hits)
         ]
-        missing = _measure(policy, unknown)
-        distinct = {rule.expression for tool in policy.document.tools for rule in tool.conditions}
-        results.append(
-            BenchResult(
-                n_tools=size,
-                rules_per_tool=rules_per_tool,
-                distinct_expressions=len(distinct),
-                yaml_bytes=len(text.encode()),
-                load_ms=load_ns / 1e6,
-                last_rule=last,
-                unknown_tool=missing,
+        for name in engines:
+            say(f"[{name}] loading {len(text) / 1e6:.1f} MB of YAML")
+            gc.collect()  # the previous policy's garbage is not this load's cost
+            start = time.perf_counter_ns()
+            policy = load_policy(text, filename=f"bench-{size}.yaml", engine=engine_named(name))
+            load_ns = time.perf_counter_ns() - start
+            expected = f"{_tool_name(size - 1)}#{rules_per_tool}"
+            check = policy.decide(bench_call(size - 1))
+            if check.action is not Action.ALLOW or check.rule.rsplit("/", 1)[-1] != expected:
+                raise RuntimeError(f"benchmark policy misbehaves: {check.explanation}")
+            say(f"[{name}] deciding {decisions} calls that reach the last rule")
+            last = _measure(policy, hits)
+            say(f"[{name}] deciding {decisions} calls to unknown tools")
+            missing = _measure(policy, unknown)
+            distinct = {
+                rule.expression for tool in policy.document.tools for rule in tool.conditions
+            }
+            results.append(
+                BenchResult(
+                    engine=name,
+                    n_tools=size,
+                    rules_per_tool=rules_per_tool,
+                    distinct_expressions=len(distinct),
+                    yaml_bytes=len(text.encode()),
+                    load_ms=load_ns / 1e6,
+                    last_rule=last,
+                    unknown_tool=missing,
+                )
             )
-        )
+            del policy
     return results

@@ -10,7 +10,10 @@ so callers and the correctness corpus do not depend on one engine's types.
 
 The default engine is cel-python's *interpreted* runner. Its compiled runner is several times
 faster but mishandles ``has(x) ? … : …``; any runner must pass ``tests/unit/policy/
-cel_corpus.yaml`` before it is registered in :data:`ENGINES`.
+cel_corpus.yaml`` before it is registered in :data:`ENGINES`. A second engine, ``cel-rust``
+(:mod:`hub.policy.cel_rust`, on the optional ``common-expression-language`` package), gives
+cel-python's answers much faster; it is registered when that package is installed.
+:func:`engine_named` picks an engine by name.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ __all__ = [
     "CelEvaluationError",
     "CelProgram",
     "CelPythonEngine",
+    "CelPythonProgram",
     "default_engine",
+    "engine_named",
 ]
 
 POLICY_VARIABLES: frozenset[str] = frozenset(
@@ -110,15 +115,26 @@ class _Prepared(Mapping[str, Any]):
         return len(self._values)
 
 
-class _CelPythonProgram:
-    __slots__ = ("_engine", "_runner", "source")
+class CelPythonProgram:
+    """A compiled cel-python program. ``tree`` is its checked parse tree (other engines
+    translate it, so they accept exactly what this engine accepts)."""
 
-    def __init__(self, engine: CelPythonEngine, source: str, runner: celpy.Runner) -> None:
+    __slots__ = ("_engine", "_runner", "source", "tree")
+
+    def __init__(
+        self, engine: CelPythonEngine, source: str, runner: celpy.Runner, tree: lark.Tree[Any]
+    ) -> None:
         self._engine = engine
         self._runner = runner
         self.source = source
+        self.tree = tree
 
     def evaluate(self, activation: Mapping[str, Any]) -> Any:
+        return _to_python(self.evaluate_raw(activation))
+
+    def evaluate_raw(self, activation: Mapping[str, Any]) -> Any:
+        """The value as cel-python computed it (its own types, e.g. ``StringType``, or a plain
+        Python ``str`` where cel-python's arithmetic produced one)."""
         prepared = (
             activation if isinstance(activation, _Prepared) else self._engine.prepare(activation)
         )
@@ -134,7 +150,7 @@ class _CelPythonProgram:
             raise CelEvaluationError(f"{type(exc).__name__}: {exc}") from exc
         if isinstance(value, CELEvalError):
             raise CelEvaluationError(_eval_message(value))
-        return _to_python(value)
+        return value
 
 
 class _Runner(celpy.InterpretedRunner):
@@ -166,7 +182,7 @@ class CelPythonEngine:
         self._env = celpy.Environment()
         self._variables = variables
 
-    def compile(self, source: str) -> CelProgram:
+    def compile(self, source: str) -> CelPythonProgram:
         if not source.strip():
             raise CelCompileError("the expression is empty", column=1, line=1)
         try:
@@ -182,7 +198,7 @@ class CelPythonEngine:
             raise CelCompileError("expression nested too deeply") from exc
         if problem is not None:
             raise CelCompileError(problem.message, column=problem.column, line=problem.line)
-        return _CelPythonProgram(self, source, _Runner(self._env, ast, _OVERRIDES))
+        return CelPythonProgram(self, source, _Runner(self._env, ast, _OVERRIDES), ast)
 
     def prepare(self, activation: Mapping[str, Any]) -> Mapping[str, Any]:
         if isinstance(activation, _Prepared):
@@ -285,19 +301,42 @@ def _to_python(value: Any) -> Any:
         return datetime.timedelta(
             days=value.days, seconds=value.seconds, microseconds=value.microseconds
         )
-    if isinstance(value, celtypes.ListType):
+    if isinstance(value, list):  # ListType, or the plain list cel-python's + returns
         return [_to_python(v) for v in value]
-    if isinstance(value, celtypes.MapType):
+    if isinstance(value, dict):
         return {_to_python(k): _to_python(v) for k, v in value.items()}
     if isinstance(value, bool | int | float | str | bytes):
         return value
     return value
 
 
-ENGINES: Mapping[str, Callable[[], CelEngine]] = {
-    CelPythonEngine.name: CelPythonEngine,
-}
+def _registered_engines() -> dict[str, Callable[[], CelEngine]]:
+    engines: dict[str, Callable[[], CelEngine]] = {CelPythonEngine.name: CelPythonEngine}
+    try:  # optional: needs the ``common-expression-language`` package (extra ``fast``)
+        from hub.policy.cel_rust import RustCelEngine
+    except ImportError:
+        return engines
+    engines[RustCelEngine.name] = RustCelEngine
+    return engines
+
+
+ENGINES: Mapping[str, Callable[[], CelEngine]] = _registered_engines()
 
 
 def default_engine() -> CelEngine:
     return CelPythonEngine()
+
+
+def engine_named(name: str) -> CelEngine:
+    """A new engine of the given name (see :data:`ENGINES`); ``ValueError`` names the ones
+    available when there is no such engine (or its optional package is not installed)."""
+    factory = ENGINES.get(name.strip())
+    if factory is None:
+        available = ", ".join(sorted(ENGINES))
+        hint = (
+            " (install the 'fast' extra, common-expression-language, for cel-rust)"
+            if name.strip() == "cel-rust"
+            else ""
+        )
+        raise ValueError(f"unknown CEL engine '{name}'{hint}; available: {available}")
+    return factory()

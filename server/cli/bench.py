@@ -48,52 +48,95 @@ def machine_summary() -> str:
     show_default=True,
     help="Decisions measured per size and kind.",
 )
+@click.option(
+    "--engine",
+    "engines",
+    multiple=True,
+    metavar="NAME",
+    help=(
+        "CEL engine to measure: cel-python (the default engine), cel-rust (when the 'fast' "
+        "extra is installed) or all. Repeatable. Default: all available engines."
+    ),
+)
 @json_option
-def policy_bench(sizes: str, rules_per_tool: int, decisions: int, as_json: bool) -> None:
-    """Policy load time and decision latency (p50, p99) by policy size."""
+def policy_bench(
+    sizes: str, rules_per_tool: int, decisions: int, engines: tuple[str, ...], as_json: bool
+) -> None:
+    """Policy load time and decision latency (p50, p99) by policy size and CEL engine."""
     import msgspec
 
     from hub.policy.bench import run_policy_bench
+    from hub.policy.cel import ENGINES, default_engine
 
     try:
         parsed = tuple(int(s) for s in sizes.split(","))
     except ValueError as exc:
         raise click.BadParameter(f"--sizes must be integers separated by commas: {exc}") from exc
+    baseline = default_engine().name
+    available = sorted(ENGINES, key=lambda name: (name != baseline, name))
+    chosen: list[str] = []
+    for name in engines or ("all",):
+        names = available if name == "all" else [name]
+        for engine in names:
+            if engine not in ENGINES:
+                raise click.BadParameter(
+                    f"unknown engine '{engine}'; available: {', '.join(available)}, all",
+                    param_hint="--engine",
+                )
+            if engine not in chosen:
+                chosen.append(engine)
 
     def progress(message: str) -> None:
         click.echo(message, err=True)
 
     results = run_policy_bench(
-        sizes=parsed, rules_per_tool=rules_per_tool, decisions=decisions, progress=progress
+        sizes=parsed,
+        rules_per_tool=rules_per_tool,
+        decisions=decisions,
+        progress=progress,
+        engine=chosen,
     )
     if as_json:
         echo_json({"machine": machine_summary(), "results": msgspec.to_builtins(results)})
         return
     click.echo(f"machine: {machine_summary()}")
     click.echo(f"settings: {rules_per_tool} rules per tool, {decisions} decisions per row\n")
+    # How much faster than the default engine each engine evaluates CEL (unknown tools
+    # evaluate none: no comparison there).
+    base_p50 = {r.n_tools: r.last_rule.p50_us for r in results if r.engine == baseline}
     rows = []
     for r in results:
         for kind, latency in (("last rule", r.last_rule), ("unknown tool", r.unknown_tool)):
+            reference = base_p50.get(r.n_tools)
+            speedup = (
+                f"{reference / latency.p50_us:.1f}x"
+                if kind == "last rule" and r.engine != baseline and reference and latency.p50_us
+                else "-"
+            )
             rows.append(
                 [
                     r.n_tools,
                     r.n_tools * r.rules_per_tool,
                     r.distinct_expressions,
+                    r.engine,
                     f"{r.load_ms:.0f}",
                     kind,
                     f"{latency.p50_us:.1f}",
                     f"{latency.p99_us:.1f}",
                     f"{latency.mean_us:.1f}",
+                    speedup,
                 ]
             )
     headers = [
         "tools",
         "rules",
         "distinct CEL",
+        "engine",
         "load (ms)",
         "decision",
         "p50 (us)",
         "p99 (us)",
         "mean (us)",
+        f"p50 vs {baseline}",
     ]
     click.echo(table(headers, rows))

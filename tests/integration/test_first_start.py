@@ -69,3 +69,15 @@ async def test_first_key_is_created_once(tmp_path: Path) -> None:
     account = await hub.identity.default_account()
     assert len(await storage.api_keys.list(account.id)) == 1
     assert (settings.data_path / FIRST_KEY_FILE).read_text() == first
+
+
+async def test_cel_engine_setting_chooses_the_engine(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, PRELOOP_POLICY_CEL_ENGINE="cel-rust")
+    hub = await open_hub(settings, storage=InMemoryStorage())
+    await first_start(hub)
+    account = await hub.identity.default_account()
+    active = await hub.policies.active(account.id)
+    assert active is not None
+    assert active[1].engine.name == "cel-rust"
+    with pytest.raises(ConfigError, match="PRELOOP_POLICY_CEL_ENGINE"):
+        make_settings(tmp_path, PRELOOP_POLICY_CEL_ENGINE="cel-java")

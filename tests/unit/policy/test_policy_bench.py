@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from hub.policy import Action, generate_policy, load_policy, run_policy_bench
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from hub.policy import ENGINES, Action, generate_policy, load_policy, run_policy_bench
 from hub.policy.bench import bench_call
+from server.cli.main import cli
 
 
 def test_generated_policy_loads_and_its_bench_calls_reach_the_last_rule() -> None:
@@ -30,9 +36,61 @@ def test_run_policy_bench_reports_each_size() -> None:
 
     assert [r.n_tools for r in results] == [3, 20]
     for result in results:
+        assert result.engine == "cel-python"
         assert result.rules_per_tool == 5
         assert result.last_rule.count == result.unknown_tool.count == 15
         assert 0 < result.last_rule.p50_us <= result.last_rule.p99_us
         assert result.load_ms > 0
         assert 0 < result.distinct_expressions <= result.n_tools * result.rules_per_tool
     assert any("loading" in m for m in messages)
+
+
+def test_run_policy_bench_measures_each_engine_per_size() -> None:
+    engines = sorted(ENGINES)
+
+    results = run_policy_bench(sizes=(4, 6), decisions=10, engine=engines)
+
+    assert [(r.n_tools, r.engine) for r in results] == [(n, e) for n in (4, 6) for e in engines]
+    for result in results:
+        assert result.last_rule.count == result.unknown_tool.count == 10
+    for size in (4, 6):  # the same policy for every engine
+        assert (
+            len({(r.distinct_expressions, r.yaml_bytes) for r in results if r.n_tools == size}) == 1
+        )
+
+
+def test_run_policy_bench_refuses_an_unknown_engine() -> None:
+    with pytest.raises(ValueError, match="unknown CEL engine 'cel-go'; available: cel-python"):
+        run_policy_bench(sizes=(3,), decisions=5, engine=["cel-python", "cel-go"])
+
+
+def test_bench_command_compares_all_engines_by_default() -> None:
+    result = CliRunner().invoke(
+        cli, ["bench", "policy", "--sizes", "3", "--decisions", "5"], catch_exceptions=False
+    )
+
+    assert result.exit_code == 0
+    header = next(line for line in result.stdout.splitlines() if line.startswith("TOOLS"))
+    assert "ENGINE" in header
+    assert "P50 VS CEL-PYTHON" in header
+    for name in ENGINES:
+        assert sum(f"  {name}  " in line for line in result.stdout.splitlines()) == 2
+
+
+def test_bench_command_runs_the_engines_it_is_given_and_prints_json() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["bench", "policy", "--sizes", "2", "--decisions", "3", "--engine", "cel-python", "--json"],
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)["results"]
+    assert [(row["engine"], row["n_tools"]) for row in rows] == [("cel-python", 2)]
+
+
+def test_bench_command_refuses_an_unknown_engine() -> None:
+    result = CliRunner().invoke(cli, ["bench", "policy", "--sizes", "2", "--engine", "nope"])
+
+    assert result.exit_code == 2
+    assert "unknown engine 'nope'; available: cel-python" in result.stderr
