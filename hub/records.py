@@ -75,7 +75,10 @@ class McpServer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ToolRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A tool seen on an upstream, with the pinned hash of its definition."""
+    """A tool seen on an upstream. ``definition`` is the whole MCP tool definition as last
+    seen (``definition_hash`` its hash); ``pinned_definition``/``pinned_hash`` what an
+    administrator accepted (or what was first seen). They differ when the upstream changed the
+    tool: the firewall then refuses it until the change is accepted."""
 
     id: str
     account_id: str
@@ -87,6 +90,8 @@ class ToolRecord(msgspec.Struct, frozen=True, kw_only=True):
     pinned_hash: str
     first_seen_at: datetime
     updated_at: datetime
+    definition: dict[str, Any] = {}
+    pinned_definition: dict[str, Any] = {}
 
 
 class PolicyVersion(msgspec.Struct, frozen=True, kw_only=True):

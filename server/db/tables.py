@@ -147,6 +147,8 @@ tools = Table(
     Column("input_schema", JSON, nullable=False),
     Column("definition_hash", HASH, nullable=False),
     Column("pinned_hash", HASH, nullable=False),
+    Column("definition", JSON, nullable=False, server_default="{}"),
+    Column("pinned_definition", JSON, nullable=False, server_default="{}"),
     _at("first_seen_at"),
     _at("updated_at"),
     UniqueConstraint("account_id", "server_name", "name"),

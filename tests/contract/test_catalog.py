@@ -105,6 +105,8 @@ async def test_tool_round_trips_and_upsert_keeps_first_seen(storage: Storage) ->
         definition_hash="d2",
         first_seen_at=at(50),
         updated_at=at(50),
+        definition={"name": "read", "inputSchema": {"type": "object"}, "annotations": {}},
+        pinned_definition={"name": "read", "description": "read does things"},
     )
     await storage.tools.upsert(changed)
 
@@ -116,6 +118,10 @@ async def test_tool_round_trips_and_upsert_keeps_first_seen(storage: Storage) ->
         found.definition_hash,
         found.pinned_hash,
         found.updated_at,
+    )
+    assert (changed.definition, changed.pinned_definition) == (
+        found.definition,
+        found.pinned_definition,
     )
     assert await storage.tools.get(account_id, "files", "write") is None
 

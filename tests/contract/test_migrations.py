@@ -151,3 +151,56 @@ async def test_0002_carries_approval_requests_forward_and_back(empty_url: str) -
     await upgrade_database(empty_url)
 
     assert head_revision() == await current_revision(empty_url)
+
+
+def _insert_tool_at_0002(connection: Connection) -> None:
+    tables = MetaData()
+    tables.reflect(connection, only=["accounts", "tools"])
+    connection.execute(
+        tables.tables["accounts"].insert().values(id="acct_1", name="acme", created_at=T0)
+    )
+    connection.execute(
+        tables.tables["tools"]
+        .insert()
+        .values(
+            id="tool_1",
+            account_id="acct_1",
+            server_name="files",
+            name="read",
+            description="Read a file",
+            input_schema={"type": "object"},
+            definition_hash="h1",
+            pinned_hash="h1",
+            first_seen_at=T0,
+            updated_at=T0,
+        )
+    )
+
+
+def _tool_columns(connection: Connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns("tools")}
+
+
+async def test_0003_adds_tool_definitions_and_keeps_tools(empty_url: str) -> None:
+    await _run(empty_url, _migrate("upgrade", "0002"))
+    await _run(empty_url, _insert_tool_at_0002)
+
+    await upgrade_database(empty_url)
+
+    storage = await open_storage(empty_url, migrate=False)
+    try:
+        tool = await storage.tools.get("acct_1", "files", "read")
+        assert tool is not None
+        assert ({}, {}, "Read a file") == (
+            tool.definition,
+            tool.pinned_definition,
+            tool.description,
+        )
+    finally:
+        await storage.close()
+
+    await _run(empty_url, _migrate("downgrade", "0002"))
+    assert set() == {"definition", "pinned_definition"} & await _run(empty_url, _tool_columns)
+    assert "read" in str(
+        await _run(empty_url, lambda c: list(c.exec_driver_sql("SELECT name FROM tools")))
+    )
