@@ -1,0 +1,11 @@
+"""The MCP firewall's edges. :mod:`server.mcp.upstream` is the client side: a pool of
+long-lived sessions to the upstream MCP servers Preloop protects."""
+
+from server.mcp.upstream import (
+    UpstreamConfig,
+    UpstreamError,
+    UpstreamHealth,
+    UpstreamPool,
+)
+
+__all__ = ["UpstreamConfig", "UpstreamError", "UpstreamHealth", "UpstreamPool"]

@@ -1,0 +1,289 @@
+"""The upstream side of the MCP firewall: a pool of long-lived client sessions, one per
+upstream MCP server (stdio subprocess, streamable HTTP or legacy SSE).
+
+Every upstream has one supervisor task that owns its transport and SDK session (their task
+groups and exit stacks are entered and left in that task). Callers never own a session: they
+borrow the live one and send requests on it; the SDK multiplexes concurrent requests by id.
+When a session ends (the process exited, the connection dropped) the supervisor notices at
+once, because the transport's end is an event, and connects again: at once if the session had
+been up, with exponential backoff while attempts keep failing. A call waits (bounded by the
+connect timeout) while an upstream is connecting, and fails fast while it is backing off.
+
+Results come back as JSON dicts exactly as the upstream sent them (every content block type,
+``structuredContent``, ``isError``, ``_meta``), so the firewall can pass them on losslessly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+
+from hub.clock import Clock, SystemClock
+from hub.errors import ConfigError, ConflictError, NotFoundError, PreloopError
+from hub.policy.model import McpServerSpec
+
+if TYPE_CHECKING:
+    from server.mcp._supervisor import Upstream
+
+__all__ = [
+    "TRANSPORTS",
+    "ListChangedCallback",
+    "ProgressCallback",
+    "UpstreamConfig",
+    "UpstreamError",
+    "UpstreamHealth",
+    "UpstreamPool",
+]
+
+TRANSPORTS = ("stdio", "streamable-http", "sse")
+PROTOCOLS = ("auto", "legacy", "2026-07-28")
+
+ListChangedCallback = Callable[[str, str], Awaitable[None]]
+"""``(server_name, kind)`` with kind ``"tools"``, ``"resources"`` or ``"prompts"``."""
+
+ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+"""``(progress, total, message)`` for one call, in the order the upstream sent them."""
+
+
+class UpstreamConfig(msgspec.Struct, frozen=True):
+    """How to reach one upstream MCP server. Already resolved: no ``${NAME}`` references."""
+
+    name: str
+    transport: str  # "stdio" | "streamable-http" | "sse"
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}  # merged over a minimal base env (PATH, HOME, LANG, ...) only
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = {}
+    protocol: str = "auto"  # "auto" (let the SDK negotiate), "legacy" (initialize), "2026-07-28"
+
+    def __post_init__(self) -> None:
+        problem = None
+        if self.transport not in TRANSPORTS:
+            problem = f"unknown transport {self.transport!r}"
+        elif self.protocol not in PROTOCOLS:
+            problem = f"unknown protocol {self.protocol!r}"
+        elif self.transport == "stdio" and not self.command:
+            problem = "a stdio server needs a command"
+        elif self.transport != "stdio" and not self.url:
+            problem = f"a {self.transport} server needs a url"
+        if problem is not None:
+            raise ConfigError(f"MCP server '{self.name}': {problem}")
+
+    @classmethod
+    def from_spec(cls, spec: McpServerSpec, *, cwd: str | None = None) -> UpstreamConfig:
+        """From a policy's server definition, once :func:`resolve_server_env` resolved it."""
+        return cls(
+            name=spec.name,
+            transport=str(spec.transport),
+            command=spec.command,
+            args=tuple(spec.args),
+            env=dict(spec.env),
+            cwd=cwd,
+            url=spec.url,
+            headers=dict(spec.headers),
+        )
+
+
+class UpstreamHealth(msgspec.Struct, frozen=True):
+    """What an operator sees about one upstream."""
+
+    name: str
+    state: str  # "connecting" | "ready" | "failed" (backing off) | "stopped"
+    last_error: str | None  # why the last session or attempt ended; kept after recovery
+    restarts: int  # connection attempts after the first (reconnects and retries)
+    connected_at: datetime | None  # when the current (or last) session became ready
+    protocol_version: str | None  # negotiated: "2025-11-25" (handshake era) or "2026-07-28"
+    transport: str = ""
+    pid: int | None = None  # of a stdio server's process, while it runs
+
+
+class UpstreamError(PreloopError):
+    """An upstream MCP server failed a request, or could not be reached. The message names it.
+
+    ``code`` and ``data`` carry the JSON-RPC error: the upstream's own when it answered with
+    one (so the firewall can relay it), or the SDK's -32000 (connection closed) and -32001
+    (request timeout). Both are ``None`` when no request could be sent at all.
+    """
+
+    title = "Upstream MCP server error"
+
+    def __init__(self, message: str, *, server: str, code: int | None = None, data: Any = None):
+        super().__init__(message)
+        self.server = server
+        self.code = code
+        self.data = data
+
+
+class PoolOptions(msgspec.Struct, frozen=True):
+    call_timeout: float
+    connect_timeout: float
+    backoff_initial: float
+    backoff_max: float
+
+
+class UpstreamPool:
+    """Long-lived sessions to upstream MCP servers, reconnecting on failure.
+
+    Use it as ``async with UpstreamPool(...) as pool`` or call :meth:`close` when done.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_list_changed: ListChangedCallback | None = None,
+        call_timeout: float = 300.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        connect_timeout: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._options = PoolOptions(
+            call_timeout=call_timeout,
+            connect_timeout=connect_timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
+        self._on_list_changed = on_list_changed
+        self._clock = clock or SystemClock()
+        self._upstreams: dict[str, Upstream] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> UpstreamPool:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- membership -------------------------------------------------------------------------
+
+    async def add(self, config: UpstreamConfig) -> None:
+        """Start connecting to ``config``'s server; returns without waiting for it."""
+        from server.mcp._supervisor import Upstream
+
+        if self._closed:
+            raise RuntimeError("the upstream pool is closed")
+        if config.name in self._upstreams:
+            raise ConflictError(f"MCP server '{config.name}' is already in the pool")
+        upstream = Upstream(config, self._options, self._on_list_changed, self._clock)
+        self._upstreams[config.name] = upstream
+        upstream.start()
+
+    async def remove(self, name: str) -> None:
+        """Disconnect from ``name`` (terminating its process) and forget it. Calls in flight
+        fail with :class:`UpstreamError`."""
+        await self._remove(name, "was removed from the pool")
+
+    async def replace(self, config: UpstreamConfig) -> None:
+        """Reconnect ``config.name`` with a new configuration (a no-op if unchanged; an
+        :meth:`add` if unknown). Calls in flight on the old session fail."""
+        current = self._upstreams.get(config.name)
+        if current is not None:
+            if current.config == config:
+                return
+            await self._remove(config.name, "was reconfigured")
+        await self.add(config)
+
+    async def _remove(self, name: str, reason: str) -> None:
+        upstream = self._get(name)
+        del self._upstreams[name]
+        await upstream.stop(reason)
+
+    def names(self) -> list[str]:
+        return sorted(self._upstreams)
+
+    def health(self, name: str) -> UpstreamHealth:
+        return self._get(name).health()
+
+    async def wait_ready(
+        self,
+        name: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - a bound that raises UpstreamError
+    ) -> UpstreamHealth:
+        """Wait until ``name`` is connected (through retries); raises :class:`UpstreamError`
+        when ``timeout`` (default: the connect timeout) passes first."""
+        upstream = self._get(name)
+        await upstream.wait_ready(self._options.connect_timeout if timeout is None else timeout)
+        return self.health(name)
+
+    async def close(self) -> None:
+        """Stop every upstream: close sessions, terminate processes."""
+        self._closed = True
+        upstreams = list(self._upstreams.values())
+        self._upstreams.clear()
+        async with anyio.create_task_group() as tg:
+            for upstream in upstreams:
+                tg.start_soon(upstream.stop, "was stopped")
+
+    # -- requests (the modules doing the work import this one, hence the local imports) ----
+
+    async def list_tools(self, name: str) -> list[dict[str, Any]]:
+        """Every tool definition (all pages) as JSON dicts."""
+        from server.mcp._requests import list_tools
+
+        return await list_tools(self._get(name))
+
+    async def call_tool(
+        self,
+        name: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        progress: ProgressCallback | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - sent on as the request's own timeout
+    ) -> dict[str, Any]:
+        """Call ``tool`` and return its ``CallToolResult`` exactly as the upstream sent it.
+
+        Progress notifications reach ``progress`` in order, all before this returns. A tool
+        that fails reports ``isError: true`` in the result; :class:`UpstreamError` means the
+        call itself failed (the server errored, timed out, exited or was unreachable).
+        """
+        from server.mcp._requests import call_tool
+
+        return await call_tool(self._get(name), tool, arguments, progress=progress, limit=timeout)
+
+    async def list_resources(self, name: str) -> list[dict[str, Any]]:
+        from server.mcp._requests import list_all
+
+        return await list_all(self._get(name), "resources/list", "resources")
+
+    async def list_resource_templates(self, name: str) -> list[dict[str, Any]]:
+        from server.mcp._requests import list_all
+
+        return await list_all(self._get(name), "resources/templates/list", "resourceTemplates")
+
+    async def read_resource(self, name: str, uri: str) -> dict[str, Any]:
+        """The ``ReadResourceResult`` exactly as the upstream sent it."""
+        from server.mcp._requests import read_resource
+
+        return await read_resource(self._get(name), uri)
+
+    async def list_prompts(self, name: str) -> list[dict[str, Any]]:
+        from server.mcp._requests import list_all
+
+        return await list_all(self._get(name), "prompts/list", "prompts")
+
+    async def get_prompt(
+        self, name: str, prompt: str, arguments: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The ``GetPromptResult`` exactly as the upstream sent it."""
+        from server.mcp._requests import get_prompt
+
+        return await get_prompt(self._get(name), prompt, arguments)
+
+    def _get(self, name: str) -> Upstream:
+        upstream = self._upstreams.get(name)
+        if upstream is None:
+            raise NotFoundError(f"no MCP server '{name}' in the pool")
+        return upstream

@@ -1,0 +1,172 @@
+"""Helpers for the upstream-pool tests: configurations for the in-repo test server, the test
+server as an HTTP subprocess, and the MCP SDK's own client as the reference to compare with."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp import Client, StdioServerParameters
+from pydantic import TypeAdapter
+
+from server.mcp import UpstreamConfig
+
+REPO = Path(__file__).resolve().parents[3]
+SERVER_MODULE = "tests.servers.upstream_server"
+READY_TIMEOUT = 30.0
+
+RAW: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+
+def stdio_config(
+    name: str = "upstream", *, protocol: str = "auto", env: dict[str, str] | None = None
+) -> UpstreamConfig:
+    """The in-repo test server as a stdio upstream."""
+    return UpstreamConfig(
+        name=name,
+        transport="stdio",
+        command=sys.executable,
+        args=("-m", SERVER_MODULE, "stdio"),
+        env=env or {},
+        cwd=str(REPO),
+        protocol=protocol,
+    )
+
+
+def http_config(
+    name: str,
+    url: str,
+    *,
+    transport: str = "streamable-http",
+    protocol: str = "auto",
+    headers: dict[str, str] | None = None,
+) -> UpstreamConfig:
+    return UpstreamConfig(
+        name=name, transport=transport, url=url, headers=headers or {}, protocol=protocol
+    )
+
+
+class ServerProcess:
+    """The test server over HTTP (``http``) or legacy SSE (``sse``), as a subprocess.
+
+    Waits for its ``READY <url>`` line: no sleeping, no polling.
+    """
+
+    def __init__(self, kind: str, port: int = 0) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", SERVER_MODULE, kind, "--port", str(port)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        line = self._read_ready_line()
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"the {kind} test server did not start (said {line!r})")
+        self.url = line.split()[1]
+        self.port = int(self.url.split(":")[2].split("/")[0])
+
+    def _read_ready_line(self) -> str:
+        assert self.process.stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(self.process.stdout.readline()))
+        reader.start()
+        reader.join(READY_TIMEOUT)
+        return lines[0].strip() if lines else ""
+
+    def wait_exit(self) -> int:
+        return self.process.wait(timeout=READY_TIMEOUT)
+
+    def stop(self) -> None:
+        """Kill it (a test server needs no graceful shutdown, and uvicorn's would wait for
+        open event streams)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@asynccontextmanager
+async def direct_client(config: UpstreamConfig) -> AsyncIterator[Client]:
+    """The MCP SDK's own client, connected to ``config``'s server the same way."""
+    mode = "legacy" if config.protocol == "legacy" else "auto"
+    server: Any
+    if config.transport == "stdio":
+        assert config.command is not None
+        server = StdioServerParameters(
+            command=config.command, args=list(config.args), env=dict(config.env), cwd=config.cwd
+        )
+    elif config.transport == "sse":
+        from mcp.client.sse import sse_client
+
+        assert config.url is not None
+        server = sse_client(config.url, headers=dict(config.headers))
+    else:
+        assert config.url is not None
+        server = config.url
+    async with Client(server, mode=mode, cache=None) as client:
+        yield client
+
+
+async def direct_raw(client: Client, request: Any) -> dict[str, Any]:
+    """A request's result exactly as the server sent it."""
+    result: Any = await client.session.send_request(request, RAW)  # type: ignore[arg-type]
+    assert isinstance(result, dict)
+    return result
+
+
+def call(tool: str, arguments: dict[str, Any] | None = None) -> types.CallToolRequest:
+    return types.CallToolRequest(
+        params=types.CallToolRequestParams(name=tool, arguments=arguments or {})
+    )
+
+
+async def direct_tools(client: Client) -> list[dict[str, Any]]:
+    """Every tool, walking all pages, as the SDK client dumps them."""
+    tools: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = await client.session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
+        tools += [t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in page.tools]
+        if page.next_cursor is None:
+            return tools
+        cursor = page.next_cursor
+
+
+class ChangeRecorder:
+    """An ``on_list_changed`` callback that tests can wait on."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._event: anyio.Event | None = None
+
+    def _current(self) -> anyio.Event:
+        if self._event is None:
+            self._event = anyio.Event()
+        return self._event
+
+    async def __call__(self, server: str, kind: str) -> None:
+        self.seen.append((server, kind))
+        event, self._event = self._current(), anyio.Event()
+        event.set()
+
+    async def wait_for(
+        self, server: str, kind: str, *, after: int = 0, within: float = 10.0
+    ) -> None:
+        """Until ``(server, kind)`` is seen at index ``after`` or later."""
+        with anyio.fail_after(within):
+            while True:
+                event = self._current()
+                if (server, kind) in self.seen[after:]:
+                    return
+                await event.wait()

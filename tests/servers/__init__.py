@@ -1,0 +1,1 @@
+"""Real servers the integration tests run as subprocesses (MCP upstreams and the like)."""
