@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,12 @@ async def sql_storage(sql_url: str) -> AsyncIterator[SqlStorage]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database that was never migrated (for SQLite, not even its directory exists)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'not' / 'yet' / 'preloop.db'}"
+    url: str = request.getfixturevalue("empty_postgres_url")
+    return url

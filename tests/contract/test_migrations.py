@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from sqlalchemy import MetaData, inspect, select
 from sqlalchemy.engine import Connection
@@ -16,19 +14,8 @@ from hub.records import ApprovalStatus, VoteChoice
 from server.db import current_revision, head_revision, make_engine, open_storage, upgrade_database
 from server.db.migrate import alembic_config
 
-from .conftest import SQL_BACKENDS
-
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 NEW_COLUMNS = {"approvers", "claimed_at", "result"}
-
-
-@pytest.fixture(params=SQL_BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database that was never migrated."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'preloop.db'}"
-    url: str = request.getfixturevalue("empty_postgres_url")
-    return url
 
 
 async def _run(url: str, work: Callable[[Connection], Any]) -> Any:

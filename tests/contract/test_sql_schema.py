@@ -24,17 +24,7 @@ from server.db import (
 )
 from server.db import tables as t
 
-from .conftest import SQL_BACKENDS
 from .records import new_account
-
-
-@pytest.fixture(params=SQL_BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database that was never migrated (for SQLite, not even its directory exists)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'not' / 'yet' / 'preloop.db'}"
-    url: str = request.getfixturevalue("empty_postgres_url")
-    return url
 
 
 def _schema_differences(connection: Connection) -> list[Any]:
