@@ -71,6 +71,21 @@ class PolicySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ] = "cel-python"
 
 
+class McpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    env_allow: Annotated[
+        str,
+        msgspec.Meta(
+            description="Comma-separated environment variable names that MCP server "
+            "definitions may reference as `${NAME}` (secrets stay out of the policy). "
+            "Empty: no references are resolved."
+        ),
+    ] = ""
+
+    @property
+    def env_allow_names(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.env_allow.split(",") if n.strip())
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -104,6 +119,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     policy: PolicySettings = PolicySettings()
+    mcp: McpSettings = McpSettings()
 
     @property
     def data_path(self) -> Path:

@@ -5,22 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
-from litestar import Litestar, MediaType, Request, get
+from litestar import Litestar, MediaType, Request, asgi, get
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import Receive, Scope, Send
 
 from hub import __version__
 from hub.settings import Settings
 from server.api import api_router
 from server.auth import ApiKeyAuthenticationMiddleware
-from server.bootstrap import Hub, first_start, open_hub
+from server.bootstrap import Hub, first_start, open_hub, start_upstreams
 from server.errors import EXCEPTION_HANDLERS
 
 PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json"]
+# Paths that authenticate themselves (the MCP endpoint answers in its own way).
+SELF_AUTHENTICATED = ["^/mcp"]
 
 
 @get("/healthz", include_in_schema=True, tags=["health"])
@@ -37,6 +41,22 @@ async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return schema
 
 
+@asgi("/mcp", is_mount=True, copy_scope=True, include_in_schema=False)
+async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """The MCP firewall for agents (streamable HTTP); see docs/mcp.md."""
+    gateway = Litestar.from_scope(scope).state.gateway
+    await gateway.handle(scope, receive, send)
+
+
+def mcp_allowed_hosts(settings: Settings) -> list[str]:
+    """Host headers the MCP endpoint accepts (DNS-rebinding protection)."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    public = urlsplit(settings.public_url).netloc
+    if public and public not in hosts:
+        hosts += [public, f"{public.rsplit(':', 1)[0]}:*"]
+    return hosts
+
+
 def create_app(
     settings: Settings,
     *,
@@ -47,25 +67,41 @@ def create_app(
     ``on_ready`` runs once the hub is open and the first start is done."""
 
     @asynccontextmanager
+    async def serve_mcp(app: Litestar, opened: Hub) -> AsyncIterator[None]:
+        from server.mcp.gateway import Gateway  # the MCP SDK is slow to import: only here
+
+        gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
+        app.state.gateway = gateway
+        async with gateway.manager.run():
+            yield
+
+    @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if hub is not None:
             app.state.hub = hub
-            yield
+            async with serve_mcp(app, hub):
+                yield
             return
         opened = await open_hub(settings)
         try:
             await first_start(opened)
+            await start_upstreams(opened)
             app.state.hub = opened
-            if on_ready is not None:
-                await on_ready(opened)
-            yield
+            async with serve_mcp(app, opened):
+                if on_ready is not None:
+                    await on_ready(opened)
+                yield
         finally:
             await opened.close()
 
     return Litestar(
-        route_handlers=[healthz, openapi_json, api_router()],
+        route_handlers=[healthz, openapi_json, mcp_endpoint, api_router()],
         lifespan=[lifespan],
-        middleware=[DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[
+            DefineMiddleware(
+                ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS + SELF_AUTHENTICATED
+            )
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -9,17 +9,24 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import msgspec
+
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
+from hub.catalog import CatalogService
 from hub.clock import Clock, SystemClock
 from hub.errors import ConfigError
 from hub.events import EventBus, InMemoryEventBus
+from hub.firewall import FirewallService
 from hub.identity import IdentityService
 from hub.policy import CelEngine, engine_named
+from hub.policy.model import McpServerSpec
+from hub.policy.servers import resolve_server_env
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
-from hub.records import Role
+from hub.records import McpServer, Role
 from hub.settings import Settings
+from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 log = logging.getLogger("preloop.server")
 
@@ -39,10 +46,16 @@ class Hub:
     policies: PolicyService
     bus: EventBus
     approvals: ApprovalService
+    pool: UpstreamPool
+    catalog: CatalogService
+    firewall: FirewallService
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
-        await self.storage.close()
+        try:
+            await self.pool.close()
+        finally:
+            await self.storage.close()
 
 
 async def open_hub(
@@ -60,16 +73,61 @@ async def open_hub(
     clock = clock or SystemClock()
     auditor = Auditor(storage.audit, clock)
     bus = InMemoryEventBus()
+    policies = PolicyService(storage, clock, auditor, engine=_engine(settings))
+    approvals = ApprovalService(storage, clock, auditor, bus)
+    pool = UpstreamPool(clock=clock)
     return Hub(
         settings=settings,
         storage=storage,
         clock=clock,
         auditor=auditor,
         identity=IdentityService(storage, clock, auditor, bootstrap_admin_key=settings.admin_key),
-        policies=PolicyService(storage, clock, auditor, engine=_engine(settings)),
+        policies=policies,
         bus=bus,
-        approvals=ApprovalService(storage, clock, auditor, bus),
+        approvals=approvals,
+        pool=pool,
+        catalog=CatalogService(storage, clock, auditor),
+        firewall=FirewallService(
+            clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
+        ),
     )
+
+
+def upstream_config(server: McpServer, settings: Settings) -> UpstreamConfig:
+    """A stored server definition, its ``${NAME}`` references resolved only through
+    ``PRELOOP_MCP_ENV_ALLOW``."""
+    spec = msgspec.convert(
+        {**server.config, "name": server.name, "transport": server.transport}, McpServerSpec
+    )
+    resolved = resolve_server_env(spec, os.environ, settings.mcp.env_allow_names)
+    return UpstreamConfig.from_spec(resolved)
+
+
+async def start_upstreams(hub: Hub) -> None:
+    """Connect (in the background) to every MCP server of the default account. A server
+    whose definition cannot be resolved is skipped, with a note saying why."""
+    for problem in await sync_upstreams(hub):
+        hub.notes.append(problem)
+
+
+async def sync_upstreams(hub: Hub) -> list[str]:
+    """Make the pool match the default account's stored servers: add new ones, reconnect
+    changed ones, drop removed ones (a no-op when nothing changed). Returns the problems."""
+    account = await hub.identity.default_account()
+    problems: list[str] = []
+    wanted: set[str] = set()
+    for server in await hub.storage.servers.list(account.id):
+        try:
+            config = upstream_config(server, hub.settings)
+        except (ConfigError, msgspec.ValidationError) as exc:
+            log.warning("MCP server %s not started: %s", server.name, exc)
+            problems.append(f"MCP server {server.name} not started: {exc}")
+            continue
+        wanted.add(server.name)
+        await hub.pool.replace(config)
+    for name in set(hub.pool.names()) - wanted:
+        await hub.pool.remove(name)
+    return problems
 
 
 def _engine(settings: Settings) -> CelEngine:

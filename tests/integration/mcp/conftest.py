@@ -7,14 +7,23 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 import pytest_asyncio
+import uvicorn
 
+from hub.settings import Settings
+from server.app import create_app
+from server.bootstrap import FIRST_KEY_FILE
 from server.mcp import UpstreamConfig, UpstreamPool
+from tests.integration.conftest import LiveServer, make_settings
 from tests.integration.mcp.support import (
     REPO,
     ChangeRecorder,
@@ -169,3 +178,84 @@ def everything_server() -> Path:
         if completed.returncode != 0 or not binary.exists():
             unavailable(f"npm install {EVERYTHING_PACKAGE} failed: {completed.stderr[-500:]}")
     return binary
+
+
+GATEWAY_POLICY = """\
+version: "1.0"
+metadata: {name: gateway test}
+mcp_servers:
+  - name: demo
+    transport: stdio
+    command: "%(python)s"
+    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    env: {TEST_SERVER_TOOLSET: "${DEMO_TOOLSET}"}
+approval_workflows:
+  - name: sync-approval
+    timeout_seconds: 60
+    async_approval: false
+  - name: async-approval
+    timeout_seconds: 60
+    async_approval: true
+tools:
+  - {name: echo, server: demo, action: allow}
+  - {name: fail, server: demo, action: allow}
+  - {name: image, server: demo, action: allow}
+  - {name: embedded_resource, server: demo, action: allow}
+  - {name: add, server: demo, action: require_approval, approval_workflow: async-approval}
+  - {name: progress, server: demo, action: allow}
+  - name: add_tool
+    server: demo
+    conditions:
+      - expression: "true"
+        action: deny
+        message: "Adding tools is not allowed here."
+  - {name: whoami, server: demo, action: allow, justification: required}
+  - {name: getenv, server: demo, action: require_approval, approval_workflow: sync-approval}
+defaults:
+  action: deny
+  unknown_tools: deny
+"""
+
+
+@contextmanager
+def run_live(settings: Settings) -> Iterator[LiveServer]:
+    """The real app on uvicorn, 127.0.0.1, an ephemeral port (as the ``live_server`` fixture)."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    key = (settings.data_path / FIRST_KEY_FILE).read_text().strip()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", admin_key=key, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def gateway_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose policy declares the stdio test server ``demo``; its toolset comes from
+    ``${DEMO_TOOLSET}``, which ``PRELOOP_MCP_ENV_ALLOW`` lets it read."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(GATEWAY_POLICY % {"python": sys.executable})
+    monkeypatch.chdir(REPO)  # the upstream runs `-m tests.servers...` from the repo root
+    monkeypatch.setenv("DEMO_TOOLSET", "v1")
+    return make_settings(
+        tmp_path, PRELOOP_POLICY_FILE=str(policy), PRELOOP_MCP_ENV_ALLOW="DEMO_TOOLSET"
+    )
+
+
+@pytest.fixture
+def gateway_server(gateway_settings: Settings) -> Iterator[LiveServer]:
+    """The real app on uvicorn, serving the MCP firewall in front of ``demo``."""
+    with run_live(gateway_settings) as live:
+        yield live
