@@ -40,5 +40,11 @@ async def print_banner(hub: Hub) -> None:
         "    preloop policy eval policies/production-safeguards.yaml --tool bash "
         '--args \'{"command": "ls"}\' --justification "look around"',
         "",
+        "Connect an agent (create an agent key first: preloop keys create --name laptop "
+        "--role agent):",
+        f"    claude mcp add --transport http preloop {url}/mcp "
+        '--header "Authorization: Bearer <agent key>"',
+        "    (Cursor, Codex and others: see docs/mcp.md)",
+        "",
     ]
     click.echo("\n".join(lines))

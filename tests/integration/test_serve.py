@@ -44,12 +44,13 @@ def _check_running_server(proc: subprocess.Popen[str], port: int, data: Path) ->
     reader.start()
     output: list[str] = []
     try:
-        while not any("preloop login" in line for line in output):
+        while not any("docs/mcp.md" in line for line in output):
             output.append(lines.get(timeout=60))
         text = "".join(output)
         key = (data / "initial-admin-key").read_text().strip()
         assert key in text
         assert f"http://127.0.0.1:{port}" in text
+        assert f"claude mcp add --transport http preloop http://127.0.0.1:{port}/mcp" in text
         assert (data / "preloop.db").exists()
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert health.json()["status"] == "ok"
