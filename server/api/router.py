@@ -12,6 +12,7 @@ from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
 from server.api.identity import KeyController, TeamController, UserController
 from server.api.policies import PolicyController
+from server.api.servers import ServerController
 from server.auth import role_guard, roles
 
 
@@ -34,6 +35,7 @@ def api_router() -> Router:
             TeamController,
             AuditController,
             ApprovalController,
+            ServerController,
         ],
         security=[{"bearer": []}],
     )

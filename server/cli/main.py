@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "users": ("server.cli.identity", "users", "Add and list users."),
     "teams": ("server.cli.identity", "teams", "Add and list teams."),
     "approvals": ("server.cli.approvals", "approvals", "List, show and decide approval requests."),
+    "servers": (
+        "server.cli.servers",
+        "servers",
+        "Register upstream MCP servers; list their tools; accept changed tools.",
+    ),
     "audit": ("server.cli.audit", "audit", "Search, export and verify the audit trail."),
     "bench": ("server.cli.bench", "bench", "Measure Preloop's performance."),
 }
