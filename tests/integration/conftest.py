@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -73,13 +74,13 @@ class LiveServer(msgspec.Struct):
     settings: Settings
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The real app on uvicorn, 127.0.0.1, an ephemeral port, SQLite in tmp_path."""
-    settings = make_settings(tmp_path)
-    app = create_app(settings)
+@contextmanager
+def run_live(settings: Settings) -> Iterator[LiveServer]:
+    """The real app on uvicorn, 127.0.0.1, an ephemeral port."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -95,3 +96,10 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app on uvicorn, 127.0.0.1, an ephemeral port, SQLite in tmp_path."""
+    with run_live(make_settings(tmp_path)) as server:
+        yield server

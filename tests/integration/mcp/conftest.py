@@ -8,22 +8,16 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from hub.settings import Settings
-from server.app import create_app
-from server.bootstrap import FIRST_KEY_FILE
 from server.mcp import UpstreamConfig, UpstreamPool
-from tests.integration.conftest import LiveServer, make_settings
+from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.support import (
     REPO,
     ChangeRecorder,
@@ -215,30 +209,6 @@ defaults:
   action: deny
   unknown_tools: deny
 """
-
-
-@contextmanager
-def run_live(settings: Settings) -> Iterator[LiveServer]:
-    """The real app on uvicorn, 127.0.0.1, an ephemeral port (as the ``live_server`` fixture)."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    key = (settings.data_path / FIRST_KEY_FILE).read_text().strip()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", admin_key=key, settings=settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture

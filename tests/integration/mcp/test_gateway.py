@@ -21,8 +21,7 @@ from hub.errors import ConfigError
 from hub.records import McpServer
 from hub.settings import McpSettings, Settings
 from server.bootstrap import upstream_config
-from tests.integration.conftest import LiveServer
-from tests.integration.mcp.conftest import run_live
+from tests.integration.conftest import LiveServer, run_live
 from tests.integration.mcp.support import call, direct_client, direct_raw, stdio_config
 
 MODES = ["auto", "legacy"]

@@ -13,8 +13,7 @@ from click.testing import CliRunner
 
 from hub.settings import Settings
 from server.cli.main import cli
-from tests.integration.conftest import LiveServer
-from tests.integration.mcp.conftest import run_live
+from tests.integration.conftest import LiveServer, run_live
 
 
 def run(live: LiveServer, *args: str, key: str | None = None) -> str:
