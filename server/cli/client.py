@@ -116,7 +116,9 @@ def api_error(response: httpx.Response) -> PreloopError:
     return PreloopError(f"HTTP {response.status_code}: {message}")
 
 
-def connect(url: str | None, key: str | None, profile: str = "default") -> ApiClient:
+def resolve_target(url: str | None, key: str | None, profile: str = "default") -> tuple[str, str]:
+    """The server URL and API key to use: flags, else PRELOOP_URL/PRELOOP_API_KEY, else the
+    saved profile (the URL finally defaults to the local server)."""
     settings = load_settings()
     saved = read_profiles().get(profile, {})
     final_url = url or settings.url or saved.get("url") or settings.public_url
@@ -125,7 +127,11 @@ def connect(url: str | None, key: str | None, profile: str = "default") -> ApiCl
         raise ConfigError(
             "no API key: pass --key, set PRELOOP_API_KEY, or run 'preloop login URL --key KEY'"
         )
-    client = ApiClient(final_url, final_key)
+    return final_url, final_key
+
+
+def connect(url: str | None, key: str | None, profile: str = "default") -> ApiClient:
+    client = ApiClient(*resolve_target(url, key, profile))
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(client.close)

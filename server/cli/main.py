@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Register upstream MCP servers; list their tools; accept changed tools.",
     ),
     "audit": ("server.cli.audit", "audit", "Search, export and verify the audit trail."),
+    "mcp": ("server.cli.mcp", "mcp", "Bridge an agent's stdio MCP connection to a Preloop server."),
     "bench": ("server.cli.bench", "bench", "Measure Preloop's performance."),
 }
 
