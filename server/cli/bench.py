@@ -140,3 +140,83 @@ def policy_bench(
         f"p50 vs {baseline}",
     ]
     click.echo(table(headers, rows))
+
+
+@bench.command(name="mcp")
+@click.option("--calls", type=int, default=300, show_default=True, help="Calls measured per row.")
+@click.option(
+    "--concurrency",
+    "concurrencies",
+    default="1,20",
+    show_default=True,
+    help="Concurrent sessions, comma-separated (each makes its share of the calls in turn).",
+)
+@click.option(
+    "--engine",
+    default="cel-python",
+    show_default=True,
+    help="CEL engine of the Preloop server (PRELOOP_POLICY_CEL_ENGINE).",
+)
+@json_option
+def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> None:
+    """MCP tool-call latency directly to an upstream and through Preloop, and Preloop's CPU.
+
+    Runs from a Preloop checkout (the repo root): the upstream is the in-repo test server
+    on streamable HTTP, and Preloop runs as a 'preloop serve' subprocess.
+    """
+    import msgspec
+
+    from server.mcp.bench import run_mcp_bench
+
+    try:
+        parsed = tuple(int(c) for c in concurrencies.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"--concurrency must be integers separated by commas: {exc}"
+        ) from exc
+    if calls < 1 or any(c < 1 for c in parsed):
+        raise click.BadParameter("--calls and --concurrency must be positive")
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    results = run_mcp_bench(calls=calls, concurrencies=parsed, engine=engine, progress=progress)
+    direct = {r.concurrency: r for r in results if r.path == "direct"}
+    if as_json:
+        echo_json(
+            {
+                "machine": machine_summary(),
+                "engine": engine,
+                "results": msgspec.to_builtins(results),
+            }
+        )
+        return
+    click.echo(f"machine: {machine_summary()}")
+    click.echo(f"settings: {calls} calls per row, engine {engine}, upstream streamable HTTP\n")
+    rows = []
+    for r in results:
+        base = direct.get(r.concurrency)
+        proxied = r.path == "proxied" and base is not None
+        rows.append(
+            [
+                r.concurrency,
+                r.path,
+                f"{r.p50_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                f"{r.calls_per_s:.0f}",
+                f"{r.p50_ms - base.p50_ms:.2f}" if proxied and base else "-",
+                f"{r.p99_ms - base.p99_ms:.2f}" if proxied and base else "-",
+                f"{r.server_cpu_ms_per_call:.2f}" if r.server_cpu_ms_per_call is not None else "-",
+            ]
+        )
+    headers = [
+        "concurrency",
+        "path",
+        "p50 (ms)",
+        "p99 (ms)",
+        "calls/s",
+        "overhead p50 (ms)",
+        "overhead p99 (ms)",
+        "server CPU (ms/call)",
+    ]
+    click.echo(table(headers, rows))

@@ -1,0 +1,29 @@
+"""``preloop bench mcp`` end to end with a tiny run: both paths measured, numbers positive."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from server.cli.bench import bench
+from tests.integration.mcp.support import REPO
+
+
+def test_bench_mcp_reports_direct_and_proxied(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # the upstream runs `-m tests.servers...` from the repo root
+    outcome = CliRunner().invoke(
+        bench, ["mcp", "--calls", "10", "--concurrency", "1,3", "--json"], catch_exceptions=False
+    )
+    assert outcome.exit_code == 0, outcome.output
+    report = json.loads(outcome.stdout)
+    rows = {(r["concurrency"], r["path"]): r for r in report["results"]}
+    assert set(rows) == {(1, "direct"), (1, "proxied"), (3, "direct"), (3, "proxied")}
+    for row in rows.values():
+        assert row["calls"] == 10
+        assert row["p50_ms"] > 0
+        assert row["p99_ms"] >= row["p50_ms"]
+        assert row["calls_per_s"] > 0
+    assert all(rows[(c, "proxied")]["server_cpu_ms_per_call"] > 0 for c in (1, 3))
+    assert all(rows[(c, "direct")]["server_cpu_ms_per_call"] is None for c in (1, 3))
