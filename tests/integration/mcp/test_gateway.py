@@ -221,18 +221,22 @@ async def test_async_approval_runs_through_get_approval_status(
     assert [(e["tool"], e["status"]) for e in events] == [("add", "pending"), ("add", "ok")]
 
 
+# A raw handshake-era initialize request, for tests that look at HTTP answers directly.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+ACCEPT_BOTH = {"Accept": "application/json, text/event-stream"}
+
+
 async def test_unauthenticated_requests_get_401(gateway_server: LiveServer) -> None:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    accept = {"Accept": "application/json, text/event-stream"}
+    body, accept = INITIALIZE, ACCEPT_BOTH
     async with httpx.AsyncClient(base_url=gateway_server.url) as http:
         missing = await http.post("/mcp", json=body, headers=accept)
         wrong = await http.post(
@@ -244,17 +248,7 @@ async def test_unauthenticated_requests_get_401(gateway_server: LiveServer) -> N
 
 
 async def test_a_session_cannot_be_used_with_another_key(gateway_server: LiveServer) -> None:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    accept = {"Accept": "application/json, text/event-stream"}
+    body, accept = INITIALIZE, ACCEPT_BOTH
     async with httpx.AsyncClient(base_url=gateway_server.url) as http:
         other_key = await agent_key(gateway_server, "agent two")
         opened = await http.post(
