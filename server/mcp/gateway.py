@@ -124,6 +124,7 @@ class Gateway:
             ),
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
+            get_tool_input_schema=self._input_schema,
         )
         hosts = allowed_hosts or ["127.0.0.1:*", "localhost:*", "[::1]:*"]
         self.manager = StreamableHTTPSessionManager(
@@ -137,6 +138,10 @@ class Gateway:
         self._session_keys: dict[str, str] = {}  # MCP session id -> the key that opened it
         self._synced_version: int | None = None  # the policy version the pool follows
         self._sync_lock = asyncio.Lock()
+        # Input schemas of the tools as last listed, by exposed name. The SDK checks a
+        # tools/call's ``Mcp-Param-*`` headers against them; without this lookup it would run
+        # a whole tools/list (every upstream, the catalogue) before every call.
+        self._schemas: dict[str, dict[str, Any]] = {}
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -195,6 +200,9 @@ class Gateway:
 
     # -- MCP handlers ------------------------------------------------------------------------
 
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        return self._schemas.get(name)
+
     async def _servers(self, caller: Caller) -> list[str]:
         # The pool holds the default account's servers only (server/bootstrap.py): another
         # account never reaches them, even through a server of the same name.
@@ -227,6 +235,7 @@ class Gateway:
                 if mode is not JustificationMode.NONE:
                     shown = with_justification(shown, mode)
                 tools.append(shown)
+                self._schemas[shown["name"]] = shown.get("inputSchema") or {}
         tools.append(STATUS_TOOL_DEFINITION)
         return types.ListToolsResult.model_validate({"tools": tools})
 
