@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from hub.auditing import Auditor
+from hub.cache import DEFAULT_SECONDS, Missing, Recent
 from hub.clock import Clock
 from hub.errors import NotFoundError
 from hub.ids import new_id
@@ -58,10 +59,39 @@ def definition_diff(record: ToolRecord) -> str:
 
 
 class CatalogService:
-    def __init__(self, storage: Storage, clock: Clock, auditor: Auditor) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        auditor: Auditor,
+        *,
+        cache_seconds: float = DEFAULT_SECONDS,
+    ) -> None:
         self._storage = storage
         self._clock = clock
         self._auditor = auditor
+        # Tool records as last read or written, by (account, server, tool) (hub/cache.py):
+        # every tool call checks the pin, and an accept on another replica is seen within
+        # ``cache_seconds`` (until then the tool stays refused: the safe side).
+        self._records: Recent[tuple[str, str, str], ToolRecord | None] = Recent(cache_seconds)
+
+    async def blocked(self, account_id: str, server: str, tool: str) -> bool:
+        """Whether the tool's definition changed since it was pinned (then calls are refused)."""
+        record = await self._record(account_id, server, tool)
+        return record is not None and is_blocked(record)
+
+    async def _record(self, account_id: str, server: str, tool: str) -> ToolRecord | None:
+        key = (account_id, server, tool)
+        cached = self._records.get(key)
+        if not isinstance(cached, Missing):
+            return cached
+        record = await self._storage.tools.get(account_id, server, tool)
+        self._records.put(key, record)
+        return record
+
+    async def _store(self, record: ToolRecord) -> None:
+        await self._storage.tools.upsert(record)
+        self._records.put((record.account_id, record.server_name, record.name), record)
 
     async def sync(
         self, account_id: str, server: str, definitions: Sequence[dict[str, Any]]
@@ -73,7 +103,7 @@ class CatalogService:
         for definition in definitions:
             name = str(definition["name"])
             digest = definition_hash(definition)
-            known = await self._storage.tools.get(account_id, server, name)
+            known = await self._record(account_id, server, name)
             if known is None:
                 record = ToolRecord(
                     id=new_id("tool"),
@@ -89,7 +119,7 @@ class CatalogService:
                     definition=definition,
                     pinned_definition=definition,
                 )
-                await self._storage.tools.upsert(record)
+                await self._store(record)
                 await self._auditor.record(
                     account_id,
                     "tool.pinned",
@@ -105,7 +135,7 @@ class CatalogService:
                     definition=definition,
                     updated_at=now,
                 )
-                await self._storage.tools.upsert(record)
+                await self._store(record)
                 if known.definition_hash != digest and digest != known.pinned_hash:
                     await self._auditor.record(
                         account_id,
@@ -147,7 +177,7 @@ class CatalogService:
             pinned_definition=record.definition,
             updated_at=self._clock.now(),
         )
-        await self._storage.tools.upsert(accepted)
+        await self._store(accepted)
         await self._auditor.record(
             account_id,
             "tool.accepted",

@@ -9,6 +9,7 @@ from datetime import timedelta
 import msgspec
 
 from hub.auditing import Auditor
+from hub.cache import DEFAULT_SECONDS, Recent
 from hub.clock import Clock
 from hub.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from hub.ids import new_id
@@ -32,7 +33,13 @@ class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
 
 class IdentityService:
     def __init__(
-        self, storage: Storage, clock: Clock, auditor: Auditor, *, bootstrap_admin_key: str = ""
+        self,
+        storage: Storage,
+        clock: Clock,
+        auditor: Auditor,
+        *,
+        bootstrap_admin_key: str = "",
+        cache_seconds: float = DEFAULT_SECONDS,
     ) -> None:
         if bootstrap_admin_key and len(bootstrap_admin_key) < MIN_ADMIN_KEY_LENGTH:
             raise ValidationError(
@@ -43,6 +50,9 @@ class IdentityService:
         self._auditor = auditor
         self._bootstrap = bootstrap_admin_key
         self._default_account: Account | None = None
+        # Keys as last read, by id (hub/cache.py): revocation here drops the entry at once;
+        # a revocation on another replica is honoured within ``cache_seconds``.
+        self._keys: Recent[str, ApiKey] = Recent(cache_seconds)
 
     # --- accounts -------------------------------------------------------------------------
     async def default_account(self) -> Account:
@@ -75,7 +85,7 @@ class IdentityService:
                 name="PRELOOP_ADMIN_KEY",
             )
         key_id = key_id_of(presented)
-        key = await self._storage.api_keys.get(key_id) if key_id else None
+        key = await self._key(key_id) if key_id else None
         if key is None or not same_secret(hash_key(presented), key.key_hash):
             raise AuthenticationError("invalid API key")
         now = self._clock.now()
@@ -91,6 +101,15 @@ class IdentityService:
             user_id=key.user_id,
             labels=dict(key.labels),
         )
+
+    async def _key(self, key_id: str) -> ApiKey | None:
+        cached = self._keys.get(key_id)
+        if isinstance(cached, ApiKey):
+            return cached
+        key = await self._storage.api_keys.get(key_id)
+        if key is not None:  # unknown ids are not cached: guessing must not fill the cache
+            self._keys.put(key_id, key)
+        return key
 
     # --- keys -----------------------------------------------------------------------------
     async def create_key(
@@ -141,6 +160,7 @@ class IdentityService:
         if key is None or key.account_id != account_id:
             raise NotFoundError(f"no API key {key_id!r}")
         revoked = await self._storage.api_keys.revoke(account_id, key_id, self._clock.now())
+        self._keys.drop(key_id)
         await self._auditor.record(account_id, "key.revoked", actor, {"key_id": key_id})
         return revoked
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import msgspec
 
 from hub.auditing import Auditor
+from hub.cache import DEFAULT_SECONDS, Missing, Recent
 from hub.clock import Clock
 from hub.errors import ConflictError, NotFoundError
 from hub.ids import new_id
@@ -29,13 +30,22 @@ class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
 
 class PolicyService:
     def __init__(
-        self, storage: Storage, clock: Clock, auditor: Auditor, *, engine: CelEngine | None = None
+        self,
+        storage: Storage,
+        clock: Clock,
+        auditor: Auditor,
+        *,
+        engine: CelEngine | None = None,
+        cache_seconds: float = DEFAULT_SECONDS,
     ) -> None:
         self._engine = engine
         self._storage = storage
         self._clock = clock
         self._auditor = auditor
         self._compiled: dict[tuple[str, int], CompiledPolicy] = {}
+        # The latest version per account, as last read (hub/cache.py): applies and rollbacks
+        # here drop it at once; another replica's apply is seen within ``cache_seconds``.
+        self._latest: Recent[str, PolicyVersion | None] = Recent(cache_seconds)
 
     def validate(self, text: str, *, filename: str = "<policy>") -> CompiledPolicy:
         """Load and compile a policy; ``PolicyError`` lists every problem."""
@@ -43,7 +53,12 @@ class PolicyService:
 
     async def active(self, account_id: str) -> tuple[PolicyVersion, CompiledPolicy] | None:
         """The account's current version and its compiled policy (compiled once, cached)."""
-        latest = await self._storage.policies.latest(account_id)
+        cached = self._latest.get(account_id)
+        if isinstance(cached, Missing):
+            latest = await self._storage.policies.latest(account_id)
+            self._latest.put(account_id, latest)
+        else:
+            latest = cached
         if latest is None:
             return None
         return latest, self._compile(latest)
@@ -102,6 +117,7 @@ class PolicyService:
             except ConflictError:
                 continue  # a concurrent apply took this number: recompute against it
             self._compiled[(account_id, number)] = compiled
+            self._latest.drop(account_id)
             await self._sync(account_id, compiled, number)
             await self._auditor.record(
                 account_id,

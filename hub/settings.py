@@ -36,6 +36,16 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_body_bytes: Annotated[
         int, msgspec.Meta(ge=1024, description="Largest request body accepted, in bytes.")
     ] = 1_048_576
+    cache_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            description="How long API keys, the active policy and tool pins read from the "
+            "database are reused on the tool-call path. Changes made through this server "
+            "apply at once; changes made through another replica within this time. 0: read "
+            "on every call.",
+        ),
+    ] = 2.0
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

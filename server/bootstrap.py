@@ -73,7 +73,8 @@ async def open_hub(
     clock = clock or SystemClock()
     auditor = Auditor(storage.audit, clock)
     bus = InMemoryEventBus()
-    policies = PolicyService(storage, clock, auditor, engine=_engine(settings))
+    cache = settings.server.cache_seconds
+    policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
     approvals = ApprovalService(storage, clock, auditor, bus)
     pool = UpstreamPool(clock=clock)
     return Hub(
@@ -81,12 +82,18 @@ async def open_hub(
         storage=storage,
         clock=clock,
         auditor=auditor,
-        identity=IdentityService(storage, clock, auditor, bootstrap_admin_key=settings.admin_key),
+        identity=IdentityService(
+            storage,
+            clock,
+            auditor,
+            bootstrap_admin_key=settings.admin_key,
+            cache_seconds=cache,
+        ),
         policies=policies,
         bus=bus,
         approvals=approvals,
         pool=pool,
-        catalog=CatalogService(storage, clock, auditor),
+        catalog=CatalogService(storage, clock, auditor, cache_seconds=cache),
         firewall=FirewallService(
             clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
         ),

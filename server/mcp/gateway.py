@@ -24,7 +24,6 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 
 from hub import __version__
-from hub.catalog import is_blocked
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
 from hub.firewall import JUSTIFICATION_ARG, STATUS_TOOL, CallRequest, Progress, error_result
 from hub.keys import Caller
@@ -209,9 +208,8 @@ class Gateway:
         if caller.account_id != (await self.hub.identity.default_account()).id:
             return []
         await self._follow_policy(caller.account_id)
-        pooled = set(self.hub.pool.names())
-        stored = await self.hub.storage.servers.list(caller.account_id)
-        return sorted(s.name for s in stored if s.name in pooled)
+        # The pool follows the stored servers: the API adds and removes them in both.
+        return sorted(self.hub.pool.names())
 
     async def _list_tools(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
@@ -262,8 +260,7 @@ class Gateway:
                 "list the tools to see them."
             )
         server, tool = target
-        record = await self.hub.storage.tools.get(caller.account_id, server, tool)
-        if record is not None and is_blocked(record):
+        if await self.hub.catalog.blocked(caller.account_id, server, tool):
             message = (
                 f"Refused by Preloop: the definition of tool {tool!r} on server {server!r} "
                 "changed since it was approved. An administrator must review it and run "

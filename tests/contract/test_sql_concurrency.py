@@ -44,6 +44,38 @@ async def test_audit_appends_through_two_engines_form_one_chain(
     assert [e.seq for e in events] == list(range(1, 31))
 
 
+async def test_alternating_appends_chain_after_the_other_engines_events(
+    two_processes: tuple[SqlStorage, SqlStorage],
+) -> None:
+    # Each store remembers the head it wrote last; here that head is always stale.
+    first, second = two_processes
+    account_id = await new_account(first)
+
+    for n in range(6):
+        await two_processes[n % 2].audit.append(draft(account_id, n=n))
+
+    events = await first.audit.all(account_id)
+    assert [e.seq for e in events] == list(range(1, 7))
+    assert verify_chain(events, head=await second.audit.head(account_id)).ok
+
+
+async def test_an_append_whose_caller_is_cancelled_is_still_written(
+    sql_storage: SqlStorage,
+) -> None:
+    account_id = await new_account(sql_storage)
+    appends = [
+        asyncio.create_task(sql_storage.audit.append(draft(account_id, n=n))) for n in range(5)
+    ]
+    await asyncio.sleep(0)  # queued, not yet written
+    appends[2].cancel()
+
+    await sql_storage.audit.flush()
+
+    events = await sql_storage.audit.all(account_id)
+    assert [e.data for e in events] == [draft(account_id, n=n).data for n in range(5)]
+    assert appends[2].cancelled()
+
+
 async def test_transitions_through_two_engines_let_exactly_one_win(
     two_processes: tuple[SqlStorage, SqlStorage],
 ) -> None:

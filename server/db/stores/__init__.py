@@ -48,6 +48,7 @@ class SqlStorage:
         self.audit = SqlAuditStore(db)
 
     async def close(self) -> None:
+        await self.audit.flush()  # events of callers that went away are written first
         await self.engine.dispose()
 
 

@@ -1,21 +1,29 @@
 """The hash-chained audit log in SQL.
 
-An append runs in one transaction: make sure the account's head row exists (seq 0, genesis
-hash), lock it (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the transaction already
-holds the write lock, see ``_base``), chain the draft after it, insert the event and move the
-head. Concurrent appends therefore queue on the head row. Should one still lose a race for a
-``seq`` (the primary key refuses the duplicate), it is retried from a fresh head a bounded
-number of times.
+Appends are group-committed: callers queue their drafts and one writer task turns everything
+queued into one transaction, so twenty concurrent tool calls cost one commit, not twenty. The
+writer runs apart from the callers, so a caller that is cancelled (an agent that went away)
+still gets its event written.
+
+A transaction makes sure each account's head row exists (seq 0, genesis hash), reads and locks
+it (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the transaction already holds the write
+lock, see ``_base``), chains the drafts after it, inserts the events and moves the head with a
+compare-and-set. The head this process wrote last is remembered, so the next transaction skips
+the read: if another process appended meanwhile, the insert collides on ``(account_id, seq)``
+or the compare-and-set finds no row, the transaction rolls back, and it is retried from a fresh
+head a bounded number of times.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from sqlalchemy import ColumnElement, String, and_, cast, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.audit import GENESIS_HASH, chain
 from hub.errors import ConflictError, StorageError
@@ -23,47 +31,120 @@ from hub.ports import AuditQuery
 from hub.records import AuditDraft, AuditEvent
 from hub.store_rules import aware_utc, check_audit_query
 from server.db import tables as t
-from server.db.stores._base import SqlStore, to_values
+from server.db.stores._base import Database, SqlStore, to_values
 
 MAX_APPEND_ATTEMPTS = 5
+MAX_BATCH = 500  # drafts per transaction
+
+Head = tuple[int, str]  # (seq, hash)
+Pending = tuple[AuditDraft, "asyncio.Future[AuditEvent]"]
 
 
 class SqlAuditStore(SqlStore):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._queue: list[Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._heads: dict[str, Head] = {}  # account -> the head this process wrote last
+
     async def append(self, draft: AuditDraft) -> AuditEvent:
         aware_utc(draft.at, "audit event time")
+        future: asyncio.Future[AuditEvent] = asyncio.get_running_loop().create_future()
+        # Retrieve the outcome even when the caller is gone, so asyncio never logs it as lost.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._queue.append((draft, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain(), name="preloop-audit-writer")
+        return await asyncio.shield(future)
+
+    async def flush(self) -> None:
+        """Wait until every queued draft is written (closing the store calls this)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                events = await self._append_with_retries([draft for draft, _ in batch])
+            except Exception:
+                for draft, future in batch:
+                    await self._append_alone(draft, future)
+                continue
+            for (_, future), event in zip(batch, events, strict=True):
+                if not future.done():
+                    future.set_result(event)
+
+    async def _append_alone(self, draft: AuditDraft, future: asyncio.Future[AuditEvent]) -> None:
+        try:
+            (event,) = await self._append_with_retries([draft])
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(event)
+
+    async def _append_with_retries(self, drafts: list[AuditDraft]) -> list[AuditEvent]:
         for _attempt in range(MAX_APPEND_ATTEMPTS):
             try:
-                return await self._append_once(draft)
+                return await self._append_once(drafts)
             except ConflictError:
-                continue  # a concurrent append took this seq: chain after the new head
+                # another process appended: chain after the head as stored now
+                for draft in drafts:
+                    self._heads.pop(draft.account_id, None)
+        accounts = sorted({draft.account_id for draft in drafts})
         raise StorageError(
-            f"audit append for account {draft.account_id!r} collided "
+            f"audit append for account(s) {', '.join(map(repr, accounts))} collided "
             f"{MAX_APPEND_ATTEMPTS} times with concurrent appends"
         )
 
-    async def _append_once(self, draft: AuditDraft) -> AuditEvent:
-        heads = t.audit_heads
-        genesis = {"account_id": draft.account_id, "seq": 0, "hash": GENESIS_HASH}
-        seed = self._db.insert_missing(heads, genesis, key=("account_id",))
-        read_head = (
-            select(heads.c.seq, heads.c.hash)
-            .where(heads.c.account_id == draft.account_id)
-            .with_for_update()
-        )
+    async def _append_once(self, drafts: list[AuditDraft]) -> list[AuditEvent]:
+        by_account: dict[str, list[int]] = {}
+        for index, draft in enumerate(drafts):
+            by_account.setdefault(draft.account_id, []).append(index)
+        events: list[AuditEvent | None] = [None] * len(drafts)
+        heads: dict[str, Head] = {}
         async with self._db.write(
             conflict="a concurrent audit append took this seq",
-            missing=f"account {draft.account_id!r} does not exist",
+            missing=f"account {drafts[0].account_id!r} does not exist",
         ) as conn:
-            await conn.execute(seed)
-            head = (await conn.execute(read_head)).one()
-            event = chain(draft, seq=head.seq + 1, prev_hash=head.hash)
-            await conn.execute(insert(t.audit_events).values(to_values(event)))
+            for account_id, indexes in by_account.items():
+                start = self._heads.get(account_id) or await self._read_head(conn, account_id)
+                head = start
+                rows: list[dict[str, Any]] = []
+                for index in indexes:
+                    event = chain(drafts[index], seq=head[0] + 1, prev_hash=head[1])
+                    events[index] = event
+                    rows.append(to_values(event))
+                    head = (event.seq, event.hash)
+                await conn.execute(insert(t.audit_events), rows)
+                moved = await conn.execute(
+                    update(t.audit_heads)
+                    .where(
+                        t.audit_heads.c.account_id == account_id,
+                        t.audit_heads.c.seq == start[0],
+                    )
+                    .values(seq=head[0], hash=head[1])
+                )
+                if moved.rowcount != 1:  # rolls the transaction back
+                    raise ConflictError("the audit head moved")
+                heads[account_id] = head
+        self._heads.update(heads)
+        return [event for event in events if event is not None]
+
+    async def _read_head(self, conn: AsyncConnection, account_id: str) -> Head:
+        heads = t.audit_heads
+        genesis = {"account_id": account_id, "seq": 0, "hash": GENESIS_HASH}
+        await conn.execute(self._db.insert_missing(heads, genesis, key=("account_id",)))
+        row = (
             await conn.execute(
-                update(heads)
-                .where(heads.c.account_id == draft.account_id)
-                .values(seq=event.seq, hash=event.hash)
+                select(heads.c.seq, heads.c.hash)
+                .where(heads.c.account_id == account_id)
+                .with_for_update()
             )
-        return event
+        ).one()
+        return (row.seq, row.hash)
 
     async def query(self, account_id: str, query: AuditQuery) -> Sequence[AuditEvent]:
         check_audit_query(query)
