@@ -207,6 +207,9 @@ def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> Non
                 f"{r.p50_ms - base.p50_ms:.2f}" if proxied and base else "-",
                 f"{r.p99_ms - base.p99_ms:.2f}" if proxied and base else "-",
                 f"{r.server_cpu_ms_per_call:.2f}" if r.server_cpu_ms_per_call is not None else "-",
+                f"{r.upstream_cpu_ms_per_call:.2f}"
+                if r.upstream_cpu_ms_per_call is not None
+                else "-",
             ]
         )
     headers = [
@@ -217,6 +220,7 @@ def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> Non
         "calls/s",
         "overhead p50 (ms)",
         "overhead p99 (ms)",
-        "server CPU (ms/call)",
+        "Preloop CPU (ms/call)",
+        "upstream CPU (ms/call)",
     ]
     click.echo(table(headers, rows))

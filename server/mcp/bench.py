@@ -54,6 +54,9 @@ class PathResult(msgspec.Struct):
     p99_ms: float
     calls_per_s: float
     server_cpu_ms_per_call: float | None = None  # Preloop's CPU, proxied path only
+    # The upstream's CPU (the MCP SDK's own server answering ``echo``): the baseline for what
+    # one MCP hop costs a Python process.
+    upstream_cpu_ms_per_call: float | None = None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -158,10 +161,14 @@ def _start_preloop(
 
 
 async def _measure(
-    connect: Callable[[AsyncExitStack], Any], tool: str, calls: int, concurrency: int, pid: int
-) -> tuple[list[float], float, float]:
+    connect: Callable[[AsyncExitStack], Any],
+    tool: str,
+    calls: int,
+    concurrency: int,
+    pids: tuple[int, ...],
+) -> tuple[list[float], float, list[float]]:
     """Latencies (s) of ``calls`` calls of ``tool`` over ``concurrency`` sessions, the wall
-    time of the calls, and the CPU time process ``pid`` spent meanwhile (sessions and warm-up
+    time of the calls, and the CPU time each of ``pids`` spent meanwhile (sessions and warm-up
     calls excluded)."""
     latencies: list[float] = []
     async with AsyncExitStack() as stack:
@@ -178,13 +185,13 @@ async def _measure(
                 if result.is_error:
                     raise RuntimeError(f"{tool} failed: {result.content}")
 
-        cpu_before = _cpu_seconds(pid)
+        cpu_before = [_cpu_seconds(pid) for pid in pids]
         began = time.perf_counter()
         async with anyio.create_task_group() as group:
             for client, count in zip(clients, shares, strict=True):
                 group.start_soon(worker, client, count)
         wall = time.perf_counter() - began
-        cpu = _cpu_seconds(pid) - cpu_before
+        cpu = [_cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
     return latencies, wall, cpu
 
 
@@ -224,8 +231,14 @@ def run_mcp_bench(
                     ):
                         progress(f"{path}, concurrency {concurrency}: {calls} calls...")
                         latencies, wall, cpu = anyio.run(
-                            _measure, connect, tool, calls, concurrency, preloop.pid
+                            _measure,
+                            connect,
+                            tool,
+                            calls,
+                            concurrency,
+                            (preloop.pid, upstream.pid),
                         )
+                        per_call = [seconds * 1000 / len(latencies) for seconds in cpu]
                         results.append(
                             PathResult(
                                 concurrency=concurrency,
@@ -234,9 +247,8 @@ def run_mcp_bench(
                                 p50_ms=_percentile(latencies, 0.50) * 1000,
                                 p99_ms=_percentile(latencies, 0.99) * 1000,
                                 calls_per_s=len(latencies) / wall,
-                                server_cpu_ms_per_call=(
-                                    cpu * 1000 / len(latencies) if path == "proxied" else None
-                                ),
+                                server_cpu_ms_per_call=per_call[0] if path == "proxied" else None,
+                                upstream_cpu_ms_per_call=per_call[1],
                             )
                         )
             finally:

@@ -27,3 +27,4 @@ def test_bench_mcp_reports_direct_and_proxied(monkeypatch: pytest.MonkeyPatch) -
         assert row["calls_per_s"] > 0
     assert all(rows[(c, "proxied")]["server_cpu_ms_per_call"] > 0 for c in (1, 3))
     assert all(rows[(c, "direct")]["server_cpu_ms_per_call"] is None for c in (1, 3))
+    assert all(row["upstream_cpu_ms_per_call"] > 0 for row in rows.values())
