@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from hub.audit import verify_chain
 from hub.records import ApprovalStatus
 from server.db import SqlStorage, make_engine
+from server.db.stores._base import Database
+from server.db.stores.audit import SqlAuditStore
 
 from .records import approval, at, draft, new_account, workflow
 
@@ -127,3 +130,29 @@ async def test_read_then_write_transactions_through_two_engines_both_succeed(
 
     final = list(await first.workflows.list(account_id))
     assert final in sets  # one whole set won; nothing was interleaved or lost to "locked"
+
+
+async def test_sqlite_fast_appends_write_the_rows_sqlalchemy_writes(sqlite_url: str) -> None:
+    # The SQLite store appends through its own sqlite3 connection; the rows must be exactly
+    # what the SQLAlchemy path writes (the PostgreSQL path, and SQLite without a file).
+    storage = SqlStorage(make_engine(sqlite_url))
+    try:
+        account_id = await new_account(storage)
+        event = draft(account_id, seconds=1.5, tool="echo", args={"n": 1, "s": "é"})
+        fast = await storage.audit.append(event)
+        plain = SqlAuditStore(Database(storage.engine))  # no fast writer
+        slow = await plain.append(msgspec.structs.replace(event, kind="tool.other"))
+        async with storage.engine.connect() as conn:
+            rows = (await conn.exec_driver_sql("SELECT * FROM audit_events ORDER BY seq")).all()
+        events = await storage.audit.all(account_id)
+        report = verify_chain(events, head=await storage.audit.head(account_id))
+    finally:
+        await storage.close()
+
+    assert [fast.seq, slow.seq] == [1, 2]
+    first, second = (dict(row._mapping) for row in rows)
+    assert {k: v for k, v in first.items() if k not in ("seq", "kind", "hash", "prev_hash")} == {
+        k: v for k, v in second.items() if k not in ("seq", "kind", "hash", "prev_hash")
+    }
+    assert second["prev_hash"] == first["hash"]
+    assert report.ok, report.problems

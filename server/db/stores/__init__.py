@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ports import Storage
+from server.db.engine import sqlite_path
 from server.db.stores._base import Database
+from server.db.stores._sqlite_audit import SqliteAuditWriter
 from server.db.stores.approvals import SqlApprovalStore
 from server.db.stores.audit import SqlAuditStore
 from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
@@ -45,10 +47,12 @@ class SqlStorage:
         self.policies = SqlPolicyStore(db)
         self.workflows = SqlWorkflowStore(db)
         self.approvals = SqlApprovalStore(db)
-        self.audit = SqlAuditStore(db)
+        path = sqlite_path(engine.url) if db.dialect == "sqlite" else None
+        writer = SqliteAuditWriter(path, engine.dialect) if path is not None else None
+        self.audit = SqlAuditStore(db, sqlite_writer=writer)
 
     async def close(self) -> None:
-        await self.audit.flush()  # events of callers that went away are written first
+        await self.audit.close()  # events of callers that went away are written first
         await self.engine.dispose()
 
 

@@ -32,6 +32,7 @@ from hub.records import AuditDraft, AuditEvent
 from hub.store_rules import aware_utc, check_audit_query
 from server.db import tables as t
 from server.db.stores._base import Database, SqlStore, to_values
+from server.db.stores._sqlite_audit import SqliteAuditWriter
 
 MAX_APPEND_ATTEMPTS = 5
 MAX_BATCH = 500  # drafts per transaction
@@ -41,8 +42,9 @@ Pending = tuple[AuditDraft, "asyncio.Future[AuditEvent]"]
 
 
 class SqlAuditStore(SqlStore):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, sqlite_writer: SqliteAuditWriter | None = None) -> None:
         super().__init__(db)
+        self._sqlite = sqlite_writer  # a SQLite file: appends in one thread hop
         self._queue: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self._heads: dict[str, Head] = {}  # account -> the head this process wrote last
@@ -61,6 +63,11 @@ class SqlAuditStore(SqlStore):
         """Wait until every queued draft is written (closing the store calls this)."""
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._sqlite is not None:
+            await self._sqlite.close()
 
     async def _drain(self) -> None:
         while self._queue:
@@ -100,6 +107,10 @@ class SqlAuditStore(SqlStore):
         )
 
     async def _append_once(self, drafts: list[AuditDraft]) -> list[AuditEvent]:
+        if self._sqlite is not None:
+            written, new_heads = await self._sqlite.append(drafts, dict(self._heads))
+            self._heads.update(new_heads)
+            return written
         by_account: dict[str, list[int]] = {}
         for index, draft in enumerate(drafts):
             by_account.setdefault(draft.account_id, []).append(index)
