@@ -12,6 +12,7 @@ each making its share of the calls one after another.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -195,6 +196,17 @@ async def _measure(
     return latencies, wall, cpu
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm() -> None:
+    """``kill PID`` stops the benchmark like Ctrl-C: the ``finally`` blocks stop the upstream
+    and Preloop subprocesses instead of leaving them running."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def run_mcp_bench(
     *,
     calls: int,
@@ -205,6 +217,7 @@ def run_mcp_bench(
 ) -> list[PathResult]:
     repo = repo or Path.cwd()
     results: list[PathResult] = []
+    _stop_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="preloop-bench-") as tmp:
         progress("starting the test MCP server (streamable HTTP)...")
         upstream, upstream_url = _start_upstream(repo)
