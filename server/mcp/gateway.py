@@ -91,6 +91,9 @@ def caller_of(ctx: Ctx) -> Caller:
 def _session_id(ctx: Ctx) -> str:
     headers = getattr(ctx.request, "headers", None)
     value = headers.get("mcp-session-id") if headers is not None else None
+    if not value:  # legacy SSE (server/mcp/sse.py): the session is in the message URL
+        query = getattr(ctx.request, "query_params", None)
+        value = query.get("session_id") if query is not None else None
     return str(value or "")
 
 
