@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 
+from hub.allowlist import check_patterns
 from hub.auditing import Auditor
 from hub.cache import DEFAULT_SECONDS, Recent
 from hub.clock import Clock
@@ -100,6 +102,7 @@ class IdentityService:
             name=key.name,
             user_id=key.user_id,
             labels=dict(key.labels),
+            tools=key.tools,
         )
 
     async def _key(self, key_id: str) -> ApiKey | None:
@@ -122,8 +125,11 @@ class IdentityService:
         user_email: str | None = None,
         labels: dict[str, str] | None = None,
         expires_in_seconds: int | None = None,
+        tools: Sequence[str] = (),
     ) -> CreatedKey:
+        """A new key. ``tools`` is its tool allow-list (glob patterns, hub/allowlist.py)."""
         _check_name(name, "key name")
+        allowed_tools = check_patterns(tools)
         user_id = None
         if user_email:
             user = await self._storage.users.get_by_email(account_id, user_email)
@@ -145,11 +151,13 @@ class IdentityService:
             labels=dict(labels or {}),
             created_at=now,
             expires_at=now + timedelta(seconds=expires_in_seconds) if expires_in_seconds else None,
+            tools=allowed_tools,
         )
         await self._storage.api_keys.add(key)
-        await self._auditor.record(
-            account_id, "key.created", actor, {"key_id": key.id, "name": name, "role": role.value}
-        )
+        details: dict[str, Any] = {"key_id": key.id, "name": name, "role": role.value}
+        if allowed_tools:
+            details["tools"] = list(allowed_tools)
+        await self._auditor.record(account_id, "key.created", actor, details)
         return CreatedKey(key=key, secret=secret)
 
     async def list_keys(self, account_id: str) -> Sequence[ApiKey]:

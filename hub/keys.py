@@ -26,6 +26,7 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     name: str = ""
     user_id: str | None = None
     labels: dict[str, str] = {}
+    tools: tuple[str, ...] = ()  # the key's tool allow-list (hub/allowlist.py); empty: all
 
     def has(self, *roles: Role) -> bool:
         return self.role in roles

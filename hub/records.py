@@ -54,6 +54,9 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    # The key's tool allow-list: glob patterns over ``<server>__<tool>`` (hub/allowlist.py);
+    # empty means every tool.
+    tools: tuple[str, ...] = ()
 
     def usable_at(self, now: datetime) -> bool:
         if self.revoked_at is not None:

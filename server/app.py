@@ -23,8 +23,8 @@ from server.bootstrap import Hub, first_start, open_hub, start_upstreams
 from server.errors import EXCEPTION_HANDLERS
 
 PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json"]
-# Paths that authenticate themselves (the MCP endpoint answers in its own way).
-SELF_AUTHENTICATED = ["^/mcp"]
+# Paths that authenticate themselves (the MCP endpoints answer in their own way).
+SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
 
 
 @get("/healthz", include_in_schema=True, tags=["health"])
@@ -48,6 +48,18 @@ async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     await gateway.handle(scope, receive, send)
 
 
+@asgi("/sse", copy_scope=True, include_in_schema=False)
+async def sse_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    """The MCP firewall for older agents (legacy HTTP+SSE): the event stream."""
+    await Litestar.from_scope(scope).state.sse.connect(scope, receive, send)
+
+
+@asgi("/messages", is_mount=True, copy_scope=True, include_in_schema=False)
+async def sse_messages(scope: Scope, receive: Receive, send: Send) -> None:
+    """The MCP firewall for older agents (legacy HTTP+SSE): messages for a stream's session."""
+    await Litestar.from_scope(scope).state.sse.post(scope, receive, send)
+
+
 def mcp_allowed_hosts(settings: Settings) -> list[str]:
     """Host headers the MCP endpoint accepts (DNS-rebinding protection)."""
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
@@ -69,9 +81,11 @@ def create_app(
     @asynccontextmanager
     async def serve_mcp(app: Litestar, opened: Hub) -> AsyncIterator[None]:
         from server.mcp.gateway import Gateway  # the MCP SDK is slow to import: only here
+        from server.mcp.sse import SseEndpoint
 
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
+        app.state.sse = SseEndpoint(gateway)
         async with gateway.manager.run():
             yield
 
@@ -95,7 +109,14 @@ def create_app(
             await opened.close()
 
     return Litestar(
-        route_handlers=[healthz, openapi_json, mcp_endpoint, api_router()],
+        route_handlers=[
+            healthz,
+            openapi_json,
+            mcp_endpoint,
+            sse_endpoint,
+            sse_messages,
+            api_router(),
+        ],
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(

@@ -20,6 +20,8 @@ class KeyCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     user_email: str | None = None
     labels: dict[str, str] = {}
     expires_in_seconds: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    # The tool allow-list: glob patterns over <server>__<tool>; empty means every tool.
+    tools: list[str] = []
 
 
 class KeyView(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +36,7 @@ class KeyView(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None
     revoked_at: datetime | None
     status: str
+    tools: list[str]  # the tool allow-list; empty: every tool
 
 
 class KeyCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +73,7 @@ def key_view(key: ApiKey, now: datetime) -> KeyView:
         expires_at=key.expires_at,
         revoked_at=key.revoked_at,
         status=status,
+        tools=list(key.tools),
     )
 
 
@@ -91,6 +95,7 @@ class KeyController(Controller):
             user_email=data.user_email,
             labels=data.labels,
             expires_in_seconds=data.expires_in_seconds,
+            tools=data.tools,
         )
         return KeyCreated(key=key_view(created.key, hub.clock.now()), secret=created.secret)
 

@@ -34,6 +34,14 @@ def keys() -> None:
     metavar="SECONDS",
     help="Expire the key after this many seconds.",
 )
+@click.option(
+    "--tool",
+    "tools",
+    multiple=True,
+    metavar="PATTERN",
+    help="Allow only the tools whose <server>__<tool> name matches this glob, e.g. "
+    "'github__*' (repeatable; without it the key sees every tool).",
+)
 @server_options
 @json_option
 def create(
@@ -42,6 +50,7 @@ def create(
     user_email: str | None,
     labels: tuple[str, ...],
     expires_in: int | None,
+    tools: tuple[str, ...],
     url: str | None,
     key: str | None,
     profile: str,
@@ -62,12 +71,17 @@ def create(
             "user_email": user_email,
             "labels": parsed,
             "expires_in_seconds": expires_in,
+            "tools": list(tools),
         },
     )
     if as_json:
         echo_json(result)
         return
-    click.echo(f"Created key {result['key']['id']} ({role}). It is shown once; store it now:\n")
+    allowed = result["key"].get("tools") or []
+    limit = f", tools: {', '.join(allowed)}" if allowed else ""
+    click.echo(
+        f"Created key {result['key']['id']} ({role}{limit}). It is shown once; store it now:\n"
+    )
     click.echo(f"    {result['secret']}\n")
 
 
@@ -82,7 +96,7 @@ def list_keys(url: str | None, key: str | None, profile: str, as_json: bool) -> 
         return
     click.echo(
         table(
-            ["id", "name", "role", "status", "created", "expires"],
+            ["id", "name", "role", "status", "created", "expires", "tools"],
             [
                 [
                     r["id"],
@@ -91,6 +105,7 @@ def list_keys(url: str | None, key: str | None, profile: str, as_json: bool) -> 
                     r["status"],
                     r["created_at"][:19],
                     (r["expires_at"] or "")[:19],
+                    ", ".join(r.get("tools") or []) or "all",
                 ]
                 for r in rows
             ],

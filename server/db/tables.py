@@ -119,6 +119,7 @@ api_keys = Table(
     _at("expires_at", nullable=True),
     _at("revoked_at", nullable=True),
     _at("last_used_at", nullable=True),
+    Column("tools", JSON, nullable=False, server_default="[]"),  # the tool allow-list
     Index(None, "account_id", "created_at"),
 )
 

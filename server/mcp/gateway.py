@@ -4,7 +4,9 @@
           ─▶ tools/list: every upstream of the account, synced into the catalogue, names
              prefixed ``<server>__<tool>``, a ``justification`` property where the policy
              asks for one, and the built-in ``get_approval_status``
-          ─▶ tools/call: pinned-changed tool ─▶ refused; else FirewallService.call
+             (only the tools the key's allow-list matches, hub/allowlist.py)
+          ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
+             else FirewallService.call
 
 Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
 every result against the negotiated era's schema before sending it in any case).
@@ -24,6 +26,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 
 from hub import __version__
+from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
 from hub.firewall import JUSTIFICATION_ARG, STATUS_TOOL, CallRequest, Progress, error_result
 from hub.keys import Caller
@@ -40,6 +43,7 @@ log = logging.getLogger("preloop.mcp")
 SEPARATOR = "__"
 CALLER_KEY = "preloop_caller"
 SESSION_HEADER = b"mcp-session-id"
+KEY_ALLOW_LIST_RULE = "key-allow-list"  # the audit's rule for a call outside the key's list
 MAX_BOUND_SESSIONS = 10_000  # the SDK's own default limit of live sessions
 
 Ctx = ServerRequestContext[Any, Any]
@@ -90,6 +94,9 @@ def caller_of(ctx: Ctx) -> Caller:
 def _session_id(ctx: Ctx) -> str:
     headers = getattr(ctx.request, "headers", None)
     value = headers.get("mcp-session-id") if headers is not None else None
+    if not value:  # legacy SSE (server/mcp/sse.py): the session is in the message URL
+        query = getattr(ctx.request, "query_params", None)
+        value = query.get("session_id") if query is not None else None
     return str(value or "")
 
 
@@ -227,6 +234,8 @@ class Gateway:
             await self.hub.catalog.sync(caller.account_id, server, definitions)
             for definition in definitions:
                 tool = str(definition["name"])
+                if not key_allows(caller, exposed_name(server, tool)):
+                    continue
                 shown = {**definition, "name": exposed_name(server, tool)}
                 entry = policy.lookup(server, tool) if policy is not None else None
                 mode = entry.tool.justification if entry is not None else JustificationMode.NONE
@@ -253,6 +262,8 @@ class Gateway:
             if not isinstance(approval_id, str) or not approval_id:
                 return error_result("get_approval_status needs an approval_id (a string).")
             return await self.hub.firewall.approval_status(caller, approval_id)
+        if not key_allows(caller, params.name):
+            return await self._outside_allow_list(ctx, caller, params.name, arguments)
         target = split_name(params.name, await self._servers(caller))
         if target is None:
             return error_result(
@@ -292,6 +303,34 @@ class Gateway:
             caller,
             CallRequest(server=server, tool=tool, arguments=arguments, session=_session_id(ctx)),
             progress=progress,
+        )
+
+    async def _outside_allow_list(
+        self, ctx: Ctx, caller: Caller, name: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Refuse (and audit) a call the key's tool allow-list does not include; the answer
+        is the same whether or not the tool exists, so it reveals no hidden tool."""
+        target = split_name(name, await self._servers(caller))
+        server, tool = target if target is not None else ("", name)
+        await self.hub.auditor.record(
+            caller.account_id,
+            "tool.call",
+            caller.key_id,
+            {
+                "server": server,
+                "tool": tool,
+                "args": {k: v for k, v in arguments.items() if k != JUSTIFICATION_ARG},
+                "session": _session_id(ctx),
+                "decision": "deny",
+                "rule": KEY_ALLOW_LIST_RULE,
+                "status": "denied",
+            },
+        )
+        return error_result(
+            f"Refused by Preloop: this API key may not use the tool {name!r} (it is not in "
+            "the key's tool allow-list).",
+            decision="deny",
+            rule=KEY_ALLOW_LIST_RULE,
         )
 
 

@@ -30,6 +30,25 @@ async def test_key_round_trips_with_labels_and_optional_times(storage: Storage) 
     assert await storage.api_keys.get("key_missing") is None
 
 
+async def test_key_tool_allow_list_round_trips_and_defaults_to_empty(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    limited = api_key(account_id, tools=("github__*", "db__query", "*__read_?"))
+    unlimited = api_key(account_id, created=10)
+    await storage.api_keys.add(limited)
+    await storage.api_keys.add(unlimited)
+
+    found = await storage.api_keys.get(limited.id)
+
+    assert limited == found
+    assert found is not None
+    assert ("github__*", "db__query", "*__read_?") == found.tools
+    assert [("github__*", "db__query", "*__read_?"), ()] == [
+        k.tools for k in await storage.api_keys.list(account_id)
+    ]
+    revoked = await storage.api_keys.revoke(account_id, limited.id, at(10))
+    assert limited.tools == revoked.tools
+
+
 async def test_get_finds_a_key_without_knowing_its_account(storage: Storage) -> None:
     first, second = await new_account(storage), await new_account(storage)
     theirs = api_key(second)

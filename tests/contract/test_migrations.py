@@ -191,3 +191,50 @@ async def test_0003_adds_tool_definitions_and_keeps_tools(empty_url: str) -> Non
     assert "read" in str(
         await _run(empty_url, lambda c: list(c.exec_driver_sql("SELECT name FROM tools")))
     )
+
+
+def _insert_key_at_0003(connection: Connection) -> None:
+    tables = MetaData()
+    tables.reflect(connection, only=["accounts", "api_keys"])
+    connection.execute(
+        tables.tables["accounts"].insert().values(id="acct_1", name="acme", created_at=T0)
+    )
+    connection.execute(
+        tables.tables["api_keys"]
+        .insert()
+        .values(
+            id="0123456789abcdef",
+            account_id="acct_1",
+            name="ci",
+            role="agent",
+            key_hash="h1",
+            user_id=None,
+            labels={"team": "infra"},
+            created_at=T0,
+        )
+    )
+
+
+def _key_columns(connection: Connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns("api_keys")}
+
+
+async def test_0004_adds_key_tool_allow_lists_and_keeps_keys(empty_url: str) -> None:
+    await _run(empty_url, _migrate("upgrade", "0003"))
+    await _run(empty_url, _insert_key_at_0003)
+
+    await upgrade_database(empty_url)
+
+    storage = await open_storage(empty_url, migrate=False)
+    try:
+        key = await storage.api_keys.get("0123456789abcdef")
+        assert key is not None
+        assert ((), {"team": "infra"}) == (key.tools, key.labels)  # every tool, as before
+    finally:
+        await storage.close()
+
+    await _run(empty_url, _migrate("downgrade", "0003"))
+    assert "tools" not in await _run(empty_url, _key_columns)
+    assert "0123456789abcdef" in str(
+        await _run(empty_url, lambda c: list(c.exec_driver_sql("SELECT id FROM api_keys")))
+    )

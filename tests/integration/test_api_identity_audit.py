@@ -28,6 +28,38 @@ async def test_key_secret_is_shown_once_and_never_stored(api: Api) -> None:
     assert any(k["name"] == "ci" and k["labels"] == {"team": "infra"} for k in listed.json())
 
 
+async def test_a_key_carries_its_tool_allow_list(api: Api) -> None:
+    created = await api.client.post(
+        "/api/v1/keys/",
+        json={"name": "gh", "role": "agent", "tools": ["github__*", "db__query", "github__*"]},
+        headers=api.auth(),
+    )
+    assert created.status_code == 201, created.text
+    assert ["github__*", "db__query"] == created.json()["key"]["tools"]
+    listed = {
+        k["name"]: k["tools"]
+        for k in (await api.client.get("/api/v1/keys/", headers=api.auth())).json()
+    }
+    assert ["github__*", "db__query"] == listed["gh"]
+    assert [] == listed[next(n for n in listed if n != "gh")]  # no list: every tool
+    caller = await api.hub.identity.authenticate(created.json()["secret"])
+    assert ("github__*", "db__query") == caller.tools
+
+    bad = await api.client.post(
+        "/api/v1/keys/",
+        json={"name": "bad", "role": "agent", "tools": ["github"]},
+        headers=api.auth(),
+    )
+    assert bad.status_code == 400
+    assert "did you mean 'github__*'" in bad.json()["error"]["message"]
+    not_a_list = await api.client.post(
+        "/api/v1/keys/",
+        json={"name": "bad", "role": "agent", "tools": "github__*"},
+        headers=api.auth(),
+    )
+    assert not_a_list.status_code == 400
+
+
 async def test_users_and_teams(api: Api) -> None:
     for email in ("ana@example.com", "bo@example.com"):
         response = await api.client.post(

@@ -91,6 +91,27 @@ def test_keys_users_teams(live_server: LiveServer) -> None:
     assert code == 0
     code, out, _ = invoke(live_server, "keys", "revoke", created["key"]["id"])
     assert "Revoked" in out
+    code, out, _ = invoke(
+        live_server,
+        "keys",
+        "create",
+        "--name",
+        "gh-agent",
+        "--role",
+        "agent",
+        "--tool",
+        "github__*",
+        "--tool",
+        "db__query",
+    )
+    assert code == 0
+    assert "tools: github__*, db__query" in out
+    code, out, _ = invoke(live_server, "keys", "list")
+    assert "github__*, db__query" in out
+    code, out, _ = invoke(live_server, "keys", "list", "--json")
+    assert {"laptop": [], "gh-agent": ["github__*", "db__query"]}.items() <= {
+        k["name"]: k["tools"] for k in json.loads(out)
+    }.items()
 
     code, out, _ = invoke(live_server, "users", "add", "ana@example.com", "--name", "Ana")
     assert code == 0
