@@ -30,7 +30,7 @@ MODES = ["auto", "legacy"]
 @asynccontextmanager
 async def agent(live: LiveServer, key: str, mode: str) -> AsyncIterator[Client]:
     """The MCP SDK client, connected to Preloop's /mcp with a bearer key."""
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
         transport = streamable_http_client(f"{live.url}/mcp", http_client=http)
         async with Client(transport, mode=mode, cache=None) as client:  # type: ignore[arg-type]
             yield client
@@ -38,7 +38,7 @@ async def agent(live: LiveServer, key: str, mode: str) -> AsyncIterator[Client]:
 
 async def agent_key(live: LiveServer, name: str = "agent") -> str:
     """A new key with the agent role, created through the REST API."""
-    async with httpx.AsyncClient(base_url=live.url) as http:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         created = await http.post(
             "/api/v1/keys/",
             json={"name": name, "role": "agent"},
@@ -65,7 +65,7 @@ def text_of(result: dict[str, Any]) -> str:
 
 
 async def tool_calls(live: LiveServer) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=live.url) as http:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         response = await http.get(
             "/api/v1/audit/",
             params={"kind": "tool.call", "order": "oldest"},
@@ -237,7 +237,7 @@ ACCEPT_BOTH = {"Accept": "application/json, text/event-stream"}
 
 async def test_unauthenticated_requests_get_401(gateway_server: LiveServer) -> None:
     body, accept = INITIALIZE, ACCEPT_BOTH
-    async with httpx.AsyncClient(base_url=gateway_server.url) as http:
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
         missing = await http.post("/mcp", json=body, headers=accept)
         wrong = await http.post(
             "/mcp", json=body, headers={**accept, "Authorization": "Bearer pl_nope"}
@@ -249,7 +249,7 @@ async def test_unauthenticated_requests_get_401(gateway_server: LiveServer) -> N
 
 async def test_a_session_cannot_be_used_with_another_key(gateway_server: LiveServer) -> None:
     body, accept = INITIALIZE, ACCEPT_BOTH
-    async with httpx.AsyncClient(base_url=gateway_server.url) as http:
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
         other_key = await agent_key(gateway_server, "agent two")
         opened = await http.post(
             "/mcp",
@@ -334,7 +334,7 @@ async def test_a_policy_apply_reconnects_the_servers(gateway_server: LiveServer)
     source = source.replace("server: demo", "server: other")
     async with agent(gateway_server, gateway_server.admin_key, "auto") as client:
         before = await tools_of(client)
-        async with httpx.AsyncClient(base_url=gateway_server.url) as http:
+        async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
             applied = await http.post(
                 "/api/v1/policies/apply",
                 json={"source": source},

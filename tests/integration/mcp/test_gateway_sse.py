@@ -129,7 +129,7 @@ async def test_sse_progress_and_async_approval(gateway_server: LiveServer) -> No
 
 
 async def test_sse_without_a_valid_key_gets_401(gateway_server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=gateway_server.url) as http:
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
         missing = await http.get("/sse")
         wrong = await http.get("/sse", headers={"Authorization": "Bearer pl_nope"})
         post = await http.post(
@@ -147,7 +147,7 @@ async def test_an_sse_session_belongs_to_the_key_that_opened_it(
 ) -> None:
     owner, other = await agent_key(gateway_server, "owner"), await agent_key(gateway_server, "b")
     async with (
-        httpx.AsyncClient(base_url=gateway_server.url) as http,
+        httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http,
         sse_stream(http, owner) as (stream, endpoint),
     ):
         assert stream.status_code == 200
@@ -171,7 +171,7 @@ async def test_an_sse_session_belongs_to_the_key_that_opened_it(
 
 async def test_a_closed_sse_session_is_gone(gateway_server: LiveServer) -> None:
     key = await agent_key(gateway_server)
-    async with httpx.AsyncClient(base_url=gateway_server.url) as http:
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
         async with sse_stream(http, key) as (_, endpoint):
             pass
         async with asyncio.timeout(30):
@@ -185,7 +185,7 @@ async def test_a_closed_sse_session_is_gone(gateway_server: LiveServer) -> None:
 
 async def test_sse_refuses_a_foreign_host_and_other_methods(gateway_server: LiveServer) -> None:
     key = gateway_server.admin_key
-    async with httpx.AsyncClient(base_url=gateway_server.url) as http:
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
         async with sse_stream(http, key, Host="evil.example") as (rebound, endpoint):
             status = rebound.status_code
         posted = await http.post("/sse", json=INITIALIZE, headers=post_headers(key))

@@ -24,7 +24,7 @@ REFUSAL = "is not in the key's tool allow-list"
 
 async def limited_key(live: LiveServer, *tools: str) -> str:
     """A new agent key with a tool allow-list, created through the REST API."""
-    async with httpx.AsyncClient(base_url=live.url) as http:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         created = await http.post(
             "/api/v1/keys/",
             json={"name": "limited", "role": "agent", "tools": list(tools)},
@@ -73,7 +73,7 @@ async def test_a_hidden_tool_is_refused_and_audited_before_the_policy(
     assert text_of(missing) == text_of(image).replace("demo__image", "demo__no_such_tool")
     assert text_of(fine) == "boom"
 
-    async with httpx.AsyncClient(base_url=gateway_server.url) as http:
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
         pending = await http.get(
             "/api/v1/approvals/",
             params={"status": "pending"},
