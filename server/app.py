@@ -72,7 +72,7 @@ def create_app(
 
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
-        async with gateway.manager.run():
+        async with gateway.run():
             yield
 
     @asynccontextmanager
