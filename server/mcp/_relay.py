@@ -128,17 +128,19 @@ class ListChangedRelay:
         return await handler(ctx, params)
 
     async def publish(self, account_id: str, kind: str) -> None:
-        """Tell every live session of ``account_id`` that its ``kind`` list changed."""
-        bus = self._buses.get(account_id)
-        if bus is not None:
-            await bus.publish(_EVENTS[kind]())
-        sessions = [s for owner, s in self._sessions.values() if owner == account_id]
-        if not sessions:
-            return
-        notification = _NOTIFICATIONS[kind]()
-        async with anyio.create_task_group() as tg:
-            for session in sessions:
-                tg.start_soon(_notify, session, notification)
+        """Tell every live session of ``account_id`` that its ``kind`` list changed. Never
+        raises: a notification is advisory."""
+        try:
+            bus = self._buses.get(account_id)
+            if bus is not None:
+                await bus.publish(_EVENTS[kind]())
+            sessions = [s for owner, s in self._sessions.values() if owner == account_id]
+            notification = _NOTIFICATIONS[kind]()
+            async with anyio.create_task_group() as tg:
+                for session in sessions:
+                    tg.start_soon(_notify, session, notification)
+        except Exception:
+            log.exception("relaying a %s list change failed", kind)
 
     def close(self) -> None:
         """End every listen stream gracefully (the server is stopping)."""

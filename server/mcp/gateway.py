@@ -100,7 +100,8 @@ def caller_of(ctx: Ctx) -> Caller:
 
 
 def _account_of(ctx: Ctx) -> str | None:
-    caller = (getattr(ctx.request, "scope", None) or {}).get("state", {}).get(CALLER_KEY)
+    scope = getattr(ctx.request, "scope", None) or {}
+    caller = (scope.get("state") or {}).get(CALLER_KEY)
     return caller.account_id if isinstance(caller, Caller) else None
 
 
@@ -108,11 +109,10 @@ def _upstream_failure(exc: PreloopError) -> MCPError:
     """The JSON-RPC error an agent gets when an upstream failed a read or a prompt: the
     upstream's own code when it answered with one, else an internal error; always the
     message naming the server."""
-    if not isinstance(exc, UpstreamError) or exc.code is None:
+    code = exc.code if isinstance(exc, UpstreamError) else None
+    if code is None or code in (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT):
         return MCPError(code=types.INTERNAL_ERROR, message=exc.message)
-    if exc.code in (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT):
-        return MCPError(code=types.INTERNAL_ERROR, message=exc.message)
-    return MCPError(code=exc.code, message=exc.message, data=exc.data)
+    return MCPError(code=code, message=exc.message, data=getattr(exc, "data", None))
 
 
 def _session_id(ctx: Ctx) -> str:
