@@ -86,7 +86,7 @@ def create_app(
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
         app.state.sse = SseEndpoint(gateway)
-        async with gateway.manager.run():
+        async with gateway.run():
             yield
 
     @asynccontextmanager

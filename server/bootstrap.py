@@ -19,6 +19,7 @@ from hub.errors import ConfigError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
 from hub.identity import IdentityService
+from hub.passthrough import PassThroughService
 from hub.policy import CelEngine, engine_named
 from hub.policy.model import McpServerSpec
 from hub.policy.servers import resolve_server_env
@@ -49,6 +50,7 @@ class Hub:
     pool: UpstreamPool
     catalog: CatalogService
     firewall: FirewallService
+    passthrough: PassThroughService
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -97,6 +99,7 @@ async def open_hub(
         firewall=FirewallService(
             clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
         ),
+        passthrough=PassThroughService(auditor=auditor, upstream=pool),
     )
 
 

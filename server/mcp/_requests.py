@@ -174,19 +174,33 @@ async def list_tools(upstream: Upstream) -> list[dict[str, Any]]:
     )
 
 
-_LIST_REQUESTS: dict[str, Any] = {
-    "resources/list": types.ListResourcesRequest,
-    "resources/templates/list": types.ListResourceTemplatesRequest,
-    "prompts/list": types.ListPromptsRequest,
+_LIST_REQUESTS: dict[str, tuple[Any, str]] = {
+    "resources/list": (types.ListResourcesRequest, "resources"),
+    "resources/templates/list": (types.ListResourceTemplatesRequest, "resources"),
+    "prompts/list": (types.ListPromptsRequest, "prompts"),
 }
 
 
+def _serves(client: Client, capability: str) -> bool:
+    """Whether the upstream declared ``capability`` (``resources``, ``prompts``)."""
+    return getattr(client.server_capabilities, capability, None) is not None
+
+
+def _not_served(upstream: Upstream, capability: str) -> UpstreamError:
+    return UpstreamError(
+        f"MCP server '{upstream.name}' serves no {capability}", server=upstream.name
+    )
+
+
 async def list_all(upstream: Upstream, method: str, key: str) -> list[dict[str, Any]]:
-    """Every item of a paginated listing (``key`` of each page), as the upstream sent it."""
-    request_type = _LIST_REQUESTS[method]
+    """Every item of a paginated listing (``key`` of each page), as the upstream sent it;
+    none when the upstream does not declare the listing's capability."""
+    request_type, capability = _LIST_REQUESTS[method]
     limit = upstream.options.call_timeout
 
     async def send(client: Client) -> list[dict[str, Any]]:
+        if not _serves(client, capability):
+            return []
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
@@ -207,6 +221,8 @@ async def read_resource(upstream: Upstream, uri: str) -> dict[str, Any]:
     request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
 
     async def send(client: Client) -> dict[str, Any]:
+        if not _serves(client, "resources"):
+            raise _not_served(upstream, "resources")
         return await _send_raw(client, request, limit)
 
     return await _request(upstream, f"resources/read '{uri}'", send, limit=limit)
@@ -221,6 +237,8 @@ async def get_prompt(
     )
 
     async def send(client: Client) -> dict[str, Any]:
+        if not _serves(client, "prompts"):
+            raise _not_served(upstream, "prompts")
         return await _send_raw(client, request, limit)
 
     return await _request(upstream, f"prompts/get '{prompt}'", send, limit=limit)

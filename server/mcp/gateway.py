@@ -7,6 +7,10 @@
              (only the tools the key's allow-list matches, hub/allowlist.py)
           ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
              else FirewallService.call
+          ─▶ resources, resource templates, prompts: every upstream of the account, passed
+             through (audited, not decided by policy; docs/decisions/0006, server/mcp/_content.py)
+          ◀─ list-changed notifications of the upstreams, relayed to every session of the
+             account (server/mcp/_relay.py)
 
 Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
 every result against the negotiated era's schema before sending it in any case).
@@ -16,11 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import anyio.abc
 import mcp_types as types
-from mcp.server import Server, ServerRequestContext
+from mcp.server import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
@@ -30,10 +37,14 @@ from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
 from hub.firewall import JUSTIFICATION_ARG, STATUS_TOOL, CallRequest, Progress, error_result
 from hub.keys import Caller
+from hub.passthrough import PROMPT_GET, RESOURCE_READ
 from hub.policy.model import JustificationMode
 from server.auth import bearer_token
 from server.bootstrap import sync_upstreams
 from server.errors import error_body, status_of
+from server.mcp._content import UpstreamContent, shown
+from server.mcp._relay import ListChangedRelay, NotifyingServer
+from server.mcp.upstream import UpstreamError
 
 if TYPE_CHECKING:
     from server.bootstrap import Hub
@@ -91,6 +102,22 @@ def caller_of(ctx: Ctx) -> Caller:
     return caller
 
 
+def _account_of(ctx: Ctx) -> str | None:
+    scope = getattr(ctx.request, "scope", None) or {}
+    caller = (scope.get("state") or {}).get(CALLER_KEY)
+    return caller.account_id if isinstance(caller, Caller) else None
+
+
+def _upstream_failure(exc: PreloopError) -> MCPError:
+    """The JSON-RPC error an agent gets when an upstream failed a read or a prompt: the
+    upstream's own code when it answered with one, else an internal error; always the
+    message naming the server."""
+    code = exc.code if isinstance(exc, UpstreamError) else None
+    if code is None or code in (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT):
+        return MCPError(code=types.INTERNAL_ERROR, message=exc.message)
+    return MCPError(code=code, message=exc.message, data=getattr(exc, "data", None))
+
+
 def _session_id(ctx: Ctx) -> str:
     headers = getattr(ctx.request, "headers", None)
     value = headers.get("mcp-session-id") if headers is not None else None
@@ -121,7 +148,9 @@ class Gateway:
 
     def __init__(self, hub: Hub, *, allowed_hosts: list[str] | None = None) -> None:
         self.hub = hub
-        self.server: Server[Any] = Server(
+        self.content = UpstreamContent(hub.pool)
+        self.relay = ListChangedRelay(_account_of)
+        self.server = NotifyingServer(
             "preloop",
             version=__version__,
             instructions=(
@@ -131,7 +160,14 @@ class Gateway:
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             get_tool_input_schema=self._input_schema,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_subscriptions_listen=self._listen,
         )
+        self.server.middleware.append(self.relay.remember)
         hosts = allowed_hosts or ["127.0.0.1:*", "localhost:*", "[::1]:*"]
         self.manager = StreamableHTTPSessionManager(
             app=self.server,
@@ -148,6 +184,21 @@ class Gateway:
         # tools/call's ``Mcp-Param-*`` headers against them; without this lookup it would run
         # a whole tools/list (every upstream, the catalogue) before every call.
         self._schemas: dict[str, dict[str, Any]] = {}
+        self._tasks: anyio.abc.TaskGroup | None = None  # relays list changes, while running
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """Serve (the SDK session manager) and relay the upstreams' list changes meanwhile."""
+        async with anyio.create_task_group() as tasks, self.manager.run():
+            self._tasks = tasks
+            unsubscribe = self.hub.pool.subscribe_list_changed(self._upstream_changed)
+            try:
+                yield
+            finally:
+                unsubscribe()
+                self._tasks = None
+                self.relay.close()
+                tasks.cancel_scope.cancel()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -203,6 +254,21 @@ class Gateway:
         if len(self._session_keys) >= MAX_BOUND_SESSIONS:  # forget the oldest binding
             del self._session_keys[next(iter(self._session_keys))]
         self._session_keys[session] = key_id
+
+    async def _upstream_changed(self, server: str, kind: str) -> None:
+        """An upstream's ``kind`` list changed: forget what is cached about it, tell agents."""
+        if kind == "tools":
+            prefix = exposed_name(server, "")
+            for name in [name for name in self._schemas if name.startswith(prefix)]:
+                self._schemas.pop(name, None)
+        elif kind == "resources":
+            self.content.forget(server)
+        # The pool holds the default account's servers only (see _servers).
+        account_id = (await self.hub.identity.default_account()).id
+        if self._tasks is not None:  # never hold up the upstream's session
+            self._tasks.start_soon(self.relay.publish, account_id, kind)
+        else:
+            await self.relay.publish(account_id, kind)
 
     # -- MCP handlers ------------------------------------------------------------------------
 
@@ -332,6 +398,81 @@ class Gateway:
             decision="deny",
             rule=KEY_ALLOW_LIST_RULE,
         )
+
+    # -- resources, resource templates, prompts (docs/decisions/0006) ------------------------
+
+    async def _list_resources(
+        self, ctx: Ctx, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        listed = await self.content.list_resources(await self._servers(caller_of(ctx)))
+        return types.ListResourcesResult.model_validate({"resources": shown(listed, "uri")})
+
+    async def _list_resource_templates(
+        self, ctx: Ctx, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        listed = await self.content.list_templates(await self._servers(caller_of(ctx)))
+        templates = shown(listed, "uriTemplate")
+        return types.ListResourceTemplatesResult.model_validate({"resourceTemplates": templates})
+
+    async def _read_resource(
+        self, ctx: Ctx, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        caller, uri, session = caller_of(ctx), str(params.uri), _session_id(ctx)
+        try:
+            server, upstream_uri = await self.content.route(uri, await self._servers(caller))
+        except PreloopError as exc:
+            attempt = {"server": None, "uri": uri, "session": session}
+            await self.hub.passthrough.refused(caller, RESOURCE_READ, attempt, exc.message)
+            raise MCPError(code=types.INVALID_PARAMS, message=exc.message) from exc
+        try:
+            result = await self.hub.passthrough.read_resource(
+                caller, server, upstream_uri, session=session
+            )
+        except PreloopError as exc:
+            raise _upstream_failure(exc) from exc
+        return types.ReadResourceResult.model_validate(result)
+
+    async def _list_prompts(
+        self, ctx: Ctx, params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        listed = await self.content.list_prompts(await self._servers(caller_of(ctx)))
+        prompts = [
+            {**prompt, "name": exposed_name(server, str(prompt.get("name")))}
+            for server, items in listed.items()
+            for prompt in items
+        ]
+        return types.ListPromptsResult.model_validate({"prompts": prompts})
+
+    async def _get_prompt(
+        self, ctx: Ctx, params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        caller, session = caller_of(ctx), _session_id(ctx)
+        arguments = dict(params.arguments) if params.arguments is not None else None
+        target = split_name(params.name, await self._servers(caller))
+        if target is None:
+            message = (
+                f"Unknown prompt {params.name!r}: Preloop names prompts <server>__<prompt>; "
+                "list the prompts to see them."
+            )
+            attempt = {"server": None, "prompt": params.name, "args": arguments or {}}
+            await self.hub.passthrough.refused(
+                caller, PROMPT_GET, {**attempt, "session": session}, message
+            )
+            raise MCPError(code=types.INVALID_PARAMS, message=message)
+        server, prompt = target
+        try:
+            result = await self.hub.passthrough.get_prompt(
+                caller, server, prompt, arguments, session=session
+            )
+        except PreloopError as exc:
+            raise _upstream_failure(exc) from exc
+        return types.GetPromptResult.model_validate(result)
+
+    async def _listen(
+        self, ctx: Ctx, params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        """``subscriptions/listen`` (2026-07-28): the account's list-change stream."""
+        return await self.relay.listen(caller_of(ctx).account_id, ctx, params)
 
 
 async def _json_error(send: Any, status: int, body: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ Results come back as JSON dicts exactly as the upstream sent them (every content
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
@@ -39,6 +40,8 @@ __all__ = [
     "UpstreamHealth",
     "UpstreamPool",
 ]
+
+log = logging.getLogger("preloop.mcp.upstream")
 
 TRANSPORTS = ("stdio", "streamable-http", "sse")
 PROTOCOLS = ("auto", "legacy", "2026-07-28")
@@ -151,6 +154,7 @@ class UpstreamPool:
             backoff_max=backoff_max,
         )
         self._on_list_changed = on_list_changed
+        self._listeners: dict[object, ListChangedCallback] = {}
         self._clock = clock or SystemClock()
         self._upstreams: dict[str, Upstream] = {}
         self._closed = False
@@ -176,7 +180,7 @@ class UpstreamPool:
             raise RuntimeError("the upstream pool is closed")
         if config.name in self._upstreams:
             raise ConflictError(f"MCP server '{config.name}' is already in the pool")
-        upstream = Upstream(config, self._options, self._on_list_changed, self._clock)
+        upstream = Upstream(config, self._options, self._list_changed, self._clock)
         self._upstreams[config.name] = upstream
         upstream.start()
 
@@ -199,6 +203,27 @@ class UpstreamPool:
         upstream = self._get(name)
         del self._upstreams[name]
         await upstream.stop(reason)
+
+    def subscribe_list_changed(self, callback: ListChangedCallback) -> Callable[[], None]:
+        """Call ``callback(server, kind)`` too whenever an upstream announces a list change
+        (besides the constructor's ``on_list_changed``). Returns the unsubscribe function."""
+        token = object()
+        self._listeners[token] = callback
+
+        def unsubscribe() -> None:
+            self._listeners.pop(token, None)
+
+        return unsubscribe
+
+    async def _list_changed(self, name: str, kind: str) -> None:
+        callbacks = [self._on_list_changed, *self._listeners.values()]
+        for callback in callbacks:
+            if callback is None:
+                continue
+            try:
+                await callback(name, kind)
+            except Exception:
+                log.exception("a list-changed callback for MCP server '%s' raised", name)
 
     def names(self) -> list[str]:
         return sorted(self._upstreams)
@@ -254,22 +279,27 @@ class UpstreamPool:
         return await call_tool(self._get(name), tool, arguments, progress=progress, limit=timeout)
 
     async def list_resources(self, name: str) -> list[dict[str, Any]]:
+        """Every resource (all pages) as the upstream sent them; none (and no error) when
+        the upstream does not declare the ``resources`` capability."""
         from server.mcp._requests import list_all
 
         return await list_all(self._get(name), "resources/list", "resources")
 
     async def list_resource_templates(self, name: str) -> list[dict[str, Any]]:
+        """Every resource template (all pages); none without the ``resources`` capability."""
         from server.mcp._requests import list_all
 
         return await list_all(self._get(name), "resources/templates/list", "resourceTemplates")
 
     async def read_resource(self, name: str, uri: str) -> dict[str, Any]:
-        """The ``ReadResourceResult`` exactly as the upstream sent it."""
+        """The ``ReadResourceResult`` exactly as the upstream sent it. :class:`UpstreamError`
+        when the read failed, or the upstream serves no resources at all."""
         from server.mcp._requests import read_resource
 
         return await read_resource(self._get(name), uri)
 
     async def list_prompts(self, name: str) -> list[dict[str, Any]]:
+        """Every prompt (all pages); none without the ``prompts`` capability."""
         from server.mcp._requests import list_all
 
         return await list_all(self._get(name), "prompts/list", "prompts")
@@ -277,7 +307,8 @@ class UpstreamPool:
     async def get_prompt(
         self, name: str, prompt: str, arguments: dict[str, str] | None = None
     ) -> dict[str, Any]:
-        """The ``GetPromptResult`` exactly as the upstream sent it."""
+        """The ``GetPromptResult`` exactly as the upstream sent it. :class:`UpstreamError`
+        when the request failed, or the upstream serves no prompts at all."""
         from server.mcp._requests import get_prompt
 
         return await get_prompt(self._get(name), prompt, arguments)

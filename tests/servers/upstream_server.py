@@ -14,11 +14,13 @@ Tools: ``echo``, ``add`` (structured content, output schema), ``image``, ``audio
 ``resource_link``, ``embedded_resource``, ``fail`` (``isError``), ``slow``, ``barrier`` (returns
 once N calls are in flight together), ``progress``, ``crash`` (exits mid-call), ``whoami``
 (``TEST_SERVER_IDENTITY`` and the ``X-Test-Header`` request header), ``getenv``, ``stats`` (pid,
-handshake count, session id, protocol version) and ``add_tool`` (registers a tool and announces
-``tools/list_changed``). ``tools/list`` is paginated. Also a text and a blob resource, a resource
-template and a prompt.
+handshake count, session id, protocol version), ``add_tool`` (registers a tool and announces
+``tools/list_changed``) and ``add_resource`` (registers ``test://added/<name>`` and announces
+``resources/list_changed``). ``tools/list`` is paginated. Also a text and a blob resource, a
+resource template and a prompt.
 
-Environment: ``TEST_SERVER_TOOLSET=v2`` changes ``echo``'s description (tool pinning).
+Environment: ``TEST_SERVER_TOOLSET=v2`` changes ``echo``'s description (tool pinning);
+``TEST_SERVER_FEATURES=tools`` serves tools only (no resources, templates or prompts).
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ import anyio
 import mcp_types as types
 from mcp.server import NotificationOptions, Server, ServerRequestContext
 from mcp.server.context import CallNext, HandlerResult
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    ResourcesListChanged,
+    ToolsListChanged,
+)
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -50,6 +57,7 @@ PAGE_SIZE = 4  # tools/list is paginated so clients must walk every page
 STATIC_TEXT_URI = "test://static/hello"
 STATIC_BLOB_URI = "test://static/blob"
 TEMPLATE_URI = "test://items/{item_id}"
+ADDED_URI = "test://added/"
 
 
 def _png_1x1() -> str:
@@ -92,6 +100,7 @@ class _State:
     """Process-wide state: runtime-added tools, barriers, counters."""
 
     added_tools: list[str] = field(default_factory=list)
+    added_resources: list[str] = field(default_factory=list)
     barriers: dict[str, _Barrier] = field(default_factory=dict)
     sequence: int = 0
     handshakes: int = 0
@@ -190,6 +199,11 @@ def _tool_definitions() -> list[types.Tool]:
         types.Tool(
             name="add_tool",
             description="Register a new tool at runtime and announce tools/list_changed.",
+            input_schema=_schema({"name": string}, ["name"]),
+        ),
+        types.Tool(
+            name="add_resource",
+            description="Register test://added/<name> and announce resources/list_changed.",
             input_schema=_schema({"name": string}, ["name"]),
         ),
     ]
@@ -336,6 +350,19 @@ async def _add_tool(ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
     return types.CallToolResult(content=[_text(f"added {name}")])
 
 
+async def _add_resource(ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
+    name = str(args["name"])
+    if name not in STATE.added_resources:
+        STATE.added_resources.append(name)
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        await BUS.publish(ResourcesListChanged())
+    else:
+        await ctx.session.send_notification(
+            types.ResourceListChangedNotification(), related_request_id=ctx.request_id
+        )
+    return types.CallToolResult(content=[_text(f"added {ADDED_URI}{name}")])
+
+
 TOOLS: dict[str, ToolFn] = {
     "echo": _echo,
     "add": _add,
@@ -352,6 +379,7 @@ TOOLS: dict[str, ToolFn] = {
     "getenv": _getenv,
     "stats": _stats,
     "add_tool": _add_tool,
+    "add_resource": _add_resource,
 }
 
 
@@ -383,6 +411,10 @@ async def list_resources(
         resources=[
             types.Resource(uri=STATIC_TEXT_URI, name="hello", mime_type="text/plain"),
             types.Resource(uri=STATIC_BLOB_URI, name="pixel", mime_type="image/png"),
+            *(
+                types.Resource(uri=ADDED_URI + name, name=name, mime_type="text/plain")
+                for name in STATE.added_resources
+            ),
         ]
     )
 
@@ -412,6 +444,12 @@ async def read_resource(
         ]
     elif uri == STATIC_BLOB_URI:
         contents = [types.BlobResourceContents(uri=uri, mime_type="image/png", blob=PNG_BASE64)]
+    elif uri.startswith(ADDED_URI) and uri.removeprefix(ADDED_URI) in STATE.added_resources:
+        contents = [
+            types.TextResourceContents(
+                uri=uri, mime_type="text/plain", text=f"added {uri.removeprefix(ADDED_URI)}"
+            )
+        ]
     elif uri.startswith("test://items/"):
         item_id = uri.removeprefix("test://items/")
         contents = [
@@ -462,7 +500,17 @@ class _CountHandshakes:
 
 
 def build_server() -> Server[Any]:
-    server: Server[Any] = Server(
+    if os.environ.get("TEST_SERVER_FEATURES") == "tools":
+        server: Server[Any] = Server(
+            "preloop-test-upstream",
+            version="1.0.0",
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+            on_subscriptions_listen=ListenHandler(BUS),
+        )
+        server.middleware.append(_CountHandshakes())
+        return server
+    server = Server(
         "preloop-test-upstream",
         version="1.0.0",
         instructions="A test server for Preloop's upstream pool.",
