@@ -1,5 +1,6 @@
-"""Helpers for the upstream-pool tests: configurations for the in-repo test server, the test
-server as an HTTP subprocess, and the MCP SDK's own client as the reference to compare with."""
+"""Helpers for the MCP tests: configurations for the in-repo test server, the test server as an
+HTTP subprocess, the MCP SDK's own client as the reference to compare with, and the SDK client
+as an agent of Preloop's ``/mcp`` (with the audit trail it leaves)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
+import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from pydantic import TypeAdapter
 
 from server.mcp import UpstreamConfig
+from tests.integration.conftest import LiveServer
 
 REPO = Path(__file__).resolve().parents[3]
 SERVER_MODULE = "tests.servers.upstream_server"
@@ -170,3 +175,54 @@ class ChangeRecorder:
                 if (server, kind) in self.seen[after:]:
                     return
                 await event.wait()
+
+
+# -- agents of Preloop's /mcp ---------------------------------------------------------------
+
+
+@asynccontextmanager
+async def agent(live: LiveServer, key: str, mode: str) -> AsyncIterator[Client]:
+    """The MCP SDK client, connected to Preloop's /mcp with a bearer key."""
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+        transport = streamable_http_client(f"{live.url}/mcp", http_client=http)
+        async with Client(transport, mode=mode, cache=None) as client:  # type: ignore[arg-type]
+            yield client
+
+
+async def agent_key(live: LiveServer, name: str = "agent") -> str:
+    """A new key with the agent role, created through the REST API."""
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        created = await http.post(
+            "/api/v1/keys/",
+            json={"name": name, "role": "agent"},
+            headers={"Authorization": f"Bearer {live.admin_key}"},
+        )
+    assert created.status_code == 201, created.text
+    secret: str = created.json()["secret"]
+    return secret
+
+
+async def tools_of(client: Client) -> dict[str, dict[str, Any]]:
+    listed = await client.list_tools()
+    return {
+        t.name: t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in listed.tools
+    }
+
+
+async def raw_call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return await direct_raw(client, call(tool, arguments))
+
+
+def text_of(result: dict[str, Any]) -> str:
+    return " ".join(block.get("text", "") for block in result["content"])
+
+
+async def tool_calls(live: LiveServer) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        response = await http.get(
+            "/api/v1/audit/",
+            params={"kind": "tool.call", "order": "oldest"},
+            headers={"Authorization": f"Bearer {live.admin_key}"},
+        )
+    response.raise_for_status()
+    return [event["data"] for event in response.json()]
