@@ -6,6 +6,10 @@
              asks for one, and the built-in ``get_approval_status``
           ─▶ tools/call: pinned-changed tool ─▶ refused; else FirewallService.call
 
+A call waiting for approval stops waiting (its request withdrawn) once its HTTP exchange has
+ended: Preloop keeps no event store, so an answer can reach the agent only on the connection
+that asked (docs/decisions/0009).
+
 Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
 every result against the negotiated era's schema before sending it in any case).
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
@@ -40,6 +44,7 @@ log = logging.getLogger("preloop.mcp")
 
 SEPARATOR = "__"
 CALLER_KEY = "preloop_caller"
+ENDED_KEY = "preloop_exchange_ended"  # set once the HTTP exchange carrying a request ended
 SESSION_HEADER = b"mcp-session-id"
 MAX_BOUND_SESSIONS = 10_000  # the SDK's own default limit of live sessions
 
@@ -86,6 +91,12 @@ def caller_of(ctx: Ctx) -> Caller:
     if not isinstance(caller, Caller):  # the HTTP layer always sets it; fail closed
         raise MCPError(code=types.INVALID_REQUEST, message="not authenticated")
     return caller
+
+
+def _exchange_ended(ctx: Ctx) -> Callable[[], Awaitable[Any]] | None:
+    scope = getattr(ctx.request, "scope", None) or {}
+    ended = (scope.get("state") or {}).get(ENDED_KEY)
+    return ended.wait if isinstance(ended, asyncio.Event) else None
 
 
 def _session_id(ctx: Ctx) -> str:
@@ -167,7 +178,9 @@ class Gateway:
                 denied = PermissionDeniedError("this MCP session belongs to another API key")
                 await _json_error(send, status_of(denied), error_body(denied))
                 return
-        scope = {**scope, "state": {**(scope.get("state") or {}), CALLER_KEY: caller}}
+        ended = asyncio.Event()
+        state = {**(scope.get("state") or {}), CALLER_KEY: caller, ENDED_KEY: ended}
+        scope = {**scope, "state": state}
 
         async def bind_session(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -176,7 +189,10 @@ class Gateway:
                         self._bind(value.decode("latin-1"), caller.key_id)
             await send(message)
 
-        await self.manager.handle_request(scope, receive, bind_session)
+        try:
+            await self.manager.handle_request(scope, receive, bind_session)
+        finally:
+            ended.set()  # a handler still running now can no longer answer on this exchange
 
     async def _follow_policy(self, account_id: str) -> None:
         """After a policy apply, reconnect the pool to the servers it now declares."""
@@ -295,6 +311,7 @@ class Gateway:
             caller,
             CallRequest(server=server, tool=tool, arguments=arguments, session=_session_id(ctx)),
             progress=progress,
+            gone=_exchange_ended(ctx),
         )
 
 
