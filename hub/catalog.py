@@ -8,6 +8,7 @@ administrator accepts it (``preloop servers accept SERVER TOOL`` shows the diff)
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import json
@@ -62,12 +63,21 @@ class CatalogService:
         self._storage = storage
         self._clock = clock
         self._auditor = auditor
+        # One sync of a server at a time: agents listing the same server at once would each
+        # pin a new tool (or audit the same change) again, a read-then-write race.
+        self._syncing: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def sync(
         self, account_id: str, server: str, definitions: Sequence[dict[str, Any]]
     ) -> list[ToolRecord]:
         """Record what ``server`` serves now; pin new tools, audit changed ones (once per
         change). Returns the server's tools as stored, in the given order."""
+        async with self._syncing.setdefault((account_id, server), asyncio.Lock()):
+            return await self._sync(account_id, server, definitions)
+
+    async def _sync(
+        self, account_id: str, server: str, definitions: Sequence[dict[str, Any]]
+    ) -> list[ToolRecord]:
         now = self._clock.now()
         records: list[ToolRecord] = []
         for definition in definitions:
