@@ -79,11 +79,12 @@ class CatalogService:
         self, account_id: str, server: str, definitions: Sequence[dict[str, Any]]
     ) -> list[ToolRecord]:
         now = self._clock.now()
+        stored = {tool.name: tool for tool in await self._storage.tools.list(account_id, server)}
         records: list[ToolRecord] = []
         for definition in definitions:
             name = str(definition["name"])
             digest = definition_hash(definition)
-            known = await self._storage.tools.get(account_id, server, name)
+            known = stored.get(name)
             if known is None:
                 record = ToolRecord(
                     id=new_id("tool"),
