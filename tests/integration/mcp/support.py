@@ -4,14 +4,15 @@ as an agent of Preloop's ``/mcp`` (with the audit trail it leaves)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -29,6 +30,10 @@ SERVER_MODULE = "tests.servers.upstream_server"
 READY_TIMEOUT = 30.0
 
 RAW: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+# What the SDK's own HTTP client allows (mcp.shared._httpx_utils): 30 s, and 300 s to read a
+# stream a server may hold open. httpx's 5 s default is not what agents run with.
+AGENT_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+T = TypeVar("T")
 
 
 def stdio_config(
@@ -183,7 +188,9 @@ class ChangeRecorder:
 @asynccontextmanager
 async def agent(live: LiveServer, key: str, mode: str) -> AsyncIterator[Client]:
     """The MCP SDK client, connected to Preloop's /mcp with a bearer key."""
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as http:
+    async with httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {key}"}, timeout=AGENT_TIMEOUT
+    ) as http:
         transport = streamable_http_client(f"{live.url}/mcp", http_client=http)
         async with Client(transport, mode=mode, cache=None) as client:  # type: ignore[arg-type]
             yield client
@@ -191,6 +198,12 @@ async def agent(live: LiveServer, key: str, mode: str) -> AsyncIterator[Client]:
 
 async def agent_key(live: LiveServer, name: str = "agent") -> str:
     """A new key with the agent role, created through the REST API."""
+    secret, _ = await new_agent_key(live, name)
+    return secret
+
+
+async def new_agent_key(live: LiveServer, name: str) -> tuple[str, str]:
+    """A new key with the agent role: (its secret, its id, the actor of its audit events)."""
     async with httpx.AsyncClient(base_url=live.url) as http:
         created = await http.post(
             "/api/v1/keys/",
@@ -198,8 +211,8 @@ async def agent_key(live: LiveServer, name: str = "agent") -> str:
             headers={"Authorization": f"Bearer {live.admin_key}"},
         )
     assert created.status_code == 201, created.text
-    secret: str = created.json()["secret"]
-    return secret
+    body = created.json()
+    return body["secret"], body["key"]["id"]
 
 
 async def tools_of(client: Client) -> dict[str, dict[str, Any]]:
@@ -226,3 +239,26 @@ async def tool_calls(live: LiveServer) -> list[dict[str, Any]]:
         )
     response.raise_for_status()
     return [event["data"] for event in response.json()]
+
+
+async def calls_by(live: LiveServer, key_id: str) -> list[dict[str, Any]]:
+    """The ``tool.call`` audit events of one key, oldest first (their data)."""
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        response = await http.get(
+            "/api/v1/audit/",
+            params={"kind": "tool.call", "actor": key_id, "order": "oldest", "limit": 1000},
+            headers={"Authorization": f"Bearer {live.admin_key}"},
+        )
+    response.raise_for_status()
+    return [event["data"] for event in response.json()]
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 30.0) -> T:
+    """``probe``'s first answer that is not ``None``. For state another process (the live
+    server) changes and the REST API offers no event for: polled, bounded by ``within``."""
+    async with asyncio.timeout(within):
+        while True:
+            answer = await probe()
+            if answer is not None:
+                return answer
+            await asyncio.sleep(0.05)
