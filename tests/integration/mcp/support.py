@@ -5,7 +5,9 @@ as an agent of Preloop's ``/mcp`` (with the audit trail it leaves)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -151,6 +153,25 @@ async def direct_tools(client: Client) -> list[dict[str, Any]]:
         if page.next_cursor is None:
             return tools
         cursor = page.next_cursor
+
+
+# The npm reference server's tools that need nothing but their arguments, with the arguments
+# the tests call them with.
+EVERYTHING_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("echo", {"message": "hello"}),
+    ("get-sum", {"a": 2, "b": 3}),
+    ("get-tiny-image", {}),
+    ("get-structured-content", {"location": "New York"}),
+    ("get-annotated-message", {"messageType": "error", "includeImage": True}),
+    ("get-resource-links", {"count": 3}),
+    ("get-resource-reference", {"resourceType": "Text", "resourceId": 2}),
+]
+_CLOCK_TIME = re.compile(r"\d{1,2}:\d{2}:\d{2}\s?(?:[AP]M)?")
+
+
+def without_clock_times(result: dict[str, Any]) -> Any:
+    """The reference server stamps dynamic resources with the time of day."""
+    return json.loads(_CLOCK_TIME.sub("<time>", json.dumps(result)))
 
 
 class ChangeRecorder:
