@@ -260,6 +260,39 @@ async def test_an_agent_gone_while_waiting_for_approval_withdraws_the_call(
     assert await calls_by(faults_server, key_id) == [event]  # and nothing else happened
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_allowed_call_the_agent_cancels_is_audited_as_cancelled(
+    faults_server: LiveServer, mode: str
+) -> None:
+    key, key_id = await new_agent_key(faults_server, f"cancels slow in {mode} mode")
+    in_flight = asyncio.Event()
+
+    async def started(progress: float, total: float | None, message: str | None) -> None:
+        in_flight.set()
+
+    async with agent(faults_server, key, mode) as client:
+        call = asyncio.create_task(
+            client.call_tool("demo__slow", {"seconds": 60}, progress_callback=started)
+        )
+        await asyncio.wait_for(in_flight.wait(), 30)  # the upstream runs it
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        echoed = await raw_call(client, "demo__echo", {"text": "still here"})
+
+    assert text_of(echoed) == "still here"
+
+    async def both_recorded() -> list[dict[str, Any]] | None:
+        found = await calls_by(faults_server, key_id)  # the cancelled call's record may
+        return found if len(found) == 2 else None  # land after the echo's
+
+    events = await eventually(both_recorded)
+    assert sorted((e["tool"], e["decision"], e["status"]) for e in events) == [
+        ("echo", "allow", "ok"),
+        ("slow", "allow", "cancelled"),
+    ]
+
+
 # -- many agents at once ---------------------------------------------------------------------
 
 AGENTS = 100
