@@ -207,8 +207,11 @@ async def test_upstream_failure_is_an_error_result_and_audited() -> None:
     assert event["status"] == "upstream_error"
 
 
-async def test_sync_approval_heartbeats_then_runs_once_approved() -> None:
+@pytest.mark.parametrize("watched", [False, True], ids=["no-gone", "gone-never-resolves"])
+async def test_sync_approval_heartbeats_then_runs_once_approved(watched: bool) -> None:
+    # The MCP endpoint always passes `gone`; an agent that stays gets the same outcome.
     world = await make_world(heartbeat=0.01)
+    gone = asyncio.Event().wait if watched else None
     beats: list[str | None] = []
     first_beat = asyncio.Event()
 
@@ -217,7 +220,7 @@ async def test_sync_approval_heartbeats_then_runs_once_approved() -> None:
         first_beat.set()
 
     call = asyncio.create_task(
-        world.firewall.call(world.agent, bash("deploy api"), progress=progress)
+        world.firewall.call(world.agent, bash("deploy api"), progress=progress, gone=gone)
     )
     await asyncio.wait_for(first_beat.wait(), timeout=10)
     assert world.upstream.calls == []
