@@ -8,6 +8,7 @@ administrator accepts it (``preloop servers accept SERVER TOOL`` shows the diff)
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import json
@@ -74,6 +75,9 @@ class CatalogService:
         # every tool call checks the pin, and an accept on another replica is seen within
         # ``cache_seconds`` (until then the tool stays refused: the safe side).
         self._records: Recent[tuple[str, str, str], ToolRecord | None] = Recent(cache_seconds)
+        # One sync of a server at a time: agents listing the same server at once would each
+        # pin a new tool (or audit the same change) again, a read-then-write race.
+        self._syncing: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def blocked(self, account_id: str, server: str, tool: str) -> bool:
         """Whether the tool's definition changed since it was pinned (then calls are refused)."""
@@ -89,6 +93,19 @@ class CatalogService:
         self._records.put(key, record)
         return record
 
+    async def _stored(
+        self, account_id: str, server: str, names: list[str]
+    ) -> dict[str, ToolRecord | None]:
+        """The stored records of ``names``: from the cache when it holds them all (every
+        listing syncs, so this is the usual case), else from one query for the server."""
+        cached = {name: self._records.get((account_id, server, name)) for name in names}
+        if not any(isinstance(record, Missing) for record in cached.values()):
+            return {name: r for name, r in cached.items() if not isinstance(r, Missing)}
+        stored = {tool.name: tool for tool in await self._storage.tools.list(account_id, server)}
+        for name in names:
+            self._records.put((account_id, server, name), stored.get(name))
+        return {name: stored.get(name) for name in names}
+
     async def _store(self, record: ToolRecord) -> None:
         await self._storage.tools.upsert(record)
         self._records.put((record.account_id, record.server_name, record.name), record)
@@ -98,12 +115,19 @@ class CatalogService:
     ) -> list[ToolRecord]:
         """Record what ``server`` serves now; pin new tools, audit changed ones (once per
         change). Returns the server's tools as stored, in the given order."""
+        async with self._syncing.setdefault((account_id, server), asyncio.Lock()):
+            return await self._sync(account_id, server, definitions)
+
+    async def _sync(
+        self, account_id: str, server: str, definitions: Sequence[dict[str, Any]]
+    ) -> list[ToolRecord]:
         now = self._clock.now()
+        stored = await self._stored(account_id, server, [str(d["name"]) for d in definitions])
         records: list[ToolRecord] = []
         for definition in definitions:
             name = str(definition["name"])
             digest = definition_hash(definition)
-            known = await self._record(account_id, server, name)
+            known = stored.get(name)
             if known is None:
                 record = ToolRecord(
                     id=new_id("tool"),

@@ -4,22 +4,29 @@
                                                     ├─ deny ──────────────▶ isError result
                                                     ├─ require_approval, sync ─▶ wait (progress
                                                     │     heartbeats) ─▶ approved: claim once,
-                                                    │     forward │ denied/expired: isError
+                                                    │     forward │ denied/expired: isError │
+                                                    │     agent gone: withdrawn, never run
                                                     └─ require_approval, async ─▶ approval id;
                                                           get_approval_status runs it once
     every outcome ─▶ one `tool.call` audit event, persisted before the answer is returned
 
 Results are MCP ``CallToolResult`` objects as JSON dicts, passed through untouched when the
 upstream answered; the edge (server/mcp) converts them to and from the wire.
+
+An agent that goes away either cancels its call (the edge cancels the task) or, when the edge
+can only tell that the answer can no longer be delivered, resolves ``gone``. Either way a
+pending approval is withdrawn and the call is audited as ``cancelled``; that bookkeeping runs
+to its end even under cancellation (see :meth:`FirewallService._settle`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -33,10 +40,16 @@ from hub.policy_versions import PolicyService
 from hub.records import ApprovalRequest, ApprovalStatus
 
 JUSTIFICATION_ARG = "justification"
+DISCONNECTED = "the client disconnected while waiting"
 STATUS_TOOL = "get_approval_status"
 META_KEY = "ai.preloop/decision"
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+Gone = Callable[[], Awaitable[Any]]
+"""Resolves once the agent can no longer receive the call's answer (its connection ended)."""
+
+T = TypeVar("T")
+log = logging.getLogger("preloop.firewall")
 
 
 class Upstream(Protocol):
@@ -92,9 +105,16 @@ class FirewallService:
         # Arguments of async approvals waiting to run, by request id. Requests store only the
         # redacted arguments; these are the real ones, checked against the request's digest.
         self._held: dict[str, dict[str, Any]] = {}
+        # Bookkeeping that outlives a cancelled call (see _settle), kept until it finishes.
+        self._settling: set[asyncio.Future[Any]] = set()
 
     async def call(
-        self, caller: Caller, request: CallRequest, *, progress: Progress | None = None
+        self,
+        caller: Caller,
+        request: CallRequest,
+        *,
+        progress: Progress | None = None,
+        gone: Gone | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         arguments = dict(request.arguments)
@@ -109,10 +129,12 @@ class FirewallService:
             "session": request.session,
         }
         try:
-            result = await self._call(caller, request, arguments, justification, audit, progress)
+            result = await self._call(
+                caller, request, arguments, justification, audit, progress, gone
+            )
         except asyncio.CancelledError:
             audit.setdefault("status", "cancelled")
-            await self._record(caller, audit, started)
+            await self._settle(self._record(caller, audit, started))
             raise
         await self._record(caller, audit, started)
         return result
@@ -125,6 +147,7 @@ class FirewallService:
         justification: str | None,
         audit: dict[str, Any],
         progress: Progress | None,
+        gone: Gone | None,
     ) -> dict[str, Any]:
         active = await self._policies.active(caller.account_id)
         if active is None:
@@ -175,6 +198,7 @@ class FirewallService:
             policy.workflow(decision.workflow or ""),
             audit,
             progress,
+            gone,
         )
 
     async def _hold(
@@ -188,6 +212,7 @@ class FirewallService:
         workflow: ApprovalWorkflow | None,
         audit: dict[str, Any],
         progress: Progress | None,
+        gone: Gone | None,
     ) -> dict[str, Any]:
         if workflow is None:  # the loader refuses such policies; never run the call anyway
             audit["status"] = "denied"
@@ -196,66 +221,133 @@ class FirewallService:
                 decision="deny",
                 rule=decision.rule,
             )
-        approval = await self._approvals.open(
-            caller=caller,
-            server=request.server,
-            tool=request.tool,
-            args=arguments,
-            justification=justification,
-            decision=decision,
-            policy_version=version,
-            workflow=workflow,
-        )
-        audit["approval_id"] = approval.id
-        if workflow.async_approval:
-            self._held[approval.id] = arguments
-            audit["status"] = "pending"
-            return info_result(
-                f"This call needs human approval (workflow {workflow.name!r}). It was not run. "
-                f"Poll the {STATUS_TOOL} tool with approval_id {approval.id!r}; once approved, "
-                "that tool runs the call and returns its result.",
-                {
-                    "approval_id": approval.id,
-                    "status": "pending",
-                    "workflow": workflow.name,
-                    "expires_at": approval.expires_at.isoformat() if approval.expires_at else None,
-                },
+        opened = self._spawn(
+            self._approvals.open(
+                caller=caller,
+                server=request.server,
+                tool=request.tool,
+                args=arguments,
+                justification=justification,
+                decision=decision,
+                policy_version=version,
+                workflow=workflow,
             )
-        decided = await self._wait(caller, approval, progress)
+        )
+        try:
+            approval = await asyncio.shield(opened)
+            audit["approval_id"] = approval.id
+            if workflow.async_approval:
+                self._held[approval.id] = arguments
+                audit["status"] = "pending"
+                return info_result(
+                    f"This call needs human approval (workflow {workflow.name!r}). It was not "
+                    f"run. Poll the {STATUS_TOOL} tool with approval_id {approval.id!r}; once "
+                    "approved, that tool runs the call and returns its result.",
+                    {
+                        "approval_id": approval.id,
+                        "status": "pending",
+                        "workflow": workflow.name,
+                        "expires_at": (
+                            approval.expires_at.isoformat() if approval.expires_at else None
+                        ),
+                    },
+                )
+            decided = await self._wait(caller, approval, progress, gone)
+        except asyncio.CancelledError:
+            # The agent went away: withdraw the request (once it is open) so nobody approves
+            # a call that will never run.
+            await self._settle(self._withdraw_opened(caller, opened))
+            raise
+        if decided is None:  # the agent went away first; the request was withdrawn
+            audit |= {"status": "cancelled", "error": DISCONNECTED}
+            return error_result(
+                f"Not run: {DISCONNECTED} for approval {approval.id}.",
+                decision="require_approval",
+                approval_id=approval.id,
+                status="cancelled",
+            )
         return await self._after_decision(decided, request, arguments, audit, progress)
 
     async def _wait(
+        self,
+        caller: Caller,
+        approval: ApprovalRequest,
+        progress: Progress | None,
+        gone: Gone | None,
+    ) -> ApprovalRequest | None:
+        """The request once it is decided, or ``None`` (the request withdrawn) when ``gone``
+        resolves first: even an approval given at that moment never runs the call."""
+        if gone is None:
+            return await self._decided(caller, approval, progress)
+        decided = asyncio.ensure_future(self._decided(caller, approval, progress))
+        left = asyncio.ensure_future(gone())
+        try:
+            await asyncio.wait((decided, left), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left.cancel()
+            decided.cancel()
+        if not left.done() or left.cancelled():
+            return decided.result()
+        await self._settle(self._withdraw(caller, approval))
+        return None
+
+    async def _decided(
         self, caller: Caller, approval: ApprovalRequest, progress: Progress | None
     ) -> ApprovalRequest:
         beats = 0
-        try:
-            while True:
-                current = await self._approvals.wait(
-                    caller.account_id, approval.id, max_wait=self._heartbeat
+        while True:
+            current = await self._approvals.wait(
+                caller.account_id, approval.id, max_wait=self._heartbeat
+            )
+            if current.status is not ApprovalStatus.PENDING:
+                return current
+            beats += 1
+            if progress is None:
+                continue
+            try:
+                await progress(
+                    float(beats),
+                    None,
+                    f"waiting for approval {approval.id} ({approval.workflow})",
                 )
-                if current.status is not ApprovalStatus.PENDING:
-                    return current
-                beats += 1
-                if progress is not None:
-                    await progress(
-                        float(beats),
-                        None,
-                        f"waiting for approval {approval.id} ({approval.workflow})",
-                    )
-        except asyncio.CancelledError:
-            # The agent went away: withdraw the request so nobody approves a call that will
-            # never run. Shielded, so the cancellation cannot interrupt the bookkeeping.
-            await asyncio.shield(self._withdraw(caller, approval.id))
-            raise
+            except Exception:  # a heartbeat is best-effort; it never ends the wait
+                log.debug("progress heartbeat for approval %s failed", approval.id, exc_info=True)
 
-    async def _withdraw(self, caller: Caller, request_id: str) -> None:
+    async def _withdraw(self, caller: Caller, approval: ApprovalRequest) -> None:
         with contextlib.suppress(PreloopError):  # decided meanwhile: nothing to withdraw
             await self._approvals.cancel(
-                caller.account_id,
-                request_id,
-                actor=caller.key_id,
-                reason="the client disconnected while waiting",
+                caller.account_id, approval.id, actor=caller.key_id, reason=DISCONNECTED
             )
+
+    async def _withdraw_opened(self, caller: Caller, opened: Awaitable[ApprovalRequest]) -> None:
+        await self._withdraw(caller, await opened)
+
+    def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        task = asyncio.ensure_future(work)
+        self._settling.add(task)
+        task.add_done_callback(self._settled)
+        return task
+
+    def _settled(self, task: asyncio.Future[Any]) -> None:
+        self._settling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("firewall bookkeeping failed", exc_info=task.exception())
+
+    async def _settle(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` to its end even when the calling task is being cancelled.
+
+        An agent that goes away cancels its call, and under anyio (the MCP SDK's task
+        groups) that cancellation is delivered again at every later ``await``: bookkeeping
+        awaited directly (the withdrawal, the audit record) would be cut short. So it runs as
+        a task of its own, kept until it finishes (see :meth:`drain`), and is awaited through
+        a shield; the caller's cancellation still goes on at once.
+        """
+        return await asyncio.shield(self._spawn(work))
+
+    async def drain(self) -> None:
+        """Wait for bookkeeping that outlived its call (before storage closes)."""
+        while self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
 
     async def _after_decision(
         self,

@@ -55,6 +55,7 @@ class Hub:
 
     async def close(self) -> None:
         try:
+            await self.firewall.drain()  # audit records of calls cancelled at shutdown
             await self.pool.close()
         finally:
             await self.storage.close()

@@ -12,6 +12,10 @@
           ◀─ list-changed notifications of the upstreams, relayed to every session of the
              account (server/mcp/_relay.py)
 
+A call waiting for approval stops waiting (its request withdrawn) once its HTTP exchange has
+ended: Preloop keeps no event store, so an answer can reach the agent only on the connection
+that asked (docs/decisions/0009).
+
 Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
 every result against the negotiated era's schema before sending it in any case).
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +57,7 @@ log = logging.getLogger("preloop.mcp")
 
 SEPARATOR = "__"
 CALLER_KEY = "preloop_caller"
+ENDED_KEY = "preloop_exchange_ended"  # set once the HTTP exchange carrying a request ended
 SESSION_HEADER = b"mcp-session-id"
 KEY_ALLOW_LIST_RULE = "key-allow-list"  # the audit's rule for a call outside the key's list
 MAX_BOUND_SESSIONS = 10_000  # the SDK's own default limit of live sessions
@@ -116,6 +121,12 @@ def _upstream_failure(exc: PreloopError) -> MCPError:
     if code is None or code in (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT):
         return MCPError(code=types.INTERNAL_ERROR, message=exc.message)
     return MCPError(code=code, message=exc.message, data=getattr(exc, "data", None))
+
+
+def _exchange_ended(ctx: Ctx) -> Callable[[], Awaitable[Any]] | None:
+    scope = getattr(ctx.request, "scope", None) or {}
+    ended = (scope.get("state") or {}).get(ENDED_KEY)
+    return ended.wait if isinstance(ended, asyncio.Event) else None
 
 
 def _session_id(ctx: Ctx) -> str:
@@ -224,7 +235,9 @@ class Gateway:
                 denied = PermissionDeniedError("this MCP session belongs to another API key")
                 await _json_error(send, status_of(denied), error_body(denied))
                 return
-        scope = {**scope, "state": {**(scope.get("state") or {}), CALLER_KEY: caller}}
+        ended = asyncio.Event()
+        state = {**(scope.get("state") or {}), CALLER_KEY: caller, ENDED_KEY: ended}
+        scope = {**scope, "state": state}
 
         async def bind_session(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -233,7 +246,10 @@ class Gateway:
                         self._bind(value.decode("latin-1"), caller.key_id)
             await send(message)
 
-        await self.manager.handle_request(scope, receive, bind_session)
+        try:
+            await self.manager.handle_request(scope, receive, bind_session)
+        finally:
+            ended.set()  # a handler still running now can no longer answer on this exchange
 
     async def _follow_policy(self, account_id: str) -> None:
         """After a policy apply, reconnect the pool to the servers it now declares."""
@@ -369,6 +385,7 @@ class Gateway:
             caller,
             CallRequest(server=server, tool=tool, arguments=arguments, session=_session_id(ctx)),
             progress=progress,
+            gone=_exchange_ended(ctx),
         )
 
     async def _outside_allow_list(

@@ -1,29 +1,41 @@
-"""Helpers for the upstream-pool tests: configurations for the in-repo test server, the test
-server as an HTTP subprocess, and the MCP SDK's own client as the reference to compare with."""
+"""Helpers for the MCP tests: configurations for the in-repo test server, the test server as an
+HTTP subprocess, the MCP SDK's own client as the reference to compare with, and the SDK client
+as an agent of Preloop's ``/mcp`` (with the audit trail it leaves)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import httpx
+import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from pydantic import TypeAdapter
 
 from server.mcp import UpstreamConfig
+from tests.integration.conftest import LiveServer
 
 REPO = Path(__file__).resolve().parents[3]
 SERVER_MODULE = "tests.servers.upstream_server"
 READY_TIMEOUT = 30.0
 
 RAW: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+# What the SDK's own HTTP client allows (mcp.shared._httpx_utils): 30 s, and 300 s to read a
+# stream a server may hold open. httpx's 5 s default is not what agents run with.
+AGENT_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+T = TypeVar("T")
 
 
 def stdio_config(
@@ -143,6 +155,25 @@ async def direct_tools(client: Client) -> list[dict[str, Any]]:
         cursor = page.next_cursor
 
 
+# The npm reference server's tools that need nothing but their arguments, with the arguments
+# the tests call them with.
+EVERYTHING_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("echo", {"message": "hello"}),
+    ("get-sum", {"a": 2, "b": 3}),
+    ("get-tiny-image", {}),
+    ("get-structured-content", {"location": "New York"}),
+    ("get-annotated-message", {"messageType": "error", "includeImage": True}),
+    ("get-resource-links", {"count": 3}),
+    ("get-resource-reference", {"resourceType": "Text", "resourceId": 2}),
+]
+_CLOCK_TIME = re.compile(r"\d{1,2}:\d{2}:\d{2}\s?(?:[AP]M)?")
+
+
+def without_clock_times(result: dict[str, Any]) -> Any:
+    """The reference server stamps dynamic resources with the time of day."""
+    return json.loads(_CLOCK_TIME.sub("<time>", json.dumps(result)))
+
+
 class ChangeRecorder:
     """An ``on_list_changed`` callback that tests can wait on."""
 
@@ -170,3 +201,85 @@ class ChangeRecorder:
                 if (server, kind) in self.seen[after:]:
                     return
                 await event.wait()
+
+
+# -- agents of Preloop's /mcp ---------------------------------------------------------------
+
+
+@asynccontextmanager
+async def agent(live: LiveServer, key: str, mode: str) -> AsyncIterator[Client]:
+    """The MCP SDK client, connected to Preloop's /mcp with a bearer key."""
+    async with httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {key}"}, timeout=AGENT_TIMEOUT
+    ) as http:
+        transport = streamable_http_client(f"{live.url}/mcp", http_client=http)
+        async with Client(transport, mode=mode, cache=None) as client:  # type: ignore[arg-type]
+            yield client
+
+
+async def agent_key(live: LiveServer, name: str = "agent") -> str:
+    """A new key with the agent role, created through the REST API."""
+    secret, _ = await new_agent_key(live, name)
+    return secret
+
+
+async def new_agent_key(live: LiveServer, name: str) -> tuple[str, str]:
+    """A new key with the agent role: (its secret, its id, the actor of its audit events)."""
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        created = await http.post(
+            "/api/v1/keys/",
+            json={"name": name, "role": "agent"},
+            headers={"Authorization": f"Bearer {live.admin_key}"},
+        )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    return body["secret"], body["key"]["id"]
+
+
+async def tools_of(client: Client) -> dict[str, dict[str, Any]]:
+    listed = await client.list_tools()
+    return {
+        t.name: t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in listed.tools
+    }
+
+
+async def raw_call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return await direct_raw(client, call(tool, arguments))
+
+
+def text_of(result: dict[str, Any]) -> str:
+    return " ".join(block.get("text", "") for block in result["content"])
+
+
+async def tool_calls(live: LiveServer) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        response = await http.get(
+            "/api/v1/audit/",
+            params={"kind": "tool.call", "order": "oldest"},
+            headers={"Authorization": f"Bearer {live.admin_key}"},
+        )
+    response.raise_for_status()
+    return [event["data"] for event in response.json()]
+
+
+async def calls_by(live: LiveServer, key_id: str) -> list[dict[str, Any]]:
+    """The ``tool.call`` audit events of one key, oldest first (their data)."""
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        response = await http.get(
+            "/api/v1/audit/",
+            params={"kind": "tool.call", "actor": key_id, "order": "oldest", "limit": 1000},
+            headers={"Authorization": f"Bearer {live.admin_key}"},
+        )
+    response.raise_for_status()
+    return [event["data"] for event in response.json()]
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 30.0) -> T:
+    """``probe``'s first answer that is not ``None``. For state another process (the live
+    server) changes and the REST API offers no event for: polled, bounded by ``within``."""
+    async with asyncio.timeout(within):
+        while True:
+            answer = await probe()
+            if answer is not None:
+                return answer
+            await asyncio.sleep(0.05)

@@ -4,75 +4,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
-import httpx2
 import msgspec
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from hub.errors import ConfigError
 from hub.records import McpServer
 from hub.settings import McpSettings, Settings
 from server.bootstrap import upstream_config
 from tests.integration.conftest import LiveServer, run_live
-from tests.integration.mcp.support import call, direct_client, direct_raw, stdio_config
+from tests.integration.mcp.support import (
+    agent,
+    agent_key,
+    call,
+    direct_client,
+    direct_raw,
+    raw_call,
+    stdio_config,
+    text_of,
+    tool_calls,
+    tools_of,
+)
 
 MODES = ["auto", "legacy"]
-
-
-@asynccontextmanager
-async def agent(live: LiveServer, key: str, mode: str) -> AsyncIterator[Client]:
-    """The MCP SDK client, connected to Preloop's /mcp with a bearer key."""
-    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
-        transport = streamable_http_client(f"{live.url}/mcp", http_client=http)
-        async with Client(transport, mode=mode, cache=None) as client:  # type: ignore[arg-type]
-            yield client
-
-
-async def agent_key(live: LiveServer, name: str = "agent") -> str:
-    """A new key with the agent role, created through the REST API."""
-    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
-        created = await http.post(
-            "/api/v1/keys/",
-            json={"name": name, "role": "agent"},
-            headers={"Authorization": f"Bearer {live.admin_key}"},
-        )
-    assert created.status_code == 201, created.text
-    secret: str = created.json()["secret"]
-    return secret
-
-
-async def tools_of(client: Client) -> dict[str, dict[str, Any]]:
-    listed = await client.list_tools()
-    return {
-        t.name: t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in listed.tools
-    }
-
-
-async def raw_call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    return await direct_raw(client, call(tool, arguments))
-
-
-def text_of(result: dict[str, Any]) -> str:
-    return " ".join(block.get("text", "") for block in result["content"])
-
-
-async def tool_calls(live: LiveServer) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
-        response = await http.get(
-            "/api/v1/audit/",
-            params={"kind": "tool.call", "order": "oldest"},
-            headers={"Authorization": f"Bearer {live.admin_key}"},
-        )
-    response.raise_for_status()
-    return [event["data"] for event in response.json()]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -173,7 +130,7 @@ async def test_sync_approval_runs_the_call_once_approved(gateway_server: LiveSer
     key = await agent_key(gateway_server)
     async with (
         agent(gateway_server, key, "auto") as client,
-        httpx.AsyncClient(base_url=gateway_server.url, headers=headers) as http,
+        httpx.AsyncClient(base_url=gateway_server.url, headers=headers, timeout=30) as http,
     ):
         waiting = asyncio.create_task(raw_call(client, "demo__getenv", {"name": "HOME"}))
         async with asyncio.timeout(30):
@@ -204,7 +161,7 @@ async def test_async_approval_runs_through_get_approval_status(
     key = await agent_key(gateway_server)
     async with (
         agent(gateway_server, key, "legacy") as client,
-        httpx.AsyncClient(base_url=gateway_server.url, headers=headers) as http,
+        httpx.AsyncClient(base_url=gateway_server.url, headers=headers, timeout=30) as http,
     ):
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
         approval_id = held["structuredContent"]["approval_id"]

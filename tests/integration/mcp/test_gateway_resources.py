@@ -142,7 +142,7 @@ LIST_PROMPTS = types.ListPromptsRequest()
 
 
 async def audit_events(live: LiveServer, kind: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=live.url) as http:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         response = await http.get(
             "/api/v1/audit/",
             params={"kind": kind, "order": "oldest"},
@@ -240,7 +240,7 @@ async def test_unauthenticated_requests_are_refused(demo: LiveServer) -> None:
         {"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": STATIC_TEXT_URI}},
         {"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": {"name": "demo__greet"}},
     ]
-    async with httpx.AsyncClient(base_url=demo.url) as http:
+    async with httpx.AsyncClient(base_url=demo.url, timeout=30) as http:
         missing = [await http.post("/mcp", json=body, headers=accept) for body in requests]
         wrong = [
             await http.post(

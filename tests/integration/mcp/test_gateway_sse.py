@@ -112,7 +112,7 @@ async def test_sse_progress_and_async_approval(gateway_server: LiveServer) -> No
     admin = {"Authorization": f"Bearer {gateway_server.admin_key}"}  # the approver
     async with (
         sse_agent(gateway_server, key, "legacy") as client,
-        httpx.AsyncClient(base_url=gateway_server.url, headers=admin) as http,
+        httpx.AsyncClient(base_url=gateway_server.url, headers=admin, timeout=30) as http,
     ):
         stepped = await client.call_tool(
             "demo__progress", {"steps": 2}, progress_callback=on_progress

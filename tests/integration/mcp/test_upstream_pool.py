@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from typing import Any
 from uuid import uuid4
@@ -21,6 +20,7 @@ from hub.errors import ConfigError, ConflictError, NotFoundError
 from hub.policy.model import McpServerSpec, Transport
 from server.mcp import UpstreamConfig, UpstreamError, UpstreamHealth, UpstreamPool
 from tests.integration.mcp.support import (
+    EVERYTHING_CALLS,
     ChangeRecorder,
     ServerProcess,
     call,
@@ -29,6 +29,7 @@ from tests.integration.mcp.support import (
     direct_tools,
     http_config,
     stdio_config,
+    without_clock_times,
 )
 from tests.servers.upstream_server import PAGE_SIZE, PNG_BASE64, STATIC_BLOB_URI, WAV_BASE64
 
@@ -556,22 +557,6 @@ async def test_an_expired_http_session_is_renewed_transparently(pool: UpstreamPo
 
 
 # -- the npm reference server --------------------------------------------------------------
-
-EVERYTHING_CALLS: list[tuple[str, dict[str, Any]]] = [
-    ("echo", {"message": "hello"}),
-    ("get-sum", {"a": 2, "b": 3}),
-    ("get-tiny-image", {}),
-    ("get-structured-content", {"location": "New York"}),
-    ("get-annotated-message", {"messageType": "error", "includeImage": True}),
-    ("get-resource-links", {"count": 3}),
-    ("get-resource-reference", {"resourceType": "Text", "resourceId": 2}),
-]
-_CLOCK_TIME = re.compile(r"\d{1,2}:\d{2}:\d{2}\s?(?:[AP]M)?")
-
-
-def without_clock_times(result: dict[str, Any]) -> Any:
-    """The reference server stamps dynamic resources with the time of day."""
-    return json.loads(_CLOCK_TIME.sub("<time>", json.dumps(result)))
 
 
 async def test_the_npm_reference_server_through_the_pool(

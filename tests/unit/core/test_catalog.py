@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -44,6 +45,24 @@ async def test_first_sight_pins() -> None:
     assert await kinds(storage, account) == ["tool.pinned"]
     await catalog.sync(account, "demo", [ECHO])
     assert await kinds(storage, account) == ["tool.pinned"]  # nothing new to say
+
+
+async def test_agents_listing_a_server_at_once_pin_each_tool_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    catalog, storage, account = await setup()
+    lookup = storage.tools.list
+
+    async def lookup_like_a_database(*args: Any) -> Any:
+        found = await lookup(*args)
+        await asyncio.sleep(0)  # the answer of a database arrives later; the fake's at once
+        return found
+
+    monkeypatch.setattr(storage.tools, "list", lookup_like_a_database)
+    changed = poisoned(description="Echo, changed.")
+    await asyncio.gather(*(catalog.sync(account, "demo", [ECHO]) for _ in range(10)))
+    await asyncio.gather(*(catalog.sync(account, "demo", [changed]) for _ in range(10)))
+    assert await kinds(storage, account) == ["tool.pinned", "tool.changed"]
 
 
 @pytest.mark.parametrize(

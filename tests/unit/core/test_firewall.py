@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.clock import FrozenClock
-from hub.errors import PreloopError
+from hub.errors import ConflictError, PreloopError
 from hub.events import InMemoryEventBus
 from hub.firewall import CallRequest, FirewallService, Progress
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
 from hub.policy_versions import PolicyService
-from hub.records import ApprovalStatus, Role
+from hub.ports import AuditQuery, AuditStore
+from hub.records import ApprovalStatus, AuditDraft, AuditEvent, Role
 
 POLICY = """
 version: "1.0"
@@ -65,6 +68,27 @@ class RecordingUpstream:
         }
 
 
+class RoundTripAudit:
+    """The in-memory audit store, with a write that suspends first as a database's does: the
+    plain in-memory store never suspends, so no cancellation could cut its writes short."""
+
+    def __init__(self, inner: AuditStore) -> None:
+        self._inner = inner
+
+    async def append(self, draft: AuditDraft) -> AuditEvent:
+        await asyncio.sleep(0)
+        return await self._inner.append(draft)
+
+    async def query(self, account_id: str, query: AuditQuery) -> Sequence[AuditEvent]:
+        return await self._inner.query(account_id, query)
+
+    async def all(self, account_id: str) -> Sequence[AuditEvent]:
+        return await self._inner.all(account_id)
+
+    async def head(self, account_id: str) -> tuple[int, str] | None:
+        return await self._inner.head(account_id)
+
+
 class World(msgspec.Struct):
     firewall: FirewallService
     approvals: ApprovalService
@@ -83,7 +107,7 @@ class World(msgspec.Struct):
 
 async def make_world(policy: str | None = POLICY, heartbeat: float = 10.0) -> World:
     storage, clock = InMemoryStorage(), FrozenClock()
-    auditor = Auditor(storage.audit, clock)
+    auditor = Auditor(RoundTripAudit(storage.audit), clock)
     identity = IdentityService(storage, clock, auditor)
     account = await identity.default_account()
     policies = PolicyService(storage, clock, auditor)
@@ -183,8 +207,11 @@ async def test_upstream_failure_is_an_error_result_and_audited() -> None:
     assert event["status"] == "upstream_error"
 
 
-async def test_sync_approval_heartbeats_then_runs_once_approved() -> None:
+@pytest.mark.parametrize("watched", [False, True], ids=["no-gone", "gone-never-resolves"])
+async def test_sync_approval_heartbeats_then_runs_once_approved(watched: bool) -> None:
+    # The MCP endpoint always passes `gone`; an agent that stays gets the same outcome.
     world = await make_world(heartbeat=0.01)
+    gone = asyncio.Event().wait if watched else None
     beats: list[str | None] = []
     first_beat = asyncio.Event()
 
@@ -193,7 +220,7 @@ async def test_sync_approval_heartbeats_then_runs_once_approved() -> None:
         first_beat.set()
 
     call = asyncio.create_task(
-        world.firewall.call(world.agent, bash("deploy api"), progress=progress)
+        world.firewall.call(world.agent, bash("deploy api"), progress=progress, gone=gone)
     )
     await asyncio.wait_for(first_beat.wait(), timeout=10)
     assert world.upstream.calls == []
@@ -258,6 +285,56 @@ async def test_disconnect_while_waiting_cancels_the_request() -> None:
     assert after.status is ApprovalStatus.CANCELLED
     [event] = await world.audit()
     assert event["status"] == "cancelled"
+
+
+async def test_a_cancellation_delivered_again_still_withdraws_and_audits() -> None:
+    # The MCP SDK cancels a handler through an anyio cancel scope, which cancels again at
+    # every later await: the withdrawal and the audit record must still complete.
+    world = await make_world(heartbeat=0.01)
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(world.firewall.call, world.agent, bash("deploy api"))
+            pending = await _first_pending(world)
+            await anyio.wait_all_tasks_blocked()  # the call waits for the decision
+            scope.cancel()
+    await world.firewall.drain()
+    after = await world.approvals.get(world.agent.account_id, pending.id)
+    assert after.status is ApprovalStatus.CANCELLED
+    [event] = await world.audit()
+    assert (event["status"], event["approval_id"]) == ("cancelled", pending.id)
+    assert world.upstream.calls == []
+
+
+async def test_an_agent_gone_while_waiting_never_runs_the_call() -> None:
+    world = await make_world(heartbeat=0.01)
+    gone = asyncio.Event()
+    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api"), gone=gone.wait))
+    pending = await _first_pending(world)
+    gone.set()
+    result = await asyncio.wait_for(call, timeout=10)
+    assert result["isError"] is True
+    assert "the client disconnected while waiting" in result["content"][0]["text"]
+    after = await world.approvals.get(world.agent.account_id, pending.id)
+    assert after.status is ApprovalStatus.CANCELLED
+    with pytest.raises(ConflictError, match="already cancelled"):
+        await world.approvals.decide(
+            world.agent.account_id, pending.id, approver=world.approver, approve=True
+        )
+    [event] = await world.audit()
+    assert (event["status"], event["approval_id"]) == ("cancelled", pending.id)
+    assert world.upstream.calls == []
+
+
+async def test_gone_matters_only_while_waiting_for_approval() -> None:
+    world = await make_world()
+
+    async def already_gone() -> None:
+        return None
+
+    result = await world.firewall.call(world.agent, bash("ls"), gone=already_gone)
+    assert result["structuredContent"] == {"ok": True}
+    [event] = await world.audit()
+    assert event["status"] == "ok"
 
 
 async def test_async_approval_runs_exactly_once_for_its_caller() -> None:
