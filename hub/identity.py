@@ -13,7 +13,13 @@ from hub.allowlist import check_patterns
 from hub.auditing import Auditor
 from hub.cache import DEFAULT_SECONDS, Recent
 from hub.clock import Clock
-from hub.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from hub.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from hub.ids import new_id
 from hub.keys import Caller, hash_key, key_id_of, make_key_text, new_key_id, same_secret
 from hub.ports import Storage
@@ -205,6 +211,28 @@ class IdentityService:
         if found is None:
             raise NotFoundError(f"no user {user!r} (give an email or a user id)")
         return found
+
+    async def caller_for_user(self, account_id: str, user_id: str) -> Caller:
+        """The user acting in person through a channel (an email link, a chat button): their
+        strongest deciding role among their usable keys. ``PermissionDeniedError`` when they
+        hold none (a user without an approver or admin key decides nothing)."""
+        user = await self._storage.users.get(account_id, user_id)
+        if user is None:
+            raise PermissionDeniedError("this person is no longer a user of the account")
+        now = self._clock.now()
+        roles = {
+            k.role
+            for k in await self._storage.api_keys.list(account_id)
+            if k.user_id == user.id and k.usable_at(now)
+        }
+        role = next((r for r in (Role.ADMIN, Role.APPROVER) if r in roles), None)
+        if role is None:
+            raise PermissionDeniedError(
+                f"{user.email} holds no usable approver or admin key, so may not decide"
+            )
+        return Caller(
+            key_id=user.id, account_id=account_id, role=role, name=user.email, user_id=user.id
+        )
 
     async def link_user(
         self, account_id: str, user: str, identities: Mapping[str, str], *, actor: str
