@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -26,7 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from hub.links import DecisionLink, LinkSigner, new_link_id
-from server.bootstrap import LINK_SECRET_FILE
+from server.bootstrap import LINK_SECRET_FILE, open_hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
 
@@ -96,37 +98,45 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
         controller.stop()
 
 
-@pytest.fixture
-def email_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailbox: tuple[Mailbox, int]
-) -> Iterator[LiveServer]:
+@contextmanager
+def _serve(tmp_path: Path, smtp_port: int, **env: str) -> Iterator[LiveServer]:
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(POLICY % {"python": sys.executable})
-    monkeypatch.chdir(REPO)
     settings = make_settings(
         tmp_path,
         PRELOOP_POLICY_FILE=str(policy_file),
         PRELOOP_SMTP_HOST="127.0.0.1",
-        PRELOOP_SMTP_PORT=str(mailbox[1]),
+        PRELOOP_SMTP_PORT=str(smtp_port),
         PRELOOP_SMTP_SECURITY="none",
         PRELOOP_SMTP_SENDER="approvals@preloop.example",
         PRELOOP_SERVER_PUBLIC_URL="https://preloop.example",
+        **env,
     )
     with run_live(settings) as live:
+        yield live
+
+
+@pytest.fixture
+def email_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailbox: tuple[Mailbox, int]
+) -> Iterator[LiveServer]:
+    monkeypatch.chdir(REPO)
+    with _serve(tmp_path, mailbox[1]) as live:
         yield live
 
 
 class People:
     """ada and bo (approvers; bo through team ops), vi (listed but only a viewer), the agent."""
 
-    def __init__(self, agent_key: str, agent_key_id: str) -> None:
+    def __init__(self, agent_key: str, keys: dict[str, str]) -> None:
         self.agent_key = agent_key
-        self.agent_key_id = agent_key_id
+        self.keys = keys  # email -> that person's API key
 
 
 async def _setup(live: LiveServer) -> tuple[People, dict[str, str]]:
     headers = {"Authorization": f"Bearer {live.admin_key}"}
     users: dict[str, str] = {}
+    keys: dict[str, str] = {}
     async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as http:
         for email, role in [
             ("ada@example.com", "approver"),
@@ -141,6 +151,7 @@ async def _setup(live: LiveServer) -> tuple[People, dict[str, str]]:
                 json={"name": email.split("@")[0], "role": role, "user_email": email},
             )
             assert key.status_code == 201, key.text
+            keys[email] = key.json()["secret"]
         team = await http.post(
             "/api/v1/teams/", json={"name": "ops", "members": ["bo@example.com"]}
         )
@@ -151,8 +162,7 @@ async def _setup(live: LiveServer) -> tuple[People, dict[str, str]]:
         assert linked.status_code == 200, linked.text
         created = await http.post("/api/v1/keys/", json={"name": "agent", "role": "agent"})
         assert created.status_code == 201, created.text
-    body = created.json()
-    return People(body["secret"], body["key"]["id"]), users
+    return People(created.json()["secret"], keys), users
 
 
 def _parse(raw: bytes) -> EmailMessage:
@@ -364,3 +374,80 @@ async def test_expired_and_self_approval_links_change_nothing(
         assert "pending" == await _status(http, request_id)
         assert not waiting.done()
         waiting.cancel()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # nothing listens there now
+
+
+async def test_smtp_down_is_retried_and_audited_and_the_request_still_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    with _serve(
+        tmp_path,
+        _closed_port(),
+        PRELOOP_NOTIFICATIONS_ATTEMPTS="2",
+        PRELOOP_NOTIFICATIONS_RETRY_SECONDS="0",
+    ) as live:
+        people, _users = await _setup(live)
+        admin = {"Authorization": f"Bearer {live.admin_key}"}
+        async with (
+            agent(live, people.agent_key, "auto") as client,
+            httpx.AsyncClient(base_url=live.url, headers=admin, timeout=30) as http,
+        ):
+            waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "hi"}))
+
+            async def final_failure() -> list[dict[str, Any]] | None:
+                events = (
+                    await http.get(
+                        "/api/v1/audit/", params={"kind": "notification.failed", "order": "oldest"}
+                    )
+                ).json()
+                done = [e["data"] for e in events if e["data"]["final"]]
+                return [e["data"] for e in events] if done else None
+
+            failures = await eventually(final_failure)
+            assert [("email", "deliver", 1), ("email", "deliver", 2)] == [
+                (f["channel"], f["operation"], f["attempt"]) for f in failures
+            ]
+            assert failures[0]["error"]
+            assert not waiting.done()  # a channel failure never decides
+            pending = (await http.get("/api/v1/approvals/", params={"status": "pending"})).json()
+            approved = await http.post(
+                f"/api/v1/approvals/{pending[0]['id']}/approve",
+                json={},
+                headers={"Authorization": f"Bearer {people.keys['ada@example.com']}"},
+            )
+            assert 200 == approved.status_code, approved.text
+            async with asyncio.timeout(30):
+                result = await waiting
+            assert "hi" == text_of(result)
+
+
+async def test_the_link_secret_is_made_once_and_kept(tmp_path: Path) -> None:
+
+    settings = make_settings(tmp_path)
+    first = await open_hub(settings)
+    await first.close()
+    path = settings.data_path / LINK_SECRET_FILE
+    secret = path.read_text().strip()
+    again = await open_hub(settings)
+    await again.close()
+    assert secret == path.read_text().strip()
+    assert len(secret) >= 32
+    assert 0o600 == path.stat().st_mode & 0o777
+    token = again.links.sign(
+        DecisionLink(
+            id="lnk_1",
+            account_id="a",
+            request_id="r",
+            user_id="u",
+            choice="deny",
+            expires_at=2**40,
+        )
+    )
+    assert "deny" == LinkSigner(secret).verify(token, datetime.now(UTC)).choice
