@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -198,3 +199,13 @@ async def test_a_link_is_used_once(storage: Storage) -> None:
 async def test_using_a_link_of_a_missing_account_is_not_found(storage: Storage) -> None:
     with pytest.raises(NotFoundError):
         await storage.used_links.use("acct_missing", "lnk_1", T0)
+
+
+async def test_concurrent_uses_of_one_link_have_one_winner(storage: Storage) -> None:
+    account = await new_account(storage, "acme")
+
+    results = await asyncio.gather(
+        *(storage.used_links.use(account, "lnk_1", T0) for _ in range(8))
+    )
+
+    assert 1 == results.count(True)
