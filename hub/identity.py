@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +13,13 @@ from hub.allowlist import check_patterns
 from hub.auditing import Auditor
 from hub.cache import DEFAULT_SECONDS, Recent
 from hub.clock import Clock
-from hub.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from hub.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from hub.ids import new_id
 from hub.keys import Caller, hash_key, key_id_of, make_key_text, new_key_id, same_secret
 from hub.ports import Storage
@@ -22,6 +28,8 @@ from hub.records import Account, ApiKey, Role, Team, User
 DEFAULT_ACCOUNT = "default"
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
 MIN_ADMIN_KEY_LENGTH = 32
+# The channels a person links an identity on (``preloop users link``).
+LINKABLE_CHANNELS = ("slack", "mattermost", "email")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\-]{0,99}$")
 
@@ -194,6 +202,67 @@ class IdentityService:
 
     async def list_users(self, account_id: str) -> Sequence[User]:
         return await self._storage.users.list(account_id)
+
+    async def find_user(self, account_id: str, user: str) -> User:
+        """A user by email or id."""
+        found = await self._storage.users.get_by_email(account_id, user.lower())
+        if found is None:
+            found = await self._storage.users.get(account_id, user)
+        if found is None:
+            raise NotFoundError(f"no user {user!r} (give an email or a user id)")
+        return found
+
+    async def caller_for_user(self, account_id: str, user_id: str) -> Caller:
+        """The user acting in person through a channel (an email link, a chat button): their
+        strongest deciding role among their usable keys. ``PermissionDeniedError`` when they
+        hold none (a user without an approver or admin key decides nothing)."""
+        user = await self._storage.users.get(account_id, user_id)
+        if user is None:
+            raise PermissionDeniedError("this person is no longer a user of the account")
+        now = self._clock.now()
+        roles = {
+            k.role
+            for k in await self._storage.api_keys.list(account_id)
+            if k.user_id == user.id and k.usable_at(now)
+        }
+        role = next((r for r in (Role.ADMIN, Role.APPROVER) if r in roles), None)
+        if role is None:
+            raise PermissionDeniedError(
+                f"{user.email} holds no usable approver or admin key, so may not decide"
+            )
+        return Caller(
+            key_id=user.id, account_id=account_id, role=role, name=user.email, user_id=user.id
+        )
+
+    async def link_user(
+        self, account_id: str, user: str, identities: Mapping[str, str], *, actor: str
+    ) -> User:
+        """Link (or, with an empty value, unlink) a user's channel identities: the id a
+        channel knows the person by. Identities not named keep their value."""
+        unknown = sorted(set(identities) - set(LINKABLE_CHANNELS))
+        if unknown:
+            raise ValidationError(
+                f"cannot link {', '.join(unknown)}; channels: {', '.join(LINKABLE_CHANNELS)}"
+            )
+        email = identities.get("email")
+        if email and not _EMAIL.match(email):
+            raise ValidationError(f"not an email address: {email!r}")
+        found = await self.find_user(account_id, user)
+        merged = dict(found.identities)
+        for channel, value in identities.items():
+            value = value.strip()
+            if value:
+                merged[channel] = value.lower() if channel == "email" else value
+            else:
+                merged.pop(channel, None)
+        linked = await self._storage.users.set_identities(account_id, found.id, merged)
+        await self._auditor.record(
+            account_id,
+            "user.linked",
+            actor,
+            {"user_id": found.id, "identities": dict(identities)},
+        )
+        return linked
 
     async def add_team(
         self, account_id: str, *, name: str, members: Sequence[str], actor: str

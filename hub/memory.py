@@ -8,7 +8,7 @@ in UTC. Naive datetimes are refused. Every write checks that its account exists.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -72,6 +72,7 @@ class _State:
         self.votes: dict[tuple[str, str], ApprovalVote] = {}
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, tuple[int, str]] = {}
+        self.used_links: dict[str, str] = {}  # link id -> account id
 
     def require_account(self, account_id: str) -> None:
         if account_id not in self.accounts:
@@ -122,6 +123,16 @@ class InMemoryUserStore(_Store):
     async def list(self, account_id: str) -> Sequence[User]:
         found = [u for u in self._s.users.values() if u.account_id == account_id]
         return sorted(found, key=lambda u: u.email)
+
+    async def set_identities(
+        self, account_id: str, user_id: str, identities: Mapping[str, str]
+    ) -> User:
+        user = await self.get(account_id, user_id)
+        if user is None:
+            raise NotFoundError(f"user {user_id!r} does not exist")
+        user = _stored(msgspec.structs.replace(user, identities=dict(identities)))
+        self._s.users[user.id] = user
+        return user
 
 
 class InMemoryTeamStore(_Store):
@@ -414,6 +425,16 @@ class InMemoryAuditStore(_Store):
         return self._s.heads.get(account_id)
 
 
+class InMemoryUsedLinkStore(_Store):
+    async def use(self, account_id: str, link_id: str, at: datetime) -> bool:
+        self._s.require_account(account_id)
+        aware_utc(at, "used_at")
+        if link_id in self._s.used_links:
+            return False
+        self._s.used_links[link_id] = account_id
+        return True
+
+
 class InMemoryStorage:
     """Every in-memory store behind one object; ``close`` keeps the data (nothing to release)."""
 
@@ -429,6 +450,7 @@ class InMemoryStorage:
         self.workflows = InMemoryWorkflowStore(state)
         self.approvals = InMemoryApprovalStore(state)
         self.audit = InMemoryAuditStore(state)
+        self.used_links = InMemoryUsedLinkStore(state)
 
     async def close(self) -> None:
         return None

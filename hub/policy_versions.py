@@ -13,7 +13,14 @@ from hub.cache import DEFAULT_SECONDS, Missing, Recent
 from hub.clock import Clock
 from hub.errors import ConflictError, NotFoundError
 from hub.ids import new_id
-from hub.policy import CelEngine, CompiledPolicy, diff_policies, export_policy, load_policy
+from hub.policy import (
+    ApprovalWorkflow,
+    CelEngine,
+    CompiledPolicy,
+    diff_policies,
+    export_policy,
+    load_policy,
+)
 from hub.ports import Storage
 from hub.records import McpServer, PolicyVersion, WorkflowRecord
 
@@ -166,6 +173,12 @@ class PolicyService:
             filename=f"version {version}",
             comment=f"rollback to version {version}",
         )
+
+    async def workflow(self, account_id: str, version: int, name: str) -> ApprovalWorkflow | None:
+        """Workflow ``name`` as policy ``version`` defined it (what a request was opened
+        under); ``None`` when that version has no such workflow."""
+        compiled = self._compile(await self._version(account_id, version))
+        return next((w for w in compiled.document.approval_workflows if w.name == name), None)
 
     async def _version(self, account_id: str, version: int | None) -> PolicyVersion:
         if version is None:

@@ -14,7 +14,7 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -53,6 +53,12 @@ class UserStore(Protocol):
 
     async def get(self, account_id: str, user_id: str) -> User | None: ...
     async def get_by_email(self, account_id: str, email: str) -> User | None: ...
+    async def set_identities(
+        self, account_id: str, user_id: str, identities: Mapping[str, str]
+    ) -> User:
+        """Replace the user's linked channel identities; ``NotFoundError`` when missing."""
+        ...
+
     async def list(self, account_id: str) -> Sequence[User]:
         """Ordered by email."""
         ...
@@ -200,6 +206,13 @@ class ApprovalStore(Protocol):
         ...
 
 
+class UsedLinkStore(Protocol):
+    async def use(self, account_id: str, link_id: str, at: datetime) -> bool:
+        """Record a single-use link (an email approve/deny link) as used. ``True`` the first
+        time, ``False`` for every later attempt: the caller that gets ``True`` may act."""
+        ...
+
+
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Filters combine with AND; ``since`` is inclusive, ``until`` exclusive; ``after_seq``
     keeps events with a greater seq. ``match`` values are JSON scalars (str, int, float, bool,
@@ -255,5 +268,7 @@ class Storage(Protocol):
     def approvals(self) -> ApprovalStore: ...
     @property
     def audit(self) -> AuditStore: ...
+    @property
+    def used_links(self) -> UsedLinkStore: ...
 
     async def close(self) -> None: ...

@@ -30,6 +30,8 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     email: str
     name: str = ""
     created_at: datetime
+    # channel -> this person's id on it (``preloop users link``), e.g. {"slack": "U123"}
+    identities: dict[str, str] = {}
 
 
 class Team(msgspec.Struct, frozen=True, kw_only=True):

@@ -96,6 +96,60 @@ class McpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return frozenset(n.strip() for n in self.env_allow.split(",") if n.strip())
 
 
+class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: Annotated[
+        str,
+        msgspec.Meta(description="SMTP server for approval mail. Empty: the email channel is off."),
+    ] = ""
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535, description="SMTP port.")] = 587
+    security: Annotated[
+        str,
+        msgspec.Meta(
+            pattern="^(starttls|tls|none)$",
+            description="starttls (upgrade after connecting, port 587), tls (TLS from the "
+            "start, port 465) or none (plain, only for a local relay).",
+        ),
+    ] = "starttls"
+    username: Annotated[str, msgspec.Meta(description="SMTP login (empty: no login).")] = ""
+    password: Annotated[str, msgspec.Meta(description="SMTP password.", extra={SECRET: True})] = ""
+    sender: Annotated[str, msgspec.Meta(description="The From address of approval mail.")] = (
+        "preloop@localhost"
+    )
+    timeout_seconds: Annotated[
+        float, msgspec.Meta(gt=0, description="SMTP connect and send timeout.")
+    ] = 30.0
+
+
+class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    attempts: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1, le=20, description="Attempts per channel delivery before giving up (audited)."
+        ),
+    ] = 4
+    retry_seconds: Annotated[
+        float,
+        msgspec.Meta(ge=0, description="Wait before the first retry; each next wait doubles."),
+    ] = 1.0
+    link_secret: Annotated[
+        str,
+        msgspec.Meta(
+            description="Secret that signs email approve/deny links (at least 32 characters). "
+            "Empty: one is generated and kept in the data directory (`link-secret`); "
+            "replicas must share it.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    link_seconds: Annotated[
+        int,
+        msgspec.Meta(
+            gt=0,
+            description="Longest life of an email approve/deny link; a link never outlives "
+            "its request.",
+        ),
+    ] = 86400
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -130,6 +184,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database: DatabaseSettings = DatabaseSettings()
     policy: PolicySettings = PolicySettings()
     mcp: McpSettings = McpSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @property
     def data_path(self) -> Path:

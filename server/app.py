@@ -20,9 +20,11 @@ from hub.settings import Settings
 from server.api import api_router
 from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import Hub, first_start, open_hub, start_upstreams
+from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 
-PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json"]
+# /email/links: the signed link token is the credential (server/email_links.py).
+PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json", "^/email/links/"]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
 
@@ -86,7 +88,7 @@ def create_app(
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
         app.state.sse = SseEndpoint(gateway)
-        async with gateway.run():
+        async with opened.notifications.running(), gateway.run():
             yield
 
     @asynccontextmanager
@@ -116,6 +118,7 @@ def create_app(
             sse_endpoint,
             sse_messages,
             api_router(),
+            email_links_router(),
         ],
         lifespan=[lifespan],
         middleware=[

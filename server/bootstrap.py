@@ -19,6 +19,9 @@ from hub.errors import ConfigError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
 from hub.identity import IdentityService
+from hub.links import LinkSigner, new_link_secret
+from hub.notifications import NotificationDispatch
+from hub.notify import Notifier
 from hub.passthrough import PassThroughService
 from hub.policy import CelEngine, engine_named
 from hub.policy.model import McpServerSpec
@@ -32,6 +35,7 @@ from server.mcp.upstream import UpstreamConfig, UpstreamPool
 log = logging.getLogger("preloop.server")
 
 FIRST_KEY_FILE = "initial-admin-key"
+LINK_SECRET_FILE = "link-secret"  # noqa: S105 - a file name, not a secret
 EXAMPLE_POLICY = "example-policy.yaml"
 
 
@@ -51,6 +55,8 @@ class Hub:
     catalog: CatalogService
     firewall: FirewallService
     passthrough: PassThroughService
+    links: LinkSigner
+    notifications: NotificationDispatch
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -80,6 +86,17 @@ async def open_hub(
     policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
     approvals = ApprovalService(storage, clock, auditor, bus)
     pool = UpstreamPool(clock=clock)
+    links = LinkSigner(settings.notifications.link_secret or _link_secret_file(settings))
+    notifications = NotificationDispatch(
+        storage=storage,
+        policies=policies,
+        auditor=auditor,
+        clock=clock,
+        bus=bus,
+        notifiers=_notifiers(settings, links, clock),
+        attempts=settings.notifications.attempts,
+        first_delay=settings.notifications.retry_seconds,
+    )
     return Hub(
         settings=settings,
         storage=storage,
@@ -101,7 +118,38 @@ async def open_hub(
             clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
+        links=links,
+        notifications=notifications,
     )
+
+
+def _notifiers(settings: Settings, links: LinkSigner, clock: Clock) -> list[Notifier]:
+    """The channels this server delivers on, from the settings."""
+    notifiers: list[Notifier] = []
+    if settings.smtp.host:
+        from bots.email import EmailNotifier
+
+        notifiers.append(
+            EmailNotifier(
+                settings.smtp,
+                links,
+                public_url=settings.public_url,
+                clock=clock,
+                link_seconds=settings.notifications.link_seconds,
+            )
+        )
+    return notifiers
+
+
+def _link_secret_file(settings: Settings) -> str:
+    """The link secret kept in the data directory, made on first use (mode 0600)."""
+    path = settings.data_path / LINK_SECRET_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        secret = new_link_secret()
+        _write_private(path, secret + "\n")
+        return secret
 
 
 def upstream_config(server: McpServer, settings: Settings) -> UpstreamConfig:

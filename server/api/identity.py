@@ -49,6 +49,17 @@ class UserCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
+class UserLink(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Identities to link; an empty string unlinks that channel, an absent one is kept."""
+
+    slack: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    mattermost: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
 class TeamCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     members: list[str] = []  # emails
@@ -131,6 +142,16 @@ class UserController(Controller):
     @get("/", opt=roles(ADMIN))
     async def list_users(self, request: Request[Any, Any, Any]) -> list[User]:
         return list(await hub_of(request).identity.list_users(caller_of(request).account_id))
+
+    @post("/{user:str}/link", opt=roles(ADMIN), status_code=200)
+    async def link(
+        self, request: Request[Any, Any, Any], user: FromPath[str], data: JSONBody[UserLink]
+    ) -> User:
+        """Link a user's channel identities (``user`` is an email or a user id)."""
+        caller = caller_of(request)
+        return await hub_of(request).identity.link_user(
+            caller.account_id, user, data.given(), actor=caller.key_id
+        )
 
 
 class TeamController(Controller):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
 import click
 
 from hub.errors import ValidationError
@@ -158,10 +161,44 @@ def list_users(url: str | None, key: str | None, profile: str, as_json: bool) ->
         return
     click.echo(
         table(
-            ["id", "email", "name", "created"],
-            [[r["id"], r["email"], r["name"], r["created_at"][:19]] for r in rows],
+            ["id", "email", "name", "linked", "created"],
+            [[r["id"], r["email"], r["name"], _linked(r), r["created_at"][:19]] for r in rows],
         )
     )
+
+
+def _linked(row: dict[str, Any]) -> str:
+    identities: dict[str, str] = row.get("identities") or {}
+    return ", ".join(f"{channel}={value}" for channel, value in sorted(identities.items()))
+
+
+@users.command(name="link")
+@click.argument("user")
+@click.option("--slack", metavar="ID", help="Slack user id (U...); '' unlinks.")
+@click.option("--mattermost", metavar="ID", help="Mattermost user id; '' unlinks.")
+@click.option("--email", metavar="ADDRESS", help="Where approval mail goes; '' unlinks.")
+@server_options
+@json_option
+def link_user(
+    user: str,
+    slack: str | None,
+    mattermost: str | None,
+    email: str | None,
+    url: str | None,
+    key: str | None,
+    profile: str,
+    as_json: bool,
+) -> None:
+    """Link USER's (email or id) identities on the approval channels."""
+    given = {"slack": slack, "mattermost": mattermost, "email": email}
+    body = {k: v for k, v in given.items() if v is not None}
+    if not body:
+        raise click.UsageError("give at least one of --slack, --mattermost, --email")
+    result = connect(url, key, profile).post(f"/api/v1/users/{quote(user, safe='')}/link", body)
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(f"Linked {result['email']}: {_linked(result) or 'nothing'}.")
 
 
 @click.group()

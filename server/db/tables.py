@@ -91,6 +91,7 @@ users = Table(
     Column("email", String(320), nullable=False),
     Column("name", NAME, nullable=False),
     _at("created_at"),
+    Column("identities", JSON, nullable=False, server_default="{}"),  # channel -> id
     UniqueConstraint("account_id", "email"),
 )
 
@@ -254,4 +255,12 @@ audit_heads = Table(
     Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+used_links = Table(  # single-use links (email approve/deny) once they were used
+    "used_links",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _account_id(),
+    _at("used_at"),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -153,3 +154,58 @@ async def test_team_rules(storage: Storage) -> None:
     assert list(await storage.teams.list(theirs)) == []
     assert await storage.teams.get_by_name(theirs, "ops") is None
     assert all(t.members == () for t in await storage.teams.list(mine))
+
+
+async def test_user_identities_are_set_replaced_and_listed(storage: Storage) -> None:
+    account = await new_account(storage, "acme")
+    ada = user(account, "ada@example.com")
+    await storage.users.add(ada)
+    assert {} == (await storage.users.get(account, ada.id)).identities  # type: ignore[union-attr]
+
+    linked = await storage.users.set_identities(
+        account, ada.id, {"slack": "U123", "email": "ada@home.example"}
+    )
+    again = await storage.users.set_identities(account, ada.id, {"slack": "U999"})
+
+    assert {"slack": "U123", "email": "ada@home.example"} == linked.identities
+    assert {"slack": "U999"} == again.identities
+    assert [again] == list(await storage.users.list(account))
+    assert again == await storage.users.get_by_email(account, "ada@example.com")
+
+
+async def test_identities_of_a_missing_or_foreign_user_are_not_found(storage: Storage) -> None:
+    account = await new_account(storage, "acme")
+    other = await new_account(storage, "other")
+    ada = user(account, "ada@example.com")
+    await storage.users.add(ada)
+
+    with pytest.raises(NotFoundError):
+        await storage.users.set_identities(account, "user_missing", {"slack": "U1"})
+    with pytest.raises(NotFoundError):
+        await storage.users.set_identities(other, ada.id, {"slack": "U1"})
+    assert {} == (await storage.users.get(account, ada.id)).identities  # type: ignore[union-attr]
+
+
+async def test_a_link_is_used_once(storage: Storage) -> None:
+    account = await new_account(storage, "acme")
+
+    first = await storage.used_links.use(account, "lnk_1", T0)
+    second = await storage.used_links.use(account, "lnk_1", T0)
+    other = await storage.used_links.use(account, "lnk_2", T0)
+
+    assert (True, False, True) == (first, second, other)
+
+
+async def test_using_a_link_of_a_missing_account_is_not_found(storage: Storage) -> None:
+    with pytest.raises(NotFoundError):
+        await storage.used_links.use("acct_missing", "lnk_1", T0)
+
+
+async def test_concurrent_uses_of_one_link_have_one_winner(storage: Storage) -> None:
+    account = await new_account(storage, "acme")
+
+    results = await asyncio.gather(
+        *(storage.used_links.use(account, "lnk_1", T0) for _ in range(8))
+    )
+
+    assert 1 == results.count(True)

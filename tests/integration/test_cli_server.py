@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hub.errors import PolicyError
+from hub.errors import PolicyError, PreloopError
 from server.cli.main import cli
 from tests.integration.conftest import LiveServer
 
@@ -121,6 +121,28 @@ def test_keys_users_teams(live_server: LiveServer) -> None:
     assert json.loads(out)[0]["members"] == ["ana@example.com"]
     code, out, _ = invoke(live_server, "users", "list")
     assert "ana@example.com" in out
+
+
+def test_users_link_identities_by_email_or_id(live_server: LiveServer) -> None:
+    _code, out, _ = invoke(live_server, "users", "add", "cy@example.com", "--json")
+    user_id = json.loads(out)["id"]
+    code, out, _ = invoke(
+        live_server, "users", "link", "CY@example.com", "--slack", "U123", "--mattermost", "abc"
+    )
+    assert code == 0
+    assert "mattermost=abc, slack=U123" in out
+    code, out, _ = invoke(
+        live_server, "users", "link", user_id, "--email", "cy@home.example", "--slack", ""
+    )
+    assert code == 0
+    _code, out, _ = invoke(live_server, "users", "list")
+    assert "email=cy@home.example, mattermost=abc" in out
+    _code, out, _ = invoke(live_server, "users", "list", "--json")
+    assert {"email": "cy@home.example", "mattermost": "abc"} == json.loads(out)[0]["identities"]
+    with pytest.raises(PreloopError, match=r"no user 'nobody@example\.com'"):
+        invoke(live_server, "users", "link", "nobody@example.com", "--slack", "U1")
+    with pytest.raises(PreloopError, match="not an email address"):
+        invoke(live_server, "users", "link", "cy@example.com", "--email", "nope")
 
 
 def test_audit_list_export_verify_and_tamper(live_server: LiveServer, tmp_path: Path) -> None:

@@ -13,7 +13,13 @@ from server.db.stores._sqlite_audit import SqliteAuditWriter
 from server.db.stores.approvals import SqlApprovalStore
 from server.db.stores.audit import SqlAuditStore
 from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
-from server.db.stores.identity import SqlAccountStore, SqlApiKeyStore, SqlTeamStore, SqlUserStore
+from server.db.stores.identity import (
+    SqlAccountStore,
+    SqlApiKeyStore,
+    SqlTeamStore,
+    SqlUsedLinkStore,
+    SqlUserStore,
+)
 from server.db.stores.policy import SqlPolicyStore, SqlWorkflowStore
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "SqlStorage",
     "SqlTeamStore",
     "SqlToolStore",
+    "SqlUsedLinkStore",
     "SqlUserStore",
     "SqlWorkflowStore",
 ]
@@ -47,6 +54,7 @@ class SqlStorage:
         self.policies = SqlPolicyStore(db)
         self.workflows = SqlWorkflowStore(db)
         self.approvals = SqlApprovalStore(db)
+        self.used_links = SqlUsedLinkStore(db)
         path = sqlite_path(engine.url) if db.dialect == "sqlite" else None
         writer = SqliteAuditWriter(path, engine.dialect) if path is not None else None
         self.audit = SqlAuditStore(db, sqlite_writer=writer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import case, insert, literal, select, update
@@ -56,6 +56,31 @@ class SqlUserStore(SqlStore):
         return await self._all(
             select(t.users).where(c.account_id == account_id).order_by(c.email), User
         )
+
+    async def set_identities(
+        self, account_id: str, user_id: str, identities: Mapping[str, str]
+    ) -> User:
+        c = t.users.c
+        stmt = (
+            update(t.users)
+            .where(c.account_id == account_id, c.id == user_id)
+            .values(identities=dict(identities))
+            .returning(*c)
+        )
+        async with self._db.write() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise NotFoundError(f"user {user_id!r} does not exist")
+        return to_record(row, User)
+
+
+class SqlUsedLinkStore(SqlStore):
+    async def use(self, account_id: str, link_id: str, at: datetime) -> bool:
+        values = {"id": link_id, "account_id": account_id, "used_at": at}
+        stmt = self._db.insert_missing(t.used_links, values, key=("id",))
+        async with self._db.write(missing=_no_account(account_id)) as conn:
+            result = await conn.execute(stmt)
+        return bool(getattr(result, "rowcount", 0) == 1)
 
 
 class SqlTeamStore(SqlStore):

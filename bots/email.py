@@ -1,0 +1,169 @@
+"""The email channel: HTML and plain-text mail with per-recipient approve/deny links.
+
+Each recipient gets their own pair of links (``hub.links``): signed with the server's link
+secret, naming the request, the recipient and the choice, expiring with the request (or after
+``PRELOOP_NOTIFICATIONS_LINK_SECONDS``, whichever is first) and usable once. A link opens a
+confirmation page on the server (``server/email_links.py``); only that page's POST decides,
+as the recipient, through ``ApprovalService.decide``. Mail cannot be changed once sent, so
+``settle`` sends nothing: the link page shows the outcome.
+
+Mail goes to the address the person linked (``preloop users link --email``), else their user
+email. The arguments shown are the request's, already redacted.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+
+from hub.clock import Clock
+from hub.links import Choice, DecisionLink, LinkSigner, new_link_id
+from hub.notify import Notice, Recipient
+from hub.records import ApprovalRequest
+from hub.settings import SmtpSettings
+
+LINK_PATH = "/email/links/"
+_ARGS_CHARS = 4000
+
+
+class EmailNotifier:
+    """``hub.notify.Notifier`` for the ``email`` channel (aiosmtplib)."""
+
+    channel = "email"
+
+    def __init__(
+        self,
+        smtp: SmtpSettings,
+        signer: LinkSigner,
+        *,
+        public_url: str,
+        clock: Clock,
+        link_seconds: int,
+    ) -> None:
+        self._smtp = smtp
+        self._signer = signer
+        self._public_url = public_url.rstrip("/")
+        self._clock = clock
+        self._link_seconds = link_seconds
+        # (request, user, escalation) already mailed: a retried notice skips them
+        self._sent: set[tuple[str, str, bool]] = set()
+
+    async def deliver(self, notice: Notice) -> None:
+        for recipient in notice.recipients:
+            key = (notice.request.id, recipient.user_id, notice.escalation)
+            if key in self._sent:
+                continue
+            await self._send(self.compose(notice, recipient))
+            self._sent.add(key)
+
+    async def settle(self, request: ApprovalRequest) -> None:
+        """Sent mail cannot be updated; the link page shows who decided."""
+        self._sent = {k for k in self._sent if k[0] != request.id}
+
+    def compose(self, notice: Notice, recipient: Recipient) -> EmailMessage:
+        """The message for one recipient, with their own links."""
+        request = notice.request
+        approve, deny = (
+            self._link(request, recipient, "approve"),
+            self._link(request, recipient, "deny"),
+        )
+        what = f"{request.server}/{request.tool}"
+        message = EmailMessage()
+        prefix = "Escalated approval" if notice.escalation else "Approval needed"
+        message["Subject"] = f"{prefix}: {what} ({request.id})"
+        message["From"] = self._smtp.sender
+        message["To"] = recipient.identities.get("email") or recipient.email
+        message["Message-ID"] = make_msgid(domain="preloop")
+        message["Auto-Submitted"] = "auto-generated"
+        rows = _details(request)
+        expires = _when(request.expires_at)
+        text = [
+            f"{prefix}: an agent wants to call {what}.",
+            "",
+            *(f"{label}: {value}" for label, value in rows),
+            "",
+            f"Approve: {approve}",
+            f"Deny:    {deny}",
+            "",
+            "Each link opens a page that asks you to confirm. The links are yours alone, work",
+            f"once and expire {expires}.",
+        ]
+        message.set_content("\n".join(text))
+        message.add_alternative(_html(prefix, what, rows, approve, deny, expires), subtype="html")
+        return message
+
+    def _link(self, request: ApprovalRequest, recipient: Recipient, choice: Choice) -> str:
+        latest = self._clock.now() + timedelta(seconds=self._link_seconds)
+        expires = min(request.expires_at or latest, latest)
+        token = self._signer.sign(
+            DecisionLink(
+                id=new_link_id(),
+                account_id=request.account_id,
+                request_id=request.id,
+                user_id=recipient.user_id,
+                choice=choice,
+                expires_at=int(expires.timestamp()),
+            )
+        )
+        return f"{self._public_url}{LINK_PATH}{token}"
+
+    async def _send(self, message: EmailMessage) -> None:
+        smtp = self._smtp
+        await aiosmtplib.send(
+            message,
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username or None,
+            password=smtp.password or None,
+            use_tls=smtp.security == "tls",
+            start_tls=smtp.security == "starttls",
+            timeout=smtp.timeout_seconds,
+        )
+
+
+def _details(request: ApprovalRequest) -> list[tuple[str, str]]:
+    """What an approver needs to decide, as (label, text) rows."""
+    args = json.dumps(request.args, indent=2, sort_keys=True, ensure_ascii=False)
+    if len(args) > _ARGS_CHARS:
+        args = args[:_ARGS_CHARS] + "\n… (truncated)"
+    return [
+        ("Tool", request.tool),
+        ("Server", request.server),
+        ("Asked by (key)", request.principal_key_id),
+        ("Rule", f"{request.rule} {request.reason}".strip()),
+        ("Justification", request.justification or "(none given)"),
+        ("Arguments", args),
+        ("Approvals needed", str(request.required_approvals)),
+        ("Request", request.id),
+    ]
+
+
+def _when(at: datetime | None) -> str:
+    return f"at {at.strftime('%Y-%m-%d %H:%M:%S UTC')}" if at else "when the request is decided"
+
+
+def _html(
+    title: str, what: str, rows: list[tuple[str, str]], approve: str, deny: str, expires: str
+) -> str:
+    e = html.escape
+    body = "".join(
+        f'<tr><th align="left" valign="top">{e(label)}</th>'
+        f'<td><pre style="margin:0;white-space:pre-wrap">{e(value)}</pre></td></tr>'
+        for label, value in rows
+    )
+    return (
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        f"<h2>{e(title)}: {e(what)}</h2>"
+        f'<table cellpadding="4">{body}</table>'
+        f'<p><a href="{e(approve)}" style="padding:8px 16px;background:#1a7f37;color:#fff;'
+        f'text-decoration:none">Approve</a> &nbsp; '
+        f'<a href="{e(deny)}" style="padding:8px 16px;background:#cf222e;color:#fff;'
+        f'text-decoration:none">Deny</a></p>'
+        "<p>Each link opens a page that asks you to confirm. The links are yours alone, work "
+        f"once and expire {e(expires)}.</p></body></html>"
+    )
