@@ -144,7 +144,7 @@ class ApprovalService:
                 ApprovalVote(
                     request_id=request.id,
                     account_id=account_id,
-                    approver=approver.key_id,
+                    approver=_voter(approver),
                     choice=choice,
                     comment=comment,
                     channel=channel,
@@ -152,7 +152,7 @@ class ApprovalService:
                 )
             )
         except ConflictError as exc:
-            raise ConflictError(f"{approver.key_id} already voted on {request.id}") from exc
+            raise ConflictError(f"{_voter(approver)} already voted on {request.id}") from exc
         votes = await self._storage.approvals.votes(account_id, request.id)
         approvals = sum(1 for v in votes if v.choice is VoteChoice.APPROVE)
         await self._auditor.record(
@@ -368,3 +368,10 @@ class ApprovalService:
             ),
         )
         return done
+
+
+def _voter(caller: Caller) -> str:
+    """Who a vote counts for: the person when the key (or channel identity) belongs to a user,
+    else the key. One person holding several keys, or deciding through a key and an email link,
+    is one approver towards the quorum."""
+    return caller.user_id or caller.key_id

@@ -166,6 +166,23 @@ async def test_quorum_needs_distinct_approvers_and_a_deny_decides(world: World) 
         await world.service.decide(world.account_id, other.id, approver=second, approve=True)
 
 
+async def test_one_person_is_one_approver_whatever_key_or_channel(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    by_key = await world.caller(Role.APPROVER, email="ana@example.com")
+    other_key = await world.caller(Role.ADMIN, email="ana@example.com")
+    assert by_key.user_id is not None
+    in_person = await world.identity.caller_for_user(world.account_id, by_key.user_id)
+    request = await world.request(agent, required_approvals=2)
+    await world.service.decide(world.account_id, request.id, approver=by_key, approve=True)
+
+    for again in (other_key, in_person):  # another key of hers; her email link or chat button
+        with pytest.raises(ConflictError, match="already voted"):
+            await world.service.decide(world.account_id, request.id, approver=again, approve=True)
+
+    still = await world.service.get(world.account_id, request.id)
+    assert still.status is ApprovalStatus.PENDING
+
+
 async def test_concurrent_decisions_have_exactly_one_winner(world: World) -> None:
     agent = await world.caller(Role.AGENT)
     approvers = [await world.caller(Role.APPROVER) for _ in range(5)]
