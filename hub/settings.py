@@ -46,6 +46,15 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "on every call.",
         ),
     ] = 2.0
+    scheduler_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How often the scheduler looks for approval requests to expire or "
+            "escalate, in seconds. Safe with several replicas: only one fires each event.",
+        ),
+    ] = 1.0
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -21,6 +21,7 @@ from server.api import api_router
 from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import Hub, first_start, open_hub, start_upstreams
 from server.errors import EXCEPTION_HANDLERS
+from server.scheduler import scheduler_running
 
 PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json"]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
@@ -86,7 +87,8 @@ def create_app(
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
         app.state.sse = SseEndpoint(gateway)
-        async with gateway.run():
+        every = settings.server.scheduler_seconds
+        async with gateway.run(), scheduler_running(opened.scheduler, every=every):
             yield
 
     @asynccontextmanager

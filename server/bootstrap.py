@@ -26,6 +26,7 @@ from hub.policy.servers import resolve_server_env
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.records import McpServer, Role
+from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
@@ -51,6 +52,7 @@ class Hub:
     catalog: CatalogService
     firewall: FirewallService
     passthrough: PassThroughService
+    scheduler: ApprovalScheduler
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -58,13 +60,18 @@ class Hub:
             await self.firewall.drain()  # audit records of calls cancelled at shutdown
             await self.pool.close()
         finally:
-            await self.storage.close()
+            try:
+                await _close_bus(self.bus)
+            finally:
+                await self.storage.close()
 
 
 async def open_hub(
     settings: Settings, *, clock: Clock | None = None, storage: Storage | None = None
 ) -> Hub:
-    """Open storage (migrating when configured) and build the services."""
+    """Open storage (migrating when configured) and build the services. Events cross
+    processes through PostgreSQL when the database is PostgreSQL (and storage is not given)."""
+    opened_here = storage is None
     if storage is None:
         from server.db import open_storage
 
@@ -75,7 +82,7 @@ async def open_hub(
         )
     clock = clock or SystemClock()
     auditor = Auditor(storage.audit, clock)
-    bus = InMemoryEventBus()
+    bus = await open_event_bus(settings.database_url) if opened_here else InMemoryEventBus()
     cache = settings.server.cache_seconds
     policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
     approvals = ApprovalService(storage, clock, auditor, bus)
@@ -101,7 +108,25 @@ async def open_hub(
             clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
+        scheduler=ApprovalScheduler(approvals),
     )
+
+
+async def open_event_bus(database_url: str) -> EventBus:
+    """PostgreSQL LISTEN/NOTIFY on PostgreSQL (replicas share events), in-process otherwise."""
+    from server.db import normalize_database_url
+
+    if not normalize_database_url(database_url).startswith("postgresql"):
+        return InMemoryEventBus()
+    from server.db.pg_bus import PostgresEventBus  # asyncpg: only when needed
+
+    return await PostgresEventBus.connect(normalize_database_url(database_url))
+
+
+async def _close_bus(bus: EventBus) -> None:
+    close = getattr(bus, "close", None)
+    if close is not None:
+        await close()
 
 
 def upstream_config(server: McpServer, settings: Settings) -> UpstreamConfig:
