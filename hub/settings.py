@@ -99,6 +99,16 @@ class McpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             "Empty: no references are resolved."
         ),
     ] = ""
+    approval_heartbeat_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How often an agent held for a synchronous approval gets a progress "
+            "notification, in seconds (keeps its connection alive; a decision wakes it at "
+            "once, not at the next heartbeat).",
+        ),
+    ] = 10.0
 
     @property
     def env_allow_names(self) -> frozenset[str]:

@@ -105,7 +105,12 @@ async def open_hub(
         pool=pool,
         catalog=CatalogService(storage, clock, auditor, cache_seconds=cache),
         firewall=FirewallService(
-            clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
+            clock=clock,
+            auditor=auditor,
+            policies=policies,
+            approvals=approvals,
+            upstream=pool,
+            heartbeat_seconds=settings.mcp.approval_heartbeat_seconds,
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
         scheduler=ApprovalScheduler(approvals),
