@@ -10,6 +10,13 @@ than PostgreSQL's 8000-byte payload limit is refused (``ValidationError``) rathe
 A subscription starts listening before ``subscribe`` yields, so a waiter that subscribes and
 then reads the store cannot miss a decision made in between. A notification that cannot be
 decoded (a newer replica's event) is logged and dropped.
+
+A lost connection is reopened: the publishing one at the next publish (which is retried once
+on the new connection), the listening one at once, with backoff. Events sent while a replica
+was not listening are lost to it; its held calls still re-read their requests at every
+heartbeat, so a lost event delays an answer and never changes it. A publish that fails even
+after reconnecting is logged and dropped for the same reason: the decision it reports is
+already committed, and failing the decider's request would misreport it.
 """
 
 from __future__ import annotations
@@ -45,9 +52,16 @@ class PostgresEventBus:
     """``hub.events.EventBus`` over PostgreSQL; open with :meth:`connect`, end with
     :meth:`close`."""
 
-    def __init__(self, listener: asyncpg.Connection, publisher: asyncpg.Connection) -> None:
+    def __init__(
+        self, dsn: str, listener: asyncpg.Connection, publisher: asyncpg.Connection
+    ) -> None:
+        self._dsn = dsn
         self._listener = listener
         self._publisher = publisher
+        self._closing = False
+        self._relistening: asyncio.Task[None] | None = None
+        self.reconnected = asyncio.Event()  # set each time the listener is back (for tests)
+        listener.add_termination_listener(self._lost)
         self._local = InMemoryEventBus()
         self._listening: set[str] = set()
         self._listen_lock = asyncio.Lock()
@@ -62,9 +76,14 @@ class PostgresEventBus:
         except BaseException:
             await listener.close()
             raise
-        return cls(listener, publisher)
+        return cls(dsn, listener, publisher)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._relistening is not None:
+            self._relistening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relistening
         try:
             await self._listener.close()
         finally:
@@ -78,7 +97,19 @@ class PostgresEventBus:
                 f"{PAYLOAD_LIMIT}-byte NOTIFY limit"
             )
         async with self._publish_lock:
-            await self._publisher.execute("SELECT pg_notify($1, $2)", _channel(topic), payload)
+            for attempt in (1, 2):
+                try:
+                    if self._publisher.is_closed():
+                        self._publisher = await asyncpg.connect(self._dsn)
+                    await self._publisher.execute(
+                        "SELECT pg_notify($1, $2)", _channel(topic), payload
+                    )
+                    return
+                except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+                    if attempt == 2:
+                        log.warning("event %s not published: %s", type(event).__name__, exc)
+                    elif not self._publisher.is_closed():
+                        self._publisher.terminate()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[Event]]:
@@ -92,6 +123,31 @@ class PostgresEventBus:
                 return
             await self._listener.add_listener(_channel(topic), self._received)
             self._listening.add(topic)
+
+    def _lost(self, _conn: Any) -> None:
+        if self._closing:
+            return
+        log.warning("event bus: the listening connection was lost; reconnecting")
+        self.reconnected.clear()
+        self._relistening = asyncio.get_running_loop().create_task(self._relisten())
+
+    async def _relisten(self) -> None:
+        delay = 0.05
+        while not self._closing:
+            try:
+                listener = await asyncpg.connect(self._dsn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("event bus: reconnecting failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            async with self._listen_lock:
+                for topic in self._listening:
+                    await listener.add_listener(_channel(topic), self._received)
+                listener.add_termination_listener(self._lost)
+                self._listener = listener
+            self.reconnected.set()
+            return
 
     def _received(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         try:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from hub.approvals import APPROVALS_TOPIC, ApprovalService
@@ -16,7 +17,7 @@ from hub.events import ApprovalDecided, ApprovalRequested, Event
 from hub.records import ApprovalStatus
 from server.bootstrap import open_event_bus
 from server.db import SqlStorage, make_engine
-from server.db.pg_bus import PostgresEventBus
+from server.db.pg_bus import PostgresEventBus, asyncpg_dsn
 from tests.contract.records import approval, at, new_account
 
 
@@ -125,3 +126,27 @@ async def test_the_bus_follows_the_database(postgres_url: str, sqlite_url: str) 
     assert isinstance(on_postgres, PostgresEventBus)
     await on_postgres.close()
     assert not isinstance(await open_event_bus(sqlite_url), PostgresEventBus)
+
+
+async def _terminate(postgres_url: str, connection: object) -> None:
+    """Ends a bus connection from the server side, as a restart or a network cut would."""
+    pid = connection.get_server_pid()  # type: ignore[attr-defined]
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_url))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
+async def test_lost_connections_are_reopened(
+    postgres_url: str, replicas: tuple[PostgresEventBus, PostgresEventBus]
+) -> None:
+    first, second = replicas
+    async with second.subscribe(APPROVALS_TOPIC) as there:
+        await _terminate(postgres_url, second._listener)
+        async with asyncio.timeout(10):
+            await second.reconnected.wait()
+        await _terminate(postgres_url, first._publisher)
+        await first.publish(APPROVALS_TOPIC, requested(1))  # retried on a new connection
+        async with asyncio.timeout(10):
+            assert await anext(there) == requested(1)
