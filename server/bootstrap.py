@@ -82,7 +82,11 @@ async def open_hub(
         )
     clock = clock or SystemClock()
     auditor = Auditor(storage.audit, clock)
-    bus = await open_event_bus(settings.database_url) if opened_here else InMemoryEventBus()
+    try:
+        bus = await open_event_bus(settings.database_url) if opened_here else InMemoryEventBus()
+    except BaseException:
+        await storage.close()  # opened above: not left open when the bus cannot connect
+        raise
     cache = settings.server.cache_seconds
     policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
     approvals = ApprovalService(storage, clock, auditor, bus)
