@@ -1,6 +1,13 @@
 """The approval state machine and its use cases.
 
     pending ──▶ approved | denied | expired | cancelled        (nothing leaves those four)
+       └─ escalated (once): the escalation approvers join the approvers; still pending
+
+The deadline decides by the workflow's ``on_timeout``: ``deny`` (the default) ends the request
+as denied by ``system``, ``expire`` as expired. The scheduler (``expire_due``,
+``escalate_due``) ends and escalates requests from the stored state alone, so it survives a
+restart and never relies on a waiting agent; each step is a compare-and-set, so with several
+replicas exactly one fires.
 
 Every transition is a compare-and-set in the store, so a Slack click and a TUI key press can
 never both win. A request is bound to the exact call (principal, server, tool, digest of the
@@ -22,10 +29,17 @@ import msgspec
 from hub.auditing import Auditor
 from hub.clock import Clock
 from hub.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from hub.events import ApprovalDecided, ApprovalRequested, ApprovalVoted, EventBus
+from hub.events import (
+    ApprovalDecided,
+    ApprovalEscalated,
+    ApprovalRequested,
+    ApprovalVoted,
+    EventBus,
+)
 from hub.ids import new_id
 from hub.keys import Caller
 from hub.policy import ApprovalWorkflow, Decision
+from hub.policy.model import OnTimeout
 from hub.ports import Storage
 from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, Role, VoteChoice
 from hub.redact import redact
@@ -33,6 +47,7 @@ from hub.redact import redact
 APPROVALS_TOPIC = "approvals"
 DECIDING_ROLES = (Role.ADMIN, Role.APPROVER)
 _digest_encoder = msgspec.json.Encoder(order="sorted")
+TIMED_OUT = "no decision before the deadline"
 
 
 def args_digest(args: dict[str, Any]) -> str:
@@ -79,6 +94,15 @@ class ApprovalService:
             created_at=now,
             expires_at=now + timedelta(seconds=workflow.timeout_seconds),
             approvers=tuple(workflow.approvers),
+            on_timeout=workflow.on_timeout.value,
+            escalate_at=(
+                now + timedelta(seconds=workflow.escalation.after_seconds)
+                if workflow.escalation
+                else None
+            ),
+            escalation_approvers=tuple(workflow.escalation.approvers)
+            if workflow.escalation
+            else (),
         )
         await self._storage.approvals.add(request)
         await self._auditor.record(
@@ -207,22 +231,29 @@ class ApprovalService:
 
     # --- time -----------------------------------------------------------------------------
     async def expire(self, account_id: str, request_id: str) -> ApprovalRequest:
-        """Expire the request if its deadline has passed; returns its current state."""
+        """End the request by its ``on_timeout`` if its deadline has passed; returns its
+        current state."""
         request = await self.get(account_id, request_id)
         if request.status is ApprovalStatus.PENDING and self._overdue(request):
-            return await self._finish(
-                request, ApprovalStatus.EXPIRED, "system", "no decision before the deadline"
-            )
+            done = await self._transition(request, *_timeout_outcome(request))
+            return done or await self.get(account_id, request_id)
         return request
 
     async def expire_due(self, *, limit: int = 100) -> int:
-        """Expire every overdue pending request (the scheduler's tick); how many expired."""
+        """End every overdue pending request by its ``on_timeout`` (the scheduler's tick);
+        how many this call ended (another replica may have ended some first)."""
         count = 0
         for request in await self._storage.approvals.due(self._clock.now(), limit=limit):
-            done = await self._transition(
-                request, ApprovalStatus.EXPIRED, "system", "no decision before the deadline"
-            )
+            done = await self._transition(request, *_timeout_outcome(request))
             count += done is not None
+        return count
+
+    async def escalate_due(self, *, limit: int = 100) -> int:
+        """Escalate every pending request undecided past its ``escalate_at`` (once each): the
+        escalation approvers may decide it from now on. How many this call escalated."""
+        count = 0
+        for request in await self._storage.approvals.escalation_due(self._clock.now(), limit=limit):
+            count += await self._escalate(request)
         return count
 
     async def wait(
@@ -253,6 +284,40 @@ class ApprovalService:
             return await self.get(account_id, request_id)
 
     # --- internals ------------------------------------------------------------------------
+    async def _escalate(self, request: ApprovalRequest) -> bool:
+        added = tuple(a for a in request.escalation_approvers if a not in request.approvers)
+        # No approvers listed means anyone with a deciding role may decide: adding names
+        # would narrow that, so such a request keeps its empty list.
+        approvers = (*request.approvers, *added) if request.approvers else ()
+        now = self._clock.now()
+        done = await self._storage.approvals.escalate(
+            request.account_id, request.id, at=now, approvers=approvers
+        )
+        if done is None:  # decided meanwhile, or another replica escalated it first
+            return False
+        await self._auditor.record(
+            request.account_id,
+            "approval.escalated",
+            "system",
+            {
+                "request_id": request.id,
+                "workflow": request.workflow,
+                "added": list(added),
+                "approvers": list(approvers),
+            },
+        )
+        await self._bus.publish(
+            APPROVALS_TOPIC,
+            ApprovalEscalated(
+                account_id=request.account_id,
+                at=now,
+                request_id=request.id,
+                workflow=request.workflow,
+                added=added,
+            ),
+        )
+        return True
+
     async def _pending(self, account_id: str, request_id: str) -> ApprovalRequest:
         request = await self.get(account_id, request_id)
         if request.status is ApprovalStatus.PENDING and self._overdue(request):
@@ -375,3 +440,10 @@ def _voter(caller: Caller) -> str:
     else the key. One person holding several keys, or deciding through a key and an email link,
     is one approver towards the quorum."""
     return caller.user_id or caller.key_id
+
+
+def _timeout_outcome(request: ApprovalRequest) -> tuple[ApprovalStatus, str, str]:
+    """The status, actor and comment a request ends with when its deadline passes."""
+    if request.on_timeout == OnTimeout.EXPIRE:
+        return ApprovalStatus.EXPIRED, "system", TIMED_OUT
+    return ApprovalStatus.DENIED, "system", f"{TIMED_OUT} (expired, on_timeout: deny)"

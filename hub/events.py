@@ -39,11 +39,23 @@ class ApprovalVoted(Event, frozen=True, kw_only=True, tag="approval.voted"):
     required: int
 
 
+class ApprovalEscalated(Event, frozen=True, kw_only=True, tag="approval.escalated"):
+    """Nobody decided in time: the escalation approvers (``added``) may decide too now."""
+
+    request_id: str
+    workflow: str
+    added: tuple[str, ...]
+
+
 class ApprovalDecided(Event, frozen=True, kw_only=True, tag="approval.decided"):
     request_id: str
     status: str  # approved | denied | expired | cancelled
     decided_by: str | None
     comment: str | None
+
+
+# Every concrete event, for decoding events that crossed a process boundary.
+AnyEvent = ApprovalRequested | ApprovalVoted | ApprovalEscalated | ApprovalDecided
 
 
 class EventBus(Protocol):
@@ -59,6 +71,10 @@ class InMemoryEventBus:
         self._queues: dict[str, set[asyncio.Queue[Event]]] = {}
 
     async def publish(self, topic: str, event: Event) -> None:
+        self.publish_nowait(topic, event)
+
+    def publish_nowait(self, topic: str, event: Event) -> None:
+        """Deliver to this process's subscribers (for a bus that receives from elsewhere)."""
         for queue in tuple(self._queues.get(topic, ())):
             queue.put_nowait(event)
 

@@ -363,6 +363,33 @@ class InMemoryApprovalStore(_Store):
         ]
         return sorted(found, key=lambda r: (r.expires_at or before, r.id))[:limit]
 
+    async def escalation_due(
+        self, before: datetime, *, limit: int = 100
+    ) -> Sequence[ApprovalRequest]:
+        check_limit(limit)
+        before = aware_utc(before, "before")
+        found = [
+            r
+            for r in self._s.approvals.values()
+            if r.status == ApprovalStatus.PENDING
+            and r.escalated_at is None
+            and r.escalate_at is not None
+            and r.escalate_at < before
+        ]
+        return sorted(found, key=lambda r: (r.escalate_at or before, r.id))[:limit]
+
+    async def escalate(
+        self, account_id: str, request_id: str, *, at: datetime, approvers: Sequence[str]
+    ) -> ApprovalRequest | None:
+        at = aware_utc(at, "escalated_at")
+        # No await between the check and the write: concurrent escalations cannot interleave.
+        current = self._existing(account_id, request_id)
+        if current.status != ApprovalStatus.PENDING or current.escalated_at is not None:
+            return None
+        changed = msgspec.structs.replace(current, escalated_at=at, approvers=tuple(approvers))
+        self._s.approvals[request_id] = _stored(changed)
+        return self._s.approvals[request_id]
+
     async def add_vote(self, vote: ApprovalVote) -> None:
         if await self.get(vote.account_id, vote.request_id) is None:
             raise NotFoundError(f"approval request {vote.request_id!r} does not exist")

@@ -24,7 +24,7 @@ from functools import partial
 
 from hub.auditing import Auditor
 from hub.clock import Clock
-from hub.events import ApprovalDecided, ApprovalRequested, Event, EventBus
+from hub.events import ApprovalDecided, ApprovalEscalated, ApprovalRequested, Event, EventBus
 from hub.notify import Notice, Notifier
 from hub.policy import ApprovalWorkflow
 from hub.policy_versions import PolicyService
@@ -35,9 +35,8 @@ from hub.records import ApprovalRequest
 log = logging.getLogger("preloop.notifications")
 
 APPROVALS_TOPIC = "approvals"
-# Events that call for the escalation approvers (add ``ApprovalEscalated`` here once
-# hub/events.py has it; it needs ``request_id`` and ``account_id`` like the others).
-ESCALATION_EVENTS: tuple[type[Event], ...] = ()
+# Events that call for the escalation approvers.
+ESCALATION_EVENTS: tuple[type[Event], ...] = (ApprovalEscalated,)
 _ERROR_CHARS = 300
 
 

@@ -197,6 +197,22 @@ class ApprovalStore(Protocol):
         ``before`` (for the expiry scheduler). Oldest ``expires_at`` first, ties by id."""
         ...
 
+    async def escalation_due(
+        self, before: datetime, *, limit: int = 100
+    ) -> Sequence[ApprovalRequest]:
+        """Pending, not yet escalated requests of every account whose ``escalate_at`` is set
+        and earlier than ``before``. Oldest ``escalate_at`` first, ties by id."""
+        ...
+
+    async def escalate(
+        self, account_id: str, request_id: str, *, at: datetime, approvers: Sequence[str]
+    ) -> ApprovalRequest | None:
+        """Compare-and-set: when the request is pending and not yet escalated, sets
+        ``escalated_at`` to ``at`` and ``approvers`` to ``approvers`` and returns it; otherwise
+        ``None``. Of concurrent escalations (several replicas) exactly one wins.
+        NotFound when the request does not exist."""
+        ...
+
     async def add_vote(self, vote: ApprovalVote) -> None:
         """Conflict when this approver already voted on this request."""
         ...

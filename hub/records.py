@@ -157,6 +157,13 @@ class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
     approvers: tuple[str, ...] = ()
     claimed_at: datetime | None = None  # when the approved call started: an approval is used once
     result: dict[str, Any] | None = None  # the approved call's result (JSON), for async polling
+    # What the deadline means, from the workflow: ``deny`` (decided as denied) or ``expire``.
+    on_timeout: str = "deny"
+    # Escalation, from the workflow: when nobody decided by ``escalate_at``, the scheduler
+    # adds ``escalation_approvers`` to ``approvers`` and sets ``escalated_at`` (once).
+    escalate_at: datetime | None = None
+    escalation_approvers: tuple[str, ...] = ()
+    escalated_at: datetime | None = None
 
 
 class VoteChoice(StrEnum):

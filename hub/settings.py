@@ -46,6 +46,15 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "on every call.",
         ),
     ] = 2.0
+    scheduler_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How often the scheduler looks for approval requests to expire or "
+            "escalate, in seconds. Safe with several replicas: only one fires each event.",
+        ),
+    ] = 1.0
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -90,6 +99,16 @@ class McpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             "Empty: no references are resolved."
         ),
     ] = ""
+    approval_heartbeat_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How often an agent held for a synchronous approval gets a progress "
+            "notification, in seconds (keeps its connection alive; a decision wakes it at "
+            "once, not at the next heartbeat).",
+        ),
+    ] = 10.0
 
     @property
     def env_allow_names(self) -> frozenset[str]:

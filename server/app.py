@@ -22,6 +22,7 @@ from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import Hub, first_start, open_hub, start_upstreams
 from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
+from server.scheduler import scheduler_running
 
 # /email/links: the signed link token is the credential (server/email_links.py).
 PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json", "^/email/links/"]
@@ -88,7 +89,12 @@ def create_app(
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
         app.state.sse = SseEndpoint(gateway)
-        async with opened.notifications.running(), gateway.run():
+        every = settings.server.scheduler_seconds
+        async with (
+            opened.notifications.running(),
+            gateway.run(),
+            scheduler_running(opened.scheduler, every=every),
+        ):
             yield
 
     @asynccontextmanager

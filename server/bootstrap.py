@@ -29,6 +29,7 @@ from hub.policy.servers import resolve_server_env
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.records import McpServer, Role
+from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
@@ -57,6 +58,7 @@ class Hub:
     passthrough: PassThroughService
     links: LinkSigner
     notifications: NotificationDispatch
+    scheduler: ApprovalScheduler
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -64,13 +66,18 @@ class Hub:
             await self.firewall.drain()  # audit records of calls cancelled at shutdown
             await self.pool.close()
         finally:
-            await self.storage.close()
+            try:
+                await _close_bus(self.bus)
+            finally:
+                await self.storage.close()
 
 
 async def open_hub(
     settings: Settings, *, clock: Clock | None = None, storage: Storage | None = None
 ) -> Hub:
-    """Open storage (migrating when configured) and build the services."""
+    """Open storage (migrating when configured) and build the services. Events cross
+    processes through PostgreSQL when the database is PostgreSQL (and storage is not given)."""
+    opened_here = storage is None
     if storage is None:
         from server.db import open_storage
 
@@ -81,7 +88,11 @@ async def open_hub(
         )
     clock = clock or SystemClock()
     auditor = Auditor(storage.audit, clock)
-    bus = InMemoryEventBus()
+    try:
+        bus = await open_event_bus(settings.database_url) if opened_here else InMemoryEventBus()
+    except BaseException:
+        await storage.close()  # opened above: not left open when the bus cannot connect
+        raise
     cache = settings.server.cache_seconds
     policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
     approvals = ApprovalService(storage, clock, auditor, bus)
@@ -115,11 +126,17 @@ async def open_hub(
         pool=pool,
         catalog=CatalogService(storage, clock, auditor, cache_seconds=cache),
         firewall=FirewallService(
-            clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
+            clock=clock,
+            auditor=auditor,
+            policies=policies,
+            approvals=approvals,
+            upstream=pool,
+            heartbeat_seconds=settings.mcp.approval_heartbeat_seconds,
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
         links=links,
         notifications=notifications,
+        scheduler=ApprovalScheduler(approvals),
     )
 
 
@@ -150,6 +167,23 @@ def _link_secret_file(settings: Settings) -> str:
         secret = new_link_secret()
         _write_private(path, secret + "\n")
         return secret
+
+
+async def open_event_bus(database_url: str) -> EventBus:
+    """PostgreSQL LISTEN/NOTIFY on PostgreSQL (replicas share events), in-process otherwise."""
+    from server.db import normalize_database_url
+
+    if not normalize_database_url(database_url).startswith("postgresql"):
+        return InMemoryEventBus()
+    from server.db.pg_bus import PostgresEventBus  # asyncpg: only when needed
+
+    return await PostgresEventBus.connect(normalize_database_url(database_url))
+
+
+async def _close_bus(bus: EventBus) -> None:
+    close = getattr(bus, "close", None)
+    if close is not None:
+        await close()
 
 
 def upstream_config(server: McpServer, settings: Settings) -> UpstreamConfig:

@@ -224,3 +224,54 @@ def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> Non
         "upstream CPU (ms/call)",
     ]
     click.echo(table(headers, rows))
+
+
+@bench.command(name="approvals")
+@click.option(
+    "--rounds", type=int, default=100, show_default=True, help="Decisions measured per setup."
+)
+@click.option(
+    "--postgres-url",
+    default="",
+    envvar="PRELOOP_BENCH_POSTGRES_URL",
+    help="PostgreSQL for the two-replica setup (a database the benchmark may migrate). "
+    "Default: a throwaway local cluster when PostgreSQL is installed, else skipped.",
+)
+@json_option
+def approvals_bench(rounds: int, postgres_url: str, as_json: bool) -> None:
+    """Time from a REST decision to the waiting agent's result (p50, p99), in one process
+    (SQLite) and across two replicas (PostgreSQL).
+
+    Runs from a Preloop checkout (the repo root): the upstream is the in-repo test server.
+    """
+    import msgspec
+
+    from server.mcp.approvals_bench import run_approvals_bench
+
+    if rounds < 1:
+        raise click.BadParameter("--rounds must be positive")
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    results = run_approvals_bench(rounds=rounds, postgres_url=postgres_url, progress=progress)
+    if as_json:
+        echo_json({"machine": machine_summary(), "results": msgspec.to_builtins(results)})
+        return
+    click.echo(f"machine: {machine_summary()}")
+    click.echo(f"settings: {rounds} decisions per setup, agent on MCP, decision on REST\n")
+    rows = [
+        [
+            r.setup,
+            r.database,
+            r.rounds,
+            f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            f"{r.max_ms:.1f}",
+            f"{r.decide_p50_ms:.1f}",
+            f"{r.decide_p99_ms:.1f}",
+        ]
+        for r in results
+    ]
+    headers = ["setup", "database", "rounds", "p50 (ms)", "p99 (ms)", "max (ms)"]
+    click.echo(table([*headers, "decide p50 (ms)", "decide p99 (ms)"], rows))

@@ -207,10 +207,15 @@ approval_requests = Table(
     Column("approvers", JSON, nullable=False, server_default="[]"),
     _at("claimed_at", nullable=True),
     Column("result", JSON(none_as_null=True), nullable=True),  # None is SQL NULL, not 'null'
+    Column("on_timeout", String(20), nullable=False, server_default="deny"),
+    _at("escalate_at", nullable=True),
+    Column("escalation_approvers", JSON, nullable=False, server_default="[]"),
+    _at("escalated_at", nullable=True),
     UniqueConstraint("account_id", "id"),  # the target of the votes' tenant-safe foreign key
     Index(None, "account_id", "created_at"),
     Index(None, "account_id", "status", "created_at"),
     Index(None, "status", "expires_at"),  # the expiry scheduler scans across accounts
+    Index(None, "status", "escalate_at"),  # and so does the escalation
 )
 
 approval_votes = Table(

@@ -458,3 +458,73 @@ async def test_due_checks_its_arguments(storage: Storage) -> None:
         await storage.approvals.due(at(0), limit=-1)
     with pytest.raises(ValidationError):
         await storage.approvals.due(datetime(2026, 1, 1))
+
+
+async def test_escalation_due_lists_pending_unescalated_requests_oldest_first(
+    storage: Storage,
+) -> None:
+    first, second = await new_account(storage), await new_account(storage)
+    late = approval(first, escalate_at=at(300))
+    early = approval(second, escalate_at=at(100))
+    at_the_bound = approval(first, escalate_at=at(400))
+    never = approval(first)  # no escalation
+    done = approval(second, escalate_at=at(50))
+    already = approval(first, escalate_at=at(60))
+    for request in (late, early, at_the_bound, never, done, already):
+        await storage.approvals.add(request)
+    await storage.approvals.transition(
+        second,
+        done.id,
+        expected=PENDING,
+        new=DENIED,
+        decided_at=at(60),
+        decided_by="bob",
+        comment=None,
+    )
+    assert await storage.approvals.escalate(first, already.id, at=at(70), approvers=())
+
+    due = await storage.approvals.escalation_due(at(400))
+
+    assert [early.id, late.id] == [r.id for r in due]
+    assert early == due[0]
+    assert [early.id] == [r.id for r in await storage.approvals.escalation_due(at(400), limit=1)]
+
+
+async def test_escalate_is_a_compare_and_set_that_stores_the_snapshot(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(
+        account_id,
+        approvers=("user:ana@example.com",),
+        on_timeout="expire",
+        escalate_at=at(60),
+        escalation_approvers=("team:leads",),
+    )
+    await storage.approvals.add(request)
+    assert await storage.approvals.get(account_id, request.id) == request
+
+    won = await storage.approvals.escalate(
+        account_id, request.id, at=at(61), approvers=("user:ana@example.com", "team:leads")
+    )
+
+    assert won is not None
+    assert (won.escalated_at, won.approvers) == (at(61), ("user:ana@example.com", "team:leads"))
+    assert await storage.approvals.get(account_id, request.id) == won
+    assert await storage.approvals.escalate(account_id, request.id, at=at(62), approvers=()) is None
+    with pytest.raises(NotFoundError):
+        await storage.approvals.escalate(account_id, "apr_missing", at=at(62), approvers=())
+
+
+async def test_a_decided_request_is_never_escalated(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, escalate_at=at(60))
+    await storage.approvals.add(request)
+    await storage.approvals.transition(
+        account_id,
+        request.id,
+        expected=PENDING,
+        new=DENIED,
+        decided_at=at(10),
+        decided_by="bob",
+        comment=None,
+    )
+    assert await storage.approvals.escalate(account_id, request.id, at=at(61), approvers=()) is None

@@ -156,3 +156,26 @@ async def test_sqlite_fast_appends_write_the_rows_sqlalchemy_writes(sqlite_url: 
     }
     assert second["prev_hash"] == first["hash"]
     assert report.ok, report.problems
+
+
+async def test_escalations_through_two_engines_fire_exactly_once(
+    two_processes: tuple[SqlStorage, SqlStorage],
+) -> None:
+    first, second = two_processes
+    account_id = await new_account(first)
+    request = approval(account_id, escalate_at=at(60), escalation_approvers=("team:leads",))
+    await first.approvals.add(request)
+
+    results = await asyncio.gather(
+        *(
+            store.approvals.escalate(
+                account_id, request.id, at=at(61 + n), approvers=(f"user:{n}@example.com",)
+            )
+            for n, store in enumerate([first, second, first, second, first, second])
+        )
+    )
+
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert await second.approvals.get(account_id, request.id) == winners[0]
+    assert list(await first.approvals.escalation_due(at(1000))) == []

@@ -117,6 +117,42 @@ class SqlApprovalStore(SqlStore):
         )  # served by the (status, expires_at) index
         return await self._all(stmt, ApprovalRequest)
 
+    async def escalation_due(
+        self, before: datetime, *, limit: int = 100
+    ) -> Sequence[ApprovalRequest]:
+        check_limit(limit)
+        c = t.approval_requests.c
+        stmt = (
+            select(t.approval_requests)
+            .where(
+                c.status == ApprovalStatus.PENDING,
+                c.escalated_at.is_(None),
+                c.escalate_at.is_not(None),
+                c.escalate_at < aware_utc(before, "before"),
+            )
+            .order_by(c.escalate_at, c.id)
+            .limit(limit)
+        )  # served by the (status, escalate_at) index
+        return await self._all(stmt, ApprovalRequest)
+
+    async def escalate(
+        self, account_id: str, request_id: str, *, at: datetime, approvers: Sequence[str]
+    ) -> ApprovalRequest | None:
+        c = t.approval_requests.c
+        # Same compare-and-set as ``transition``: of replicas escalating at once, one matches.
+        stmt = (
+            update(t.approval_requests)
+            .where(
+                c.id == request_id,
+                c.account_id == account_id,
+                c.status == ApprovalStatus.PENDING,
+                c.escalated_at.is_(None),
+            )
+            .values(escalated_at=aware_utc(at, "escalated_at"), approvers=list(approvers))
+            .returning(*c)
+        )
+        return await self._compare_and_set(account_id, request_id, stmt)
+
     async def _compare_and_set(
         self, account_id: str, request_id: str, stmt: Update
     ) -> ApprovalRequest | None:

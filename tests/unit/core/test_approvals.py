@@ -204,7 +204,7 @@ async def test_concurrent_decisions_have_exactly_one_winner(world: World) -> Non
 async def test_deadline_expires_the_request(world: World) -> None:
     agent = await world.caller(Role.AGENT)
     approver = await world.caller(Role.APPROVER)
-    request = await world.request(agent, timeout_seconds=30)
+    request = await world.request(agent, timeout_seconds=30, on_timeout="expire")
     world.clock.advance(31)
     with pytest.raises(ConflictError, match="already expired"):
         await world.service.decide(world.account_id, request.id, approver=approver, approve=True)
@@ -215,8 +215,8 @@ async def test_deadline_expires_the_request(world: World) -> None:
 
 async def test_expire_due_sweeps_overdue_requests(world: World) -> None:
     agent = await world.caller(Role.AGENT)
-    short = await world.request(agent, timeout_seconds=10)
-    long = await world.request(agent, timeout_seconds=1000)
+    short = await world.request(agent, timeout_seconds=10, on_timeout="expire")
+    long = await world.request(agent, timeout_seconds=1000, on_timeout="expire")
     world.clock.advance(11)
     assert await world.service.expire_due() == 1
     assert (await world.service.get(world.account_id, short.id)).status is (ApprovalStatus.EXPIRED)
