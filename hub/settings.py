@@ -96,6 +96,24 @@ class McpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return frozenset(n.strip() for n in self.env_allow.split(",") if n.strip())
 
 
+class PushSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    proxy_url: Annotated[
+        str,
+        msgspec.Meta(
+            description="URL of the push proxy that sends approval requests to paired phones "
+            "(also read from `PUSH_PROXY_URL`). Empty: no push channel."
+        ),
+    ] = ""
+    proxy_api_key: Annotated[
+        str,
+        msgspec.Meta(
+            description="API key sent to the push proxy in the `X-API-Key` header (also read "
+            "from `PUSH_PROXY_API_KEY`).",
+            extra={SECRET: True},
+        ),
+    ] = ""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -130,6 +148,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database: DatabaseSettings = DatabaseSettings()
     policy: PolicySettings = PolicySettings()
     mcp: McpSettings = McpSettings()
+    push: PushSettings = PushSettings()
 
     @property
     def data_path(self) -> Path:
@@ -227,6 +246,9 @@ def load_settings(
     if file.is_file():
         merged.update(parse_env_file(file))
     merged.update(env)
+    for alias, name in _ALIASES.items():
+        if alias in merged and name not in merged:
+            merged[name] = merged[alias]
 
     fields = {f.env: f for f in setting_fields()}
     tree: dict[str, Any] = {}
@@ -261,6 +283,13 @@ def default_data_dir(environ: Mapping[str, str]) -> str:
 _NOT_SETTINGS = frozenset(
     {"PRELOOP_ENV_FILE", "PRELOOP_TEST_DATABASE_URL", "PRELOOP_PROFILE", "PRELOOP_VERSION"}
 )
+
+
+# Names the push proxy's own documentation uses, accepted when the PRELOOP_ one is not set.
+_ALIASES = {
+    "PUSH_PROXY_URL": "PRELOOP_PUSH_PROXY_URL",
+    "PUSH_PROXY_API_KEY": "PRELOOP_PUSH_PROXY_API_KEY",
+}
 
 
 def _put(tree: dict[str, Any], dotted: str, value: Any) -> None:

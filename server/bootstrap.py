@@ -15,6 +15,7 @@ from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.catalog import CatalogService
 from hub.clock import Clock, SystemClock
+from hub.devices import DeviceService
 from hub.errors import ConfigError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
@@ -51,6 +52,7 @@ class Hub:
     catalog: CatalogService
     firewall: FirewallService
     passthrough: PassThroughService
+    devices: DeviceService
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -101,6 +103,7 @@ async def open_hub(
             clock=clock, auditor=auditor, policies=policies, approvals=approvals, upstream=pool
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
+        devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
     )
 
 
