@@ -167,7 +167,7 @@ class PushNotifier:
                 "user_id": device.user_id,
                 "device_id": device.id,
                 "platform": device.platform,
-                "device_token": masked(device.push_token or ""),
+                "device_hint": masked(device.push_token or ""),
                 "attempts": exc.attempts,
                 "reason": exc.reason,
             },
