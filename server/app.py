@@ -22,7 +22,8 @@ from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import Hub, first_start, open_hub, start_upstreams
 from server.errors import EXCEPTION_HANDLERS
 
-PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json"]
+# The app's exchange of a pairing token for a device credential: the token is the proof.
+PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json", "^/api/v1/devices/pair$"]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
 
