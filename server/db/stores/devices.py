@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, insert, literal, select, update
+from sqlalchemy import Update, case, insert, literal, select, update
 
 from hub.errors import NotFoundError
 from hub.records import Device, PairingToken
@@ -58,9 +58,9 @@ class SqlDeviceStore(SqlStore):
         )
         return await self._one(stmt, device_id)
 
-    async def _one(self, stmt: object, device_id: str) -> Device:
+    async def _one(self, stmt: Update, device_id: str) -> Device:
         async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).first()  # type: ignore[call-overload]
+            row = (await conn.execute(stmt)).first()
         if row is None:
             raise NotFoundError(f"device {device_id!r} does not exist")
         return to_record(row, Device)
