@@ -3,6 +3,7 @@ device credential's limited rights, deciding as the user, revocation, QR images,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -189,6 +190,17 @@ async def test_push_token_registration_and_revocation(site: Site) -> None:
     assert "revoked" == revoked.json()["status"]
     assert 401 == after.status_code
     assert "revoked" in after.json()["error"]["message"]
+
+
+async def test_of_concurrent_exchanges_of_one_token_exactly_one_pairs(site: Site) -> None:
+    await site.user("ann@example.com")
+    created = await site.pairing("ann@example.com")
+
+    answers = await asyncio.gather(*(site.pair(created["token"], f"phone {n}") for n in range(8)))
+
+    assert [201] + [401] * 7 == sorted(r.status_code for r in answers)
+    listed = await site.http.get("/api/v1/devices/", headers=site.admin)
+    assert 1 == len(listed.json())
 
 
 async def test_bad_pairing_requests_are_refused_clearly(site: Site) -> None:

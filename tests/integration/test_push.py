@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,6 +23,7 @@ from hub.memory import InMemoryStorage
 from hub.notify import Notice, Recipient
 from hub.ports import AuditQuery
 from hub.records import Account, ApprovalRequest, Device, User
+from hub.settings import load_settings
 
 API_KEY = "proxy-key-that-must-never-be-audited"
 SERVER_URL = "https://preloop.example.com"
@@ -287,3 +289,26 @@ async def test_settle_sends_nothing(setup: Setup, proxy: tuple[FakePushProxy, st
         await notifier.close()
 
     assert [] == app.requests
+
+
+async def test_the_channel_is_built_only_when_a_proxy_is_configured(
+    setup: Setup, tmp_path: Path
+) -> None:
+    none = PushNotifier.from_settings(
+        load_settings({}, env_file=tmp_path / "none"),
+        devices=setup.storage.devices,
+        auditor=setup.auditor,
+    )
+    some = PushNotifier.from_settings(
+        load_settings(
+            {"PUSH_PROXY_URL": "http://127.0.0.1:9/push", "PUSH_PROXY_API_KEY": "k"},
+            env_file=tmp_path / "none",
+        ),
+        devices=setup.storage.devices,
+        auditor=setup.auditor,
+    )
+
+    assert none is None
+    assert some is not None
+    assert "push" == some.channel
+    await some.close()
