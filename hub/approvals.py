@@ -338,6 +338,14 @@ class ApprovalService:
             return float("inf")
         return (request.expires_at - self._clock.now()).total_seconds()
 
+    async def may_decide(self, request: ApprovalRequest, approver: Caller) -> bool:
+        """Whether ``approver`` may vote on ``request`` (the rules ``decide`` applies)."""
+        try:
+            await self._check_may_decide(request, approver)
+        except PermissionDeniedError:
+            return False
+        return True
+
     async def _check_may_decide(self, request: ApprovalRequest, approver: Caller) -> None:
         if approver.key_id == request.principal_key_id:
             raise PermissionDeniedError("the principal that made a call can never decide it")

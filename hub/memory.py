@@ -25,7 +25,9 @@ from hub.records import (
     ApprovalVote,
     AuditDraft,
     AuditEvent,
+    Device,
     McpServer,
+    PairingToken,
     PolicyVersion,
     Team,
     ToolRecord,
@@ -73,6 +75,8 @@ class _State:
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, tuple[int, str]] = {}
         self.used_links: dict[str, str] = {}  # link id -> account id
+        self.devices: dict[str, Device] = {}
+        self.pairings: dict[str, PairingToken] = {}
 
     def require_account(self, account_id: str) -> None:
         if account_id not in self.accounts:
@@ -462,6 +466,74 @@ class InMemoryUsedLinkStore(_Store):
         return True
 
 
+class InMemoryDeviceStore(_Store):
+    async def add(self, device: Device) -> None:
+        self._s.require_account(device.account_id)
+        if device.id in self._s.devices or _one(
+            self._s.devices.values(), lambda d: d.secret_hash == device.secret_hash
+        ):
+            raise ConflictError(f"device {device.id!r} or its secret hash exists")
+        self._s.devices[device.id] = _stored(device)
+
+    async def get(self, device_id: str) -> Device | None:
+        return self._s.devices.get(device_id)
+
+    async def list(self, account_id: str, *, user_id: str | None = None) -> Sequence[Device]:
+        found = [
+            d
+            for d in self._s.devices.values()
+            if d.account_id == account_id and (user_id is None or d.user_id == user_id)
+        ]
+        return sorted(found, key=lambda d: (d.created_at, d.id))
+
+    def _existing(self, account_id: str, device_id: str) -> Device:
+        device = self._s.devices.get(device_id)
+        if device is None or device.account_id != account_id:
+            raise NotFoundError(f"device {device_id!r} does not exist")
+        return device
+
+    async def revoke(self, account_id: str, device_id: str, at: datetime) -> Device:
+        device = self._existing(account_id, device_id)
+        at = aware_utc(at, "revoked_at")
+        if device.revoked_at is None or at < device.revoked_at:
+            device = msgspec.structs.replace(device, revoked_at=at)
+            self._s.devices[device_id] = device
+        return device
+
+    async def set_push_token(
+        self, account_id: str, device_id: str, push_token: str | None
+    ) -> Device:
+        device = msgspec.structs.replace(
+            self._existing(account_id, device_id), push_token=push_token
+        )
+        self._s.devices[device_id] = device
+        return device
+
+
+class InMemoryPairingStore(_Store):
+    async def add(self, token: PairingToken) -> None:
+        self._s.require_account(token.account_id)
+        if token.id in self._s.pairings or _one(
+            self._s.pairings.values(), lambda p: p.token_hash == token.token_hash
+        ):
+            raise ConflictError(f"pairing token {token.id!r} or its hash exists")
+        self._s.pairings[token.id] = _stored(token)
+
+    async def get(self, pairing_id: str) -> PairingToken | None:
+        return self._s.pairings.get(pairing_id)
+
+    async def use(self, pairing_id: str, *, at: datetime, device_id: str) -> PairingToken | None:
+        token = self._s.pairings.get(pairing_id)
+        if token is None:
+            raise NotFoundError(f"pairing token {pairing_id!r} does not exist")
+        at = aware_utc(at, "used_at")
+        if token.used_at is not None or at >= token.expires_at:
+            return None
+        token = msgspec.structs.replace(token, used_at=at, device_id=device_id)
+        self._s.pairings[pairing_id] = token
+        return token
+
+
 class InMemoryStorage:
     """Every in-memory store behind one object; ``close`` keeps the data (nothing to release)."""
 
@@ -478,6 +550,8 @@ class InMemoryStorage:
         self.approvals = InMemoryApprovalStore(state)
         self.audit = InMemoryAuditStore(state)
         self.used_links = InMemoryUsedLinkStore(state)
+        self.devices = InMemoryDeviceStore(state)
+        self.pairings = InMemoryPairingStore(state)
 
     async def close(self) -> None:
         return None

@@ -28,7 +28,9 @@ from hub.records import (
     ApprovalVote,
     AuditDraft,
     AuditEvent,
+    Device,
     McpServer,
+    PairingToken,
     PolicyVersion,
     Team,
     ToolRecord,
@@ -229,6 +231,47 @@ class UsedLinkStore(Protocol):
         ...
 
 
+class DeviceStore(Protocol):
+    async def add(self, device: Device) -> None:
+        """Conflict when the id or the secret hash exists."""
+        ...
+
+    async def get(self, device_id: str) -> Device | None:
+        """Across accounts: the device id is what authentication starts from."""
+        ...
+
+    async def list(self, account_id: str, *, user_id: str | None = None) -> Sequence[Device]:
+        """Ordered by creation time (ties by id); only ``user_id``'s when given."""
+        ...
+
+    async def revoke(self, account_id: str, device_id: str, at: datetime) -> Device:
+        """Marks the device revoked (idempotent: an earlier revocation time is kept).
+        NotFound when the device does not exist in the account."""
+        ...
+
+    async def set_push_token(
+        self, account_id: str, device_id: str, push_token: str | None
+    ) -> Device:
+        """Replaces the device's push token (``None`` clears it). NotFound when absent."""
+        ...
+
+
+class PairingStore(Protocol):
+    async def add(self, token: PairingToken) -> None:
+        """Conflict when the id or the token hash exists."""
+        ...
+
+    async def get(self, pairing_id: str) -> PairingToken | None:
+        """Across accounts: the pairing id is what the exchange starts from."""
+        ...
+
+    async def use(self, pairing_id: str, *, at: datetime, device_id: str) -> PairingToken | None:
+        """Compare-and-set: when the token is unused and ``at`` is before ``expires_at``, sets
+        ``used_at`` and ``device_id`` and returns it; otherwise returns ``None``. Of concurrent
+        uses exactly one wins. NotFound when the token does not exist."""
+        ...
+
+
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Filters combine with AND; ``since`` is inclusive, ``until`` exclusive; ``after_seq``
     keeps events with a greater seq. ``match`` values are JSON scalars (str, int, float, bool,
@@ -286,5 +329,9 @@ class Storage(Protocol):
     def audit(self) -> AuditStore: ...
     @property
     def used_links(self) -> UsedLinkStore: ...
+    @property
+    def devices(self) -> DeviceStore: ...
+    @property
+    def pairings(self) -> PairingStore: ...
 
     async def close(self) -> None: ...

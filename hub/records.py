@@ -181,6 +181,37 @@ class ApprovalVote(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class Device(msgspec.Struct, frozen=True, kw_only=True):
+    """A phone paired by QR code (hub/devices.py). Its credential acts for ``user_id`` and can
+    only list and decide that user's approvals and set its push token. Only the SHA-256 of
+    the credential is stored."""
+
+    id: str  # public identifier, also embedded in the credential text
+    account_id: str
+    user_id: str
+    name: str
+    platform: str  # ios | android
+    secret_hash: str
+    push_token: str | None = None  # the platform's device token, for the push proxy
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class PairingToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A one-time token a QR code carries: exchanged once, before ``expires_at``, for a
+    device credential of ``user_id``. Only its SHA-256 is stored."""
+
+    id: str  # public identifier, also embedded in the token text
+    account_id: str
+    user_id: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    device_id: str | None = None  # the device it was exchanged for
+
+
 class AuditDraft(msgspec.Struct, frozen=True, kw_only=True):
     """An audit event before the store chains it."""
 

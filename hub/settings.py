@@ -169,6 +169,24 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     ] = 86400
 
 
+class PushSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    proxy_url: Annotated[
+        str,
+        msgspec.Meta(
+            description="URL of the push proxy that sends approval requests to paired phones "
+            "(also read from `PUSH_PROXY_URL`). Empty: no push channel."
+        ),
+    ] = ""
+    proxy_api_key: Annotated[
+        str,
+        msgspec.Meta(
+            description="API key sent to the push proxy in the `X-API-Key` header (also read "
+            "from `PUSH_PROXY_API_KEY`).",
+            extra={SECRET: True},
+        ),
+    ] = ""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -205,6 +223,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     mcp: McpSettings = McpSettings()
     smtp: SmtpSettings = SmtpSettings()
     notifications: NotificationSettings = NotificationSettings()
+    push: PushSettings = PushSettings()
 
     @property
     def data_path(self) -> Path:
@@ -302,6 +321,9 @@ def load_settings(
     if file.is_file():
         merged.update(parse_env_file(file))
     merged.update(env)
+    for alias, name in _ALIASES.items():
+        if alias in merged and name not in merged:
+            merged[name] = merged[alias]
 
     fields = {f.env: f for f in setting_fields()}
     tree: dict[str, Any] = {}
@@ -336,6 +358,13 @@ def default_data_dir(environ: Mapping[str, str]) -> str:
 _NOT_SETTINGS = frozenset(
     {"PRELOOP_ENV_FILE", "PRELOOP_TEST_DATABASE_URL", "PRELOOP_PROFILE", "PRELOOP_VERSION"}
 )
+
+
+# Names the push proxy's own documentation uses, accepted when the PRELOOP_ one is not set.
+_ALIASES = {
+    "PUSH_PROXY_URL": "PRELOOP_PUSH_PROXY_URL",
+    "PUSH_PROXY_API_KEY": "PRELOOP_PUSH_PROXY_API_KEY",
+}
 
 
 def _put(tree: dict[str, Any], dotted: str, value: Any) -> None:

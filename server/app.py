@@ -24,8 +24,15 @@ from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 from server.scheduler import scheduler_running
 
-# /email/links: the signed link token is the credential (server/email_links.py).
-PUBLIC_PATHS = ["^/healthz", "^/docs", "^/openapi.json", "^/email/links/"]
+# /email/links: the signed link token is the credential (server/email_links.py); the app's
+# exchange of a pairing token for a device credential: the token is the proof.
+PUBLIC_PATHS = [
+    "^/healthz",
+    "^/docs",
+    "^/openapi.json",
+    "^/email/links/",
+    "^/api/v1/devices/pair$",
+]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
 

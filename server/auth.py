@@ -1,7 +1,9 @@
-"""Bearer API-key authentication and role checks for every API route.
+"""Bearer authentication and role checks for every API route.
 
 Every handler under the API router declares ``opt={"roles": ...}``; a handler without it is
-refused (fail closed), and a test walks the app to prove each route has one.
+refused (fail closed), and a test walks the app to prove each route has one. The bearer is an
+API key (``pl_...``) or a paired device's credential (``pld_...``, hub/devices.py); a device
+may only call the routes declared with ``device_only()``, and no API key may call those.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from hub.devices import DeviceCaller, DeviceService
 from hub.errors import AuthenticationError, PermissionDeniedError
 from hub.keys import Caller
 from hub.records import Role
@@ -21,11 +24,23 @@ READ = (Role.ADMIN, Role.APPROVER, Role.VIEWER)
 ADMIN = (Role.ADMIN,)
 DECIDE = (Role.ADMIN, Role.APPROVER)
 AGENT = (Role.AGENT, Role.ADMIN)
+DEVICE = "device"  # not a Role: no API key has it
+PUBLIC = "public"  # not a Role: the route proves the caller itself (e.g. a pairing token)
 
 
 def roles(allowed: Iterable[Role]) -> dict[str, Any]:
     """The ``opt`` a route handler declares: who may call it."""
     return {"roles": tuple(allowed)}
+
+
+def device_only() -> dict[str, Any]:
+    """The ``opt`` of a route only a paired device's credential may call."""
+    return {"roles": (DEVICE,)}
+
+
+def public() -> dict[str, Any]:
+    """The ``opt`` of a route outside authentication (its path is excluded from it too)."""
+    return {"roles": (PUBLIC,)}
 
 
 def bearer_token(header: str) -> str:
@@ -45,7 +60,11 @@ class ApiKeyAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         token = bearer_token(connection.headers.get("authorization", ""))
-        caller = await connection.app.state.hub.identity.authenticate(token)
+        hub = connection.app.state.hub
+        if DeviceService.is_credential(token):
+            device = await hub.devices.authenticate(token)
+            return AuthenticationResult(user=device, auth=token)
+        caller = await hub.identity.authenticate(token)
         return AuthenticationResult(user=caller, auth=token)
 
 
@@ -53,6 +72,17 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
     allowed = handler.opt.get("roles")
     if allowed is None:
         raise PermissionDeniedError("this route declares no roles, so nobody may call it")
+    if allowed == (PUBLIC,):
+        return
+    if isinstance(connection.user, DeviceCaller):
+        if allowed != (DEVICE,):
+            raise PermissionDeniedError(
+                "a device credential may only list and decide its user's approvals and set "
+                "its push token (/api/v1/devices/me/...)"
+            )
+        return
+    if allowed == (DEVICE,):
+        raise PermissionDeniedError("this route is for paired devices, not API keys")
     caller: Caller = connection.user
     if caller.role not in allowed:
         names = ", ".join(r.value for r in allowed)

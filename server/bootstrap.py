@@ -15,6 +15,7 @@ from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.catalog import CatalogService
 from hub.clock import Clock, SystemClock
+from hub.devices import DeviceService
 from hub.errors import ConfigError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
@@ -59,6 +60,7 @@ class Hub:
     links: LinkSigner
     notifications: NotificationDispatch
     scheduler: ApprovalScheduler
+    devices: DeviceService
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -104,7 +106,7 @@ async def open_hub(
         auditor=auditor,
         clock=clock,
         bus=bus,
-        notifiers=_notifiers(settings, links, clock),
+        notifiers=_notifiers(settings, links, clock, storage, auditor),
         attempts=settings.notifications.attempts,
         first_delay=settings.notifications.retry_seconds,
     )
@@ -137,12 +139,21 @@ async def open_hub(
         links=links,
         notifications=notifications,
         scheduler=ApprovalScheduler(approvals),
+        devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
     )
 
 
-def _notifiers(settings: Settings, links: LinkSigner, clock: Clock) -> list[Notifier]:
+def _notifiers(
+    settings: Settings, links: LinkSigner, clock: Clock, storage: Storage, auditor: Auditor
+) -> list[Notifier]:
     """The channels this server delivers on, from the settings."""
     notifiers: list[Notifier] = []
+    if settings.push.proxy_url:
+        from bots.push import PushNotifier
+
+        push = PushNotifier.from_settings(settings, devices=storage.devices, auditor=auditor)
+        if push is not None:
+            notifiers.append(push)
     if settings.smtp.host:
         from bots.email import EmailNotifier
 

@@ -10,6 +10,7 @@ from hub.keys import Caller
 from hub.records import Role
 from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
+from server.api.devices import DeviceController, PairingController
 from server.api.identity import KeyController, TeamController, UserController
 from server.api.policies import PolicyController
 from server.api.servers import ServerController
@@ -36,6 +37,8 @@ def api_router() -> Router:
             AuditController,
             ApprovalController,
             ServerController,
+            PairingController,
+            DeviceController,
         ],
         security=[{"bearer": []}],
     )

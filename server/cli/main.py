@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "keys": ("server.cli.identity", "keys", "Create, list and revoke API keys."),
     "users": ("server.cli.identity", "users", "Add and list users."),
     "teams": ("server.cli.identity", "teams", "Add and list teams."),
+    "devices": (
+        "server.cli.devices",
+        "devices",
+        "Pair phones by QR code; list and revoke paired devices.",
+    ),
     "approvals": ("server.cli.approvals", "approvals", "List, show and decide approval requests."),
     "servers": (
         "server.cli.servers",

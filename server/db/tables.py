@@ -269,3 +269,32 @@ used_links = Table(  # single-use links (email approve/deny) once they were used
     _account_id(),
     _at("used_at"),
 )
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("platform", String(20), nullable=False),
+    Column("secret_hash", HASH, nullable=False, unique=True),  # the credential is never stored
+    Column("push_token", Text, nullable=True),
+    _at("created_at"),
+    _at("last_used_at", nullable=True),
+    _at("revoked_at", nullable=True),
+    Index(None, "account_id", "user_id", "created_at"),
+)
+
+pairing_tokens = Table(
+    "pairing_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", HASH, nullable=False, unique=True),  # the token is never stored
+    _at("created_at"),
+    _at("expires_at"),
+    _at("used_at", nullable=True),
+    Column("device_id", ID, nullable=True),
+)

@@ -13,6 +13,7 @@ from server.db.stores._sqlite_audit import SqliteAuditWriter
 from server.db.stores.approvals import SqlApprovalStore
 from server.db.stores.audit import SqlAuditStore
 from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
+from server.db.stores.devices import SqlDeviceStore, SqlPairingStore
 from server.db.stores.identity import (
     SqlAccountStore,
     SqlApiKeyStore,
@@ -27,7 +28,9 @@ __all__ = [
     "SqlApiKeyStore",
     "SqlApprovalStore",
     "SqlAuditStore",
+    "SqlDeviceStore",
     "SqlMcpServerStore",
+    "SqlPairingStore",
     "SqlPolicyStore",
     "SqlStorage",
     "SqlTeamStore",
@@ -55,6 +58,8 @@ class SqlStorage:
         self.workflows = SqlWorkflowStore(db)
         self.approvals = SqlApprovalStore(db)
         self.used_links = SqlUsedLinkStore(db)
+        self.devices = SqlDeviceStore(db)
+        self.pairings = SqlPairingStore(db)
         path = sqlite_path(engine.url) if db.dialect == "sqlite" else None
         writer = SqliteAuditWriter(path, engine.dialect) if path is not None else None
         self.audit = SqlAuditStore(db, sqlite_writer=writer)

@@ -83,3 +83,18 @@ def test_configuration_doc_lists_every_setting() -> None:
     for field in setting_fields():
         assert f"`{field.env}`" in doc, f"docs/configuration.md misses {field.env}"
         assert field.description.split(".")[0] in doc, f"description of {field.env} is stale"
+
+
+def test_push_proxy_settings_accept_the_push_proxy_names(tmp_path: Path) -> None:
+    plain = load_settings(
+        {"PUSH_PROXY_URL": "https://push.example/send", "PUSH_PROXY_API_KEY": "k1"},
+        env_file=tmp_path / "none",
+    )
+    preferred = load_settings(
+        {"PUSH_PROXY_URL": "https://old.example", "PRELOOP_PUSH_PROXY_URL": "https://new.example"},
+        env_file=tmp_path / "none",
+    )
+
+    assert ("https://push.example/send", "k1") == (plain.push.proxy_url, plain.push.proxy_api_key)
+    assert "https://new.example" == preferred.push.proxy_url
+    assert "********" == redacted(plain)["PRELOOP_PUSH_PROXY_API_KEY"]
