@@ -136,7 +136,12 @@ class NotificationDispatch:
             approvers if escalation else request.approvers,
             self._clock.now(),
         )
-        notice = Notice(request=request, recipients=recipients, escalation=escalation)
+        notice = Notice(
+            request=request,
+            recipients=recipients,
+            escalation=escalation,
+            channel_settings={str(k): dict(v) for k, v in workflow.channel_settings.items()},
+        )
         await asyncio.gather(
             *(
                 self._with_retries(request, n, "deliver", partial(n.deliver, notice))

@@ -38,6 +38,9 @@ class Notice(msgspec.Struct, frozen=True, kw_only=True):
     request: ApprovalRequest
     recipients: tuple[Recipient, ...]
     escalation: bool = False  # the request waited too long: the escalation approvers
+    # The workflow's settings per channel (``channel_settings`` in the policy), e.g.
+    # {"slack": {"channel": "#deploys"}}: a notifier reads its own entry.
+    channel_settings: dict[str, dict[str, str]] = {}
 
 
 class Notifier(Protocol):

@@ -149,6 +149,9 @@ class ApprovalWorkflow(_Spec, frozen=True, kw_only=True):
     async_approval: bool = False
     approvers: tuple[Approver, ...] = ()
     channels: tuple[Channel, ...] = ()
+    # Per-channel settings of this workflow, e.g. {slack: {channel: "#deploys"},
+    # mattermost: {channel: "<channel id>"}}; each channel documents the keys it reads.
+    channel_settings: dict[Channel, dict[str, str]] = {}
     escalation: Escalation | None = None
     on_timeout: OnTimeout = OnTimeout.DENY
 

@@ -29,6 +29,7 @@ approval_workflows:
   - name: ops
     approvers: ["user:ada@example.com", "team:oncall", "role:admin", "user:ghost@example.com"]
     channels: [email, slack]
+    channel_settings: {slack: {channel: "#deploys"}}
     escalation: {after_seconds: 60, approvers: ["user:zed@example.com"]}
   - name: quiet
     approvers: ["user:ada@example.com"]
@@ -196,6 +197,7 @@ async def test_a_request_reaches_the_workflows_channels_and_its_approvers(world:
         r.email for r in notice.recipients
     ]
     assert {"slack": "U_ADA", "email": "ada@home.example"} == notice.recipients[0].identities
+    assert {"slack": {"channel": "#deploys"}} == notice.channel_settings
 
 
 async def test_the_user_who_made_the_call_is_never_a_recipient(world: World) -> None:
