@@ -187,6 +187,30 @@ class PushSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ] = ""
 
 
+class MattermostSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[
+        str,
+        msgspec.Meta(
+            description="Mattermost server URL, e.g. `https://chat.example.com`. Empty (or no "
+            "token): the mattermost channel is off."
+        ),
+    ] = ""
+    token: Annotated[
+        str,
+        msgspec.Meta(
+            description="Access token of the Mattermost bot account that posts approval requests.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    channel_id: Annotated[
+        str,
+        msgspec.Meta(
+            description="Id of the Mattermost channel to post in when the workflow names none "
+            "(`channel_settings: {mattermost: {channel: <id>}}`)."
+        ),
+    ] = ""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -224,6 +248,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     smtp: SmtpSettings = SmtpSettings()
     notifications: NotificationSettings = NotificationSettings()
     push: PushSettings = PushSettings()
+    mattermost: MattermostSettings = MattermostSettings()
 
     @property
     def data_path(self) -> Path:

@@ -22,16 +22,19 @@ from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import Hub, first_start, open_hub, start_upstreams
 from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
+from server.mattermost_actions import mattermost_router
 from server.scheduler import scheduler_running
 
 # /email/links: the signed link token is the credential (server/email_links.py); the app's
-# exchange of a pairing token for a device credential: the token is the proof.
+# exchange of a pairing token for a device credential, /mattermost/actions (the button's
+# signed token): the token is the proof.
 PUBLIC_PATHS = [
     "^/healthz",
     "^/docs",
     "^/openapi.json",
     "^/email/links/",
     "^/api/v1/devices/pair$",
+    "^/mattermost/actions$",
 ]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
@@ -132,6 +135,7 @@ def create_app(
             sse_messages,
             api_router(),
             email_links_router(),
+            mattermost_router(),
         ],
         lifespan=[lifespan],
         middleware=[

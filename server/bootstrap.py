@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -33,6 +34,9 @@ from hub.records import McpServer, Role
 from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
+
+if TYPE_CHECKING:
+    from bots.mattermost import MattermostNotifier
 
 log = logging.getLogger("preloop.server")
 
@@ -61,6 +65,7 @@ class Hub:
     notifications: NotificationDispatch
     scheduler: ApprovalScheduler
     devices: DeviceService
+    mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     async def close(self) -> None:
@@ -99,14 +104,19 @@ async def open_hub(
     policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
     approvals = ApprovalService(storage, clock, auditor, bus)
     pool = UpstreamPool(clock=clock)
-    links = LinkSigner(settings.notifications.link_secret or _link_secret_file(settings))
+    link_secret = settings.notifications.link_secret or _link_secret_file(settings)
+    links = LinkSigner(link_secret)
+    mattermost = _mattermost(settings, link_secret, clock, storage)
+    notifiers = _notifiers(settings, links, clock, storage, auditor)
+    if mattermost is not None:
+        notifiers.append(mattermost)
     notifications = NotificationDispatch(
         storage=storage,
         policies=policies,
         auditor=auditor,
         clock=clock,
         bus=bus,
-        notifiers=_notifiers(settings, links, clock, storage, auditor),
+        notifiers=notifiers,
         attempts=settings.notifications.attempts,
         first_delay=settings.notifications.retry_seconds,
     )
@@ -140,6 +150,7 @@ async def open_hub(
         notifications=notifications,
         scheduler=ApprovalScheduler(approvals),
         devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
+        mattermost=mattermost,
     )
 
 
@@ -167,6 +178,24 @@ def _notifiers(
             )
         )
     return notifiers
+
+
+def _mattermost(
+    settings: Settings, link_secret: str, clock: Clock, storage: Storage
+) -> MattermostNotifier | None:
+    """The Mattermost channel, when its URL and token are set."""
+    if not (settings.mattermost.url and settings.mattermost.token):
+        return None
+    from bots.mattermost import ActionSigner, MattermostNotifier
+
+    return MattermostNotifier(
+        settings.mattermost,
+        ActionSigner(link_secret),
+        public_url=settings.public_url,
+        clock=clock,
+        link_seconds=settings.notifications.link_seconds,
+        users=storage.users,
+    )
 
 
 def _link_secret_file(settings: Settings) -> str:

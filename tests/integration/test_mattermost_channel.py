@@ -1,0 +1,356 @@
+"""The Mattermost channel end to end: the real mattermostdriver posts to a local fake of the
+Mattermost REST API (uvicorn), the test clicks the post's buttons by sending Mattermost's
+callback to the real server on uvicorn, while a real MCP agent waits for its call.
+
+There is no installable Mattermost server: the fake answers ``GET /api/v4/users/me``,
+``POST /api/v4/posts`` and ``PUT /api/v4/posts/{id}/patch`` and records what it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from litestar import Litestar, Request, get, post, put
+from litestar.params import FromPath
+
+from bots.mattermost import ActionSigner, ActionToken
+from hub.links import DecisionLink, LinkSigner, new_link_id
+from server.bootstrap import LINK_SECRET_FILE
+from tests.integration.conftest import LiveServer, make_settings, run_live
+from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
+
+BOT_TOKEN = "mm-bot-token-" + "x" * 20
+SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+POLICY = """\
+version: "1.0"
+metadata: {name: mattermost test}
+mcp_servers:
+  - name: demo
+    transport: stdio
+    command: "%(python)s"
+    args: ["-m", "tests.servers.upstream_server", "stdio"]
+approval_workflows:
+  - name: by-chat
+    timeout_seconds: 120
+    approvers: ["user:ada@example.com", "user:bo@example.com"]
+    channels: [mattermost]
+    channel_settings: {mattermost: {channel: "chan-deploys"}}
+tools:
+  - name: echo
+    server: demo
+    action: require_approval
+    approval_workflow: by-chat
+    justification: optional
+defaults:
+  action: deny
+  unknown_tools: deny
+"""
+
+
+class FakeMattermost:
+    """What the fake Mattermost API received: (method, path, authorization, json)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str, Any]] = []
+        self.posts: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def app(self) -> Litestar:
+        fake = self
+
+        @get("/api/v4/users/me")
+        async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
+            fake._record(request, None)
+            return {"id": "bot-user", "username": "preloop"}
+
+        @post("/api/v4/posts", status_code=201)
+        async def create(request: Request[Any, Any, Any]) -> dict[str, Any]:
+            body = await request.json()
+            fake._record(request, body)
+            with fake._lock:
+                post_id = f"post{len(fake.posts) + 1}"
+                fake.posts[post_id] = {"id": post_id, **body}
+                return fake.posts[post_id]
+
+        @put("/api/v4/posts/{post_id:str}/patch")
+        async def patch(request: Request[Any, Any, Any], post_id: FromPath[str]) -> dict[str, Any]:
+            body = await request.json()
+            fake._record(request, body)
+            with fake._lock:
+                fake.posts[post_id].update(body)
+                return fake.posts[post_id]
+
+        return Litestar(route_handlers=[me, create, patch])
+
+    def _record(self, request: Request[Any, Any, Any], body: Any) -> None:
+        with self._lock:
+            self.requests.append(
+                (request.method, request.url.path, request.headers.get("authorization", ""), body)
+            )
+
+    def created(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [body for method, _, _, body in self.requests if method == "POST"]
+
+    def patches(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            return [(path, body) for method, path, _, body in self.requests if method == "PUT"]
+
+
+@pytest.fixture
+def mattermost() -> Iterator[tuple[FakeMattermost, str]]:
+    fake = FakeMattermost()
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the fake Mattermost did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def mm_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mattermost: tuple[FakeMattermost, str]
+) -> Iterator[LiveServer]:
+    monkeypatch.chdir(REPO)
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(POLICY % {"python": sys.executable})
+    settings = make_settings(
+        tmp_path,
+        PRELOOP_POLICY_FILE=str(policy_file),
+        PRELOOP_MATTERMOST_URL=mattermost[1],
+        PRELOOP_MATTERMOST_TOKEN=BOT_TOKEN,
+        PRELOOP_SERVER_PUBLIC_URL="https://preloop.example",
+    )
+    with run_live(settings) as live:
+        yield live
+
+
+async def _setup(live: LiveServer) -> tuple[str, dict[str, str]]:
+    """ada (approver, linked as mm-ada), bo (approver, not linked), the agent's key."""
+    headers = {"Authorization": f"Bearer {live.admin_key}"}
+    users: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as http:
+        for email in ("ada@example.com", "bo@example.com"):
+            added = await http.post("/api/v1/users/", json={"email": email})
+            assert added.status_code == 201, added.text
+            users[email] = added.json()["id"]
+            key = await http.post(
+                "/api/v1/keys/",
+                json={"name": email.split("@")[0], "role": "approver", "user_email": email},
+            )
+            assert key.status_code == 201, key.text
+        linked = await http.post(
+            "/api/v1/users/ada@example.com/link", json={"mattermost": "mm-ada"}
+        )
+        assert linked.status_code == 200, linked.text
+        created = await http.post("/api/v1/keys/", json={"name": "agent", "role": "agent"})
+        assert created.status_code == 201, created.text
+    return created.json()["secret"], users
+
+
+def _buttons(post_body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    actions = post_body["props"]["attachments"][0]["actions"]
+    return {a["id"]: a for a in actions}
+
+
+async def _click(
+    live: LiveServer, button: dict[str, Any], user_id: str, **context: Any
+) -> httpx.Response:
+    """Mattermost's callback for a click, sent to the live server (the URL's path on it)."""
+    integration = button["integration"]
+    assert integration["url"] == "https://preloop.example/mattermost/actions"
+    body = {
+        "user_id": user_id,
+        "user_name": "someone",
+        "channel_id": "chan-deploys",
+        "post_id": "post1",
+        "context": {**integration["context"], **context},
+    }
+    async with httpx.AsyncClient(timeout=30) as chat:  # no API key: the token is the proof
+        return await chat.post(live.url + urlsplit(integration["url"]).path, json=body)
+
+
+async def _status(http: httpx.AsyncClient, request_id: str) -> str:
+    got = await http.get(f"/api/v1/approvals/{request_id}")
+    assert got.status_code == 200, got.text
+    status: str = got.json()["request"]["status"]
+    return status
+
+
+async def test_a_linked_approver_clicks_approve_and_the_waiting_call_runs(
+    mm_server: LiveServer, mattermost: tuple[FakeMattermost, str]
+) -> None:
+    fake = mattermost[0]
+    agent_key, users = await _setup(mm_server)
+    admin = {"Authorization": f"Bearer {mm_server.admin_key}"}
+    async with (
+        agent(mm_server, agent_key, "auto") as client,
+        httpx.AsyncClient(base_url=mm_server.url, headers=admin, timeout=30) as http,
+    ):
+        waiting = asyncio.create_task(
+            raw_call(client, "demo__echo", {"text": SECRET_ARG, "justification": "release notes"})
+        )
+
+        async def one_post() -> dict[str, Any] | None:
+            got = fake.created()
+            return got[0] if got else None
+
+        posted = await eventually(one_post)
+        pending = (await http.get("/api/v1/approvals/", params={"status": "pending"})).json()
+        request_id = pending[0]["id"]
+        assert not waiting.done()
+
+        # The post: the workflow's channel, the call's details, two buttons, no secrets.
+        assert "chan-deploys" == posted["channel_id"]
+        assert "demo/echo" in posted["message"]
+        text = posted["props"]["attachments"][0]["text"]
+        for shown in (request_id, "release notes", "[REDACTED]"):
+            assert shown in text
+        buttons = _buttons(posted)
+        assert {"approve", "deny"} == set(buttons)
+        context = buttons["approve"]["integration"]["context"]
+        assert (request_id, "approve") == (context["request_id"], context["action"])
+        assert context["token"] != buttons["deny"]["integration"]["context"]["token"]
+        link_secret = (mm_server.settings.data_path / LINK_SECRET_FILE).read_text().strip()
+        everything = repr(fake.requests)
+        for secret in (SECRET_ARG, link_secret, mm_server.admin_key, agent_key):
+            assert secret not in everything
+        # The real driver logged in with the bot token.
+        assert ("GET", "/api/v4/users/me", f"Bearer {BOT_TOKEN}") == fake.requests[0][:3]
+
+        # Refusals: each one changes nothing.
+        token = context["token"]
+        tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+        refused = await _click(mm_server, buttons["approve"], "mm-ada", token=tampered)
+        assert 403 == refused.status_code
+        assert "not valid" in refused.json()["ephemeral_text"]
+        # The deny button's token does not approve, whatever the context claims.
+        swapped = buttons["approve"]["integration"]["context"]["token"].split(".")[0] + (
+            "." + buttons["deny"]["integration"]["context"]["token"].split(".")[1]
+        )
+        assert (
+            403
+            == (await _click(mm_server, buttons["approve"], "mm-ada", token=swapped)).status_code
+        )
+        # An email link is no Mattermost token (same secret, another key); nor is nothing.
+        email_link = LinkSigner(link_secret).sign(
+            DecisionLink(
+                id=new_link_id(),
+                account_id=pending[0]["account_id"],
+                request_id=request_id,
+                user_id=users["ada@example.com"],
+                choice="approve",
+                expires_at=int((datetime.now(UTC) + timedelta(hours=1)).timestamp()),
+            )
+        )
+        for foreign in (email_link, ""):
+            answer = await _click(mm_server, buttons["approve"], "mm-ada", token=foreign)
+            assert 403 == answer.status_code
+        # A genuine but expired button.
+        expired = ActionSigner(link_secret).sign(
+            ActionToken(
+                account_id=pending[0]["account_id"],
+                request_id=request_id,
+                action="approve",
+                expires_at=int((datetime.now(UTC) - timedelta(seconds=1)).timestamp()),
+            )
+        )
+        late_button = await _click(mm_server, buttons["approve"], "mm-ada", token=expired)
+        assert 200 == late_button.status_code
+        assert "expired" in late_button.json()["ephemeral_text"]
+        unlinked = await _click(mm_server, buttons["approve"], "mm-stranger")
+        assert 200 == unlinked.status_code
+        assert "not linked" in unlinked.json()["ephemeral_text"]
+        assert "update" not in unlinked.json()
+        assert "pending" == await _status(http, request_id)
+        assert not waiting.done()
+        assert [] == fake.patches()
+
+        # ada approves from Mattermost: the call runs, the post is rewritten without buttons.
+        approved = await _click(mm_server, buttons["approve"], "mm-ada")
+        assert 200 == approved.status_code, approved.text
+        update = approved.json()["update"]
+        assert "Approved" in update["message"]
+        assert "ada@example.com" in update["message"]
+        assert [] == update["props"]["attachments"][0]["actions"]
+        async with asyncio.timeout(30):
+            result = await waiting
+        assert SECRET_ARG == text_of(result)
+        assert "approved" == await _status(http, request_id)
+
+        async def settled() -> list[tuple[str, dict[str, Any]]] | None:
+            return fake.patches() or None
+
+        path, patched = (await eventually(settled))[0]
+        assert "/api/v4/posts/post1/patch" == path
+        assert "ada@example.com" in patched["message"]
+        assert "approved" in patched["props"]["attachments"][0]["text"]
+        assert [] == patched["props"]["attachments"][0]["actions"]
+
+        # A late click on the old post changes nothing.
+        late = await _click(mm_server, buttons["deny"], "mm-ada")
+        assert 200 == late.status_code
+        assert "Nothing was changed" in late.json()["ephemeral_text"]
+        assert "approved" == await _status(http, request_id)
+
+        votes = (
+            await http.get("/api/v1/audit/", params={"kind": "approval.voted", "order": "oldest"})
+        ).json()
+        assert [("mattermost", users["ada@example.com"])] == [
+            (v["data"]["channel"], v["actor"]) for v in votes
+        ]
+
+
+async def test_the_agents_own_user_may_not_approve_from_mattermost(
+    mm_server: LiveServer, mattermost: tuple[FakeMattermost, str]
+) -> None:
+    fake = mattermost[0]
+    _agent_key, _users = await _setup(mm_server)
+    admin = {"Authorization": f"Bearer {mm_server.admin_key}"}
+    async with httpx.AsyncClient(base_url=mm_server.url, headers=admin, timeout=30) as http:
+        owned = await http.post(
+            "/api/v1/keys/",
+            json={"name": "ada-agent", "role": "agent", "user_email": "ada@example.com"},
+        )
+        assert owned.status_code == 201, owned.text
+        async with agent(mm_server, owned.json()["secret"], "auto") as client:
+            waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "own"}))
+
+            async def one_post() -> dict[str, Any] | None:
+                got = fake.created()
+                return got[0] if got else None
+
+            posted = await eventually(one_post)
+            request_id = _buttons(posted)["approve"]["integration"]["context"]["request_id"]
+            refused = await _click(mm_server, _buttons(posted)["approve"], "mm-ada")
+            assert 200 == refused.status_code
+            answer = refused.json()
+            assert "never decide" in answer["ephemeral_text"]
+            assert "update" not in answer
+            assert "pending" == await _status(http, request_id)
+            assert not waiting.done()
+            assert [] == fake.patches()
+            waiting.cancel()
