@@ -27,7 +27,7 @@ from litestar.params import FromPath
 from bots.mattermost import ActionSigner, ActionToken
 from hub.links import DecisionLink, LinkSigner, new_link_id
 from server.bootstrap import LINK_SECRET_FILE
-from tests.integration.conftest import LiveServer, make_settings, run_live
+from tests.integration.conftest import Api, LiveServer, make_settings, run_live
 from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
 
 BOT_TOKEN = "mm-bot-token-" + "x" * 20
@@ -353,4 +353,20 @@ async def test_the_agents_own_user_may_not_approve_from_mattermost(
             assert "pending" == await _status(http, request_id)
             assert not waiting.done()
             assert [] == fake.patches()
+
+            # Malformed callbacks are refused, never a 500.
+            async with httpx.AsyncClient(base_url=mm_server.url, timeout=30) as chat:
+                for body in (b"not json", b"[]", b'{"context": {}}', b'{"user_id": 1}'):
+                    answer = await chat.post("/mattermost/actions", content=body)
+                    assert 403 == answer.status_code, body
+                    assert "not valid" in answer.json()["ephemeral_text"]
+            assert "pending" == await _status(http, request_id)
             waiting.cancel()
+
+
+async def test_the_callback_answers_404_when_mattermost_is_not_configured(api: Api) -> None:
+    answer = await api.client.post(
+        "/mattermost/actions", json={"user_id": "mm-ada", "context": {"token": "x.y"}}
+    )
+    assert 404 == answer.status_code
+    assert "not configured" in answer.json()["ephemeral_text"]
