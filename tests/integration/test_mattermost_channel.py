@@ -47,7 +47,16 @@ approval_workflows:
     approvers: ["user:ada@example.com", "user:bo@example.com"]
     channels: [mattermost]
     channel_settings: {mattermost: {channel: "chan-deploys"}}
+  - name: two-of-chat
+    timeout_seconds: 120
+    approvers: ["user:ada@example.com", "user:bo@example.com"]
+    required_approvals: 2
+    channels: [mattermost]
 tools:
+  - name: add
+    server: demo
+    action: require_approval
+    approval_workflow: two-of-chat
   - name: echo
     server: demo
     action: require_approval
@@ -142,6 +151,7 @@ def mm_server(
         PRELOOP_POLICY_FILE=str(policy_file),
         PRELOOP_MATTERMOST_URL=mattermost[1],
         PRELOOP_MATTERMOST_TOKEN=BOT_TOKEN,
+        PRELOOP_MATTERMOST_CHANNEL_ID="chan-default",
         PRELOOP_SERVER_PUBLIC_URL="https://preloop.example",
     )
     with run_live(settings) as live:
@@ -362,6 +372,45 @@ async def test_the_agents_own_user_may_not_approve_from_mattermost(
                     assert "not valid" in answer.json()["ephemeral_text"]
             assert "pending" == await _status(http, request_id)
             waiting.cancel()
+
+
+async def test_a_quorum_waits_for_the_second_click(
+    mm_server: LiveServer, mattermost: tuple[FakeMattermost, str]
+) -> None:
+    fake = mattermost[0]
+    agent_key, _users = await _setup(mm_server)
+    admin = {"Authorization": f"Bearer {mm_server.admin_key}"}
+    async with (
+        agent(mm_server, agent_key, "auto") as client,
+        httpx.AsyncClient(base_url=mm_server.url, headers=admin, timeout=30) as http,
+    ):
+        linked = await http.post("/api/v1/users/bo@example.com/link", json={"mattermost": "mm-bo"})
+        assert linked.status_code == 200, linked.text
+        waiting = asyncio.create_task(raw_call(client, "demo__add", {"a": 2, "b": 3}))
+
+        async def one_post() -> dict[str, Any] | None:
+            got = fake.created()
+            return got[0] if got else None
+
+        posted = await eventually(one_post)
+        assert "chan-default" == posted["channel_id"]  # the workflow names no channel
+        buttons = _buttons(posted)
+        request_id = buttons["approve"]["integration"]["context"]["request_id"]
+
+        first = await _click(mm_server, buttons["approve"], "mm-ada")
+        assert 200 == first.status_code, first.text
+        assert "1 of 2" in first.json()["ephemeral_text"]
+        assert "update" not in first.json()
+        assert "pending" == await _status(http, request_id)
+        assert not waiting.done()
+
+        second = await _click(mm_server, buttons["approve"], "mm-bo")
+        assert 200 == second.status_code, second.text
+        assert "Approved" in second.json()["update"]["message"]
+        async with asyncio.timeout(30):
+            result = await waiting
+        assert {"sum": 5} == result["structuredContent"]
+        assert "approved" == await _status(http, request_id)
 
 
 async def test_the_callback_answers_404_when_mattermost_is_not_configured(api: Api) -> None:
