@@ -113,10 +113,10 @@ class _SlackHandlers:
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
         """Deny with the reason given; a refusal is shown in the modal, nothing changes."""
-        metadata = json.loads(view.get("private_metadata") or "{}")
         values = view.get("state", {}).get("values", {})
         reason = str(values.get(_REASON_BLOCK, {}).get(_REASON_INPUT, {}).get("value") or "")
         try:
+            metadata = json.loads(view.get("private_metadata") or "{}")
             caller = await self._caller(str(metadata.get("account_id", "")), _slack_user(body))
             await self._hub.approvals.decide(
                 str(metadata["account_id"]),
@@ -126,7 +126,7 @@ class _SlackHandlers:
                 comment=reason[:_MAX_COMMENT],
                 channel="slack",
             )
-        except (PreloopError, KeyError) as exc:
+        except (PreloopError, KeyError, ValueError, TypeError) as exc:
             await ack(response_action="errors", errors={_REASON_BLOCK: _said(exc)})
             return
         await ack()
@@ -187,7 +187,7 @@ async def _ephemeral(client: AsyncWebClient, body: dict[str, Any], text: str) ->
 
 
 def _said(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
+    if not isinstance(exc, PreloopError):
         return "This form does not name a request. Nothing was changed."
     return f"Refused: {exc}. Nothing was changed."[:_MAX_COMMENT]
 

@@ -21,6 +21,10 @@ import pytest
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
 
+from hub.errors import ConfigError
+from hub.memory import InMemoryStorage
+from hub.settings import load_settings
+from server.bootstrap import open_hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
 
@@ -416,3 +420,14 @@ async def test_the_preloop_command_lists_pending_requests(
         assert request_id not in unknown.text
         assert "not linked" in unknown.text
         waiting.cancel()
+
+
+async def test_a_bot_token_without_a_signing_secret_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        {"PRELOOP_SLACK_BOT_TOKEN": BOT_TOKEN, "PRELOOP_DATA_DIR": str(tmp_path)},
+        env_file=tmp_path / "none",
+    )
+    with pytest.raises(ConfigError, match="PRELOOP_SLACK_SIGNING_SECRET"):
+        await open_hub(settings, storage=InMemoryStorage())
