@@ -8,9 +8,8 @@ link --slack U123``). The buttons' action ids carry the request id (``preloop_ap
 ``ApprovalService.decide``; the notifier itself never decides.
 
 ``settle`` updates every message posted for the request (``chat.update``) with the outcome,
-who decided and when. Where the messages are (channel + ts) is kept in memory for this
-release (docs/decisions/0013): after a restart, messages of requests opened before it are not
-updated.
+who decided and when. Where the messages are (channel id + ts) is stored
+(``Storage.channel_messages``), so any replica, also after a restart, updates them.
 """
 
 from __future__ import annotations
@@ -21,9 +20,10 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from hub.clock import Clock
 from hub.notify import Notice
-from hub.ports import UserStore
-from hub.records import ApprovalRequest, ApprovalStatus
+from hub.ports import ChannelMessageStore, UserStore
+from hub.records import ApprovalRequest, ApprovalStatus, ChannelMessage
 
 APPROVE_ACTION = "preloop_approve:"
 DENY_ACTION = "preloop_deny:"
@@ -37,19 +37,21 @@ class SlackNotifier:
     channel = "slack"
 
     def __init__(
-        self, client: AsyncWebClient, *, default_channel: str, users: UserStore | None = None
+        self,
+        client: AsyncWebClient,
+        *,
+        default_channel: str,
+        users: UserStore,
+        messages: ChannelMessageStore,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._default_channel = default_channel
         self._users = users
-        # request id -> the messages posted for it, as (channel id, ts); (request, escalation)
-        # already posted, so a retried notice posts nothing twice
-        self._messages: dict[str, list[tuple[str, str]]] = {}
+        self._messages = messages
+        self._clock = clock
+        # (request, escalation) already posted: a retried notice posts nothing twice
         self._posted: set[tuple[str, bool]] = set()
-
-    def messages(self, request_id: str) -> list[tuple[str, str]]:
-        """Where the request's messages are (channel id, ts)."""
-        return list(self._messages.get(request_id, []))
 
     async def deliver(self, notice: Notice) -> None:
         request = notice.request
@@ -70,28 +72,34 @@ class SlackNotifier:
             text=_summary(request, notice.escalation),
             blocks=pending_blocks(request, escalation=notice.escalation, mentions=mentions),
         )
-        self._messages.setdefault(request.id, []).append(
-            (str(answer["channel"]), str(answer["ts"]))
+        await self._messages.add(
+            ChannelMessage(
+                account_id=request.account_id,
+                request_id=request.id,
+                channel=self.channel,
+                conversation=str(answer["channel"]),
+                ts=str(answer["ts"]),
+                created_at=self._clock.now(),
+            )
         )
         self._posted.add(key)
 
     async def settle(self, request: ApprovalRequest) -> None:
         """Replace the buttons of every message of the request with the outcome."""
         who = await self._who(request)
-        for channel, ts in self._messages.get(request.id, []):
+        for message in await self._messages.list(request.account_id, request.id, self.channel):
             await self._client.chat_update(
-                channel=channel,
-                ts=ts,
+                channel=message.conversation,
+                ts=message.ts,
                 text=_outcome(request, who),
                 blocks=settled_blocks(request, who),
             )
-        self._messages.pop(request.id, None)
         self._posted = {k for k in self._posted if k[0] != request.id}
 
     async def _who(self, request: ApprovalRequest) -> str:
         """The decider as a person's email when it is a user id, else as recorded."""
         decided_by = request.decided_by or ""
-        if decided_by and self._users is not None:
+        if decided_by:
             user = await self._users.get(request.account_id, decided_by)
             if user is not None:
                 return user.email

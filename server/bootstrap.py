@@ -178,7 +178,13 @@ def _notifiers(
 
         client = AsyncWebClient(token=settings.slack.bot_token, base_url=settings.slack.api_url)
         notifiers.append(
-            SlackNotifier(client, default_channel=settings.slack.channel, users=storage.users)
+            SlackNotifier(
+                client,
+                default_channel=settings.slack.channel,
+                users=storage.users,
+                messages=storage.channel_messages,
+                clock=clock,
+            )
         )
     return notifiers
 

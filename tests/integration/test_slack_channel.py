@@ -12,17 +12,24 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import httpx
+import msgspec
 import pytest
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bots.slack import SlackNotifier
+from hub.clock import FrozenClock
 from hub.errors import ConfigError
 from hub.memory import InMemoryStorage
+from hub.notify import Notice
+from hub.records import Account, ApprovalRequest, ApprovalStatus
 from hub.settings import load_settings
 from server.bootstrap import open_hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
@@ -431,3 +438,43 @@ async def test_a_bot_token_without_a_signing_secret_is_a_configuration_error(
     )
     with pytest.raises(ConfigError, match="PRELOOP_SLACK_SIGNING_SECRET"):
         await open_hub(settings, storage=InMemoryStorage())
+
+
+async def test_a_new_process_updates_the_messages_an_earlier_one_posted(
+    fake_slack: tuple[FakeSlack, str],
+) -> None:
+    fake, api_url = fake_slack
+    storage = InMemoryStorage()
+    clock = FrozenClock(datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
+    await storage.accounts.add(Account(id="acct_1", name="acme", created_at=clock.now()))
+    request = ApprovalRequest(
+        id="apr_1",
+        account_id="acct_1",
+        principal_key_id="key_1",
+        server="demo",
+        tool="echo",
+        args_digest="d",
+        policy_version=1,
+        workflow="by-slack",
+        created_at=clock.now(),
+    )
+
+    def notifier() -> SlackNotifier:  # a fresh one each time: nothing kept in the process
+        return SlackNotifier(
+            AsyncWebClient(token=BOT_TOKEN, base_url=api_url),
+            default_channel="#fallback",
+            users=storage.users,
+            messages=storage.channel_messages,
+            clock=clock,
+        )
+
+    await notifier().deliver(Notice(request=request, recipients=()))
+    await notifier().deliver(Notice(request=request, recipients=(), escalation=True))
+    assert ["#fallback", "#fallback"] == [m["channel"] for m in fake.made("chat.postMessage")]
+    decided = msgspec.structs.replace(
+        request, status=ApprovalStatus.APPROVED, decided_at=clock.now(), decided_by="key_9"
+    )
+    await notifier().settle(decided)
+    updates = fake.made("chat.update")
+    assert ["1700000000.000001", "1700000000.000002"] == [u["ts"] for u in updates]
+    assert all("approved* by key_9" in u["text"] for u in updates)
