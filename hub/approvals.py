@@ -346,6 +346,11 @@ class ApprovalService:
             return False
         return True
 
+    async def check_may_decide(self, request: ApprovalRequest, approver: Caller) -> None:
+        """``PermissionDeniedError`` saying why ``approver`` may not vote on ``request``
+        (a channel asks before showing a form, e.g. Slack's deny modal)."""
+        await self._check_may_decide(request, approver)
+
     async def _check_may_decide(self, request: ApprovalRequest, approver: Caller) -> None:
         if approver.key_id == request.principal_key_id:
             raise PermissionDeniedError("the principal that made a call can never decide it")

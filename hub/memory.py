@@ -25,6 +25,7 @@ from hub.records import (
     ApprovalVote,
     AuditDraft,
     AuditEvent,
+    ChannelMessage,
     Device,
     McpServer,
     PairingToken,
@@ -75,6 +76,7 @@ class _State:
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, tuple[int, str]] = {}
         self.used_links: dict[str, str] = {}  # link id -> account id
+        self.channel_messages: dict[tuple[str, str, str], ChannelMessage] = {}
         self.devices: dict[str, Device] = {}
         self.pairings: dict[str, PairingToken] = {}
 
@@ -466,6 +468,24 @@ class InMemoryUsedLinkStore(_Store):
         return True
 
 
+class InMemoryChannelMessageStore(_Store):
+    async def add(self, message: ChannelMessage) -> None:
+        self._s.require_account(message.account_id)
+        aware_utc(message.created_at, "created_at")
+        key = (message.channel, message.conversation, message.ts)
+        self._s.channel_messages.setdefault(key, message)
+
+    async def list(
+        self, account_id: str, request_id: str, channel: str
+    ) -> Sequence[ChannelMessage]:
+        found = [
+            m
+            for m in self._s.channel_messages.values()
+            if (m.account_id, m.request_id, m.channel) == (account_id, request_id, channel)
+        ]
+        return sorted(found, key=lambda m: (m.created_at, m.conversation, m.ts))
+
+
 class InMemoryDeviceStore(_Store):
     async def add(self, device: Device) -> None:
         self._s.require_account(device.account_id)
@@ -550,6 +570,7 @@ class InMemoryStorage:
         self.approvals = InMemoryApprovalStore(state)
         self.audit = InMemoryAuditStore(state)
         self.used_links = InMemoryUsedLinkStore(state)
+        self.channel_messages = InMemoryChannelMessageStore(state)
         self.devices = InMemoryDeviceStore(state)
         self.pairings = InMemoryPairingStore(state)
 

@@ -28,6 +28,7 @@ from hub.records import (
     ApprovalVote,
     AuditDraft,
     AuditEvent,
+    ChannelMessage,
     Device,
     McpServer,
     PairingToken,
@@ -231,6 +232,18 @@ class UsedLinkStore(Protocol):
         ...
 
 
+class ChannelMessageStore(Protocol):
+    async def add(self, message: ChannelMessage) -> None:
+        """Record a posted message; the same (channel, conversation, ts) again is ignored."""
+        ...
+
+    async def list(
+        self, account_id: str, request_id: str, channel: str
+    ) -> Sequence[ChannelMessage]:
+        """The request's messages on ``channel``, oldest first."""
+        ...
+
+
 class DeviceStore(Protocol):
     async def add(self, device: Device) -> None:
         """Conflict when the id or the secret hash exists."""
@@ -329,6 +342,8 @@ class Storage(Protocol):
     def audit(self) -> AuditStore: ...
     @property
     def used_links(self) -> UsedLinkStore: ...
+    @property
+    def channel_messages(self) -> ChannelMessageStore: ...
     @property
     def devices(self) -> DeviceStore: ...
     @property

@@ -166,6 +166,18 @@ class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
     escalated_at: datetime | None = None
 
 
+class ChannelMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A message a channel posted about a request (Slack: the channel id and ``ts``), kept so
+    any replica, also after a restart, can update it once the request is decided."""
+
+    account_id: str
+    request_id: str
+    channel: str  # the notifier's channel, e.g. "slack"
+    conversation: str  # where it was posted (a Slack channel id)
+    ts: str  # the message's id there
+    created_at: datetime
+
+
 class VoteChoice(StrEnum):
     APPROVE = "approve"
     DENY = "deny"

@@ -211,6 +211,38 @@ class MattermostSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     ] = ""
 
 
+class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    bot_token: Annotated[
+        str,
+        msgspec.Meta(
+            description="Slack bot token (`xoxb-...`). Empty: the Slack channel is off.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    signing_secret: Annotated[
+        str,
+        msgspec.Meta(
+            description="Slack app signing secret: button clicks, modals and `/preloop` at "
+            "`/slack/events` are accepted only when signed with it.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    channel: Annotated[
+        str,
+        msgspec.Meta(
+            description="Slack channel for approval messages when the workflow names none "
+            "(`channel_settings.slack.channel`)."
+        ),
+    ] = ""
+    api_url: Annotated[
+        str,
+        msgspec.Meta(
+            description="Base URL of the Slack Web API (tests, Slack Enterprise proxies); "
+            "ends with `/`."
+        ),
+    ] = "https://slack.com/api/"
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -249,6 +281,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     notifications: NotificationSettings = NotificationSettings()
     push: PushSettings = PushSettings()
     mattermost: MattermostSettings = MattermostSettings()
+    slack: SlackSettings = SlackSettings()
 
     @property
     def data_path(self) -> Path:

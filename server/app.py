@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Litestar, MediaType, Request, asgi, get
+from litestar import Litestar, MediaType, Request, Response, asgi, get
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -35,6 +35,7 @@ PUBLIC_PATHS = [
     "^/email/links/",
     "^/api/v1/devices/pair$",
     "^/mattermost/actions$",
+    "^/slack/events$",  # Slack signs every request; bolt verifies it (server/slack_events.py)
 ]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
@@ -73,6 +74,17 @@ async def sse_messages(scope: Scope, receive: Receive, send: Send) -> None:
     await Litestar.from_scope(scope).state.sse.post(scope, receive, send)
 
 
+@asgi("/slack/events", copy_scope=True, include_in_schema=False)
+async def slack_events(scope: Scope, receive: Receive, send: Send) -> None:
+    """Slack's signed callbacks (buttons, modals, ``/preloop``); 404 when Slack is off."""
+    handler = getattr(Litestar.from_scope(scope).state, "slack", None)
+    if handler is None:
+        off = Response("the Slack channel is off", status_code=404, media_type=MediaType.TEXT)
+        await off.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
+        return
+    await handler(scope, receive, send)
+
+
 def mcp_allowed_hosts(settings: Settings) -> list[str]:
     """Host headers the MCP endpoint accepts (DNS-rebinding protection)."""
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
@@ -99,6 +111,10 @@ def create_app(
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
         app.state.sse = SseEndpoint(gateway)
+        if settings.slack.bot_token and settings.slack.signing_secret:
+            from server.slack_events import slack_handler
+
+            app.state.slack = slack_handler(opened, settings.slack)
         every = settings.server.scheduler_seconds
         async with (
             opened.notifications.running(),
@@ -133,6 +149,7 @@ def create_app(
             mcp_endpoint,
             sse_endpoint,
             sse_messages,
+            slack_events,
             api_router(),
             email_links_router(),
             mattermost_router(),

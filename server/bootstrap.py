@@ -177,6 +177,26 @@ def _notifiers(
                 link_seconds=settings.notifications.link_seconds,
             )
         )
+    if settings.slack.bot_token:
+        if not settings.slack.signing_secret:
+            raise ConfigError(
+                "PRELOOP_SLACK_BOT_TOKEN is set but PRELOOP_SLACK_SIGNING_SECRET is not: "
+                "Slack's button clicks could not be verified"
+            )
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        from bots.slack import SlackNotifier
+
+        client = AsyncWebClient(token=settings.slack.bot_token, base_url=settings.slack.api_url)
+        notifiers.append(
+            SlackNotifier(
+                client,
+                default_channel=settings.slack.channel,
+                users=storage.users,
+                messages=storage.channel_messages,
+                clock=clock,
+            )
+        )
     return notifiers
 
 

@@ -105,7 +105,13 @@ class PostgresEventBus:
                         "SELECT pg_notify($1, $2)", _channel(topic), payload
                     )
                     return
-                except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+                except (
+                    OSError,
+                    asyncpg.InterfaceError,
+                    asyncpg.PostgresConnectionError,
+                    # a connection the server ended can leave asyncpg's protocol mid-operation
+                    asyncpg.InternalClientError,
+                ) as exc:
                     if attempt == 2:
                         log.warning("event %s not published: %s", type(event).__name__, exc)
                     elif not self._publisher.is_closed():
@@ -136,7 +142,12 @@ class PostgresEventBus:
         while not self._closing:
             try:
                 listener = await asyncpg.connect(self._dsn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+            ) as exc:
                 log.warning("event bus: reconnecting failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -270,6 +270,18 @@ used_links = Table(  # single-use links (email approve/deny) once they were used
     _at("used_at"),
 )
 
+channel_messages = Table(  # messages a channel posted per request (Slack: channel id + ts)
+    "channel_messages",
+    metadata,
+    Column("channel", String(20), primary_key=True),
+    Column("conversation", String(200), primary_key=True),
+    Column("ts", String(64), primary_key=True),
+    _account_id(),
+    Column("request_id", ID, nullable=False),
+    _at("created_at"),
+    Index(None, "account_id", "request_id", "channel"),
+)
+
 devices = Table(
     "devices",
     metadata,

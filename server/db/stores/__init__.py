@@ -21,6 +21,7 @@ from server.db.stores.identity import (
     SqlUsedLinkStore,
     SqlUserStore,
 )
+from server.db.stores.messages import SqlChannelMessageStore
 from server.db.stores.policy import SqlPolicyStore, SqlWorkflowStore
 
 __all__ = [
@@ -58,6 +59,7 @@ class SqlStorage:
         self.workflows = SqlWorkflowStore(db)
         self.approvals = SqlApprovalStore(db)
         self.used_links = SqlUsedLinkStore(db)
+        self.channel_messages = SqlChannelMessageStore(db)
         self.devices = SqlDeviceStore(db)
         self.pairings = SqlPairingStore(db)
         path = sqlite_path(engine.url) if db.dialect == "sqlite" else None

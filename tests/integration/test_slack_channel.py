@@ -1,0 +1,480 @@
+"""The Slack channel end to end: a local fake of Slack's Web API (there is no installable
+Slack) records what the real slack_sdk client sends; the test plays Slack's side of the
+callbacks, signing them as Slack does, against the real server on uvicorn, while a real MCP
+agent waits for its call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import httpx
+import msgspec
+import pytest
+import uvicorn
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots.slack import SlackNotifier
+from hub.clock import FrozenClock
+from hub.errors import ConfigError
+from hub.memory import InMemoryStorage
+from hub.notify import Notice
+from hub.records import Account, ApprovalRequest, ApprovalStatus
+from hub.settings import load_settings
+from server.bootstrap import open_hub
+from tests.integration.conftest import LiveServer, make_settings, run_live
+from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
+
+SIGNING_SECRET = "slack-signing-secret-for-tests-0123456789"
+BOT_TOKEN = "xoxb-test-" + "0123456789"
+SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+CHANNEL_ID = "C0DEPLOYS"
+
+POLICY = """\
+version: "1.0"
+metadata: {name: slack test}
+mcp_servers:
+  - name: demo
+    transport: stdio
+    command: "%(python)s"
+    args: ["-m", "tests.servers.upstream_server", "stdio"]
+approval_workflows:
+  - name: by-slack
+    timeout_seconds: 120
+    approvers: ["user:ada@example.com", "user:vi@example.com"]
+    channels: [slack]
+    channel_settings: {slack: {channel: "#deploys"}}
+tools:
+  - name: echo
+    server: demo
+    action: require_approval
+    approval_workflow: by-slack
+    justification: optional
+defaults:
+  action: deny
+  unknown_tools: deny
+"""
+
+
+class FakeSlack:
+    """A tiny Slack Web API: records each call (method, arguments) and answers ok."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._ts = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        method = scope["path"].removeprefix("/api/")
+        headers = dict(scope["headers"])
+        if b"json" in headers.get(b"content-type", b""):
+            args = json.loads(body or b"{}")
+        else:
+            args = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        answer: dict[str, Any] = {"ok": True}
+        with self._lock:
+            self.calls.append((method, args))
+            if method == "chat.postMessage":
+                self._ts += 1
+                answer |= {"channel": CHANNEL_ID, "ts": f"1700000000.{self._ts:06d}"}
+        if method == "auth.test":
+            answer |= {"user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "t"}
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+
+    def made(self, method: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [args for m, args in self.calls if m == method]
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
+    fake = FakeSlack()
+    server = uvicorn.Server(
+        uvicorn.Config(fake, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the fake Slack did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield fake, f"http://127.0.0.1:{port}/api/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def slack_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: tuple[FakeSlack, str]
+) -> Iterator[LiveServer]:
+    monkeypatch.chdir(REPO)
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(POLICY % {"python": sys.executable})
+    settings = make_settings(
+        tmp_path,
+        PRELOOP_POLICY_FILE=str(policy_file),
+        PRELOOP_SLACK_BOT_TOKEN=BOT_TOKEN,
+        PRELOOP_SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        PRELOOP_SLACK_API_URL=fake_slack[1],
+    )
+    with run_live(settings) as live:
+        yield live
+
+
+async def _setup(live: LiveServer) -> tuple[str, dict[str, str]]:
+    """ada (approver, Slack UADA), vi (a viewer, Slack UVI), and an agent key."""
+    users: dict[str, str] = {}
+    headers = {"Authorization": f"Bearer {live.admin_key}"}
+    async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as http:
+        for email, role, slack in [
+            ("ada@example.com", "approver", "UADA"),
+            ("vi@example.com", "viewer", "UVI"),
+        ]:
+            added = await http.post("/api/v1/users/", json={"email": email})
+            assert added.status_code == 201, added.text
+            users[email] = added.json()["id"]
+            key = await http.post(
+                "/api/v1/keys/",
+                json={"name": email.split("@")[0], "role": role, "user_email": email},
+            )
+            assert key.status_code == 201, key.text
+            linked = await http.post(f"/api/v1/users/{email}/link", json={"slack": slack})
+            assert linked.status_code == 200, linked.text
+        created = await http.post("/api/v1/keys/", json={"name": "agent", "role": "agent"})
+        assert created.status_code == 201, created.text
+    return created.json()["secret"], users
+
+
+def _signed(body: str, *, secret: str = SIGNING_SECRET, age: int = 0) -> dict[str, str]:
+    timestamp = str(int(time.time()) - age)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def _click(user: str, action_id: str, account_id: str) -> str:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1"},
+        "user": {"id": user},
+        "api_app_id": "A1",
+        "channel": {"id": CHANNEL_ID},
+        "trigger_id": f"trigger-{user}",
+        "container": {"type": "message", "channel_id": CHANNEL_ID},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "preloop_decision",
+                "value": account_id,
+                "action_ts": "1700000001.000000",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+async def _post(live: LiveServer, body: str, **sign: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as slack:
+        return await slack.post(
+            f"{live.url}/slack/events", content=body, headers=_signed(body, **sign)
+        )
+
+
+async def _status(live: LiveServer, request_id: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {live.admin_key}"}
+    async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as http:
+        got = await http.get(f"/api/v1/approvals/{request_id}")
+    assert got.status_code == 200, got.text
+    request: dict[str, Any] = got.json()["request"]
+    return request
+
+
+async def _posted(fake: FakeSlack, count: int = 1) -> dict[str, Any]:
+    async def message() -> dict[str, Any] | None:
+        posted = fake.made("chat.postMessage")
+        return posted[count - 1] if len(posted) >= count else None
+
+    return await eventually(message)
+
+
+def _buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    blocks = message["blocks"]
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    actions = [b for b in blocks if b["type"] == "actions"]
+    assert len(actions) == 1
+    return {e["text"]["text"]: e for e in actions[0]["elements"]}
+
+
+def _refusals(fake: FakeSlack, user: str) -> list[str]:
+    return [str(e["text"]) for e in fake.made("chat.postEphemeral") if e["user"] == user]
+
+
+async def test_a_signed_click_approves_forgeries_and_others_change_nothing(
+    slack_server: LiveServer, fake_slack: tuple[FakeSlack, str]
+) -> None:
+    fake = fake_slack[0]
+    agent_key, _users = await _setup(slack_server)
+    async with agent(slack_server, agent_key, "auto") as client:
+        waiting = asyncio.create_task(
+            raw_call(client, "demo__echo", {"text": SECRET_ARG, "justification": "release notes"})
+        )
+        message = await _posted(fake)
+        assert "#deploys" == message["channel"]
+        rendered = json.dumps(message)
+        for shown in ("echo", "demo", "release notes", "[REDACTED]", "<@UADA>", "<@UVI>"):
+            assert shown in rendered
+        assert SECRET_ARG not in rendered
+        buttons = _buttons(message)
+        approve, deny = buttons["Approve"], buttons["Deny"]
+        request_id = approve["action_id"].removeprefix("preloop_approve:")
+        assert request_id.startswith("apr_")
+        assert "preloop_deny:" + request_id == deny["action_id"]
+        account = approve["value"]
+        click = _click("UADA", approve["action_id"], account)
+
+        # A forged signature, and a correctly signed but stale request: 401, nothing changes.
+        forged = await _post(slack_server, click, secret="not-the-signing-secret")
+        assert 401 == forged.status_code
+        stale = await _post(slack_server, click, age=6 * 60)
+        assert 401 == stale.status_code
+        assert "pending" == (await _status(slack_server, request_id))["status"]
+
+        # A linked viewer and an unlinked Slack user: an ephemeral refusal, nothing changes.
+        for user in ("UVI", "UNOBODY"):
+            answer = await _post(slack_server, _click(user, approve["action_id"], account))
+            assert 200 == answer.status_code
+            refusals = _refusals(fake, user)
+            assert len(refusals) == 1
+            assert refusals[0].startswith("Refused")
+        assert "not linked" in _refusals(fake, "UNOBODY")[0]
+        assert "pending" == (await _status(slack_server, request_id))["status"]
+        assert not waiting.done()
+        assert [] == fake.made("chat.update")
+
+        # ada's signed click approves; the agent gets its result; the message says so.
+        approved = await _post(slack_server, click)
+        assert 200 == approved.status_code
+        async with asyncio.timeout(30):
+            result = await waiting
+        assert SECRET_ARG == text_of(result)
+        decided = await _status(slack_server, request_id)
+        assert "approved" == decided["status"]
+
+        async def updated() -> dict[str, Any] | None:
+            done = fake.made("chat.update")
+            return done[0] if done else None
+
+        update = await eventually(updated)
+        assert (CHANNEL_ID, "1700000000.000001") == (update["channel"], update["ts"])
+        assert "approved" in update["text"]
+        assert "ada@example.com" in update["text"]
+        assert "actions" not in json.dumps(update["blocks"])
+
+        # A late click on the decided request is refused too.
+        await _post(slack_server, _click("UADA", deny["action_id"], account))
+        assert _refusals(fake, "UADA")
+        assert [] == fake.made("views.open")
+
+
+async def test_deny_through_the_modal_and_no_self_approval(
+    slack_server: LiveServer, fake_slack: tuple[FakeSlack, str]
+) -> None:
+    fake = fake_slack[0]
+    _agent_key, _users = await _setup(slack_server)
+    headers = {"Authorization": f"Bearer {slack_server.admin_key}"}
+    async with httpx.AsyncClient(base_url=slack_server.url, headers=headers) as http:
+        owned = await http.post(
+            "/api/v1/keys/",
+            json={"name": "ada-agent", "role": "agent", "user_email": "ada@example.com"},
+        )
+    assert owned.status_code == 201, owned.text
+    async with agent(slack_server, owned.json()["secret"], "auto") as client:
+        waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "own"}))
+        buttons = _buttons(await _posted(fake))
+        request_id = buttons["Approve"]["action_id"].removeprefix("preloop_approve:")
+        account = buttons["Approve"]["value"]
+
+        # ada's own agent asked: ada may never decide it, by either button.
+        for name in ("Approve", "Deny"):
+            answer = await _post(slack_server, _click("UADA", buttons[name]["action_id"], account))
+            assert 200 == answer.status_code
+        refusals = _refusals(fake, "UADA")
+        assert len(refusals) == 2
+        assert all("never decide" in r for r in refusals)
+        assert [] == fake.made("views.open")
+        assert "pending" == (await _status(slack_server, request_id))["status"]
+        waiting.cancel()
+
+    # Another agent's call: ada denies it through the modal, with a reason.
+    async with httpx.AsyncClient(base_url=slack_server.url, headers=headers) as http:
+        other = await http.post("/api/v1/keys/", json={"name": "other", "role": "agent"})
+    async with agent(slack_server, other.json()["secret"], "auto") as client:
+        waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "deny me"}))
+        buttons = _buttons(await _posted(fake, 2))
+        request_id = buttons["Deny"]["action_id"].removeprefix("preloop_deny:")
+        await _post(slack_server, _click("UADA", buttons["Deny"]["action_id"], account))
+        opened = fake.made("views.open")
+        assert len(opened) == 1
+        assert "trigger-UADA" == opened[0]["trigger_id"]
+        view = opened[0]["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        assert "pending" == (await _status(slack_server, request_id))["status"]
+
+        submission = {
+            "type": "view_submission",
+            "team": {"id": "T1"},
+            "user": {"id": "UADA"},
+            "api_app_id": "A1",
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"],
+                "state": {
+                    "values": {
+                        "reason": {
+                            "reason_input": {"type": "plain_text_input", "value": "not on a Friday"}
+                        }
+                    }
+                },
+            },
+        }
+        body = urlencode({"payload": json.dumps(submission)})
+        # Forged: nothing changes.
+        assert 401 == (await _post(slack_server, body, secret="wrong")).status_code
+        assert "pending" == (await _status(slack_server, request_id))["status"]
+        # A viewer submitting the same form: refused in the modal, nothing changes.
+        viewer = json.loads(json.dumps(submission))
+        viewer["user"]["id"] = "UVI"
+        refused = await _post(slack_server, urlencode({"payload": json.dumps(viewer)}))
+        assert 200 == refused.status_code
+        assert "errors" == refused.json()["response_action"]
+        assert "pending" == (await _status(slack_server, request_id))["status"]
+
+        submitted = await _post(slack_server, body)
+        assert 200 == submitted.status_code
+        async with asyncio.timeout(30):
+            result = await waiting
+        assert result.get("isError") is True
+        decided = await _status(slack_server, request_id)
+        assert ("denied", "not on a Friday") == (decided["status"], decided["comment"])
+
+        async def updated() -> dict[str, Any] | None:
+            done = [u for u in fake.made("chat.update") if "denied" in u["text"]]
+            return done[0] if done else None
+
+        update = await eventually(updated)
+        assert "not on a Friday" in update["text"]
+        assert "ada@example.com" in update["text"]
+
+
+async def test_the_preloop_command_lists_pending_requests(
+    slack_server: LiveServer, fake_slack: tuple[FakeSlack, str]
+) -> None:
+    fake = fake_slack[0]
+    agent_key, _users = await _setup(slack_server)
+    async with agent(slack_server, agent_key, "auto") as client:
+        waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "listed"}))
+        buttons = _buttons(await _posted(fake))
+        request_id = buttons["Approve"]["action_id"].removeprefix("preloop_approve:")
+        command = {
+            "command": "/preloop",
+            "text": "",
+            "team_id": "T1",
+            "channel_id": CHANNEL_ID,
+            "trigger_id": "t1",
+            "response_url": "https://hooks.slack.invalid/1",
+        }
+        listed = await _post(slack_server, urlencode(command | {"user_id": "UADA"}))
+        assert 200 == listed.status_code
+        assert "ephemeral" == listed.json()["response_type"]
+        assert request_id in listed.json()["text"]
+        unknown = await _post(slack_server, urlencode(command | {"user_id": "UNOBODY"}))
+        assert request_id not in unknown.text
+        assert "not linked" in unknown.text
+        waiting.cancel()
+
+
+async def test_a_bot_token_without_a_signing_secret_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        {"PRELOOP_SLACK_BOT_TOKEN": BOT_TOKEN, "PRELOOP_DATA_DIR": str(tmp_path)},
+        env_file=tmp_path / "none",
+    )
+    with pytest.raises(ConfigError, match="PRELOOP_SLACK_SIGNING_SECRET"):
+        await open_hub(settings, storage=InMemoryStorage())
+
+
+async def test_a_new_process_updates_the_messages_an_earlier_one_posted(
+    fake_slack: tuple[FakeSlack, str],
+) -> None:
+    fake, api_url = fake_slack
+    storage = InMemoryStorage()
+    clock = FrozenClock(datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
+    await storage.accounts.add(Account(id="acct_1", name="acme", created_at=clock.now()))
+    request = ApprovalRequest(
+        id="apr_1",
+        account_id="acct_1",
+        principal_key_id="key_1",
+        server="demo",
+        tool="echo",
+        args_digest="d",
+        policy_version=1,
+        workflow="by-slack",
+        created_at=clock.now(),
+    )
+
+    def notifier() -> SlackNotifier:  # a fresh one each time: nothing kept in the process
+        return SlackNotifier(
+            AsyncWebClient(token=BOT_TOKEN, base_url=api_url),
+            default_channel="#fallback",
+            users=storage.users,
+            messages=storage.channel_messages,
+            clock=clock,
+        )
+
+    await notifier().deliver(Notice(request=request, recipients=()))
+    await notifier().deliver(Notice(request=request, recipients=(), escalation=True))
+    assert ["#fallback", "#fallback"] == [m["channel"] for m in fake.made("chat.postMessage")]
+    decided = msgspec.structs.replace(
+        request, status=ApprovalStatus.APPROVED, decided_at=clock.now(), decided_by="key_9"
+    )
+    await notifier().settle(decided)
+    updates = fake.made("chat.update")
+    assert ["1700000000.000001", "1700000000.000002"] == [u["ts"] for u in updates]
+    assert all("approved* by key_9" in u["text"] for u in updates)
