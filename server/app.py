@@ -23,6 +23,7 @@ from server.bootstrap import Hub, first_start, open_hub, start_upstreams
 from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 from server.scheduler import scheduler_running
+from server.ws import unified_websocket
 
 # /email/links: the signed link token is the credential (server/email_links.py); the app's
 # exchange of a pairing token for a device credential: the token is the proof.
@@ -34,7 +35,8 @@ PUBLIC_PATHS = [
     "^/api/v1/devices/pair$",
 ]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
-SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
+# The unified WebSocket authenticates on connect (a browser cannot send the header).
+SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages", "^/api/v1/ws/"]
 
 
 @get("/healthz", include_in_schema=True, tags=["health"])
@@ -130,6 +132,7 @@ def create_app(
             mcp_endpoint,
             sse_endpoint,
             sse_messages,
+            unified_websocket,
             api_router(),
             email_links_router(),
         ],
