@@ -33,7 +33,8 @@ from hub.events import (
     event_data,
 )
 from hub.keys import Caller
-from hub.records import Role
+from hub.ports import AuditQuery
+from hub.records import AuditEvent, Role
 from server.auth import bearer_token
 
 WS_PATH = "/api/v1/ws/unified"
@@ -41,8 +42,10 @@ WS_PATH = "/api/v1/ws/unified"
 CLOSE_UNAUTHENTICATED = 4401
 TOPICS = ("approvals", "activity", "flow_executions", "system")
 # Topics nothing publishes to yet: a subscription is accepted and stays silent.
-RESERVED_TOPICS = ("activity", "flow_executions", "system")
+RESERVED_TOPICS = ("flow_executions", "system")
 APPROVAL_FILTERS = ("status", "tool", "server", "workflow", "request_id")
+ACTIVITY_FILTERS = ("kind", "actor")  # kind: exact, or a prefix ending in "." ("tool.")
+ACTIVITY_BATCH = 100
 MAX_MESSAGE_CHARS = 65_536
 
 
@@ -60,7 +63,7 @@ def parse_filters(topic: str, raw: object) -> Filters:
         return {}
     if not isinstance(raw, dict):
         raise ClientError('\'filters\' must be an object, e.g. {"status": "pending"}')
-    known = APPROVAL_FILTERS if topic == "approvals" else ()
+    known = {"approvals": APPROVAL_FILTERS, "activity": ACTIVITY_FILTERS}.get(topic, ())
     filters: Filters = {}
     for name, value in raw.items():
         if name not in known:
@@ -76,6 +79,18 @@ def parse_filters(topic: str, raw: object) -> Filters:
 def event_status(event: Event) -> str:
     """The request's status the event reports."""
     return event.status if isinstance(event, ApprovalDecided) else "pending"
+
+
+def kind_matches(kind: str, wanted: tuple[str, ...]) -> bool:
+    return any(kind == w or (w.endswith(".") and kind.startswith(w)) for w in wanted)
+
+
+def activity_data(event: AuditEvent) -> dict[str, Any]:
+    """An audit event as an ``activity`` event's payload."""
+    data: dict[str, Any] = msgspec.to_builtins(event)
+    data.pop("prev_hash", None)
+    data.pop("hash", None)
+    return {"type": "audit.appended", **data}
 
 
 def may_subscribe(caller: Caller, topic: str) -> bool:
@@ -139,6 +154,9 @@ class UnifiedSocket:
             ready = asyncio.Event()
             self._pumps[topic] = asyncio.create_task(self._pump_approvals(ready))
             await ready.wait()  # events after the ``subscribed`` answer are never missed
+        elif topic == "activity" and topic not in self._pumps:
+            after = await self._last_audit_seq()  # events from now on, not the history
+            self._pumps[topic] = asyncio.create_task(self._pump_activity(after))
 
     async def _unsubscribe(self, topic: str) -> None:
         self._filters.pop(topic, None)
@@ -164,6 +182,34 @@ class UnifiedSocket:
             if await self._wanted(event):
                 data = event_data(event)
                 await self._send({"type": "event", "topic": "approvals", "event": data})
+
+    async def _last_audit_seq(self) -> int:
+        newest = await self._hub.auditor.query(
+            self._caller.account_id, AuditQuery(limit=1, newest_first=True)
+        )
+        return newest[0].seq if newest else 0
+
+    async def _pump_activity(self, after: int) -> None:
+        """Tail the account's audit log: every event appended after the subscription, in
+        order, read every ``PRELOOP_SERVER_WS_ACTIVITY_SECONDS`` (all replicas' events)."""
+        every = self._hub.settings.server.ws_activity_seconds
+        with contextlib.suppress(OSError):  # the client went away
+            while True:
+                query = AuditQuery(after_seq=after, newest_first=False, limit=ACTIVITY_BATCH)
+                found = await self._hub.auditor.query(self._caller.account_id, query)
+                for event in found:
+                    after = event.seq
+                    if self._activity_wanted(event):
+                        payload = activity_data(event)
+                        await self._send({"type": "event", "topic": "activity", "event": payload})
+                if len(found) < ACTIVITY_BATCH:
+                    await asyncio.sleep(every)
+
+    def _activity_wanted(self, event: AuditEvent) -> bool:
+        filters = self._filters.get("activity", {})
+        if "kind" in filters and not kind_matches(event.kind, filters["kind"]):
+            return False
+        return "actor" not in filters or event.actor in filters["actor"]
 
     async def _wanted(self, event: Event) -> bool:
         """Whether this client sees ``event``: its account, its own calls (an agent), its

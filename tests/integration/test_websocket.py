@@ -52,6 +52,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
         PRELOOP_POLICY_FILE=str(policy),
         PRELOOP_MCP_ENV_ALLOW="DEMO_TOOLSET",
         PRELOOP_SERVER_WS_HEARTBEAT_SECONDS="0.2",
+        PRELOOP_SERVER_WS_ACTIVITY_SECONDS="0.05",
     )
     ready: dict[str, Any] = {}
 
@@ -182,6 +183,22 @@ async def test_filters_and_an_agent_sees_only_its_own_calls(served: Served) -> N
         refused = await send(own, {"type": "subscribe", "topic": "activity"})
         assert refused["type"] == "error"
         assert "agent key" in refused["message"]
+
+
+async def test_activity_streams_new_audit_events_with_filters(served: Served) -> None:
+    live = served.live
+    async with connect(ws_url(live), additional_headers=bearer(live.admin_key)) as ws:
+        await subscribed(ws, "activity", kind=["tool.", "approval.decided"])
+        key = await agent_key(live)  # audited as key.created: filtered out
+        approval_id = await held_add(live, key)
+        await decide(live, approval_id, "deny")
+        seen = [await next_event(ws) for _ in range(2)]
+    assert [e["type"] for e in seen] == ["audit.appended"] * 2
+    by_kind = {e["kind"]: e for e in seen}  # tool calls may be written in a later batch
+    assert sorted(by_kind) == ["approval.decided", "tool.call"]
+    assert seen[0]["seq"] < seen[1]["seq"]
+    assert by_kind["tool.call"]["data"]["tool"] == "add"
+    assert "hash" not in seen[0]
 
 
 async def test_another_accounts_events_never_arrive(served: Served) -> None:
