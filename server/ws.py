@@ -278,7 +278,7 @@ async def serve_socket(scope: Scope, receive: Receive, send: RawSend) -> None:
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(every)
-            await send_json({"type": "heartbeat", "at": hub.clock.now().isoformat()})
+            await send_json({"type": "heartbeat", "at": msgspec.to_builtins(hub.clock.now())})
 
     socket = UnifiedSocket(hub, caller, send_json)
     beating = asyncio.create_task(heartbeat())
