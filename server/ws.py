@@ -260,7 +260,8 @@ async def serve_socket(scope: Scope, receive: Receive, send: RawSend) -> None:
     app = Litestar.from_scope(scope)
     hub = app.state.hub
     try:
-        caller: Caller = await hub.identity.authenticate(credential(scope))
+        token = credential(scope)
+        caller: Caller = await hub.identity.authenticate(token)
     except AuthenticationError as error:
         await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED, "reason": str(error)})
         return
@@ -276,8 +277,21 @@ async def serve_socket(scope: Scope, receive: Receive, send: RawSend) -> None:
     every = hub.settings.server.ws_heartbeat_seconds
 
     async def heartbeat() -> None:
+        """A heartbeat every ``every`` seconds; the key is checked again each time, so a
+        revoked or expired key loses its socket within one heartbeat."""
+        nonlocal closed
         while True:
             await asyncio.sleep(every)
+            try:
+                await hub.identity.authenticate(token)
+            except AuthenticationError as error:
+                async with lock:
+                    closed = True
+                    reason = str(error)
+                    await send(
+                        {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED, "reason": reason}
+                    )
+                return
             await send_json({"type": "heartbeat", "at": msgspec.to_builtins(hub.clock.now())})
 
     socket = UnifiedSocket(hub, caller, send_json)

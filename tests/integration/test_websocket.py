@@ -24,7 +24,7 @@ from hub.records import Account, Role
 from server.bootstrap import Hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.conftest import GATEWAY_POLICY
-from tests.integration.mcp.support import REPO, agent, agent_key, raw_call
+from tests.integration.mcp.support import REPO, agent, agent_key, new_agent_key, raw_call
 
 WAIT = 30
 
@@ -78,6 +78,12 @@ async def next_message(ws: ClientConnection, *, heartbeats: bool = False) -> dic
             message: dict[str, Any] = json.loads(await ws.recv())
             if heartbeats or message["type"] != "heartbeat":
                 return message
+
+
+async def until_closed(ws: ClientConnection) -> None:
+    """Read messages until the server closes the socket (``ConnectionClosed``)."""
+    while True:
+        await next_message(ws)
 
 
 async def send(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +266,23 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(served: Served)
         assert reserved == {"type": "subscribed", "topic": "flow_executions", "filters": {}}
         gone = await send(ws, {"type": "unsubscribe", "topic": "flow_executions"})
         assert gone == {"type": "unsubscribed", "topic": "flow_executions"}
+
+
+async def test_a_revoked_key_loses_its_socket(served: Served) -> None:
+    live = served.live
+    secret, key_id = await new_agent_key(live, "short-lived")
+    async with connect(ws_url(live, f"?token={secret}")) as ws:
+        await subscribed(ws, "approvals")
+        async with httpx.AsyncClient(base_url=live.url, timeout=WAIT) as http:
+            revoked = await http.post(
+                f"/api/v1/keys/{key_id}/revoke", headers=bearer(live.admin_key)
+            )
+        assert revoked.status_code == 200, revoked.text
+        with pytest.raises(ConnectionClosed) as closed:
+            await until_closed(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
+    assert "revoked" in closed.value.rcvd.reason
 
 
 async def test_heartbeats_arrive(served: Served) -> None:
