@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, cast
 from urllib.parse import parse_qs
 
@@ -36,6 +37,8 @@ from hub.keys import Caller
 from hub.ports import AuditQuery
 from hub.records import AuditEvent, Role
 from server.auth import bearer_token
+
+log = logging.getLogger("preloop.server")
 
 WS_PATH = "/api/v1/ws/unified"
 # Close codes (the 4000-4999 range is the application's): the reason says what to do.
@@ -132,7 +135,8 @@ class UnifiedSocket:
             if not may_subscribe(self._caller, topic):
                 raise ClientError(f"an agent key may subscribe only to 'approvals', not {topic!r}")
             filters = parse_filters(topic, message.get("filters"))
-            await self._subscribe(topic, filters)
+            if not await self._subscribe(topic, filters):
+                return
             await self._send({"type": "subscribed", "topic": topic, "filters": _plain(filters)})
         elif kind == "unsubscribe":
             topic = self._topic(message)
@@ -148,15 +152,43 @@ class UnifiedSocket:
             raise ClientError(f"unknown topic {topic!r} (topics: {', '.join(TOPICS)})")
         return str(topic)
 
-    async def _subscribe(self, topic: str, filters: Filters) -> None:
+    async def _subscribe(self, topic: str, filters: Filters) -> bool:
+        """Start ``topic``'s pump (once); ``False`` when it failed (the client was told)."""
         self._filters[topic] = filters  # subscribing again replaces the filters
         if topic == "approvals" and topic not in self._pumps:
             ready = asyncio.Event()
-            self._pumps[topic] = asyncio.create_task(self._pump_approvals(ready))
+            pump = self._start(topic, self._pump_approvals(ready), ready)
             await ready.wait()  # events after the ``subscribed`` answer are never missed
-        elif topic == "activity" and topic not in self._pumps:
+            return not pump.done()
+        if topic == "activity" and topic not in self._pumps:
             after = await self._last_audit_seq()  # events from now on, not the history
-            self._pumps[topic] = asyncio.create_task(self._pump_activity(after))
+            self._start(topic, self._pump_activity(after), asyncio.Event())
+        return True
+
+    def _start(
+        self, topic: str, pump: Coroutine[Any, Any, None], ready: asyncio.Event
+    ) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._guarded(topic, pump, ready))
+        self._pumps[topic] = task
+        return task
+
+    async def _guarded(
+        self, topic: str, pump: Coroutine[Any, Any, None], ready: asyncio.Event
+    ) -> None:
+        """Run a pump; a server error ends the subscription, logged, and tells the client."""
+        try:
+            await pump
+        except OSError:
+            pass  # the client went away
+        except Exception:
+            log.exception("the %r subscription of key %s stopped", topic, self._caller.key_id)
+            self._pumps.pop(topic, None)
+            self._filters.pop(topic, None)
+            message = f"the {topic!r} subscription stopped on a server error; subscribe again"
+            with contextlib.suppress(OSError):
+                await self._send({"type": "error", "topic": topic, "message": message})
+        finally:
+            ready.set()
 
     async def _unsubscribe(self, topic: str) -> None:
         self._filters.pop(topic, None)
@@ -173,8 +205,7 @@ class UnifiedSocket:
     async def _pump_approvals(self, ready: asyncio.Event) -> None:
         async with self._hub.bus.subscribe(APPROVALS_TOPIC) as events:
             ready.set()
-            with contextlib.suppress(OSError):  # the client went away
-                await self._forward(events)
+            await self._forward(events)
 
     async def _forward(self, events: AsyncIterator[Event]) -> None:
         """Send the approval events this client may see and asked for."""
@@ -193,17 +224,16 @@ class UnifiedSocket:
         """Tail the account's audit log: every event appended after the subscription, in
         order, read every ``PRELOOP_SERVER_WS_ACTIVITY_SECONDS`` (all replicas' events)."""
         every = self._hub.settings.server.ws_activity_seconds
-        with contextlib.suppress(OSError):  # the client went away
-            while True:
-                query = AuditQuery(after_seq=after, newest_first=False, limit=ACTIVITY_BATCH)
-                found = await self._hub.auditor.query(self._caller.account_id, query)
-                for event in found:
-                    after = event.seq
-                    if self._activity_wanted(event):
-                        payload = activity_data(event)
-                        await self._send({"type": "event", "topic": "activity", "event": payload})
-                if len(found) < ACTIVITY_BATCH:
-                    await asyncio.sleep(every)
+        while True:
+            query = AuditQuery(after_seq=after, newest_first=False, limit=ACTIVITY_BATCH)
+            found = await self._hub.auditor.query(self._caller.account_id, query)
+            for event in found:
+                after = event.seq
+                if self._activity_wanted(event):
+                    payload = activity_data(event)
+                    await self._send({"type": "event", "topic": "activity", "event": payload})
+            if len(found) < ACTIVITY_BATCH:
+                await asyncio.sleep(every)
 
     def _activity_wanted(self, event: AuditEvent) -> bool:
         filters = self._filters.get("activity", {})

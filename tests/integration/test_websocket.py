@@ -18,11 +18,13 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from hub.events import ApprovalRequested
 from hub.policy import ApprovalWorkflow, Decision
 from hub.policy.model import Action
 from hub.records import Account, Role
 from server.bootstrap import Hub
-from tests.integration.conftest import LiveServer, make_settings, run_live
+from server.ws import UnifiedSocket
+from tests.integration.conftest import Api, LiveServer, make_settings, run_live
 from tests.integration.mcp.conftest import GATEWAY_POLICY
 from tests.integration.mcp.support import REPO, agent, agent_key, new_agent_key, raw_call
 
@@ -294,3 +296,34 @@ async def test_heartbeats_arrive(served: Served) -> None:
         again = await next_message(ws, heartbeats=True)
     assert beat["type"] == again["type"] == "heartbeat"
     assert "at" in beat
+
+
+async def test_a_failing_subscription_tells_the_client(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server error inside a subscription ends it with an ``error``, not a silent stop."""
+    caller = await api.hub.identity.authenticate(api.admin_key)
+    sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    socket = UnifiedSocket(api.hub, caller, sent.put)
+    await socket.handle(json.dumps({"type": "subscribe", "topic": "approvals"}))
+    assert (await sent.get())["type"] == "subscribed"
+
+    async def broken(account_id: str, request_id: str) -> None:
+        raise RuntimeError("the store is gone")
+
+    monkeypatch.setattr(api.hub.approvals, "get", broken)
+    event = ApprovalRequested(
+        account_id=caller.account_id,
+        at=datetime.now(UTC),
+        request_id="apr_1",
+        tool="add",
+        server="demo",
+        workflow="wf",
+    )
+    await api.hub.bus.publish("approvals", event)
+    async with asyncio.timeout(WAIT):
+        error = await sent.get()
+    assert error["type"] == "error"
+    assert error["topic"] == "approvals"
+    assert "subscribe again" in error["message"]
+    await socket.close()
