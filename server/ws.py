@@ -252,11 +252,14 @@ class UnifiedSocket:
             return False
         if "request_id" in filters and event.request_id not in filters["request_id"]:
             return False
+        agent = self._caller.has(Role.AGENT)
+        if not agent and not any(name in filters for name in ("tool", "server", "workflow")):
+            return True  # nothing more to check: no store read
         try:
             request = await self._hub.approvals.get(event.account_id, event.request_id)
         except NotFoundError:
             return False
-        if self._caller.has(Role.AGENT) and request.principal_key_id != self._caller.key_id:
+        if agent and request.principal_key_id != self._caller.key_id:
             return False
         fields = {"tool": request.tool, "server": request.server, "workflow": request.workflow}
         return all(fields[name] in filters[name] for name in fields if name in filters)

@@ -255,7 +255,10 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(served: Served)
         ]
         await ws.send("{not json")
         answers.append(await next_message(ws))
-        assert [a["type"] for a in answers] == ["error"] * 6
+        await ws.send(b'{"type": "ping"}')
+        answers.append(await next_message(ws))
+        assert [a["type"] for a in answers] == ["error"] * 7
+        assert "text frames" in answers[6]["message"]
         messages = [a["message"] for a in answers]
         assert "unknown topic 'nope'" in messages[0]
         assert "unknown filter 'x'" in messages[1]
@@ -305,7 +308,8 @@ async def test_a_failing_subscription_tells_the_client(
     caller = await api.hub.identity.authenticate(api.admin_key)
     sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     socket = UnifiedSocket(api.hub, caller, sent.put)
-    await socket.handle(json.dumps({"type": "subscribe", "topic": "approvals"}))
+    subscribe = {"type": "subscribe", "topic": "approvals", "filters": {"tool": "add"}}
+    await socket.handle(json.dumps(subscribe))  # a tool filter reads the request
     assert (await sent.get())["type"] == "subscribed"
 
     async def broken(account_id: str, request_id: str) -> None:
