@@ -55,6 +55,24 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "escalate, in seconds. Safe with several replicas: only one fires each event.",
         ),
     ] = 1.0
+    ws_heartbeat_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How often the unified WebSocket (/api/v1/ws/unified) sends each "
+            "client a heartbeat message, in seconds.",
+        ),
+    ] = 30.0
+    ws_activity_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How often the unified WebSocket reads new audit events for its "
+            "`activity` subscribers, in seconds (from the database: every replica's events).",
+        ),
+    ] = 1.0
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -24,6 +24,7 @@ from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 from server.mattermost_actions import mattermost_router
 from server.scheduler import scheduler_running
+from server.ws import unified_websocket
 
 # /email/links: the signed link token is the credential (server/email_links.py); the app's
 # exchange of a pairing token for a device credential, /mattermost/actions (the button's
@@ -38,7 +39,8 @@ PUBLIC_PATHS = [
     "^/slack/events$",  # Slack signs every request; bolt verifies it (server/slack_events.py)
 ]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
-SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages"]
+# The unified WebSocket authenticates on connect (a browser cannot send the header).
+SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages", "^/api/v1/ws/"]
 
 
 @get("/healthz", include_in_schema=True, tags=["health"])
@@ -150,6 +152,7 @@ def create_app(
             sse_endpoint,
             sse_messages,
             slack_events,
+            unified_websocket,
             api_router(),
             email_links_router(),
             mattermost_router(),

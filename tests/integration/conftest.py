@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,12 +75,13 @@ class LiveServer(msgspec.Struct):
 
 
 @contextmanager
-def run_live(settings: Settings) -> Iterator[LiveServer]:
-    """The real app on uvicorn, 127.0.0.1, an ephemeral port."""
+def run_live(
+    settings: Settings, on_ready: Callable[[Hub], Awaitable[None]] | None = None
+) -> Iterator[LiveServer]:
+    """The real app on uvicorn, 127.0.0.1, an ephemeral port (``on_ready``: see create_app)."""
+    app = create_app(settings, on_ready=on_ready)
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
