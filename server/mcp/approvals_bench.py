@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import msgspec
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from server.mcp.bench import START_TIMEOUT, _free_port, _percentile, _stop
+from server.mcp.bench import _free_port, _percentile, _stop, serve_subprocess
 
 POLICY = """\
 version: "1.0"
@@ -86,28 +85,7 @@ def _start(repo: Path, root: Path, database_url: str, admin_key: str) -> tuple[A
     }
     if database_url:
         env["PRELOOP_DATABASE_URL"] = database_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"preloop serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            _stop(process)
-            raise RuntimeError("preloop serve did not become healthy")
-        time.sleep(0.1)
+    process, url = serve_subprocess(repo, port, env)
     key_file = root / "data" / "initial-admin-key"
     key = key_file.read_text().strip() if key_file.exists() else admin_key
     return process, _Replica(url=url, admin_key=key)

@@ -115,20 +115,10 @@ def _start_upstream(repo: Path) -> tuple[subprocess.Popen[str], str]:
     return process, line.split()[1]
 
 
-def _start_preloop(
-    repo: Path, data: Path, upstream_url: str, engine: str
-) -> tuple[subprocess.Popen[str], str, str]:
-    policy = data / "policy.yaml"
-    policy.write_text(POLICY % {"url": upstream_url})
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PRELOOP_DATA_DIR": str(data / "data"),
-        "PRELOOP_POLICY_FILE": str(policy),
-        "PRELOOP_POLICY_CEL_ENGINE": engine,
-        "PRELOOP_LOG_LEVEL": "WARNING",
-        "HOME": str(data),
-    }
+def serve_subprocess(
+    repo: Path, port: int, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], str]:
+    """``preloop serve`` on 127.0.0.1:``port`` as a subprocess, once ``/healthz`` answers."""
     process = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=repo,
@@ -144,13 +134,30 @@ def _start_preloop(
             raise RuntimeError(f"preloop serve exited with {process.returncode}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
+                return process, url
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
             _stop(process)
             raise RuntimeError("preloop serve did not become healthy")
         time.sleep(0.1)
+
+
+def _start_preloop(
+    repo: Path, data: Path, upstream_url: str, engine: str
+) -> tuple[subprocess.Popen[str], str, str]:
+    policy = data / "policy.yaml"
+    policy.write_text(POLICY % {"url": upstream_url})
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PRELOOP_DATA_DIR": str(data / "data"),
+        "PRELOOP_POLICY_FILE": str(policy),
+        "PRELOOP_POLICY_CEL_ENGINE": engine,
+        "PRELOOP_LOG_LEVEL": "WARNING",
+        "HOME": str(data),
+    }
+    process, url = serve_subprocess(repo, port, env)
     admin = (data / "data" / "initial-admin-key").read_text().strip()
     created = httpx.post(
         f"{url}/api/v1/keys/",
