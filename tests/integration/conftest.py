@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -79,21 +80,28 @@ def run_live(
     settings: Settings, on_ready: Callable[[Hub], Awaitable[None]] | None = None
 ) -> Iterator[LiveServer]:
     """The real app on uvicorn, 127.0.0.1, an ephemeral port (``on_ready``: see create_app)."""
-    app = create_app(settings, on_ready=on_ready)
+    with serve_asgi(create_app(settings, on_ready=on_ready), "the test server") as url:
+        key = (settings.data_path / FIRST_KEY_FILE).read_text().strip()
+        yield LiveServer(url=url, admin_key=key, settings=settings)
+
+
+@contextmanager
+def serve_asgi(app: Any, what: str, *, lifespan: str = "on") -> Iterator[str]:
+    """An ASGI app (the server, or a fake of Slack, Mattermost, a push proxy) on uvicorn in a
+    thread, 127.0.0.1, an ephemeral port; yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    key = (settings.data_path / FIRST_KEY_FILE).read_text().strip()
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", admin_key=key, settings=settings)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,14 +19,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar, Request, get, post, put
 from litestar.params import FromPath
 
 from bots.mattermost import ActionSigner, ActionToken
 from hub.links import DecisionLink, LinkSigner, new_link_id
 from server.bootstrap import LINK_SECRET_FILE
-from tests.integration.conftest import Api, LiveServer, make_settings, run_live
+from tests.integration.conftest import Api, LiveServer, make_settings, run_live, serve_asgi
 from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
 
 BOT_TOKEN = "mm-bot-token-" + "x" * 20
@@ -121,22 +119,8 @@ class FakeMattermost:
 @pytest.fixture
 def mattermost() -> Iterator[tuple[FakeMattermost, str]]:
     fake = FakeMattermost()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake Mattermost did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_asgi(fake.app(), "the fake Mattermost") as url:
+        yield fake, url
 
 
 @pytest.fixture

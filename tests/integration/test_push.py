@@ -4,8 +4,6 @@ retries with backoff on 5xx and connection errors, and failures audited without 
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +11,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import uvicorn
 
 from bots.push import PushNotifier
 from hub.auditing import Auditor
@@ -24,6 +21,7 @@ from hub.notify import Notice, Recipient
 from hub.ports import AuditQuery
 from hub.records import Account, ApprovalRequest, Device, User
 from hub.settings import load_settings
+from tests.integration.conftest import serve_asgi
 
 API_KEY = "proxy-key-that-must-never-be-audited"
 SERVER_URL = "https://preloop.example.com"
@@ -55,20 +53,8 @@ class FakePushProxy:
 
 
 def _serve(app: FakePushProxy) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake push proxy did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/push"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_asgi(app, "the fake push proxy", lifespan="auto") as url:
+        yield f"{url}/push"
 
 
 class Setup(msgspec.Struct):

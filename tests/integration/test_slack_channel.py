@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 import msgspec
 import pytest
-import uvicorn
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -32,7 +31,7 @@ from hub.notify import Notice
 from hub.records import Account, ApprovalRequest, ApprovalStatus
 from hub.settings import load_settings
 from server.bootstrap import open_hub
-from tests.integration.conftest import LiveServer, make_settings, run_live
+from tests.integration.conftest import LiveServer, make_settings, run_live, serve_asgi
 from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
 
 SIGNING_SECRET = "slack-signing-secret-for-tests-0123456789"
@@ -114,22 +113,8 @@ class FakeSlack:
 @pytest.fixture
 def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
     fake = FakeSlack()
-    server = uvicorn.Server(
-        uvicorn.Config(fake, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake Slack did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield fake, f"http://127.0.0.1:{port}/api/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_asgi(fake, "the fake Slack", lifespan="off") as url:
+        yield fake, f"{url}/api/"
 
 
 @pytest.fixture
