@@ -30,7 +30,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from hub.links import DecisionLink, LinkSigner, new_link_id
 from server.bootstrap import LINK_SECRET_FILE, open_hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
-from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
+from tests.integration.mcp.support import (
+    REPO,
+    agent,
+    approval_status,
+    eventually,
+    raw_call,
+    text_of,
+)
 
 SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a GitHub-token-shaped value
 
@@ -185,13 +192,6 @@ def _on(live: LiveServer, link: str) -> str:
     return live.url + urlsplit(link).path
 
 
-async def _status(http: httpx.AsyncClient, request_id: str) -> str:
-    got = await http.get(f"/api/v1/approvals/{request_id}")
-    assert got.status_code == 200, got.text
-    status: str = got.json()["request"]["status"]
-    return status
-
-
 async def test_an_email_link_approves_and_the_waiting_call_runs(
     email_server: LiveServer, mailbox: tuple[Mailbox, int]
 ) -> None:
@@ -251,7 +251,7 @@ async def test_an_email_link_approves_and_the_waiting_call_runs(
         refused = await browser.post(_on(email_server, vi_links["approve"]))
         assert 403 == refused.status_code
         assert "may not decide" in refused.text
-        assert "pending" == await _status(http, request_id)
+        assert "pending" == await approval_status(http, request_id)
 
         # GET only shows the confirmation page (mail scanners follow links).
         page = await browser.get(_on(email_server, links["approve"]))
@@ -260,7 +260,7 @@ async def test_an_email_link_approves_and_the_waiting_call_runs(
             assert shown in page.text
         assert "no-store" == page.headers["cache-control"]
         assert "no-referrer" == page.headers["referrer-policy"]
-        assert "pending" == await _status(http, request_id)
+        assert "pending" == await approval_status(http, request_id)
         assert not waiting.done()
 
         # The page's POST decides, as ada; the waiting call runs.
@@ -282,7 +282,7 @@ async def test_an_email_link_approves_and_the_waiting_call_runs(
         late = await browser.post(_on(email_server, bo_links["deny"]))
         assert 409 == late.status_code
         assert 409 == (await browser.get(_on(email_server, links["deny"]))).status_code
-        assert "approved" == await _status(http, request_id)
+        assert "approved" == await approval_status(http, request_id)
 
         votes = (
             await http.get("/api/v1/audit/", params={"kind": "approval.voted", "order": "oldest"})
@@ -368,10 +368,10 @@ async def test_expired_and_self_approval_links_change_nothing(
             refused = await browser.post(own)
             assert 403 == refused.status_code
             assert "never decide" in refused.text
-            assert "pending" == await _status(http, own_id)
+            assert "pending" == await approval_status(http, own_id)
             own_call.cancel()
 
-        assert "pending" == await _status(http, request_id)
+        assert "pending" == await approval_status(http, request_id)
         assert not waiting.done()
         waiting.cancel()
 

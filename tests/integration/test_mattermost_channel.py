@@ -26,7 +26,14 @@ from bots.mattermost import ActionSigner, ActionToken
 from hub.links import DecisionLink, LinkSigner, new_link_id
 from server.bootstrap import LINK_SECRET_FILE
 from tests.integration.conftest import Api, LiveServer, make_settings, run_live, serve_asgi
-from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
+from tests.integration.mcp.support import (
+    REPO,
+    agent,
+    approval_status,
+    eventually,
+    raw_call,
+    text_of,
+)
 
 BOT_TOKEN = "mm-bot-token-" + "x" * 20
 SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -187,13 +194,6 @@ async def _click(
         return await chat.post(live.url + urlsplit(integration["url"]).path, json=body)
 
 
-async def _status(http: httpx.AsyncClient, request_id: str) -> str:
-    got = await http.get(f"/api/v1/approvals/{request_id}")
-    assert got.status_code == 200, got.text
-    status: str = got.json()["request"]["status"]
-    return status
-
-
 async def test_a_linked_approver_clicks_approve_and_the_waiting_call_runs(
     mm_server: LiveServer, mattermost: tuple[FakeMattermost, str]
 ) -> None:
@@ -279,7 +279,7 @@ async def test_a_linked_approver_clicks_approve_and_the_waiting_call_runs(
         assert 200 == unlinked.status_code
         assert "not linked" in unlinked.json()["ephemeral_text"]
         assert "update" not in unlinked.json()
-        assert "pending" == await _status(http, request_id)
+        assert "pending" == await approval_status(http, request_id)
         assert not waiting.done()
         assert [] == fake.patches()
 
@@ -293,7 +293,7 @@ async def test_a_linked_approver_clicks_approve_and_the_waiting_call_runs(
         async with asyncio.timeout(30):
             result = await waiting
         assert SECRET_ARG == text_of(result)
-        assert "approved" == await _status(http, request_id)
+        assert "approved" == await approval_status(http, request_id)
 
         async def settled() -> list[tuple[str, dict[str, Any]]] | None:
             return fake.patches() or None
@@ -308,7 +308,7 @@ async def test_a_linked_approver_clicks_approve_and_the_waiting_call_runs(
         late = await _click(mm_server, buttons["deny"], "mm-ada")
         assert 200 == late.status_code
         assert "Nothing was changed" in late.json()["ephemeral_text"]
-        assert "approved" == await _status(http, request_id)
+        assert "approved" == await approval_status(http, request_id)
 
         votes = (
             await http.get("/api/v1/audit/", params={"kind": "approval.voted", "order": "oldest"})
@@ -344,7 +344,7 @@ async def test_the_agents_own_user_may_not_approve_from_mattermost(
             answer = refused.json()
             assert "never decide" in answer["ephemeral_text"]
             assert "update" not in answer
-            assert "pending" == await _status(http, request_id)
+            assert "pending" == await approval_status(http, request_id)
             assert not waiting.done()
             assert [] == fake.patches()
 
@@ -354,7 +354,7 @@ async def test_the_agents_own_user_may_not_approve_from_mattermost(
                     answer = await chat.post("/mattermost/actions", content=body)
                     assert 403 == answer.status_code, body
                     assert "not valid" in answer.json()["ephemeral_text"]
-            assert "pending" == await _status(http, request_id)
+            assert "pending" == await approval_status(http, request_id)
             waiting.cancel()
 
 
@@ -385,7 +385,7 @@ async def test_a_quorum_waits_for_the_second_click(
         assert 200 == first.status_code, first.text
         assert "1 of 2" in first.json()["ephemeral_text"]
         assert "update" not in first.json()
-        assert "pending" == await _status(http, request_id)
+        assert "pending" == await approval_status(http, request_id)
         assert not waiting.done()
 
         second = await _click(mm_server, buttons["approve"], "mm-bo")
@@ -394,7 +394,7 @@ async def test_a_quorum_waits_for_the_second_click(
         async with asyncio.timeout(30):
             result = await waiting
         assert {"sum": 5} == result["structuredContent"]
-        assert "approved" == await _status(http, request_id)
+        assert "approved" == await approval_status(http, request_id)
 
 
 async def test_the_callback_answers_404_when_mattermost_is_not_configured(api: Api) -> None:

@@ -251,6 +251,14 @@ def text_of(result: dict[str, Any]) -> str:
     return " ".join(block.get("text", "") for block in result["content"])
 
 
+async def approval_status(http: httpx.AsyncClient, request_id: str) -> str:
+    """The status of an approval request, read through the REST API (``http`` as a reader)."""
+    got = await http.get(f"/api/v1/approvals/{request_id}")
+    assert got.status_code == 200, got.text
+    status: str = got.json()["request"]["status"]
+    return status
+
+
 async def tool_calls(live: LiveServer) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         response = await http.get(
