@@ -21,6 +21,9 @@ from hub.records import Role
 from hub.settings import Settings, load_settings
 from server.app import create_app
 from server.bootstrap import FIRST_KEY_FILE, Hub, first_start, open_hub
+from tests.integration.fakes.mail import Mailbox, SmtpController
+from tests.integration.fakes.mattermost import FakeMattermost
+from tests.integration.fakes.slack import FakeSlack
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +115,28 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The real app on uvicorn, 127.0.0.1, an ephemeral port, SQLite in tmp_path."""
     with run_live(make_settings(tmp_path)) as server:
         yield server
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
+    fake = FakeSlack()
+    with serve_asgi(fake, "the fake Slack", lifespan="off") as url:
+        yield fake, f"{url}/api/"
+
+
+@pytest.fixture
+def mattermost() -> Iterator[tuple[FakeMattermost, str]]:
+    fake = FakeMattermost()
+    with serve_asgi(fake.app(), "the fake Mattermost") as url:
+        yield fake, url
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    controller = SmtpController(box, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield box, controller.port
+    finally:
+        controller.stop()

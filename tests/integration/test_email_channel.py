@@ -12,7 +12,6 @@ import asyncio
 import re
 import socket
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,12 +23,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from hub.links import DecisionLink, LinkSigner, new_link_id
 from server.bootstrap import LINK_SECRET_FILE, open_hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
+from tests.integration.fakes.mail import Mailbox
 from tests.integration.mcp.support import (
     REPO,
     agent,
@@ -64,45 +62,6 @@ defaults:
   action: deny
   unknown_tools: deny
 """
-
-
-class Mailbox:
-    """What the SMTP server received, one parsed message per recipient."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or b""
-        with self._lock:
-            for rcpt in envelope.rcpt_tos:
-                self.messages.append((rcpt, content))
-        return "250 OK"
-
-    def to(self, address: str) -> list[tuple[str, bytes]]:
-        with self._lock:
-            return [m for m in self.messages if m[0] == address]
-
-
-class _Controller(Controller):
-    """aiosmtpd's controller on an ephemeral port (it checks readiness on ``self.port``)."""
-
-    def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    controller = _Controller(box, hostname="127.0.0.1", port=0)
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
 
 
 @contextmanager

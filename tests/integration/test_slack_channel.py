@@ -9,18 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import httpx
 import msgspec
 import pytest
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack import SlackNotifier
@@ -31,13 +28,18 @@ from hub.notify import Notice
 from hub.records import Account, ApprovalRequest, ApprovalStatus
 from hub.settings import load_settings
 from server.bootstrap import open_hub
-from tests.integration.conftest import LiveServer, make_settings, run_live, serve_asgi
+from tests.integration.conftest import LiveServer, make_settings, run_live
+from tests.integration.fakes.slack import (
+    BOT_TOKEN,
+    CHANNEL_ID,
+    SIGNING_SECRET,
+    FakeSlack,
+    click,
+    signed,
+)
 from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
 
-SIGNING_SECRET = "slack-signing-secret-for-tests-0123456789"
-BOT_TOKEN = "xoxb-test-" + "0123456789"
 SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
-CHANNEL_ID = "C0DEPLOYS"
 
 POLICY = """\
 version: "1.0"
@@ -63,58 +65,6 @@ defaults:
   action: deny
   unknown_tools: deny
 """
-
-
-class FakeSlack:
-    """A tiny Slack Web API: records each call (method, arguments) and answers ok."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self._ts = 0
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        method = scope["path"].removeprefix("/api/")
-        headers = dict(scope["headers"])
-        if b"json" in headers.get(b"content-type", b""):
-            args = json.loads(body or b"{}")
-        else:
-            args = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-        answer: dict[str, Any] = {"ok": True}
-        with self._lock:
-            self.calls.append((method, args))
-            if method == "chat.postMessage":
-                self._ts += 1
-                answer |= {"channel": CHANNEL_ID, "ts": f"1700000000.{self._ts:06d}"}
-        if method == "auth.test":
-            answer |= {"user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "t"}
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
-
-    def made(self, method: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [args for m, args in self.calls if m == method]
-
-
-@pytest.fixture
-def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
-    fake = FakeSlack()
-    with serve_asgi(fake, "the fake Slack", lifespan="off") as url:
-        yield fake, f"{url}/api/"
 
 
 @pytest.fixture
@@ -159,42 +109,10 @@ async def _setup(live: LiveServer) -> tuple[str, dict[str, str]]:
     return created.json()["secret"], users
 
 
-def _signed(body: str, *, secret: str = SIGNING_SECRET, age: int = 0) -> dict[str, str]:
-    timestamp = str(int(time.time()) - age)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    return {
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": signature,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
-def _click(user: str, action_id: str, account_id: str) -> str:
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T1"},
-        "user": {"id": user},
-        "api_app_id": "A1",
-        "channel": {"id": CHANNEL_ID},
-        "trigger_id": f"trigger-{user}",
-        "container": {"type": "message", "channel_id": CHANNEL_ID},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": "preloop_decision",
-                "value": account_id,
-                "action_ts": "1700000001.000000",
-            }
-        ],
-    }
-    return urlencode({"payload": json.dumps(payload)})
-
-
 async def _post(live: LiveServer, body: str, **sign: Any) -> httpx.Response:
     async with httpx.AsyncClient(timeout=30) as slack:
         return await slack.post(
-            f"{live.url}/slack/events", content=body, headers=_signed(body, **sign)
+            f"{live.url}/slack/events", content=body, headers=signed(body, **sign)
         )
 
 
@@ -249,18 +167,18 @@ async def test_a_signed_click_approves_forgeries_and_others_change_nothing(
         assert request_id.startswith("apr_")
         assert "preloop_deny:" + request_id == deny["action_id"]
         account = approve["value"]
-        click = _click("UADA", approve["action_id"], account)
+        ada_click = click("UADA", approve["action_id"], account)
 
         # A forged signature, and a correctly signed but stale request: 401, nothing changes.
-        forged = await _post(slack_server, click, secret="not-the-signing-secret")
+        forged = await _post(slack_server, ada_click, secret="not-the-signing-secret")
         assert 401 == forged.status_code
-        stale = await _post(slack_server, click, age=6 * 60)
+        stale = await _post(slack_server, ada_click, age=6 * 60)
         assert 401 == stale.status_code
         assert "pending" == (await _status(slack_server, request_id))["status"]
 
         # A linked viewer and an unlinked Slack user: an ephemeral refusal, nothing changes.
         for user in ("UVI", "UNOBODY"):
-            answer = await _post(slack_server, _click(user, approve["action_id"], account))
+            answer = await _post(slack_server, click(user, approve["action_id"], account))
             assert 200 == answer.status_code
             refusals = _refusals(fake, user)
             assert len(refusals) == 1
@@ -271,7 +189,7 @@ async def test_a_signed_click_approves_forgeries_and_others_change_nothing(
         assert [] == fake.made("chat.update")
 
         # ada's signed click approves; the agent gets its result; the message says so.
-        approved = await _post(slack_server, click)
+        approved = await _post(slack_server, ada_click)
         assert 200 == approved.status_code
         async with asyncio.timeout(30):
             result = await waiting
@@ -290,7 +208,7 @@ async def test_a_signed_click_approves_forgeries_and_others_change_nothing(
         assert "actions" not in json.dumps(update["blocks"])
 
         # A late click on the decided request is refused too.
-        await _post(slack_server, _click("UADA", deny["action_id"], account))
+        await _post(slack_server, click("UADA", deny["action_id"], account))
         assert _refusals(fake, "UADA")
         assert [] == fake.made("views.open")
 
@@ -315,7 +233,7 @@ async def test_deny_through_the_modal_and_no_self_approval(
 
         # ada's own agent asked: ada may never decide it, by either button.
         for name in ("Approve", "Deny"):
-            answer = await _post(slack_server, _click("UADA", buttons[name]["action_id"], account))
+            answer = await _post(slack_server, click("UADA", buttons[name]["action_id"], account))
             assert 200 == answer.status_code
         refusals = _refusals(fake, "UADA")
         assert len(refusals) == 2
@@ -331,7 +249,7 @@ async def test_deny_through_the_modal_and_no_self_approval(
         waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "deny me"}))
         buttons = _buttons(await _posted(fake, 2))
         request_id = buttons["Deny"]["action_id"].removeprefix("preloop_deny:")
-        await _post(slack_server, _click("UADA", buttons["Deny"]["action_id"], account))
+        await _post(slack_server, click("UADA", buttons["Deny"]["action_id"], account))
         opened = fake.made("views.open")
         assert len(opened) == 1
         assert "trigger-UADA" == opened[0]["trigger_id"]
