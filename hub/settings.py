@@ -185,6 +185,16 @@ class NotificationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
             "its request.",
         ),
     ] = 86400
+    deliver: Annotated[
+        str,
+        msgspec.Meta(
+            pattern="^(server|worker)$",
+            description="Who delivers approval notices and updates them once decided: "
+            "`server` (each `preloop serve` process) or `worker` (only the `preloop bots` "
+            "worker; servers still accept the channels' callbacks). `worker` needs "
+            "PostgreSQL, whose events reach the worker.",
+        ),
+    ] = "server"
 
 
 class PushSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -242,6 +252,15 @@ class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         msgspec.Meta(
             description="Slack app signing secret: button clicks, modals and `/preloop` at "
             "`/slack/events` are accepted only when signed with it.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    app_token: Annotated[
+        str,
+        msgspec.Meta(
+            description="Slack app-level token (`xapp-...`, scope `connections:write`) for "
+            "Socket Mode: the `preloop bots` worker receives clicks, modals and `/preloop` "
+            "over a WebSocket it opens, so Slack needs no public URL. Empty: Socket Mode off.",
             extra={SECRET: True},
         ),
     ] = ""

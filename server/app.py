@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ from hub import __version__
 from hub.settings import Settings
 from server.api import api_router
 from server.auth import ApiKeyAuthenticationMiddleware
-from server.bootstrap import Hub, first_start, open_hub, start_upstreams
+from server.bootstrap import Hub, check_delivery, first_start, open_hub, start_upstreams
 from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 from server.mattermost_actions import mattermost_router
@@ -118,8 +119,9 @@ def create_app(
 
             app.state.slack = slack_handler(opened, settings.slack)
         every = settings.server.scheduler_seconds
+        delivering = settings.notifications.deliver == "server"
         async with (
-            opened.notifications.running(),
+            opened.notifications.running() if delivering else contextlib.nullcontext(),
             gateway.run(),
             scheduler_running(opened.scheduler, every=every),
         ):
@@ -132,6 +134,7 @@ def create_app(
             async with serve_mcp(app, hub):
                 yield
             return
+        check_delivery(settings)
         opened = await open_hub(settings)
         try:
             await first_start(opened)

@@ -24,6 +24,7 @@ async def print_banner(hub: Hub) -> None:
         f"Preloop {__version__} is running on {url}",
         f"  database:  {database}",
         f"  policy:    {policy}",
+        f"  notices:   {_notices(hub)}",
         f"  API docs:  {url}/docs",
         "",
     ]
@@ -48,3 +49,9 @@ async def print_banner(hub: Hub) -> None:
         "",
     ]
     click.echo("\n".join(lines))
+
+
+def _notices(hub: Hub) -> str:
+    if hub.settings.notifications.deliver == "worker":
+        return "left to the 'preloop bots' worker (PRELOOP_NOTIFICATIONS_DELIVER=worker)"
+    return "delivered here on " + (", ".join(hub.notifications.channels) or "no channel")

@@ -177,12 +177,8 @@ def _notifiers(
                 link_seconds=settings.notifications.link_seconds,
             )
         )
+    check_slack_settings(settings)
     if settings.slack.bot_token:
-        if not settings.slack.signing_secret:
-            raise ConfigError(
-                "PRELOOP_SLACK_BOT_TOKEN is set but PRELOOP_SLACK_SIGNING_SECRET is not: "
-                "Slack's button clicks could not be verified"
-            )
         from slack_sdk.web.async_client import AsyncWebClient
 
         from bots.slack import SlackNotifier
@@ -198,6 +194,42 @@ def _notifiers(
             )
         )
     return notifiers
+
+
+def check_slack_settings(settings: Settings) -> None:
+    """Slack's tokens fit together: clicks come back signed (HTTP mode, the signing secret)
+    or over the worker's own connection (Socket Mode, the app token), never unverified."""
+    slack = settings.slack
+    if slack.app_token and not slack.app_token.startswith("xapp-"):
+        raise ConfigError(
+            "PRELOOP_SLACK_APP_TOKEN is not an app-level token (xapp-...): make one under "
+            "Basic Information > App-Level Tokens with the connections:write scope"
+        )
+    if slack.app_token and not slack.bot_token:
+        raise ConfigError(
+            "PRELOOP_SLACK_APP_TOKEN is set but PRELOOP_SLACK_BOT_TOKEN is not: Socket Mode "
+            "receives clicks, but posting and updating messages needs the bot token (xoxb-...)"
+        )
+    if slack.bot_token and not (slack.signing_secret or slack.app_token):
+        raise ConfigError(
+            "PRELOOP_SLACK_BOT_TOKEN is set but neither PRELOOP_SLACK_SIGNING_SECRET (HTTP "
+            "mode) nor PRELOOP_SLACK_APP_TOKEN (Socket Mode, in 'preloop bots') is: Slack's "
+            "button clicks could not be verified"
+        )
+
+
+def check_delivery(settings: Settings) -> None:
+    """``PRELOOP_NOTIFICATIONS_DELIVER=worker`` needs events that reach the worker: only the
+    PostgreSQL bus crosses processes. On SQLite nobody would deliver, so refuse to start."""
+    from server.db import normalize_database_url
+
+    url = normalize_database_url(settings.database_url)
+    if settings.notifications.deliver == "worker" and not url.startswith("postgresql"):
+        raise ConfigError(
+            "PRELOOP_NOTIFICATIONS_DELIVER=worker needs PostgreSQL (PRELOOP_DATABASE_URL): on "
+            "SQLite the server's events do not reach the 'preloop bots' worker, so no "
+            "notice would be sent. Use PRELOOP_NOTIFICATIONS_DELIVER=server"
+        )
 
 
 def _mattermost(

@@ -1,8 +1,14 @@
-"""Slack's callbacks (HTTP mode): slack-bolt's ``AsyncApp`` mounted at ``/slack/events``.
+"""Slack's callbacks: the handlers of buttons, modals and ``/preloop``, in two modes.
 
-The path is public: Slack signs each request with the app's signing secret and bolt checks
-the signature and its timestamp (at most 5 minutes old) before any handler runs; anything
-else gets 401 and changes nothing.
+    HTTP mode      slack-bolt's ``AsyncApp`` mounted at ``/slack/events`` in every server.
+                   The path is public: Slack signs each request with the app's signing
+                   secret and bolt checks the signature and its timestamp (at most 5 minutes
+                   old) before any handler runs; anything else gets 401 and changes nothing.
+    Socket Mode    the ``preloop bots`` worker opens a WebSocket to Slack with the app-level
+                   token (``server/slack_socket.py``); the token is the proof, there is no
+                   signature. For installs Slack cannot reach.
+
+Both build their app with :func:`slack_app`, so the same :class:`SlackHandlers` answer:
 
     Approve button   the clicker's Slack id → the Preloop user who linked it → their Caller
                      (``IdentityService.caller_for_user``) → ``ApprovalService.decide``
@@ -46,17 +52,26 @@ _LISTED = 20
 
 def slack_handler(hub: Hub, settings: SlackSettings) -> AsyncSlackRequestHandler:
     """The ASGI app for ``/slack/events``, its handlers bound to ``hub``."""
+    return AsyncSlackRequestHandler(slack_app(hub, settings), path=EVENTS_PATH)
+
+
+def slack_app(hub: Hub, settings: SlackSettings, *, socket_mode: bool = False) -> AsyncApp:
+    """The bolt app with the handlers registered: signed HTTP requests, or (``socket_mode``)
+    envelopes from the worker's own connection, which carry no signature."""
     client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
     app = AsyncApp(
-        signing_secret=settings.signing_secret,
+        signing_secret="" if socket_mode else settings.signing_secret,
+        request_verification_enabled=not socket_mode,
         client=client,
         process_before_response=True,  # handlers finish before the answer: nothing is lost
     )
-    _SlackHandlers(hub).register(app)
-    return AsyncSlackRequestHandler(app, path=EVENTS_PATH)
+    SlackHandlers(hub).register(app)
+    return app
 
 
-class _SlackHandlers:
+class SlackHandlers:
+    """The handlers both modes register, bound to one hub."""
+
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
 

@@ -13,6 +13,11 @@ from hub import __version__
 # name -> (module, attribute, one-line help): help is listed without importing the module.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("server.cli.serve", "serve", "Run the Preloop server."),
+    "bots": (
+        "server.cli.bots",
+        "bots",
+        "Run the worker that delivers notices and runs Slack Socket Mode.",
+    ),
     "db": ("server.cli.serve", "db", "Database maintenance (migrations)."),
     "config": ("server.cli.serve", "config", "Show the effective settings."),
     "login": ("server.cli.login", "login", "Save a server URL and API key for later commands."),
@@ -63,6 +68,7 @@ def cli() -> None:
     \b
     Offline:  preloop policy validate|eval|test FILE
     Server:   preloop serve            (SQLite by default; PRELOOP_DATABASE_URL for PostgreSQL)
+    Worker:   preloop bots             (notices, Slack Socket Mode; beside the servers)
     Clients:  preloop login URL --key KEY, then policy apply|export|history, keys, audit ...
 
     Settings come from PRELOOP_* environment variables and ./.env; see 'preloop config show'.

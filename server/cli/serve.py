@@ -28,8 +28,11 @@ def serve(host: str | None, port: int | None, policy_file: str | None) -> None:
     from hub.settings import load_settings
     from server.app import create_app
     from server.banner import print_banner
+    from server.bootstrap import check_delivery, check_slack_settings
 
     settings = load_settings(server__host=host, server__port=port, policy__file=policy_file)
+    check_slack_settings(settings)  # a bad configuration fails before anything opens
+    check_delivery(settings)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if settings.log_level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)

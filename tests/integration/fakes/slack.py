@@ -1,11 +1,16 @@
-"""A local fake of Slack's Web API (there is no installable Slack): records each call the
-real slack_sdk client makes; and Slack's side of a callback, signed as Slack signs it."""
+"""A local fake of Slack (there is no installable Slack): its Web API records each call the
+real slack_sdk client makes; Slack's side of a callback, signed as Slack signs it; and Socket
+Mode: ``apps.connections.open`` hands out a ``ws://`` URL on this same fake, whose WebSocket
+says ``hello``, carries the envelopes a test pushes, and records the acks the client sends.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -13,6 +18,8 @@ from slack_sdk.signature import SignatureVerifier
 
 SIGNING_SECRET = "slack-signing-secret-for-tests-0123456789"
 BOT_TOKEN = "xoxb-test-" + "0123456789"
+APP_TOKEN = "xapp-1-test-" + "0123456789"
+SOCKET_PATH = "/link"
 CHANNEL_ID = "C0DEPLOYS"
 
 
@@ -21,10 +28,16 @@ class FakeSlack:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.acks: list[dict[str, Any]] = []  # what Socket Mode clients sent back
+        self.app_tokens: list[str] = []  # the Authorization of each apps.connections.open
         self._lock = threading.Lock()
         self._ts = 0
+        self._sockets: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(receive, send)
+            return
         if scope["type"] != "http":
             return
         body = b""
@@ -47,6 +60,15 @@ class FakeSlack:
                 answer |= {"channel": CHANNEL_ID, "ts": f"1700000000.{self._ts:06d}"}
         if method == "auth.test":
             answer |= {"user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "t"}
+        if method == "apps.connections.open":
+            token = headers.get(b"authorization", b"").decode().removeprefix("Bearer ")
+            with self._lock:
+                self.app_tokens.append(token)
+            if token != APP_TOKEN:
+                answer = {"ok": False, "error": "invalid_auth"}
+            else:
+                host, port = scope["server"]
+                answer |= {"url": f"ws://{host}:{port}{SOCKET_PATH}"}
         await send(
             {
                 "type": "http.response.start",
@@ -55,6 +77,76 @@ class FakeSlack:
             }
         )
         await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+
+    async def _socket(self, receive: Any, send: Any) -> None:
+        """One Socket Mode connection: hello, then pushed envelopes out and acks in."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        outbox: asyncio.Queue[str] = asyncio.Queue()
+        entry = (asyncio.get_running_loop(), outbox)
+        with self._lock:  # before the handshake ends: a connected client can be pushed to
+            self._sockets.append(entry)
+        try:
+            await self._converse(outbox, receive, send)
+        finally:
+            with self._lock:
+                self._sockets.remove(entry)
+
+    async def _converse(self, outbox: asyncio.Queue[str], receive: Any, send: Any) -> None:
+        await send({"type": "websocket.accept"})
+        hello = {
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+            "connection_info": {"app_id": "A1"},
+        }
+        await send({"type": "websocket.send", "text": json.dumps(hello)})
+
+        async def forward() -> None:
+            while True:
+                await send({"type": "websocket.send", "text": await outbox.get()})
+
+        forwarding = asyncio.create_task(forward())
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text"):
+                    with self._lock:
+                        self.acks.append(json.loads(message["text"]))
+        finally:
+            forwarding.cancel()
+
+    @property
+    def connected(self) -> int:
+        """How many Socket Mode connections are open."""
+        with self._lock:
+            return len(self._sockets)
+
+    def push(self, kind: str, payload: dict[str, Any], *, accepts_payload: bool = False) -> str:
+        """Send an envelope to every open Socket Mode connection (from any thread); returns
+        its envelope id."""
+        envelope_id = str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": accepts_payload,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        with self._lock:
+            sockets = list(self._sockets)
+        if not sockets:
+            raise RuntimeError("no Socket Mode connection is open")
+        for loop, outbox in sockets:
+            loop.call_soon_threadsafe(outbox.put_nowait, json.dumps(envelope))
+        return envelope_id
+
+    def ack_of(self, envelope_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return next((a for a in self.acks if a.get("envelope_id") == envelope_id), None)
 
     def made(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -72,7 +164,13 @@ def signed(body: str, *, secret: str = SIGNING_SECRET, age: int = 0) -> dict[str
 
 
 def click(user: str, action_id: str, account_id: str) -> str:
-    payload = {
+    """A signed-mode button click: the form body Slack posts to ``/slack/events``."""
+    return urlencode({"payload": json.dumps(block_actions(user, action_id, account_id))})
+
+
+def block_actions(user: str, action_id: str, account_id: str) -> dict[str, Any]:
+    """The ``block_actions`` payload of a click on one of Preloop's buttons."""
+    return {
         "type": "block_actions",
         "team": {"id": "T1"},
         "user": {"id": user},
@@ -90,4 +188,18 @@ def click(user: str, action_id: str, account_id: str) -> str:
             }
         ],
     }
-    return urlencode({"payload": json.dumps(payload)})
+
+
+def slash_command(user: str, text: str = "") -> dict[str, Any]:
+    """The payload of ``/preloop`` as Socket Mode carries it (``slash_commands``)."""
+    return {
+        "token": "unused",
+        "team_id": "T1",
+        "channel_id": CHANNEL_ID,
+        "user_id": user,
+        "command": "/preloop",
+        "text": text,
+        "api_app_id": "A1",
+        "response_url": "https://hooks.slack.invalid/commands/1",
+        "trigger_id": f"trigger-{user}",
+    }
