@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.slack_events import DENY_VIEW
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.fakes.slack import (
     APP_TOKEN,
@@ -67,6 +68,24 @@ async def _ack(fake: FakeSlack, envelope_id: str) -> dict[str, Any]:
         return fake.ack_of(envelope_id)
 
     return await eventually(acked)
+
+
+def _deny_submission(user: str) -> dict[str, Any]:
+    """The Deny dialog submitted with metadata that names no request."""
+    return {
+        "type": "view_submission",
+        "team": {"id": "T1"},
+        "user": {"id": user},
+        "api_app_id": "A1",
+        "trigger_id": f"trigger-{user}",
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": DENY_VIEW,
+            "private_metadata": "{}",
+            "state": {"values": {"reason": {"reason_input": {"value": "no"}}}},
+        },
+    }
 
 
 async def _status(live: LiveServer, request_id: str) -> str:
@@ -123,6 +142,21 @@ async def test_socket_mode_in_the_worker_approves_a_call_held_by_the_server(
             answer = (await _ack(fake, listed))["payload"]
             assert request_id in answer["text"]
             assert "ephemeral" == answer["response_type"]
+
+            # Slack asks for a reconnection: a new URL, a new connection, the old one closed.
+            fake.ask_to_reconnect()
+
+            async def reconnected() -> bool | None:
+                return (fake.opened, fake.connected) == (2, 1) or None
+
+            await eventually(reconnected)
+            assert [APP_TOKEN, APP_TOKEN] == fake.app_tokens
+
+            # The Deny dialog's submission naming no request: the refusal rides on the ack.
+            form = fake.push("interactive", _deny_submission("UADA"), accepts_payload=True)
+            errors = (await _ack(fake, form))["payload"]
+            assert "errors" == errors["response_action"]
+            assert "Nothing was changed" in errors["errors"]["reason"]
 
             # An unlinked Slack user: acked, refused in an ephemeral message, nothing changes.
             refused = fake.push("interactive", block_actions("UNOBODY", action, account))

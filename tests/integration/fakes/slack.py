@@ -32,6 +32,7 @@ class FakeSlack:
         self.app_tokens: list[str] = []  # the Authorization of each apps.connections.open
         self._lock = threading.Lock()
         self._ts = 0
+        self.opened = 0  # Socket Mode connections ever opened
         self._sockets: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -86,6 +87,7 @@ class FakeSlack:
         entry = (asyncio.get_running_loop(), outbox)
         with self._lock:  # before the handshake ends: a connected client can be pushed to
             self._sockets.append(entry)
+            self.opened += 1
         try:
             await self._converse(outbox, receive, send)
         finally:
@@ -128,21 +130,30 @@ class FakeSlack:
         """Send an envelope to every open Socket Mode connection (from any thread); returns
         its envelope id."""
         envelope_id = str(uuid.uuid4())
-        envelope = {
-            "envelope_id": envelope_id,
-            "type": kind,
-            "payload": payload,
-            "accepts_response_payload": accepts_payload,
-            "retry_attempt": 0,
-            "retry_reason": "",
-        }
+        self._send(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": accepts_payload,
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        return envelope_id
+
+    def ask_to_reconnect(self) -> None:
+        """Slack's ``disconnect`` message (as before a server's maintenance): the client is
+        expected to fetch a new URL and connect again."""
+        self._send({"type": "disconnect", "reason": "refresh_requested"})
+
+    def _send(self, message: dict[str, Any]) -> None:
         with self._lock:
             sockets = list(self._sockets)
         if not sockets:
             raise RuntimeError("no Socket Mode connection is open")
         for loop, outbox in sockets:
-            loop.call_soon_threadsafe(outbox.put_nowait, json.dumps(envelope))
-        return envelope_id
+            loop.call_soon_threadsafe(outbox.put_nowait, json.dumps(message))
 
     def ack_of(self, envelope_id: str) -> dict[str, Any] | None:
         with self._lock:
