@@ -79,10 +79,13 @@ async def sse_messages(scope: Scope, receive: Receive, send: Send) -> None:
 
 @asgi("/slack/events", copy_scope=True, include_in_schema=False)
 async def slack_events(scope: Scope, receive: Receive, send: Send) -> None:
-    """Slack's signed callbacks (buttons, modals, ``/preloop``); 404 when Slack is off."""
+    """Slack's signed callbacks (buttons, modals, ``/preloop``); 404 when Slack's HTTP mode is
+    off (no bot token or no signing secret: Slack off, or its clicks come over Socket Mode)."""
     handler = getattr(Litestar.from_scope(scope).state, "slack", None)
     if handler is None:
-        off = Response("the Slack channel is off", status_code=404, media_type=MediaType.TEXT)
+        off = Response(
+            "Slack's HTTP mode is off on this server", status_code=404, media_type=MediaType.TEXT
+        )
         await off.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
         return
     await handler(scope, receive, send)

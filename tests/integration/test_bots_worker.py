@@ -18,7 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
+from hub.memory import InMemoryStorage
+from server.app import create_app
+from server.bootstrap import open_hub
 from server.slack_events import DENY_VIEW
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.fakes.slack import (
@@ -313,3 +317,26 @@ async def test_two_replicas_and_a_worker_on_postgresql(
             assert "ada@example.com" in update["text"]
             assert 1 == len(fake.made("chat.postMessage"))  # the worker's, and only it
     assert 0 == worker.returncode, worker.text
+
+
+async def test_socket_mode_alone_needs_no_signing_secret_and_leaves_http_mode_off(
+    tmp_path: Path, fake_slack: tuple[FakeSlack, str]
+) -> None:
+    """A server whose Slack clicks come over the worker's socket: it posts (bot token), and
+    its /slack/events answers 404 (nothing there could verify a request)."""
+    settings = make_settings(
+        tmp_path,
+        PRELOOP_SLACK_BOT_TOKEN=BOT_TOKEN,
+        PRELOOP_SLACK_APP_TOKEN=APP_TOKEN,
+        PRELOOP_SLACK_API_URL=fake_slack[1],
+    )
+    hub = await open_hub(settings, storage=InMemoryStorage())
+    try:
+        assert ["slack"] == hub.notifications.channels
+        async with AsyncTestClient(app=create_app(settings, hub=hub)) as client:
+            body = click("UADA", "preloop_approve:apr_1", "acct_1")
+            answer = await client.post("/slack/events", content=body, headers=signed(body))
+        assert 404 == answer.status_code
+        assert "HTTP mode is off" in answer.text
+    finally:
+        await hub.close()
