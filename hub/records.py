@@ -178,6 +178,27 @@ class ChannelMessage(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class NotificationOperation(StrEnum):
+    """What a channel does for a request: post it, post its escalation, update the posts."""
+
+    DELIVER = "deliver"
+    ESCALATE = "escalate"
+    SETTLE = "settle"
+
+
+class NotificationClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """One process's claim to carry out one notification operation of one request on one
+    channel. The first claim wins; every other process that receives the same event leaves
+    the operation to the claimant (``hub.notifications``)."""
+
+    account_id: str
+    request_id: str
+    channel: str
+    operation: NotificationOperation
+    claimed_at: datetime
+    claimed_by: str  # the claiming dispatch's id (host, pid and a random part)
+
+
 class VoteChoice(StrEnum):
     APPROVE = "approve"
     DENY = "deny"
