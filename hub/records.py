@@ -167,14 +167,15 @@ class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ChannelMessage(msgspec.Struct, frozen=True, kw_only=True):
-    """A message a channel posted about a request (Slack: the channel id and ``ts``), kept so
-    any replica, also after a restart, can update it once the request is decided."""
+    """A message a channel posted about a request (Slack: the channel id and ``ts``;
+    Mattermost: the channel id and the post id), kept so any replica, also after a restart,
+    can update it once the request is decided."""
 
     account_id: str
     request_id: str
     channel: str  # the notifier's channel, e.g. "slack"
-    conversation: str  # where it was posted (a Slack channel id)
-    ts: str  # the message's id there
+    conversation: str  # where it was posted (a Slack or Mattermost channel id)
+    ts: str  # the message's id there (Slack's ts, Mattermost's post id)
     created_at: datetime
 
 

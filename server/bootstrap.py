@@ -215,6 +215,7 @@ def _mattermost(
         clock=clock,
         link_seconds=settings.notifications.link_seconds,
         users=storage.users,
+        messages=storage.channel_messages,
     )
 
 

@@ -17,11 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 import pytest
 
 from bots.mattermost import ActionSigner, ActionToken
 from hub.links import DecisionLink, LinkSigner, new_link_id
-from server.bootstrap import LINK_SECRET_FILE
+from hub.notify import Notice
+from hub.records import ApprovalRequest, ApprovalStatus
+from server.bootstrap import LINK_SECRET_FILE, open_hub
 from tests.integration.conftest import Api, LiveServer, make_settings, run_live
 from tests.integration.fakes.mattermost import FakeMattermost
 from tests.integration.mcp.support import (
@@ -344,3 +347,53 @@ async def test_the_callback_answers_404_when_mattermost_is_not_configured(api: A
     )
     assert 404 == answer.status_code
     assert "not configured" in answer.json()["ephemeral_text"]
+
+
+async def test_a_new_hub_on_the_same_database_updates_the_posts_an_earlier_one_made(
+    tmp_path: Path, mattermost: tuple[FakeMattermost, str]
+) -> None:
+    fake, url = mattermost
+    settings = make_settings(
+        tmp_path,
+        PRELOOP_MATTERMOST_URL=url,
+        PRELOOP_MATTERMOST_TOKEN=BOT_TOKEN,
+        PRELOOP_MATTERMOST_CHANNEL_ID="chan-default",
+        PRELOOP_SERVER_PUBLIC_URL="https://preloop.example",
+    )
+    first = await open_hub(settings)  # SQLite in the data directory
+    try:
+        account = await first.identity.default_account()
+        now = datetime.now(UTC)
+        request = ApprovalRequest(
+            id="apr_1",
+            account_id=account.id,
+            principal_key_id="key_1",
+            server="demo",
+            tool="echo",
+            args_digest="d",
+            policy_version=1,
+            workflow="by-chat",
+            created_at=now,
+        )
+        assert first.mattermost is not None
+        await first.mattermost.deliver(Notice(request=request, recipients=()))
+        await first.mattermost.deliver(Notice(request=request, recipients=(), escalation=True))
+    finally:
+        await first.close()
+    assert 2 == len(fake.created())
+
+    second = await open_hub(settings)  # a restart, or another replica: nothing in memory
+    try:
+        decided = msgspec.structs.replace(
+            request, status=ApprovalStatus.APPROVED, decided_at=now, decided_by="key_9"
+        )
+        assert second.mattermost is not None
+        await second.mattermost.settle(decided)
+    finally:
+        await second.close()
+
+    patches = fake.patches()
+    assert ["/api/v4/posts/post1/patch", "/api/v4/posts/post2/patch"] == [p for p, _ in patches]
+    assert all(body["message"].startswith("**Approved**") for _, body in patches)
+    assert all("by key_9" in body["message"] for _, body in patches)
+    assert all([] == body["props"]["attachments"][0]["actions"] for _, body in patches)
