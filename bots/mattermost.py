@@ -7,7 +7,9 @@ each button's ``context`` carries an :class:`ActionToken` signed with the server
 (under a key of its own: an email link is no Mattermost token, nor the reverse), naming the
 request and the choice and expiring with the request. The token proves the button is ours;
 the clicker's Mattermost ``user_id`` says who decides (their linked identity). ``settle``
-rewrites the post with the outcome and no buttons.
+rewrites the post with the outcome and no buttons. Where the posts are (channel id + post id)
+is stored (``Storage.channel_messages``, ``bots._messages``), so any replica, also after a
+restart, rewrites them.
 
 mattermostdriver is synchronous (requests): every call runs in a thread.
 """
@@ -27,11 +29,12 @@ from urllib.parse import urlsplit
 import msgspec
 from mattermostdriver import Driver
 
+from bots._messages import PostedMessages
 from hub.clock import Clock
 from hub.errors import AuthenticationError, ConfigError, ValidationError
 from hub.links import LinkExpiredError
 from hub.notify import Notice
-from hub.ports import UserStore
+from hub.ports import ChannelMessageStore, UserStore
 from hub.records import ApprovalRequest, ApprovalStatus
 from hub.settings import MattermostSettings
 
@@ -121,6 +124,7 @@ class MattermostNotifier:
         clock: Clock,
         link_seconds: int,
         users: UserStore,
+        messages: ChannelMessageStore,
     ) -> None:
         self._settings = settings
         self._users = users
@@ -131,15 +135,10 @@ class MattermostNotifier:
         self._public_url = public_url.rstrip("/")
         self._clock = clock
         self._link_seconds = link_seconds
-        # request id -> ids of the posts made for it (one per notice: first and escalation)
-        self._posts: dict[str, list[str]] = {}
-        self._sent: set[tuple[str, bool]] = set()
+        self._messages = PostedMessages(messages, self.channel, clock)
 
     async def deliver(self, notice: Notice) -> None:
         request = notice.request
-        key = (request.id, notice.escalation)
-        if key in self._sent:
-            return
         channel_id = (
             notice.channel_settings.get("mattermost", {}).get("channel")
             or self._settings.channel_id
@@ -149,17 +148,20 @@ class MattermostNotifier:
                 "no Mattermost channel: set channel_settings.mattermost.channel on the workflow "
                 "or PRELOOP_MATTERMOST_CHANNEL_ID"
             )
-        post = await self._call("create_post", self.compose(notice, channel_id))
-        self._posts.setdefault(request.id, []).append(str(post["id"]))
-        self._sent.add(key)
+
+        async def post() -> tuple[str, str]:
+            made = await self._call("create_post", self.compose(notice, channel_id))
+            return str(made.get("channel_id") or channel_id), str(made["id"])
+
+        await self._messages.post_once(request, escalation=notice.escalation, post=post)
 
     async def settle(self, request: ApprovalRequest) -> None:
         """Rewrite every post made for the request: the outcome, no buttons."""
-        for post_id in list(self._posts.get(request.id, [])):
-            await self._call("patch_post", post_id, await self.decided_post(request))
-            self._posts[request.id].remove(post_id)
-        self._posts.pop(request.id, None)
-        self._sent = {k for k in self._sent if k[0] != request.id}
+        messages = await self._messages.of(request)
+        if messages:
+            decided = await self.decided_post(request)
+            for message in messages:
+                await self._call("patch_post", message.ts, decided)
 
     def compose(self, notice: Notice, channel_id: str) -> dict[str, Any]:
         """The post: the call's details and two buttons carrying signed tokens."""

@@ -9,7 +9,9 @@ link --slack U123``). The buttons' action ids carry the request id (``preloop_ap
 
 ``settle`` updates every message posted for the request (``chat.update``) with the outcome,
 who decided and when. Where the messages are (channel id + ts) is stored
-(``Storage.channel_messages``), so any replica, also after a restart, updates them.
+(``Storage.channel_messages``, ``bots._messages``), so any replica, also after a restart,
+updates them. That only one process posts each notice is the dispatch's claim
+(``hub.notifications``), not this notifier's business.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bots._messages import PostedMessages
 from hub.clock import Clock
 from hub.notify import Notice
 from hub.ports import ChannelMessageStore, UserStore
-from hub.records import ApprovalRequest, ApprovalStatus, ChannelMessage
+from hub.records import ApprovalRequest, ApprovalStatus
 
 APPROVE_ACTION = "preloop_approve:"
 DENY_ACTION = "preloop_deny:"
@@ -48,16 +51,10 @@ class SlackNotifier:
         self._client = client
         self._default_channel = default_channel
         self._users = users
-        self._messages = messages
-        self._clock = clock
-        # (request, escalation) already posted: a retried notice posts nothing twice
-        self._posted: set[tuple[str, bool]] = set()
+        self._messages = PostedMessages(messages, self.channel, clock)
 
     async def deliver(self, notice: Notice) -> None:
         request = notice.request
-        key = (request.id, notice.escalation)
-        if key in self._posted:
-            return
         channel = notice.channel_settings.get("slack", {}).get("channel") or self._default_channel
         if not channel:
             raise ValueError(
@@ -67,34 +64,27 @@ class SlackNotifier:
         mentions = " ".join(
             f"<@{r.identities['slack']}>" for r in notice.recipients if r.identities.get("slack")
         )
-        answer = await self._client.chat_postMessage(
-            channel=channel,
-            text=_summary(request, notice.escalation),
-            blocks=pending_blocks(request, escalation=notice.escalation, mentions=mentions),
-        )
-        await self._messages.add(
-            ChannelMessage(
-                account_id=request.account_id,
-                request_id=request.id,
-                channel=self.channel,
-                conversation=str(answer["channel"]),
-                ts=str(answer["ts"]),
-                created_at=self._clock.now(),
+
+        async def post() -> tuple[str, str]:
+            answer = await self._client.chat_postMessage(
+                channel=channel,
+                text=_summary(request, notice.escalation),
+                blocks=pending_blocks(request, escalation=notice.escalation, mentions=mentions),
             )
-        )
-        self._posted.add(key)
+            return str(answer["channel"]), str(answer["ts"])
+
+        await self._messages.post_once(request, escalation=notice.escalation, post=post)
 
     async def settle(self, request: ApprovalRequest) -> None:
         """Replace the buttons of every message of the request with the outcome."""
         who = await self._who(request)
-        for message in await self._messages.list(request.account_id, request.id, self.channel):
+        for message in await self._messages.of(request):
             await self._client.chat_update(
                 channel=message.conversation,
                 ts=message.ts,
                 text=_outcome(request, who),
                 blocks=settled_blocks(request, who),
             )
-        self._posted = {k for k in self._posted if k[0] != request.id}
 
     async def _who(self, request: ApprovalRequest) -> str:
         """The decider as a person's email when it is a user id, else as recorded."""

@@ -28,6 +28,7 @@ from hub.records import (
     ChannelMessage,
     Device,
     McpServer,
+    NotificationClaim,
     PairingToken,
     PolicyVersion,
     Team,
@@ -77,6 +78,7 @@ class _State:
         self.heads: dict[str, tuple[int, str]] = {}
         self.used_links: dict[str, str] = {}  # link id -> account id
         self.channel_messages: dict[tuple[str, str, str], ChannelMessage] = {}
+        self.notification_claims: dict[tuple[str, str, str, str], NotificationClaim] = {}
         self.devices: dict[str, Device] = {}
         self.pairings: dict[str, PairingToken] = {}
 
@@ -486,6 +488,15 @@ class InMemoryChannelMessageStore(_Store):
         return sorted(found, key=lambda m: (m.created_at, m.conversation, m.ts))
 
 
+class InMemoryNotificationClaimStore(_Store):
+    async def claim(self, claim: NotificationClaim) -> bool:
+        self._s.require_account(claim.account_id)
+        aware_utc(claim.claimed_at, "claimed_at")
+        key = (claim.account_id, claim.request_id, claim.channel, str(claim.operation))
+        held = self._s.notification_claims.setdefault(key, claim)
+        return held.claimed_by == claim.claimed_by
+
+
 class InMemoryDeviceStore(_Store):
     async def add(self, device: Device) -> None:
         self._s.require_account(device.account_id)
@@ -571,6 +582,7 @@ class InMemoryStorage:
         self.audit = InMemoryAuditStore(state)
         self.used_links = InMemoryUsedLinkStore(state)
         self.channel_messages = InMemoryChannelMessageStore(state)
+        self.notification_claims = InMemoryNotificationClaimStore(state)
         self.devices = InMemoryDeviceStore(state)
         self.pairings = InMemoryPairingStore(state)
 

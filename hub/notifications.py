@@ -12,6 +12,19 @@ the other channels. Failures are retried with exponential backoff (bounded) and 
 attempt is audited as ``notification.failed`` (channel, operation, attempt, error). A
 notifier never decides: deciding goes through ``ApprovalService.decide`` from the channel's
 callback.
+
+Once across processes: every replica (and a bot worker) sharing a PostgreSQL database
+receives every event, so before calling a notifier the dispatch claims (request, channel,
+operation) in ``Storage.notification_claims``, operation being ``deliver``, ``escalate`` or
+``settle``. The first claimant carries the operation out, retries included; every other
+dispatch leaves it alone. A claimant that dies mid-operation leaves it undone (no takeover:
+see docs/decisions/0016-notification-claims.md).
+
+Settling waits for this dispatch's own deliveries of the request. A delivery claimed by
+another process may still be posting when the decision arrives; so a delivery re-reads the
+request once it is done, and when it was decided meanwhile it settles too (claiming
+``settle`` first: when the claim is another's, that settler may have looked before this
+post existed, so the channel is settled again: the second update shows the same outcome).
 """
 
 from __future__ import annotations
@@ -19,6 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 
@@ -30,7 +46,7 @@ from hub.policy import ApprovalWorkflow
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.recipients import resolve_recipients
-from hub.records import ApprovalRequest
+from hub.records import ApprovalRequest, ApprovalStatus, NotificationClaim, NotificationOperation
 
 log = logging.getLogger("preloop.notifications")
 
@@ -38,6 +54,12 @@ APPROVALS_TOPIC = "approvals"
 # Events that call for the escalation approvers.
 ESCALATION_EVENTS: tuple[type[Event], ...] = (ApprovalEscalated,)
 _ERROR_CHARS = 300
+
+
+def new_claimant() -> str:
+    """A dispatch's name in the claims it makes: host, process id and a random part (a
+    restarted process is a new claimant)."""
+    return f"{socket.gethostname()[:120]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class NotificationDispatch:
@@ -55,6 +77,7 @@ class NotificationDispatch:
         attempts: int = 4,
         first_delay: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        claimant: str | None = None,
     ) -> None:
         self._storage = storage
         self._policies = policies
@@ -65,8 +88,12 @@ class NotificationDispatch:
         self._attempts = max(1, attempts)
         self._first_delay = first_delay
         self._sleep = sleep
+        self.claimant = claimant or new_claimant()
         self._tasks: set[asyncio.Task[None]] = set()
         self._delivering: dict[str, asyncio.Task[None]] = {}  # request id -> its deliveries
+        # (request id, channel) a delivery settled because the request was decided while it
+        # posted; the decision's own event, handled after that delivery, then settles nothing
+        self._settled_early: set[tuple[str, str]] = set()
 
     @property
     def channels(self) -> list[str]:
@@ -142,11 +169,29 @@ class NotificationDispatch:
             escalation=escalation,
             channel_settings={str(k): dict(v) for k, v in workflow.channel_settings.items()},
         )
+        operation = NotificationOperation.ESCALATE if escalation else NotificationOperation.DELIVER
         await asyncio.gather(
-            *(
-                self._with_retries(request, n, "deliver", partial(n.deliver, notice))
-                for n in self._for(workflow)
-            )
+            *(self._deliver(request, n, operation, notice) for n in self._for(workflow))
+        )
+
+    async def _deliver(
+        self,
+        request: ApprovalRequest,
+        notifier: Notifier,
+        operation: NotificationOperation,
+        notice: Notice,
+    ) -> None:
+        if not await self._claim(request, notifier.channel, operation):
+            return
+        await self._with_retries(request, notifier, operation, partial(notifier.deliver, notice))
+        current = await self._storage.approvals.get(request.account_id, request.id)
+        if current is None or current.status is ApprovalStatus.PENDING:
+            return
+        # Decided while this was posting: a settler elsewhere may have missed the new post.
+        await self._claim(current, notifier.channel, NotificationOperation.SETTLE)
+        self._settled_early.add((request.id, notifier.channel))
+        await self._with_retries(
+            current, notifier, NotificationOperation.SETTLE, partial(notifier.settle, current)
         )
 
     async def _settle(self, event: ApprovalDecided) -> None:
@@ -157,12 +202,47 @@ class NotificationDispatch:
         if found is None:
             return
         request, workflow = found
-        await asyncio.gather(
-            *(
-                self._with_retries(request, n, "settle", partial(n.settle, request))
-                for n in self._for(workflow)
-            )
+        await asyncio.gather(*(self._settle_one(request, n) for n in self._for(workflow)))
+
+    async def _settle_one(self, request: ApprovalRequest, notifier: Notifier) -> None:
+        settle = NotificationOperation.SETTLE
+        if (request.id, notifier.channel) in self._settled_early:
+            self._settled_early.discard((request.id, notifier.channel))
+            return
+        if await self._claim(request, notifier.channel, settle):
+            await self._with_retries(request, notifier, settle, partial(notifier.settle, request))
+
+    async def _claim(
+        self, request: ApprovalRequest, channel: str, operation: NotificationOperation
+    ) -> bool:
+        """Whether this dispatch carries ``operation`` out (it holds the claim). A claim that
+        cannot be made (the database is down) is retried like a delivery and audited; when
+        it never succeeds, this dispatch does nothing (another may hold the claim)."""
+        claim = NotificationClaim(
+            account_id=request.account_id,
+            request_id=request.id,
+            channel=channel,
+            operation=operation,
+            claimed_at=self._clock.now(),
+            claimed_by=self.claimant,
         )
+        delay = self._first_delay
+        for attempt in range(1, self._attempts + 1):
+            try:
+                won = await self._storage.notification_claims.claim(claim)
+                break
+            except Exception as exc:  # the same claimant may claim again: retrying is safe
+                log.warning("cannot claim %s %s of %s: %s", channel, operation, request.id, exc)
+                await self._audit_failure(
+                    request.account_id, request.id, channel, f"claim {operation}", attempt, exc
+                )
+            if attempt == self._attempts:
+                return False
+            await self._sleep(delay)
+            delay *= 2
+        if not won:
+            log.debug("%s %s of %s is another process's", channel, operation, request.id)
+        return won
 
     async def _request_and_workflow(
         self, event: Event
@@ -226,7 +306,7 @@ class NotificationDispatch:
                 {
                     "request_id": request_id,
                     "channel": channel,
-                    "operation": operation,
+                    "operation": str(operation),
                     "attempt": attempt,
                     "attempts": self._attempts,
                     "final": attempt >= self._attempts,

@@ -31,6 +31,7 @@ from hub.records import (
     ChannelMessage,
     Device,
     McpServer,
+    NotificationClaim,
     PairingToken,
     PolicyVersion,
     Team,
@@ -244,6 +245,16 @@ class ChannelMessageStore(Protocol):
         ...
 
 
+class NotificationClaimStore(Protocol):
+    async def claim(self, claim: NotificationClaim) -> bool:
+        """Claim (account, request, channel, operation) for ``claim.claimed_by``. ``True``
+        when the claim is held by ``claimed_by`` (its first claim, or the same claimant again:
+        a retry after a lost answer), ``False`` when another claimant holds it, from any
+        process sharing the store: that one carries the operation out. Of concurrent first
+        claims exactly one wins. NotFound for a missing account."""
+        ...
+
+
 class DeviceStore(Protocol):
     async def add(self, device: Device) -> None:
         """Conflict when the id or the secret hash exists."""
@@ -344,6 +355,8 @@ class Storage(Protocol):
     def used_links(self) -> UsedLinkStore: ...
     @property
     def channel_messages(self) -> ChannelMessageStore: ...
+    @property
+    def notification_claims(self) -> NotificationClaimStore: ...
     @property
     def devices(self) -> DeviceStore: ...
     @property

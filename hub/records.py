@@ -167,15 +167,37 @@ class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ChannelMessage(msgspec.Struct, frozen=True, kw_only=True):
-    """A message a channel posted about a request (Slack: the channel id and ``ts``), kept so
-    any replica, also after a restart, can update it once the request is decided."""
+    """A message a channel posted about a request (Slack: the channel id and ``ts``;
+    Mattermost: the channel id and the post id), kept so any replica, also after a restart,
+    can update it once the request is decided."""
 
     account_id: str
     request_id: str
     channel: str  # the notifier's channel, e.g. "slack"
-    conversation: str  # where it was posted (a Slack channel id)
-    ts: str  # the message's id there
+    conversation: str  # where it was posted (a Slack or Mattermost channel id)
+    ts: str  # the message's id there (Slack's ts, Mattermost's post id)
     created_at: datetime
+
+
+class NotificationOperation(StrEnum):
+    """What a channel does for a request: post it, post its escalation, update the posts."""
+
+    DELIVER = "deliver"
+    ESCALATE = "escalate"
+    SETTLE = "settle"
+
+
+class NotificationClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """One process's claim to carry out one notification operation of one request on one
+    channel. The first claim wins; every other process that receives the same event leaves
+    the operation to the claimant (``hub.notifications``)."""
+
+    account_id: str
+    request_id: str
+    channel: str
+    operation: NotificationOperation
+    claimed_at: datetime
+    claimed_by: str  # the claiming dispatch's id (host, pid and a random part)
 
 
 class VoteChoice(StrEnum):

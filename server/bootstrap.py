@@ -247,6 +247,7 @@ def _mattermost(
         clock=clock,
         link_seconds=settings.notifications.link_seconds,
         users=storage.users,
+        messages=storage.channel_messages,
     )
 
 

@@ -15,7 +15,9 @@ Both build their app with :func:`slack_app`, so the same :class:`SlackHandlers` 
                      (channel ``slack``: quorum, listed approvers, no self-approval apply)
     Deny button      the same checks, then a modal (``views.open``) asking a reason; its
                      submission denies with that reason as the comment
-    /preloop         the pending requests of the caller's account (ephemeral)
+    /preloop         the pending requests the caller may decide
+                     (``ApprovalService.check_may_decide``) and how many others are pending
+                     (ephemeral)
 
 A click that may not decide (unlinked, not an approver, the agent's own user, already
 decided) gets an ephemeral refusal (``chat.postEphemeral``) and changes nothing. The
@@ -34,9 +36,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack import APPROVE_ACTION, DENY_ACTION
+from hub.approvals import ApprovalService
 from hub.errors import PermissionDeniedError, PreloopError
 from hub.keys import Caller
-from hub.records import ApprovalStatus, User
+from hub.records import ApprovalRequest, ApprovalStatus, User
 from hub.settings import SlackSettings
 from server.bootstrap import Hub
 
@@ -48,6 +51,7 @@ _REASON_BLOCK = "reason"
 _REASON_INPUT = "reason_input"
 _MAX_COMMENT = 1000
 _LISTED = 20
+_SCANNED = 500  # pending requests /preloop looks at
 
 
 def slack_handler(hub: Hub, settings: SlackSettings) -> AsyncSlackRequestHandler:
@@ -147,22 +151,43 @@ class SlackHandlers:
         await ack()
 
     async def pending(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        """``/preloop``: the pending requests the caller's account holds (only they see it)."""
+        """``/preloop``: the pending requests the caller may decide (only they see it), and
+        how many others are pending that they may not."""
         slack_user = str(body.get("user_id", ""))
-        lines: list[str] = []
         for account in await self._hub.storage.accounts.list():
-            if await self._user(account.id, slack_user) is None:
-                continue
-            waiting = await self._hub.approvals.list(
-                account.id, status=ApprovalStatus.PENDING, limit=_LISTED
-            )
-            lines += [f"• `{r.id}` {r.server}/{r.tool} (workflow {r.workflow})" for r in waiting]
-            break
+            user = await self._user(account.id, slack_user)
+            if user is not None:
+                break
         else:
             await ack(text="Your Slack user is not linked to a Preloop user.")
             return
-        text = "\n".join(["Pending approval requests:", *lines]) if lines else "Nothing pending."
-        await ack(text=text, response_type="ephemeral")
+        await ack(text=await self._pending_text(account.id, user), response_type="ephemeral")
+
+    async def _pending_text(self, account_id: str, user: User) -> str:
+        approvals = self._hub.approvals
+        waiting = await approvals.list(account_id, status=ApprovalStatus.PENDING, limit=_SCANNED)
+        try:
+            caller: Caller | None = await self._hub.identity.caller_for_user(account_id, user.id)
+        except PreloopError:  # no approver or admin key: decides nothing
+            caller = None
+        mine: list[ApprovalRequest] = []
+        for request in waiting:
+            if caller is not None and await _may_decide(approvals, request, caller):
+                mine.append(request)
+        others = len(waiting) - len(mine)
+        lines = [f"• `{r.id}` {r.server}/{r.tool} (workflow {r.workflow})" for r in mine[:_LISTED]]
+        if len(mine) > _LISTED:
+            lines.append(f"… and {len(mine) - _LISTED} more")
+        text = (
+            "\n".join(["Pending requests you may decide:", *lines])
+            if lines
+            else ("Nothing pending that you may decide.")
+        )
+        if others:
+            some = f"{others}+" if len(waiting) >= _SCANNED else str(others)
+            noun = "request" if others == 1 else "requests"
+            text += f"\n{some} other pending {noun} you may not decide."
+        return text
 
     async def _user(self, account_id: str, slack_user: str) -> User | None:
         if not slack_user:
@@ -179,6 +204,14 @@ class SlackHandlers:
                 "your Slack user is not linked to a Preloop user (preloop users link --slack)"
             )
         return await self._hub.identity.caller_for_user(account_id, user.id)
+
+
+async def _may_decide(approvals: ApprovalService, request: ApprovalRequest, caller: Caller) -> bool:
+    try:
+        await approvals.check_may_decide(request, caller)
+    except PermissionDeniedError:
+        return False
+    return True
 
 
 def _clicked(body: dict[str, Any], prefix: str) -> tuple[str, str]:

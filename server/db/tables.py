@@ -282,6 +282,17 @@ channel_messages = Table(  # messages a channel posted per request (Slack: chann
     Index(None, "account_id", "request_id", "channel"),
 )
 
+notification_claims = Table(  # which process carries out each notification (one per key)
+    "notification_claims",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    Column("operation", String(20), primary_key=True),
+    _at("claimed_at"),
+    Column("claimed_by", String(200), nullable=False),
+)
+
 devices = Table(
     "devices",
     metadata,

@@ -17,11 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 import pytest
 
 from bots.mattermost import ActionSigner, ActionToken
 from hub.links import DecisionLink, LinkSigner, new_link_id
-from server.bootstrap import LINK_SECRET_FILE
+from hub.notify import Notice
+from hub.records import ApprovalRequest, ApprovalStatus
+from server.bootstrap import LINK_SECRET_FILE, open_hub
 from tests.integration.conftest import Api, LiveServer, make_settings, run_live
 from tests.integration.fakes.mattermost import FakeMattermost
 from tests.integration.mcp.support import (
@@ -32,6 +35,7 @@ from tests.integration.mcp.support import (
     raw_call,
     text_of,
 )
+from tests.integration.replicas import serve_replica
 
 BOT_TOKEN = "mm-bot-token-" + "x" * 20
 SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -344,3 +348,130 @@ async def test_the_callback_answers_404_when_mattermost_is_not_configured(api: A
     )
     assert 404 == answer.status_code
     assert "not configured" in answer.json()["ephemeral_text"]
+
+
+async def test_a_new_hub_on_the_same_database_updates_the_posts_an_earlier_one_made(
+    tmp_path: Path, mattermost: tuple[FakeMattermost, str]
+) -> None:
+    fake, url = mattermost
+    settings = make_settings(
+        tmp_path,
+        PRELOOP_MATTERMOST_URL=url,
+        PRELOOP_MATTERMOST_TOKEN=BOT_TOKEN,
+        PRELOOP_MATTERMOST_CHANNEL_ID="chan-default",
+        PRELOOP_SERVER_PUBLIC_URL="https://preloop.example",
+    )
+    first = await open_hub(settings)  # SQLite in the data directory
+    try:
+        account = await first.identity.default_account()
+        now = datetime.now(UTC)
+        request = ApprovalRequest(
+            id="apr_1",
+            account_id=account.id,
+            principal_key_id="key_1",
+            server="demo",
+            tool="echo",
+            args_digest="d",
+            policy_version=1,
+            workflow="by-chat",
+            created_at=now,
+        )
+        assert first.mattermost is not None
+        await first.mattermost.deliver(Notice(request=request, recipients=()))
+        await first.mattermost.deliver(Notice(request=request, recipients=(), escalation=True))
+    finally:
+        await first.close()
+    assert 2 == len(fake.created())
+
+    second = await open_hub(settings)  # a restart, or another replica: nothing in memory
+    try:
+        decided = msgspec.structs.replace(
+            request, status=ApprovalStatus.APPROVED, decided_at=now, decided_by="key_9"
+        )
+        assert second.mattermost is not None
+        await second.mattermost.settle(decided)
+    finally:
+        await second.close()
+
+    patches = fake.patches()
+    assert ["/api/v4/posts/post1/patch", "/api/v4/posts/post2/patch"] == [p for p, _ in patches]
+    assert all(body["message"].startswith("**Approved**") for _, body in patches)
+    assert all("by key_9" in body["message"] for _, body in patches)
+    assert all([] == body["props"]["attachments"][0]["actions"] for _, body in patches)
+
+
+@pytest.mark.postgres
+async def test_two_replicas_post_and_rewrite_each_request_once(
+    tmp_path: Path, postgres_url: str, mattermost: tuple[FakeMattermost, str]
+) -> None:
+    """Both replicas receive every event through PostgreSQL; the claims let one post."""
+    fake, url = mattermost
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY % {"python": sys.executable})
+    env = {
+        "PRELOOP_POLICY_FILE": str(policy),
+        "PRELOOP_MATTERMOST_URL": url,
+        "PRELOOP_MATTERMOST_TOKEN": BOT_TOKEN,
+        "PRELOOP_SERVER_PUBLIC_URL": "https://preloop.example",
+        "PRELOOP_NOTIFICATIONS_LINK_SECRET": "s" * 40,  # one secret for the replicas
+    }
+    with serve_replica(tmp_path / "a", postgres_url, cwd=REPO, **env) as a:  # noqa: SIM117
+        with serve_replica(
+            tmp_path / "b", postgres_url, cwd=REPO, admin_key=a.admin_key, **env
+        ) as b:
+            agent_key, ada_key = await _agent_and_approver(a)
+            for round_ in (1, 2):  # a duplicate of round 1 would have come by the end of 2
+                async with agent(a, agent_key, "auto") as client:
+                    waiting = asyncio.create_task(
+                        raw_call(client, "demo__echo", {"text": f"round {round_}"})
+                    )
+                    await eventually(lambda n=round_: _at_least(fake.created(), n))
+                    async with httpx.AsyncClient(base_url=b.url, timeout=30) as on_b:
+                        pending = await on_b.get(
+                            "/api/v1/approvals/",
+                            params={"status": "pending"},
+                            headers={"Authorization": f"Bearer {ada_key}"},
+                        )
+                        assert pending.status_code == 200, pending.text
+                        [request] = pending.json()
+                        approved = await on_b.post(
+                            f"/api/v1/approvals/{request['id']}/approve",
+                            json={},
+                            headers={"Authorization": f"Bearer {ada_key}"},
+                        )
+                    assert approved.status_code == 200, approved.text
+                    async with asyncio.timeout(30):
+                        result = await waiting
+                    assert result.get("isError") in (None, False), result
+                    await eventually(lambda n=round_: _at_least(fake.patches(), n))
+
+    assert ["round 1", "round 2"] == [_round(post) for post in fake.created()]
+    assert ["/api/v4/posts/post1/patch", "/api/v4/posts/post2/patch"] == [
+        path for path, _ in fake.patches()
+    ]
+
+
+def _round(post: dict[str, Any]) -> str:
+    text: str = post["props"]["attachments"][0]["text"]
+    return "round 1" if "round 1" in text else "round 2" if "round 2" in text else text
+
+
+async def _at_least(items: list[Any], count: int) -> bool | None:
+    return True if len(items) >= count else None
+
+
+async def _agent_and_approver(live: LiveServer) -> tuple[str, str]:
+    """An agent key and ada's approver key (ada is one of the workflows' approvers)."""
+    headers = {"Authorization": f"Bearer {live.admin_key}"}
+    async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as http:
+        added = await http.post("/api/v1/users/", json={"email": "ada@example.com"})
+        assert added.status_code == 201, added.text
+        keys = []
+        for body in (
+            {"name": "agent", "role": "agent"},
+            {"name": "ada", "role": "approver", "user_email": "ada@example.com"},
+        ):
+            created = await http.post("/api/v1/keys/", json=body)
+            assert created.status_code == 201, created.text
+            keys.append(created.json()["secret"])
+    return keys[0], keys[1]

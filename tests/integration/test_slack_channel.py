@@ -305,11 +305,12 @@ async def test_deny_through_the_modal_and_no_self_approval(
         assert "ada@example.com" in update["text"]
 
 
-async def test_the_preloop_command_lists_pending_requests(
+async def test_the_preloop_command_lists_the_pending_requests_the_user_may_decide(
     slack_server: LiveServer, fake_slack: tuple[FakeSlack, str]
 ) -> None:
     fake = fake_slack[0]
     agent_key, _users = await _setup(slack_server)
+    await _approver_not_in_the_workflow(slack_server, "bo@example.com", slack="UBO")
     async with agent(slack_server, agent_key, "auto") as client:
         waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "listed"}))
         buttons = _buttons(await _posted(fake))
@@ -322,14 +323,39 @@ async def test_the_preloop_command_lists_pending_requests(
             "trigger_id": "t1",
             "response_url": "https://hooks.slack.invalid/1",
         }
-        listed = await _post(slack_server, urlencode(command | {"user_id": "UADA"}))
-        assert 200 == listed.status_code
-        assert "ephemeral" == listed.json()["response_type"]
-        assert request_id in listed.json()["text"]
+
+        async def preloop(slack_user: str) -> str:
+            answer = await _post(slack_server, urlencode(command | {"user_id": slack_user}))
+            assert 200 == answer.status_code, answer.text
+            assert "ephemeral" == answer.json()["response_type"]
+            text: str = answer.json()["text"]
+            return text
+
+        listed = await preloop("UADA")  # a listed approver
+        assert request_id in listed
+        assert "other pending" not in listed
+        for cannot in ("UBO", "UVI"):  # an approver the workflow does not list; a viewer
+            refused = await preloop(cannot)
+            assert request_id not in refused
+            assert "Nothing pending that you may decide." in refused
+            assert "1 other pending request you may not decide." in refused
         unknown = await _post(slack_server, urlencode(command | {"user_id": "UNOBODY"}))
         assert request_id not in unknown.text
         assert "not linked" in unknown.text
         waiting.cancel()
+
+
+async def _approver_not_in_the_workflow(live: LiveServer, email: str, *, slack: str) -> None:
+    headers = {"Authorization": f"Bearer {live.admin_key}"}
+    async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as http:
+        added = await http.post("/api/v1/users/", json={"email": email})
+        assert added.status_code == 201, added.text
+        key = await http.post(
+            "/api/v1/keys/", json={"name": "bo", "role": "approver", "user_email": email}
+        )
+        assert key.status_code == 201, key.text
+        linked = await http.post(f"/api/v1/users/{email}/link", json={"slack": slack})
+        assert linked.status_code == 200, linked.text
 
 
 async def test_a_bot_token_without_a_signing_secret_is_a_configuration_error(

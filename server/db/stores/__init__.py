@@ -21,7 +21,7 @@ from server.db.stores.identity import (
     SqlUsedLinkStore,
     SqlUserStore,
 )
-from server.db.stores.messages import SqlChannelMessageStore
+from server.db.stores.messages import SqlChannelMessageStore, SqlNotificationClaimStore
 from server.db.stores.policy import SqlPolicyStore, SqlWorkflowStore
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "SqlAuditStore",
     "SqlDeviceStore",
     "SqlMcpServerStore",
+    "SqlNotificationClaimStore",
     "SqlPairingStore",
     "SqlPolicyStore",
     "SqlStorage",
@@ -60,6 +61,7 @@ class SqlStorage:
         self.approvals = SqlApprovalStore(db)
         self.used_links = SqlUsedLinkStore(db)
         self.channel_messages = SqlChannelMessageStore(db)
+        self.notification_claims = SqlNotificationClaimStore(db)
         self.devices = SqlDeviceStore(db)
         self.pairings = SqlPairingStore(db)
         path = sqlite_path(engine.url) if db.dialect == "sqlite" else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.clock import FrozenClock
-from hub.events import ApprovalDecided, ApprovalRequested, InMemoryEventBus
+from hub.events import ApprovalDecided, ApprovalEscalated, ApprovalRequested, InMemoryEventBus
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
@@ -20,7 +21,7 @@ from hub.policy import Decision
 from hub.policy.model import Action
 from hub.policy_versions import PolicyService
 from hub.ports import AuditQuery
-from hub.records import ApprovalRequest, Role
+from hub.records import ApprovalRequest, NotificationClaim, Role
 
 POLICY = """
 version: "1.0"
@@ -92,7 +93,9 @@ class World:
     account: str
     sleeps: list[float] = field(default_factory=list)
 
-    def dispatch(self, *notifiers: object, attempts: int = 3) -> NotificationDispatch:
+    def dispatch(
+        self, *notifiers: object, attempts: int = 3, claimant: str | None = None
+    ) -> NotificationDispatch:
         async def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
 
@@ -106,6 +109,7 @@ class World:
             attempts=attempts,
             first_delay=0.5,
             sleep=sleep,
+            claimant=claimant,
         )
 
     async def user(self, address: str, *, role: Role | None = None, **linked: str) -> Caller:
@@ -145,6 +149,25 @@ class World:
             tool=request.tool,
             server=request.server,
             workflow=request.workflow,
+        )
+
+    def decided(self, request: ApprovalRequest) -> ApprovalDecided:
+        return ApprovalDecided(
+            account_id=self.account,
+            at=self.clock.now(),
+            request_id=request.id,
+            status="approved",
+            decided_by=None,
+            comment=None,
+        )
+
+    def escalated(self, request: ApprovalRequest) -> ApprovalEscalated:
+        return ApprovalEscalated(
+            account_id=self.account,
+            at=self.clock.now(),
+            request_id=request.id,
+            workflow=request.workflow,
+            added=("user:zed@example.com",),
         )
 
     async def failures(self) -> list[dict[str, object]]:
@@ -317,3 +340,169 @@ async def test_an_unknown_request_is_ignored(world: World) -> None:
     await world.dispatch(email).handle(event)
 
     assert ([], []) == (email.delivered, await world.failures())
+
+
+@dataclass
+class Blocked(Recording):
+    """A notifier whose delivery is slow: it posts only once ``release`` is set."""
+
+    posting: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def deliver(self, notice: Notice) -> None:
+        self.posting.set()
+        await self.release.wait()
+        await super().deliver(notice)
+
+
+class ClaimSpy:
+    """The storage's claim store, recording every answer (to know when a dispatch is done)."""
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self._claims = storage.notification_claims
+        self.answers: list[tuple[str, str, bool]] = []
+        self.changed = asyncio.Event()
+
+    async def claim(self, claim: NotificationClaim) -> bool:
+        won = await self._claims.claim(claim)
+        self.answers.append((claim.channel, str(claim.operation), won))
+        self.changed.set()
+        return won
+
+    async def answered(self, count: int) -> None:
+        await _until(self.changed, lambda: len(self.answers) >= count)
+
+
+async def _until(changed: asyncio.Event, done: Callable[[], bool]) -> None:
+    """Wait until ``done()``, looking again each time ``changed`` is set."""
+    while True:
+        changed.clear()
+        if done():
+            return
+        await asyncio.wait_for(changed.wait(), 10)
+
+
+def _replicas(
+    got: asyncio.Event | None = None,
+) -> tuple[dict[str, Recording], dict[str, Recording]]:
+    """Each replica has notifiers of its own, as separate processes do."""
+    got = got or asyncio.Event()
+    return (
+        {"email": Recording("email", got=got), "slack": Recording("slack", got=got)},
+        {"email": Recording("email", got=got), "slack": Recording("slack", got=got)},
+    )
+
+
+async def test_two_dispatches_on_one_storage_deliver_escalate_and_settle_once(
+    world: World,
+) -> None:
+    await world.user("ada@example.com")
+    await world.user("zed@example.com")
+    agent = await world.user("bot@example.com", role=Role.AGENT)
+    one, two = _replicas()
+    first = world.dispatch(*one.values(), claimant="replica-1")
+    second = world.dispatch(*two.values(), claimant="replica-2")
+    request = await world.open(agent)
+
+    for event in (world.requested(request), world.escalated(request), world.decided(request)):
+        await asyncio.gather(first.handle(event), second.handle(event))
+
+    for channel in ("email", "slack"):
+        delivered = one[channel].delivered + two[channel].delivered
+        settled = one[channel].settled + two[channel].settled
+        assert [False, True] == sorted(n.escalation for n in delivered), channel
+        assert [request.id] == [r.id for r in settled], channel
+    assert [] == await world.failures()
+
+
+async def test_two_running_dispatches_on_one_bus_deliver_and_settle_once(world: World) -> None:
+    ada = await world.user("ada@example.com")
+    agent = await world.user("bot@example.com", role=Role.AGENT)
+    spy = ClaimSpy(world.storage)
+    world.storage.notification_claims = spy  # type: ignore[assignment]
+    got = asyncio.Event()
+    one, two = _replicas(got)
+
+    async with (
+        world.dispatch(*one.values(), claimant="replica-1").running(),
+        world.dispatch(*two.values(), claimant="replica-2").running(),
+    ):
+        request = await world.open(agent)
+        await spy.answered(4)  # both replicas asked for both channels' deliver claims
+        await world.approvals.decide(world.account, request.id, approver=ada, approve=True)
+        await spy.answered(8)  # both replicas asked for both settle claims
+        await _until(got, lambda: all(one[c].settled + two[c].settled for c in one))
+        settled = {c: one[c].settled + two[c].settled for c in one}
+
+    for channel in ("email", "slack"):
+        assert 1 == len(one[channel].delivered + two[channel].delivered), channel
+        assert ["approved"] == [r.status.value for r in settled[channel]], channel
+    assert 4 == sum(won for _, _, won in spy.answers)  # one winner per channel and operation
+
+
+async def test_a_decision_while_posting_settles_once_after_the_post(world: World) -> None:
+    ada = await world.user("ada@example.com")
+    agent = await world.user("bot@example.com", role=Role.AGENT)
+    slack = Blocked("slack")
+    dispatch = world.dispatch(slack)
+    request = await world.open(agent)
+
+    delivering = asyncio.create_task(dispatch.handle(world.requested(request)))
+    await asyncio.wait_for(slack.posting.wait(), 10)
+    await world.approvals.decide(world.account, request.id, approver=ada, approve=True)
+    settling = asyncio.create_task(dispatch.handle(world.decided(request)))
+    slack.release.set()
+    await asyncio.gather(delivering, settling)
+
+    assert 1 == len(slack.delivered)
+    assert ["approved"] == [r.status.value for r in slack.settled]
+
+
+async def test_a_post_finished_after_another_replica_settled_is_settled_too(
+    world: World,
+) -> None:
+    ada = await world.user("ada@example.com")
+    agent = await world.user("bot@example.com", role=Role.AGENT)
+    slow, quick = Blocked("slack"), Recording("slack")
+    poster = world.dispatch(slow, claimant="replica-1")
+    settler = world.dispatch(quick, claimant="replica-2")
+    request = await world.open(agent)
+
+    delivering = asyncio.create_task(poster.handle(world.requested(request)))
+    await asyncio.wait_for(slow.posting.wait(), 10)
+    await settler.handle(world.requested(request))  # the claim is replica-1's: nothing
+    await world.approvals.decide(world.account, request.id, approver=ada, approve=True)
+    await settler.handle(world.decided(request))  # settles what exists: not the slow post
+    slow.release.set()
+    await delivering
+    await poster.handle(world.decided(request))  # the settle claim is replica-2's
+
+    assert ([], 1) == (quick.delivered, len(slow.delivered))
+    assert ["approved"] == [r.status.value for r in quick.settled]
+    assert ["approved"] == [r.status.value for r in slow.settled]  # its own post updated
+
+
+async def test_a_claim_the_database_refuses_is_retried_and_audited(world: World) -> None:
+    await world.user("ada@example.com")
+    agent = await world.user("bot@example.com", role=Role.AGENT)
+    claims = world.storage.notification_claims
+    refusals = 0
+
+    class Flaky:
+        async def claim(self, claim: NotificationClaim) -> bool:
+            nonlocal refusals
+            if refusals < 1:
+                refusals += 1
+                raise ConnectionResetError("the database went away")
+            return await claims.claim(claim)
+
+    world.storage.notification_claims = Flaky()  # type: ignore[assignment]
+    slack = Recording("slack")
+    request = await world.open(agent)
+
+    await world.dispatch(slack).handle(world.requested(request))
+
+    assert 1 == len(slack.delivered)
+    assert [("slack", "claim deliver", 1, False)] == [
+        (f["channel"], f["operation"], f["attempt"], f["final"]) for f in await world.failures()
+    ]
