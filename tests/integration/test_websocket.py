@@ -41,6 +41,7 @@ from tests.integration.mcp.support import (
     new_agent_key,
     raw_call,
 )
+from tests.integration.replicas import serve_replica
 
 WAIT = 30
 
@@ -541,3 +542,19 @@ async def test_a_device_sees_its_users_approvals_only_and_loses_the_socket_when_
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4401
     assert "revoked" in closed.value.rcvd.reason
+
+
+async def test_a_replica_starting_and_stopping_is_seen_from_another(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two ``preloop serve`` replicas on one PostgreSQL: A's socket hears of B's life."""
+    with serve_replica(tmp_path / "a", postgres_url, cwd=REPO) as a:
+        async with connect(ws_url(a), additional_headers=bearer(a.admin_key)) as ws:
+            await subscribed(ws, "system", kind="server.")
+            with serve_replica(tmp_path / "b", postgres_url, cwd=REPO, admin_key=a.admin_key):
+                started = await next_event(ws)
+            stopping = await next_event(ws)  # B published it before closing, as it stopped
+    assert (started["type"], stopping["type"]) == ("server.started", "server.stopping")
+    assert started["replica"] == stopping["replica"] == f"{started['hostname']}:{started['pid']}"
+    assert started["pid"] != os.getpid()
+    assert started["version"] == __version__
