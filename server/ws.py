@@ -1,4 +1,4 @@
-"""The unified WebSocket ``/api/v1/ws/unified``: live approval events for dashboards and apps.
+"""The unified WebSocket ``/api/v1/ws/unified``: live events for dashboards and apps.
 
 One socket per client, authenticated with an API key or a paired device's credential (the
 ``Authorization: Bearer`` header, or ``?token=`` since browsers cannot set headers on a
@@ -285,7 +285,7 @@ class UnifiedSocket:
         if event.account_id != self._caller.account_id or not isinstance(event, SystemEvent):
             return False
         filters = self._filters.get("system", {})
-        kind = str(event_data(event)["type"])
+        kind = str(type(event).__struct_config__.tag)  # e.g. "upstream.state_changed"
         if "kind" in filters and not kind_matches(kind, filters["kind"]):
             return False
         return "server" not in filters or system_server(event) in filters["server"]

@@ -22,7 +22,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from hub import __version__
-from hub.events import SYSTEM_TOPIC, ApprovalRequested, ServerStarted, ServerStopping
+from hub.events import (
+    SYSTEM_TOPIC,
+    ApprovalRequested,
+    ServerStarted,
+    ServerStopping,
+    ToolBlocked,
+    UpstreamStateChanged,
+)
 from hub.memory import InMemoryStorage
 from hub.policy import ApprovalWorkflow, Decision
 from hub.policy.model import Action
@@ -558,3 +565,44 @@ async def test_a_replica_starting_and_stopping_is_seen_from_another(
     assert started["replica"] == stopping["replica"] == f"{started['hostname']}:{started['pid']}"
     assert started["pid"] != os.getpid()
     assert started["version"] == __version__
+
+
+async def test_system_filters_and_the_account_decide_what_arrives(api: Api) -> None:
+    caller = await api.hub.identity.authenticate(api.admin_key)
+    sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    socket = UnifiedSocket(api.hub, caller, sent.put)
+    filters = {"kind": ["upstream.", "tool.blocked"], "server": "github"}
+    subscribe = {"type": "subscribe", "topic": "system", "filters": filters}
+    await socket.handle(json.dumps(subscribe))
+    assert (await sent.get())["type"] == "subscribed"
+    now = datetime.now(UTC)
+    ours = {"account_id": caller.account_id, "at": now}
+
+    def upstream(server: str, **base: Any) -> UpstreamStateChanged:
+        return UpstreamStateChanged(
+            **base,
+            server=server,
+            state="ready",
+            previous_state="connecting",
+            error=None,
+            restarts=0,
+            replica="here:1",
+        )
+
+    for event in [
+        upstream("github", account_id="acct_else", at=now),  # another account's
+        upstream("slack", **ours),  # another server
+        ServerStarted(**ours, replica="here:1", hostname="here", pid=1, version="1"),  # kind
+        ToolBlocked(**ours, server="slack", tool="post", pinned_hash="a", hash="b"),  # server
+        ToolBlocked(**ours, server="github", tool="create_issue", pinned_hash="a", hash="b"),
+        upstream("github", **ours),
+    ]:
+        await api.hub.bus.publish(SYSTEM_TOPIC, event)
+    async with asyncio.timeout(WAIT):
+        first, second = await sent.get(), await sent.get()
+    await socket.close()
+    assert (first["topic"], first["event"]["type"]) == ("system", "tool.blocked")
+    assert first["event"]["tool"] == "create_issue"
+    assert second["event"]["type"] == "upstream.state_changed"
+    assert second["event"]["server"] == "github"
+    assert sent.empty()
