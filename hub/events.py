@@ -4,6 +4,11 @@
 database need a bus that crosses processes (PostgreSQL LISTEN/NOTIFY); it implements the same
 port. Subscribers get every event published after they subscribed, in order; a slow subscriber
 never blocks a publisher (its queue is unbounded, and it is dropped when it unsubscribes).
+
+Topics: ``approvals`` (the approval state machine's events, hub/approvals.py) and ``system``
+(what an operator watches about Preloop itself: upstream state, policy applies, blocked tools,
+failed notifications, replicas starting and stopping; hub/system_events.py and
+server/system_events.py publish them).
 """
 
 from __future__ import annotations
