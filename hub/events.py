@@ -4,6 +4,11 @@
 database need a bus that crosses processes (PostgreSQL LISTEN/NOTIFY); it implements the same
 port. Subscribers get every event published after they subscribed, in order; a slow subscriber
 never blocks a publisher (its queue is unbounded, and it is dropped when it unsubscribes).
+
+Topics: ``approvals`` (the approval state machine's events, hub/approvals.py) and ``system``
+(what an operator watches about Preloop itself: upstream state, policy applies, blocked tools,
+failed notifications, replicas starting and stopping; hub/system_events.py and
+server/system_events.py publish them).
 """
 
 from __future__ import annotations
@@ -54,8 +59,107 @@ class ApprovalDecided(Event, frozen=True, kw_only=True, tag="approval.decided"):
     comment: str | None
 
 
+# -- the system topic: what a dashboard or on-call engineer needs to know about Preloop itself.
+SYSTEM_TOPIC = "system"
+
+
+class SystemEvent(Event, frozen=True, kw_only=True):
+    """Base of the events on the ``system`` topic (never published itself)."""
+
+
+class UpstreamStateChanged(SystemEvent, frozen=True, kw_only=True, tag="upstream.state_changed"):
+    """An upstream MCP server's session changed state on one replica: ``ready`` (connected,
+    or back), ``connecting`` (the session ended and it reconnects at once), ``failed`` (an
+    attempt failed; the next one is in ``retry_in`` seconds) or ``stopped``."""
+
+    server: str
+    state: str
+    previous_state: str
+    error: str | None  # why the session or attempt ended (for ``ready``: what it recovered from)
+    restarts: int
+    retry_in: float | None = None
+    replica: str
+
+
+class PolicyApplied(SystemEvent, frozen=True, kw_only=True, tag="policy.applied"):
+    """A new policy version became the account's policy."""
+
+    version: int
+    previous_version: int | None
+    name: str
+    actor: str
+    comment: str
+
+
+class PolicyRolledBack(PolicyApplied, frozen=True, kw_only=True, tag="policy.rolled_back"):
+    """An earlier version's content was applied again, as the new ``version``."""
+
+    rolled_back_to: int
+
+
+class ToolBlocked(SystemEvent, frozen=True, kw_only=True, tag="tool.blocked"):
+    """A pinned tool's definition changed upstream: calls are refused until it is accepted."""
+
+    server: str
+    tool: str
+    pinned_hash: str
+    hash: str
+
+
+class NotificationFailed(SystemEvent, frozen=True, kw_only=True, tag="notification.failed"):
+    """A channel could not deliver (or update) an approval's notification."""
+
+    request_id: str
+    channel: str
+    operation: str
+    attempt: int
+    attempts: int
+    final: bool  # no attempt follows
+    error: str
+
+
+class ServerStarted(SystemEvent, frozen=True, kw_only=True, tag="server.started"):
+    """A server replica started serving."""
+
+    replica: str  # "<hostname>:<pid>"
+    hostname: str
+    pid: int
+    version: str
+
+
+class ServerStopping(SystemEvent, frozen=True, kw_only=True, tag="server.stopping"):
+    """A server replica is shutting down (its sockets close with 1001 or 1012)."""
+
+    replica: str
+    hostname: str
+    pid: int
+    version: str
+
+
+SYSTEM_EVENTS = (
+    UpstreamStateChanged,
+    PolicyApplied,
+    PolicyRolledBack,
+    ToolBlocked,
+    NotificationFailed,
+    ServerStarted,
+    ServerStopping,
+)
+
 # Every concrete event, for decoding events that crossed a process boundary.
-AnyEvent = ApprovalRequested | ApprovalVoted | ApprovalEscalated | ApprovalDecided
+AnyEvent = (
+    ApprovalRequested
+    | ApprovalVoted
+    | ApprovalEscalated
+    | ApprovalDecided
+    | UpstreamStateChanged
+    | PolicyApplied
+    | PolicyRolledBack
+    | ToolBlocked
+    | NotificationFailed
+    | ServerStarted
+    | ServerStopping
+)
 
 
 class EventBus(Protocol):

@@ -79,6 +79,7 @@ class PolicyService:
         filename: str = "<policy>",
         dry_run: bool = False,
         comment: str = "",
+        rollback_of: int | None = None,
     ) -> ApplyResult:
         """Make ``text`` the account's policy. Unchanged content creates no version."""
         compiled = self.validate(text, filename=filename)
@@ -136,6 +137,7 @@ class PolicyService:
                     "digest": version.digest,
                     "name": version.name,
                     "comment": comment,
+                    **({"rollback_of": rollback_of} if rollback_of is not None else {}),
                 },
             )
             return ApplyResult(
@@ -172,6 +174,7 @@ class PolicyService:
             actor=actor,
             filename=f"version {version}",
             comment=f"rollback to version {version}",
+            rollback_of=version,
         )
 
     async def workflow(self, account_id: str, version: int, name: str) -> ApprovalWorkflow | None:

@@ -25,6 +25,7 @@ from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 from server.mattermost_actions import mattermost_router
 from server.scheduler import scheduler_running
+from server.system_events import system_events_running
 from server.ws import unified_websocket
 
 # /email/links: the signed link token is the credential (server/email_links.py); the app's
@@ -127,6 +128,7 @@ def create_app(
             opened.notifications.running() if delivering else contextlib.nullcontext(),
             gateway.run(),
             scheduler_running(opened.scheduler, every=every),
+            system_events_running(opened),  # last: started once all runs, stopping first
         ):
             yield
 

@@ -94,12 +94,12 @@ async def open_hub(
             settings.database_url, migrate=settings.database.migrate_on_start
         )
     clock = clock or SystemClock()
-    auditor = Auditor(storage.audit, clock)
     try:
         bus = await open_event_bus(settings.database_url) if opened_here else InMemoryEventBus()
     except BaseException:
         await storage.close()  # opened above: not left open when the bus cannot connect
         raise
+    auditor = Auditor(storage.audit, clock, bus=bus)  # system facts go on the "system" topic
     cache = settings.server.cache_seconds
     policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
     approvals = ApprovalService(storage, clock, auditor, bus)

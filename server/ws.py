@@ -1,11 +1,19 @@
-"""The unified WebSocket ``/api/v1/ws/unified``: live approval events for dashboards and apps.
+"""The unified WebSocket ``/api/v1/ws/unified``: live events for dashboards and apps.
 
-One socket per client, authenticated with an API key (the ``Authorization: Bearer`` header, or
-``?token=`` since browsers cannot set headers on a WebSocket). The client subscribes to topics
-(``approvals``, ``activity``, ``flow_executions``, ``system``) with optional filters; the
-server sends ``event`` messages, a ``heartbeat`` every ``PRELOOP_SERVER_WS_HEARTBEAT_SECONDS``
-and an ``error`` for every message it cannot use (the socket stays open). Only events of the
-caller's account are ever sent; an agent key sees only the approvals of its own calls.
+One socket per client, authenticated with an API key or a paired device's credential (the
+``Authorization: Bearer`` header, or ``?token=`` since browsers cannot set headers on a
+WebSocket). The client subscribes to topics (``approvals``, ``activity``, ``flow_executions``,
+``system``) with optional filters; the server sends ``event`` messages, a ``heartbeat`` every
+``PRELOOP_SERVER_WS_HEARTBEAT_SECONDS`` and an ``error`` for every message it cannot use (the
+socket stays open). Only events of the caller's account are ever sent.
+
+    approvals        ◀─ bus "approvals"  (an agent key: its own calls; a device: the requests
+                                          its user may decide, as GET /devices/me/approvals)
+    activity         ◀─ the audit log, tailed (not for agent keys or devices)
+    system           ◀─ bus "system"     (not for agent keys or devices; hub/system_events.py,
+                                          server/system_events.py)
+    flow_executions  ◀─ reserved: accepted, silent
+
 Every message shape is in docs/websocket.md.
 """
 
@@ -24,13 +32,16 @@ from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
 from hub.approvals import APPROVALS_TOPIC
+from hub.devices import DeviceCaller, DeviceService, approver_of
 from hub.errors import AuthenticationError, NotFoundError
 from hub.events import (
+    SYSTEM_TOPIC,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalRequested,
     ApprovalVoted,
     Event,
+    SystemEvent,
     event_data,
 )
 from hub.keys import Caller
@@ -45,9 +56,12 @@ WS_PATH = "/api/v1/ws/unified"
 CLOSE_UNAUTHENTICATED = 4401
 TOPICS = ("approvals", "activity", "flow_executions", "system")
 # Topics nothing publishes to yet: a subscription is accepted and stays silent.
-RESERVED_TOPICS = ("flow_executions", "system")
+RESERVED_TOPICS = ("flow_executions",)
 APPROVAL_FILTERS = ("status", "tool", "server", "workflow", "request_id")
 ACTIVITY_FILTERS = ("kind", "actor")  # kind: exact, or a prefix ending in "." ("tool.")
+SYSTEM_FILTERS = ("kind", "server")
+FILTERS = {"approvals": APPROVAL_FILTERS, "activity": ACTIVITY_FILTERS, "system": SYSTEM_FILTERS}
+DEVICE_ROLE = "device"  # what ``connected`` says of a device credential (not a key role)
 ACTIVITY_BATCH = 100
 MAX_MESSAGE_CHARS = 65_536
 
@@ -66,7 +80,7 @@ def parse_filters(topic: str, raw: object) -> Filters:
         return {}
     if not isinstance(raw, dict):
         raise ClientError('\'filters\' must be an object, e.g. {"status": "pending"}')
-    known = {"approvals": APPROVAL_FILTERS, "activity": ACTIVITY_FILTERS}.get(topic, ())
+    known = FILTERS.get(topic, ())
     filters: Filters = {}
     for name, value in raw.items():
         if name not in known:
@@ -96,15 +110,54 @@ def activity_data(event: AuditEvent) -> dict[str, Any]:
     return {"type": "audit.appended", **data}
 
 
-def may_subscribe(caller: Caller, topic: str) -> bool:
-    """An agent key follows its own approvals only; every other role sees its account."""
+Subscriber = Caller | DeviceCaller
+
+
+def may_subscribe(caller: Subscriber, topic: str) -> bool:
+    """An agent key and a device follow approvals only; every other role sees its account."""
+    if isinstance(caller, DeviceCaller):
+        return topic == "approvals"
     return topic == "approvals" or not caller.has(Role.AGENT)
+
+
+def topics_of(caller: Subscriber) -> list[str]:
+    """The topics ``caller`` may subscribe to."""
+    return [topic for topic in TOPICS if may_subscribe(caller, topic)]
+
+
+def refusal(caller: Subscriber, topic: str) -> str:
+    who = "a device credential" if isinstance(caller, DeviceCaller) else "an agent key"
+    return f"{who} may subscribe only to 'approvals', not {topic!r}"
+
+
+def system_server(event: SystemEvent) -> str | None:
+    """The upstream MCP server a system event is about, if any."""
+    server = getattr(event, "server", None)
+    return server if isinstance(server, str) else None
+
+
+def identity_of(caller: Subscriber) -> dict[str, Any]:
+    """Who the socket is, for the ``connected`` message."""
+    if isinstance(caller, DeviceCaller):
+        return {
+            "account_id": caller.account_id,
+            "device_id": caller.device_id,
+            "user_id": caller.user_id,
+            "role": DEVICE_ROLE,
+        }
+    return {"account_id": caller.account_id, "key_id": caller.key_id, "role": caller.role.value}
+
+
+def subscriber_id(caller: Subscriber) -> str:
+    return caller.device_id if isinstance(caller, DeviceCaller) else caller.key_id
 
 
 class UnifiedSocket:
     """One client's connection: its caller, its subscriptions and their event pumps."""
 
-    def __init__(self, hub: Any, caller: Caller, send: Callable[[dict[str, Any]], Awaitable[None]]):
+    def __init__(
+        self, hub: Any, caller: Subscriber, send: Callable[[dict[str, Any]], Awaitable[None]]
+    ):
         self._hub = hub
         self._caller = caller
         self._send = send
@@ -133,7 +186,7 @@ class UnifiedSocket:
         elif kind == "subscribe":
             topic = self._topic(message)
             if not may_subscribe(self._caller, topic):
-                raise ClientError(f"an agent key may subscribe only to 'approvals', not {topic!r}")
+                raise ClientError(refusal(self._caller, topic))
             filters = parse_filters(topic, message.get("filters"))
             if not await self._subscribe(topic, filters):
                 return
@@ -160,6 +213,11 @@ class UnifiedSocket:
             pump = self._start(topic, self._pump_approvals(ready), ready)
             await ready.wait()  # events after the ``subscribed`` answer are never missed
             return not pump.done()
+        if topic == "system" and topic not in self._pumps:
+            ready = asyncio.Event()
+            pump = self._start(topic, self._pump_system(ready), ready)
+            await ready.wait()
+            return not pump.done()
         if topic == "activity" and topic not in self._pumps:
             after = await self._last_audit_seq()  # events from now on, not the history
             self._start(topic, self._pump_activity(after), asyncio.Event())
@@ -181,7 +239,7 @@ class UnifiedSocket:
         except OSError:
             pass  # the client went away
         except Exception:
-            log.exception("the %r subscription of key %s stopped", topic, self._caller.key_id)
+            log.exception("the %r subscription of %s stopped", topic, subscriber_id(self._caller))
             self._pumps.pop(topic, None)
             self._filters.pop(topic, None)
             message = f"the {topic!r} subscription stopped on a server error; subscribe again"
@@ -214,6 +272,24 @@ class UnifiedSocket:
                 data = event_data(event)
                 await self._send({"type": "event", "topic": "approvals", "event": data})
 
+    async def _pump_system(self, ready: asyncio.Event) -> None:
+        async with self._hub.bus.subscribe(SYSTEM_TOPIC) as events:
+            ready.set()
+            async for event in events:
+                if self._system_wanted(event):
+                    data = event_data(event)
+                    await self._send({"type": "event", "topic": "system", "event": data})
+
+    def _system_wanted(self, event: Event) -> bool:
+        """The caller's account's system events that match the ``system`` filters."""
+        if event.account_id != self._caller.account_id or not isinstance(event, SystemEvent):
+            return False
+        filters = self._filters.get("system", {})
+        kind = str(type(event).__struct_config__.tag)  # e.g. "upstream.state_changed"
+        if "kind" in filters and not kind_matches(kind, filters["kind"]):
+            return False
+        return "server" not in filters or system_server(event) in filters["server"]
+
     async def _last_audit_seq(self) -> int:
         newest = await self._hub.auditor.query(
             self._caller.account_id, AuditQuery(limit=1, newest_first=True)
@@ -242,8 +318,8 @@ class UnifiedSocket:
         return "actor" not in filters or event.actor in filters["actor"]
 
     async def _wanted(self, event: Event) -> bool:
-        """Whether this client sees ``event``: its account, its own calls (an agent), its
-        filters."""
+        """Whether this client sees ``event``: its account, its own calls (an agent), the
+        requests its user may decide (a device), its filters."""
         approval_events = ApprovalRequested | ApprovalVoted | ApprovalEscalated | ApprovalDecided
         if event.account_id != self._caller.account_id or not isinstance(event, approval_events):
             return False
@@ -252,14 +328,22 @@ class UnifiedSocket:
             return False
         if "request_id" in filters and event.request_id not in filters["request_id"]:
             return False
-        agent = self._caller.has(Role.AGENT)
-        if not agent and not any(name in filters for name in ("tool", "server", "workflow")):
+        caller = self._caller
+        device = isinstance(caller, DeviceCaller)
+        agent = isinstance(caller, Caller) and caller.has(Role.AGENT)
+        narrowed = any(name in filters for name in ("tool", "server", "workflow"))
+        if not (agent or device or narrowed):
             return True  # nothing more to check: no store read
         try:
             request = await self._hub.approvals.get(event.account_id, event.request_id)
         except NotFoundError:
             return False
-        if agent and request.principal_key_id != self._caller.key_id:
+        if isinstance(caller, DeviceCaller):
+            # What the device API lists: the requests its user may decide (listed approvers,
+            # teams, escalation approvers), decided ones too, so the app can drop them.
+            if not await self._hub.approvals.may_decide(request, approver_of(caller)):
+                return False
+        elif agent and request.principal_key_id != caller.key_id:
             return False
         fields = {"tool": request.tool, "server": request.server, "workflow": request.workflow}
         return all(fields[name] in filters[name] for name in fields if name in filters)
@@ -270,7 +354,8 @@ def _plain(filters: Filters) -> dict[str, list[str]]:
 
 
 def credential(scope: Scope) -> str:
-    """The API key: the ``Authorization`` header, else the ``token`` query parameter."""
+    """The API key or device credential: the ``Authorization`` header, else the ``token``
+    query parameter."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     if "authorization" in headers:
         return bearer_token(headers["authorization"])
@@ -281,6 +366,16 @@ def credential(scope: Scope) -> str:
             "missing API key: send 'Authorization: Bearer <key>' or connect with '?token=<key>'"
         )
     return token
+
+
+async def authenticate(hub: Any, token: str) -> Subscriber:
+    """An API key through the key cache; a device credential read from the store (a revoked
+    device is refused at once, as on the device routes)."""
+    if DeviceService.is_credential(token):
+        device: DeviceCaller = await hub.devices.authenticate(token)
+        return device
+    caller: Caller = await hub.identity.authenticate(token)
+    return caller
 
 
 async def serve_socket(scope: Scope, receive: Receive, send: RawSend) -> None:
@@ -294,7 +389,7 @@ async def serve_socket(scope: Scope, receive: Receive, send: RawSend) -> None:
     hub = app.state.hub
     try:
         token = credential(scope)
-        caller: Caller = await hub.identity.authenticate(token)
+        caller = await authenticate(hub, token)
     except AuthenticationError as error:
         await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED, "reason": str(error)})
         return
@@ -310,13 +405,14 @@ async def serve_socket(scope: Scope, receive: Receive, send: RawSend) -> None:
     every = hub.settings.server.ws_heartbeat_seconds
 
     async def heartbeat() -> None:
-        """A heartbeat every ``every`` seconds; the key is checked again each time, so a
-        revoked or expired key loses its socket within one heartbeat."""
+        """A heartbeat every ``every`` seconds; the credential is checked again each time, so
+        a revoked or expired key, or a revoked device, loses its socket within one
+        heartbeat."""
         nonlocal closed
         while True:
             await asyncio.sleep(every)
             try:
-                await hub.identity.authenticate(token)
+                await authenticate(hub, token)
             except AuthenticationError as error:
                 async with lock:
                     closed = True
@@ -333,10 +429,8 @@ async def serve_socket(scope: Scope, receive: Receive, send: RawSend) -> None:
         await send_json(
             {
                 "type": "connected",
-                "account_id": caller.account_id,
-                "key_id": caller.key_id,
-                "role": caller.role.value,
-                "topics": list(TOPICS),
+                **identity_of(caller),
+                "topics": topics_of(caller),
                 "heartbeat_seconds": every,
             }
         )

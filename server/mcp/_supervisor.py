@@ -7,6 +7,10 @@ id. The session's end is an event (``Link.ended``): the transport's read stream 
 process exited, the pool asked it to stop, or a request learned the session is gone. Then the
 supervisor connects again: at once if the session had been up, with exponential backoff if
 attempts keep failing. Nothing polls.
+
+The supervisor reports what an operator wants to hear of (``UpstreamStateChange``): ready,
+reconnecting at once after a session ended, failed and backing off, stopped. The short
+``connecting`` at the start of every attempt is not reported on its own.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from server.mcp._transports import open_transport
 from server.mcp.upstream import (
     ListChangedCallback,
     PoolOptions,
+    StateCallback,
     UpstreamConfig,
     UpstreamError,
     UpstreamHealth,
+    UpstreamStateChange,
 )
 
 CLIENT_INFO = types.Implementation(name="preloop", version=__version__)
@@ -67,6 +73,7 @@ class Upstream:
         options: PoolOptions,
         on_list_changed: ListChangedCallback | None,
         clock: Clock,
+        on_state: StateCallback | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -86,6 +93,8 @@ class Upstream:
         self._stopping: str | None = None  # the reason, once asked to stop
         self._scope: anyio.CancelScope | None = None
         self._task: asyncio.Task[None] | None = None
+        self._on_state = on_state
+        self._reported: tuple[str, str | None] = ("connecting", None)  # state, error
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -123,6 +132,26 @@ class Upstream:
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
 
+    def _report(self, state: str, error: str | None, retry_in: float | None = None) -> None:
+        """Tell the pool's watchers, when the state or the error differs from the last
+        report (a server failing the same way at every retry is reported once)."""
+        previous = self._reported[0]
+        if (state, error) == self._reported:
+            return
+        self._reported = (state, error)
+        if self._on_state is None:
+            return
+        self._on_state(
+            UpstreamStateChange(
+                server=self.name,
+                state=state,
+                previous_state=previous,
+                error=error,
+                restarts=self.restarts,
+                retry_in=retry_in,
+            )
+        )
+
     async def _supervise(self) -> None:
         failures = 0
         try:
@@ -145,6 +174,7 @@ class Upstream:
                     )
                     self._retry_at = anyio.current_time() + delay
                     self._set_state("failed")
+                    self._report("failed", outcome.error, delay)
                     wake = self._wake = anyio.Event()
                     if self._stopping is None:
                         with anyio.move_on_after(delay):
@@ -152,6 +182,7 @@ class Upstream:
                     self._retry_at = None
                 else:
                     log.warning("MCP server '%s' %s; reconnecting", self.name, outcome.error)
+                    self._report("connecting", outcome.error)
                 if self._stopping is None:
                     self.restarts += 1
         except Exception:  # pragma: no cover - a bug here must not pass silently
@@ -160,6 +191,7 @@ class Upstream:
         finally:
             self._pid = None
             self._set_state("stopped")
+            self._report("stopped", self._stopping or self.last_error)
 
     async def _run_session(self) -> _Outcome:
         """Connect, serve until the session ends, tear down. Never raises but cancellation."""
@@ -244,6 +276,7 @@ class Upstream:
             self.protocol_version,
         )
         self._set_state("ready")
+        self._report("ready", self.last_error)
 
     # -- for requests -----------------------------------------------------------------------
 

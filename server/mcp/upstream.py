@@ -9,6 +9,10 @@ once, because the transport's end is an event, and connects again: at once if th
 been up, with exponential backoff while attempts keep failing. A call waits (bounded by the
 connect timeout) while an upstream is connecting, and fails fast while it is backing off.
 
+Every change of an upstream's state (ready, reconnecting, failing with backoff, stopped) is
+reported to the callbacks given to :meth:`UpstreamPool.watch_states`, synchronously and from
+the supervisor's task: a callback must only queue the change (server/system_events.py does).
+
 Results come back as JSON dicts exactly as the upstream sent them (every content block type,
 ``structuredContent``, ``isError``, ``_meta``), so the firewall can pass them on losslessly.
 """
@@ -35,10 +39,12 @@ __all__ = [
     "TRANSPORTS",
     "ListChangedCallback",
     "ProgressCallback",
+    "StateCallback",
     "UpstreamConfig",
     "UpstreamError",
     "UpstreamHealth",
     "UpstreamPool",
+    "UpstreamStateChange",
 ]
 
 log = logging.getLogger("preloop.mcp.upstream")
@@ -107,6 +113,23 @@ class UpstreamHealth(msgspec.Struct, frozen=True):
     pid: int | None = None  # of a stdio server's process, while it runs
 
 
+class UpstreamStateChange(msgspec.Struct, frozen=True, kw_only=True):
+    """An upstream's state as last reported changed: to ``ready``, ``connecting`` (a session
+    ended and it reconnects at once), ``failed`` (backing off ``retry_in`` seconds) or
+    ``stopped``. Reported when the state or the error differs from the last report."""
+
+    server: str
+    state: str
+    previous_state: str
+    error: str | None
+    restarts: int
+    retry_in: float | None = None
+
+
+StateCallback = Callable[[UpstreamStateChange], None]
+"""Called in the supervisor's task: must not block or raise (it only queues)."""
+
+
 class UpstreamError(PreloopError):
     """An upstream MCP server failed a request, or could not be reached. The message names it.
 
@@ -155,6 +178,7 @@ class UpstreamPool:
         )
         self._on_list_changed = on_list_changed
         self._listeners: dict[object, ListChangedCallback] = {}
+        self._state_watchers: dict[object, StateCallback] = {}
         self._clock = clock or SystemClock()
         self._upstreams: dict[str, Upstream] = {}
         self._closed = False
@@ -180,7 +204,9 @@ class UpstreamPool:
             raise RuntimeError("the upstream pool is closed")
         if config.name in self._upstreams:
             raise ConflictError(f"MCP server '{config.name}' is already in the pool")
-        upstream = Upstream(config, self._options, self._list_changed, self._clock)
+        upstream = Upstream(
+            config, self._options, self._list_changed, self._clock, self._state_changed
+        )
         self._upstreams[config.name] = upstream
         upstream.start()
 
@@ -214,6 +240,24 @@ class UpstreamPool:
             self._listeners.pop(token, None)
 
         return unsubscribe
+
+    def watch_states(self, callback: StateCallback) -> Callable[[], None]:
+        """Call ``callback(change)`` whenever an upstream's state changes. Returns the
+        unwatch function."""
+        token = object()
+        self._state_watchers[token] = callback
+
+        def unwatch() -> None:
+            self._state_watchers.pop(token, None)
+
+        return unwatch
+
+    def _state_changed(self, change: UpstreamStateChange) -> None:
+        for callback in tuple(self._state_watchers.values()):
+            try:
+                callback(change)
+            except Exception:
+                log.exception("a state callback for MCP server '%s' raised", change.server)
 
     async def _list_changed(self, name: str, kind: str) -> None:
         callbacks = [self._on_list_changed, *self._listeners.values()]

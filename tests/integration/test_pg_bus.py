@@ -13,7 +13,19 @@ from hub.approvals import APPROVALS_TOPIC, ApprovalService
 from hub.auditing import Auditor
 from hub.clock import SystemClock
 from hub.errors import ValidationError
-from hub.events import ApprovalDecided, ApprovalRequested, Event
+from hub.events import (
+    SYSTEM_TOPIC,
+    ApprovalDecided,
+    ApprovalRequested,
+    Event,
+    NotificationFailed,
+    PolicyApplied,
+    PolicyRolledBack,
+    ServerStarted,
+    ServerStopping,
+    ToolBlocked,
+    UpstreamStateChanged,
+)
 from hub.records import ApprovalStatus
 from server.bootstrap import open_event_bus
 from server.db import SqlStorage, make_engine
@@ -73,6 +85,47 @@ async def test_events_reach_every_replica_in_order(
         await first.publish("other", sent[0])
         async with asyncio.timeout(10):
             assert await anext(elsewhere) == sent[0]
+
+
+async def test_every_system_event_reaches_the_other_replica(
+    replicas: tuple[PostgresEventBus, PostgresEventBus],
+) -> None:
+    first, second = replicas
+    base = {"account_id": "acc", "at": at(1)}
+    policy = {**base, "version": 3, "previous_version": 2, "name": "p", "actor": "k", "comment": ""}
+    server = {**base, "replica": "host-a:12", "hostname": "host-a", "pid": 12, "version": "1.0"}
+    sent: list[Event] = [
+        UpstreamStateChanged(
+            **base,
+            server="demo",
+            state="failed",
+            previous_state="ready",
+            error="exited with code 3",
+            restarts=2,
+            retry_in=1.0,
+            replica="host-a:12",
+        ),
+        PolicyApplied(**policy),
+        PolicyRolledBack(**policy, rolled_back_to=1),
+        ToolBlocked(**base, server="demo", tool="echo", pinned_hash="a", hash="b"),
+        NotificationFailed(
+            **base,
+            request_id="apr_1",
+            channel="email",
+            operation="deliver",
+            attempt=1,
+            attempts=3,
+            final=False,
+            error="SMTPServerDisconnected",
+        ),
+        ServerStarted(**server),
+        ServerStopping(**server),
+    ]
+    async with second.subscribe(SYSTEM_TOPIC) as there:
+        for event in sent:
+            await first.publish(SYSTEM_TOPIC, event)
+        async with asyncio.timeout(10):
+            assert [await anext(there) for _ in sent] == sent
 
 
 async def test_an_event_over_the_notify_limit_is_refused(

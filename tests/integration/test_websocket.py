@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import socket
 import sys
 from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
@@ -18,15 +21,34 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from hub.events import ApprovalRequested
+from hub import __version__
+from hub.events import (
+    SYSTEM_TOPIC,
+    ApprovalRequested,
+    ServerStarted,
+    ServerStopping,
+    ToolBlocked,
+    UpstreamStateChanged,
+)
+from hub.memory import InMemoryStorage
 from hub.policy import ApprovalWorkflow, Decision
 from hub.policy.model import Action
 from hub.records import Account, Role
-from server.bootstrap import Hub
+from server.bootstrap import Hub, open_hub
+from server.mcp.upstream import UpstreamHealth
+from server.system_events import system_events_running
 from server.ws import UnifiedSocket
 from tests.integration.conftest import Api, LiveServer, make_settings, run_live
 from tests.integration.mcp.conftest import GATEWAY_POLICY
-from tests.integration.mcp.support import REPO, agent, agent_key, new_agent_key, raw_call
+from tests.integration.mcp.support import (
+    REPO,
+    agent,
+    agent_key,
+    eventually,
+    new_agent_key,
+    raw_call,
+)
+from tests.integration.replicas import serve_replica
 
 WAIT = 30
 
@@ -331,3 +353,256 @@ async def test_a_failing_subscription_tells_the_client(
     assert error["topic"] == "approvals"
     assert "subscribe again" in error["message"]
     await socket.close()
+
+
+# -- the system topic ------------------------------------------------------------------------
+
+
+async def upstream_pid(served: Served) -> int:
+    """The pid of the ``demo`` upstream once it is ready (it connects in the background)."""
+
+    async def health() -> UpstreamHealth:
+        return served.hub.pool.health("demo")
+
+    async def probe() -> int | None:
+        found: UpstreamHealth = await served.run(health())
+        return found.pid if found.state == "ready" else None
+
+    return await eventually(probe)
+
+
+async def test_an_upstream_crash_and_restart_arrive_on_the_system_topic(served: Served) -> None:
+    live = served.live
+    key = await agent_key(live)
+    pid = await upstream_pid(served)
+    async with (
+        connect(ws_url(live), additional_headers=bearer(live.admin_key)) as ws,
+        connect(ws_url(live, f"?token={key}")) as agent_ws,
+    ):
+        await subscribed(ws, "system", kind="upstream.", server="demo")
+        connected = await next_message(agent_ws)
+        assert connected["topics"] == ["approvals"]
+        refused = await send(agent_ws, {"type": "subscribe", "topic": "system"})
+        assert refused["type"] == "error"
+        assert "an agent key may subscribe only to 'approvals'" in refused["message"]
+        os.kill(pid, signal.SIGKILL)  # the upstream this test's server started
+        down = await next_event(ws)
+        back = await next_event(ws)
+    assert down["type"] == back["type"] == "upstream.state_changed"
+    assert (down["server"], down["state"]) == ("demo", "connecting")
+    assert down["previous_state"] == "ready"
+    assert down["error"]  # how it ended, e.g. killed by a signal
+    assert (back["state"], back["previous_state"], back["restarts"]) == ("ready", "connecting", 1)
+    assert down["replica"] == back["replica"] != ""
+    assert down["account_id"] == connected["account_id"]
+    assert await upstream_pid(served) != pid
+
+
+async def apply_policy(live: LiveServer, source: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=live.url, timeout=WAIT) as http:
+        answer = await http.post(
+            "/api/v1/policies/apply",
+            json={"source": source, "comment": "renamed"},
+            headers=bearer(live.admin_key),
+        )
+    assert answer.status_code == 200, answer.text
+    applied: dict[str, Any] = answer.json()
+    return applied
+
+
+async def test_policy_applies_arrive_on_the_system_topic_of_their_account_only(
+    served: Served,
+) -> None:
+    live = served.live
+    hub = served.hub
+    other_policy = 'version: "1.0"\nmetadata: {name: elsewhere}\ntools: []\n'
+
+    async def other_admin() -> str:
+        account = Account(id="acct_sys", name="other", created_at=datetime.now(UTC))
+        await hub.storage.accounts.add(account)
+        created = await hub.identity.create_key(
+            account.id, name="other admin", role=Role.ADMIN, actor="test"
+        )
+        return created.secret
+
+    other_key = await served.run(other_admin())
+    async with httpx.AsyncClient(base_url=live.url, timeout=WAIT) as http:
+        current = await http.get("/api/v1/policies/export", headers=bearer(live.admin_key))
+    source = current.json()["source"]
+    async with (
+        connect(ws_url(live), additional_headers=bearer(live.admin_key)) as ours,
+        connect(ws_url(live, f"?token={other_key}")) as theirs,
+    ):
+        await subscribed(ours, "system", kind="policy.")
+        await subscribed(theirs, "system")
+        applied = await apply_policy(live, source.replace("gateway test", "renamed gateway"))
+        await served.run(hub.policies.apply("acct_sys", other_policy, actor="test"))
+        async with httpx.AsyncClient(base_url=live.url, timeout=WAIT) as http:
+            rolled = await http.post(
+                "/api/v1/policies/rollback", json={"version": 1}, headers=bearer(live.admin_key)
+            )
+        assert rolled.status_code == 200, rolled.text
+        first, second = await next_event(ours), await next_event(ours)
+        elsewhere = await next_event(theirs)
+    assert first["type"] == "policy.applied"
+    assert (first["version"], first["previous_version"]) == (applied["version"], 1)
+    assert (first["name"], first["comment"]) == ("renamed gateway", "renamed")
+    assert second["type"] == "policy.rolled_back"
+    assert (second["version"], second["rolled_back_to"]) == (rolled.json()["version"], 1)
+    assert second["name"] == "gateway test"
+    # The other account's socket saw its own apply first: none of ours.
+    assert (elsewhere["type"], elsewhere["account_id"]) == ("policy.applied", "acct_sys")
+    assert elsewhere["name"] == "elsewhere"
+
+
+async def test_a_replica_announces_its_start_and_its_stop(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    hub = await open_hub(settings, storage=InMemoryStorage())
+    try:
+        default = (await hub.identity.default_account()).id
+        async with hub.bus.subscribe(SYSTEM_TOPIC) as events:
+            async with system_events_running(hub):
+                started = await anext(events)
+            stopping = await anext(events)
+    finally:
+        await hub.close()
+    assert isinstance(started, ServerStarted)
+    assert isinstance(stopping, ServerStopping)
+    assert started.replica == stopping.replica == f"{socket.gethostname()}:{os.getpid()}"
+    assert (started.pid, started.version) == (os.getpid(), __version__)
+    assert started.account_id == stopping.account_id == default
+
+
+# -- device credentials ----------------------------------------------------------------------
+
+
+async def test_a_device_sees_its_users_approvals_only_and_loses_the_socket_when_revoked(
+    served: Served,
+) -> None:
+    live = served.live
+    hub = served.hub
+    admin = bearer(live.admin_key)
+    async with httpx.AsyncClient(base_url=live.url, timeout=WAIT) as http:
+        for email in ("ann@example.com", "bob@example.com"):
+            user = await http.post("/api/v1/users/", json={"email": email}, headers=admin)
+            assert user.status_code == 201, user.text
+        team = {"name": "sre", "members": ["ann@example.com"]}
+        assert (await http.post("/api/v1/teams/", json=team, headers=admin)).status_code == 201
+        keys = {}
+        for email in ("ann@example.com", "bob@example.com"):
+            body = {"name": f"agent {email[:3]}", "role": "agent", "user_email": email}
+            created = await http.post("/api/v1/keys/", json=body, headers=admin)
+            assert created.status_code == 201, created.text
+            keys[email] = created.json()["secret"]
+        pairing = await http.post(
+            "/api/v1/pairing-tokens/", json={"user": "ann@example.com"}, headers=admin
+        )
+        paired = await http.post(
+            "/api/v1/devices/pair",
+            json={"token": pairing.json()["token"], "name": "Ann's phone", "platform": "ios"},
+        )
+    assert paired.status_code == 201, paired.text
+    credential, device_id = paired.json()["credential"], paired.json()["device"]["id"]
+
+    async def opened(email: str, approvers: list[str]) -> str:
+        agent_caller = await hub.identity.authenticate(keys[email])
+        request = await hub.approvals.open(
+            caller=agent_caller,
+            server="demo",
+            tool="add",
+            args={"a": 1},
+            justification=None,
+            policy_version=1,
+            workflow=msgspec.convert({"name": "wf", "approvers": approvers}, ApprovalWorkflow),
+            decision=Decision(action=Action.REQUIRE_APPROVAL, rule="add#1"),
+        )
+        return request.id
+
+    async with connect(ws_url(live, f"?token={credential}")) as ws:
+        connected = await next_message(ws)
+        assert (connected["role"], connected["device_id"]) == ("device", device_id)
+        assert connected["topics"] == ["approvals"]
+        for topic in ("activity", "system", "flow_executions"):
+            refused = await send(ws, {"type": "subscribe", "topic": topic})
+            assert refused["type"] == "error"
+            assert "a device credential may subscribe only to 'approvals'" in refused["message"]
+        answer = await send(ws, {"type": "subscribe", "topic": "approvals"})
+        assert answer["type"] == "subscribed"
+        await served.run(opened("bob@example.com", ["user:carol@example.com"]))  # not Ann's
+        await served.run(opened("ann@example.com", []))  # Ann's own call: never hers
+        hers = await served.run(opened("bob@example.com", ["team:sre"]))
+        async with httpx.AsyncClient(base_url=live.url, timeout=WAIT) as http:
+            approved = await http.post(
+                f"/api/v1/devices/me/approvals/{hers}/approve", json={}, headers=bearer(credential)
+            )
+            assert approved.status_code == 200, approved.text
+            seen = [await next_event(ws) for _ in range(3)]
+            revoked = await http.post(f"/api/v1/devices/{device_id}/revoke", headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        with pytest.raises(ConnectionClosed) as closed:
+            await until_closed(ws)
+    assert [(e["type"], e["request_id"]) for e in seen] == [
+        ("approval.requested", hers),
+        ("approval.voted", hers),
+        ("approval.decided", hers),
+    ]
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
+    assert "revoked" in closed.value.rcvd.reason
+
+
+async def test_a_replica_starting_and_stopping_is_seen_from_another(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two ``preloop serve`` replicas on one PostgreSQL: A's socket hears of B's life."""
+    with serve_replica(tmp_path / "a", postgres_url, cwd=REPO) as a:
+        async with connect(ws_url(a), additional_headers=bearer(a.admin_key)) as ws:
+            await subscribed(ws, "system", kind="server.")
+            with serve_replica(tmp_path / "b", postgres_url, cwd=REPO, admin_key=a.admin_key):
+                started = await next_event(ws)
+            stopping = await next_event(ws)  # B published it before closing, as it stopped
+    assert (started["type"], stopping["type"]) == ("server.started", "server.stopping")
+    assert started["replica"] == stopping["replica"] == f"{started['hostname']}:{started['pid']}"
+    assert started["pid"] != os.getpid()
+    assert started["version"] == __version__
+
+
+async def test_system_filters_and_the_account_decide_what_arrives(api: Api) -> None:
+    caller = await api.hub.identity.authenticate(api.admin_key)
+    sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    socket = UnifiedSocket(api.hub, caller, sent.put)
+    filters = {"kind": ["upstream.", "tool.blocked"], "server": "github"}
+    subscribe = {"type": "subscribe", "topic": "system", "filters": filters}
+    await socket.handle(json.dumps(subscribe))
+    assert (await sent.get())["type"] == "subscribed"
+    now = datetime.now(UTC)
+    ours = {"account_id": caller.account_id, "at": now}
+
+    def upstream(server: str, **base: Any) -> UpstreamStateChanged:
+        return UpstreamStateChanged(
+            **base,
+            server=server,
+            state="ready",
+            previous_state="connecting",
+            error=None,
+            restarts=0,
+            replica="here:1",
+        )
+
+    for event in [
+        upstream("github", account_id="acct_else", at=now),  # another account's
+        upstream("slack", **ours),  # another server
+        ServerStarted(**ours, replica="here:1", hostname="here", pid=1, version="1"),  # kind
+        ToolBlocked(**ours, server="slack", tool="post", pinned_hash="a", hash="b"),  # server
+        ToolBlocked(**ours, server="github", tool="create_issue", pinned_hash="a", hash="b"),
+        upstream("github", **ours),
+    ]:
+        await api.hub.bus.publish(SYSTEM_TOPIC, event)
+    async with asyncio.timeout(WAIT):
+        first, second = await sent.get(), await sent.get()
+    await socket.close()
+    assert (first["topic"], first["event"]["type"]) == ("system", "tool.blocked")
+    assert first["event"]["tool"] == "create_issue"
+    assert second["event"]["type"] == "upstream.state_changed"
+    assert second["event"]["server"] == "github"
+    assert sent.empty()

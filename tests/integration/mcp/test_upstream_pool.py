@@ -19,6 +19,7 @@ import pytest
 from hub.errors import ConfigError, ConflictError, NotFoundError
 from hub.policy.model import McpServerSpec, Transport
 from server.mcp import UpstreamConfig, UpstreamError, UpstreamHealth, UpstreamPool
+from server.mcp.upstream import UpstreamStateChange
 from tests.integration.mcp.support import (
     EVERYTHING_CALLS,
     ChangeRecorder,
@@ -27,6 +28,7 @@ from tests.integration.mcp.support import (
     direct_client,
     direct_raw,
     direct_tools,
+    eventually,
     http_config,
     stdio_config,
     without_clock_times,
@@ -294,6 +296,51 @@ async def test_a_crashed_stdio_server_is_restarted(pool: UpstreamPool, protocol:
     assert first_pid != second_pid
     assert second_pid == health.pid
     assert process_gone(first_pid)
+
+
+async def test_a_crash_and_the_restart_are_reported_to_state_watchers(
+    pool: UpstreamPool,
+) -> None:
+    reported: list[UpstreamStateChange] = []
+    unwatch = pool.watch_states(reported.append)
+    await pool.add(stdio_config("watched"))
+    await pool.call_tool("watched", "echo", {"text": "up"})
+    with pytest.raises(UpstreamError):
+        await pool.call_tool("watched", "crash", {})
+    await pool.call_tool("watched", "echo", {"text": "back"})  # waits for the restart
+    unwatch()
+    await pool.remove("watched")  # nobody watches any more: not reported
+
+    assert [(c.state, c.previous_state, c.error, c.restarts) for c in reported] == [
+        ("ready", "connecting", None, 0),
+        ("connecting", "ready", "exited with code 3", 0),
+        ("ready", "connecting", "exited with code 3", 1),
+    ]
+    assert {c.server for c in reported} == {"watched"}
+
+
+async def test_a_server_failing_the_same_way_is_reported_once_then_stopped() -> None:
+    config = UpstreamConfig(name="ghost", transport="stdio", command="/nonexistent/mcp-server")
+    reported: list[UpstreamStateChange] = []
+    async with UpstreamPool(backoff_initial=0.05, backoff_max=0.05) as pool:
+        pool.watch_states(reported.append)
+        await pool.add(config)
+
+        async def retried() -> bool | None:
+            return pool.health("ghost").restarts >= 3 or None  # three retries, failing alike
+
+        await eventually(retried)
+        await pool.remove("ghost")
+
+    assert [(c.state, c.previous_state) for c in reported] == [
+        ("failed", "connecting"),
+        ("stopped", "failed"),
+    ]
+    failed, stopped = reported
+    assert failed.error is not None
+    assert failed.error.startswith("could not be started")
+    assert failed.retry_in == 0.05
+    assert stopped.error == "was removed from the pool"
 
 
 async def test_stdio_servers_get_their_env_and_nothing_else(
