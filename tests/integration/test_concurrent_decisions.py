@@ -50,7 +50,7 @@ from tests.integration.fakes.slack import (
     click,
     signed,
 )
-from tests.integration.mcp.support import REPO, agent, eventually, raw_call
+from tests.integration.mcp.support import REPO, agent, eventually, raw_call, tool_calls
 
 MM_TOKEN = "mm-bot-token-" + "x" * 20
 DECISIONS = 50
@@ -397,6 +397,14 @@ async def _audit(site: Site, kind: str) -> list[dict[str, Any]]:
     return [e for e in got.json() if e["data"].get("request_id") == site.request_id]
 
 
+async def _check_held_call_audited_once(site: Site, status: str) -> None:
+    """One ``tool.call`` event for the held call: ran (``ok``) if approved, else denied."""
+    calls = [c for c in await tool_calls(site.live) if c.get("approval_id") == site.request_id]
+    assert [("slow", "ok" if status == "approved" else "denied")] == [
+        (c["tool"], c["status"]) for c in calls
+    ]
+
+
 async def _runs_so_far(client: Any) -> int:
     """How often the upstream's ``slow`` ran, from its own sequence counter (an allowed call
     that starts at ``2 * runs + 1``)."""
@@ -507,6 +515,8 @@ async def _check_one_of_fifty(race: Race, slack: FakeSlack) -> None:
             votes[0]["channel"],
         )
 
+    await _check_held_call_audited_once(site, request_["status"])
+
     # The audit: one vote, one decision, by the same caller.
     voted_events = await _audit(site, "approval.voted")
     decided_events = await _audit(site, "approval.decided")
@@ -540,6 +550,7 @@ async def _check_quorum_of_two(race: Race, slack: FakeSlack) -> None:
     votes = detail["votes"]
     assert 2 == len({v["approver"] for v in votes}) == len(votes), votes
     assert {"approve"} == {v["choice"] for v in votes}
+    await _check_held_call_audited_once(site, "approved")
     voted_events = await _audit(site, "approval.voted")
     decided_events = await _audit(site, "approval.decided")
     assert [1, 2] == [e["data"]["approvals"] for e in voted_events]
