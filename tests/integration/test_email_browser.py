@@ -155,6 +155,9 @@ async def test_the_confirmation_page_clicked_in_chromium_approves_the_waiting_ca
         try:
             context = await browser.new_context(java_script_enabled=False)
             page = await context.new_page()
+            complaints: list[str] = []  # e.g. a Content-Security-Policy violation
+            page.on("console", lambda m: complaints.append(m.text) if m.type == "error" else None)
+            page.on("requestfailed", lambda r: complaints.append(f"failed: {r.url}"))
             shown = await page.goto(url)
             assert shown is not None
             assert 200 == shown.status
@@ -173,6 +176,7 @@ async def test_the_confirmation_page_clicked_in_chromium_approves_the_waiting_ca
             assert (200, "POST") == (answer.status, answer.request.method)
             assert "Request approved" == await page.inner_text("h1")
             assert request_id in await page.inner_text("body")
+            assert [] == complaints  # no blocked style, form action or resource on the way
 
             async with asyncio.timeout(30):
                 result = await waiting
