@@ -158,27 +158,27 @@ class ApprovalService:
         comment: str = "",
         channel: str = "api",
     ) -> ApprovalRequest:
-        """Record one approver's vote; a deny decides at once, enough approvals approve."""
+        """Record one approver's vote; a deny decides at once, enough approvals approve.
+
+        The vote and the decision it makes are one atomic step in the store (``cast_vote``):
+        of concurrent votes exactly one decides, and a vote that arrives once the request is
+        decided is refused (``ConflictError``) and never recorded."""
         request = await self._pending(account_id, request_id)
         await self._check_may_decide(request, approver)
         now = self._clock.now()
         choice = VoteChoice.APPROVE if approve else VoteChoice.DENY
-        try:
-            await self._storage.approvals.add_vote(
-                ApprovalVote(
-                    request_id=request.id,
-                    account_id=account_id,
-                    approver=_voter(approver),
-                    choice=choice,
-                    comment=comment,
-                    channel=channel,
-                    created_at=now,
-                )
-            )
-        except ConflictError as exc:
-            raise ConflictError(f"{_voter(approver)} already voted on {request.id}") from exc
-        votes = await self._storage.approvals.votes(account_id, request.id)
-        approvals = sum(1 for v in votes if v.choice is VoteChoice.APPROVE)
+        cast = await self._storage.approvals.cast_vote(
+            ApprovalVote(
+                request_id=request.id,
+                account_id=account_id,
+                approver=_voter(approver),
+                choice=choice,
+                comment=comment,
+                channel=channel,
+                created_at=now,
+            ),
+            decided_by=approver.key_id,
+        )
         await self._auditor.record(
             account_id,
             "approval.voted",
@@ -188,7 +188,7 @@ class ApprovalService:
                 "choice": choice.value,
                 "comment": comment,
                 "channel": channel,
-                "approvals": approvals,
+                "approvals": cast.approvals,
                 "required": request.required_approvals,
             },
         )
@@ -200,15 +200,13 @@ class ApprovalService:
                 request_id=request.id,
                 approver=approver.key_id,
                 choice=choice.value,
-                approvals=approvals,
+                approvals=cast.approvals,
                 required=request.required_approvals,
             ),
         )
-        if not approve:
-            return await self._finish(request, ApprovalStatus.DENIED, approver.key_id, comment)
-        if approvals >= request.required_approvals:
-            return await self._finish(request, ApprovalStatus.APPROVED, approver.key_id, comment)
-        return request
+        if cast.decided:
+            await self._announce(cast.request, approver.key_id, comment)
+        return cast.request
 
     async def cancel(
         self, account_id: str, request_id: str, *, actor: str, reason: str
@@ -422,30 +420,34 @@ class ApprovalService:
         )
         if done is None:
             return None
+        await self._announce(done, actor, comment)
+        return done
+
+    async def _announce(self, done: ApprovalRequest, actor: str, comment: str) -> None:
+        """Audit and publish a transition the store has made."""
         await self._auditor.record(
-            request.account_id,
+            done.account_id,
             "approval.decided",
             actor,
             {
-                "request_id": request.id,
-                "status": status.value,
+                "request_id": done.id,
+                "status": done.status.value,
                 "comment": comment,
-                "tool": request.tool,
-                "server": request.server,
+                "tool": done.tool,
+                "server": done.server,
             },
         )
         await self._bus.publish(
             APPROVALS_TOPIC,
             ApprovalDecided(
-                account_id=request.account_id,
-                at=now,
-                request_id=request.id,
-                status=status.value,
+                account_id=done.account_id,
+                at=done.decided_at or self._clock.now(),
+                request_id=done.id,
+                status=done.status.value,
                 decided_by=actor,
                 comment=comment or None,
             ),
         )
-        return done
 
 
 def _voter(caller: Caller) -> str:

@@ -16,7 +16,7 @@ import msgspec
 
 from hub.audit import GENESIS_HASH, chain
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.ports import AuditQuery, Storage
+from hub.ports import AuditQuery, Storage, VoteCast
 from hub.records import (
     Account,
     ApiKey,
@@ -34,9 +34,16 @@ from hub.records import (
     Team,
     ToolRecord,
     User,
+    VoteChoice,
     WorkflowRecord,
 )
-from hub.store_rules import aware_utc, check_audit_query, check_limit
+from hub.store_rules import (
+    aware_utc,
+    check_audit_query,
+    check_limit,
+    not_pending,
+    vote_outcome,
+)
 
 R = TypeVar("R", bound=msgspec.Struct)
 _Scalar = str | int | float | bool | None
@@ -405,6 +412,34 @@ class InMemoryApprovalStore(_Store):
         if key in self._s.votes:
             raise ConflictError(f"{vote.approver!r} already voted on {vote.request_id!r}")
         self._s.votes[key] = _stored(vote)
+
+    async def cast_vote(self, vote: ApprovalVote, *, decided_by: str) -> VoteCast:
+        # No await between reading and writing: one event loop runs this step whole.
+        request = self._existing(vote.account_id, vote.request_id)
+        if request.status is not ApprovalStatus.PENDING:
+            raise not_pending(request)
+        key = (vote.request_id, vote.approver)
+        if key in self._s.votes:
+            raise ConflictError(f"{vote.approver!r} already voted on {vote.request_id!r}")
+        self._s.votes[key] = _stored(vote)
+        approvals = sum(
+            1
+            for v in self._s.votes.values()
+            if v.request_id == vote.request_id and v.choice is VoteChoice.APPROVE
+        )
+        outcome = vote_outcome(vote, approvals, request.required_approvals)
+        if outcome is not None:
+            request = _stored(
+                msgspec.structs.replace(
+                    request,
+                    status=outcome,
+                    decided_at=vote.created_at,
+                    decided_by=decided_by,
+                    comment=vote.comment or None,
+                )
+            )
+            self._s.approvals[request.id] = request
+        return VoteCast(request=request, approvals=approvals, decided=outcome is not None)
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         found = [

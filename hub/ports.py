@@ -157,6 +157,15 @@ class WorkflowStore(Protocol):
         ...
 
 
+class VoteCast(msgspec.Struct, frozen=True):
+    """What ``ApprovalStore.cast_vote`` did: the request after the vote, the approvals it
+    holds now, and whether this vote decided it."""
+
+    request: ApprovalRequest
+    approvals: int
+    decided: bool
+
+
 class ApprovalStore(Protocol):
     async def add(self, request: ApprovalRequest) -> None: ...
     async def get(self, account_id: str, request_id: str) -> ApprovalRequest | None: ...
@@ -219,6 +228,16 @@ class ApprovalStore(Protocol):
 
     async def add_vote(self, vote: ApprovalVote) -> None:
         """Conflict when this approver already voted on this request."""
+        ...
+
+    async def cast_vote(self, vote: ApprovalVote, *, decided_by: str) -> VoteCast:
+        """One atomic step (concurrent casts on one request run one after another): when the
+        request is pending, record ``vote`` and, when it decides (a deny, or the approvals
+        reaching ``required_approvals``), move the request to denied or approved with
+        ``decided_by``, the vote's time and comment. Conflict, and nothing recorded, when the
+        request is no longer pending or this approver already voted; NotFound when it does
+        not exist. So every vote on record was cast while the request was pending, and
+        exactly one cast decides it."""
         ...
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:

@@ -7,11 +7,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import pytest
 
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.ports import Storage
-from hub.records import ApprovalStatus
+from hub.ports import Storage, VoteCast
+from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, VoteChoice
 
 from .records import approval, at, new_account, vote
 
@@ -216,6 +217,73 @@ async def test_votes_need_the_request_in_that_account(storage: Storage) -> None:
 
     assert list(await storage.approvals.votes(theirs, request.id)) == []
     assert [v.approver for v in await storage.approvals.votes(mine, request.id)] == ["alice"]
+
+
+def _deny(request: ApprovalRequest, approver: str, *, created: float = 0) -> ApprovalVote:
+    return msgspec.structs.replace(
+        vote(request, approver, created=created), choice=VoteChoice.DENY, comment="no"
+    )
+
+
+async def test_cast_vote_counts_approvals_and_decides_at_the_quorum(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, required_approvals=2)
+    await storage.approvals.add(request)
+
+    first = await storage.approvals.cast_vote(vote(request, "alice", created=1), decided_by="k1")
+    with pytest.raises(ConflictError, match="already voted"):
+        await storage.approvals.cast_vote(vote(request, "alice", created=2), decided_by="k1")
+    second = await storage.approvals.cast_vote(vote(request, "bob", created=3), decided_by="k2")
+    with pytest.raises(ConflictError, match="already approved by k2"):
+        await storage.approvals.cast_vote(_deny(request, "carol", created=4), decided_by="k3")
+
+    assert (PENDING, 1, False) == (first.request.status, first.approvals, first.decided)
+    assert (APPROVED, 2, True) == (second.request.status, second.approvals, second.decided)
+    assert ("k2", at(3), None) == (
+        second.request.decided_by,
+        second.request.decided_at,
+        second.request.comment,
+    )
+    assert second.request == await storage.approvals.get(account_id, request.id)
+    votes = await storage.approvals.votes(account_id, request.id)
+    assert ["alice", "bob"] == [v.approver for v in votes]  # carol's late deny: not recorded
+
+
+async def test_cast_vote_deny_decides_at_once_with_its_comment(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, required_approvals=3)
+    await storage.approvals.add(request)
+
+    cast = await storage.approvals.cast_vote(_deny(request, "alice", created=1), decided_by="k1")
+
+    assert (DENIED, 0, True, "no") == (
+        cast.request.status,
+        cast.approvals,
+        cast.decided,
+        cast.request.comment,
+    )
+    with pytest.raises(NotFoundError):
+        await storage.approvals.cast_vote(vote(approval(account_id), "alice"), decided_by="k1")
+
+
+async def test_concurrent_cast_votes_decide_exactly_once(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id)  # one approval decides
+    await storage.approvals.add(request)
+    votes = [(vote if n % 2 else _deny)(request, f"approver-{n}", created=n) for n in range(8)]
+
+    results = await asyncio.gather(
+        *(storage.approvals.cast_vote(v, decided_by=v.approver) for v in votes),
+        return_exceptions=True,
+    )
+
+    won = [r for r in results if isinstance(r, VoteCast)]
+    assert 1 == len(won)
+    assert won[0].decided
+    assert all(isinstance(r, ConflictError) for r in results if not isinstance(r, VoteCast))
+    recorded = await storage.approvals.votes(account_id, request.id)
+    assert [won[0].request.decided_by] == [v.approver for v in recorded]
+    assert won[0].request == await storage.approvals.get(account_id, request.id)
 
 
 async def _approved(storage: Storage, **extra: Any) -> tuple[str, str]:

@@ -13,12 +13,14 @@ import msgspec
 import pytest
 
 from hub.audit import verify_chain
+from hub.errors import ConflictError
+from hub.ports import VoteCast
 from hub.records import ApprovalStatus
 from server.db import SqlStorage, make_engine
 from server.db.stores._base import Database
 from server.db.stores.audit import SqlAuditStore
 
-from .records import approval, at, draft, new_account, workflow
+from .records import approval, at, draft, new_account, vote, workflow
 
 
 @pytest.fixture
@@ -112,6 +114,34 @@ async def test_transitions_through_two_engines_let_exactly_one_win(
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert await second.approvals.get(account_id, request.id) == winners[0]
+
+
+async def test_votes_through_two_engines_reach_the_quorum_exactly_once(
+    two_processes: tuple[SqlStorage, SqlStorage],
+) -> None:
+    first, second = two_processes
+    account_id = await new_account(first)
+    request = approval(account_id, required_approvals=2)
+    await first.approvals.add(request)
+
+    results = await asyncio.gather(
+        *(
+            (first, second)[n % 2].approvals.cast_vote(
+                vote(request, f"approver-{n}", created=n), decided_by=f"key-{n}"
+            )
+            for n in range(6)
+        ),
+        return_exceptions=True,
+    )
+
+    counted = [r for r in results if isinstance(r, VoteCast)]
+    assert [False, True] == sorted(r.decided for r in counted)
+    assert all(isinstance(r, ConflictError) for r in results if not isinstance(r, VoteCast))
+    recorded = await second.approvals.votes(account_id, request.id)
+    assert 2 == len(recorded)
+    stored = await second.approvals.get(account_id, request.id)
+    assert stored is not None
+    assert ApprovalStatus.APPROVED == stored.status
 
 
 async def test_read_then_write_transactions_through_two_engines_both_succeed(

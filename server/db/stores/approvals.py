@@ -1,5 +1,8 @@
 """Approval requests and votes in SQL. ``transition`` is the state machine's compare-and-set;
-``claim`` and ``store_result`` are compare-and-sets too, so an approval runs its call once."""
+``claim`` and ``store_result`` are compare-and-sets too, so an approval runs its call once.
+``cast_vote`` records a vote and the decision it makes in one transaction holding the request's
+row lock (PostgreSQL ``SELECT … FOR UPDATE``; SQLite's write transaction holds the whole
+database), so concurrent votes on one request run one after another."""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, insert, select, update
+from sqlalchemy import Update, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import ConflictError, NotFoundError
-from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote
-from hub.store_rules import aware_utc, check_limit
+from hub.ports import VoteCast
+from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, VoteChoice
+from hub.store_rules import aware_utc, check_limit, not_pending, vote_outcome
 from server.db import tables as t
 from server.db.stores._base import SqlStore, to_record, to_values
 
@@ -178,6 +182,46 @@ class SqlApprovalStore(SqlStore):
             missing=f"approval request {vote.request_id!r} does not exist",
         ) as conn:
             await conn.execute(insert(t.approval_votes).values(to_values(vote)))
+
+    async def cast_vote(self, vote: ApprovalVote, *, decided_by: str) -> VoteCast:
+        c, v = t.approval_requests.c, t.approval_votes.c
+        async with self._db.write(
+            conflict=f"{vote.approver!r} already voted on {vote.request_id!r}",
+            missing=f"approval request {vote.request_id!r} does not exist",
+        ) as conn:
+            locked = (
+                select(t.approval_requests)
+                .where(c.id == vote.request_id, c.account_id == vote.account_id)
+                .with_for_update()
+            )
+            row = (await conn.execute(locked)).first()
+            if row is None:
+                raise NotFoundError(f"approval request {vote.request_id!r} does not exist")
+            request = to_record(row, ApprovalRequest)
+            if request.status is not ApprovalStatus.PENDING:
+                raise not_pending(request)
+            await conn.execute(insert(t.approval_votes).values(to_values(vote)))
+            counted = select(func.count()).where(
+                v.account_id == vote.account_id,
+                v.request_id == vote.request_id,
+                v.choice == VoteChoice.APPROVE.value,
+            )
+            approvals = int(await conn.scalar(counted) or 0)
+            outcome = vote_outcome(vote, approvals, request.required_approvals)
+            if outcome is not None:
+                decide = (
+                    update(t.approval_requests)
+                    .where(c.id == request.id, c.account_id == request.account_id)
+                    .values(
+                        status=outcome,
+                        decided_at=aware_utc(vote.created_at, "created_at"),
+                        decided_by=decided_by,
+                        comment=vote.comment or None,
+                    )
+                    .returning(*c)
+                )
+                request = to_record((await conn.execute(decide)).one(), ApprovalRequest)
+        return VoteCast(request=request, approvals=approvals, decided=outcome is not None)
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         c = t.approval_votes.c
