@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,11 +96,25 @@ def serve_replica(
     port = free_port()
     environ = preloop_env(root, database_url, **env)
     with preloop_process(["serve", "--port", str(port)], environ, cwd=cwd, ready=READY_LINE):
+        # The banner is printed during startup, before uvicorn binds: wait for the port.
+        _wait_for_port(port)
         key_file = root / "data" / "initial-admin-key"
         key = key_file.read_text().strip() if key_file.exists() else admin_key
         yield LiveServer(
             url=f"http://127.0.0.1:{port}", admin_key=key, settings=make_settings(root)
         )
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on port {port} after the banner") from None
+            time.sleep(0.05)
 
 
 @contextmanager
