@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from tui.client import PreloopClient, ServerError
 from tui.feed import ConnectionState, FeedStatus, LiveFeed
@@ -38,7 +39,7 @@ class PreloopApp(App[None]):
     CSS_PATH = "app.tcss"
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help"),
-        Binding("ctrl+p", "command_palette", "Commands"),
+        Binding("ctrl+p", "command_palette", "Command palette", show=False),
         Binding("t", "toggle_theme", "Light/dark"),
         Binding("q", "quit", "Quit"),
     ]
@@ -65,7 +66,8 @@ class PreloopApp(App[None]):
     def get_default_screen(self) -> Screen[Any]:
         return self.approvals
 
-    def on_mount(self) -> None:
+    def on_ready(self) -> None:
+        """Once the first screen is mounted (so feed items find it ready)."""
         self.identify()
         self.follow_feed()
 
@@ -97,6 +99,17 @@ class PreloopApp(App[None]):
             self.screen.add(error.title, error.message)
         else:
             self.push_screen(ErrorModal(error.title, error.message))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_changed(event)
+
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        """A worker (the app's or a screen's) that failed in a way nobody expected: still the
+        error modal, no traceback (workers run with ``exit_on_error=False``)."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            message = f"{type(error).__name__}: {error}"
+            self.show_error(ServerError(message, title="Unexpected error"))
 
     # -- actions --------------------------------------------------------------------------
 

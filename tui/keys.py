@@ -7,6 +7,7 @@ appears in both. Bindings marked ``show=False`` are still listed (the help lists
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from textual.app import App
@@ -29,9 +30,10 @@ def documented(app: App[Any], screen: DOMNode) -> list[KeyHelp]:
         for binding in type(owner).BINDINGS:
             if not isinstance(binding, Binding):
                 raise TypeError(f"{type(owner).__name__}.BINDINGS: use Binding(...), not tuples")
+            keys = [replace(binding, key=key.strip()) for key in binding.key.split(",")]
             rows.append(
                 KeyHelp(
-                    key=app.get_key_display(binding),
+                    key=" / ".join(app.get_key_display(key) for key in keys),
                     description=binding.description,
                     action=binding.action,
                     owner=owner,

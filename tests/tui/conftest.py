@@ -100,7 +100,7 @@ async def people_of(live: LiveServer) -> People:
 
 
 def plain(widget: Static, width: int = 100) -> str:
-    """What a Static shows, as plain text."""
+    """What a Static shows (its content), as plain text."""
     console = Console(width=width, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()

@@ -36,6 +36,10 @@ def _row(app: PreloopApp, request_id: str) -> list[Any]:
     return list(table.get_row(request_id))
 
 
+def _error_modal(app: PreloopApp) -> ErrorModal | None:
+    return app.screen if isinstance(app.screen, ErrorModal) else None
+
+
 def _connected(app: PreloopApp) -> bool | None:
     return app.connection.state == ConnectionState.CONNECTED or None
 
@@ -57,7 +61,7 @@ async def test_a_held_call_appears_live_and_a_approves_it(tui_server: LiveServer
         row = _row(app, request_id)
         assert ["demo/echo", "0/1", "pending"] == [row[1], row[3], row[4]]
         assert row[0].startswith(("9m", "10m"))  # the countdown to expiry
-        detail = plain(app.approvals.query_one("#detail", Static))
+        detail = plain(app.approvals.query_one("#detail-body", Static))
         assert "smoke test" in detail
         assert '"text": "hello"' in detail
         assert not waiting.done()

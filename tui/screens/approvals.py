@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
+from textual.worker import Worker
 
 from tui.client import ServerError
 from tui.feed import ConnectionState, FeedStatus
@@ -167,6 +168,9 @@ class ApprovalsScreen(Screen[None]):
             self.notify(f"Already {outcome(item)}.", severity="warning")
             return None
         return item
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.preloop.worker_changed(event)
 
     # -- rendering ------------------------------------------------------------------------
 

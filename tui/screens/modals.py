@@ -51,8 +51,8 @@ class ConfirmModal(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Static(self.question, id="question")
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes} [y]", id="yes", variant="warning")
-                yield Button("Cancel [n]", id="no")
+                yield Button(f"{self.yes} (y)", id="yes", variant="warning")
+                yield Button("Cancel (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -79,7 +79,7 @@ class DenyModal(ModalScreen[str | None]):
             yield Input(placeholder="comment for the agent (optional)", id="comment")
             with Horizontal(classes="buttons"):
                 yield Button("Deny", id="deny", variant="error")
-                yield Button("Cancel [esc]", id="cancel")
+                yield Button("Cancel (esc)", id="cancel")
 
     def _comment(self) -> str:
         return self.query_one("#comment", Input).value.strip()
