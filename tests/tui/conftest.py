@@ -38,12 +38,20 @@ approval_workflows:
   - name: on-call
     timeout_seconds: 600
     approvers: ["role:approver"]
+  - name: later
+    timeout_seconds: 600
+    approvers: ["role:approver"]
+    async_approval: true
 tools:
   - name: echo
     server: demo
     action: require_approval
     approval_workflow: on-call
     justification: optional
+  - name: add
+    server: demo
+    action: require_approval
+    approval_workflow: later
 defaults:
   action: deny
   unknown_tools: deny
