@@ -8,6 +8,7 @@ its connection bar. ``now`` is injected, so countdowns (and snapshots) can be fr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
@@ -18,7 +19,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
 from tui.client import PreloopClient, ServerError
 from tui.feed import ConnectionState, FeedStatus, LiveFeed
@@ -62,6 +63,7 @@ class PreloopApp(App[None]):
         self.who = ""
         self.theme = theme
         self.approvals = ApprovalsScreen()
+        self._workers_running: set[Worker[Any]] = set()
 
     def get_default_screen(self) -> Screen[Any]:
         return self.approvals
@@ -72,6 +74,14 @@ class PreloopApp(App[None]):
         self.follow_feed()
 
     async def on_unmount(self) -> None:
+        """Stop every worker and wait for it (the feed closes its socket, requests in flight
+        close theirs) before the client goes: nothing is left open when the app is gone."""
+        running = {*self._workers_running, *self.workers}
+        for worker in running:
+            worker.cancel()
+        for worker in running:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed, WorkerError):
+                await worker.wait()
         await self.client.aclose()
 
     @work(exit_on_error=False)
@@ -104,8 +114,13 @@ class PreloopApp(App[None]):
         self.worker_changed(event)
 
     def worker_changed(self, event: Worker.StateChanged) -> None:
-        """A worker (the app's or a screen's) that failed in a way nobody expected: still the
-        error modal, no traceback (workers run with ``exit_on_error=False``)."""
+        """Every worker's state (the app's and the screens'): kept, to be stopped on exit; one
+        that failed in a way nobody expected still ends in the error modal, with no traceback
+        (workers run with ``exit_on_error=False``)."""
+        if event.state == WorkerState.RUNNING:
+            self._workers_running.add(event.worker)
+        elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._workers_running.discard(event.worker)
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             message = f"{type(error).__name__}: {error}"

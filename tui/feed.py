@@ -102,7 +102,7 @@ class LiveFeed:
             reason = ""
             try:
                 async with connect(
-                    self.url, additional_headers=self._headers, open_timeout=30
+                    self.url, additional_headers=self._headers, open_timeout=30, close_timeout=5
                 ) as socket:
                     async for item in self._session(socket):
                         yield item

@@ -67,7 +67,7 @@ async def test_a_held_call_appears_live_and_a_approves_it(tui_server: LiveServer
         assert not waiting.done()
 
         await pilot.press("a")
-        assert isinstance(app.screen, ConfirmModal)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal) or None)
         await pilot.press("y")
 
         async with asyncio.timeout(30):
@@ -90,6 +90,7 @@ async def test_d_denies_with_a_comment_the_agent_sees(tui_server: LiveServer) ->
         item = await until(pilot, lambda: _first_pending(app))
 
         await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DenyModal) or None)
         assert isinstance(app.screen, DenyModal)
         app.screen.query_one(Input).value = "not on a Friday"
         await pilot.press("enter")
@@ -121,9 +122,13 @@ async def test_escape_cancels_and_nothing_is_decided(tui_server: LiveServer) -> 
         waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "x"}))
         item = await until(pilot, lambda: _first_pending(app))
         await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal) or None)
         await pilot.press("enter")  # focus is on Cancel: a stray Enter decides nothing
+        await until(pilot, lambda: app.screen is app.approvals or None)
         await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DenyModal) or None)
         await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.approvals or None)
         await pilot.pause()
         assert app.screen is app.approvals
         assert "pending" == await approval_status(http, item.request.id)
@@ -170,7 +175,9 @@ async def test_a_server_refusal_is_shown_in_the_error_modal(tui_server: LiveServ
         await until(pilot, lambda: _connected(app))
         waiting = asyncio.create_task(raw_call(client, "demo__echo", {"text": "x"}))
         item = await until(pilot, lambda: _first_pending(app))
-        await pilot.press("a", "y")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal) or None)
+        await pilot.press("y")
         modal = await until(
             pilot, lambda: app.screen if isinstance(app.screen, ErrorModal) else None
         )
