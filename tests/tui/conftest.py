@@ -38,6 +38,10 @@ approval_workflows:
   - name: on-call
     timeout_seconds: 600
     approvers: ["role:approver"]
+  - name: two-people
+    timeout_seconds: 600
+    approvers: ["role:approver"]
+    required_approvals: 2
   - name: later
     timeout_seconds: 600
     approvers: ["role:approver"]
@@ -49,6 +53,10 @@ tools:
     approval_workflow: on-call
     justification: optional
   - name: add
+    server: demo
+    action: require_approval
+    approval_workflow: two-people
+  - name: slow
     server: demo
     action: require_approval
     approval_workflow: later

@@ -1,7 +1,8 @@
 """The Approvals screen against a real server (uvicorn, SQLite) and a real MCP agent: a held
 call appears in the queue without a key press, ``a`` + ``y`` approves it and the agent's call
-returns its result; ``d`` denies with a comment; a request decided elsewhere is marked; a
-viewer's approve ends in the error modal."""
+returns its result; quorum progress and voters follow votes cast elsewhere; ``d`` denies with
+a comment; a request decided elsewhere is marked; an unknown key is rejected and a viewer's
+approve ends in the error modal."""
 
 from __future__ import annotations
 
@@ -76,6 +77,41 @@ async def test_a_held_call_appears_live_and_a_approves_it(tui_server: LiveServer
         approved = f"approved by {people.approver_id}"
         await until(pilot, lambda: _row(app, request_id)[4] == approved or None)
         assert not isinstance(app.screen, ErrorModal)
+
+
+async def test_quorum_progress_and_voters_show_and_the_last_vote_decides(
+    tui_server: LiveServer,
+) -> None:
+    people = await people_of(tui_server)
+    app = _app(tui_server, people.approver)
+    headers = {"Authorization": f"Bearer {people.other}"}
+    async with (
+        app.run_test(size=(120, 40)) as pilot,
+        agent(tui_server, people.agent, "auto") as client,
+        httpx.AsyncClient(base_url=tui_server.url, headers=headers, timeout=30) as http,
+    ):
+        await until(pilot, lambda: _connected(app))
+        waiting = asyncio.create_task(raw_call(client, "demo__add", {"a": 2, "b": 3}))
+        item = await until(pilot, lambda: _first_pending(app))
+        assert "0/2" == _row(app, item.request.id)[3]
+
+        voted = await http.post(f"/api/v1/approvals/{item.request.id}/approve", json={})
+        assert 200 == voted.status_code, voted.text
+        await until(pilot, lambda: _row(app, item.request.id)[3] == "1/2" or None)
+        detail = app.approvals.query_one("#detail-body", Static)
+        await until(pilot, lambda: f"{people.other_id} (approve)" in plain(detail) or None)
+        assert "pending" == _row(app, item.request.id)[4]
+        assert not waiting.done()
+
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal) or None)
+        await pilot.press("y")
+        async with asyncio.timeout(30):
+            result = await waiting
+        assert result.get("isError") is not True
+        assert {"sum": 5} == result["structuredContent"]
+        decided = ["2/2", f"approved by {people.approver_id}"]
+        await until(pilot, lambda: _row(app, item.request.id)[3:5] == decided or None)
 
 
 async def test_d_denies_with_a_comment_the_agent_sees(tui_server: LiveServer) -> None:
@@ -163,6 +199,17 @@ async def test_a_request_decided_elsewhere_is_marked_with_who(tui_server: LiveSe
         assert app.screen is app.approvals
         async with asyncio.timeout(30):
             assert "elsewhere" == text_of(await waiting)
+
+
+async def test_an_unknown_key_is_rejected_and_said_so(tui_server: LiveServer) -> None:
+    app = _app(tui_server, "pl_" + "x" * 40)
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await until(pilot, lambda: _error_modal(app))
+        assert "Not signed in" == modal.error_title
+        await until(pilot, lambda: app.connection.state == ConnectionState.REJECTED or None)
+        await pilot.press("escape")
+        bar = plain(app.approvals.query_one("#connection", Static))
+        assert bar.startswith("✕ rejected")
 
 
 async def test_a_server_refusal_is_shown_in_the_error_modal(tui_server: LiveServer) -> None:

@@ -68,7 +68,7 @@ async def test_it_shows_the_server_gone_and_reconnects_when_it_is_back(
             assert plain(bar).startswith("● connected")
             async with agent(first, people.agent, "auto") as mcp:
                 # An asynchronous approval: the call returns at once, the request waits.
-                await raw_call(mcp, "demo__add", {"a": 1, "b": 2})
+                await raw_call(mcp, "demo__slow", {"seconds": 0})
                 item = await until(pilot, lambda: next(iter(app.approvals.queue.items()), None))
 
             running.close()  # the server goes away
