@@ -4,10 +4,15 @@ login`` saves), that it refuses to start without a key, and that the CLI stays l
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import stat
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +20,7 @@ from click.testing import CliRunner
 
 from server.cli.client import save_profile
 from server.cli.main import cli
+from tests.integration.conftest import LiveServer
 from tests.integration.mcp.support import REPO
 from tui.client import PreloopClient, ServerError, error_of
 from tui.config import resolve_target
@@ -83,3 +89,48 @@ async def test_an_unreachable_server_is_a_server_error() -> None:
     with pytest.raises(ServerError, match=re.escape("Cannot reach the Preloop server at")):
         await client.pending()
     await client.aclose()
+
+
+def test_preloop_tui_runs_in_a_real_terminal_and_quits_on_q(tui_server: LiveServer) -> None:
+    """The command itself, in a pseudo-terminal: it draws, connects, and ``q`` ends it
+    cleanly (exit 0, no traceback)."""
+    fd, terminal = pty.openpty()
+    preloop = str(Path(sys.executable).with_name("preloop"))
+    process = subprocess.Popen(
+        [preloop, "tui", "--url", tui_server.url, "--key", tui_server.admin_key],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        screen = _read_until(fd, lambda seen: b"connected" in seen and b"(admin)" in seen)
+        assert b"Approvals" in screen
+        os.write(fd, b"q")
+        screen += _read_until(fd, lambda seen: False)  # until the terminal closes
+        assert 0 == process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(fd)
+    assert b"Traceback" not in screen
+
+
+def _read_until(fd: int, done: Callable[[bytes], bool], within: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not done(seen):
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
