@@ -1,0 +1,148 @@
+"""``PreloopApp``: wires the client, the live feed and the screens.
+
+The app owns the one :class:`~tui.client.PreloopClient` and runs the one
+:class:`~tui.feed.LiveFeed` in a worker. Feed items go to the screens that follow the feed;
+the latest connection state is the reactive ``connection``, which every main screen shows in
+its connection bar. ``now`` is injected, so countdowns (and snapshots) can be frozen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
+
+from tui.client import PreloopClient, ServerError
+from tui.feed import ConnectionState, FeedStatus, LiveFeed
+from tui.keys import documented
+from tui.screens.approvals import ApprovalsScreen
+from tui.screens.help import HelpScreen
+from tui.screens.modals import ErrorModal
+
+LIGHT_THEME, DARK_THEME = "textual-light", "textual-dark"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PreloopApp(App[None]):
+    TITLE = "Preloop"
+    CSS_PATH = "app.tcss"
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("ctrl+p", "command_palette", "Command palette", show=False),
+        Binding("t", "toggle_theme", "Light/dark"),
+        Binding("q", "quit", "Quit"),
+    ]
+    connection: reactive[FeedStatus] = reactive(
+        FeedStatus(state=ConnectionState.CONNECTING), always_update=True
+    )
+
+    def __init__(
+        self,
+        client: PreloopClient,
+        feed: Any | None = None,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        theme: str = DARK_THEME,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.live = feed if feed is not None else LiveFeed(client.url, client.api_key)
+        self.now = now
+        self.who = ""
+        self.theme = theme
+        self.approvals = ApprovalsScreen()
+        self._workers_running: set[Worker[Any]] = set()
+
+    def get_default_screen(self) -> Screen[Any]:
+        return self.approvals
+
+    def on_ready(self) -> None:
+        """Once the first screen is mounted (so feed items find it ready)."""
+        self.identify()
+        self.follow_feed()
+
+    async def on_unmount(self) -> None:
+        """Stop every worker and wait for it (the feed closes its socket, requests in flight
+        close theirs) before the client goes: nothing is left open when the app is gone."""
+        running = {*self._workers_running, *self.workers}
+        for worker in running:
+            worker.cancel()
+        for worker in running:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed, WorkerError):
+                await worker.wait()
+        await self.client.aclose()
+
+    @work(exit_on_error=False)
+    async def identify(self) -> None:
+        try:
+            me = await self.client.whoami()
+        except ServerError as exc:
+            self.show_error(exc)
+            return
+        self.who = f"key {me.key_id} ({me.role})"
+        self.connection = self.connection  # redraw the bar with who we are
+
+    @work(group="feed", exclusive=True, exit_on_error=False)
+    async def follow_feed(self) -> None:
+        async for item in self.live.updates():
+            if isinstance(item, FeedStatus):
+                self.connection = item
+            self.approvals.feed(item)
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def show_error(self, error: ServerError) -> None:
+        """The one error modal: a second error while it is open is added to it."""
+        if isinstance(self.screen, ErrorModal):
+            self.screen.add(error.title, error.message)
+        else:
+            self.push_screen(ErrorModal(error.title, error.message))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_changed(event)
+
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker's state (the app's and the screens'): kept, to be stopped on exit; one
+        that failed in a way nobody expected still ends in the error modal, with no traceback
+        (workers run with ``exit_on_error=False``)."""
+        if event.state == WorkerState.RUNNING:
+            self._workers_running.add(event.worker)
+        elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._workers_running.discard(event.worker)
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            message = f"{type(error).__name__}: {error}"
+            self.show_error(ServerError(message, title="Unexpected error"))
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(documented(self, self.screen)))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette: every documented binding of the screen and the app, then Textual's."""
+        seen: set[str] = set()
+        for key in documented(self, screen):
+            if key.action in seen or key.action == "command_palette":
+                continue
+            seen.add(key.action)
+            run = partial(self.run_action, key.action, key.owner)
+            yield SystemCommand(key.description, f"{key.section} · key: {key.key}", run)
+        yield from super().get_system_commands(screen)
