@@ -2,19 +2,16 @@
 
 Flags win, then ``PRELOOP_URL`` / ``PRELOOP_API_KEY`` (the hub's settings, which also read
 ``./.env``), then the profile ``preloop login`` saved in ``$XDG_CONFIG_HOME/preloop/profiles.json``.
-The profile file's format is the CLI's (``{"<name>": {"url": ..., "api_key": ...}}``); it is
-read here rather than through ``server.cli`` because the TUI never imports the server.
+The profile file is read by ``hub.profiles``, shared with the CLI (the TUI never imports the
+server).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import msgspec
 
 from hub.errors import ConfigError
+from hub.profiles import read_profile
 from hub.settings import load_settings
 
 
@@ -26,26 +23,6 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:
         return f"Target(url={self.url!r}, api_key='***')"
-
-
-def profile_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "preloop" / "profiles.json"
-
-
-def read_profile(name: str) -> dict[str, str]:
-    """The saved profile ``name`` (empty when there is none)."""
-    path = profile_path()
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    found = data.get(name) if isinstance(data, dict) else None
-    if not isinstance(found, dict):
-        return {}
-    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def resolve_target(url: str | None, key: str | None, profile: str = "default") -> Target:

@@ -3,16 +3,14 @@ or the profile ``preloop login`` saved. API errors come back as the hub's error 
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from hub import errors
 from hub.errors import ConfigError, PolicyError, PreloopError, Problem
+from hub.profiles import read_profiles
 from hub.settings import load_settings
 
 if TYPE_CHECKING:
@@ -20,33 +18,6 @@ if TYPE_CHECKING:
 
 TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 5.0
-
-
-def profile_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "preloop" / "profiles.json"
-
-
-def read_profiles() -> dict[str, dict[str, str]]:
-    path = profile_path()
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    return data if isinstance(data, dict) else {}
-
-
-def save_profile(name: str, url: str, key: str) -> Path:
-    profiles = read_profiles()
-    profiles[name] = {"url": url, "api_key": key}
-    path = profile_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(profiles, handle, indent=2)
-    return path
 
 
 class ApiClient:

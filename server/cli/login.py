@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from server.cli.client import ApiClient, save_profile
+from hub.profiles import save_profile
+from server.cli.client import ApiClient
 
 
 @click.command()

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from server.cli.client import save_profile
+from hub.profiles import save_profile
 from server.cli.main import cli
 from tests.integration.conftest import LiveServer
 from tests.integration.mcp.support import REPO
