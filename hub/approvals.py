@@ -158,13 +158,16 @@ class ApprovalService:
         comment: str = "",
         channel: str = "api",
     ) -> ApprovalRequest:
-        """Record one approver's vote; a deny decides at once, enough approvals approve."""
+        """Record one approver's vote; a deny decides at once, enough approvals approve.
+
+        The vote, the quorum count and the transition are one store transaction
+        (``cast_vote``); the audit records and events follow it, voted before decided."""
         request = await self._pending(account_id, request_id)
         await self._check_may_decide(request, approver)
         now = self._clock.now()
         choice = VoteChoice.APPROVE if approve else VoteChoice.DENY
         try:
-            await self._storage.approvals.add_vote(
+            outcome = await self._storage.approvals.cast_vote(
                 ApprovalVote(
                     request_id=request.id,
                     account_id=account_id,
@@ -173,12 +176,18 @@ class ApprovalService:
                     comment=comment,
                     channel=channel,
                     created_at=now,
-                )
+                ),
+                required=request.required_approvals,
+                decided_by=approver.key_id,
             )
         except ConflictError as exc:
+            current = await self.get(account_id, request.id)
+            if current.status is not ApprovalStatus.PENDING:  # somebody else decided first
+                raise ConflictError(
+                    f"approval request {request.id} was already "
+                    f"{current.status.value} by {current.decided_by}"
+                ) from exc
             raise ConflictError(f"{_voter(approver)} already voted on {request.id}") from exc
-        votes = await self._storage.approvals.votes(account_id, request.id)
-        approvals = sum(1 for v in votes if v.choice is VoteChoice.APPROVE)
         await self._auditor.record(
             account_id,
             "approval.voted",
@@ -188,7 +197,7 @@ class ApprovalService:
                 "choice": choice.value,
                 "comment": comment,
                 "channel": channel,
-                "approvals": approvals,
+                "approvals": outcome.approvals,
                 "required": request.required_approvals,
             },
         )
@@ -200,15 +209,14 @@ class ApprovalService:
                 request_id=request.id,
                 approver=approver.key_id,
                 choice=choice.value,
-                approvals=approvals,
+                approvals=outcome.approvals,
                 required=request.required_approvals,
             ),
         )
-        if not approve:
-            return await self._finish(request, ApprovalStatus.DENIED, approver.key_id, comment)
-        if approvals >= request.required_approvals:
-            return await self._finish(request, ApprovalStatus.APPROVED, approver.key_id, comment)
-        return request
+        if outcome.decided is None:
+            return request
+        await self._announce(outcome.decided)
+        return outcome.decided
 
     async def cancel(
         self, account_id: str, request_id: str, *, actor: str, reason: str
@@ -269,19 +277,25 @@ class ApprovalService:
             deadline = self._seconds_left(request)
             limit = deadline if max_wait is None else min(deadline, max_wait)
 
-            async def decided() -> None:
+            async def decided() -> ApprovalDecided:
                 async for event in events:
-                    if isinstance(event, ApprovalDecided) and event.request_id == request_id:
-                        return
+                    if (
+                        isinstance(event, ApprovalDecided)
+                        and event.request_id == request_id
+                        and event.account_id == account_id
+                    ):
+                        return event
+                raise AssertionError("the event stream never ends")  # pragma: no cover
 
             try:
-                await asyncio.wait_for(
+                event = await asyncio.wait_for(
                     decided(), timeout=None if limit == float("inf") else max(limit, 0)
                 )
             except TimeoutError:
                 if max_wait is None or deadline <= max_wait:
                     return await self.expire(account_id, request_id)
-            return await self.get(account_id, request_id)
+                return await self.get(account_id, request_id)
+            return _as_decided(request, event)
 
     # --- internals ------------------------------------------------------------------------
     async def _escalate(self, request: ApprovalRequest) -> bool:
@@ -422,30 +436,49 @@ class ApprovalService:
         )
         if done is None:
             return None
+        await self._announce(done)
+        return done
+
+    async def _announce(self, done: ApprovalRequest) -> None:
+        """Audit and publish a decision the store has committed."""
+        status = done.status
         await self._auditor.record(
-            request.account_id,
+            done.account_id,
             "approval.decided",
-            actor,
+            done.decided_by or "system",
             {
-                "request_id": request.id,
+                "request_id": done.id,
                 "status": status.value,
-                "comment": comment,
-                "tool": request.tool,
-                "server": request.server,
+                "comment": done.comment or "",
+                "tool": done.tool,
+                "server": done.server,
             },
         )
         await self._bus.publish(
             APPROVALS_TOPIC,
             ApprovalDecided(
-                account_id=request.account_id,
-                at=now,
-                request_id=request.id,
+                account_id=done.account_id,
+                at=done.decided_at or self._clock.now(),
+                request_id=done.id,
                 status=status.value,
-                decided_by=actor,
-                comment=comment or None,
+                decided_by=done.decided_by,
+                comment=done.comment,
             ),
         )
-        return done
+
+
+def _as_decided(pending: ApprovalRequest, event: ApprovalDecided) -> ApprovalRequest:
+    """The request as its decision stored it, without reading it again: a decision changes
+    exactly the four fields its event carries (see ``_transition``). The waiter wakes one
+    database round trip sooner; whoever acts on an approval still goes through the store's
+    compare-and-set (``claim``), so a stale copy can never run a call twice."""
+    return msgspec.structs.replace(
+        pending,
+        status=ApprovalStatus(event.status),
+        decided_at=event.at,
+        decided_by=event.decided_by,
+        comment=event.comment,
+    )
 
 
 def _voter(caller: Caller) -> str:

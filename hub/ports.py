@@ -220,9 +220,27 @@ class ApprovalStore(Protocol):
         """Conflict when this approver already voted on this request."""
         ...
 
+    async def cast_vote(self, vote: ApprovalVote, *, required: int, decided_by: str) -> VoteOutcome:
+        """In one transaction: record ``vote`` on the pending request, count its approve votes
+        (this one included) and, when the vote is a deny or the approvals reach ``required``,
+        move the request to denied or approved (``decided_at`` the vote's time, ``decided_by``,
+        ``comment`` the vote's comment or ``None``). Concurrent votes on one request are
+        serialised, so a quorum is never missed. Conflict, with nothing stored, when the
+        request is no longer pending or this approver already voted; NotFound when the request
+        does not exist in the vote's account."""
+        ...
+
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         """Oldest first (ties by approver)."""
         ...
+
+
+class VoteOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``ApprovalStore.cast_vote`` did: the approve votes counted, and the request when
+    this vote decided it."""
+
+    approvals: int
+    decided: ApprovalRequest | None = None
 
 
 class UsedLinkStore(Protocol):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from hub.errors import ValidationError
 from hub.ports import AuditQuery
+from hub.records import ApprovalStatus, VoteChoice
 
 
 def aware_utc(value: datetime, what: str = "datetime") -> datetime:
@@ -32,3 +33,11 @@ def check_audit_query(query: AuditQuery) -> None:
 def check_limit(limit: int) -> None:
     if limit < 0:
         raise ValidationError(f"limit must not be negative, got {limit}")
+
+
+def vote_outcome(choice: VoteChoice, approvals: int, required: int) -> ApprovalStatus | None:
+    """The status a vote moves its request to (``cast_vote``): a deny decides at once, an
+    approval once the approvals reach the quorum; ``None`` while the quorum is not reached."""
+    if choice == VoteChoice.DENY:
+        return ApprovalStatus.DENIED
+    return ApprovalStatus.APPROVED if approvals >= required else None

@@ -7,11 +7,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import pytest
 
 from hub.errors import ConflictError, NotFoundError, ValidationError
 from hub.ports import Storage
-from hub.records import ApprovalStatus
+from hub.records import ApprovalStatus, VoteChoice
 
 from .records import approval, at, new_account, vote
 
@@ -216,6 +217,94 @@ async def test_votes_need_the_request_in_that_account(storage: Storage) -> None:
 
     assert list(await storage.approvals.votes(theirs, request.id)) == []
     assert [v.approver for v in await storage.approvals.votes(mine, request.id)] == ["alice"]
+
+
+async def test_cast_vote_counts_and_decides_at_the_quorum(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, required_approvals=2)
+    await storage.approvals.add(request)
+
+    first = await storage.approvals.cast_vote(
+        vote(request, "alice", created=1), required=2, decided_by="key_alice"
+    )
+    assert first.approvals == 1
+    assert first.decided is None
+    assert (await storage.approvals.get(account_id, request.id)) == request
+
+    second = await storage.approvals.cast_vote(
+        msgspec.structs.replace(vote(request, "bob", created=2), comment="fine"),
+        required=2,
+        decided_by="key_bob",
+    )
+    assert second.approvals == 2
+    assert second.decided is not None
+    assert (APPROVED, at(2), "key_bob", "fine") == (
+        second.decided.status,
+        second.decided.decided_at,
+        second.decided.decided_by,
+        second.decided.comment,
+    )
+    assert second.decided == await storage.approvals.get(account_id, request.id)
+    assert ["alice", "bob"] == [
+        v.approver for v in await storage.approvals.votes(account_id, request.id)
+    ]
+
+
+async def test_cast_vote_deny_decides_at_once(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, required_approvals=3)
+    await storage.approvals.add(request)
+    no = msgspec.structs.replace(vote(request, "carol", created=4), choice=VoteChoice.DENY)
+
+    outcome = await storage.approvals.cast_vote(no, required=3, decided_by="key_carol")
+
+    assert outcome.approvals == 0
+    assert outcome.decided is not None
+    assert (DENIED, None) == (outcome.decided.status, outcome.decided.comment)
+
+
+async def test_cast_vote_stores_nothing_on_a_conflict(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, required_approvals=2)
+    await storage.approvals.add(request)
+    await storage.approvals.cast_vote(vote(request, "alice"), required=2, decided_by="k1")
+
+    with pytest.raises(ConflictError):  # the same approver again
+        await storage.approvals.cast_vote(vote(request, "alice"), required=2, decided_by="k1")
+    await storage.approvals.cast_vote(vote(request, "bob"), required=2, decided_by="k2")
+    with pytest.raises(ConflictError):  # decided: a late vote is refused and not kept
+        await storage.approvals.cast_vote(vote(request, "carol"), required=2, decided_by="k3")
+    with pytest.raises(NotFoundError):
+        await storage.approvals.cast_vote(
+            vote(approval(account_id), "alice"), required=1, decided_by="k1"
+        )
+
+    assert ["alice", "bob"] == sorted(
+        v.approver for v in await storage.approvals.votes(account_id, request.id)
+    )
+
+
+async def test_concurrent_cast_votes_never_miss_the_quorum(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, required_approvals=2)
+    await storage.approvals.add(request)
+
+    results = await asyncio.gather(
+        *(
+            storage.approvals.cast_vote(vote(request, who), required=2, decided_by=f"key_{who}")
+            for who in ("alice", "bob", "carol")
+        ),
+        return_exceptions=True,
+    )
+
+    outcomes = [r for r in results if not isinstance(r, BaseException)]
+    assert all(isinstance(r, ConflictError) for r in results if isinstance(r, BaseException))
+    assert [1, 2] == sorted(o.approvals for o in outcomes)
+    decided = [o.decided for o in outcomes if o.decided is not None]
+    assert len(decided) == 1
+    assert decided[0] == await storage.approvals.get(account_id, request.id)
+    assert decided[0].status is APPROVED
+    assert len(await storage.approvals.votes(account_id, request.id)) == 2
 
 
 async def _approved(storage: Storage, **extra: Any) -> tuple[str, str]:

@@ -1,5 +1,7 @@
 """Approval requests and votes in SQL. ``transition`` is the state machine's compare-and-set;
-``claim`` and ``store_result`` are compare-and-sets too, so an approval runs its call once."""
+``claim`` and ``store_result`` are compare-and-sets too, so an approval runs its call once.
+``cast_vote`` is a decision's one write transaction: it locks the request row, records the
+vote, counts the approvals and moves the request when the vote decides it."""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, insert, select, update
+from sqlalchemy import Update, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import ConflictError, NotFoundError
-from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote
-from hub.store_rules import aware_utc, check_limit
+from hub.ports import VoteOutcome
+from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, VoteChoice
+from hub.store_rules import aware_utc, check_limit, vote_outcome
 from server.db import tables as t
 from server.db.stores._base import SqlStore, to_record, to_values
 
@@ -178,6 +181,56 @@ class SqlApprovalStore(SqlStore):
             missing=f"approval request {vote.request_id!r} does not exist",
         ) as conn:
             await conn.execute(insert(t.approval_votes).values(to_values(vote)))
+
+    async def cast_vote(self, vote: ApprovalVote, *, required: int, decided_by: str) -> VoteOutcome:
+        c, v = t.approval_requests.c, t.approval_votes.c
+        async with self._db.write(
+            conflict=f"{vote.approver!r} already voted on {vote.request_id!r}",
+            missing=f"approval request {vote.request_id!r} does not exist",
+        ) as conn:
+            # The row lock (PostgreSQL; SQLite's transaction holds the write lock already)
+            # queues concurrent votes on this request, so each counts the votes committed
+            # before it and a quorum reached by two votes at once is never missed.
+            status = await conn.scalar(
+                select(c.status)
+                .where(c.id == vote.request_id, c.account_id == vote.account_id)
+                .with_for_update()
+            )
+            if status is None:
+                raise NotFoundError(f"approval request {vote.request_id!r} does not exist")
+            if ApprovalStatus(status) is not ApprovalStatus.PENDING:
+                raise ConflictError(
+                    f"approval request {vote.request_id!r} is already {ApprovalStatus(status)}"
+                )
+            await conn.execute(insert(t.approval_votes).values(to_values(vote)))
+            approvals = await conn.scalar(
+                select(func.count())
+                .select_from(t.approval_votes)
+                .where(
+                    v.account_id == vote.account_id,
+                    v.request_id == vote.request_id,
+                    v.choice == VoteChoice.APPROVE,
+                )
+            )
+            new = vote_outcome(vote.choice, int(approvals or 0), required)
+            if new is None:
+                return VoteOutcome(approvals=int(approvals or 0))
+            row = (
+                await conn.execute(
+                    update(t.approval_requests)
+                    .where(c.id == vote.request_id, c.account_id == vote.account_id)
+                    .values(
+                        status=new,
+                        decided_at=vote.created_at,
+                        decided_by=decided_by,
+                        comment=vote.comment or None,
+                    )
+                    .returning(*c)
+                )
+            ).one()  # the row is locked and pending: the update matches it
+            return VoteOutcome(
+                approvals=int(approvals or 0), decided=to_record(row, ApprovalRequest)
+            )
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         c = t.approval_votes.c
