@@ -71,9 +71,17 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading. On PostgreSQL it runs in autocommit: under READ COMMITTED
+        every statement takes its own snapshot inside a transaction too, so a transaction
+        would add nothing but its BEGIN and COMMIT round trips."""
         try:
-            async with self.engine.connect() as conn, conn.begin():
-                yield conn
+            async with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    yield conn
+                else:
+                    async with conn.begin():
+                        yield conn
         except (SQLAlchemyError, OSError) as exc:
             raise translate(exc, conflict="conflict", missing="not found") from exc
 
