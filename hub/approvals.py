@@ -188,7 +188,7 @@ class ApprovalService:
                     f"{current.status.value} by {current.decided_by}"
                 ) from exc
             raise ConflictError(f"{_voter(approver)} already voted on {request.id}") from exc
-        await self._auditor.record(
+        recorded = self._record_soon(
             account_id,
             "approval.voted",
             approver.key_id,
@@ -201,22 +201,24 @@ class ApprovalService:
                 "required": request.required_approvals,
             },
         )
-        await self._bus.publish(
-            APPROVALS_TOPIC,
-            ApprovalVoted(
-                account_id=account_id,
-                at=now,
-                request_id=request.id,
-                approver=approver.key_id,
-                choice=choice.value,
-                approvals=outcome.approvals,
-                required=request.required_approvals,
-            ),
-        )
-        if outcome.decided is None:
-            return request
-        await self._announce(outcome.decided)
-        return outcome.decided
+        try:
+            await self._bus.publish(
+                APPROVALS_TOPIC,
+                ApprovalVoted(
+                    account_id=account_id,
+                    at=now,
+                    request_id=request.id,
+                    approver=approver.key_id,
+                    choice=choice.value,
+                    approvals=outcome.approvals,
+                    required=request.required_approvals,
+                ),
+            )
+            if outcome.decided is not None:
+                await self._announce(outcome.decided)
+        finally:
+            await recorded
+        return request if outcome.decided is None else outcome.decided
 
     async def cancel(
         self, account_id: str, request_id: str, *, actor: str, reason: str
@@ -440,9 +442,13 @@ class ApprovalService:
         return done
 
     async def _announce(self, done: ApprovalRequest) -> None:
-        """Audit and publish a decision the store has committed."""
+        """Audit and publish a decision the store has committed. The event does not wait for
+        the audit record (the decision is committed already, and the waiting call should wake
+        at once); the record is queued first and awaited before returning, so the decider is
+        answered only once it is written, and in this process it is queued ahead of anything
+        the woken call records."""
         status = done.status
-        await self._auditor.record(
+        recorded = self._record_soon(
             done.account_id,
             "approval.decided",
             done.decided_by or "system",
@@ -454,17 +460,28 @@ class ApprovalService:
                 "server": done.server,
             },
         )
-        await self._bus.publish(
-            APPROVALS_TOPIC,
-            ApprovalDecided(
-                account_id=done.account_id,
-                at=done.decided_at or self._clock.now(),
-                request_id=done.id,
-                status=status.value,
-                decided_by=done.decided_by,
-                comment=done.comment,
-            ),
-        )
+        try:
+            await self._bus.publish(
+                APPROVALS_TOPIC,
+                ApprovalDecided(
+                    account_id=done.account_id,
+                    at=done.decided_at or self._clock.now(),
+                    request_id=done.id,
+                    status=status.value,
+                    decided_by=done.decided_by,
+                    comment=done.comment,
+                ),
+            )
+        finally:
+            await recorded
+
+    def _record_soon(
+        self, account_id: str, kind: str, actor: str, data: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Start an audit record and return it, to be awaited after work that need not wait
+        for it. Its draft is queued as soon as the loop runs, ahead of anything a task woken
+        after this call records (records started in turn are queued in turn)."""
+        return asyncio.ensure_future(self._auditor.record(account_id, kind, actor, data))
 
 
 def _as_decided(pending: ApprovalRequest, event: ApprovalDecided) -> ApprovalRequest:
