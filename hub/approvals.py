@@ -217,7 +217,7 @@ class ApprovalService:
             if outcome.decided is not None:
                 await self._announce(outcome.decided)
         finally:
-            await recorded
+            await asyncio.shield(recorded)  # a cancelled decider still gets it written
         return request if outcome.decided is None else outcome.decided
 
     async def cancel(
@@ -473,7 +473,7 @@ class ApprovalService:
                 ),
             )
         finally:
-            await recorded
+            await asyncio.shield(recorded)  # a cancelled decider still gets it written
 
     def _record_soon(
         self, account_id: str, kind: str, actor: str, data: dict[str, Any]
@@ -481,7 +481,11 @@ class ApprovalService:
         """Start an audit record and return it, to be awaited after work that need not wait
         for it. Its draft is queued as soon as the loop runs, ahead of anything a task woken
         after this call records (records started in turn are queued in turn)."""
-        return asyncio.ensure_future(self._auditor.record(account_id, kind, actor, data))
+        recording = asyncio.ensure_future(self._auditor.record(account_id, kind, actor, data))
+        # Retrieve the outcome even when the awaiting caller was cancelled, so asyncio never
+        # reports it as lost.
+        recording.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return recording
 
 
 def _as_decided(pending: ApprovalRequest, event: ApprovalDecided) -> ApprovalRequest:
