@@ -160,26 +160,35 @@ class ApprovalService:
     ) -> ApprovalRequest:
         """Record one approver's vote; a deny decides at once, enough approvals approve.
 
-        The vote and the decision it makes are one atomic step in the store (``cast_vote``):
-        of concurrent votes exactly one decides, and a vote that arrives once the request is
-        decided is refused (``ConflictError``) and never recorded."""
+        The vote, the quorum count and the transition are one store transaction
+        (``cast_vote``); the audit records and events follow it, voted before decided."""
         request = await self._pending(account_id, request_id)
         await self._check_may_decide(request, approver)
         now = self._clock.now()
         choice = VoteChoice.APPROVE if approve else VoteChoice.DENY
-        cast = await self._storage.approvals.cast_vote(
-            ApprovalVote(
-                request_id=request.id,
-                account_id=account_id,
-                approver=_voter(approver),
-                choice=choice,
-                comment=comment,
-                channel=channel,
-                created_at=now,
-            ),
-            decided_by=approver.key_id,
-        )
-        await self._auditor.record(
+        try:
+            outcome = await self._storage.approvals.cast_vote(
+                ApprovalVote(
+                    request_id=request.id,
+                    account_id=account_id,
+                    approver=_voter(approver),
+                    choice=choice,
+                    comment=comment,
+                    channel=channel,
+                    created_at=now,
+                ),
+                required=request.required_approvals,
+                decided_by=approver.key_id,
+            )
+        except ConflictError as exc:
+            current = await self.get(account_id, request.id)
+            if current.status is not ApprovalStatus.PENDING:  # somebody else decided first
+                raise ConflictError(
+                    f"approval request {request.id} was already "
+                    f"{current.status.value} by {current.decided_by}"
+                ) from exc
+            raise ConflictError(f"{_voter(approver)} already voted on {request.id}") from exc
+        recorded = self._record_soon(
             account_id,
             "approval.voted",
             approver.key_id,
@@ -188,25 +197,28 @@ class ApprovalService:
                 "choice": choice.value,
                 "comment": comment,
                 "channel": channel,
-                "approvals": cast.approvals,
+                "approvals": outcome.approvals,
                 "required": request.required_approvals,
             },
         )
-        await self._bus.publish(
-            APPROVALS_TOPIC,
-            ApprovalVoted(
-                account_id=account_id,
-                at=now,
-                request_id=request.id,
-                approver=approver.key_id,
-                choice=choice.value,
-                approvals=cast.approvals,
-                required=request.required_approvals,
-            ),
-        )
-        if cast.decided:
-            await self._announce(cast.request, approver.key_id, comment)
-        return cast.request
+        try:
+            await self._bus.publish(
+                APPROVALS_TOPIC,
+                ApprovalVoted(
+                    account_id=account_id,
+                    at=now,
+                    request_id=request.id,
+                    approver=approver.key_id,
+                    choice=choice.value,
+                    approvals=outcome.approvals,
+                    required=request.required_approvals,
+                ),
+            )
+            if outcome.decided is not None:
+                await self._announce(outcome.decided)
+        finally:
+            await asyncio.shield(recorded)  # a cancelled decider still gets it written
+        return request if outcome.decided is None else outcome.decided
 
     async def cancel(
         self, account_id: str, request_id: str, *, actor: str, reason: str
@@ -267,19 +279,25 @@ class ApprovalService:
             deadline = self._seconds_left(request)
             limit = deadline if max_wait is None else min(deadline, max_wait)
 
-            async def decided() -> None:
+            async def decided() -> ApprovalDecided:
                 async for event in events:
-                    if isinstance(event, ApprovalDecided) and event.request_id == request_id:
-                        return
+                    if (
+                        isinstance(event, ApprovalDecided)
+                        and event.request_id == request_id
+                        and event.account_id == account_id
+                    ):
+                        return event
+                raise AssertionError("the event stream never ends")  # pragma: no cover
 
             try:
-                await asyncio.wait_for(
+                event = await asyncio.wait_for(
                     decided(), timeout=None if limit == float("inf") else max(limit, 0)
                 )
             except TimeoutError:
                 if max_wait is None or deadline <= max_wait:
                     return await self.expire(account_id, request_id)
-            return await self.get(account_id, request_id)
+                return await self.get(account_id, request_id)
+            return _as_decided(request, event)
 
     # --- internals ------------------------------------------------------------------------
     async def _escalate(self, request: ApprovalRequest) -> bool:
@@ -420,34 +438,68 @@ class ApprovalService:
         )
         if done is None:
             return None
-        await self._announce(done, actor, comment)
+        await self._announce(done)
         return done
 
-    async def _announce(self, done: ApprovalRequest, actor: str, comment: str) -> None:
-        """Audit and publish a transition the store has made."""
-        await self._auditor.record(
+    async def _announce(self, done: ApprovalRequest) -> None:
+        """Audit and publish a decision the store has committed. The event does not wait for
+        the audit record (the decision is committed already, and the waiting call should wake
+        at once); the record is queued first and awaited before returning, so the decider is
+        answered only once it is written, and in this process it is queued ahead of anything
+        the woken call records."""
+        status = done.status
+        recorded = self._record_soon(
             done.account_id,
             "approval.decided",
-            actor,
+            done.decided_by or "system",
             {
                 "request_id": done.id,
-                "status": done.status.value,
-                "comment": comment,
+                "status": status.value,
+                "comment": done.comment or "",
                 "tool": done.tool,
                 "server": done.server,
             },
         )
-        await self._bus.publish(
-            APPROVALS_TOPIC,
-            ApprovalDecided(
-                account_id=done.account_id,
-                at=done.decided_at or self._clock.now(),
-                request_id=done.id,
-                status=done.status.value,
-                decided_by=actor,
-                comment=comment or None,
-            ),
-        )
+        try:
+            await self._bus.publish(
+                APPROVALS_TOPIC,
+                ApprovalDecided(
+                    account_id=done.account_id,
+                    at=done.decided_at or self._clock.now(),
+                    request_id=done.id,
+                    status=status.value,
+                    decided_by=done.decided_by,
+                    comment=done.comment,
+                ),
+            )
+        finally:
+            await asyncio.shield(recorded)  # a cancelled decider still gets it written
+
+    def _record_soon(
+        self, account_id: str, kind: str, actor: str, data: dict[str, Any]
+    ) -> asyncio.Future[Any]:
+        """Start an audit record and return it, to be awaited after work that need not wait
+        for it. Its draft is queued as soon as the loop runs, ahead of anything a task woken
+        after this call records (records started in turn are queued in turn)."""
+        recording = asyncio.ensure_future(self._auditor.record(account_id, kind, actor, data))
+        # Retrieve the outcome even when the awaiting caller was cancelled, so asyncio never
+        # reports it as lost.
+        recording.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return recording
+
+
+def _as_decided(pending: ApprovalRequest, event: ApprovalDecided) -> ApprovalRequest:
+    """The request as its decision stored it, without reading it again: a decision changes
+    exactly the four fields its event carries (see ``_transition``). The waiter wakes one
+    database round trip sooner; whoever acts on an approval still goes through the store's
+    compare-and-set (``claim``), so a stale copy can never run a call twice."""
+    return msgspec.structs.replace(
+        pending,
+        status=ApprovalStatus(event.status),
+        decided_at=event.at,
+        decided_by=event.decided_by,
+        comment=event.comment,
+    )
 
 
 def _voter(caller: Caller) -> str:

@@ -16,7 +16,7 @@ import msgspec
 
 from hub.audit import GENESIS_HASH, chain
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.ports import AuditQuery, Storage, VoteCast
+from hub.ports import AuditQuery, Storage, VoteOutcome
 from hub.records import (
     Account,
     ApiKey,
@@ -37,13 +37,7 @@ from hub.records import (
     VoteChoice,
     WorkflowRecord,
 )
-from hub.store_rules import (
-    aware_utc,
-    check_audit_query,
-    check_limit,
-    not_pending,
-    vote_outcome,
-)
+from hub.store_rules import aware_utc, check_audit_query, check_limit, vote_outcome
 
 R = TypeVar("R", bound=msgspec.Struct)
 _Scalar = str | int | float | bool | None
@@ -413,11 +407,13 @@ class InMemoryApprovalStore(_Store):
             raise ConflictError(f"{vote.approver!r} already voted on {vote.request_id!r}")
         self._s.votes[key] = _stored(vote)
 
-    async def cast_vote(self, vote: ApprovalVote, *, decided_by: str) -> VoteCast:
-        # No await between reading and writing: one event loop runs this step whole.
-        request = self._existing(vote.account_id, vote.request_id)
-        if request.status is not ApprovalStatus.PENDING:
-            raise not_pending(request)
+    async def cast_vote(self, vote: ApprovalVote, *, required: int, decided_by: str) -> VoteOutcome:
+        # No await between the checks and the writes: concurrent votes cannot interleave.
+        current = self._existing(vote.account_id, vote.request_id)
+        if current.status != ApprovalStatus.PENDING:
+            raise ConflictError(
+                f"approval request {vote.request_id!r} is already {current.status.value}"
+            )
         key = (vote.request_id, vote.approver)
         if key in self._s.votes:
             raise ConflictError(f"{vote.approver!r} already voted on {vote.request_id!r}")
@@ -425,21 +421,21 @@ class InMemoryApprovalStore(_Store):
         approvals = sum(
             1
             for v in self._s.votes.values()
-            if v.request_id == vote.request_id and v.choice is VoteChoice.APPROVE
+            if (v.account_id, v.request_id) == (vote.account_id, vote.request_id)
+            and v.choice == VoteChoice.APPROVE
         )
-        outcome = vote_outcome(vote, approvals, request.required_approvals)
-        if outcome is not None:
-            request = _stored(
-                msgspec.structs.replace(
-                    request,
-                    status=outcome,
-                    decided_at=vote.created_at,
-                    decided_by=decided_by,
-                    comment=vote.comment or None,
-                )
-            )
-            self._s.approvals[request.id] = request
-        return VoteCast(request=request, approvals=approvals, decided=outcome is not None)
+        new = vote_outcome(vote.choice, approvals, required)
+        if new is None:
+            return VoteOutcome(approvals=approvals)
+        changed = msgspec.structs.replace(
+            current,
+            status=new,
+            decided_at=vote.created_at,
+            decided_by=decided_by,
+            comment=vote.comment or None,
+        )
+        self._s.approvals[vote.request_id] = _stored(changed)
+        return VoteOutcome(approvals=approvals, decided=self._s.approvals[vote.request_id])
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         found = [

@@ -157,15 +157,6 @@ class WorkflowStore(Protocol):
         ...
 
 
-class VoteCast(msgspec.Struct, frozen=True):
-    """What ``ApprovalStore.cast_vote`` did: the request after the vote, the approvals it
-    holds now, and whether this vote decided it."""
-
-    request: ApprovalRequest
-    approvals: int
-    decided: bool
-
-
 class ApprovalStore(Protocol):
     async def add(self, request: ApprovalRequest) -> None: ...
     async def get(self, account_id: str, request_id: str) -> ApprovalRequest | None: ...
@@ -230,19 +221,27 @@ class ApprovalStore(Protocol):
         """Conflict when this approver already voted on this request."""
         ...
 
-    async def cast_vote(self, vote: ApprovalVote, *, decided_by: str) -> VoteCast:
-        """One atomic step (concurrent casts on one request run one after another): when the
-        request is pending, record ``vote`` and, when it decides (a deny, or the approvals
-        reaching ``required_approvals``), move the request to denied or approved with
-        ``decided_by``, the vote's time and comment. Conflict, and nothing recorded, when the
-        request is no longer pending or this approver already voted; NotFound when it does
-        not exist. So every vote on record was cast while the request was pending, and
-        exactly one cast decides it."""
+    async def cast_vote(self, vote: ApprovalVote, *, required: int, decided_by: str) -> VoteOutcome:
+        """In one transaction: record ``vote`` on the pending request, count its approve votes
+        (this one included) and, when the vote is a deny or the approvals reach ``required``,
+        move the request to denied or approved (``decided_at`` the vote's time, ``decided_by``,
+        ``comment`` the vote's comment or ``None``). Concurrent votes on one request are
+        serialised, so a quorum is never missed. Conflict, with nothing stored, when the
+        request is no longer pending or this approver already voted; NotFound when the request
+        does not exist in the vote's account."""
         ...
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         """Oldest first (ties by approver)."""
         ...
+
+
+class VoteOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``ApprovalStore.cast_vote`` did: the approve votes counted, and the request when
+    this vote decided it."""
+
+    approvals: int
+    decided: ApprovalRequest | None = None
 
 
 class UsedLinkStore(Protocol):

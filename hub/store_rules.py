@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hub.errors import ConflictError, ValidationError
+from hub.errors import ValidationError
 from hub.ports import AuditQuery
-from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, VoteChoice
+from hub.records import ApprovalStatus, VoteChoice
 
 
 def aware_utc(value: datetime, what: str = "datetime") -> datetime:
@@ -35,18 +35,9 @@ def check_limit(limit: int) -> None:
         raise ValidationError(f"limit must not be negative, got {limit}")
 
 
-def not_pending(request: ApprovalRequest) -> ConflictError:
-    """The refusal of a vote on a request that is no longer pending (``cast_vote``)."""
-    who = f" by {request.decided_by}" if request.decided_by else ""
-    when = f" at {request.decided_at.isoformat()}" if request.decided_at else ""
-    return ConflictError(
-        f"approval request {request.id} is already {request.status.value}{who}{when}"
-    )
-
-
-def vote_outcome(vote: ApprovalVote, approvals: int, required: int) -> ApprovalStatus | None:
-    """The status a just-recorded vote moves its pending request to, if any: a deny decides
-    at once, enough approvals approve (``cast_vote``)."""
-    if vote.choice is VoteChoice.DENY:
+def vote_outcome(choice: VoteChoice, approvals: int, required: int) -> ApprovalStatus | None:
+    """The status a vote moves its request to (``cast_vote``): a deny decides at once, an
+    approval once the approvals reach the quorum; ``None`` while the quorum is not reached."""
+    if choice == VoteChoice.DENY:
         return ApprovalStatus.DENIED
     return ApprovalStatus.APPROVED if approvals >= required else None

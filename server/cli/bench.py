@@ -237,33 +237,50 @@ def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> Non
     help="PostgreSQL for the two-replica setup (a database the benchmark may migrate). "
     "Default: a throwaway local cluster when PostgreSQL is installed, else skipped.",
 )
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    type=click.Choice(["rest", "slack"]),
+    help="How the decision arrives: the REST API, or a signed Slack button callback to "
+    "/slack/events. Repeatable. Default: both.",
+)
 @json_option
-def approvals_bench(rounds: int, postgres_url: str, as_json: bool) -> None:
-    """Time from a REST decision to the waiting agent's result (p50, p99), in one process
-    (SQLite) and across two replicas (PostgreSQL).
+def approvals_bench(
+    rounds: int, postgres_url: str, channels: tuple[str, ...], as_json: bool
+) -> None:
+    """Time from a decision (REST or Slack callback) to the waiting agent's result (p50, p99),
+    in one process (SQLite) and across two replicas (PostgreSQL).
 
     Runs from a Preloop checkout (the repo root): the upstream is the in-repo test server.
     """
     import msgspec
 
-    from server.mcp.approvals_bench import run_approvals_bench
+    from server.mcp.approvals_bench import CHANNELS, run_approvals_bench
 
     if rounds < 1:
         raise click.BadParameter("--rounds must be positive")
+    chosen = tuple(dict.fromkeys(channels)) or CHANNELS
 
     def progress(message: str) -> None:
         click.echo(message, err=True)
 
-    results = run_approvals_bench(rounds=rounds, postgres_url=postgres_url, progress=progress)
+    results = run_approvals_bench(
+        rounds=rounds, postgres_url=postgres_url, progress=progress, channels=chosen
+    )
     if as_json:
         echo_json({"machine": machine_summary(), "results": msgspec.to_builtins(results)})
         return
     click.echo(f"machine: {machine_summary()}")
-    click.echo(f"settings: {rounds} decisions per setup, agent on MCP, decision on REST\n")
+    click.echo(
+        f"settings: {rounds} decisions per setup and channel, agent on MCP, "
+        f"decision on {' and '.join(chosen)}\n"
+    )
     rows = [
         [
             r.setup,
             r.database,
+            r.channel,
             r.rounds,
             f"{r.p50_ms:.1f}",
             f"{r.p99_ms:.1f}",
@@ -273,5 +290,5 @@ def approvals_bench(rounds: int, postgres_url: str, as_json: bool) -> None:
         ]
         for r in results
     ]
-    headers = ["setup", "database", "rounds", "p50 (ms)", "p99 (ms)", "max (ms)"]
+    headers = ["setup", "database", "channel", "rounds", "p50 (ms)", "p99 (ms)", "max (ms)"]
     click.echo(table([*headers, "decide p50 (ms)", "decide p99 (ms)"], rows))

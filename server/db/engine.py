@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -100,3 +100,17 @@ def make_engine(url: str, **engine_options: Any) -> AsyncEngine:
         "connect_args": {"server_settings": {"application_name": "preloop"}},
     }
     return create_async_engine(sa_url, **(options | engine_options))
+
+
+def make_sqlite_sync_engine(url: URL) -> Engine:
+    """A synchronous engine (the ``sqlite3`` module) on the same SQLite file as an async
+    ``url``, with the same connection settings: for work that runs a whole transaction in one
+    thread hop (``server.db.stores._sqlite_sync``)."""
+    engine = create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        json_serializer=_json_dumps,
+        json_deserializer=msgspec.json.decode,
+    )
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine

@@ -1,9 +1,17 @@
-"""``preloop bench approvals``: from a REST decision to the waiting agent's result.
+"""``preloop bench approvals``: from a decision to the waiting agent's result.
 
 An agent (the MCP SDK client) calls a tool whose policy requires a synchronous approval and
-waits; once the request is pending, the approver approves it through the REST API. One round
-is timed from just before the ``POST .../approve`` to the agent receiving the tool's result:
-the decision, the event that wakes the held call, the (trivial) upstream call and the answer.
+waits; once the request is pending, an approver approves it. One round is timed from just
+before the decision is sent to the agent receiving the tool's result: the decision, the event
+that wakes the held call, the (trivial) upstream call and the answer. The decision arrives
+by one of two channels:
+
+- ``rest``: ``POST /api/v1/approvals/{id}/approve`` with an admin key.
+- ``slack``: a signed ``block_actions`` callback (the Approve button) to ``/slack/events``
+  from a Slack user linked to a Preloop approver, as Slack sends it; bolt checks the
+  signature, the handler finds the user and decides. The servers' Slack Web API is a minimal
+  local fake (``server.mcp._slack_fake``); the workflow posts no message, so the fake serves
+  only bolt's ``auth.test``.
 
 Two setups, each ``python -m server serve`` subprocesses run from a repository checkout (the
 upstream is the in-repo test server over stdio):
@@ -19,21 +27,30 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import httpx2
 import msgspec
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from slack_sdk.signature import SignatureVerifier
 
+from bots.slack import APPROVE_ACTION
+from server.mcp._slack_fake import FakeSlackApi
 from server.mcp.bench import _free_port, _percentile, _stop, serve_subprocess
+
+CHANNELS = ("rest", "slack")
+SLACK_USER = "UBENCHAPPROVER"
+APPROVER_EMAIL = "bench-approver@example.com"
 
 POLICY = """\
 version: "1.0"
@@ -54,6 +71,7 @@ defaults: {action: deny, unknown_tools: deny}
 class SetupResult(msgspec.Struct):
     setup: str  # "one process" | "two replicas"
     database: str  # "sqlite" | "postgresql"
+    channel: str  # "rest" | "slack": how the decision arrived
     rounds: int
     p50_ms: float
     p99_ms: float
@@ -63,12 +81,19 @@ class SetupResult(msgspec.Struct):
     decide_p99_ms: float
 
 
+class _Slack(msgspec.Struct):
+    api_url: str  # the fake Web API the servers' Slack client calls
+    signing_secret: str  # a fresh one per run: only this run's servers and clicks know it
+
+
 class _Replica(msgspec.Struct):
     url: str
     admin_key: str
 
 
-def _start(repo: Path, root: Path, database_url: str, admin_key: str) -> tuple[Any, _Replica]:
+def _start(
+    repo: Path, root: Path, database_url: str, admin_key: str, slack: _Slack
+) -> tuple[Any, _Replica]:
     root.mkdir(parents=True, exist_ok=True)
     policy = root / "policy.yaml"
     policy.write_text(POLICY % {"python": sys.executable})
@@ -82,6 +107,10 @@ def _start(repo: Path, root: Path, database_url: str, admin_key: str) -> tuple[A
         # The agent must wake on the decision's event, never on a heartbeat's re-read.
         "PRELOOP_MCP_APPROVAL_HEARTBEAT_SECONDS": "3600",
         "HOME": str(root),
+        # Slack on, for the callbacks; the workflow names no channel, so nothing is posted.
+        "PRELOOP_SLACK_BOT_TOKEN": "xoxb-preloop-bench",
+        "PRELOOP_SLACK_SIGNING_SECRET": slack.signing_secret,
+        "PRELOOP_SLACK_API_URL": slack.api_url,
     }
     if database_url:
         env["PRELOOP_DATABASE_URL"] = database_url
@@ -92,7 +121,9 @@ def _start(repo: Path, root: Path, database_url: str, admin_key: str) -> tuple[A
 
 
 @contextmanager
-def _replicas(repo: Path, root: Path, database_url: str, count: int) -> Iterator[list[_Replica]]:
+def _replicas(
+    repo: Path, root: Path, database_url: str, count: int, slack: _Slack
+) -> Iterator[list[_Replica]]:
     """``count`` servers on one database, started one after another (the first migrates and
     makes the admin key)."""
     processes: list[Any] = []
@@ -100,7 +131,7 @@ def _replicas(repo: Path, root: Path, database_url: str, count: int) -> Iterator
     try:
         for n in range(count):
             key = replicas[0].admin_key if replicas else ""
-            process, replica = _start(repo, root / f"replica-{n}", database_url, key)
+            process, replica = _start(repo, root / f"replica-{n}", database_url, key, slack)
             processes.append(process)
             replicas.append(replica)
         yield replicas
@@ -109,32 +140,36 @@ def _replicas(repo: Path, root: Path, database_url: str, count: int) -> Iterator
             _stop(process)
 
 
+Decide = Callable[[httpx.AsyncClient, str, str], Awaitable[None]]
+"""Sends the decision for (account id, request id) and returns once it was answered."""
+
+
 async def _rounds(
-    agent_on: _Replica, decide_on: _Replica, rounds: int
+    agent_on: _Replica, decide_on: _Replica, rounds: int, channel: str, slack: _Slack
 ) -> tuple[list[float], list[float]]:
     admin = {"Authorization": f"Bearer {agent_on.admin_key}"}
     async with httpx.AsyncClient(timeout=30) as http:
         created = await http.post(
             f"{agent_on.url}/api/v1/keys/",
-            json={"name": "bench agent", "role": "agent"},
+            json={"name": f"bench agent {channel}", "role": "agent"},
             headers=admin,
         )
         created.raise_for_status()
         secret = str(created.json()["secret"])
+        decide = (
+            await _slack_decider(http, decide_on, slack.signing_secret)
+            if channel == "slack"
+            else _rest_decider(decide_on)
+        )
         latencies: list[float] = []
         deciding: list[float] = []
         async with _agent(agent_on.url, secret) as client:
             for n in range(rounds + 1):  # round 0 warms up, not measured
                 call = asyncio.create_task(client.call_tool("demo__echo", {"text": f"r{n}"}))
-                request_id = await _pending(http, decide_on, call)
+                account_id, request_id = await _pending(http, decide_on, call)
                 started = time.perf_counter()
-                approved = await http.post(
-                    f"{decide_on.url}/api/v1/approvals/{request_id}/approve",
-                    json={},
-                    headers={"Authorization": f"Bearer {decide_on.admin_key}"},
-                )
+                await decide(http, account_id, request_id)
                 decided = time.perf_counter() - started
-                approved.raise_for_status()
                 result = await asyncio.wait_for(call, timeout=30)
                 elapsed = time.perf_counter() - started
                 if result.is_error:
@@ -145,8 +180,81 @@ async def _rounds(
     return latencies, deciding
 
 
-async def _pending(http: httpx.AsyncClient, on: _Replica, call: asyncio.Task[Any]) -> str:
-    """The id of the request the held call opened (not timed)."""
+def _rest_decider(on: _Replica) -> Decide:
+    async def decide(http: httpx.AsyncClient, _account_id: str, request_id: str) -> None:
+        approved = await http.post(
+            f"{on.url}/api/v1/approvals/{request_id}/approve",
+            json={},
+            headers={"Authorization": f"Bearer {on.admin_key}"},
+        )
+        approved.raise_for_status()
+
+    return decide
+
+
+async def _slack_decider(http: httpx.AsyncClient, on: _Replica, signing_secret: str) -> Decide:
+    """An approver user with an approver key, linked to a Slack user; the decision is that
+    user's click on Approve, signed as Slack signs it."""
+    admin = {"Authorization": f"Bearer {on.admin_key}"}
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("/api/v1/users/", {"email": APPROVER_EMAIL}),
+        ("/api/v1/keys/", {"name": "approver", "role": "approver", "user_email": APPROVER_EMAIL}),
+        (f"/api/v1/users/{APPROVER_EMAIL}/link", {"slack": SLACK_USER}),
+    ]
+    for path, body in steps:
+        answer = await http.post(f"{on.url}{path}", json=body, headers=admin)
+        if answer.status_code == 409:  # a second replica sees the first one's user
+            continue
+        answer.raise_for_status()
+    signer = SignatureVerifier(signing_secret)
+
+    async def decide(http: httpx.AsyncClient, account_id: str, request_id: str) -> None:
+        body = _approve_click(account_id, request_id)
+        timestamp = str(int(time.time()))
+        signature = signer.generate_signature(timestamp=timestamp, body=body)
+        if signature is None:  # slack_sdk's type allows it; a str body always signs
+            raise RuntimeError("could not sign the Slack callback")
+        answer = await http.post(
+            f"{on.url}/slack/events",
+            content=body,
+            headers={
+                "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": signature,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        answer.raise_for_status()
+
+    return decide
+
+
+def _approve_click(account_id: str, request_id: str) -> str:
+    """Slack's ``block_actions`` payload for a click on a request's Approve button."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "TBENCH"},
+        "user": {"id": SLACK_USER},
+        "api_app_id": "ABENCH",
+        "trigger_id": f"trigger-{request_id}",
+        "channel": {"id": "CBENCH"},
+        "container": {"type": "message", "channel_id": "CBENCH"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": APPROVE_ACTION + request_id,
+                "block_id": "preloop_decision",
+                "value": account_id,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": msgspec.json.encode(payload).decode()})
+
+
+async def _pending(
+    http: httpx.AsyncClient, on: _Replica, call: asyncio.Task[Any]
+) -> tuple[str, str]:
+    """(account id, request id) of the request the held call opened (not timed)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if call.done():
@@ -158,7 +266,8 @@ async def _pending(http: httpx.AsyncClient, on: _Replica, call: asyncio.Task[Any
         )
         found.raise_for_status()
         if found.json():
-            return str(found.json()[0]["id"])
+            request = found.json()[0]
+            return str(request["account_id"]), str(request["id"])
         await asyncio.sleep(0.005)
     raise RuntimeError("the held call never opened an approval request")
 
@@ -173,11 +282,14 @@ async def _agent(url: str, key: str) -> AsyncIterator[Client]:
             yield client
 
 
-def _result(setup: str, database: str, measured: tuple[list[float], list[float]]) -> SetupResult:
+def _result(
+    setup: str, database: str, channel: str, measured: tuple[list[float], list[float]]
+) -> SetupResult:
     latencies, deciding = measured
     return SetupResult(
         setup=setup,
         database=database,
+        channel=channel,
         rounds=len(latencies),
         p50_ms=_percentile(latencies, 0.50) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
@@ -217,19 +329,23 @@ def run_approvals_bench(
     postgres_url: str,
     progress: Callable[[str], None],
     repo: Path | None = None,
+    channels: Sequence[str] = CHANNELS,
 ) -> list[SetupResult]:
+    """Each setup's servers are started once; each channel's rounds run on them in turn."""
     repo = repo or Path.cwd()
     results: list[SetupResult] = []
-    with tempfile.TemporaryDirectory(prefix="preloop-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="preloop-bench-") as tmp, FakeSlackApi() as api:
+        slack = _Slack(api_url=api.url, signing_secret=secrets.token_urlsafe(32))
         progress("one process (SQLite)...")
-        with _replicas(repo, Path(tmp) / "sqlite", "", 1) as (only,):
-            results.append(
-                _result("one process", "sqlite", asyncio.run(_rounds(only, only, rounds)))
-            )
+        with _replicas(repo, Path(tmp) / "sqlite", "", 1, slack) as (only,):
+            for channel in channels:
+                measured = asyncio.run(_rounds(only, only, rounds, channel, slack))
+                results.append(_result("one process", "sqlite", channel, measured))
         with _postgres(postgres_url, progress) as url:
             if url is not None:
                 progress("two replicas (PostgreSQL)...")
-                with _replicas(repo, Path(tmp) / "pg", url, 2) as (a, b):
-                    measured = asyncio.run(_rounds(a, b, rounds))
-                results.append(_result("two replicas", "postgresql", measured))
+                with _replicas(repo, Path(tmp) / "pg", url, 2, slack) as (a, b):
+                    for channel in channels:
+                        measured = asyncio.run(_rounds(a, b, rounds, channel, slack))
+                        results.append(_result("two replicas", "postgresql", channel, measured))
     return results

@@ -11,8 +11,8 @@ import msgspec
 import pytest
 
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.ports import Storage, VoteCast
-from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, VoteChoice
+from hub.ports import Storage
+from hub.records import ApprovalStatus, VoteChoice
 
 from .records import approval, at, new_account, vote
 
@@ -219,71 +219,118 @@ async def test_votes_need_the_request_in_that_account(storage: Storage) -> None:
     assert [v.approver for v in await storage.approvals.votes(mine, request.id)] == ["alice"]
 
 
-def _deny(request: ApprovalRequest, approver: str, *, created: float = 0) -> ApprovalVote:
-    return msgspec.structs.replace(
-        vote(request, approver, created=created), choice=VoteChoice.DENY, comment="no"
-    )
-
-
-async def test_cast_vote_counts_approvals_and_decides_at_the_quorum(storage: Storage) -> None:
+async def test_cast_vote_counts_and_decides_at_the_quorum(storage: Storage) -> None:
     account_id = await new_account(storage)
     request = approval(account_id, required_approvals=2)
     await storage.approvals.add(request)
 
-    first = await storage.approvals.cast_vote(vote(request, "alice", created=1), decided_by="k1")
-    with pytest.raises(ConflictError, match="already voted"):
-        await storage.approvals.cast_vote(vote(request, "alice", created=2), decided_by="k1")
-    second = await storage.approvals.cast_vote(vote(request, "bob", created=3), decided_by="k2")
-    with pytest.raises(ConflictError, match="already approved by k2"):
-        await storage.approvals.cast_vote(_deny(request, "carol", created=4), decided_by="k3")
-
-    assert (PENDING, 1, False) == (first.request.status, first.approvals, first.decided)
-    assert (APPROVED, 2, True) == (second.request.status, second.approvals, second.decided)
-    assert ("k2", at(3), None) == (
-        second.request.decided_by,
-        second.request.decided_at,
-        second.request.comment,
+    first = await storage.approvals.cast_vote(
+        vote(request, "alice", created=1), required=2, decided_by="key_alice"
     )
-    assert second.request == await storage.approvals.get(account_id, request.id)
-    votes = await storage.approvals.votes(account_id, request.id)
-    assert ["alice", "bob"] == [v.approver for v in votes]  # carol's late deny: not recorded
+    assert first.approvals == 1
+    assert first.decided is None
+    assert (await storage.approvals.get(account_id, request.id)) == request
+
+    second = await storage.approvals.cast_vote(
+        msgspec.structs.replace(vote(request, "bob", created=2), comment="fine"),
+        required=2,
+        decided_by="key_bob",
+    )
+    assert second.approvals == 2
+    assert second.decided is not None
+    assert (APPROVED, at(2), "key_bob", "fine") == (
+        second.decided.status,
+        second.decided.decided_at,
+        second.decided.decided_by,
+        second.decided.comment,
+    )
+    assert second.decided == await storage.approvals.get(account_id, request.id)
+    assert ["alice", "bob"] == [
+        v.approver for v in await storage.approvals.votes(account_id, request.id)
+    ]
 
 
-async def test_cast_vote_deny_decides_at_once_with_its_comment(storage: Storage) -> None:
+async def test_cast_vote_deny_decides_at_once(storage: Storage) -> None:
     account_id = await new_account(storage)
     request = approval(account_id, required_approvals=3)
     await storage.approvals.add(request)
+    no = msgspec.structs.replace(vote(request, "carol", created=4), choice=VoteChoice.DENY)
 
-    cast = await storage.approvals.cast_vote(_deny(request, "alice", created=1), decided_by="k1")
+    outcome = await storage.approvals.cast_vote(no, required=3, decided_by="key_carol")
 
-    assert (DENIED, 0, True, "no") == (
-        cast.request.status,
-        cast.approvals,
-        cast.decided,
-        cast.request.comment,
-    )
-    with pytest.raises(NotFoundError):
-        await storage.approvals.cast_vote(vote(approval(account_id), "alice"), decided_by="k1")
+    assert outcome.approvals == 0
+    assert outcome.decided is not None
+    assert (DENIED, None) == (outcome.decided.status, outcome.decided.comment)
 
 
-async def test_concurrent_cast_votes_decide_exactly_once(storage: Storage) -> None:
+async def test_cast_vote_stores_nothing_on_a_conflict(storage: Storage) -> None:
     account_id = await new_account(storage)
-    request = approval(account_id)  # one approval decides
+    request = approval(account_id, required_approvals=2)
     await storage.approvals.add(request)
-    votes = [(vote if n % 2 else _deny)(request, f"approver-{n}", created=n) for n in range(8)]
+    await storage.approvals.cast_vote(vote(request, "alice"), required=2, decided_by="k1")
+
+    with pytest.raises(ConflictError):  # the same approver again
+        await storage.approvals.cast_vote(vote(request, "alice"), required=2, decided_by="k1")
+    await storage.approvals.cast_vote(vote(request, "bob"), required=2, decided_by="k2")
+    with pytest.raises(ConflictError):  # decided: a late vote is refused and not kept
+        await storage.approvals.cast_vote(vote(request, "carol"), required=2, decided_by="k3")
+    with pytest.raises(NotFoundError):
+        await storage.approvals.cast_vote(
+            vote(approval(account_id), "alice"), required=1, decided_by="k1"
+        )
+
+    assert ["alice", "bob"] == sorted(
+        v.approver for v in await storage.approvals.votes(account_id, request.id)
+    )
+
+
+async def test_concurrent_cast_votes_never_miss_the_quorum(storage: Storage) -> None:
+    account_id = await new_account(storage)
+    request = approval(account_id, required_approvals=2)
+    await storage.approvals.add(request)
 
     results = await asyncio.gather(
-        *(storage.approvals.cast_vote(v, decided_by=v.approver) for v in votes),
+        *(
+            storage.approvals.cast_vote(vote(request, who), required=2, decided_by=f"key_{who}")
+            for who in ("alice", "bob", "carol")
+        ),
         return_exceptions=True,
     )
 
-    won = [r for r in results if isinstance(r, VoteCast)]
-    assert 1 == len(won)
-    assert won[0].decided
-    assert all(isinstance(r, ConflictError) for r in results if not isinstance(r, VoteCast))
+    outcomes = [r for r in results if not isinstance(r, BaseException)]
+    assert all(isinstance(r, ConflictError) for r in results if isinstance(r, BaseException))
+    assert [1, 2] == sorted(o.approvals for o in outcomes)
+    decided = [o.decided for o in outcomes if o.decided is not None]
+    assert len(decided) == 1
+    assert decided[0] == await storage.approvals.get(account_id, request.id)
+    assert decided[0].status is APPROVED
+    assert len(await storage.approvals.votes(account_id, request.id)) == 2
+
+
+async def test_concurrent_mixed_cast_votes_decide_exactly_once(storage: Storage) -> None:
+    """Approves and denies at once on a quorum-1 request: one vote decides, the others are
+    refused and not recorded (so no deny vote stays on an approved request)."""
+    account_id = await new_account(storage)
+    request = approval(account_id)
+    await storage.approvals.add(request)
+    votes = [
+        msgspec.structs.replace(vote(request, f"approver-{n}", created=n), choice=choice)
+        for n, choice in enumerate([VoteChoice.APPROVE, VoteChoice.DENY] * 4)
+    ]
+
+    results = await asyncio.gather(
+        *(storage.approvals.cast_vote(v, required=1, decided_by=v.approver) for v in votes),
+        return_exceptions=True,
+    )
+
+    outcomes = [r for r in results if not isinstance(r, BaseException)]
+    assert all(isinstance(r, ConflictError) for r in results if isinstance(r, BaseException))
+    assert len(outcomes) == 1
+    decided = outcomes[0].decided
+    assert decided is not None
+    assert decided == await storage.approvals.get(account_id, request.id)
     recorded = await storage.approvals.votes(account_id, request.id)
-    assert [won[0].request.decided_by] == [v.approver for v in recorded]
-    assert won[0].request == await storage.approvals.get(account_id, request.id)
+    assert [decided.decided_by] == [v.approver for v in recorded]
 
 
 async def _approved(storage: Storage, **extra: Any) -> tuple[str, str]:

@@ -14,7 +14,7 @@ import pytest
 
 from hub.audit import verify_chain
 from hub.errors import ConflictError
-from hub.ports import VoteCast
+from hub.ports import VoteOutcome
 from hub.records import ApprovalStatus
 from server.db import SqlStorage, make_engine
 from server.db.stores._base import Database
@@ -127,16 +127,16 @@ async def test_votes_through_two_engines_reach_the_quorum_exactly_once(
     results = await asyncio.gather(
         *(
             (first, second)[n % 2].approvals.cast_vote(
-                vote(request, f"approver-{n}", created=n), decided_by=f"key-{n}"
+                vote(request, f"approver-{n}", created=n), required=2, decided_by=f"key-{n}"
             )
             for n in range(6)
         ),
         return_exceptions=True,
     )
 
-    counted = [r for r in results if isinstance(r, VoteCast)]
-    assert [False, True] == sorted(r.decided for r in counted)
-    assert all(isinstance(r, ConflictError) for r in results if not isinstance(r, VoteCast))
+    counted = [r for r in results if isinstance(r, VoteOutcome)]
+    assert [False, True] == sorted(r.decided is not None for r in counted)
+    assert all(isinstance(r, ConflictError) for r in results if not isinstance(r, VoteOutcome))
     recorded = await second.approvals.votes(account_id, request.id)
     assert 2 == len(recorded)
     stored = await second.approvals.get(account_id, request.id)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ports import Storage
-from server.db.engine import sqlite_path
+from server.db.engine import make_sqlite_sync_engine, sqlite_path
 from server.db.stores._base import Database
 from server.db.stores._sqlite_audit import SqliteAuditWriter
+from server.db.stores._sqlite_sync import SqliteSync
 from server.db.stores.approvals import SqlApprovalStore
 from server.db.stores.audit import SqlAuditStore
 from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
@@ -49,7 +51,15 @@ class SqlStorage:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        db = Database(engine)
+        path = sqlite_path(engine.url) if engine.dialect.name == "sqlite" else None
+        # On a SQLite file: one thread for whole transactions (_sqlite_sync) and audit appends.
+        self._executor: ThreadPoolExecutor | None = None
+        sync: SqliteSync | None = None
+        if path is not None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preloop-db")
+            sync = SqliteSync(make_sqlite_sync_engine(engine.url), self._executor)
+        self._sync = sync
+        db = Database(engine, sync=sync)
         self.accounts = SqlAccountStore(db)
         self.users = SqlUserStore(db)
         self.teams = SqlTeamStore(db)
@@ -64,12 +74,19 @@ class SqlStorage:
         self.notification_claims = SqlNotificationClaimStore(db)
         self.devices = SqlDeviceStore(db)
         self.pairings = SqlPairingStore(db)
-        path = sqlite_path(engine.url) if db.dialect == "sqlite" else None
-        writer = SqliteAuditWriter(path, engine.dialect) if path is not None else None
+        writer = (
+            SqliteAuditWriter(path, engine.dialect, executor=self._executor)
+            if path is not None
+            else None
+        )
         self.audit = SqlAuditStore(db, sqlite_writer=writer)
 
     async def close(self) -> None:
         await self.audit.close()  # events of callers that went away are written first
+        if self._sync is not None:
+            await self._sync.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         await self.engine.dispose()
 
 

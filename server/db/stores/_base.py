@@ -12,19 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from sqlalchemy import Executable, Row, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import ConflictError, NotFoundError, PreloopError, StorageError
 
 R = TypeVar("R", bound=msgspec.Struct)
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from server.db.stores._sqlite_sync import SqliteSync
 
 _FOREIGN_KEY_VIOLATION = "23503"  # PostgreSQL's SQLSTATE
 _sqlite_write_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -54,20 +58,30 @@ def translate(exc: SQLAlchemyError | OSError, *, conflict: str, missing: str) ->
 
 
 class Database:
-    """One engine plus the transaction discipline the stores follow."""
+    """One engine plus the transaction discipline the stores follow. ``sync``, on a SQLite
+    file, runs whole transactions in one thread hop (``_sqlite_sync``)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, sync: SqliteSync | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.sync = sync
         self._lock: asyncio.Lock | None = None
         if self.dialect == "sqlite":
             self._lock = _sqlite_write_locks.setdefault(engine.sync_engine, asyncio.Lock())
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading. On PostgreSQL it runs in autocommit: under READ COMMITTED
+        every statement takes its own snapshot inside a transaction too, so a transaction
+        would add nothing but its BEGIN and COMMIT round trips."""
         try:
-            async with self.engine.connect() as conn, conn.begin():
-                yield conn
+            async with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    yield conn
+                else:
+                    async with conn.begin():
+                        yield conn
         except (SQLAlchemyError, OSError) as exc:
             raise translate(exc, conflict="conflict", missing="not found") from exc
 
@@ -86,6 +100,28 @@ class Database:
                         yield conn
             except (SQLAlchemyError, OSError) as exc:
                 raise translate(exc, conflict=conflict, missing=missing) from exc
+
+    async def run_read(self, work: Callable[[Connection], T]) -> T:
+        """``work`` (synchronous SQLAlchemy Core) in a read transaction: one thread hop on a
+        SQLite file, else on the async connection through ``run_sync``."""
+        if self.sync is not None:
+            return await self.sync.read(work)
+        async with self.read() as conn:
+            return await conn.run_sync(work)
+
+    async def run_write(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        conflict: str = "the record already exists",
+        missing: str = "not found",
+    ) -> T:
+        """``work`` in a write transaction, errors translated as by :meth:`write`."""
+        if self.sync is None:
+            async with self.write(conflict=conflict, missing=missing) as conn:
+                return await conn.run_sync(work)
+        async with self._lock if self._lock is not None else contextlib.nullcontext():
+            return await self.sync.write(work, conflict=conflict, missing=missing)
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -121,11 +157,14 @@ class SqlStore:
         self._db = db
 
     async def _first(self, stmt: Executable, cls: type[R]) -> R | None:
-        async with self._db.read() as conn:
-            row = (await conn.execute(stmt)).first()
-        return None if row is None else to_record(row, cls)
+        def first(conn: Connection) -> R | None:
+            row = conn.execute(stmt).first()
+            return None if row is None else to_record(row, cls)
+
+        return await self._db.run_read(first)
 
     async def _all(self, stmt: Executable, cls: type[R]) -> list[R]:
-        async with self._db.read() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [to_record(row, cls) for row in rows]
+        def every(conn: Connection) -> list[R]:
+            return [to_record(row, cls) for row in conn.execute(stmt).all()]
+
+        return await self._db.run_read(every)

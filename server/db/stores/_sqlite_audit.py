@@ -42,13 +42,20 @@ _MOVE_HEAD = "UPDATE audit_heads SET seq = ?, hash = ? WHERE account_id = ? AND 
 
 
 class SqliteAuditWriter:
-    def __init__(self, path: Path, dialect: Dialect) -> None:
+    def __init__(
+        self, path: Path, dialect: Dialect, *, executor: ThreadPoolExecutor | None = None
+    ) -> None:
         self._path = path
         processors: list[Callable[[Any], Any] | None] = [
             c.type.dialect_impl(dialect).bind_processor(dialect) for c in t.audit_events.columns
         ]
         self._processors = processors
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preloop-audit")
+        # One thread: the connection lives in it. A shared executor (``SqlStorage`` passes
+        # the one ``_sqlite_sync`` uses) is shut down by its owner.
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="preloop-audit"
+        )
         self._connection: sqlite3.Connection | None = None  # opened in the writer's thread
 
     async def append(
@@ -62,7 +69,8 @@ class SqliteAuditWriter:
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._close)
-        self._executor.shutdown(wait=True)
+        if self._owns_executor:
+            self._executor.shutdown(wait=True)
 
     # -- in the writer's thread ----------------------------------------------------------------
 

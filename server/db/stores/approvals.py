@@ -1,8 +1,7 @@
 """Approval requests and votes in SQL. ``transition`` is the state machine's compare-and-set;
 ``claim`` and ``store_result`` are compare-and-sets too, so an approval runs its call once.
-``cast_vote`` records a vote and the decision it makes in one transaction holding the request's
-row lock (PostgreSQL ``SELECT … FOR UPDATE``; SQLite's write transaction holds the whole
-database), so concurrent votes on one request run one after another."""
+``cast_vote`` is a decision's one write transaction: it locks the request row, records the
+vote, counts the approvals and moves the request when the vote decides it."""
 
 from __future__ import annotations
 
@@ -11,23 +10,26 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Update, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from hub.errors import ConflictError, NotFoundError
-from hub.ports import VoteCast
+from hub.ports import VoteOutcome
 from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, VoteChoice
-from hub.store_rules import aware_utc, check_limit, not_pending, vote_outcome
+from hub.store_rules import aware_utc, check_limit, vote_outcome
 from server.db import tables as t
 from server.db.stores._base import SqlStore, to_record, to_values
 
 
 class SqlApprovalStore(SqlStore):
     async def add(self, request: ApprovalRequest) -> None:
-        async with self._db.write(
+        def add(conn: Connection) -> None:
+            conn.execute(insert(t.approval_requests).values(to_values(request)))
+
+        await self._db.run_write(
+            add,
             conflict=f"approval request {request.id!r} exists",
             missing=f"account {request.account_id!r} does not exist",
-        ) as conn:
-            await conn.execute(insert(t.approval_requests).values(to_values(request)))
+        )
 
     async def get(self, account_id: str, request_id: str) -> ApprovalRequest | None:
         c = t.approval_requests.c
@@ -162,19 +164,15 @@ class SqlApprovalStore(SqlStore):
     ) -> ApprovalRequest | None:
         """Runs a guarded ``UPDATE … RETURNING``: the updated request, or ``None`` when the guard
         did not match. NotFound when the request does not exist in the account."""
-        async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).first()
+
+        def compare_and_set(conn: Connection) -> ApprovalRequest | None:
+            row = conn.execute(stmt).first()
             if row is not None:
                 return to_record(row, ApprovalRequest)
-            await self._require(conn, account_id, request_id)
+            _require(conn, account_id, request_id)
             return None
 
-    @staticmethod
-    async def _require(conn: AsyncConnection, account_id: str, request_id: str) -> None:
-        c = t.approval_requests.c
-        exists = select(c.id).where(c.id == request_id, c.account_id == account_id)
-        if await conn.scalar(exists) is None:
-            raise NotFoundError(f"approval request {request_id!r} does not exist")
+        return await self._db.run_write(compare_and_set)
 
     async def add_vote(self, vote: ApprovalVote) -> None:
         async with self._db.write(
@@ -183,45 +181,12 @@ class SqlApprovalStore(SqlStore):
         ) as conn:
             await conn.execute(insert(t.approval_votes).values(to_values(vote)))
 
-    async def cast_vote(self, vote: ApprovalVote, *, decided_by: str) -> VoteCast:
-        c, v = t.approval_requests.c, t.approval_votes.c
-        async with self._db.write(
+    async def cast_vote(self, vote: ApprovalVote, *, required: int, decided_by: str) -> VoteOutcome:
+        return await self._db.run_write(
+            lambda conn: _cast_vote(conn, vote, required, decided_by),
             conflict=f"{vote.approver!r} already voted on {vote.request_id!r}",
             missing=f"approval request {vote.request_id!r} does not exist",
-        ) as conn:
-            locked = (
-                select(t.approval_requests)
-                .where(c.id == vote.request_id, c.account_id == vote.account_id)
-                .with_for_update()
-            )
-            row = (await conn.execute(locked)).first()
-            if row is None:
-                raise NotFoundError(f"approval request {vote.request_id!r} does not exist")
-            request = to_record(row, ApprovalRequest)
-            if request.status is not ApprovalStatus.PENDING:
-                raise not_pending(request)
-            await conn.execute(insert(t.approval_votes).values(to_values(vote)))
-            counted = select(func.count()).where(
-                v.account_id == vote.account_id,
-                v.request_id == vote.request_id,
-                v.choice == VoteChoice.APPROVE.value,
-            )
-            approvals = int(await conn.scalar(counted) or 0)
-            outcome = vote_outcome(vote, approvals, request.required_approvals)
-            if outcome is not None:
-                decide = (
-                    update(t.approval_requests)
-                    .where(c.id == request.id, c.account_id == request.account_id)
-                    .values(
-                        status=outcome,
-                        decided_at=aware_utc(vote.created_at, "created_at"),
-                        decided_by=decided_by,
-                        comment=vote.comment or None,
-                    )
-                    .returning(*c)
-                )
-                request = to_record((await conn.execute(decide)).one(), ApprovalRequest)
-        return VoteCast(request=request, approvals=approvals, decided=outcome is not None)
+        )
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         c = t.approval_votes.c
@@ -231,3 +196,54 @@ class SqlApprovalStore(SqlStore):
             .order_by(c.created_at, c.approver)
         )
         return await self._all(stmt, ApprovalVote)
+
+
+def _require(conn: Connection, account_id: str, request_id: str) -> None:
+    c = t.approval_requests.c
+    exists = select(c.id).where(c.id == request_id, c.account_id == account_id)
+    if conn.scalar(exists) is None:
+        raise NotFoundError(f"approval request {request_id!r} does not exist")
+
+
+def _cast_vote(conn: Connection, vote: ApprovalVote, required: int, decided_by: str) -> VoteOutcome:
+    c, v = t.approval_requests.c, t.approval_votes.c
+    # The row lock (PostgreSQL; SQLite's transaction holds the write lock already) queues
+    # concurrent votes on this request, so each counts the votes committed before it and a
+    # quorum reached by two votes at once is never missed.
+    status = conn.scalar(
+        select(c.status)
+        .where(c.id == vote.request_id, c.account_id == vote.account_id)
+        .with_for_update()
+    )
+    if status is None:
+        raise NotFoundError(f"approval request {vote.request_id!r} does not exist")
+    if ApprovalStatus(status) is not ApprovalStatus.PENDING:
+        raise ConflictError(f"approval request {vote.request_id!r} is already {status}")
+    conn.execute(insert(t.approval_votes).values(to_values(vote)))
+    approvals = int(
+        conn.scalar(
+            select(func.count())
+            .select_from(t.approval_votes)
+            .where(
+                v.account_id == vote.account_id,
+                v.request_id == vote.request_id,
+                v.choice == VoteChoice.APPROVE,
+            )
+        )
+        or 0
+    )
+    new = vote_outcome(vote.choice, approvals, required)
+    if new is None:
+        return VoteOutcome(approvals=approvals)
+    row = conn.execute(
+        update(t.approval_requests)
+        .where(c.id == vote.request_id, c.account_id == vote.account_id)
+        .values(
+            status=new,
+            decided_at=vote.created_at,
+            decided_by=decided_by,
+            comment=vote.comment or None,
+        )
+        .returning(*c)
+    ).one()  # the row is locked and pending: the update matches it
+    return VoteOutcome(approvals=approvals, decided=to_record(row, ApprovalRequest))

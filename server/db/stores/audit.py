@@ -9,9 +9,12 @@ A transaction makes sure each account's head row exists (seq 0, genesis hash), r
 it (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the transaction already holds the write
 lock, see ``_base``), chains the drafts after it, inserts the events and moves the head with a
 compare-and-set. The head this process wrote last is remembered, so the next transaction skips
-the read: if another process appended meanwhile, the insert collides on ``(account_id, seq)``
-or the compare-and-set finds no row, the transaction rolls back, and it is retried from a fresh
-head a bounded number of times.
+the read. On PostgreSQL the head is moved first: when another process (a replica) appended
+meanwhile, that compare-and-set matches nothing and the transaction reads the locked head and
+chains after it instead, with no rollback (replicas that take turns appending, as a decision
+and the call it wakes do, would otherwise roll back every other append). The SQLite writer
+inserts first; there a collision rolls the transaction back. Either way a transaction that
+still fails is retried from a fresh head a bounded number of times.
 """
 
 from __future__ import annotations
@@ -121,28 +124,45 @@ class SqlAuditStore(SqlStore):
             missing=f"account {drafts[0].account_id!r} does not exist",
         ) as conn:
             for account_id, indexes in by_account.items():
-                start = self._heads.get(account_id) or await self._read_head(conn, account_id)
-                head = start
-                rows: list[dict[str, Any]] = []
-                for index in indexes:
-                    event = chain(drafts[index], seq=head[0] + 1, prev_hash=head[1])
+                chained = await self._move_head(conn, account_id, [drafts[i] for i in indexes])
+                for index, event in zip(indexes, chained, strict=True):
                     events[index] = event
-                    rows.append(to_values(event))
-                    head = (event.seq, event.hash)
-                await conn.execute(insert(t.audit_events), rows)
-                moved = await conn.execute(
-                    update(t.audit_heads)
-                    .where(
-                        t.audit_heads.c.account_id == account_id,
-                        t.audit_heads.c.seq == start[0],
-                    )
-                    .values(seq=head[0], hash=head[1])
-                )
-                if moved.rowcount != 1:  # rolls the transaction back
-                    raise ConflictError("the audit head moved")
-                heads[account_id] = head
+                await conn.execute(insert(t.audit_events), [to_values(e) for e in chained])
+                heads[account_id] = (chained[-1].seq, chained[-1].hash)
         self._heads.update(heads)
         return [event for event in events if event is not None]
+
+    async def _move_head(
+        self, conn: AsyncConnection, account_id: str, drafts: list[AuditDraft]
+    ) -> list[AuditEvent]:
+        """Chains ``drafts`` after the account's head and moves the head past them, holding
+        its row lock until the transaction ends (so the inserts that follow cannot collide).
+
+        First after the head this process wrote last, with a compare-and-set; when another
+        process appended since, the set matches nothing and the head is read (locked) and
+        chained after instead, in the same transaction: a stale guess costs one read, not a
+        rolled-back transaction and a retry."""
+        known = self._heads.get(account_id)
+        if known is not None:
+            events = _chain_after(known, drafts)
+            if await self._set_head(conn, account_id, known, events[-1]):
+                return events
+        start = await self._read_head(conn, account_id)
+        events = _chain_after(start, drafts)
+        if not await self._set_head(conn, account_id, start, events[-1]):
+            raise ConflictError("the audit head moved")  # rolls back; retried from a fresh head
+        return events
+
+    @staticmethod
+    async def _set_head(
+        conn: AsyncConnection, account_id: str, start: Head, last: AuditEvent
+    ) -> bool:
+        moved = await conn.execute(
+            update(t.audit_heads)
+            .where(t.audit_heads.c.account_id == account_id, t.audit_heads.c.seq == start[0])
+            .values(seq=last.seq, hash=last.hash)
+        )
+        return bool(moved.rowcount == 1)
 
     async def _read_head(self, conn: AsyncConnection, account_id: str) -> Head:
         heads = t.audit_heads
@@ -205,3 +225,13 @@ class SqlAuditStore(SqlStore):
         async with self._db.read() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None or row.seq == 0 else (row.seq, row.hash)
+
+
+def _chain_after(head: Head, drafts: Sequence[AuditDraft]) -> list[AuditEvent]:
+    events: list[AuditEvent] = []
+    seq, prev_hash = head
+    for draft in drafts:
+        event = chain(draft, seq=seq + 1, prev_hash=prev_hash)
+        events.append(event)
+        seq, prev_hash = event.seq, event.hash
+    return events

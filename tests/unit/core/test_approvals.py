@@ -235,6 +235,27 @@ async def test_wait_wakes_on_the_decision_event(world: World) -> None:
     assert result.status is ApprovalStatus.APPROVED
 
 
+async def test_wait_answers_the_decision_as_stored_without_reading_it_again(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    approver = await world.caller(Role.APPROVER)
+    request = await world.request(agent)
+    waiter = asyncio.create_task(world.service.wait(world.account_id, request.id))
+    await asyncio.wait_for(world.bus.subscribed.wait(), timeout=10)
+    world.clock.advance(5)
+    await world.service.decide(
+        world.account_id, request.id, approver=approver, approve=False, comment="not today"
+    )
+    result = await asyncio.wait_for(waiter, timeout=10)
+
+    # Built from the event: equal to the stored request, field for field.
+    assert result == await world.service.get(world.account_id, request.id)
+    assert (result.status, result.decided_by, result.comment) == (
+        ApprovalStatus.DENIED,
+        approver.key_id,
+        "not today",
+    )
+
+
 async def test_wait_returns_pending_after_max_wait(world: World) -> None:
     agent = await world.caller(Role.AGENT)
     request = await world.request(agent, timeout_seconds=600)
