@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, W
 from tui.client import PreloopClient, ServerError
 from tui.feed import ConnectionState, FeedStatus, LiveFeed
 from tui.keys import documented
+from tui.screens import MAIN_SCREENS
 from tui.screens.approvals import ApprovalsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.modals import ErrorModal
@@ -43,6 +44,7 @@ class PreloopApp(App[None]):
         Binding("ctrl+p", "command_palette", "Command palette", show=False),
         Binding("t", "toggle_theme", "Light/dark"),
         Binding("q", "quit", "Quit"),
+        *(Binding(main.key, f"show_screen('{main.name}')", main.title) for main in MAIN_SCREENS),
     ]
     connection: reactive[FeedStatus] = reactive(
         FeedStatus(state=ConnectionState.CONNECTING), always_update=True
@@ -62,11 +64,18 @@ class PreloopApp(App[None]):
         self.now = now
         self.who = ""
         self.theme = theme
-        self.approvals = ApprovalsScreen()
+        self.main_screens = {main.name: main.make() for main in MAIN_SCREENS}
+        approvals = self.main_screens["approvals"]
+        assert isinstance(approvals, ApprovalsScreen)
+        self.approvals = approvals
         self._workers_running: set[Worker[Any]] = set()
 
     def get_default_screen(self) -> Screen[Any]:
         return self.approvals
+
+    def on_mount(self) -> None:
+        for name, screen in self.main_screens.items():
+            self.install_screen(screen, name)  # installed screens keep their state
 
     def on_ready(self) -> None:
         """Once the first screen is mounted (so feed items find it ready)."""
@@ -132,6 +141,13 @@ class PreloopApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(documented(self, self.screen)))
+
+    def action_show_screen(self, name: str) -> None:
+        """Show one of the main screens (its number key), keeping the one left as it was."""
+        if name not in self.main_screens or self.screen is self.main_screens[name]:
+            return
+        if self.screen in self.main_screens.values():  # not over a dialog
+            self.switch_screen(name)
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME

@@ -1,2 +1,26 @@
 """One screen per module. Screens orchestrate: they call the app's client in workers, fold
-feed events into their state and hand widgets what to show."""
+feed events into their state and hand widgets what to show.
+
+``MAIN_SCREENS`` lists the dashboard's main screens in the order of their number keys; the
+app binds each key and keeps every screen installed, so switching away and back keeps its
+state (selection, filters, scroll). A new screen adds one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from textual.screen import Screen
+
+from tui.screens.approvals import ApprovalsScreen
+
+
+class MainScreen(NamedTuple):
+    key: str  # the number key that shows it
+    name: str  # its installed name (``app.show_screen(name)``)
+    title: str
+    make: Callable[[], Screen[Any]]
+
+
+MAIN_SCREENS: tuple[MainScreen, ...] = (MainScreen("1", "approvals", "Approvals", ApprovalsScreen),)
