@@ -90,7 +90,7 @@ async def test_it_lists_demo_with_its_health_and_refresh_fetches_its_tools(
         row = await until(pilot, lambda: _cells(app, "#upstreams", "demo"))
         assert "stdio" == row[5]
         await until(pilot, lambda: _cell(app, "#upstreams", "demo", 1) == "● ready" or None)
-        assert "Health ● ready, 0 restarts" in _detail(app)
+        assert "● ready, 0 restarts" in _detail(app)
 
         await pilot.press("f")  # ask the upstream for its tools now
         echo = await until(pilot, lambda: _cells(app, "#tools", "echo"))
@@ -100,7 +100,7 @@ async def test_it_lists_demo_with_its_health_and_refresh_fetches_its_tools(
         assert demo is not None
         assert "0" == demo[4]  # nothing changed
         assert int(demo[3]) >= 10
-        assert f"Tool {_selected_tool(app)}" in _detail(app)
+        assert f"Tool {_selected_tool(app)}: pinned" in _detail(app)
         assert not isinstance(app.screen, ErrorModal)
 
         await pilot.press("1")  # the other screens keep working; back again keeps the state

@@ -83,11 +83,12 @@ class ServersScreen(Screen[None]):
     ServersScreen #tools {
         height: 1fr;
         min-height: 5;
+        max-height: 12;
         border: round $primary;
     }
     ServersScreen #upstreams:focus, ServersScreen #tools:focus { border: round $accent; }
     ServersScreen #tool-detail {
-        height: 1fr;
+        height: 2fr;
         min-height: 5;
         border: round $secondary;
         padding: 0 1;
@@ -313,7 +314,8 @@ def _row_key(table: DataTable[Any]) -> str | None:
 def _detail(
     server: UpstreamServer, health: UpstreamHealth | None, tool: UpstreamTool | None
 ) -> RenderableType:
-    """The selected server's health, then the selected tool and, when changed, its diff."""
+    """The selected server's health, then the selected tool and, when changed, its diff: the
+    most important first, so an 80x24 terminal shows the diff without scrolling."""
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
@@ -322,23 +324,17 @@ def _detail(
         state += f", {health.restarts} restarts"
         if health.last_error:
             state += f"; last error: {health.last_error}"
-    facts.add_row("Server", f"{server.name} ({server.transport}, from {server.source or '?'})")
-    facts.add_row("Health", state)
+    facts.add_row("Server", f"{server.name} ({server.transport}, {server.source or '?'})  {state}")
     if tool is None:
         return Group(facts, Text("No tool selected.", style="italic"))
-    facts.add_row("Tool", tool.name)
-    if tool.blocked:
-        facts.add_row(
-            "Status",
-            Text("CHANGED upstream: calls are refused until accepted (a)", style="bold"),
-        )
-        facts.add_row("Pinned", tool.pinned_hash[:16])
-        facts.add_row("Served", tool.definition_hash[:16])
-    else:
-        facts.add_row("Status", f"pinned ({tool.pinned_hash[:16]})")
-    facts.add_row("Description", tool.description or "(none)")
     if not tool.blocked:
+        facts.add_row("Tool", f"{tool.name}: pinned {tool.pinned_hash[:16]}")
+        facts.add_row("Description", tool.description or "(none)")
         return facts
+    facts.add_row(
+        "Tool",
+        Text(f"{tool.name}: CHANGED upstream, calls refused until accepted (a)", style="bold"),
+    )
     diff = Syntax(
         tool.diff.rstrip("\n") or "(the server sent no diff)",
         "diff",
@@ -346,4 +342,4 @@ def _detail(
         background_color="default",
         word_wrap=True,
     )
-    return Group(facts, Text("Diff (pinned → served)", style="bold"), diff)
+    return Group(facts, diff)  # its header lines say which side is pinned
