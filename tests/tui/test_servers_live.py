@@ -6,17 +6,20 @@ again); a key that may not refresh gets the error modal."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from textual.widgets import DataTable, Static
 
+from hub.events import UpstreamStateChanged
 from tests.integration.conftest import LiveServer
 from tests.tui.conftest import people_of, plain, until
 from tui.app import PreloopApp
 from tui.client import PreloopClient
-from tui.feed import ConnectionState
+from tui.feed import ConnectionState, FeedStatus, LiveFeed
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.screens.servers import ServersScreen
 
@@ -156,3 +159,31 @@ async def test_refresh_and_accept_need_an_admin_key(tui_server: LiveServer) -> N
         modal = await until(pilot, lambda: _error_modal(app))
         assert "Not allowed" == modal.error_title
         assert "HTTP 403" in modal.message
+
+
+async def _next_of(updates: AsyncIterator[Any], kind: type) -> Any:
+    async with asyncio.timeout(30):
+        async for item in updates:
+            if isinstance(item, kind):
+                return item
+    raise AssertionError("the feed ended")
+
+
+async def test_the_feed_follows_upstream_health_when_the_key_may(tui_server: LiveServer) -> None:
+    people = await people_of(tui_server)
+    admin = LiveFeed(tui_server.url, tui_server.admin_key).updates()
+    agent = LiveFeed(tui_server.url, people.agent).updates()  # may follow approvals only
+    try:
+        for updates in (admin, agent):
+            status = await _next_of(updates, FeedStatus)
+            while status.state == ConnectionState.CONNECTING:
+                status = await _next_of(updates, FeedStatus)
+            assert ConnectionState.CONNECTED == status.state  # not rejected for asking
+        await _rest(tui_server, "POST", "/", json=_extra("v1"))  # the pool connects to it
+        event = await _next_of(admin, UpstreamStateChanged)
+        while event.server != "extra":  # demo's, from the server's start, may come first
+            event = await _next_of(admin, UpstreamStateChanged)
+        assert event.state in {"connecting", "ready"}
+    finally:
+        await admin.aclose()
+        await agent.aclose()
