@@ -101,6 +101,7 @@ class ServersScreen(Screen[None]):
         self.upstreams: dict[str, UpstreamServer] = {}
         self.tools: dict[str, list[UpstreamTool]] = {}
         self.live_health: dict[str, UpstreamHealth] = {}  # from the feed, newer than a listing
+        self._tools_shown: str | None = None  # whose tools the tools table shows
 
     @property
     def preloop(self) -> PreloopApp:
@@ -275,7 +276,8 @@ class ServersScreen(Screen[None]):
     def _render_tools(self) -> None:
         table = self.query_one("#tools", DataTable)
         server = self._selected_server()
-        kept = _row_key(table) if table.border_title == f"Tools of {server}" else None
+        kept = _row_key(table) if server == self._tools_shown else None  # same server: stay
+        self._tools_shown = server
         table.clear()
         tools = ordered(self.tools.get(server, [])) if server else []
         for tool in tools:
