@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
+from hub.events import SystemEvent
 from tui.client import PreloopClient, ServerError
 from tui.feed import ConnectionState, FeedStatus, LiveFeed
 from tui.keys import documented
@@ -108,7 +109,12 @@ class PreloopApp(App[None]):
         async for item in self.live.updates():
             if isinstance(item, FeedStatus):
                 self.connection = item
-            self.approvals.feed(item)
+            if not isinstance(item, SystemEvent):
+                self.approvals.feed(item)
+            if isinstance(item, FeedStatus | SystemEvent):  # to the screens that follow them
+                for screen in self.main_screens.values():
+                    if callable(follow := getattr(screen, "follow_system", None)):
+                        follow(item)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -147,6 +153,10 @@ class PreloopApp(App[None]):
         if name not in self.main_screens or self.screen is self.main_screens[name]:
             return
         if self.screen in self.main_screens.values():  # not over a dialog
+            if not self.screen._result_callbacks:
+                # Textual puts the default screen on the stack without the (empty) result
+                # callback that switch_screen pops: give it one, or the first switch fails.
+                self.screen._push_result_callback(self.screen, None)
             self.switch_screen(name)
 
     def action_toggle_theme(self) -> None:

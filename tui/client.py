@@ -9,7 +9,9 @@ terminal. Records are decoded into the hub's own Structs, so the TUI shares the 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -98,6 +100,27 @@ class PreloopClient:
             json={"comment": comment},
         )
 
+    # -- the Servers screen ---------------------------------------------------------------
+
+    async def servers(self) -> list[UpstreamServer]:
+        """The upstream MCP servers with their health on the replica that answers."""
+        return await self._call("GET", "/api/v1/servers/", list[UpstreamServer])
+
+    async def server_tools(self, server: str) -> list[UpstreamTool]:
+        path = f"/api/v1/servers/{_segment(server)}/tools"
+        return await self._call("GET", path, list[UpstreamTool])
+
+    async def refresh_server(self, server: str) -> list[UpstreamTool]:
+        """Ask the upstream for its tools now (admin): new ones are pinned, changed ones blocked."""
+        return await self._call(
+            "POST", f"/api/v1/servers/{_segment(server)}/refresh", list[UpstreamTool]
+        )
+
+    async def accept_tool(self, server: str, tool: str) -> AcceptedTool:
+        """Pin the tool's current definition (admin); answers the diff that was accepted."""
+        path = f"/api/v1/servers/{_segment(server)}/tools/{_segment(tool)}/accept"
+        return await self._call("POST", path, AcceptedTool)
+
     async def _call(self, method: str, path: str, into: type[T], **kwargs: Any) -> T:
         try:
             response = await self._http.request(method, path, **kwargs)
@@ -129,3 +152,39 @@ def error_of(response: httpx.Response) -> ServerError:
         text = response.text.strip()[:200] or response.reason_phrase
         return ServerError(f"HTTP {status}: {text}", title=title, status=status)
     return ServerError(f"{message} (HTTP {status}, {kind})", title=title, status=status)
+
+
+def _segment(name: str) -> str:
+    """A name as one URL path segment (a server or tool name with ``/`` stays one segment)."""
+    return quote(name, safe="")
+
+
+# -- the Servers screen's records (the server's ``/api/v1/servers`` views) -------------------
+
+
+class UpstreamHealth(msgspec.Struct, frozen=True, kw_only=True):
+    state: str  # ready | connecting | failed | stopped
+    last_error: str | None = None
+    restarts: int = 0
+
+
+class UpstreamServer(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    transport: str
+    source: str = ""  # policy | api
+    health: UpstreamHealth | None = None  # None: not connected from this replica
+
+
+class UpstreamTool(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str = ""
+    blocked: bool = False  # its definition changed since it was pinned: calls are refused
+    definition_hash: str = ""
+    pinned_hash: str = ""
+    updated_at: datetime | None = None
+    diff: str = ""  # when blocked: pinned definition -> served definition, unified diff
+
+
+class AcceptedTool(msgspec.Struct, frozen=True, kw_only=True):
+    tool: UpstreamTool
+    diff: str

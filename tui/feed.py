@@ -1,4 +1,5 @@
-"""The live feed: the unified WebSocket's ``approvals`` topic, kept connected.
+"""The live feed: the unified WebSocket's ``approvals`` topic (and, for the Servers screen, the
+``system`` topic's upstream health and blocked tools), kept connected.
 
 ``LiveFeed.updates()`` is an endless async iterator of two kinds of item:
 
@@ -7,7 +8,10 @@
   the latest one. ``connected`` is only reported once the subscription is confirmed, from
   which point the server misses no event; the screens reload their lists on it, so whatever
   happened while the feed was down is caught up.
-- the hub's approval events (:data:`hub.events.AnyEvent`), decoded from the wire.
+- the hub's approval events (:data:`hub.events.AnyEvent`), decoded from the wire, and the
+  ``system`` events in :data:`SYSTEM_KINDS` when the key may follow that topic (the
+  ``connected`` message lists its topics; an agent key may not, and then only approvals
+  come). ``connected`` waits for both subscriptions, so neither topic misses an event.
 
 When the server goes away the feed retries with exponential backoff (``Backoff``), reset
 after each successful subscription. A socket silent for three heartbeats is treated as dead.
@@ -67,11 +71,25 @@ class _Envelope(msgspec.Struct, kw_only=True):
     event: msgspec.Raw = msgspec.Raw(b"null")
     heartbeat_seconds: float | None = None
     message: str = ""
+    topics: list[str] = []
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _EVENT = msgspec.json.Decoder(AnyEvent)
-_KNOWN_EVENTS = {"approval.requested", "approval.voted", "approval.escalated", "approval.decided"}
+# The system events the Servers screen follows (upstream health, tools blocked by a change).
+SYSTEM_KINDS = ("upstream.state_changed", "tool.blocked")
+_KNOWN_EVENTS = {
+    "approval.requested",
+    "approval.voted",
+    "approval.escalated",
+    "approval.decided",
+    *SYSTEM_KINDS,
+}
+
+
+_SUBSCRIBE_SYSTEM = msgspec.json.encode(
+    {"type": "subscribe", "topic": "system", "filters": {"kind": list(SYSTEM_KINDS)}}
+).decode()
 
 
 class _Rejected(Exception):
@@ -127,6 +145,7 @@ class LiveFeed:
     async def _session(self, socket: ClientConnection) -> AsyncIterator[FeedStatus | Any]:
         silence = DEFAULT_HEARTBEAT_SECONDS * MISSED_HEARTBEATS
         await socket.send(msgspec.json.encode({"type": "subscribe", "topic": "approvals"}).decode())
+        awaited = {"approvals"}  # subscriptions not confirmed yet
         while True:
             try:
                 async with asyncio.timeout(silence):
@@ -136,11 +155,17 @@ class LiveFeed:
                 return
             with contextlib.suppress(msgspec.DecodeError):
                 envelope = _ENVELOPE.decode(frame)
-                if envelope.type == "connected" and envelope.heartbeat_seconds:
-                    silence = envelope.heartbeat_seconds * MISSED_HEARTBEATS
-                elif envelope.type == "subscribed":
-                    self.backoff.reset()
-                    yield FeedStatus(state=ConnectionState.CONNECTED, detail=self.url)
+                if envelope.type == "connected":
+                    if envelope.heartbeat_seconds:
+                        silence = envelope.heartbeat_seconds * MISSED_HEARTBEATS
+                    if "system" in envelope.topics:
+                        awaited.add("system")
+                        await socket.send(_SUBSCRIBE_SYSTEM)
+                elif envelope.type == "subscribed" and envelope.topic in awaited:
+                    awaited.discard(envelope.topic)
+                    if not awaited:
+                        self.backoff.reset()
+                        yield FeedStatus(state=ConnectionState.CONNECTED, detail=self.url)
                 elif envelope.type == "event":
                     if _event_type(envelope.event) in _KNOWN_EVENTS:
                         yield _EVENT.decode(envelope.event)

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
-from hub.catalog import is_blocked
+from hub.catalog import definition_diff, is_blocked
 from hub.errors import NotFoundError, ValidationError
 from hub.ids import new_id
 from hub.policy.model import McpServerSpec, Transport
@@ -61,6 +61,7 @@ class ToolView(msgspec.Struct, frozen=True, kw_only=True):
     definition_hash: str
     pinned_hash: str
     updated_at: datetime
+    diff: str  # blocked: the unified diff from the pinned definition to the served one; else ""
 
 
 class AcceptedTool(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +77,7 @@ def _tool_view(record: ToolRecord) -> ToolView:
         definition_hash=record.definition_hash,
         pinned_hash=record.pinned_hash,
         updated_at=record.updated_at,
+        diff=definition_diff(record) if is_blocked(record) else "",
     )
 
 

@@ -72,6 +72,9 @@ def test_a_changed_tool_is_accepted_with_its_diff(
         refreshed = {t["name"]: t for t in api(live, "POST", "/demo/refresh").json()}
         assert refreshed["echo"]["blocked"] is True
         assert refreshed["fail"]["blocked"] is False
+        assert refreshed["fail"]["diff"] == ""
+        assert "v2: now trims nothing" in refreshed["echo"]["diff"]  # shown before accepting
+        assert "(pinned)" in refreshed["echo"]["diff"]
         blocked = run(live, "servers", "tools", "demo")
         assert "BLOCKED" in blocked
 
@@ -87,6 +90,7 @@ def test_a_changed_tool_is_accepted_with_its_diff(
         assert "Accepted" in out
         tools = {t["name"]: t for t in api(live, "GET", "/demo/tools").json()}
         assert tools["echo"]["blocked"] is False
+        assert tools["echo"]["diff"] == ""
         again = json.loads(run(live, "servers", "accept", "demo", "echo", "--json"))
         assert again["diff"] == ""
         assert again["tool"]["blocked"] is False
