@@ -116,6 +116,7 @@ class DevicesScreen(Screen[None]):
         self.pairing_for = ""  # what was typed: shown in the pane
         self.known_before: set[str] = set()  # device ids when the code was made
         self.paired: DeviceInfo | None = None  # the device that used the code
+        self.code_lines: list[str] = []  # the QR code's half-block rows
 
     @property
     def preloop(self) -> PreloopApp:
@@ -192,9 +193,8 @@ class DevicesScreen(Screen[None]):
             return
         self.pairing, self.pairing_for, self.paired = pairing, user, None
         self.known_before = set(self.devices)
-        self.query_one("#qr", Static).update(
-            Text(qr_terminal(pairing.uri, border=QR_BORDER).rstrip("\n"), style=QR_STYLE)
-        )
+        self.code_lines = qr_terminal(pairing.uri, border=QR_BORDER).rstrip("\n").splitlines()
+        self.query_one("#qr", Static).update(Text("\n".join(self.code_lines), style=QR_STYLE))
         self._show_pairing()
 
     @work(exit_on_error=False)
@@ -303,8 +303,18 @@ class DevicesScreen(Screen[None]):
         else:
             left = countdown(pairing.expires_at, now)
             pane.border_subtitle = f"expires in {left}"
+            rows = len(self.code_lines)
+            fits = pane.size.height >= rows
+            scan = (
+                "Scan with the Preloop app."
+                if fits
+                else (
+                    f"The code needs {rows} rows: enlarge the terminal (or tab here and scroll) "
+                    "to scan it."
+                )
+            )
             note.update(
-                f"Scan with the Preloop app.\n\nExpires in {left} "
+                f"{scan}\n\nExpires in {left} "
                 f"(at {_clock(pairing.expires_at)} UTC); it works once.\n\n"
                 f"Or enter it by hand:\n{pairing.uri}\n\n"
                 "Press r once the phone is paired; c hides the code."
