@@ -1,6 +1,7 @@
-"""Snapshots of the Devices screen at 80x24 and 120x40: a fixed list of devices and a fixed
-pairing (its QR code and countdown) served through httpx's mock transport, with the frozen
-clock of :mod:`tests.tui.scenes`. Update with ``pytest tests/tui --snapshot-update``."""
+"""The Devices screen on a fixed scene: a fixed list of devices and a fixed pairing (its QR
+code and countdown) served through httpx's mock transport, with the frozen clock of
+:mod:`tests.tui.scenes`. Snapshots at 80x24 and 120x40 (and light at 80x24; update with
+``pytest tests/tui --snapshot-update``), and the help and palette listing its every key."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
+from textual.binding import Binding
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from tests.tui import scenes
 from tests.tui.conftest import until
 from tui.app import PreloopApp
 from tui.client import PreloopClient
 from tui.screens.devices import DevicesScreen, PairModal
+from tui.screens.help import HelpScreen
 
 
 def _at(minutes: float) -> str:
@@ -76,9 +79,9 @@ def handler(request: httpx.Request) -> httpx.Response:
     return scenes.handler(request)
 
 
-def devices_app() -> PreloopApp:
+def devices_app(theme: str = "textual-dark") -> PreloopApp:
     client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
-    return PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
+    return PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW, theme=theme)
 
 
 def _devices(app: Any) -> DevicesScreen | None:
@@ -113,3 +116,42 @@ def test_devices_list(snap_compare: Any) -> None:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_devices_pairing(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(devices_app(), terminal_size=size, run_before=_pairing)
+
+
+def test_devices_pairing_light(snap_compare: Any) -> None:
+    """The code keeps its white-on-black polarity in the light theme."""
+    app = devices_app("textual-light")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_pairing)
+
+
+async def test_the_help_and_the_palette_list_every_key_of_the_screen() -> None:
+    app = devices_app()
+    declared = [*DevicesScreen.BINDINGS, *PreloopApp.BINDINGS]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _listed(pilot)
+        screen = app.screen
+        titles = [command.title for command in app.get_system_commands(screen)]
+        await pilot.press("question_mark")
+        help_screen = await until(
+            pilot, lambda: app.screen if isinstance(app.screen, HelpScreen) else None
+        )
+        table = help_screen.query_one(DataTable)
+        rows = {
+            (str(table.get_row_at(i)[0]), str(table.get_row_at(i)[1]))
+            for i in range(table.row_count)
+        }
+        for binding in declared:
+            assert isinstance(binding, Binding)
+            keys = " / ".join(
+                app.get_key_display(Binding(k, binding.action)) for k in binding.key.split(",")
+            )
+            assert (keys, binding.description) in rows
+            if binding.action != "command_palette":
+                assert binding.description in titles
+        assert len(declared) == table.row_count
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Pair a phone")
+        await pilot.pause()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PairModal) or None)
