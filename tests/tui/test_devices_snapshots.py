@@ -19,6 +19,7 @@ from tests.tui import scenes
 from tests.tui.conftest import until
 from tui.app import PreloopApp
 from tui.client import PreloopClient
+from tui.feed import ConnectionState, FeedStatus
 from tui.screens.devices import DevicesScreen, PairModal
 from tui.screens.help import HelpScreen
 
@@ -65,14 +66,14 @@ PAIRING = {
 }
 
 
-def handler(request: httpx.Request) -> httpx.Response:
+def handler(request: httpx.Request, devices: list[dict[str, Any]] = DEVICES) -> httpx.Response:
     path = request.url.path
     if path == "/api/v1/whoami":
         return httpx.Response(200, json={"key_id": "a0a0a0a0a0a0a0a0", "role": "admin"})
     if path == "/api/v1/users/":
         return httpx.Response(200, json=USERS)
     if path == "/api/v1/devices/":
-        return httpx.Response(200, json=DEVICES)
+        return httpx.Response(200, json=devices)
     if path == "/api/v1/pairing-tokens/" and request.method == "POST":
         assert {"user": "ann@example.com", "expires_in_seconds": 600} == json.loads(request.content)
         return httpx.Response(201, json=PAIRING)
@@ -155,3 +156,21 @@ async def test_the_help_and_the_palette_list_every_key_of_the_screen() -> None:
         await pilot.pause()
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairModal) or None)
+
+
+async def test_the_list_is_reloaded_when_the_connection_comes_back() -> None:
+    served = list(DEVICES)
+    transport = httpx.MockTransport(lambda request: handler(request, served))
+    client = PreloopClient(scenes.URL, "pl_test", transport=transport)
+    app = PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _listed(pilot)
+        screen = _devices(app)
+        assert screen is not None
+        app.connection = FeedStatus(state=ConnectionState.DISCONNECTED, detail="gone")
+        await pilot.pause()
+        served.append(_device("dev_4", "usr_ann", "Ann's iPad", "ios", False, 0))
+        assert 3 == len(screen.devices)  # kept while away
+        app.connection = FeedStatus(state=ConnectionState.CONNECTED, detail=scenes.URL)
+        await until(pilot, lambda: "dev_4" in screen.devices or None)
+        assert 4 == screen.query_one("#devices", DataTable).row_count

@@ -10,6 +10,9 @@ The server keeps only a hash of the token, so an expired code cannot be shown ag
 says so and ``p`` makes a new one. When a reload finds a new device of that person, the code
 has been used: the pane says which phone paired and drops the code.
 
+The list is loaded when the screen is first shown, on ``r``, and again whenever the live
+connection comes back after an outage (the screen keeps its state meanwhile).
+
 ``x`` revokes the selected device after a confirmation (its credential stops working at once,
 on every replica). Every REST call runs in a worker through the app's one client; its errors go
 to the app's one error modal.
@@ -32,7 +35,7 @@ from textual.worker import Worker
 from hub.qr import qr_terminal
 from hub.records import User
 from tui.client import DeviceInfo, PairingInfo, ServerError
-from tui.feed import FeedStatus
+from tui.feed import ConnectionState, FeedStatus
 from tui.queue import countdown
 from tui.screens.modals import ConfirmModal
 from tui.widgets.status import ConnectionBar
@@ -117,6 +120,7 @@ class DevicesScreen(Screen[None]):
         self.known_before: set[str] = set()  # device ids when the code was made
         self.paired: DeviceInfo | None = None  # the device that used the code
         self.code_lines: list[str] = []  # the QR code's half-block rows
+        self._last_state: ConnectionState | None = None
 
     @property
     def preloop(self) -> PreloopApp:
@@ -145,6 +149,10 @@ class DevicesScreen(Screen[None]):
 
     def _show_connection(self, status: FeedStatus) -> None:
         self.query_one(ConnectionBar).show(status, self.preloop.client.url, self.preloop.who)
+        back = status.state == ConnectionState.CONNECTED != self._last_state
+        if back and self._last_state is not None:
+            self.reload()  # the server is back: what changed meanwhile is listed
+        self._last_state = status.state
 
     # -- workers (all I/O) ----------------------------------------------------------------
 
