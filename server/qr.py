@@ -1,21 +1,14 @@
-"""QR codes of pairing URIs (segno: pure Python; PNG and SVG without Pillow)."""
+"""QR codes of pairing URIs (segno: pure Python; PNG and SVG without Pillow). The terminal
+rendering lives in :mod:`hub.qr`, shared with the dashboard."""
 
 from __future__ import annotations
 
 import io
 
-import segno
+from hub.qr import qr_code as _code
+from hub.qr import qr_terminal
 
-
-def _code(text: str) -> segno.QRCode:
-    return segno.make_qr(text, error="m")
-
-
-def qr_terminal(text: str) -> str:
-    """Half-block text for a terminal (two rows of modules per line)."""
-    out = io.StringIO()
-    _code(text).terminal(out=out, compact=True)
-    return out.getvalue()
+__all__ = ["qr_png", "qr_svg", "qr_terminal"]
 
 
 def qr_png(text: str, *, scale: int = 8) -> bytes:

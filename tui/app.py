@@ -77,6 +77,9 @@ class PreloopApp(App[None]):
     def on_mount(self) -> None:
         for name, screen in self.main_screens.items():
             self.install_screen(screen, name)  # installed screens keep their state
+        # The default screen was never pushed, so it lacks the result callback that
+        # switch_screen pops when leaving it (Textual 8): give it the one push_screen would.
+        self.approvals._push_result_callback(self.approvals, None)
 
     def on_ready(self) -> None:
         """Once the first screen is mounted (so feed items find it ready)."""
@@ -153,10 +156,6 @@ class PreloopApp(App[None]):
         if name not in self.main_screens or self.screen is self.main_screens[name]:
             return
         if self.screen in self.main_screens.values():  # not over a dialog
-            if not self.screen._result_callbacks:
-                # Textual puts the default screen on the stack without the (empty) result
-                # callback that switch_screen pops: give it one, or the first switch fails.
-                self.screen._push_result_callback(self.screen, None)
             self.switch_screen(name)
 
     def action_toggle_theme(self) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from hub.records import ApprovalRequest, ApprovalVote
+from hub.records import ApprovalRequest, ApprovalVote, User
 
 T = TypeVar("T")
 
@@ -121,6 +121,28 @@ class PreloopClient:
         path = f"/api/v1/servers/{_segment(server)}/tools/{_segment(tool)}/accept"
         return await self._call("POST", path, AcceptedTool)
 
+    # -- the Devices screen ----------------------------------------------------------------
+
+    async def users(self) -> list[User]:
+        """The account's people (admin keys only): whom a phone can be paired for."""
+        return await self._call("GET", "/api/v1/users/", list[User])
+
+    async def devices(self) -> list[DeviceInfo]:
+        """Paired devices, oldest first (admin keys only)."""
+        return await self._call("GET", "/api/v1/devices/", list[DeviceInfo])
+
+    async def start_pairing(self, user: str, expires_in_seconds: int = 600) -> PairingInfo:
+        """A one-time pairing token for ``user`` (an email or user id) and its QR payload."""
+        return await self._call(
+            "POST",
+            "/api/v1/pairing-tokens/",
+            PairingInfo,
+            json={"user": user, "expires_in_seconds": expires_in_seconds},
+        )
+
+    async def revoke_device(self, device_id: str) -> DeviceInfo:
+        return await self._call("POST", f"/api/v1/devices/{device_id}/revoke", DeviceInfo)
+
     async def _call(self, method: str, path: str, into: type[T], **kwargs: Any) -> T:
         try:
             response = await self._http.request(method, path, **kwargs)
@@ -188,3 +210,29 @@ class UpstreamTool(msgspec.Struct, frozen=True, kw_only=True):
 class AcceptedTool(msgspec.Struct, frozen=True, kw_only=True):
     tool: UpstreamTool
     diff: str
+
+
+# -- the Devices screen's records -------------------------------------------------------------
+
+
+class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A paired device as the server shows it: never its credential or push token."""
+
+    id: str
+    user_id: str
+    name: str
+    platform: str
+    has_push_token: bool
+    created_at: datetime
+    revoked_at: datetime | None = None
+    status: str
+
+
+class PairingInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A new pairing token; ``uri`` is the QR payload (the server's SVG is not kept)."""
+
+    id: str
+    user_id: str
+    expires_at: datetime
+    token: str
+    uri: str

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from textual.screen import Screen
 
 from tui.screens.approvals import ApprovalsScreen
+from tui.screens.devices import DevicesScreen
 from tui.screens.servers import ServersScreen
 
 
@@ -27,4 +28,5 @@ class MainScreen(NamedTuple):
 MAIN_SCREENS: tuple[MainScreen, ...] = (
     MainScreen("1", "approvals", "Approvals", ApprovalsScreen),
     MainScreen("4", "servers", "Servers", ServersScreen),
+    MainScreen("5", "devices", "Devices", DevicesScreen),
 )
