@@ -76,6 +76,9 @@ class PreloopApp(App[None]):
     def on_mount(self) -> None:
         for name, screen in self.main_screens.items():
             self.install_screen(screen, name)  # installed screens keep their state
+        # The default screen was never pushed, so it lacks the result callback that
+        # switch_screen pops when leaving it (Textual 8): give it the one push_screen would.
+        self.approvals._push_result_callback(self.approvals, None)
 
     def on_ready(self) -> None:
         """Once the first screen is mounted (so feed items find it ready)."""
