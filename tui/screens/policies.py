@@ -45,14 +45,14 @@ COLUMNS = (("tool", "Tool"), ("n", "#"), ("on", "On"), ("action", "Action"),
 class PoliciesScreen(Screen[None]):
     HELP_SECTION = "Policies"
     BINDINGS = [
-        Binding("shift+up,ctrl+up", "move(-1)", "Move the rule up"),
-        Binding("shift+down,ctrl+down", "move(1)", "Move the rule down"),
-        Binding("space", "switch_rule", "Switch the rule on/off"),
-        Binding("e", "edit", "Edit the rule's condition"),
+        Binding("shift+up,ctrl+up", "move(-1)", "Move rule up"),
+        Binding("shift+down,ctrl+down", "move(1)", "Move rule down"),
+        Binding("space", "switch_rule", "Rule on/off"),
+        Binding("e", "edit", "Edit condition"),
         Binding("escape", "leave_editor", "Back to the rules (from the condition)", show=False),
-        Binding("a", "apply", "Apply as a new version (diff first)"),
-        Binding("h", "history", "History and rollback"),
-        Binding("r", "reload", "Reload the active policy"),
+        Binding("a", "apply", "Apply (diff first)"),
+        Binding("h", "history", "History/rollback"),
+        Binding("r", "reload", "Reload policy"),
     ]
     DEFAULT_CSS = """
     #policies { height: 1fr; }

@@ -6,6 +6,8 @@ Enter never applies or rolls back anything.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -32,11 +34,15 @@ def diff_text(diff: str) -> Text:
     return text
 
 
+def _widen(dialog: ModalScreen[Any]) -> None:
+    """Diffs and history need more room than a question (the app's .dialog is 70 wide)."""
+    dialog.query_one(".dialog").styles.width = 100
+
+
 class DiffModal(ModalScreen[bool]):
     """What applying would change; ``y`` applies it as a new version."""
 
     DEFAULT_CSS = """
-    .dialog.-wide { width: 100; max-width: 95%; }
     #policy-diff { height: auto; max-height: 16; }
     #policy-versions { height: auto; max-height: 16; }
     """
@@ -62,6 +68,7 @@ class DiffModal(ModalScreen[bool]):
                 yield Button("Cancel (n)", id="no")
 
     def on_mount(self) -> None:
+        _widen(self)
         self.query_one("#no", Button).focus()
 
     def action_answer(self, answer: bool) -> None:
@@ -75,7 +82,6 @@ class HistoryModal(ModalScreen[int | None]):
     """Every applied version, newest first; ``r`` rolls back to the selected one."""
 
     DEFAULT_CSS = """
-    .dialog.-wide { width: 100; max-width: 95%; }
     #policy-diff { height: auto; max-height: 16; }
     #policy-versions { height: auto; max-height: 16; }
     """
@@ -94,6 +100,7 @@ class HistoryModal(ModalScreen[int | None]):
             yield DataTable(id="policy-versions", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        _widen(self)
         table = self.query_one(DataTable)
         table.add_columns("Version", "Applied (UTC)", "By", "Comment")
         for v in self.versions:

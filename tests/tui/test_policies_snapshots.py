@@ -1,0 +1,138 @@
+"""Snapshots of the Policies screen at 80x24 and 120x40, the inline validation error and the
+diff preview, from a fixed policy served through httpx's mock transport (the scenes' REST
+seam, extended with the policy endpoints). Update with ``--snapshot-update``; look at the
+SVGs."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui import scenes
+from tests.tui.conftest import until
+from tui.app import PreloopApp
+from tui.client import PreloopClient
+from tui.screens.policies import PoliciesScreen
+from tui.screens.policy_dialogs import DiffModal
+
+ACTIVE = """\
+version: "1.0"
+metadata:
+  name: production safeguards
+approval_workflows:
+  - name: on-call
+    approvers:
+      - role:approver
+tools:
+  - name: push
+    server: git
+    conditions:
+      - id: force-push
+        expression: args.force == true
+        action: deny
+        message: no force pushes
+      - expression: args.branch == "main"
+        action: require_approval
+        approval_workflow: on-call
+      - expression: principal.role == "admin"
+        action: allow
+        enabled: false
+  - name: drop_table
+    server: postgres
+    action: require_approval
+    approval_workflow: on-call
+  - name: send_email
+    server: mail
+    conditions:
+      - expression: args.to.endsWith("@example.com")
+        action: allow
+    action: deny
+"""
+DIFF = """\
+--- version 3
++++ working copy
+@@ -11,9 +11,9 @@
+   - name: push
+     server: git
+     conditions:
+-      - id: force-push
+-        expression: args.force == true
+-        action: deny
+-        message: no force pushes
+       - expression: args.branch == "main"
+         action: require_approval
+         approval_workflow: on-call
++      - id: force-push
++        expression: args.force == true
++        action: deny
++        message: no force pushes
+"""
+_DANGLING = re.compile(r"&&\s*'?\n")
+
+
+def handler(request: httpx.Request) -> httpx.Response:
+    path = request.url.path
+    if path == "/api/v1/policies/export":
+        return httpx.Response(200, json={"version": 3, "source": ACTIVE})
+    if path == "/api/v1/policies/validate":
+        source = json.loads(request.content)["source"]
+        if _DANGLING.search(source):
+            problem = {
+                "message": "Syntax error: unexpected end of expression (tool 'git/push', rule 2)",
+                "line": 16,
+                "key": "tools[0].conditions[1].expression",
+            }
+            return httpx.Response(200, json={"valid": False, "problems": [problem]})
+        return httpx.Response(200, json={"valid": True, "name": "production safeguards"})
+    if path == "/api/v1/policies/diff":
+        return httpx.Response(200, json={"changed": True, "diff": DIFF})
+    return scenes.handler(request)
+
+
+def policies_app(theme: str = "textual-dark") -> PreloopApp:
+    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
+    return PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW, theme=theme)
+
+
+async def _loaded(pilot: Pilot[Any]) -> None:
+    app: PreloopApp = pilot.app  # type: ignore[assignment]
+    await until(pilot, lambda: len(app.approvals.queue) == 3 or None)
+    await pilot.press("3")
+    screen = app.main_screens["policies"]
+    assert isinstance(screen, PoliciesScreen)
+    await until(pilot, lambda: (app.screen is screen and screen.draft is not None) or None)
+    await pilot.press("down")  # rule 2 of git/push
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_policies_screen(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(policies_app(), terminal_size=size, run_before=_loaded)
+
+
+async def _invalid(pilot: Pilot[Any]) -> None:
+    await _loaded(pilot)
+    await pilot.press("e", "end", "space", "ampersand", "ampersand", "enter")
+    screen = pilot.app.main_screens["policies"]  # type: ignore[attr-defined]
+    await until(pilot, lambda: screen.problems or None)
+    await pilot.pause()
+
+
+def test_policies_inline_error(snap_compare: Any) -> None:
+    assert snap_compare(policies_app(), terminal_size=(80, 24), run_before=_invalid)
+
+
+async def _diff(pilot: Pilot[Any]) -> None:
+    await _loaded(pilot)
+    await pilot.press("shift+down", "a")  # rule 2 moves to 3, then the preview
+    await until(pilot, lambda: isinstance(pilot.app.screen, DiffModal) or None)
+    await pilot.pause()
+
+
+def test_policies_diff_preview(snap_compare: Any) -> None:
+    assert snap_compare(policies_app(), terminal_size=(120, 40), run_before=_diff)
