@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from tests.integration.conftest import LiveServer, make_settings, run_live
-from tests.integration.mcp.support import REPO
+from tests.integration.mcp.support import REPO, agent, agent_key, raw_call, text_of
 from tests.tui.conftest import people_of, plain, until
 from tui.app import PreloopApp
 from tui.client import PreloopClient
@@ -100,6 +100,11 @@ async def test_a_rule_moved_with_keys_and_applied_is_the_new_active_order(
 ) -> None:
     live = policy_server
     assert "allow" == (await _evaluate(live, "hello"))["action"]
+    caller = await agent_key(live)
+    async with agent(live, caller, "auto") as client:  # before: allowed, the upstream echoes
+        before = await raw_call(client, "demo__echo", {"text": "hello"})
+    assert before.get("isError") is not True
+    assert "hello" in text_of(before)
     app = _app(live, live.admin_key)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open(pilot, app)
@@ -127,6 +132,10 @@ async def test_a_rule_moved_with_keys_and_applied_is_the_new_active_order(
     assert exported.index("size() > 0") < exported.index('"hello"')
     decided = await _evaluate(live, "hello")  # the rule moved first decides now
     assert ["deny", "demo/echo#1"] == [decided["action"], decided["rule"]]
+    async with agent(live, caller, "auto") as client:  # and a real call gets its decision
+        after = await raw_call(client, "demo__echo", {"text": "hello"})
+    assert after.get("isError") is True
+    assert "no echoing" in text_of(after)
 
 
 async def test_an_invalid_condition_is_shown_inline_and_never_applied(

@@ -11,12 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
+from textual.binding import Binding
 from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
 
 from tests.tui import scenes
 from tests.tui.conftest import until
 from tui.app import PreloopApp
 from tui.client import PreloopClient
+from tui.screens.help import HelpScreen
+from tui.screens.modals import ErrorModal
 from tui.screens.policies import PoliciesScreen
 from tui.screens.policy_dialogs import DiffModal
 
@@ -136,3 +140,48 @@ async def _diff(pilot: Pilot[Any]) -> None:
 
 def test_policies_diff_preview(snap_compare: Any) -> None:
     assert snap_compare(policies_app(), terminal_size=(120, 40), run_before=_diff)
+
+
+async def test_the_help_on_policies_lists_every_binding() -> None:
+    app = policies_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot)
+        await pilot.press("question_mark")
+        shown = await until(
+            pilot, lambda: app.screen if isinstance(app.screen, HelpScreen) else None
+        )
+        table = shown.query_one(DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        declared = [*PoliciesScreen.BINDINGS, *PreloopApp.BINDINGS]
+        for binding in declared:
+            assert isinstance(binding, Binding)
+            keys = " / ".join(
+                app.get_key_display(Binding(k, binding.action)) for k in binding.key.split(",")
+            )
+            assert [keys, binding.description] in [row[:2] for row in rows]
+        assert len(declared) == len(rows)
+        assert ["shift+↑ / ^↑", "Move rule up", "Policies"] in rows
+
+
+async def test_an_active_policy_the_dashboard_cannot_read_ends_in_the_error_modal() -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/policies/export":
+            return httpx.Response(200, json={"version": 7, "source": "version: '9.9'\n"})
+        return handler(request)
+
+    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(broken))
+    app = PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        modal = await until(
+            pilot, lambda: app.screen if isinstance(app.screen, ErrorModal) else None
+        )
+        message = str(modal.query_one("#error-message", Static).content)
+        assert message.startswith("The active policy could not be read: ")
+        assert "Traceback" not in message
+        screen = app.main_screens["policies"]
+        assert isinstance(screen, PoliciesScreen)
+        assert screen.draft is None
+        await pilot.press("escape", "a", "space", "shift+up")  # nothing to act on: no crash
+        assert screen.draft is None
+        assert app.screen is screen

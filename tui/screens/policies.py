@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker
 
-from hub.errors import Problem
+from hub.errors import PolicyError, Problem
 from tui.client import ServerError
 from tui.feed import FeedStatus
 from tui.policy_draft import PolicyDraft, RulePath
@@ -107,9 +107,10 @@ class PoliciesScreen(Screen[None]):
             return
         try:
             self.draft = PolicyDraft(active.source, active.version)
-        except Exception as exc:  # the server's own export; fails only if client and server differ
+        except PolicyError as exc:  # the server's own export: only if dashboard and server differ
+            message = "; ".join(p.message for p in exc.problems[:3])
             self.preloop.show_error(
-                ServerError(f"The active policy could not be read: {exc}", title="Unreadable")
+                ServerError(f"The active policy could not be read: {message}", title="Unreadable")
             )
             return
         self.problems = []
