@@ -22,7 +22,7 @@ from tui.client import PreloopClient
 from tui.screens.help import HelpScreen
 from tui.screens.modals import ErrorModal
 from tui.screens.policies import PoliciesScreen
-from tui.screens.policy_dialogs import DiffModal
+from tui.screens.policy_dialogs import DiffModal, HistoryModal
 
 ACTIVE = """\
 version: "1.0"
@@ -76,6 +76,22 @@ DIFF = """\
 +        action: deny
 +        message: no force pushes
 """
+VERSIONS = [
+    {
+        "version": n,
+        "name": "production safeguards",
+        "digest": f"{n}" * 64,
+        "created_at": f"2026-11-2{n}T08:3{n}:00Z",
+        "created_by": by,
+        "comment": comment,
+        "active": n == 3,
+    }
+    for n, by, comment in [
+        (3, "b0b0b0b0b0b0b0b0", "applied from the dashboard"),
+        (2, "9f3c2a1b7d6e5f40", "force pushes denied"),
+        (1, "9f3c2a1b7d6e5f40", "first policy"),
+    ]
+]
 _DANGLING = re.compile(r"&&\s*'?\n")
 
 
@@ -93,6 +109,8 @@ def handler(request: httpx.Request) -> httpx.Response:
             }
             return httpx.Response(200, json={"valid": False, "problems": [problem]})
         return httpx.Response(200, json={"valid": True, "name": "production safeguards"})
+    if path == "/api/v1/policies/versions":
+        return httpx.Response(200, json=VERSIONS)
     if path == "/api/v1/policies/diff":
         return httpx.Response(200, json={"changed": True, "diff": DIFF})
     return scenes.handler(request)
@@ -140,6 +158,18 @@ async def _diff(pilot: Pilot[Any]) -> None:
 
 def test_policies_diff_preview(snap_compare: Any) -> None:
     assert snap_compare(policies_app(), terminal_size=(120, 40), run_before=_diff)
+
+
+async def _history(pilot: Pilot[Any]) -> None:
+    await _loaded(pilot)
+    await pilot.press("h")
+    await until(pilot, lambda: isinstance(pilot.app.screen, HistoryModal) or None)
+    await pilot.press("down")
+    await pilot.pause()
+
+
+def test_policies_history(snap_compare: Any) -> None:
+    assert snap_compare(policies_app(), terminal_size=(80, 24), run_before=_history)
 
 
 async def test_the_help_on_policies_lists_every_binding() -> None:
