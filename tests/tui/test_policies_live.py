@@ -211,3 +211,30 @@ async def test_a_viewer_may_look_but_applying_ends_in_the_error_modal(
 
     versions = await _rest(live, live.admin_key, "GET", "versions")
     assert [1] == [v["version"] for v in versions]
+
+
+async def test_the_preview_warns_when_another_version_was_applied_meanwhile(
+    policy_server: LiveServer,
+) -> None:
+    live = policy_server
+    app = _app(live, live.admin_key)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, app)
+        await pilot.press("space")  # rule 1 off, in the working copy of version 1
+        source = (await _rest(live, live.admin_key, "GET", "export"))["source"]
+        elsewhere = source.replace("no echoing", "changed elsewhere")
+        await _rest(live, live.admin_key, "POST", "apply", json={"source": elsewhere})
+
+        await pilot.press("a")
+        modal = await until(
+            pilot, lambda: app.screen if isinstance(app.screen, DiffModal) else None
+        )
+        warning = plain(modal.query_one("#policy-stale", Static))
+        assert "Version 2 was applied after you started from version 1" in warning
+        diff = plain(modal.query_one("#policy-diff-text", Static))
+        assert "-        message: changed elsewhere\n+        message: no echoing" in diff
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen or None)
+
+    versions = await _rest(live, live.admin_key, "GET", "versions")
+    assert [2, 1] == [v["version"] for v in versions]

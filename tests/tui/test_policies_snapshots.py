@@ -215,3 +215,20 @@ async def test_an_active_policy_the_dashboard_cannot_read_ends_in_the_error_moda
         await pilot.press("escape", "a", "space", "shift+up")  # nothing to act on: no crash
         assert screen.draft is None
         assert app.screen is screen
+
+
+async def test_a_server_out_of_reach_while_typing_is_said_under_the_field() -> None:
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/policies/validate":
+            raise httpx.ConnectError("connection refused")
+        return handler(request)
+
+    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(unreachable))
+    app = PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot)
+        await pilot.press("e", "end", "space", "ampersand")
+        line = app.main_screens["policies"].query_one("#expression-problems", Static)
+        await until(pilot, lambda: "not checked" in str(line.content) or None)
+        assert "? not checked: server unreachable" in str(line.content)
+        assert not isinstance(app.screen, ErrorModal)

@@ -126,7 +126,12 @@ class PoliciesScreen(Screen[None]):
         try:
             checked = await self.preloop.client.validate_policy(self.draft.source())
         except ServerError as exc:
-            self.preloop.show_error(exc)
+            if exc.status:  # refused: the error modal
+                self.preloop.show_error(exc)
+            else:  # unreachable: said under the field, not a modal per pause in typing
+                self.query_one("#expression-problems", Static).update(
+                    f"? not checked: {exc.title.lower()} (checked again on the next edit)"
+                )
             return
         self.problems = list(checked.problems)
         self._show_problems()
@@ -151,6 +156,7 @@ class PoliciesScreen(Screen[None]):
                 )
                 return
             diff = await client.diff_policy(source)
+            active = await client.export_policy()
         except ServerError as exc:
             self.preloop.show_error(exc)
             return
@@ -162,7 +168,10 @@ class PoliciesScreen(Screen[None]):
             if answer:
                 self.apply(source)
 
-        self.app.push_screen(DiffModal(diff.diff, draft.version), confirmed)
+        # The diff is against the version active now: if someone applied another one since
+        # the working copy was loaded, the preview says so (their changes show as undone).
+        preview = DiffModal(diff.diff, active.version, started_from=draft.version)
+        self.app.push_screen(preview, confirmed)
 
     @work(group="policies-apply", exclusive=True, exit_on_error=False)
     async def apply(self, source: str) -> None:

@@ -45,22 +45,31 @@ class DiffModal(ModalScreen[bool]):
     DEFAULT_CSS = """
     #policy-diff { height: auto; max-height: 16; }
     #policy-versions { height: auto; max-height: 16; }
+    #policy-stale { color: $text-warning; text-style: bold; margin-bottom: 1; }
     """
     BINDINGS = [
         Binding("y", "answer(True)", "Apply"),
         Binding("n,escape", "answer(False)", "Cancel"),
     ]
 
-    def __init__(self, diff: str, base_version: int) -> None:
+    def __init__(self, diff: str, active_version: int, *, started_from: int) -> None:
         super().__init__()
-        self.diff, self.base_version = diff, base_version
+        self.diff, self.active_version, self.started_from = diff, active_version, started_from
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -wide"):
             yield Label(
-                f"Apply these changes to version {self.base_version} as a new version?",
+                f"Apply these changes to version {self.active_version} as a new version?",
                 classes="dialog-title",
             )
+            if self.active_version != self.started_from:
+                yield Static(
+                    f"Version {self.active_version} was applied after you started from version "
+                    f"{self.started_from}: its changes show here as undone. Cancel and press r "
+                    "to start again from it, or apply to replace it.",
+                    id="policy-stale",
+                    classes="-warning",
+                )
             with VerticalScroll(id="policy-diff"):
                 yield Static(diff_text(self.diff), id="policy-diff-text")
             with Horizontal(classes="buttons"):
