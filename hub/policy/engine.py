@@ -224,11 +224,12 @@ class CompiledPolicy:
     def _fallback(self, entry: CompiledTool, checked: int) -> Decision:
         tool = entry.tool
         source = "the tool's action" if tool.action is not None else "defaults.action"
-        lead = (
-            f"no rule of tool '{tool.label}' matched ({checked} checked)"
-            if checked
-            else f"tool '{tool.label}' has no rules"
-        )
+        if checked:
+            lead = f"no rule of tool '{tool.label}' matched ({checked} checked)"
+        elif tool.conditions:
+            lead = f"tool '{tool.label}' has no enabled rules"
+        else:
+            lead = f"tool '{tool.label}' has no rules"
         action = entry.fallback_action
         return self._decision(
             action,

@@ -136,7 +136,7 @@ class PoliciesScreen(Screen[None]):
         self.problems = list(checked.problems)
         self._show_problems()
 
-    @work(group="policies-apply", exclusive=True, exit_on_error=False)
+    @work(group="policies-preview", exclusive=True, exit_on_error=False)
     async def preview(self) -> None:
         """Validate, then show the diff; apply on confirmation."""
         draft = self.draft
@@ -173,7 +173,7 @@ class PoliciesScreen(Screen[None]):
         preview = DiffModal(diff.diff, active.version, started_from=draft.version)
         self.app.push_screen(preview, confirmed)
 
-    @work(group="policies-apply", exclusive=True, exit_on_error=False)
+    @work(exit_on_error=False)  # never cancelled by another action: it changes the server
     async def apply(self, source: str) -> None:
         try:
             result = await self.preloop.client.apply_policy(source, APPLY_COMMENT)
@@ -183,7 +183,7 @@ class PoliciesScreen(Screen[None]):
         self.notify(f"Applied as version {result.version}.")
         self.load()
 
-    @work(group="policies-apply", exclusive=True, exit_on_error=False)
+    @work(group="policies-history", exclusive=True, exit_on_error=False)
     async def history(self) -> None:
         try:
             versions = await self.preloop.client.policy_versions()
@@ -192,7 +192,7 @@ class PoliciesScreen(Screen[None]):
             return
         self.app.push_screen(HistoryModal(versions), self._rollback_chosen)
 
-    @work(group="policies-apply", exclusive=True, exit_on_error=False)
+    @work(exit_on_error=False)  # never cancelled by another action: it changes the server
     async def rollback(self, version: int) -> None:
         try:
             result = await self.preloop.client.rollback_policy(version)
@@ -225,6 +225,8 @@ class PoliciesScreen(Screen[None]):
     def action_edit(self) -> None:
         if self._selected_rule() is not None:
             self.query_one("#expression", Input).focus()
+        elif self.draft is not None:
+            self.notify("This tool has no rules to edit.", severity="warning")
 
     def action_leave_editor(self) -> None:
         self.query_one("#rules", DataTable).focus()

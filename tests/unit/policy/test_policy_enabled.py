@@ -58,6 +58,7 @@ def test_with_every_rule_disabled_the_fallback_decides() -> None:
 
     assert decision.action is Action.ALLOW
     assert decision.rule == "defaults.action"
+    assert decision.explanation.startswith("tool 'bash' has no enabled rules")
 
 
 def test_enabled_rules_still_decide_as_before() -> None:
