@@ -137,6 +137,10 @@ def test_policies_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(policies_app(), terminal_size=size, run_before=_loaded)
 
 
+def test_policies_screen_light(snap_compare: Any) -> None:
+    assert snap_compare(policies_app("textual-light"), terminal_size=(80, 24), run_before=_loaded)
+
+
 async def _invalid(pilot: Pilot[Any]) -> None:
     await _loaded(pilot)
     await pilot.press("e", "end", "space", "ampersand", "ampersand", "enter")
