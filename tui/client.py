@@ -16,6 +16,8 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from hub.errors import Problem
+from hub.policy_versions import ApplyResult
 from hub.records import ApprovalRequest, ApprovalVote, User
 
 T = TypeVar("T")
@@ -51,6 +53,33 @@ class Whoami(msgspec.Struct, frozen=True, kw_only=True):
 class ApprovalDetail(msgspec.Struct, frozen=True, kw_only=True):
     request: ApprovalRequest
     votes: list[ApprovalVote]
+
+
+class PolicyExport(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    source: str
+
+
+class PolicyValidation(msgspec.Struct, frozen=True, kw_only=True):
+    valid: bool
+    name: str = ""
+    tools: int = 0
+    problems: list[Problem] = []
+
+
+class PolicyDiff(msgspec.Struct, frozen=True, kw_only=True):
+    changed: bool
+    diff: str
+
+
+class PolicyVersionSummary(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    name: str
+    digest: str
+    created_at: datetime
+    created_by: str
+    comment: str
+    active: bool
 
 
 class PreloopClient:
@@ -161,6 +190,39 @@ class PreloopClient:
                 title="Unexpected answer",
                 status=response.status_code,
             ) from exc
+
+    # -- the Policies screen ---------------------------------------------------------------
+
+    async def export_policy(self) -> PolicyExport:
+        """The active policy as canonical YAML, with its version."""
+        return await self._call("GET", "/api/v1/policies/export", PolicyExport)
+
+    async def validate_policy(self, source: str) -> PolicyValidation:
+        return await self._call(
+            "POST", "/api/v1/policies/validate", PolicyValidation, json={"source": source}
+        )
+
+    async def diff_policy(self, source: str) -> PolicyDiff:
+        return await self._call(
+            "POST", "/api/v1/policies/diff", PolicyDiff, json={"source": source}
+        )
+
+    async def apply_policy(self, source: str, comment: str = "") -> ApplyResult:
+        return await self._call(
+            "POST",
+            "/api/v1/policies/apply",
+            ApplyResult,
+            json={"source": source, "comment": comment},
+        )
+
+    async def policy_versions(self) -> list[PolicyVersionSummary]:
+        """Every applied version, newest first."""
+        return await self._call("GET", "/api/v1/policies/versions", list[PolicyVersionSummary])
+
+    async def rollback_policy(self, version: int) -> ApplyResult:
+        return await self._call(
+            "POST", "/api/v1/policies/rollback", ApplyResult, json={"version": version}
+        )
 
 
 def error_of(response: httpx.Response) -> ServerError:

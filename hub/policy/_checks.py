@@ -205,7 +205,7 @@ def _check_tools(parts: Parts, collector: Collector) -> None:
                     f"rule {ri + 1} can never match: rule {unconditional + 1} before it has no "
                     "expression and always matches",
                 )
-            elif rule.expression is None:
+            elif rule.expression is None and rule.enabled:  # a disabled catch-all hides nothing
                 unconditional = ri
             if rule.approval_workflow is not None and rule.approval_workflow not in workflows:
                 collector.add(

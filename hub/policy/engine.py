@@ -6,7 +6,8 @@
    index is built at load, so a decision costs the rules of one tool, not the whole policy.
    Not found → ``defaults.unknown_tools``.
 2. ``justification: required`` and no (or a blank) justification → deny.
-3. Rules in order, first match wins. A rule without an expression matches. An expression
+3. Rules in order, first match wins; a rule with ``enabled: false`` is skipped. A rule
+   without an expression matches. An expression
    must return a CEL bool; anything else, or an error (missing key, wrong types), stops the
    evaluation with ``defaults.on_error`` (deny or require_approval): an error never allows
    and never skips to the next rule.
@@ -223,11 +224,12 @@ class CompiledPolicy:
     def _fallback(self, entry: CompiledTool, checked: int) -> Decision:
         tool = entry.tool
         source = "the tool's action" if tool.action is not None else "defaults.action"
-        lead = (
-            f"no rule of tool '{tool.label}' matched ({checked} checked)"
-            if checked
-            else f"tool '{tool.label}' has no rules"
-        )
+        if checked:
+            lead = f"no rule of tool '{tool.label}' matched ({checked} checked)"
+        elif tool.conditions:
+            lead = f"tool '{tool.label}' has no enabled rules"
+        else:
+            lead = f"tool '{tool.label}' has no rules"
         action = entry.fallback_action
         return self._decision(
             action,

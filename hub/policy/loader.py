@@ -195,6 +195,7 @@ def _index(
                 workflow=rule.approval_workflow or tool_workflow,
             )
             for position, rule in enumerate(tool.conditions, start=1)
+            if rule.enabled  # a disabled rule keeps its position but is never checked
         )
         index[(tool.server or ANY_SERVER, tool.name)] = CompiledTool(
             tool=tool,

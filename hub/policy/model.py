@@ -157,7 +157,11 @@ class ApprovalWorkflow(_Spec, frozen=True, kw_only=True):
 
 
 class Rule(_Spec, frozen=True, kw_only=True):
-    """One ordered access rule of a tool. Without ``expression`` it always matches."""
+    """One ordered access rule of a tool. Without ``expression`` it always matches.
+
+    ``enabled: false`` switches a rule off without deleting it: the engine skips it (the next
+    rule is checked), but it stays in the file, is still validated and is exported, and it
+    keeps its position (so the ids and positions of the other rules do not move)."""
 
     id: Name | None = None
     expression: str | None = None
@@ -165,6 +169,7 @@ class Rule(_Spec, frozen=True, kw_only=True):
     description: str = ""
     message: str | None = None
     approval_workflow: str | None = None
+    enabled: bool = True
 
 
 class Tool(_Spec, frozen=True, kw_only=True):

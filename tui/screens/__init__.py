@@ -15,6 +15,7 @@ from textual.screen import Screen
 
 from tui.screens.approvals import ApprovalsScreen
 from tui.screens.devices import DevicesScreen
+from tui.screens.policies import PoliciesScreen
 from tui.screens.servers import ServersScreen
 
 
@@ -27,6 +28,7 @@ class MainScreen(NamedTuple):
 
 MAIN_SCREENS: tuple[MainScreen, ...] = (
     MainScreen("1", "approvals", "Approvals", ApprovalsScreen),
+    MainScreen("3", "policies", "Policies", PoliciesScreen),
     MainScreen("4", "servers", "Servers", ServersScreen),
     MainScreen("5", "devices", "Devices", DevicesScreen),
 )
