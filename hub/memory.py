@@ -456,6 +456,7 @@ def _matches(event: AuditEvent, q: AuditQuery) -> bool:
         and (q.since is None or event.at >= q.since)
         and (q.until is None or event.at < q.until)
         and event.seq > q.after_seq
+        and (q.before_seq is None or event.seq < q.before_seq)
         and all(k in event.data and _json_equal(event.data[k], v) for k, v in q.match.items())
     )
 

@@ -70,12 +70,12 @@ class PreloopApp(App[None]):
         self.approvals = approvals
         self._workers_running: set[Worker[Any]] = set()
 
-    def get_default_screen(self) -> Screen[Any]:
-        return self.approvals
-
     def on_mount(self) -> None:
         for name, screen in self.main_screens.items():
             self.install_screen(screen, name)  # installed screens keep their state
+        # Pushed (not the default screen), so ``switch_screen`` can replace it: Textual pops
+        # a result callback that only pushed screens have.
+        self.push_screen("approvals")
 
     def on_ready(self) -> None:
         """Once the first screen is mounted (so feed items find it ready)."""

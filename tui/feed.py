@@ -1,4 +1,5 @@
-"""The live feed: the unified WebSocket's ``approvals`` topic, kept connected.
+"""The live feed: one topic of the unified WebSocket (``approvals`` by default, or
+``activity`` for the Audit screen), kept connected.
 
 ``LiveFeed.updates()`` is an endless async iterator of two kinds of item:
 
@@ -7,7 +8,8 @@
   the latest one. ``connected`` is only reported once the subscription is confirmed, from
   which point the server misses no event; the screens reload their lists on it, so whatever
   happened while the feed was down is caught up.
-- the hub's approval events (:data:`hub.events.AnyEvent`), decoded from the wire.
+- the hub's approval events (:data:`hub.events.AnyEvent`), decoded from the wire; or, on
+  the ``activity`` topic, :class:`ActivityEvent` (an audit event as it is appended).
 
 When the server goes away the feed retries with exponential backoff (``Backoff``), reset
 after each successful subscription. A socket silent for three heartbeats is treated as dead.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -74,6 +77,20 @@ _EVENT = msgspec.json.Decoder(AnyEvent)
 _KNOWN_EVENTS = {"approval.requested", "approval.voted", "approval.escalated", "approval.decided"}
 
 
+class ActivityEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An ``audit.appended`` event of the ``activity`` topic: an audit event without its hash
+    chain fields."""
+
+    seq: int
+    kind: str
+    actor: str
+    at: datetime
+    data: dict[str, Any] = {}
+
+
+_ACTIVITY = msgspec.json.Decoder(ActivityEvent)
+
+
 class _Rejected(Exception):
     pass
 
@@ -89,10 +106,18 @@ def ws_url(http_url: str) -> str:
 
 
 class LiveFeed:
-    """The ``approvals`` topic of the server at ``url``, as the key ``api_key`` sees it."""
+    """One ``topic`` of the server at ``url``, as the key ``api_key`` sees it."""
 
-    def __init__(self, url: str, api_key: str, *, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        backoff: Backoff | None = None,
+        topic: str = "approvals",
+    ) -> None:
         self.url = ws_url(url)
+        self.topic = topic
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self.backoff = backoff or Backoff()
 
@@ -126,7 +151,8 @@ class LiveFeed:
 
     async def _session(self, socket: ClientConnection) -> AsyncIterator[FeedStatus | Any]:
         silence = DEFAULT_HEARTBEAT_SECONDS * MISSED_HEARTBEATS
-        await socket.send(msgspec.json.encode({"type": "subscribe", "topic": "approvals"}).decode())
+        subscribe = {"type": "subscribe", "topic": self.topic}
+        await socket.send(msgspec.json.encode(subscribe).decode())
         while True:
             try:
                 async with asyncio.timeout(silence):
@@ -142,7 +168,10 @@ class LiveFeed:
                     self.backoff.reset()
                     yield FeedStatus(state=ConnectionState.CONNECTED, detail=self.url)
                 elif envelope.type == "event":
-                    if _event_type(envelope.event) in _KNOWN_EVENTS:
+                    kind = _event_type(envelope.event)
+                    if kind == "audit.appended" and self.topic == "activity":
+                        yield _ACTIVITY.decode(envelope.event)
+                    elif kind in _KNOWN_EVENTS:
                         yield _EVENT.decode(envelope.event)
                 elif envelope.type == "error" and envelope.message:
                     raise _Rejected(envelope.message)

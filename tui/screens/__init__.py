@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from textual.screen import Screen
 
 from tui.screens.approvals import ApprovalsScreen
+from tui.screens.audit import AuditScreen
 
 
 class MainScreen(NamedTuple):
@@ -23,4 +24,7 @@ class MainScreen(NamedTuple):
     make: Callable[[], Screen[Any]]
 
 
-MAIN_SCREENS: tuple[MainScreen, ...] = (MainScreen("1", "approvals", "Approvals", ApprovalsScreen),)
+MAIN_SCREENS: tuple[MainScreen, ...] = (
+    MainScreen("1", "approvals", "Approvals", ApprovalsScreen),
+    MainScreen("2", "audit", "Audit", AuditScreen),
+)

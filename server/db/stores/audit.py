@@ -186,6 +186,8 @@ class SqlAuditStore(SqlStore):
             stmt = stmt.where(func.substr(c.kind, 1, len(query.kind)) == query.kind)
         elif query.kind is not None:
             stmt = stmt.where(c.kind == query.kind)
+        if query.before_seq is not None:
+            stmt = stmt.where(c.seq < query.before_seq)
         if query.actor is not None:
             stmt = stmt.where(c.actor == query.actor)
         if query.since is not None:
