@@ -329,6 +329,9 @@ class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 100
     newest_first: bool = True
     match: dict[str, Any] = {}  # top-level data fields that must equal these values
+    # Free-text search: a substring of the kind, the actor or the data's JSON text, ignoring
+    # ASCII case (non-ASCII text may be stored \u-escaped, so search it by its ASCII words).
+    text: str | None = None
 
 
 class AuditStore(Protocol):

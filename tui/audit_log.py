@@ -2,7 +2,9 @@
 
 The filter is one line of ``field:value`` words, e.g. ``tool:push decision:deny since:2h``;
 each field maps to a query parameter of ``GET /api/v1/audit/`` (``principal`` is the event's
-actor, ``since`` / ``until`` take an ISO time or an age such as ``30m``, ``2h``, ``7d``).
+actor, ``since`` / ``until`` take an ISO time or an age such as ``30m``, ``2h``, ``7d``). The
+other words are a free-text search (``q``: in the kind, the actor or the data, any case); a
+word with an unknown ``field:`` is refused rather than searched, so a typo is not silent.
 The same filter narrows the export and decides which live events join the table, so the
 table, the feed and the file always agree.
 
@@ -13,6 +15,7 @@ fetched, however many events the store holds.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -43,18 +46,23 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     kind: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    search: str | None = None
 
     @classmethod
     def parse(cls, text: str, now: datetime) -> AuditFilter:
         values: dict[str, Any] = {}
+        words: list[str] = []
         for word in text.split():
             name, sep, value = word.partition(":")
-            if not sep or name.lower() not in FIELDS or not value:
+            if not sep:
+                words.append(word)
+                continue
+            if name.lower() not in FIELDS or not value:
                 known = ", ".join(sorted(FIELDS))
                 raise FilterError(f"{word!r}: use field:value words, with field one of {known}.")
             field = FIELDS[name.lower()]
             values[field] = _time(value, now) if field in ("since", "until") else value
-        return cls(text=" ".join(text.split()), **values)
+        return cls(text=" ".join(text.split()), search=" ".join(words) or None, **values)
 
     def params(self) -> dict[str, str | int]:
         """The query parameters of the API (search and export) for this filter."""
@@ -67,6 +75,8 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
             moment = getattr(self, field)
             if moment is not None:
                 found[field] = moment.isoformat()
+        if self.search is not None:
+            found["q"] = self.search
         return found
 
     def admits(self, event: AuditEvent | ActivityEvent) -> bool:
@@ -85,7 +95,14 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
                 for field in ("tool", "server", "decision")
                 if getattr(self, field) is not None
             )
+            and (self.search is None or _mentions(event, self.search))
         )
+
+
+def _mentions(event: AuditEvent | ActivityEvent, text: str) -> bool:
+    needle = text.lower()
+    haystacks = (event.kind, event.actor, json.dumps(event.data, ensure_ascii=True))
+    return any(needle in haystack.lower() for haystack in haystacks)
 
 
 def _time(value: str, now: datetime) -> datetime:

@@ -45,8 +45,10 @@ class AuditController(Controller):
         tool: FromQuery[str | None] = None,
         server: FromQuery[str | None] = None,
         decision: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
     ) -> list[AuditEvent]:
-        """Search events. ``kind`` is exact or a prefix ending in '.', e.g. ``tool.``.
+        """Search events. ``kind`` is exact or a prefix ending in '.', e.g. ``tool.``; ``q`` is
+        free text found in the kind, the actor or the data (ignoring case).
         Page newest first with ``before_seq`` (the last page's smallest seq), oldest first
         with ``after_seq``: keyset paging, so a deep page costs what the first one does."""
         query = AuditQuery(
@@ -59,6 +61,7 @@ class AuditController(Controller):
             limit=limit,
             newest_first=order == "newest",
             match=_match(tool=tool, server=server, decision=decision),
+            text=q or None,
         )
         return list(await hub_of(request).auditor.query(caller_of(request).account_id, query))
 
@@ -73,13 +76,14 @@ class AuditController(Controller):
         tool: FromQuery[str | None] = None,
         server: FromQuery[str | None] = None,
         decision: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
     ) -> Stream:
         """The account's events, oldest first, one JSON object per line; the search's filters
         narrow it. Without a filter it is every event (what ``/verify`` checks); with one, the
         events are read in keyset pages as the stream is sent, never all at once."""
         auditor, account_id = hub_of(request).auditor, caller_of(request).account_id
         match = _match(tool=tool, server=server, decision=decision)
-        filtered = any(v is not None for v in (kind, actor, since, until)) or bool(match)
+        filtered = any(v is not None for v in (kind, actor, since, until, q or None)) or bool(match)
         if not filtered:
             events = await auditor.export(account_id)
 
@@ -89,7 +93,7 @@ class AuditController(Controller):
 
             return Stream(everything(), media_type="application/x-ndjson")
         base = AuditQuery(
-            kind=kind, actor=actor, since=since, until=until, match=match,
+            kind=kind, actor=actor, since=since, until=until, match=match, text=q or None,
             limit=EXPORT_PAGE, newest_first=False,
         )  # fmt: skip
         await auditor.query(account_id, msgspec.structs.replace(base, limit=0))  # refused early

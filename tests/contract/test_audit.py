@@ -149,6 +149,12 @@ async def test_query_defaults_to_newest_first(log: tuple[Storage, str]) -> None:
         ({"limit": 2}, [1, 2]),
         ({"limit": 0}, []),
         ({"kind": "tool.", "actor": "key_agent", "after_seq": 1, "limit": 2}, [2, 4]),
+        ({"text": "DELETE"}, [2]),  # in the data, ignoring case
+        ({"text": "key_admin"}, [3]),  # the actor
+        ({"text": "toolbox"}, [6]),  # the kind
+        ({"text": "read"}, [1, 4, 5]),
+        ({"text": "50%_"}, []),  # no wildcards
+        ({"text": "approval", "actor": "key_other"}, [5]),
     ],
 )
 async def test_query_filters(

@@ -92,7 +92,7 @@ async def test_a_held_call_appears_live_with_its_story_then_filters_and_exports(
         # The filter bar: only tool calls.
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
-        app.focused.value = "kind:tool.call principal:" + _agent_id(screen)
+        app.focused.value = f"kind:tool.call principal:{_agent_id(screen)} HELLO"
         await pilot.press("enter")
         await until(pilot, lambda: _kinds(screen) == ["tool.call"] or None)
         assert "kind:tool.call" in str(table.border_subtitle)

@@ -58,9 +58,9 @@ class AuditScreen(Screen[None]):
     #audit { height: 1fr; }
     #audit-filter { border: none; height: 1; padding: 0 1; margin: 0; }
     #audit-filter:focus { background: $boost; }
-    #audit-table { height: 3fr; min-height: 5; border: round $primary; }
+    #audit-table { height: 1fr; min-height: 5; border: round $primary; }
     #audit-table:focus { border: round $accent; }
-    #audit-detail { height: 2fr; border: round $secondary; padding: 0 1; }
+    #audit-detail { height: 1fr; border: round $secondary; padding: 0 1; }
     #audit-detail:focus { border: round $accent; }
     """
 
@@ -85,7 +85,7 @@ class AuditScreen(Screen[None]):
         yield ConnectionBar(id="connection")
         with Vertical(id="audit"):
             yield Input(
-                placeholder="/ filter: tool:… server:… principal:… decision:… since:2h until:…",
+                placeholder="/ search text, tool:… server:… principal:… decision:… since:2h",
                 id="audit-filter",
             )
             table: DataTable[Any] = DataTable(id="audit-table", cursor_type="row")
