@@ -51,6 +51,10 @@ def handler(request: httpx.Request) -> httpx.Response:
     if request.url.path == "/api/v1/audit/":
         params = request.url.params
         found = sorted(EVENTS, key=lambda e: -e["seq"])
+        if "after_seq" in params:
+            found = [e for e in found if e["seq"] > int(params["after_seq"])]
+        if params.get("order") == "oldest":
+            found.reverse()
         if "before_seq" in params:
             found = [e for e in found if e["seq"] < int(params["before_seq"])]
         if "kind" in params:

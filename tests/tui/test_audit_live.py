@@ -79,9 +79,18 @@ async def test_a_held_call_appears_live_with_its_story_then_filters_and_exports(
         # Followed live (no key pressed); the cursor on the top row stays on the newest.
         await until(pilot, lambda: "tool.call" in _kinds(screen) or None)
         table = screen.query_one("#audit-table", DataTable)
-        table.move_cursor(row=_kinds(screen).index("tool.call"), animate=False)
         body = screen.query_one("#audit-detail-body", Static)
-        detail = await until(pilot, lambda: (t := plain(body, 120)) and people.other_id in t and t)
+
+        def call_detail() -> str | None:
+            # Selected again on each try: a later event on top would take a top-row cursor.
+            row = _kinds(screen).index("tool.call")
+            if table.cursor_row != row:
+                table.move_cursor(row=row, animate=False)
+                return None
+            text = plain(body, 120)
+            return text if people.other_id in text else None
+
+        detail = await until(pilot, call_detail)
         assert "demo/echo" in detail
         assert '"text": "hello"' in detail  # the full arguments
         assert "require_approval" in detail  # the decision ...

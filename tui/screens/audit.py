@@ -115,8 +115,13 @@ class AuditScreen(Screen[None]):
     async def follow(self) -> None:
         async for item in self.make_feed().updates():
             if isinstance(item, FeedStatus):
-                if item.state == ConnectionState.CONNECTED and len(self.audit):
+                if item.state != ConnectionState.CONNECTED:
+                    continue
+                # Fill the gap since the newest event shown (or load, if nothing is yet).
+                if len(self.audit):
                     self.catch_up()
+                elif not self.paging:
+                    self.reload()
             elif (
                 isinstance(item, ActivityEvent)
                 and self.audit_filter.admits(item)
