@@ -8,6 +8,7 @@ in UTC. Naive datetimes are refused. Every write checks that its account exists.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -456,8 +457,16 @@ def _matches(event: AuditEvent, q: AuditQuery) -> bool:
         and (q.since is None or event.at >= q.since)
         and (q.until is None or event.at < q.until)
         and event.seq > q.after_seq
+        and (q.before_seq is None or event.seq < q.before_seq)
         and all(k in event.data and _json_equal(event.data[k], v) for k, v in q.match.items())
+        and (q.text is None or _mentions(event, q.text))
     )
+
+
+def _mentions(event: AuditEvent, text: str) -> bool:
+    needle = text.lower()
+    haystacks = (event.kind, event.actor, json.dumps(event.data, ensure_ascii=True))
+    return any(needle in haystack.lower() for haystack in haystacks)
 
 
 class InMemoryAuditStore(_Store):

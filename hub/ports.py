@@ -316,7 +316,8 @@ class PairingStore(Protocol):
 
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Filters combine with AND; ``since`` is inclusive, ``until`` exclusive; ``after_seq``
-    keeps events with a greater seq. ``match`` values are JSON scalars (str, int, float, bool,
+    keeps events with a greater seq, ``before_seq`` (when set) those with a smaller one (keyset
+    paging backwards, newest first). ``match`` values are JSON scalars (str, int, float, bool,
     None) compared with JSON equality (``true`` is not ``1``); keys may not contain quotes."""
 
     kind: str | None = None  # exact kind, or a prefix ending in "." (e.g. "tool.")
@@ -324,9 +325,13 @@ class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     since: datetime | None = None
     until: datetime | None = None
     after_seq: int = 0
+    before_seq: int | None = None
     limit: int = 100
     newest_first: bool = True
     match: dict[str, Any] = {}  # top-level data fields that must equal these values
+    # Free-text search: a substring of the kind, the actor or the data's JSON text, ignoring
+    # ASCII case (non-ASCII text may be stored \u-escaped, so search it by its ASCII words).
+    text: str | None = None
 
 
 class AuditStore(Protocol):

@@ -18,8 +18,8 @@ def aware_utc(value: datetime, what: str = "datetime") -> datetime:
 
 def check_audit_query(query: AuditQuery) -> None:
     """Refuse what no backend can answer the same way: see ``AuditQuery``."""
-    if query.limit < 0 or query.after_seq < 0:
-        raise ValidationError("audit query: limit and after_seq must not be negative")
+    if query.limit < 0 or query.after_seq < 0 or (query.before_seq or 0) < 0:
+        raise ValidationError("audit query: limit, after_seq and before_seq must not be negative")
     for bound in (query.since, query.until):
         if bound is not None:
             aware_utc(bound, "audit query time bound")

@@ -71,15 +71,12 @@ class PreloopApp(App[None]):
         self.approvals = approvals
         self._workers_running: set[Worker[Any]] = set()
 
-    def get_default_screen(self) -> Screen[Any]:
-        return self.approvals
-
     def on_mount(self) -> None:
         for name, screen in self.main_screens.items():
             self.install_screen(screen, name)  # installed screens keep their state
-        # The default screen was never pushed, so it lacks the result callback that
-        # switch_screen pops when leaving it (Textual 8): give it the one push_screen would.
-        self.approvals._push_result_callback(self.approvals, None)
+        # Pushed (not the default screen), so ``switch_screen`` can replace it: Textual pops
+        # a result callback that only pushed screens have.
+        self.push_screen("approvals")
 
     def on_ready(self) -> None:
         """Once the first screen is mounted (so feed items find it ready)."""

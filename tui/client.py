@@ -9,7 +9,9 @@ terminal. Records are decoded into the hub's own Structs, so the TUI shares the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -18,7 +20,7 @@ import msgspec
 
 from hub.errors import Problem
 from hub.policy_versions import ApplyResult
-from hub.records import ApprovalRequest, ApprovalVote, User
+from hub.records import ApprovalRequest, ApprovalVote, AuditEvent, User
 
 T = TypeVar("T")
 
@@ -223,6 +225,52 @@ class PreloopClient:
         return await self._call(
             "POST", "/api/v1/policies/rollback", ApplyResult, json={"version": version}
         )
+
+    # -- the Audit screen ------------------------------------------------------------------
+
+    async def audit_page(self, params: Mapping[str, str | int]) -> list[AuditEvent]:
+        """One page of ``GET /api/v1/audit/`` (filters and keyset cursor in ``params``)."""
+        return await self._call("GET", "/api/v1/audit/", list[AuditEvent], params=dict(params))
+
+    async def export_audit(
+        self, params: Mapping[str, str | int], into: Path, progress: Callable[[int], None]
+    ) -> int:
+        """Stream ``GET /api/v1/audit/export`` (narrowed by ``params``) into the file ``into``,
+        calling ``progress`` with the count of events written so far; returns the count. The
+        file is written to a temporary name and renamed at the end, so a failed export leaves
+        no partial file under the name asked for."""
+        partial = into.with_name(into.name + ".partial")
+        written = 0
+        try:
+            async with self._http.stream(
+                "GET", "/api/v1/audit/export", params=dict(params)
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_of(response)
+                with partial.open("wb") as out:
+                    async for line in response.aiter_lines():
+                        if line:
+                            out.write(line.encode() + b"\n")
+                            written += 1
+                            if written % 1000 == 0:
+                                progress(written)
+            partial.replace(into)
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            raise ServerError(
+                f"Cannot reach the Preloop server at {self.url}: {exc or type(exc).__name__}.",
+                title="Server unreachable",
+            ) from exc
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            message = f"Cannot write {into}: {exc.strerror or exc}."
+            raise ServerError(message, title="Export failed") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        progress(written)
+        return written
 
 
 def error_of(response: httpx.Response) -> ServerError:

@@ -1,5 +1,6 @@
-"""The live feed: the unified WebSocket's ``approvals`` topic (and, for the Servers screen, the
-``system`` topic's upstream health and blocked tools), kept connected.
+"""The live feed: one topic of the unified WebSocket (``approvals`` by default, with the
+``system`` topic's upstream health and blocked tools for the Servers screen; or ``activity``
+for the Audit screen), kept connected.
 
 ``LiveFeed.updates()`` is an endless async iterator of two kinds of item:
 
@@ -11,7 +12,8 @@
 - the hub's approval events (:data:`hub.events.AnyEvent`), decoded from the wire, and the
   ``system`` events in :data:`SYSTEM_KINDS` when the key may follow that topic (the
   ``connected`` message lists its topics; an agent key may not, and then only approvals
-  come). ``connected`` waits for both subscriptions, so neither topic misses an event.
+  come). ``connected`` waits for both subscriptions, so neither topic misses an event; or,
+  on the ``activity`` topic, :class:`ActivityEvent` (an audit event as it is appended).
 
 When the server goes away the feed retries with exponential backoff (``Backoff``), reset
 after each successful subscription. A socket silent for three heartbeats is treated as dead.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -92,6 +95,20 @@ _SUBSCRIBE_SYSTEM = msgspec.json.encode(
 ).decode()
 
 
+class ActivityEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An ``audit.appended`` event of the ``activity`` topic: an audit event without its hash
+    chain fields."""
+
+    seq: int
+    kind: str
+    actor: str
+    at: datetime
+    data: dict[str, Any] = {}
+
+
+_ACTIVITY = msgspec.json.Decoder(ActivityEvent)
+
+
 class _Rejected(Exception):
     pass
 
@@ -107,10 +124,18 @@ def ws_url(http_url: str) -> str:
 
 
 class LiveFeed:
-    """The ``approvals`` topic of the server at ``url``, as the key ``api_key`` sees it."""
+    """One ``topic`` of the server at ``url``, as the key ``api_key`` sees it."""
 
-    def __init__(self, url: str, api_key: str, *, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        backoff: Backoff | None = None,
+        topic: str = "approvals",
+    ) -> None:
         self.url = ws_url(url)
+        self.topic = topic
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self.backoff = backoff or Backoff()
 
@@ -144,8 +169,9 @@ class LiveFeed:
 
     async def _session(self, socket: ClientConnection) -> AsyncIterator[FeedStatus | Any]:
         silence = DEFAULT_HEARTBEAT_SECONDS * MISSED_HEARTBEATS
-        await socket.send(msgspec.json.encode({"type": "subscribe", "topic": "approvals"}).decode())
-        awaited = {"approvals"}  # subscriptions not confirmed yet
+        subscribe = {"type": "subscribe", "topic": self.topic}
+        await socket.send(msgspec.json.encode(subscribe).decode())
+        awaited = {self.topic}  # subscriptions not confirmed yet
         while True:
             try:
                 async with asyncio.timeout(silence):
@@ -158,7 +184,7 @@ class LiveFeed:
                 if envelope.type == "connected":
                     if envelope.heartbeat_seconds:
                         silence = envelope.heartbeat_seconds * MISSED_HEARTBEATS
-                    if "system" in envelope.topics:
+                    if self.topic == "approvals" and "system" in envelope.topics:
                         awaited.add("system")
                         await socket.send(_SUBSCRIBE_SYSTEM)
                 elif envelope.type == "subscribed" and envelope.topic in awaited:
@@ -167,7 +193,10 @@ class LiveFeed:
                         self.backoff.reset()
                         yield FeedStatus(state=ConnectionState.CONNECTED, detail=self.url)
                 elif envelope.type == "event":
-                    if _event_type(envelope.event) in _KNOWN_EVENTS:
+                    kind = _event_type(envelope.event)
+                    if kind == "audit.appended" and self.topic == "activity":
+                        yield _ACTIVITY.decode(envelope.event)
+                    elif kind in _KNOWN_EVENTS:
                         yield _EVENT.decode(envelope.event)
                 elif envelope.type == "error" and envelope.message:
                     raise _Rejected(envelope.message)

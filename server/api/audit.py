@@ -18,6 +18,12 @@ from server.api.deps import caller_of, hub_of
 from server.auth import READ, roles
 
 _encoder = msgspec.json.Encoder()
+EXPORT_PAGE = 1000
+
+
+def _match(**fields: str | None) -> dict[str, Any]:
+    """The event data fields a search names (``tool``, ``server``, ``decision``)."""
+    return {key: value for key, value in fields.items() if value}
 
 
 class AuditController(Controller):
@@ -33,35 +39,78 @@ class AuditController(Controller):
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         after_seq: Annotated[int, QueryParameter(ge=0)] = 0,
+        before_seq: Annotated[int | None, QueryParameter(ge=1)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         order: Annotated[str, QueryParameter(pattern="^(newest|oldest)$")] = "newest",
         tool: FromQuery[str | None] = None,
+        server: FromQuery[str | None] = None,
         decision: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
     ) -> list[AuditEvent]:
-        """Search events. ``kind`` is exact or a prefix ending in '.', e.g. ``tool.``."""
-        match = {k: v for k, v in {"tool": tool, "decision": decision}.items() if v}
+        """Search events. ``kind`` is exact or a prefix ending in '.', e.g. ``tool.``; ``q`` is
+        free text found in the kind, the actor or the data (ignoring case).
+        Page newest first with ``before_seq`` (the last page's smallest seq), oldest first
+        with ``after_seq``: keyset paging, so a deep page costs what the first one does."""
         query = AuditQuery(
             kind=kind,
             actor=actor,
             since=since,
             until=until,
             after_seq=after_seq,
+            before_seq=before_seq,
             limit=limit,
             newest_first=order == "newest",
-            match=match,
+            match=_match(tool=tool, server=server, decision=decision),
+            text=q or None,
         )
         return list(await hub_of(request).auditor.query(caller_of(request).account_id, query))
 
     @get("/export", opt=roles(READ), media_type="application/x-ndjson")
-    async def export(self, request: Request[Any, Any, Any]) -> Stream:
-        """Every event of the account, oldest first, one JSON object per line."""
-        events = await hub_of(request).auditor.export(caller_of(request).account_id)
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        kind: FromQuery[str | None] = None,
+        actor: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        tool: FromQuery[str | None] = None,
+        server: FromQuery[str | None] = None,
+        decision: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
+    ) -> Stream:
+        """The account's events, oldest first, one JSON object per line; the search's filters
+        narrow it. Without a filter it is every event (what ``/verify`` checks); with one, the
+        events are read in keyset pages as the stream is sent, never all at once."""
+        auditor, account_id = hub_of(request).auditor, caller_of(request).account_id
+        match = _match(tool=tool, server=server, decision=decision)
+        filtered = any(v is not None for v in (kind, actor, since, until, q or None)) or bool(match)
+        if not filtered:
+            events = await auditor.export(account_id)
 
-        async def lines() -> AsyncIterator[bytes]:
-            for event in events:
-                yield _encoder.encode(event) + b"\n"
+            async def everything() -> AsyncIterator[bytes]:
+                for event in events:
+                    yield _encoder.encode(event) + b"\n"
 
-        return Stream(lines(), media_type="application/x-ndjson")
+            return Stream(everything(), media_type="application/x-ndjson")
+        base = AuditQuery(
+            kind=kind, actor=actor, since=since, until=until, match=match, text=q or None,
+            limit=EXPORT_PAGE, newest_first=False,
+        )  # fmt: skip
+        await auditor.query(account_id, msgspec.structs.replace(base, limit=0))  # refused early
+
+        async def pages() -> AsyncIterator[bytes]:
+            after = 0
+            while True:
+                page = await auditor.query(
+                    account_id, msgspec.structs.replace(base, after_seq=after)
+                )
+                if page:
+                    yield b"".join(_encoder.encode(event) + b"\n" for event in page)
+                    after = page[-1].seq
+                if len(page) < EXPORT_PAGE:
+                    return
+
+        return Stream(pages(), media_type="application/x-ndjson")
 
     @get("/verify", opt=roles(READ))
     async def verify(self, request: Request[Any, Any, Any]) -> ChainReport:

@@ -144,9 +144,17 @@ async def test_query_defaults_to_newest_first(log: tuple[Storage, str]) -> None:
         ({"until": at(30)}, [1, 2]),  # exclusive
         ({"since": at(20), "until": at(50)}, [2, 3, 4]),
         ({"after_seq": 5}, [6, 7]),
+        ({"before_seq": 3}, [1, 2]),
+        ({"after_seq": 2, "before_seq": 6}, [3, 4, 5]),
         ({"limit": 2}, [1, 2]),
         ({"limit": 0}, []),
         ({"kind": "tool.", "actor": "key_agent", "after_seq": 1, "limit": 2}, [2, 4]),
+        ({"text": "DELETE"}, [2]),  # in the data, ignoring case
+        ({"text": "key_admin"}, [3]),  # the actor
+        ({"text": "toolbox"}, [6]),  # the kind
+        ({"text": "read"}, [1, 4, 5]),
+        ({"text": "50%_"}, []),  # no wildcards
+        ({"text": "approval", "actor": "key_other"}, [5]),
     ],
 )
 async def test_query_filters(
@@ -158,6 +166,7 @@ async def test_query_filters(
 async def test_newest_first_applies_before_the_limit(log: tuple[Storage, str]) -> None:
     assert await _seqs(log, kind="tool.call", limit=2) == [7, 5]
     assert await _seqs(log, after_seq=5, limit=5) == [7, 6]
+    assert await _seqs(log, before_seq=6, limit=2) == [5, 4]  # the next page, keyset by seq
 
 
 @pytest.mark.parametrize(
@@ -186,6 +195,7 @@ async def test_query_match_compares_top_level_json_values(
     [
         AuditQuery(limit=-1),
         AuditQuery(after_seq=-1),
+        AuditQuery(before_seq=-1),
         AuditQuery(since=datetime(2026, 1, 1)),
         AuditQuery(match={"args": {"path": "/"}}),
         AuditQuery(match={'we"ird': 1}),

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from textual.screen import Screen
 
 from tui.screens.approvals import ApprovalsScreen
+from tui.screens.audit import AuditScreen
 from tui.screens.devices import DevicesScreen
 from tui.screens.policies import PoliciesScreen
 from tui.screens.servers import ServersScreen
@@ -28,6 +29,7 @@ class MainScreen(NamedTuple):
 
 MAIN_SCREENS: tuple[MainScreen, ...] = (
     MainScreen("1", "approvals", "Approvals", ApprovalsScreen),
+    MainScreen("2", "audit", "Audit", AuditScreen),
     MainScreen("3", "policies", "Policies", PoliciesScreen),
     MainScreen("4", "servers", "Servers", ServersScreen),
     MainScreen("5", "devices", "Devices", DevicesScreen),

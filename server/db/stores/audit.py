@@ -24,7 +24,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, String, and_, cast, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -186,6 +197,8 @@ class SqlAuditStore(SqlStore):
             stmt = stmt.where(func.substr(c.kind, 1, len(query.kind)) == query.kind)
         elif query.kind is not None:
             stmt = stmt.where(c.kind == query.kind)
+        if query.before_seq is not None:
+            stmt = stmt.where(c.seq < query.before_seq)
         if query.actor is not None:
             stmt = stmt.where(c.actor == query.actor)
         if query.since is not None:
@@ -194,6 +207,14 @@ class SqlAuditStore(SqlStore):
             stmt = stmt.where(c.at < query.until)
         for key, value in query.match.items():
             stmt = stmt.where(self._data_equals(key, value))
+        if query.text is not None:
+            # instr, not LIKE: "%" and "_" in the text are themselves; lower() is ASCII-only
+            # on SQLite, so both backends ignore ASCII case alone (non-ASCII data is stored
+            # \u-escaped by SQLAlchemy's JSON type anyway).
+            needle = query.text.lower()
+            haystacks = (c.kind, c.actor, cast(c.data, String()))
+            find = func.strpos if self._db.dialect == "postgresql" else func.instr
+            stmt = stmt.where(or_(*(find(func.lower(h), needle) > 0 for h in haystacks)))
         order = c.seq.desc() if query.newest_first else c.seq.asc()
         return await self._all(stmt.order_by(order).limit(query.limit), AuditEvent)
 
