@@ -41,6 +41,9 @@ async def print_banner(hub: Hub) -> None:
         "    preloop policy eval policies/production-safeguards.yaml --tool bash "
         '--args \'{"command": "ls"}\' --justification "look around"',
         "",
+        "Open the on-call dashboard (approvals, audit, policies; after the login above):",
+        "    preloop tui",
+        "",
         "Connect an agent (create an agent key first: preloop keys create --name laptop "
         "--role agent):",
         f"    claude mcp add --transport http preloop {url}/mcp "

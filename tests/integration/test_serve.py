@@ -51,6 +51,7 @@ def _check_running_server(proc: subprocess.Popen[str], port: int, data: Path) ->
         assert key in text
         assert f"http://127.0.0.1:{port}" in text
         assert f"claude mcp add --transport http preloop http://127.0.0.1:{port}/mcp" in text
+        assert "preloop tui" in text  # and how to open the on-call dashboard
         assert (data / "preloop.db").exists()
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert health.json()["status"] == "ok"
