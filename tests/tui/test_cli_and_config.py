@@ -106,8 +106,9 @@ def test_preloop_tui_runs_in_a_real_terminal_and_quits_on_q(tui_server: LiveServ
     )
     os.close(terminal)
     try:
-        screen = _read_until(fd, lambda seen: b"connected" in seen and b"(admin)" in seen)
-        assert b"Approvals" in screen
+        wanted = (b"connected", b"(admin)", b"Approvals")  # drawn in any order
+        screen = _read_until(fd, lambda seen: all(part in seen for part in wanted))
+        assert all(part in screen for part in wanted), screen[-2000:]
         os.write(fd, b"q")
         screen += _read_until(fd, lambda seen: False)  # until the terminal closes
         assert 0 == process.wait(timeout=30)
