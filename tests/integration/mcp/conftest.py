@@ -3,12 +3,13 @@ that records list-changed notifications, and the npm reference server (when Node
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -148,30 +149,39 @@ def everything_server() -> Path:
         unavailable("node/npm are not on PATH: cannot run the npm reference MCP server")
     package_dir = NPM_CACHE / "node_modules" / "@modelcontextprotocol" / "server-everything"
     binary = NPM_CACHE / "node_modules" / ".bin" / "mcp-server-everything"
-    if _installed_version(package_dir) != EVERYTHING_VERSION or not binary.exists():
-        NPM_CACHE.mkdir(parents=True, exist_ok=True)
-        try:
-            completed = subprocess.run(
-                [
-                    "npm",
-                    "install",
-                    "--prefix",
-                    str(NPM_CACHE),
-                    "--no-audit",
-                    "--no-fund",
-                    "--no-save",
-                    f"{EVERYTHING_PACKAGE}@{EVERYTHING_VERSION}",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=NPM_INSTALL_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            unavailable(f"npm install {EVERYTHING_PACKAGE} took over {NPM_INSTALL_TIMEOUT}s")
-        if completed.returncode != 0 or not binary.exists():
-            unavailable(f"npm install {EVERYTHING_PACKAGE} failed: {completed.stderr[-500:]}")
+    NPM_CACHE.mkdir(parents=True, exist_ok=True)
+    # One install at a time: each pytest-xdist worker runs this session fixture, and two npm
+    # installs into one prefix trip over each other's files (ENOTEMPTY).
+    with (NPM_CACHE / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _installed_version(package_dir) != EVERYTHING_VERSION or not binary.exists():
+            _npm_install(unavailable, binary)
     return binary
+
+
+def _npm_install(unavailable: Callable[[str], NoReturn], binary: Path) -> None:
+    """The pinned reference server into .cache/npm-servers (called under the install lock)."""
+    try:
+        completed = subprocess.run(
+            [
+                "npm",
+                "install",
+                "--prefix",
+                str(NPM_CACHE),
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                f"{EVERYTHING_PACKAGE}@{EVERYTHING_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=NPM_INSTALL_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        unavailable(f"npm install {EVERYTHING_PACKAGE} took over {NPM_INSTALL_TIMEOUT}s")
+    if completed.returncode != 0 or not binary.exists():
+        unavailable(f"npm install {EVERYTHING_PACKAGE} failed: {completed.stderr[-500:]}")
 
 
 GATEWAY_POLICY = """\
