@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from hub.gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
 from hub.records import (
     Account,
     ApiKey,
@@ -351,6 +352,83 @@ class AuditStore(Protocol):
         ...
 
 
+# --- gateway: custody, providers, runtime tokens (hub/gateway) -----------------------------
+class ProviderStore(Protocol):
+    async def add(self, provider: Provider) -> None:
+        """Conflict when the id or the (account, name) exists."""
+        ...
+
+    async def get(self, account_id: str, name: str) -> Provider | None: ...
+    async def list(self, account_id: str) -> Sequence[Provider]:
+        """Ordered by name."""
+        ...
+
+    async def update(self, provider: Provider) -> Provider:
+        """Replace the provider named ``provider.name`` in its account; the stored row keeps
+        its ``id`` and ``created_at``. NotFound when absent."""
+        ...
+
+    async def remove(self, account_id: str, name: str) -> None:
+        """NotFound when absent."""
+        ...
+
+
+class SecretStore(Protocol):
+    """``local_encrypted`` ciphertexts, one per (account, name)."""
+
+    async def put(self, secret: StoredSecret) -> None:
+        """Insert or replace by (account_id, name); a replaced row keeps its ``created_at``."""
+        ...
+
+    async def get(self, account_id: str, name: str) -> StoredSecret | None: ...
+    async def list(self, account_id: str | None = None) -> Sequence[StoredSecret]:
+        """Ordered by (account_id, name); every account's when ``account_id`` is None (for
+        key rotation)."""
+        ...
+
+    async def swap(self, expected: StoredSecret, new: StoredSecret) -> bool:
+        """Compare-and-set: replaces the secret with ``new`` (ciphertext, key id, updated_at)
+        only while its ciphertext is still ``expected.ciphertext``; ``False`` when it changed
+        or is gone (a concurrent write wins over a rotation)."""
+        ...
+
+    async def remove(self, account_id: str, name: str) -> None:
+        """NotFound when absent."""
+        ...
+
+
+class FlowExecutionStore(Protocol):
+    async def add(self, execution: FlowExecution) -> None:
+        """Conflict when the id exists."""
+        ...
+
+    async def get(self, account_id: str, execution_id: str) -> FlowExecution | None: ...
+    async def list(
+        self, account_id: str, *, flow: str | None = None, limit: int = 100
+    ) -> Sequence[FlowExecution]:
+        """Newest first (ties by id); only ``flow``'s when given."""
+        ...
+
+
+class RuntimeTokenStore(Protocol):
+    async def add(self, token: RuntimeToken) -> None:
+        """Conflict when the id or the hash exists; NotFound when the execution does not."""
+        ...
+
+    async def get(self, token_id: str) -> RuntimeToken | None:
+        """Across accounts: the token id is what authentication starts from."""
+        ...
+
+    async def list(self, account_id: str, execution_id: str) -> Sequence[RuntimeToken]:
+        """The execution's tokens, oldest first (ties by id)."""
+        ...
+
+    async def revoke(self, account_id: str, token_id: str, at: datetime) -> RuntimeToken:
+        """Marks the token revoked (idempotent: an earlier revocation time is kept).
+        NotFound when the token does not exist in the account."""
+        ...
+
+
 class Storage(Protocol):
     """Every store behind one object, plus lifecycle."""
 
@@ -384,5 +462,14 @@ class Storage(Protocol):
     def devices(self) -> DeviceStore: ...
     @property
     def pairings(self) -> PairingStore: ...
+    # gateway: custody
+    @property
+    def providers(self) -> ProviderStore: ...
+    @property
+    def secrets(self) -> SecretStore: ...
+    @property
+    def flow_executions(self) -> FlowExecutionStore: ...
+    @property
+    def runtime_tokens(self) -> RuntimeTokenStore: ...
 
     async def close(self) -> None: ...

@@ -321,3 +321,61 @@ pairing_tokens = Table(
     _at("used_at", nullable=True),
     Column("device_id", ID, nullable=True),
 )
+
+# --- gateway: custody, providers, runtime tokens --------------------------------------------
+providers = Table(  # model providers; the key lives in custody, named by ``secret_ref``
+    "providers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("secret_ref", String(500), nullable=False),
+    Column("models", JSON, nullable=False),
+    Column("aliases", JSON, nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+    UniqueConstraint("account_id", "name"),
+)
+
+secrets = Table(  # local_encrypted: AES-GCM ciphertexts, never the plaintext
+    "secrets",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", NAME, primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+)
+
+flow_executions = Table(
+    "flow_executions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("flow", NAME, nullable=False),
+    Column("principal", String(320), nullable=False),
+    _at("created_at"),
+    Column("labels", JSON, nullable=False),
+    Index(None, "account_id", "created_at"),
+)
+
+runtime_tokens = Table(
+    "runtime_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column(
+        "execution_id", ID, ForeignKey("flow_executions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flow", NAME, nullable=False),
+    Column("principal", String(320), nullable=False),
+    Column("token_hash", HASH, nullable=False, unique=True),  # the token is never stored
+    _at("created_at"),
+    _at("expires_at"),
+    Column("models", JSON, nullable=False),
+    _at("revoked_at", nullable=True),
+    Index(None, "account_id", "execution_id"),
+)

@@ -16,6 +16,12 @@ from server.db.stores.approvals import SqlApprovalStore
 from server.db.stores.audit import SqlAuditStore
 from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
 from server.db.stores.devices import SqlDeviceStore, SqlPairingStore
+from server.db.stores.gateway import (
+    SqlFlowExecutionStore,
+    SqlProviderStore,
+    SqlRuntimeTokenStore,
+    SqlSecretStore,
+)
 from server.db.stores.identity import (
     SqlAccountStore,
     SqlApiKeyStore,
@@ -32,10 +38,14 @@ __all__ = [
     "SqlApprovalStore",
     "SqlAuditStore",
     "SqlDeviceStore",
+    "SqlFlowExecutionStore",
     "SqlMcpServerStore",
     "SqlNotificationClaimStore",
     "SqlPairingStore",
     "SqlPolicyStore",
+    "SqlProviderStore",
+    "SqlRuntimeTokenStore",
+    "SqlSecretStore",
     "SqlStorage",
     "SqlTeamStore",
     "SqlToolStore",
@@ -74,6 +84,11 @@ class SqlStorage:
         self.notification_claims = SqlNotificationClaimStore(db)
         self.devices = SqlDeviceStore(db)
         self.pairings = SqlPairingStore(db)
+        # gateway: custody
+        self.providers = SqlProviderStore(db)
+        self.secrets = SqlSecretStore(db)
+        self.flow_executions = SqlFlowExecutionStore(db)
+        self.runtime_tokens = SqlRuntimeTokenStore(db)
         writer = (
             SqliteAuditWriter(path, engine.dialect, executor=self._executor)
             if path is not None
