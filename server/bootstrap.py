@@ -20,6 +20,9 @@ from hub.devices import DeviceService
 from hub.errors import ConfigError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
+from hub.gateway.custody import Custody
+from hub.gateway.providers import ProviderService
+from hub.gateway.runtime import RuntimeService
 from hub.identity import IdentityService
 from hub.links import LinkSigner, new_link_secret
 from hub.notifications import NotificationDispatch
@@ -65,6 +68,11 @@ class Hub:
     notifications: NotificationDispatch
     scheduler: ApprovalScheduler
     devices: DeviceService
+    # gateway: custody
+    custody: Custody
+    model_router: ProviderService  # the ModelRouter; also manages providers
+    gateway_auth: RuntimeService  # the GatewayAuth
+    runtime: RuntimeService  # flow executions and runtime tokens
     mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
@@ -110,6 +118,7 @@ async def open_hub(
     notifiers = _notifiers(settings, links, clock, storage, auditor)
     if mattermost is not None:
         notifiers.append(mattermost)
+    custody, custody_notes = _custody(settings, storage, clock, auditor)
     notifications = NotificationDispatch(
         storage=storage,
         policies=policies,
@@ -120,18 +129,32 @@ async def open_hub(
         attempts=settings.notifications.attempts,
         first_delay=settings.notifications.retry_seconds,
     )
+    identity = IdentityService(
+        storage, clock, auditor, bootstrap_admin_key=settings.admin_key, cache_seconds=cache
+    )
+    model_router = ProviderService(
+        storage,
+        clock,
+        auditor,
+        custody,
+        cache_seconds=cache,
+        key_seconds=settings.secrets.cache_seconds,
+    )
+    custody.on_change(model_router.forget_keys)
+    runtime = RuntimeService(
+        storage,
+        clock,
+        auditor,
+        identity,
+        max_ttl_seconds=settings.secrets.runtime_token_max_seconds,
+        cache_seconds=cache,
+    )
     return Hub(
         settings=settings,
         storage=storage,
         clock=clock,
         auditor=auditor,
-        identity=IdentityService(
-            storage,
-            clock,
-            auditor,
-            bootstrap_admin_key=settings.admin_key,
-            cache_seconds=cache,
-        ),
+        identity=identity,
         policies=policies,
         bus=bus,
         approvals=approvals,
@@ -150,8 +173,21 @@ async def open_hub(
         notifications=notifications,
         scheduler=ApprovalScheduler(approvals),
         devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
+        custody=custody,
+        model_router=model_router,
+        gateway_auth=runtime,
+        runtime=runtime,
         mattermost=mattermost,
+        notes=custody_notes,
     )
+
+
+def _custody(
+    settings: Settings, storage: Storage, clock: Clock, auditor: Auditor
+) -> tuple[Custody, list[str]]:
+    from server.custody.setup import open_custody  # cryptography: only when a hub opens
+
+    return open_custody(settings, storage, clock, auditor)
 
 
 def _notifiers(
