@@ -101,8 +101,9 @@ class VaultBackend:
     async def _read(self, path: str, name: str) -> tuple[dict[str, Any] | None, int]:
         """The latest version's data and number; ``(None, 0)`` when there is none."""
         response = await self._send("GET", path, name, missing_ok=True)
-        if response is None:
-            return None, 0
+        assert response is not None
+        if response.status_code == 404:  # never written, or its latest version deleted
+            return None, _deleted_version(response)
         try:
             body = response.json()["data"]
             data, metadata = body.get("data"), body.get("metadata") or {}
@@ -146,7 +147,7 @@ class VaultBackend:
         ref = f"{VAULT}:{name}"
         if status == 404:
             if missing_ok:
-                return None
+                return response
             raise NotFoundError(f"secret {ref} does not exist in Vault (mount {self._mount!r})")
         if status in (401, 403):
             raise ConfigError(
@@ -166,6 +167,15 @@ def _split(name: str) -> tuple[str, str]:
     if not field:
         raise ValidationError(f"invalid secret reference {VAULT}:{name}: expected PATH#FIELD")
     return path, field
+
+
+def _deleted_version(response: httpx.Response) -> int:
+    """The version number a 404 of a deleted secret still carries (0 when none): writes
+    check-and-set against it."""
+    try:
+        return int(response.json()["data"]["metadata"]["version"])
+    except (ValueError, KeyError, TypeError):
+        return 0
 
 
 def _errors(response: httpx.Response) -> str:
