@@ -118,7 +118,13 @@ async def open_hub(
     notifiers = _notifiers(settings, links, clock, storage, auditor)
     if mattermost is not None:
         notifiers.append(mattermost)
-    custody, custody_notes = _custody(settings, storage, clock, auditor)
+    try:
+        custody, custody_notes = _custody(settings, storage, clock, auditor)
+    except BaseException:  # e.g. a bad PRELOOP_SECRETS_KEYS: nothing is left open
+        await _close_bus(bus)
+        if opened_here:
+            await storage.close()
+        raise
     notifications = NotificationDispatch(
         storage=storage,
         policies=policies,
