@@ -161,3 +161,22 @@ async def test_env_references_need_the_allow_list_and_never_read_preloop_variabl
     assert [("env", "OPENAI_API_KEY")] == names
     with pytest.raises(ValidationError, match="read-only"):
         await s.custody.put(s.account_id, "env:OPENAI_API_KEY", "x", actor="admin")
+
+
+async def test_a_write_during_rotation_wins_over_the_rotation() -> None:
+    old, new = new_key_entry("k1"), new_key_entry("k2")
+    s = await stack(keys=old)
+    await s.custody.put(s.account_id, "local:a", "before", actor="admin")
+    backend = LocalEncryptedBackend(s.storage.secrets, Keyring.parse(f"{new},{old}"), s.clock)
+    custody = Custody({"local": backend}, s.auditor)
+    store_get = s.storage.secrets.get
+
+    async def get_then_someone_writes(account_id: str, name: str) -> object:
+        found = await store_get(account_id, name)
+        await custody.put(account_id, "local:a", "written meanwhile", actor="other admin")
+        return found
+
+    s.storage.secrets.get = get_then_someone_writes  # type: ignore[method-assign, assignment]
+    assert not await custody.rotate(s.account_id, "a", actor="admin")
+    s.storage.secrets.get = store_get  # type: ignore[method-assign]
+    assert "written meanwhile" == await custody.resolve(s.account_id, "local:a")
