@@ -17,6 +17,7 @@ import msgspec
 
 from hub.audit import GENESIS_HASH, chain
 from hub.errors import ConflictError, NotFoundError, ValidationError
+from hub.gateway.memory import InMemoryBudgetStore, InMemoryModelPriceStore, InMemoryUsageStore
 from hub.ports import AuditQuery, Storage, VoteOutcome
 from hub.records import (
     Account,
@@ -625,6 +626,9 @@ class InMemoryStorage:
         self.notification_claims = InMemoryNotificationClaimStore(state)
         self.devices = InMemoryDeviceStore(state)
         self.pairings = InMemoryPairingStore(state)
+        self.usage = InMemoryUsageStore(state.require_account)
+        self.budgets = InMemoryBudgetStore(state.require_account)
+        self.model_prices = InMemoryModelPriceStore(state.require_account)
 
     async def close(self) -> None:
         return None

@@ -16,6 +16,7 @@ from server.db.stores.approvals import SqlApprovalStore
 from server.db.stores.audit import SqlAuditStore
 from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
 from server.db.stores.devices import SqlDeviceStore, SqlPairingStore
+from server.db.stores.gateway import SqlBudgetStore, SqlModelPriceStore, SqlUsageStore
 from server.db.stores.identity import (
     SqlAccountStore,
     SqlApiKeyStore,
@@ -31,14 +32,17 @@ __all__ = [
     "SqlApiKeyStore",
     "SqlApprovalStore",
     "SqlAuditStore",
+    "SqlBudgetStore",
     "SqlDeviceStore",
     "SqlMcpServerStore",
+    "SqlModelPriceStore",
     "SqlNotificationClaimStore",
     "SqlPairingStore",
     "SqlPolicyStore",
     "SqlStorage",
     "SqlTeamStore",
     "SqlToolStore",
+    "SqlUsageStore",
     "SqlUsedLinkStore",
     "SqlUserStore",
     "SqlWorkflowStore",
@@ -74,6 +78,9 @@ class SqlStorage:
         self.notification_claims = SqlNotificationClaimStore(db)
         self.devices = SqlDeviceStore(db)
         self.pairings = SqlPairingStore(db)
+        self.usage = SqlUsageStore(db)
+        self.budgets = SqlBudgetStore(db)
+        self.model_prices = SqlModelPriceStore(db)
         writer = (
             SqliteAuditWriter(path, engine.dialect, executor=self._executor)
             if path is not None
