@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.gateway.records import ModelPrice, SoftAction, to_nanos
+from hub.gateway.records import BudgetPeriod, BudgetScope, ModelPrice, SoftAction, to_nanos
 from hub.ports import BudgetClaim, Storage, UsageQuery
 
 from .gateway_records import budget, usage
@@ -156,7 +156,17 @@ async def test_budgets_add_get_list_delete(storage: Storage) -> None:
     await storage.budgets.add(day)
     await storage.budgets.add(total)
 
-    assert day == await storage.budgets.get(account, day.id)
+    got = await storage.budgets.get(account, day.id)
+    assert day == got
+    assert got is not None
+    assert (BudgetScope.ACCOUNT, BudgetPeriod.DAY, SoftAction.ASK) == (
+        got.scope,
+        got.period,
+        got.on_soft,
+    )
+    assert all(
+        type(v) is not str for v in (got.scope, got.period, got.on_soft)
+    )  # enums, not their text
     assert total == await storage.budgets.get_by_name(account, "a-total")
     assert ["a-total", "b-day"] == [b.name for b in await storage.budgets.list(account)]
     with pytest.raises(ConflictError):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import Select, case, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -237,7 +238,7 @@ def _budget(row: Any) -> Budget:
     soft, hard = v.pop("soft_limit_nanos"), v.pop("hard_limit_nanos")
     v["soft_limit"] = None if soft is None else from_nanos(int(soft))
     v["hard_limit"] = None if hard is None else from_nanos(int(hard))
-    return Budget(**v)
+    return msgspec.convert(v, Budget)
 
 
 def _counter_values(budget_id: str, period_start: datetime) -> dict[str, Any]:
