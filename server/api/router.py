@@ -11,6 +11,11 @@ from hub.records import Role
 from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
 from server.api.devices import DeviceController, PairingController
+from server.api.gateway_usage import (
+    BudgetController,
+    FlowGatewayEventsController,
+    GatewayUsageController,
+)
 from server.api.identity import KeyController, TeamController, UserController
 from server.api.policies import PolicyController
 from server.api.servers import ServerController
@@ -39,6 +44,9 @@ def api_router() -> Router:
             ServerController,
             PairingController,
             DeviceController,
+            GatewayUsageController,
+            FlowGatewayEventsController,
+            BudgetController,
         ],
         security=[{"bearer": []}],
     )

@@ -40,6 +40,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("server.cli.audit", "audit", "Search, export and verify the audit trail."),
     "mcp": ("server.cli.mcp", "mcp", "Bridge an agent's stdio MCP connection to a Preloop server."),
     "bench": ("server.cli.bench", "bench", "Measure Preloop's performance."),
+    "usage": ("server.cli.gateway_usage", "usage", "Model gateway usage and cost, grouped."),
+    "budgets": ("server.cli.gateway_usage", "budgets", "List, add and remove gateway budgets."),
+    "prices": ("server.cli.gateway_usage", "prices", "List, set and unset model prices."),
 }
 
 
