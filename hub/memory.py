@@ -17,6 +17,7 @@ import msgspec
 
 from hub.audit import GENESIS_HASH, chain
 from hub.errors import ConflictError, NotFoundError, ValidationError
+from hub.gateway.memory import InMemoryBudgetStore, InMemoryModelPriceStore, InMemoryUsageStore
 from hub.gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
 from hub.ports import AuditQuery, Storage, VoteOutcome
 from hub.records import (
@@ -767,6 +768,9 @@ class InMemoryStorage:
         self.secrets = InMemorySecretStore(state)
         self.flow_executions = InMemoryFlowExecutionStore(state)
         self.runtime_tokens = InMemoryRuntimeTokenStore(state)
+        self.usage = InMemoryUsageStore(state.require_account)
+        self.budgets = InMemoryBudgetStore(state.require_account)
+        self.model_prices = InMemoryModelPriceStore(state.require_account)
 
     async def close(self) -> None:
         return None

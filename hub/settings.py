@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -345,6 +346,57 @@ class SecretsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         return tuple(n.strip() for n in self.env_allow.split(",") if n.strip())
 
 
+class BudgetSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The model gateway's pricing, budgets and usage ledger (section ``budgets``)."""
+
+    default_max_output_tokens: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Output tokens a budget reserves for a request that sets no "
+            "`max_tokens` / `max_output_tokens` (the reservation is settled to the actual "
+            "cost afterwards).",
+        ),
+    ] = 4096
+    unpriced_input: Annotated[
+        Decimal,
+        msgspec.Meta(
+            description="US dollars per million input tokens charged for a model with no "
+            "price (built-in or `preloop prices set`), so budgets still count it. 0: unpriced "
+            "models are free.",
+        ),
+    ] = Decimal("15")
+    unpriced_output: Annotated[
+        Decimal,
+        msgspec.Meta(
+            description="US dollars per million output tokens charged for a model with no price.",
+        ),
+    ] = Decimal("75")
+    reservation_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="How long a budget reservation holds when its request is never "
+            "settled (a crashed process): after this it no longer counts.",
+        ),
+    ] = 900.0
+    ledger_batch: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1, le=10000, description="Most usage records the ledger writes in one commit."
+        ),
+    ] = 500
+    ledger_retry_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="First delay before the ledger retries a failed write (doubling, up "
+            "to a minute); records are kept in memory meanwhile and logged.",
+        ),
+    ] = 1.0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -385,6 +437,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     mattermost: MattermostSettings = MattermostSettings()
     slack: SlackSettings = SlackSettings()
     secrets: SecretsSettings = SecretsSettings()  # gateway: custody
+    budgets: BudgetSettings = BudgetSettings()
 
     @property
     def data_path(self) -> Path:

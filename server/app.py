@@ -128,6 +128,7 @@ def create_app(
             opened.notifications.running() if delivering else contextlib.nullcontext(),
             gateway.run(),
             scheduler_running(opened.scheduler, every=every),
+            opened.ledger.running(),  # flushes queued usage records at shutdown
             system_events_running(opened),  # last: started once all runs, stopping first
         ):
             yield

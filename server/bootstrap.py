@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,11 +17,15 @@ from hub.auditing import Auditor
 from hub.catalog import CatalogService
 from hub.clock import Clock, SystemClock
 from hub.devices import DeviceService
-from hub.errors import ConfigError
+from hub.errors import ConfigError, ValidationError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
+from hub.gateway.budgets import BudgetService
 from hub.gateway.custody import Custody
+from hub.gateway.ledger import UsageLedger
+from hub.gateway.pricing import PriceBook, check_price
 from hub.gateway.providers import ProviderService
+from hub.gateway.records import ModelPrice
 from hub.gateway.runtime import RuntimeService
 from hub.identity import IdentityService
 from hub.links import LinkSigner, new_link_secret
@@ -73,6 +77,10 @@ class Hub:
     model_router: ProviderService  # the ModelRouter; also manages providers
     gateway_auth: RuntimeService  # the GatewayAuth
     runtime: RuntimeService  # flow executions and runtime tokens
+    # the model gateway's pricing, budgets and usage ledger (hub/gateway)
+    prices: PriceBook
+    budgets: BudgetService
+    ledger: UsageLedger
     mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
@@ -84,7 +92,10 @@ class Hub:
             try:
                 await _close_bus(self.bus)
             finally:
-                await self.storage.close()
+                try:
+                    await self.ledger.close()  # queued usage records are written first
+                finally:
+                    await self.storage.close()
 
 
 async def open_hub(
@@ -183,6 +194,7 @@ async def open_hub(
         model_router=model_router,
         gateway_auth=runtime,
         runtime=runtime,
+        **_gateway_accounting(settings, storage, clock, auditor, approvals, policies),
         mattermost=mattermost,
         notes=custody_notes,
     )
@@ -194,6 +206,44 @@ def _custody(
     from server.custody.setup import open_custody  # cryptography: only when a hub opens
 
     return open_custody(settings, storage, clock, auditor)
+
+
+def _gateway_accounting(
+    settings: Settings,
+    storage: Storage,
+    clock: Clock,
+    auditor: Auditor,
+    approvals: ApprovalService,
+    policies: PolicyService,
+) -> dict[str, Any]:
+    """The gateway's price book, budgets and usage ledger (``prices``, ``budgets``, ``ledger``)."""
+    b = settings.budgets
+    unpriced = ModelPrice(model="*", input=b.unpriced_input, output=b.unpriced_output)
+    try:
+        check_price(unpriced)
+    except ValidationError as exc:
+        raise ConfigError(f"PRELOOP_BUDGETS_UNPRICED_INPUT/OUTPUT: {exc}") from exc
+    cache = settings.server.cache_seconds
+    return {
+        "prices": PriceBook(
+            storage.model_prices,
+            unpriced=unpriced,
+            default_max_output_tokens=b.default_max_output_tokens,
+            cache_seconds=cache,
+        ),
+        "budgets": BudgetService(
+            storage,
+            clock,
+            auditor,
+            approvals=approvals,
+            policies=policies,
+            cache_seconds=cache,
+            reservation_seconds=b.reservation_seconds,
+        ),
+        "ledger": UsageLedger(
+            storage.usage, batch=b.ledger_batch, retry_seconds=b.ledger_retry_seconds
+        ),
+    }
 
 
 def _notifiers(

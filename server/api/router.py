@@ -12,6 +12,11 @@ from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
 from server.api.devices import DeviceController, PairingController
 from server.api.flows import FlowController
+from server.api.gateway_usage import (
+    BudgetController,
+    FlowGatewayEventsController,
+    GatewayUsageController,
+)
 from server.api.identity import KeyController, TeamController, UserController
 from server.api.policies import PolicyController
 from server.api.providers import ProviderController, SecretController
@@ -45,6 +50,9 @@ def api_router() -> Router:
             ProviderController,
             SecretController,
             FlowController,
+            GatewayUsageController,
+            FlowGatewayEventsController,
+            BudgetController,
         ],
         security=[{"bearer": []}],
     )

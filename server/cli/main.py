@@ -56,6 +56,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "flows",
         "Start flow executions: a runtime token and SDK environment.",
     ),
+    "usage": ("server.cli.gateway_usage", "usage", "Model gateway usage and cost, grouped."),
+    "budgets": ("server.cli.gateway_usage", "budgets", "List, add and remove gateway budgets."),
+    "prices": ("server.cli.gateway_usage", "prices", "List, set and unset model prices."),
 }
 
 

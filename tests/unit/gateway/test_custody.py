@@ -125,7 +125,10 @@ async def test_rotation_reseals_under_the_new_key_and_old_values_still_open() ->
         ("k1", "entry 1 must be KEYID:BASE64"),
         ("k1:not-base64!", "key 'k1' is not valid base64"),
         ("k1:" + base64.b64encode(b"short").decode(), "must be 32 bytes"),
-        (f"{new_key_entry('k1')},{new_key_entry('k1')}", "listed twice"),
+        (
+            f"k1:{base64.b64encode(bytes(32)).decode()},k1:{base64.b64encode(b'x' * 32).decode()}",
+            "listed twice",
+        ),
         ("", "holds no key"),
     ],
 )

@@ -1,7 +1,7 @@
 """Secret custody, model providers, flow executions and runtime tokens (the model gateway).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-24
 
 Adds ``providers`` (a provider's kind, base URL, models, aliases and the custody reference of
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
