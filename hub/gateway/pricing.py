@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import time
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hub.cache import Missing, Recent
 from hub.errors import ValidationError
 from hub.gateway.records import ModelPrice
 
@@ -120,24 +120,22 @@ class PriceBook:
         self._builtin = tuple(builtin)
         self.unpriced = unpriced
         self._max_output = default_max_output_tokens
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, tuple[ModelPrice, ...]]] = {}
+        self._cache: Recent[str, tuple[ModelPrice, ...]] = Recent(cache_seconds)
 
     @property
     def builtin(self) -> tuple[ModelPrice, ...]:
         return self._builtin
 
     async def overrides(self, account_id: str) -> tuple[ModelPrice, ...]:
-        hit = self._cache.get(account_id)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self._cache_seconds:
-            return hit[1]
+        cached = self._cache.get(account_id)
+        if not isinstance(cached, Missing):
+            return cached
         found = tuple(await self._overrides.list(account_id))
-        self._cache[account_id] = (now, found)
+        self._cache.put(account_id, found)
         return found
 
     def forget(self, account_id: str) -> None:
-        self._cache.pop(account_id, None)
+        self._cache.drop(account_id)
 
     async def price(self, account_id: str, model: str) -> ModelPrice | None:
         """The account's override when one matches, else the built-in price, else ``None``."""
