@@ -50,6 +50,7 @@ from hub.policy_versions import PolicyService
 from hub.ports import BudgetClaim, BudgetCounter, Storage
 from hub.records import ApprovalStatus, Role
 
+MAX_LIMIT = Decimal(1_000_000_000)  # dollars; nano-dollars of it fit a 64-bit column
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the one period of a "total" budget
 APPROVAL_TOOL = "gateway.budget"
 APPROVAL_SERVER = "gateway"
@@ -452,6 +453,8 @@ class BudgetService:
         for label, limit in (("soft", budget.soft_limit), ("hard", budget.hard_limit)):
             if limit is not None and (not limit.is_finite() or limit < 0):
                 raise ValidationError(f"the {label} limit must be 0 or more")
+            if limit is not None and limit > MAX_LIMIT:
+                raise ValidationError(f"the {label} limit must be at most {money(MAX_LIMIT)}")
         if (
             budget.soft_limit is not None
             and budget.hard_limit is not None

@@ -30,6 +30,7 @@ from hub.errors import ValidationError
 from hub.gateway.records import ModelPrice
 
 MILLION = Decimal(1_000_000)
+MAX_PRICE = Decimal(1_000_000)  # dollars per million tokens: far above any real price
 D = Decimal
 
 
@@ -101,6 +102,10 @@ def check_price(price: ModelPrice) -> None:
     for name, amount in amounts.items():
         if amount is not None and (not amount.is_finite() or amount < 0):
             raise ValidationError(f"price {name} for {price.model!r} must be 0 or more")
+        if amount is not None and amount > MAX_PRICE:
+            raise ValidationError(
+                f"price {name} for {price.model!r} is above ${MAX_PRICE} per million tokens"
+            )
 
 
 class PriceBook:

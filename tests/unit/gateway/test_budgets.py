@@ -212,6 +212,8 @@ async def test_an_ask_budget_needs_a_workflow_of_the_active_policy(hub: Hub) -> 
         await add(hub, soft_limit=Decimal("1"), on_soft=SoftAction.ASK, approval_workflow="finance")
     with pytest.raises(ValidationError, match="soft limit must not be above"):
         await add(hub, soft_limit=Decimal("2"), hard_limit=Decimal("1"))
+    with pytest.raises(ValidationError, match="at most"):
+        await add(hub, hard_limit=Decimal("1e12"))
     with pytest.raises(ValidationError, match="flow name"):
         await add(hub, scope=BudgetScope.FLOW, hard_limit=Decimal("1"))
 
