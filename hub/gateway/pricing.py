@@ -108,6 +108,11 @@ def check_price(price: ModelPrice) -> None:
             )
 
 
+def _tokens(usage: Any, name: str) -> int:
+    """A token count of ``usage``; missing or ``None`` counts as 0, never negative."""
+    return max(int(getattr(usage, name, 0) or 0), 0)
+
+
 class PriceBook:
     """Implements ``hub.gateway.ports.Prices``. Overrides are read per account and kept for
     ``cache_seconds`` (``forget`` drops them at once after this process changed them)."""
@@ -151,9 +156,9 @@ class PriceBook:
         """Exact dollars for ``usage`` (any object with ``input_tokens``, ``output_tokens``,
         ``cached_tokens``). Cached tokens are part of the input tokens."""
         price = price or self.unpriced
-        input_tokens = max(int(usage.input_tokens), 0)
-        cached = min(max(int(getattr(usage, "cached_tokens", 0) or 0), 0), input_tokens)
-        output_tokens = max(int(usage.output_tokens), 0)
+        input_tokens = _tokens(usage, "input_tokens")
+        cached = min(_tokens(usage, "cached_tokens"), input_tokens)
+        output_tokens = _tokens(usage, "output_tokens")
         cached_rate = price.input if price.cached is None else price.cached
         total = (
             (input_tokens - cached) * price.input
