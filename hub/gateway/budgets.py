@@ -50,6 +50,7 @@ from hub.policy_versions import PolicyService
 from hub.ports import BudgetClaim, BudgetCounter, Storage
 from hub.records import ApprovalStatus, Role
 
+MAX_LIMIT = Decimal(1_000_000_000)  # dollars; nano-dollars of it fit a 64-bit column
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the one period of a "total" budget
 APPROVAL_TOOL = "gateway.budget"
 APPROVAL_SERVER = "gateway"
@@ -149,7 +150,8 @@ class BudgetService:
         self._policies = policies
         self._cache: Recent[str, tuple[Budget, ...]] = Recent(cache_seconds)
         self._reservation = timedelta(seconds=reservation_seconds)
-        self._asking: dict[tuple[str, datetime], asyncio.Lock] = {}
+        # per budget and period being asked about: its lock, and how many requests use it
+        self._asking: dict[tuple[str, datetime], tuple[asyncio.Lock, int]] = {}
 
     # --- the request path -----------------------------------------------------------------
     async def admit(self, who: Attribution, *, model: str, estimate: Decimal) -> Admission:
@@ -252,11 +254,47 @@ class BudgetService:
         reset = resets_at(budget.period, now)
         period = counter.period_start
         key = (budget.id, period)
-        lock = self._asking.setdefault(key, asyncio.Lock())
+        lock, users = self._asking.get(key, (asyncio.Lock(), 0))
+        self._asking[key] = (lock, users + 1)
+        try:
+            approval_id = await self._approval_to_wait_for(who, budget, counter, model, lock, reset)
+        finally:
+            lock, users = self._asking[key]
+            if users == 1:
+                del self._asking[key]  # nobody else is queued on it
+            else:
+                self._asking[key] = (lock, users - 1)
+        if approval_id is None:
+            return
+        decided = await self._approvals.wait(budget.account_id, approval_id)
+        if decided.status is ApprovalStatus.APPROVED:
+            await self._store.finish_approval(budget.id, period, approval_id, "approved")
+            return
+        timed_out = decided.decided_by == "system"  # the deadline ended it (on_timeout: deny)
+        if decided.status is ApprovalStatus.DENIED and not timed_out:
+            await self._store.finish_approval(budget.id, period, approval_id, "denied")
+            raise self._refused(budget, "was denied", reset)
+        await self._store.finish_approval(budget.id, period, approval_id, None)
+        what = "timed out" if timed_out else decided.status.value
+        raise self._refused(budget, f"was not decided ({what})", reset)
+
+    async def _approval_to_wait_for(
+        self,
+        who: Attribution,
+        budget: Budget,
+        counter: BudgetCounter,
+        model: str,
+        lock: asyncio.Lock,
+        reset: datetime | None,
+    ) -> str | None:
+        """The period's pending approval (opened now when there is none), or ``None`` when
+        the period is granted already. Raises when it was denied."""
+        period = counter.period_start
+        key = (budget.id, period)
         async with lock:  # one approval per budget and period from this process
-            [current] = await self._store.counters([key], at=now)
+            [current] = await self._store.counters([key], at=self._clock.now())
             if current.approval_status == "approved":
-                return
+                return None
             if current.approval_status == "denied":
                 raise self._refused(budget, "was denied", reset)
             approval_id = current.approval_id if current.approval_status == "pending" else None
@@ -272,15 +310,7 @@ class BudgetService:
                     )
                     approval_id = claimed.approval_id
                     assert approval_id is not None
-        decided = await self._approvals.wait(budget.account_id, approval_id)
-        if decided.status is ApprovalStatus.APPROVED:
-            await self._store.finish_approval(budget.id, period, approval_id, "approved")
-            return
-        if decided.status is ApprovalStatus.DENIED:
-            await self._store.finish_approval(budget.id, period, approval_id, "denied")
-            raise self._refused(budget, "was denied", reset)
-        await self._store.finish_approval(budget.id, period, approval_id, None)
-        raise self._refused(budget, f"was not decided ({decided.status.value})", reset)
+            return approval_id
 
     def _refused(self, budget: Budget, what: str, reset: datetime | None) -> BudgetExceeded:
         assert budget.soft_limit is not None
@@ -423,6 +453,8 @@ class BudgetService:
         for label, limit in (("soft", budget.soft_limit), ("hard", budget.hard_limit)):
             if limit is not None and (not limit.is_finite() or limit < 0):
                 raise ValidationError(f"the {label} limit must be 0 or more")
+            if limit is not None and limit > MAX_LIMIT:
+                raise ValidationError(f"the {label} limit must be at most {money(MAX_LIMIT)}")
         if (
             budget.soft_limit is not None
             and budget.hard_limit is not None

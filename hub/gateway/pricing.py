@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import time
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hub.cache import Missing, Recent
 from hub.errors import ValidationError
 from hub.gateway.records import ModelPrice
 
 MILLION = Decimal(1_000_000)
+MAX_PRICE = Decimal(1_000_000)  # dollars per million tokens: far above any real price
 D = Decimal
 
 
@@ -101,6 +102,15 @@ def check_price(price: ModelPrice) -> None:
     for name, amount in amounts.items():
         if amount is not None and (not amount.is_finite() or amount < 0):
             raise ValidationError(f"price {name} for {price.model!r} must be 0 or more")
+        if amount is not None and amount > MAX_PRICE:
+            raise ValidationError(
+                f"price {name} for {price.model!r} is above ${MAX_PRICE} per million tokens"
+            )
+
+
+def _tokens(usage: Any, name: str) -> int:
+    """A token count of ``usage``; missing or ``None`` counts as 0, never negative."""
+    return max(int(getattr(usage, name, 0) or 0), 0)
 
 
 class PriceBook:
@@ -120,24 +130,22 @@ class PriceBook:
         self._builtin = tuple(builtin)
         self.unpriced = unpriced
         self._max_output = default_max_output_tokens
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, tuple[ModelPrice, ...]]] = {}
+        self._cache: Recent[str, tuple[ModelPrice, ...]] = Recent(cache_seconds)
 
     @property
     def builtin(self) -> tuple[ModelPrice, ...]:
         return self._builtin
 
     async def overrides(self, account_id: str) -> tuple[ModelPrice, ...]:
-        hit = self._cache.get(account_id)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self._cache_seconds:
-            return hit[1]
+        cached = self._cache.get(account_id)
+        if not isinstance(cached, Missing):
+            return cached
         found = tuple(await self._overrides.list(account_id))
-        self._cache[account_id] = (now, found)
+        self._cache.put(account_id, found)
         return found
 
     def forget(self, account_id: str) -> None:
-        self._cache.pop(account_id, None)
+        self._cache.drop(account_id)
 
     async def price(self, account_id: str, model: str) -> ModelPrice | None:
         """The account's override when one matches, else the built-in price, else ``None``."""
@@ -148,9 +156,9 @@ class PriceBook:
         """Exact dollars for ``usage`` (any object with ``input_tokens``, ``output_tokens``,
         ``cached_tokens``). Cached tokens are part of the input tokens."""
         price = price or self.unpriced
-        input_tokens = max(int(usage.input_tokens), 0)
-        cached = min(max(int(getattr(usage, "cached_tokens", 0) or 0), 0), input_tokens)
-        output_tokens = max(int(usage.output_tokens), 0)
+        input_tokens = _tokens(usage, "input_tokens")
+        cached = min(_tokens(usage, "cached_tokens"), input_tokens)
+        output_tokens = _tokens(usage, "output_tokens")
         cached_rate = price.input if price.cached is None else price.cached
         total = (
             (input_tokens - cached) * price.input

@@ -197,6 +197,24 @@ def test_prices_set_list_unset(server: LiveServer) -> None:
     assert (204, 404) == (unset.status_code, again.status_code)
 
 
+def test_the_openapi_document_lists_the_gateway_endpoints(server: LiveServer) -> None:
+    with client(server) as http:
+        paths = http.get("/openapi.json").json()["paths"]
+
+    for path in (
+        "/api/v1/gateway/usage/summary",
+        "/api/v1/gateway/usage",
+        "/api/v1/gateway/sessions",
+        "/api/v1/gateway/sessions/{execution_id}",
+        "/api/v1/flows/executions/{execution_id}/gateway-events",
+        "/api/v1/gateway/prices",
+        "/api/v1/budgets",
+    ):
+        operations = paths.get(path) or paths.get(path + "/")
+        assert operations, path
+        assert all("gateway" in op["tags"] for op in operations.values() if "tags" in op), path
+
+
 def invoke(server: LiveServer, *args: str) -> tuple[int, str, str]:
     argv = [*args, "--url", server.url, "--key", server.admin_key]
     result = CliRunner().invoke(cli, argv, catch_exceptions=False)

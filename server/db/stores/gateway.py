@@ -11,12 +11,13 @@ processes cannot overshoot. Reservations that were never settled stop counting a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, case, delete, func, insert, select, update
+from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hub.errors import NotFoundError, ValidationError
@@ -32,9 +33,10 @@ from hub.ports import (
 )
 from hub.store_rules import aware_utc, check_limit
 from server.db import tables as t
-from server.db.stores._base import SqlStore, to_record
+from server.db.stores._base import Database, SqlStore, to_record
 
 PURGE_AFTER = timedelta(days=1)  # an unsettled reservation this long expired is dropped
+PURGE_EVERY_SECONDS = 60.0
 
 
 # --- usage ----------------------------------------------------------------------------------
@@ -251,6 +253,18 @@ def _counter_values(budget_id: str, period_start: datetime) -> dict[str, Any]:
 
 
 class SqlBudgetStore(SqlStore):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._next_purge = 0.0
+
+    def _purge_due(self) -> bool:
+        """Long-expired reservations are purged by one reservation a minute, not by each."""
+        now = time.monotonic()
+        if now < self._next_purge:
+            return False
+        self._next_purge = now + PURGE_EVERY_SECONDS
+        return True
+
     async def add(self, budget: Budget) -> None:
         values = _budget_values(budget)
         conflict = f"budget {budget.id!r} or name {budget.name!r} exists"
@@ -315,12 +329,6 @@ class SqlBudgetStore(SqlStore):
                 )
             )
 
-    def _locked(
-        self, conn: Connection, keys: Sequence[tuple[str, datetime]], at: datetime
-    ) -> dict[tuple[str, datetime], BudgetCounter]:
-        """The counters of ``keys`` (locked on PostgreSQL), reservations unexpired at ``at``."""
-        return self._read_counters(conn, keys, at, lock=True)
-
     def _read_counters(
         self,
         conn: Connection,
@@ -329,29 +337,29 @@ class SqlBudgetStore(SqlStore):
         *,
         lock: bool = False,
     ) -> dict[tuple[str, datetime], BudgetCounter]:
-        ids = sorted({b for b, _ in keys})
+        """The stored counters of ``keys`` (locked in budget order with ``lock``, on
+        PostgreSQL), with the reservations unexpired at ``at`` summed in."""
         c, r = t.budget_counters.c, t.budget_reservations.c
-        stmt = select(t.budget_counters).where(c.budget_id.in_(ids))
+        wanted = or_(*(and_(c.budget_id == b, c.period_start == p) for b, p in keys))
+        stmt = select(t.budget_counters).where(wanted)
         if lock:
             stmt = stmt.order_by(c.budget_id, c.period_start).with_for_update()
         found = {
             (row.budget_id, row.period_start): to_record(row, BudgetCounter)
             for row in conn.execute(stmt).all()
         }
-        sums = (
+        if not found:
+            return found
+        held = (
             select(r.budget_id, r.period_start, func.sum(r.amount_nanos).label("held"))
-            .where(r.budget_id.in_(ids), r.expires_at > at)
+            .where(or_(*(and_(r.budget_id == b, r.period_start == p) for b, p in keys)))
+            .where(r.expires_at > at)
             .group_by(r.budget_id, r.period_start)
         )
-        for row in conn.execute(sums).all():
+        for row in conn.execute(held).all():
             key = (row.budget_id, row.period_start)
             if key in found:
-                found[key] = BudgetCounter(
-                    **{
-                        **{f: getattr(found[key], f) for f in BudgetCounter.__struct_fields__},
-                        "reserved_nanos": int(row.held),
-                    }
-                )
+                found[key] = msgspec.structs.replace(found[key], reserved_nanos=int(row.held))
         return found
 
     async def reserve(
@@ -376,9 +384,13 @@ class SqlBudgetStore(SqlStore):
         ]
         keys = sorted({(c.budget_id, c.period_start) for c in claims})
 
+        purge = self._purge_due()
+
         def work(conn: Connection) -> ReserveOutcome:
-            self._ensure_counters(conn, keys)
-            counters = self._locked(conn, keys, at)
+            counters = self._read_counters(conn, keys, at, lock=True)
+            if len(counters) < len(keys):  # the period's first reservation
+                self._ensure_counters(conn, [k for k in keys if k not in counters])
+                counters = self._read_counters(conn, keys, at, lock=True)
             now = [counters[(c.budget_id, c.period_start)] for c in claims]
             for claim, counter in zip(claims, now, strict=True):
                 total = counter.spent_nanos + counter.reserved_nanos + amount_nanos
@@ -397,29 +409,30 @@ class SqlBudgetStore(SqlStore):
                     for b, p in keys
                 ],
             )
-            r = t.budget_reservations.c
-            conn.execute(
-                delete(t.budget_reservations).where(
-                    r.budget_id.in_([b for b, _ in keys]), r.expires_at < at - PURGE_AFTER
-                )
-            )
             return ReserveOutcome(
                 counters=tuple(
-                    BudgetCounter(
-                        **{
-                            **{f: getattr(n, f) for f in BudgetCounter.__struct_fields__},
-                            "reserved_nanos": n.reserved_nanos + amount_nanos,
-                        }
-                    )
+                    msgspec.structs.replace(n, reserved_nanos=n.reserved_nanos + amount_nanos)
                     for n in now
                 )
             )
 
-        return await self._db.run_write(
+        outcome = await self._db.run_write(
             work,
             conflict=f"reservation {reservation_id!r} exists",
             missing="a budget of the reservation does not exist",
         )
+        if purge:  # its own transaction: it must not wait on rows a settle holds
+            await self._purge(at)
+        return outcome
+
+    async def _purge(self, at: datetime) -> None:
+        r = t.budget_reservations.c
+        stale = delete(t.budget_reservations).where(r.expires_at < at - PURGE_AFTER)
+
+        def work(conn: Connection) -> None:
+            conn.execute(stale)
+
+        await self._db.run_write(work)
 
     async def settle(self, reservation_id: str, *, actual_nanos: int) -> None:
         r, c = t.budget_reservations.c, t.budget_counters.c
@@ -433,13 +446,7 @@ class SqlBudgetStore(SqlStore):
             ).all()
             if not held:
                 return
-            conn.execute(
-                select(c.budget_id)
-                .where(c.budget_id.in_(sorted({row.budget_id for row in held})))
-                .order_by(c.budget_id, c.period_start)
-                .with_for_update()
-            ).all()
-            for row in held:
+            for row in held:  # in budget order, as reservations lock them: no deadlock
                 conn.execute(
                     update(t.budget_counters)
                     .where(c.budget_id == row.budget_id, c.period_start == row.period_start)

@@ -212,5 +212,41 @@ async def test_an_ask_budget_needs_a_workflow_of_the_active_policy(hub: Hub) -> 
         await add(hub, soft_limit=Decimal("1"), on_soft=SoftAction.ASK, approval_workflow="finance")
     with pytest.raises(ValidationError, match="soft limit must not be above"):
         await add(hub, soft_limit=Decimal("2"), hard_limit=Decimal("1"))
+    with pytest.raises(ValidationError, match="at most"):
+        await add(hub, hard_limit=Decimal("1e12"))
     with pytest.raises(ValidationError, match="flow name"):
         await add(hub, scope=BudgetScope.FLOW, hard_limit=Decimal("1"))
+
+
+async def test_ask_expired_refuses_and_the_next_request_asks_again(hub: Hub) -> None:
+    agent = await ask_budget(hub)
+    account = await hub.identity.default_account()
+
+    async with hub.bus.subscribe("approvals") as events:
+        waiting = asyncio.create_task(hub.budgets.admit(agent, model="m", estimate=Decimal("0.5")))
+        first = await asyncio.wait_for(anext(events), timeout=30)
+        assert isinstance(first, ApprovalRequested)
+        assert isinstance(hub.clock, FrozenClock)
+        hub.clock.advance(301)  # past the workflow's timeout: denied by "system"
+        await hub.approvals.expire(account.id, first.request_id)
+        with pytest.raises(BudgetExceeded, match=r"was not decided \(timed out\)"):
+            await asyncio.wait_for(waiting, timeout=30)
+
+        again = asyncio.create_task(hub.budgets.admit(agent, model="m", estimate=Decimal("0.5")))
+        second = await asyncio.wait_for(anext(events), timeout=30)
+        while not isinstance(second, ApprovalRequested):  # the first one's decided event
+            second = await asyncio.wait_for(anext(events), timeout=30)
+        assert second.request_id != first.request_id
+        await hub.approvals.cancel(account.id, second.request_id, actor="t", reason="test over")
+        with pytest.raises(BudgetExceeded):
+            await asyncio.wait_for(again, timeout=30)
+
+
+async def test_ask_fails_closed_when_the_workflow_left_the_policy(hub: Hub) -> None:
+    agent = await ask_budget(hub)
+    account = await hub.identity.default_account()
+    await hub.policies.apply(account.id, POLICY.replace("finance", "legal"), actor="test")
+
+    with pytest.raises(BudgetExceeded, match='asks workflow "finance", which the active policy'):
+        await hub.budgets.admit(agent, model="m", estimate=Decimal("0.5"))
+    assert [] == list(await hub.approvals.list(account.id))

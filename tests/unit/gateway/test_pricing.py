@@ -93,5 +93,7 @@ async def test_estimate_is_an_upper_bound_with_a_default_output() -> None:
 def test_a_price_with_a_negative_amount_is_refused() -> None:
     with pytest.raises(ValidationError, match="output"):
         check_price(ModelPrice(model="x", input=Decimal(1), output=Decimal(-1)))
+    with pytest.raises(ValidationError, match="above"):
+        check_price(ModelPrice(model="x", input=Decimal("1e7"), output=Decimal(1)))
     with pytest.raises(ValidationError, match="model"):
         check_price(ModelPrice(model=" ", input=Decimal(1), output=Decimal(1)))
