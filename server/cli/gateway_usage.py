@@ -159,7 +159,12 @@ def list_budgets(url: str | None, key: str | None, profile: str, as_json: bool) 
     show_default=True,
     help="Past the soft limit: warn, or pause and ask through --workflow.",
 )
-@click.option("--workflow", default=None, help="Approval workflow to ask (with --on-soft ask).")
+@click.option(
+    "--workflow",
+    default=None,
+    help="Approval workflow told past the soft limit (its channels and approvers); "
+    "with --on-soft ask also the one that decides.",
+)
 @server_options
 @json_option
 def add(
