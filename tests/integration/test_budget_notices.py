@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,9 +22,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from hub.gateway.records import Attribution
+from hub.events import SYSTEM_TOPIC, BudgetCrossed, Event
+from hub.gateway.records import Attribution, BudgetPeriod, BudgetScope
+from hub.notify import Announcement, Notice
 from hub.ports import AuditQuery
-from server.bootstrap import Hub
+from hub.records import ApprovalRequest
+from server.bootstrap import Hub, open_hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.fakes.mail import Mailbox
 from tests.integration.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
@@ -180,3 +183,80 @@ async def test_a_warn_budget_past_its_soft_limit_is_told_on_slack_and_by_mail(
     for secret in (server.live.admin_key, created["ada_key"], BOT_TOKEN):
         assert secret not in str(slack.calls)
         assert secret.encode() not in raw
+
+
+@dataclass
+class Recording:
+    """A channel that records what it is asked to announce."""
+
+    channel: str
+    announced: list[Announcement] = field(default_factory=list)
+
+    async def deliver(self, notice: Notice) -> None:
+        raise AssertionError("a budget notice is no approval request")
+
+    async def settle(self, request: ApprovalRequest) -> None:
+        raise AssertionError("a budget notice is never settled")
+
+    async def announce(self, announcement: Announcement) -> None:
+        self.announced.append(announcement)
+
+
+@pytest.mark.postgres
+async def test_two_replicas_on_postgresql_announce_once_per_channel(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, PRELOOP_DATABASE_URL=postgres_url)
+    replicas = [await open_hub(settings), await open_hub(settings)]
+    try:
+        first, second = replicas
+        channels = [(Recording("slack"), Recording("email")) for _ in replicas]
+        for replica, (slack, email) in zip(replicas, channels, strict=True):
+            replica.notifications.register(slack)
+            replica.notifications.register(email)
+        account = await first.identity.default_account()
+        await first.policies.apply(account.id, POLICY, actor="test")
+        await first.identity.add_user(account.id, email="ada@example.com", name="", actor="t")
+        await first.budgets.add(
+            account.id,
+            name="team-day",
+            scope=BudgetScope.ACCOUNT,
+            period=BudgetPeriod.DAY,
+            soft_limit=Decimal("8"),
+            approval_workflow="spend-watch",
+            actor="test",
+        )
+        who = Attribution(account_id=account.id, api_key_id="key_agent", principal="agent")
+        spent = await first.budgets.admit(who, model="m", estimate=Decimal("1"))
+        await first.budgets.settle(spent, Decimal("7.9"))
+
+        async with (
+            first.bus.subscribe(SYSTEM_TOPIC) as on_first,
+            second.bus.subscribe(SYSTEM_TOPIC) as on_second,
+        ):
+            await first.budgets.admit(who, model="m", estimate=Decimal("0.5"))
+            events = [  # each replica receives the event through PostgreSQL
+                await asyncio.wait_for(_crossing(on_first), timeout=30),
+                await asyncio.wait_for(_crossing(on_second), timeout=30),
+            ]
+        await asyncio.gather(
+            *(r.notifications.handle(e) for r, e in zip(replicas, events, strict=True))
+        )
+
+        counts = {
+            name: sum(len(pair[index].announced) for pair in channels)
+            for index, name in enumerate(("slack", "email"))
+        }
+        assert {"slack": 1, "email": 1} == counts  # by one replica or the other, not both
+        told = [a for pair in channels for channel in pair for a in channel.announced]
+        assert {("ada@example.com",)} == {tuple(r.email for r in a.recipients) for a in told}
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def _crossing(events: AsyncIterator[Event]) -> BudgetCrossed:
+    async for event in events:
+        if isinstance(event, BudgetCrossed):
+            return event
+    raise AssertionError("the bus ended")
