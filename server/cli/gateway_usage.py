@@ -208,6 +208,9 @@ def add(
         if result[field] is not None
     )
     click.echo(f"Added budget {result['name']} ({result['scope']}, {result['period']}): {limits}.")
+    if result["approval_workflow"]:
+        what = "asks" if result["on_soft"] == "ask" else "tells"
+        click.echo(f"Past the soft limit it {what} workflow {result['approval_workflow']}.")
 
 
 @budgets.command()

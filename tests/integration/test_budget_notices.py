@@ -3,7 +3,8 @@ of Slack's Web API, driven by the real slack_sdk client) and the email channel (
 server, aiosmtpd). A warn budget names a workflow whose channels are Slack and email; usage
 past its soft limit (reserved and settled through the server's own ``hub.budgets``, as the
 model gateway does) makes one plain Slack message in the workflow's channel and one mail to
-its approver, and nothing more when the spending goes on.
+its approver, and nothing more when the spending goes on. On PostgreSQL, two replicas that
+both receive the event announce it once per channel.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from hub.errors import PreloopError
 from hub.events import SYSTEM_TOPIC, BudgetCrossed, Event
 from hub.gateway.records import Attribution, BudgetPeriod, BudgetScope
 from hub.notify import Announcement, Notice
 from hub.ports import AuditQuery
 from hub.records import ApprovalRequest
 from server.bootstrap import Hub, open_hub
+from server.cli.main import cli
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.fakes.mail import Mailbox
 from tests.integration.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
@@ -260,3 +264,24 @@ async def _crossing(events: AsyncIterator[Event]) -> BudgetCrossed:
         if isinstance(event, BudgetCrossed):
             return event
     raise AssertionError("the bus ended")
+
+
+def test_the_cli_adds_a_warn_budget_that_tells_a_workflow(server: Running) -> None:
+    def budgets_add(*args: str) -> tuple[int, str, str]:
+        """Exit status, stdout, and the error (``preloop`` prints it as ``error: ...``)."""
+        argv = ["budgets", "add", *args, "--url", server.live.url, "--key", server.live.admin_key]
+        result = CliRunner().invoke(cli, argv)
+        error = str(result.exception) if isinstance(result.exception, PreloopError) else ""
+        return result.exit_code, result.stdout, error
+
+    code, out, _ = budgets_add("watched", "--soft", "5", "--workflow", "spend-watch")
+    assert (0, "Past the soft limit it tells workflow spend-watch.") == (
+        code,
+        out.strip().splitlines()[-1],
+    )
+    code, _, err = budgets_add("lost", "--soft", "5", "--workflow", "nope")
+    assert 0 != code
+    assert "workflow 'nope' is not in the active policy (it has: spend-watch)" in err
+    code, _, err = budgets_add("hard-only", "--hard", "5", "--workflow", "spend-watch")
+    assert 0 != code
+    assert "needs a soft limit" in err
