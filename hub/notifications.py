@@ -258,7 +258,11 @@ class NotificationDispatch:
                 "the active policy does not have: its soft limit was announced nowhere"
             )
             log.warning("%s", problem)
-            await self._audit_failure(event.account_id, key, "", "resolve", self._attempts, problem)
+            announce = NotificationOperation.ANNOUNCE
+            if await self._claim_key(event.account_id, key, "", announce):  # audited once
+                await self._audit_failure(
+                    event.account_id, key, "", "resolve", self._attempts, problem
+                )
             return
         recipients = await resolve_people(
             self._storage, event.account_id, workflow.approvers, self._clock.now()
