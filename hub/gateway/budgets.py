@@ -466,6 +466,12 @@ class BudgetService:
                 raise ValidationError("on_soft 'ask' needs a soft limit")
             if not budget.approval_workflow:
                 raise ValidationError("on_soft 'ask' needs an approval workflow")
+        if budget.approval_workflow:  # ask: who decides; warn (and ask): who is told
+            if budget.soft_limit is None:
+                raise ValidationError(
+                    "an approval workflow is told when the soft limit is passed: "
+                    "the budget needs a soft limit"
+                )
             active = await self._policies.active(budget.account_id)
             if active is None or active[1].workflow(budget.approval_workflow) is None:
                 names = (
@@ -475,8 +481,6 @@ class BudgetService:
                     f"workflow {budget.approval_workflow!r} is not in the active policy "
                     f"(it has: {', '.join(names) or 'none'})"
                 )
-        elif budget.approval_workflow:
-            raise ValidationError("an approval workflow is only used with on_soft 'ask'")
 
 
 def _described(budget: Budget) -> dict[str, object]:

@@ -418,7 +418,8 @@ class BudgetController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[BudgetBody]
     ) -> BudgetView:
         """Add a budget. ``on_soft: ask`` needs ``approval_workflow`` (a workflow of the
-        active policy) and a soft limit."""
+        active policy) and a soft limit. On a ``warn`` budget the workflow is optional: its
+        channels and approvers are told when the soft limit is passed."""
         hub, caller = hub_of(request), caller_of(request)
         budget = await hub.budgets.add(
             caller.account_id,

@@ -159,7 +159,12 @@ def list_budgets(url: str | None, key: str | None, profile: str, as_json: bool) 
     show_default=True,
     help="Past the soft limit: warn, or pause and ask through --workflow.",
 )
-@click.option("--workflow", default=None, help="Approval workflow to ask (with --on-soft ask).")
+@click.option(
+    "--workflow",
+    default=None,
+    help="Approval workflow told past the soft limit (its channels and approvers); "
+    "with --on-soft ask also the one that decides.",
+)
 @server_options
 @json_option
 def add(
@@ -203,6 +208,9 @@ def add(
         if result[field] is not None
     )
     click.echo(f"Added budget {result['name']} ({result['scope']}, {result['period']}): {limits}.")
+    if result["approval_workflow"]:
+        what = "asks" if result["on_soft"] == "ask" else "tells"
+        click.echo(f"Past the soft limit it {what} workflow {result['approval_workflow']}.")
 
 
 @budgets.command()
