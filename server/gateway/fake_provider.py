@@ -131,7 +131,7 @@ class FakeProvider:
         pause = self.slow_seconds if model == "slow" else 0.0
         answer = _ANSWERS[path]
         if body.get("stream"):
-            await _stream(send, answer(model, words, seen, body, True), pause)
+            await _stream(send, receive, answer(model, words, seen, body, True), pause)
         else:
             await _json(send, 200, next(iter(answer(model, words, seen, body, False)))[1])
 
@@ -306,13 +306,17 @@ async def _json(send: Send, status: int, body: Any) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-async def _stream(send: Send, events: Any, pause: float) -> None:
+async def _stream(send: Send, receive: Receive, events: Any, pause: float) -> None:
     headers = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
+    # a slow stream stops when its client leaves (a fast one ends before it matters)
+    gone = asyncio.ensure_future(receive()) if pause else None
     for name, data in events:
+        if gone is not None and gone.done():
+            return
         if data is None:
             frame = b"data: [DONE]\n\n"
         elif name is None:
@@ -322,6 +326,8 @@ async def _stream(send: Send, events: Any, pause: float) -> None:
         await send({"type": "http.response.body", "body": frame, "more_body": True})
         if pause:
             await asyncio.sleep(pause)
+    if gone is not None:
+        gone.cancel()
     await send({"type": "http.response.body", "body": b""})
 
 
