@@ -43,7 +43,7 @@ from hub.errors import (
 from hub.gateway.ports import Admission, Budgets, GatewayAuth, Ledger, ModelRouter, Prices
 from hub.gateway.records import Attribution, ModelRoute, ProviderKind, Usage, UsageRecord
 from hub.settings import GatewaySettings
-from server.gateway import dialects
+from server.gateway import dialects, translate
 from server.gateway.dialects import CHAT, MESSAGES, RESPONSES, Dialect
 from server.gateway.errors import UpstreamError, render, short_reason
 
@@ -379,39 +379,49 @@ class GatewayProxy:
     # --- in process (ModelGateway) -------------------------------------------------------
     async def chat(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
         """An OpenAI chat completion for ``who``, accounted and budgeted like a request (AI
-        approval). Refusals raise (``BudgetExceeded``, ``NotFoundError``...); a provider's
-        error answer raises ``UpstreamError`` naming its status."""
+        approval). A model routed only to an Anthropic provider is asked in its format and the
+        answer translated. Refusals raise (``BudgetExceeded``, ``NotFoundError``...); a
+        provider's error answer raises ``UpstreamError`` naming its status."""
         started = time.perf_counter()
-        call = _Call(CHAT.endpoint)
+        request: dict[str, Any] = {**body, "stream": False}
+        dialect = CHAT
+        try:
+            await self.router.route(who.account_id, str(body.get("model")), family="openai")
+        except NotFoundError:
+            try:
+                await self.router.route(who.account_id, str(body.get("model")), family="anthropic")
+            except NotFoundError:
+                pass  # _forward raises the openai family's NotFoundError, and records it
+            else:
+                dialect, request = MESSAGES, translate.to_anthropic(request)
+        call = _Call(dialect.endpoint)
         call.who = who
-        request = {**body, "stream": False}
-        sent: dict[str, Any] = {}
+        sent: dict[str, Any] = {"body": b""}
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 sent["status"] = message["status"]
             else:
-                sent["body"] = sent.get("body", b"") + message.get("body", b"")
+                sent["body"] += message.get("body", b"")
 
         async def never() -> Message:
             await asyncio.Event().wait()
-            return {"type": "http.disconnect"}
+            return {"type": "http.disconnect"}  # pragma: no cover - never reached
 
         try:
-            await self._forward(call, CHAT, _json.encode(request), never, capture)
+            await self._forward(call, dialect, _json.encode(request), never, capture)
         except PreloopError as exc:
-            call.status, call.outcome, call.error = (
-                render(exc, anthropic=False).status,
-                "refused",
-                exc.message[:300],
-            )
+            call.status = render(exc, anthropic=False).status
+            call.outcome = "error" if isinstance(exc, UpstreamError) else "refused"
+            call.error = exc.message[:300]
             raise
         finally:
             self._record(call, started)
-        if sent.get("status", 502) >= 400:
-            raise UpstreamError(call.error or "the provider failed", status=sent.get("status", 502))
-        answer: dict[str, Any] = msgspec.json.decode(sent.get("body", b"{}"))
-        return answer
+        status = sent.get("status", 502)
+        if status >= 400:
+            raise UpstreamError(call.error or "the provider failed", status=status)
+        answer: dict[str, Any] = msgspec.json.decode(sent["body"])
+        return translate.from_anthropic(answer) if dialect is MESSAGES else answer
 
 
 # --- helpers ------------------------------------------------------------------------------
