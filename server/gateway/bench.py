@@ -33,7 +33,7 @@ import aiohttp
 import msgspec
 
 START_TIMEOUT = 60.0
-PROVIDER_KEY_ENV = "PRELOOP_BENCH_PROVIDER_KEY"
+PROVIDER_KEY_ENV = "BENCH_FAKE_PROVIDER_KEY"
 MODEL = "gpt-fake"
 BODY = msgspec.json.encode(
     {"model": MODEL, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
@@ -185,7 +185,7 @@ async def _configure(url: str, admin_key: str, fake_url: str) -> str:
         "models": [MODEL],
     }
     async with aiohttp.ClientSession(base_url=url, headers=headers) as session:
-        async with session.post("/api/v1/providers", json=provider) as response:
+        async with session.post("/api/v1/providers/", json=provider) as response:
             if response.status >= 300:
                 raise RuntimeError(f"adding the provider failed: {await response.text()}")
         async with session.post("/api/v1/flows/bench/executions", json={}) as response:
@@ -199,12 +199,12 @@ async def _ledger_rows(url: str, admin_key: str) -> int:
     headers = {"authorization": f"Bearer {admin_key}"}
     async with (
         aiohttp.ClientSession(base_url=url, headers=headers) as session,
-        session.get("/api/v1/usage/summary", params={"flow": "bench"}) as response,
+        session.get("/api/v1/gateway/usage/summary", params={"flow": "bench"}) as response,
     ):
         if response.status != 200:
             return -1
         summary = await response.json()
-    return int(sum(row.get("requests", 0) for row in summary.get("rows", [])))
+    return int(summary["total"]["requests"])
 
 
 async def _run(
@@ -223,6 +223,7 @@ async def _run(
             "PRELOOP_LOG_LEVEL": "WARNING",
             "PRELOOP_ENV_FILE": str(Path(data) / "none.env"),
             PROVIDER_KEY_ENV: provider_key,
+            "PRELOOP_SECRETS_ENV_ALLOW": PROVIDER_KEY_ENV,  # the provider's env: reference
         }
         fake = _spawn(
             ["server.gateway.fake_provider", "--port", str(fake_port), "--key", provider_key],
