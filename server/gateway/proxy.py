@@ -34,6 +34,7 @@ import msgspec
 from hub.clock import Clock
 from hub.errors import (
     AuthenticationError,
+    ConfigError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -184,7 +185,7 @@ class GatewayProxy:
     async def _refuse(self, call: _Call, exc: PreloopError, send: Send, anthropic: bool) -> None:
         rendered = render(exc, anthropic=anthropic, now=self.clock.now())
         call.status = rendered.status
-        call.outcome = "error" if isinstance(exc, UpstreamError) else "refused"
+        call.outcome = _outcome(exc)
         call.error = exc.message[:300]
         await send(
             {"type": "http.response.start", "status": rendered.status, "headers": rendered.headers}
@@ -412,7 +413,7 @@ class GatewayProxy:
             await self._forward(call, dialect, _json.encode(request), never, capture)
         except PreloopError as exc:
             call.status = render(exc, anthropic=False).status
-            call.outcome = "error" if isinstance(exc, UpstreamError) else "refused"
+            call.outcome = _outcome(exc)
             call.error = exc.message[:300]
             raise
         finally:
@@ -425,6 +426,11 @@ class GatewayProxy:
 
 
 # --- helpers ------------------------------------------------------------------------------
+def _outcome(exc: PreloopError) -> str:
+    """``error`` when the gateway or the provider failed, ``refused`` when the request was."""
+    return "error" if isinstance(exc, (UpstreamError, ConfigError)) else "refused"
+
+
 def _anthropic_headers(scope: Scope) -> dict[str, str]:
     """The client's ``anthropic-version`` and ``anthropic-beta``, passed to the provider."""
     return {

@@ -3,6 +3,7 @@ the fake provider on another; the real OpenAI and Anthropic SDKs are the clients
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,6 +80,13 @@ def fake_provider() -> Iterator[tuple[FakeProvider, str]]:
         yield fake, url
 
 
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: connecting is refused
+
+
 def build_proxy(
     fake_url: str, budgets: RecordingBudgets, ledger: RecordingLedger, auth: FixedAuth
 ) -> GatewayProxy:
@@ -96,8 +104,13 @@ def build_proxy(
             fake_url,
             models=("claude-fake", "fail-*", "slow"),
         ),
+        provider(  # nothing listens there: the provider is down
+            "down", ProviderKind.OPENAI, f"http://127.0.0.1:{closed_port()}/v1", models=("down",)
+        ),
+        provider("keyless", ProviderKind.OPENAI, f"{fake_url}/v1", models=("keyless",)),
     ]
-    router = StaticRouter(providers, {p.name: PROVIDER_KEY for p in providers})
+    keys = {p.name: PROVIDER_KEY for p in providers if p.name != "keyless"}
+    router = StaticRouter(providers, keys)
     return GatewayProxy(
         auth=auth,
         router=router,

@@ -64,6 +64,21 @@ async def test_upstream_errors_pass_through_as_they_are(gateway: Gateway) -> Non
     assert [settled for _, settled in gateway.budgets.settled] == [Decimal(0)] * 3
 
 
+async def test_a_provider_that_cannot_be_reached_or_keyed_is_a_502(gateway: Gateway) -> None:
+    async with gateway.openai() as client:
+        with pytest.raises(openai.InternalServerError) as down:
+            await client.chat.completions.create(model="down", messages=HI)  # type: ignore[arg-type]
+        with pytest.raises(openai.InternalServerError) as keyless:
+            await client.chat.completions.create(model="keyless", messages=HI)  # type: ignore[arg-type]
+    assert down.value.status_code == 502
+    assert "provider 'down' could not be reached" in down.value.message
+    assert keyless.value.status_code == 502
+    assert "env:KEYLESS_KEY is not available" in keyless.value.message
+    records = [(r.status, r.outcome, r.provider) for r in gateway.ledger.records]
+    assert records == [(502, "error", "down"), (502, "error", "keyless")]
+    assert gateway.budgets.open == {}  # both reservations settled
+
+
 async def test_a_hard_budget_stops_before_the_provider(gateway: Gateway) -> None:
     gateway.budgets.hard_limit = Decimal("0.000001")
     async with gateway.openai() as client:
