@@ -185,10 +185,13 @@ async def test_a_local_encrypted_secret_reaches_the_provider(
         assert response.status_code in (200, 201), response.text
     add_providers(server, fake_url, "local:fake-key")
     token = start_execution(server)["token"]
-    async with anthropic.AsyncAnthropic(
+    client = anthropic.AsyncAnthropic(
         base_url=f"{server.url}/anthropic", api_key=token, max_retries=0, timeout=30
-    ) as client:
-        async with client.messages.stream(model="claude-fake", max_tokens=5, messages=HI) as stream:  # type: ignore[arg-type]
-            text = await stream.get_final_text()
+    )
+    async with (
+        client,
+        client.messages.stream(model="claude-fake", max_tokens=5, messages=HI) as stream,  # type: ignore[arg-type]
+    ):
+        text = await stream.get_final_text()
     assert text == " ".join(REPLY.split(" ")[:5])
     assert fake.seen[-1].headers["x-api-key"] == PROVIDER_KEY
