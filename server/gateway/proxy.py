@@ -166,13 +166,13 @@ class GatewayProxy:
         tail = scope["path"].rstrip("/").rsplit("/v1/", 1)[-1].lstrip("/")
         method = scope["method"]
         dialect = _ENDPOINTS.get((family, method, tail))
-        call = _Call(dialect.endpoint if dialect else f"{family}.models")
+        call = _Call(dialect.endpoint if dialect else f"{family}.models")  # openai.models...
         try:
             if dialect is None and not (method == "GET" and tail == "models"):
                 raise NotFoundError(f"no such endpoint: {method} {scope['path']}")
             call.who = await self.auth.authenticate(_credential(scope))
             if dialect is None:
-                await self._models(call, send)
+                await self._models(call, send, anthropic)
             else:
                 body = await _read_body(receive, self.settings.max_body_bytes)
                 extra = _anthropic_headers(scope) if anthropic else {}
@@ -192,16 +192,37 @@ class GatewayProxy:
         )
         await send({"type": "http.response.body", "body": rendered.body})
 
-    async def _models(self, call: _Call, send: Send) -> None:
+    async def _models(self, call: _Call, send: Send, anthropic: bool) -> None:
+        """The models this credential may use, in the mount's format (Anthropic's lists its
+        own family only)."""
         who = call.who
         assert who is not None
-        routable = await self.router.models(who.account_id)
-        data = [
-            {"id": model, "object": "model", "created": 0, "owned_by": provider.name}
-            for model, provider in routable
+        routable = [
+            (model, provider)
+            for model, provider in await self.router.models(who.account_id)
             if _allowed(who, model)
         ]
-        body = _json.encode({"object": "list", "data": data})
+        if anthropic:
+            data: list[dict[str, Any]] = [
+                {
+                    "type": "model",
+                    "id": model,
+                    "display_name": model,
+                    "created_at": provider.created_at.isoformat().replace("+00:00", "Z"),
+                }
+                for model, provider in routable
+                if provider.kind == ProviderKind.ANTHROPIC
+            ]
+            first = data[0]["id"] if data else None
+            last = data[-1]["id"] if data else None
+            page = {"data": data, "has_more": False, "first_id": first, "last_id": last}
+            body = _json.encode(page)
+        else:
+            data = [
+                {"id": model, "object": "model", "created": 0, "owned_by": provider.name}
+                for model, provider in routable
+            ]
+            body = _json.encode({"object": "list", "data": data})
         await send({"type": "http.response.start", "status": 200, "headers": _json_headers(body)})
         await send({"type": "http.response.body", "body": body})
 

@@ -58,3 +58,10 @@ async def test_messages_stream_helper(gateway: Gateway) -> None:
     record = only_record(gateway)
     assert final.usage.output_tokens == record.output_tokens == 5
     assert_usage_matches_provider(gateway, record)
+
+
+async def test_models_lists_the_anthropic_family(gateway: Gateway) -> None:
+    async with gateway.anthropic() as client:
+        page = await client.models.list()
+    assert [m.id for m in page.data] == ["claude-fake", "fail-*", "slow"]
+    assert only_record(gateway).endpoint == "anthropic.models"
