@@ -106,7 +106,7 @@ async def test_sdks_through_a_live_server_are_accounted_to_the_execution(
         models = [m.id for m in (await client.models.list()).data]
     assert answer.choices[0].message.content == REPLY
     assert all(c.choices for c in chunks)
-    assert {"fast", "gpt-fake*", "claude-fake"} <= set(models)
+    assert {"fast", "claude-fake"} <= set(models)  # ids and aliases; globs are not ids
     async with anthropic.AsyncAnthropic(
         base_url=f"{server.url}/anthropic", api_key=token, max_retries=0, timeout=30
     ) as client:
