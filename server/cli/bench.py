@@ -366,7 +366,8 @@ def gateway_bench(requests: int, concurrencies: str, as_json: bool) -> None:
     ]
     click.echo(table(headers, rows))
     click.echo(
-        f"\ncold start {result.cold_start_s:.2f} s, idle RSS {result.idle_rss_mb:.0f} MB, "
+        f"\ncold start {result.cold_start_s:.2f} s (new data dir), "
+        f"restart {result.restart_s:.2f} s, idle RSS {result.idle_rss_mb:.0f} MB, "
         f"ledger rows {result.ledger_rows} for {result.proxied_requests} proxied requests\n"
     )
     click.echo(

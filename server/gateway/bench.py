@@ -69,7 +69,8 @@ class Target(msgspec.Struct):
 
 class GatewayBench(msgspec.Struct):
     rows: list[Row]
-    cold_start_s: float
+    cold_start_s: float  # a new data directory: migrations included
+    restart_s: float  # the same data directory again
     idle_rss_mb: float
     ledger_rows: int
     proxied_requests: int
@@ -274,6 +275,14 @@ async def _run(
                         )
             await asyncio.sleep(2.0)  # the ledger's writer flushes in the background
             ledger_rows = await _ledger_rows(url, admin_key)
+            _stop(preloop)
+            progress("restarting preloop serve on the same data directory...")
+            started = time.perf_counter()
+            preloop = _spawn(
+                ["server", "serve", "--host", "127.0.0.1", "--port", str(preloop_port)], env
+            )
+            await _wait_http(f"{url}/healthz", preloop, "preloop serve")
+            restart = time.perf_counter() - started
         finally:
             if preloop is not None:
                 _stop(preloop)
@@ -281,10 +290,11 @@ async def _run(
     return GatewayBench(
         rows=rows,
         cold_start_s=cold_start,
+        restart_s=restart,
         idle_rss_mb=idle_rss,
         ledger_rows=ledger_rows,
         proxied_requests=proxied,
-        targets=targets(rows, cold_start, idle_rss),
+        targets=targets(rows, cold_start, restart, idle_rss),
     )
 
 
@@ -296,7 +306,7 @@ def overhead(rows: list[Row], mode: str, concurrency: int) -> tuple[float, float
     return proxied.p50_ms - direct.p50_ms, proxied.p99_ms - direct.p99_ms
 
 
-def targets(rows: list[Row], cold_start: float, rss: float) -> list[Target]:
+def targets(rows: list[Row], cold_start: float, restart: float, rss: float) -> list[Target]:
     found: list[Target] = []
     single = overhead(rows, "non-streaming", 1)
     if single is not None:
@@ -314,11 +324,10 @@ def targets(rows: list[Row], cold_start: float, rss: float) -> list[Target]:
         found.append(
             Target("req/s, c=10, ledger persisted", rps, TARGET_RPS, "req/s", rps >= TARGET_RPS)
         )
-    found.append(
-        Target(
-            "cold start", cold_start, TARGET_COLD_START_S, "s", cold_start <= TARGET_COLD_START_S
+    for name, seconds in (("cold start, new data dir", cold_start), ("restart", restart)):
+        found.append(
+            Target(name, seconds, TARGET_COLD_START_S, "s", seconds <= TARGET_COLD_START_S)
         )
-    )
     found.append(Target("idle RSS", rss, TARGET_RSS_MB, "MB", rss <= TARGET_RSS_MB))
     return found
 
