@@ -121,7 +121,7 @@ def create_app(
 
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
-        app.state.model_gateway = getattr(opened, "model_gateway", None)
+        app.state.model_gateway = opened.model_gateway
         app.state.sse = SseEndpoint(gateway)
         if settings.slack.bot_token and settings.slack.signing_secret:
             from server.slack_events import slack_handler
@@ -133,6 +133,7 @@ def create_app(
             opened.notifications.running() if delivering else contextlib.nullcontext(),
             gateway.run(),
             scheduler_running(opened.scheduler, every=every),
+            opened.ledger.running(),  # flushes queued usage records at shutdown
             system_events_running(opened),  # last: started once all runs, stopping first
         ):
             yield
