@@ -195,3 +195,42 @@ async def test_a_local_encrypted_secret_reaches_the_provider(
         text = await stream.get_final_text()
     assert text == " ".join(REPLY.split(" ")[:5])
     assert fake.seen[-1].headers["x-api-key"] == PROVIDER_KEY
+
+
+async def test_concurrent_requests_never_overshoot_a_hard_budget(
+    server: LiveServer, fake_provider: tuple[FakeProvider, str]
+) -> None:
+    """40 requests at once against a budget that holds about 10 of them: the ones let through
+    never cost more than the limit, the rest are refused before the provider."""
+    import asyncio
+    from decimal import Decimal
+
+    fake, fake_url = fake_provider
+    add_providers(server, fake_url, f"env:{KEY_VAR}")
+    limit = Decimal("0.01")
+    with admin(server) as api:
+        price = {"model": "gpt-fake", "input": "10", "output": "30"}  # ~$0.0007 a reservation
+        assert api.put("/gateway/prices", json=price).status_code in (200, 201, 204)
+        budget = {"name": "tight", "scope": "flow", "scope_id": "nightly", "period": "day"}
+        response = api.post("/budgets/", json={**budget, "hard_limit": str(limit)})
+        assert response.status_code in (200, 201), response.text
+    started = start_execution(server)
+    client = openai.AsyncOpenAI(
+        base_url=f"{server.url}/openai/v1", api_key=started["token"], max_retries=0, timeout=60
+    )
+
+    async def one() -> str:
+        try:
+            await client.chat.completions.create(model="gpt-fake", messages=HI, max_tokens=16)  # type: ignore[arg-type]
+        except openai.RateLimitError as exc:
+            return "refused" if exc.code == "budget_exceeded" else f"other: {exc.code}"
+        return "ok"
+
+    async with client:
+        outcomes = await asyncio.gather(*(one() for _ in range(40)))
+    assert set(outcomes) == {"ok", "refused"}
+    assert len(fake.seen) == outcomes.count("ok")  # refused ones never reached the provider
+    events = await gateway_events(server, started["execution"]["id"], 40)
+    spent = sum(Decimal(e["cost"]) for e in events if e["outcome"] == "ok")
+    assert Decimal(0) < spent <= limit
+    assert sorted(e["outcome"] for e in events) == sorted(outcomes)
