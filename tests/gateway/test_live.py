@@ -234,3 +234,25 @@ async def test_concurrent_requests_never_overshoot_a_hard_budget(
     spent = sum(Decimal(e["cost"]) for e in events if e["outcome"] == "ok")
     assert Decimal(0) < spent <= limit
     assert sorted(e["outcome"] for e in events) == sorted(outcomes)
+
+
+async def test_a_soft_limit_warns_in_a_header(
+    server: LiveServer, fake_provider: tuple[FakeProvider, str]
+) -> None:
+    _fake, fake_url = fake_provider
+    add_providers(server, fake_url, f"env:{KEY_VAR}")
+    with admin(server) as api:
+        body = {"name": "watch", "scope": "account", "period": "month", "soft_limit": "0"}
+        response = api.post("/budgets/", json=body)
+        assert response.status_code in (200, 201), response.text
+    token = start_execution(server)["token"]
+    async with anthropic.AsyncAnthropic(
+        base_url=f"{server.url}/anthropic", api_key=token, max_retries=0, timeout=30
+    ) as client:
+        raw = await client.messages.with_raw_response.create(
+            model="claude-fake",
+            max_tokens=5,
+            messages=HI,  # type: ignore[arg-type]
+        )
+    assert "watch" in raw.headers["preloop-budget-warning"]
+    assert (await raw.parse()).content[0].type == "text"
