@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def add_providers(server: LiveServer, fake_url: str, secret_ref: str) -> None:
                 "kind": "openai",
                 "base_url": f"{fake_url}/v1",
                 "secret_ref": secret_ref,
-                "models": ["gpt-fake*"],
+                "models": ["gpt-fake*", "slow"],
                 "aliases": {"fast": "gpt-fake"},
             },
             {
@@ -203,7 +204,6 @@ async def test_concurrent_requests_never_overshoot_a_hard_budget(
     """40 requests at once against a budget that holds about 10 of them: the ones let through
     never cost more than the limit, the rest are refused before the provider."""
     import asyncio
-    from decimal import Decimal
 
     fake, fake_url = fake_provider
     add_providers(server, fake_url, f"env:{KEY_VAR}")
@@ -256,3 +256,34 @@ async def test_a_soft_limit_warns_in_a_header(
         )
     assert "watch" in raw.headers["preloop-budget-warning"]
     assert (await raw.parse()).content[0].type == "text"
+
+
+async def test_a_client_leaving_mid_stream_is_recorded_and_its_reservation_settled(
+    server: LiveServer, fake_provider: tuple[FakeProvider, str]
+) -> None:
+    _fake, fake_url = fake_provider
+    add_providers(server, fake_url, f"env:{KEY_VAR}")
+    with admin(server) as api:
+        price = {"model": "slow", "input": "1", "output": "2"}
+        assert api.put("/gateway/prices", json=price).status_code in (200, 201, 204)
+        body = {"name": "flow-cap", "scope": "flow", "scope_id": "nightly", "period": "total"}
+        response = api.post("/budgets/", json={**body, "hard_limit": "100"})
+        assert response.status_code in (200, 201), response.text
+    started = start_execution(server)
+    async with openai.AsyncOpenAI(
+        base_url=f"{server.url}/openai/v1", api_key=started["token"], max_retries=0, timeout=30
+    ) as client:
+        stream = await client.chat.completions.create(model="slow", messages=HI, stream=True)  # type: ignore[arg-type]
+        seen = 0
+        async for _chunk in stream:
+            seen += 1
+            if seen == 4:
+                break
+        await stream.close()
+    [event] = await gateway_events(server, started["execution"]["id"], 1)
+    assert (event["outcome"], event["stream"], event["model"]) == ("disconnected", True, "slow")
+    assert 4 <= event["output_tokens"] < 200
+    with admin(server) as api:
+        [budget] = [b for b in api.get("/budgets/").json() if b["name"] == "flow-cap"]
+    assert Decimal(budget["reserved"]) == 0  # settled, not left reserved
+    assert Decimal(budget["spent"]) == Decimal(event["cost"]) > 0
