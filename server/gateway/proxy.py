@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -33,43 +32,23 @@ import msgspec
 
 from hub.clock import Clock
 from hub.errors import (
-    AuthenticationError,
     ConfigError,
     NotFoundError,
-    PayloadTooLargeError,
     PermissionDeniedError,
     PreloopError,
-    ValidationError,
 )
 from hub.gateway.ports import Admission, Budgets, GatewayAuth, Ledger, ModelRouter, Prices
 from hub.gateway.records import Attribution, ModelRoute, ProviderKind, Usage, UsageRecord
 from hub.settings import GatewaySettings
-from server.gateway import dialects, translate
+from server.gateway import dialects, inbound, translate, upstream
 from server.gateway.dialects import CHAT, MESSAGES, RESPONSES, Dialect
 from server.gateway.errors import UpstreamError, render, short_reason
-
-log = logging.getLogger("preloop.gateway")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-WARNING_HEADER = b"preloop-budget-warning"
-ANTHROPIC_VERSION = "2023-06-01"  # sent when the client named none
-# Provider answer headers a client may use (request ids, rate limits); the rest stay behind.
-_PASSED_HEADERS = frozenset(
-    {
-        "x-request-id",
-        "request-id",
-        "openai-processing-ms",
-        "openai-version",
-        "retry-after",
-        "x-should-retry",
-    }
-)
-_PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
-_ANTHROPIC_HEADERS = (b"anthropic-version", b"anthropic-beta")
 _ENDPOINTS = {
     ("openai", "POST", "chat/completions"): CHAT,
     ("openai", "POST", "responses"): RESPONSES,
@@ -138,19 +117,7 @@ class GatewayProxy:
     # --- the upstream connection pool ----------------------------------------------------
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.settings.max_connections, ttl_dns_cache=300, keepalive_timeout=60
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=self.settings.connect_timeout_seconds,
-                    sock_read=self.settings.read_timeout_seconds,
-                ),
-                skip_auto_headers=("User-Agent",),
-                json_serialize=lambda value: _json.encode(value).decode(),
-            )
+            self._session = upstream.open_session(self.settings)
         return self._session
 
     async def close(self) -> None:
@@ -170,12 +137,12 @@ class GatewayProxy:
         try:
             if dialect is None and not (method == "GET" and tail == "models"):
                 raise NotFoundError(f"no such endpoint: {method} {scope['path']}")
-            call.who = await self.auth.authenticate(_credential(scope))
+            call.who = await self.auth.authenticate(inbound.credential(scope))
             if dialect is None:
                 await self._models(call, send, anthropic)
             else:
-                body = await _read_body(receive, self.settings.max_body_bytes)
-                extra = _anthropic_headers(scope) if anthropic else {}
+                body = await inbound.read_body(receive, self.settings.max_body_bytes)
+                extra = inbound.anthropic_headers(scope) if anthropic else {}
                 await self._forward(call, dialect, body, receive, send, extra)
         except PreloopError as exc:
             await self._refuse(call, exc, send, anthropic)
@@ -223,7 +190,8 @@ class GatewayProxy:
                 for model, provider in routable
             ]
             body = _json.encode({"object": "list", "data": data})
-        await send({"type": "http.response.start", "status": 200, "headers": _json_headers(body)})
+        headers = inbound.json_headers(body)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     # --- forwarding ----------------------------------------------------------------------
@@ -282,25 +250,17 @@ class GatewayProxy:
         send: Send,
     ) -> None:
         provider = route.provider
-        if provider.kind == ProviderKind.ANTHROPIC:
-            headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
-            headers["x-api-key"] = key
-        else:
-            headers["authorization"] = f"Bearer {key}"
-        base = provider.base_url.rstrip("/")
-        path = dialect.upstream_path
-        if dialect is MESSAGES and base.endswith("/v1"):
-            path = path.removeprefix("/v1")
-        url = base + path
+        url = upstream.url_for(provider, dialect)
+        upstream.add_key(headers, provider, key)
         warnings = call.admission.warnings if call.admission else ()
         try:
             response = await self.session().post(url, data=body, headers=headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _upstream_error(provider.name, exc) from exc
+            raise upstream.upstream_error(provider.name, exc) from exc
         async with response:
-            out = _answer_headers(response, warnings)
+            out = upstream.answer_headers(response, warnings)
             if response.status >= 400:
-                answer = await _read_answer(response, provider.name)
+                answer = await upstream.read_answer(response, provider.name)
                 call.status, call.outcome = response.status, "error"
                 call.error = short_reason(response.status, answer)
                 await send(
@@ -309,7 +269,7 @@ class GatewayProxy:
                 await send({"type": "http.response.body", "body": answer})
                 return
             if not call.stream or "event-stream" not in response.content_type:
-                answer = await _read_answer(response, provider.name)
+                answer = await upstream.read_answer(response, provider.name)
                 call.usage = dialect.usage(answer) or Usage()
                 out.append((b"content-length", str(len(answer)).encode()))
                 await send(
@@ -353,10 +313,10 @@ class GatewayProxy:
                 await send({"type": "http.response.body", "body": tail})
         except (aiohttp.ClientError, TimeoutError) as exc:
             if not gone.is_set():
-                call.outcome, call.error = "error", _upstream_error(call.provider, exc).message
-                await send(
-                    {"type": "http.response.body", "body": _stream_error(dialect, call.error)}
-                )
+                call.outcome = "error"
+                call.error = upstream.upstream_error(call.provider, exc).message
+                failed = upstream.stream_error(dialect, call.error)
+                await send({"type": "http.response.body", "body": failed})
         finally:
             watcher.cancel()
             if gone.is_set():
@@ -452,96 +412,5 @@ def _outcome(exc: PreloopError) -> str:
     return "error" if isinstance(exc, (UpstreamError, ConfigError)) else "refused"
 
 
-def _anthropic_headers(scope: Scope) -> dict[str, str]:
-    """The client's ``anthropic-version`` and ``anthropic-beta``, passed to the provider."""
-    return {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in scope["headers"]
-        if name in _ANTHROPIC_HEADERS
-    }
-
-
-def _credential(scope: Scope) -> str:
-    bearer = ""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                bearer = token.strip()
-        elif name == b"x-api-key" and value.strip():
-            return str(value.decode("latin-1")).strip()
-    if not bearer:
-        raise AuthenticationError(
-            "no credential: send a Preloop API key or runtime token as "
-            "'Authorization: Bearer <key>' or 'x-api-key: <key>'"
-        )
-    return bearer
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ValidationError("the client went away while sending the request")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(
-                f"the request body is larger than {limit} bytes (PRELOOP_GATEWAY_MAX_BODY_BYTES)"
-            )
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def _read_answer(response: aiohttp.ClientResponse, provider: str) -> bytes:
-    try:
-        return await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise _upstream_error(provider, exc) from exc
-
-
-def _upstream_error(provider: str, exc: BaseException) -> UpstreamError:
-    if isinstance(exc, TimeoutError):
-        return UpstreamError(
-            f"provider '{provider}' did not answer in time (PRELOOP_GATEWAY_*_TIMEOUT_SECONDS)",
-            status=504,
-        )
-    return UpstreamError(f"provider '{provider}' could not be reached ({type(exc).__name__})")
-
-
 def _allowed(who: Attribution, model: str) -> bool:
     return not who.models or any(fnmatch.fnmatchcase(model, glob) for glob in who.models)
-
-
-def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-
-
-def _answer_headers(
-    response: aiohttp.ClientResponse, warnings: tuple[str, ...]
-) -> list[tuple[bytes, bytes]]:
-    out = [
-        (
-            b"content-type",
-            response.headers.get("content-type", "application/json").encode("latin-1"),
-        )
-    ]
-    for name, value in response.headers.items():
-        lower = name.lower()
-        if lower in _PASSED_HEADERS or lower.startswith(_PASSED_PREFIXES):
-            out.append((lower.encode("latin-1"), value.encode("latin-1")))
-    if warnings:
-        out.append((WARNING_HEADER, "; ".join(warnings).encode("latin-1", "replace")))
-    return out
-
-
-def _stream_error(dialect: Dialect, message: str) -> bytes:
-    """An error inside a stream that has started, in the stream's own framing."""
-    if dialect is MESSAGES:
-        error = {"type": "error", "error": {"type": "api_error", "message": message}}
-        return b"event: error\ndata: " + _json.encode(error) + b"\n\n"
-    error = {"error": {"message": message, "type": "upstream_error", "param": None, "code": None}}
-    return b"data: " + _json.encode(error) + b"\n\n"
