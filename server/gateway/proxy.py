@@ -38,7 +38,14 @@ from hub.errors import (
     PreloopError,
 )
 from hub.gateway.ports import Admission, Budgets, GatewayAuth, Ledger, ModelRouter, Prices
-from hub.gateway.records import Attribution, ModelRoute, ProviderKind, Usage, UsageRecord
+from hub.gateway.records import (
+    Attribution,
+    ModelPrice,
+    ModelRoute,
+    ProviderKind,
+    Usage,
+    UsageRecord,
+)
 from hub.settings import GatewaySettings
 from server.gateway import dialects, inbound, translate, upstream
 from server.gateway.dialects import CHAT, MESSAGES, RESPONSES, Dialect
@@ -61,13 +68,16 @@ class _Call:
     """What one request has learned so far; the ledger record is made from it."""
 
     __slots__ = (
+        "accounted",
         "admission",
         "cost",
         "endpoint",
         "error",
         "model",
         "outcome",
+        "price",
         "provider",
+        "started",
         "status",
         "stream",
         "upstream_model",
@@ -76,6 +86,9 @@ class _Call:
     )
 
     def __init__(self, endpoint: str) -> None:
+        self.started = time.perf_counter()
+        self.accounted = False
+        self.price: ModelPrice | None = None
         self.endpoint = endpoint
         self.who: Attribution | None = None
         self.model = ""
@@ -127,27 +140,34 @@ class GatewayProxy:
 
     # --- ASGI ----------------------------------------------------------------------------
     async def handle(self, scope: Scope, receive: Receive, send: Send, family: str) -> None:
-        """One request to the ``family`` ("openai" or "anthropic") mount."""
-        started = time.perf_counter()
+        """One request to the ``family`` ("openai" or "anthropic") mount. The request is
+        recorded in the ledger just before the answer's last bytes go out (a client that has its
+        answer has its usage queued), and its reservation settled right after."""
         anthropic = family == "anthropic"
         tail = scope["path"].rstrip("/").rsplit("/v1/", 1)[-1].lstrip("/")
         method = scope["method"]
         dialect = _ENDPOINTS.get((family, method, tail))
         call = _Call(dialect.endpoint if dialect else f"{family}.models")  # openai.models...
+
+        async def send_accounted(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self._account(call)
+            await send(message)
+
         try:
             if dialect is None and not (method == "GET" and tail == "models"):
                 raise NotFoundError(f"no such endpoint: {method} {scope['path']}")
             call.who = await self.auth.authenticate(inbound.credential(scope))
             if dialect is None:
-                await self._models(call, send, anthropic)
+                await self._models(call, send_accounted, anthropic)
             else:
                 body = await inbound.read_body(receive, self.settings.max_body_bytes)
                 extra = inbound.anthropic_headers(scope) if anthropic else {}
-                await self._forward(call, dialect, body, receive, send, extra)
+                await self._forward(call, dialect, body, receive, send_accounted, extra)
         except PreloopError as exc:
-            await self._refuse(call, exc, send, anthropic)
+            await self._refuse(call, exc, send_accounted, anthropic)
         finally:
-            self._record(call, started)
+            await self._settle(call)  # also accounts when no last bytes went out
 
     async def _refuse(self, call: _Call, exc: PreloopError, send: Send, anthropic: bool) -> None:
         rendered = render(exc, anthropic=anthropic, now=self.clock.now())
@@ -218,24 +238,20 @@ class GatewayProxy:
         route = await self.router.route(who.account_id, head.model, family=dialect.family)
         call.upstream_model = route.upstream_model
         call.provider = route.provider.name
-        price = await self.prices.price(who.account_id, route.upstream_model)
+        price = call.price = await self.prices.price(who.account_id, route.upstream_model)
         estimate = self.prices.estimate(
             price, input_bytes=len(body), max_output_tokens=head.max_output
         )
         call.admission = await self.budgets.admit(
             who, model=route.upstream_model, estimate=estimate
         )
-        try:
-            key = await self.router.provider_key(route.provider)
-            strip = call.stream and dialect is CHAT and not head.wants_usage
-            renamed = route.upstream_model if route.upstream_model != head.model else None
-            if renamed is not None or strip:
-                body = dialects.rewrite(body, model=renamed, include_usage=strip)
-            headers = {**(extra or {}), "content-type": "application/json"}
-            await self._exchange(call, dialect, route, key, headers, body, strip, receive, send)
-        finally:
-            call.cost = self.prices.cost(price, call.usage)
-            await self.budgets.settle(call.admission, call.cost)
+        key = await self.router.provider_key(route.provider)
+        strip = call.stream and dialect is CHAT and not head.wants_usage
+        renamed = route.upstream_model if route.upstream_model != head.model else None
+        if renamed is not None or strip:
+            body = dialects.rewrite(body, model=renamed, include_usage=strip)
+        headers = {**(extra or {}), "content-type": "application/json"}
+        await self._exchange(call, dialect, route, key, headers, body, strip, receive, send)
 
     async def _exchange(
         self,
@@ -309,9 +325,11 @@ class GatewayProxy:
                 if gone.is_set():
                     break
             tail = meter.finish()
+            call.usage = meter.estimated(input_bytes)  # reported, or estimated when cut
             if not gone.is_set():
                 await send({"type": "http.response.body", "body": tail})
         except (aiohttp.ClientError, TimeoutError) as exc:
+            call.usage = meter.estimated(input_bytes)
             if not gone.is_set():
                 call.outcome = "error"
                 call.error = upstream.upstream_error(call.provider, exc).message
@@ -320,15 +338,28 @@ class GatewayProxy:
         finally:
             watcher.cancel()
             if gone.is_set():
+                call.usage = meter.estimated(input_bytes)
                 call.outcome, call.error = "disconnected", "the client went away mid-stream"
-            call.usage = (
-                meter.estimated(input_bytes)
-                if call.outcome != "ok"
-                else (meter.usage or meter.estimated(input_bytes))
-            )
 
-    # --- the ledger ----------------------------------------------------------------------
-    def _record(self, call: _Call, started: float) -> None:
+    # --- accounting ----------------------------------------------------------------------
+    def _account(self, call: _Call) -> None:
+        """Once per request: its cost, and its ledger record (queued, never awaited)."""
+        if call.accounted:
+            return
+        call.accounted = True
+        if call.admission is not None:
+            call.cost = self.prices.cost(call.price, call.usage)
+        self._record(call)
+
+    async def _settle(self, call: _Call) -> None:
+        """The reservation replaced by the actual cost; after the answer's last bytes, so the
+        budget's database write is not on the client's wait."""
+        self._account(call)
+        if call.admission is not None:
+            admission, call.admission = call.admission, None
+            await self.budgets.settle(admission, call.cost)
+
+    def _record(self, call: _Call) -> None:
         who = call.who
         if who is None:
             return  # nobody to attribute it to: an unauthenticated request is not accounted
@@ -349,7 +380,7 @@ class GatewayProxy:
                 output_tokens=usage.output_tokens,
                 cached_tokens=usage.cached_tokens,
                 cost=call.cost,
-                latency_ms=(time.perf_counter() - started) * 1000,
+                latency_ms=(time.perf_counter() - call.started) * 1000,
                 status=call.status,
                 outcome=call.outcome,
                 stream=call.stream,
@@ -364,7 +395,6 @@ class GatewayProxy:
         approval). A model routed only to an Anthropic provider is asked in its format and the
         answer translated. Refusals raise (``BudgetExceeded``, ``NotFoundError``...); a
         provider's error answer raises ``UpstreamError`` naming its status."""
-        started = time.perf_counter()
         request: dict[str, Any] = {**body, "stream": False}
         dialect = CHAT
         try:
@@ -398,7 +428,7 @@ class GatewayProxy:
             call.error = exc.message[:300]
             raise
         finally:
-            self._record(call, started)
+            await self._settle(call)
         status = sent.get("status", 502)
         if status >= 400:
             raise UpstreamError(call.error or "the provider failed", status=status)

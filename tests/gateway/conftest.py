@@ -135,3 +135,15 @@ async def gateway(fake_provider: tuple[FakeProvider, str]) -> AsyncIterator[Gate
     )
     with serve_asgi(app, "the gateway") as url:
         yield Gateway(url, fake, proxy, budgets, ledger, auth)
+
+
+async def all_settled(gateway: Gateway, count: int) -> None:
+    """Wait until ``count`` reservations are settled and none is open (settling follows the
+    answer's last bytes, so the client can see its answer first)."""
+    from tests.integration.mcp.support import eventually
+
+    async def probe() -> bool | None:
+        done = len(gateway.budgets.settled) == count and not gateway.budgets.open
+        return True if done else None
+
+    await eventually(probe)

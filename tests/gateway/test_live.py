@@ -283,7 +283,11 @@ async def test_a_client_leaving_mid_stream_is_recorded_and_its_reservation_settl
     [event] = await gateway_events(server, started["execution"]["id"], 1)
     assert (event["outcome"], event["stream"], event["model"]) == ("disconnected", True, "slow")
     assert 4 <= event["output_tokens"] < 200
-    with admin(server) as api:
-        [budget] = [b for b in api.get("/budgets/").json() if b["name"] == "flow-cap"]
-    assert Decimal(budget["reserved"]) == 0  # settled, not left reserved
+
+    async def settled() -> dict[str, Any] | None:
+        with admin(server) as api:
+            [budget] = [b for b in api.get("/budgets/").json() if b["name"] == "flow-cap"]
+        return budget if Decimal(budget["reserved"]) == 0 else None  # settled, not left reserved
+
+    budget = await eventually(settled)
     assert Decimal(budget["spent"]) == Decimal(event["cost"]) > 0

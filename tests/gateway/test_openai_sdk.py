@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from hub.gateway.records import UsageRecord
 from server.gateway.fake_provider import REPLY
-from tests.gateway.conftest import PROVIDER_KEY, WHO, Gateway
+from tests.gateway.conftest import PROVIDER_KEY, WHO, Gateway, all_settled
 
 
 def only_record(gateway: Gateway) -> UsageRecord:
@@ -67,6 +67,7 @@ async def test_chat_completion_passes_through_and_is_accounted(gateway: Gateway)
         fresh * Decimal("2.50") + record.cached_tokens * Decimal("1.25") + record.output_tokens * 10
     ) / 1_000_000
     assert record.cost == expected
+    await all_settled(gateway, 1)
     [(admission, settled)] = gateway.budgets.settled
     assert settled == expected
     assert admission.reserved >= expected
