@@ -281,6 +281,35 @@ class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     ] = "https://slack.com/api/"
 
 
+class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The model gateway's HTTP edge (``/openai/v1``, ``/anthropic/v1``)."""
+
+    max_body_bytes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1024,
+            description="Largest model request body the gateway accepts, in bytes (prompts "
+            "with images are large); larger ones get 413 in the provider's error envelope.",
+        ),
+    ] = 33_554_432
+    connect_timeout_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="Timeout for connecting to a model provider."),
+    ] = 10.0
+    read_timeout_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="Longest wait for the provider's next bytes (the answer's start, or the "
+            "next piece of a stream), in seconds.",
+        ),
+    ] = 600.0
+    max_connections: Annotated[
+        int,
+        msgspec.Meta(ge=1, description="Pooled connections to the providers, in all (kept alive)."),
+    ] = 200
+
+
 class SecretsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Secret custody (the model gateway's provider keys) and runtime tokens."""
 
@@ -436,6 +465,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     push: PushSettings = PushSettings()
     mattermost: MattermostSettings = MattermostSettings()
     slack: SlackSettings = SlackSettings()
+    gateway: GatewaySettings = GatewaySettings()
     secrets: SecretsSettings = SecretsSettings()  # gateway: custody
     budgets: BudgetSettings = BudgetSettings()
 

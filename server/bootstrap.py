@@ -44,6 +44,7 @@ from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
     from bots.mattermost import MattermostNotifier
+    from server.gateway.proxy import GatewayProxy
 
 log = logging.getLogger("preloop.server")
 
@@ -81,11 +82,27 @@ class Hub:
     prices: PriceBook
     budgets: BudgetService
     ledger: UsageLedger
+    # the model gateway's HTTP edge (server/gateway): built from the parts above
+    model_gateway: GatewayProxy = field(init=False)
     mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
+    def __post_init__(self) -> None:
+        from server.gateway.proxy import GatewayProxy  # aiohttp: only when a hub opens
+
+        self.model_gateway = GatewayProxy(
+            auth=self.gateway_auth,
+            router=self.model_router,
+            prices=self.prices,
+            budgets=self.budgets,
+            ledger=self.ledger,
+            clock=self.clock,
+            settings=self.settings.gateway,
+        )
+
     async def close(self) -> None:
         try:
+            await self.model_gateway.close()  # its upstream pool; before the ledger closes
             await self.firewall.drain()  # audit records of calls cancelled at shutdown
             await self.pool.close()
         finally:
