@@ -108,6 +108,7 @@ def build_proxy(
             "down", ProviderKind.OPENAI, f"http://127.0.0.1:{closed_port()}/v1", models=("down",)
         ),
         provider("keyless", ProviderKind.OPENAI, f"{fake_url}/v1", models=("keyless",)),
+        provider("broken", ProviderKind.ANTHROPIC, fake_url, models=("broken",)),
     ]
     keys = {p.name: PROVIDER_KEY for p in providers if p.name != "keyless"}
     router = StaticRouter(providers, keys)
