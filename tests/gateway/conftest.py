@@ -88,7 +88,11 @@ def closed_port() -> int:
 
 
 def build_proxy(
-    fake_url: str, budgets: RecordingBudgets, ledger: RecordingLedger, auth: FixedAuth
+    fake_url: str,
+    budgets: RecordingBudgets,
+    ledger: RecordingLedger,
+    auth: FixedAuth,
+    settings: GatewaySettings | None = None,
 ) -> GatewayProxy:
     providers = [
         provider(
@@ -119,7 +123,7 @@ def build_proxy(
         budgets=budgets,
         ledger=ledger,
         clock=FrozenClock(),
-        settings=GatewaySettings(max_body_bytes=64 * 1024),
+        settings=settings or GatewaySettings(max_body_bytes=64 * 1024),
     )
 
 
