@@ -99,7 +99,7 @@ def build_proxy(
             "fake-openai",
             ProviderKind.OPENAI,
             f"{fake_url}/v1",
-            models=("gpt-fake*", "fail-*", "slow"),
+            models=("gpt-fake*", "fail-*", "slow", "stall"),
             aliases={"fast": "gpt-fake"},
         ),
         provider(

@@ -80,3 +80,14 @@ async def test_an_openai_stream_that_stalls_raises_in_the_sdk(impatient: Gateway
             await drain()
     await all_settled(impatient, 1)
     assert [r.outcome for r in impatient.ledger.records] == ["error"]
+
+
+async def test_a_provider_that_does_not_answer_in_time_is_a_504(impatient: Gateway) -> None:
+    async with impatient.openai() as client:
+        with pytest.raises(openai.InternalServerError) as raised:
+            await client.chat.completions.create(model="stall", messages=HI)  # type: ignore[arg-type]
+    assert raised.value.status_code == 504
+    assert "provider 'fake-openai' did not answer in time" in raised.value.message
+    await all_settled(impatient, 1)
+    [record] = impatient.ledger.records
+    assert (record.status, record.outcome) == (504, "error")
