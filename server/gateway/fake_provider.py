@@ -128,6 +128,8 @@ class FakeProvider:
         seen.input_tokens = input_tokens_of(raw)
         seen.cached_tokens = seen.input_tokens // 4
         seen.output_tokens = len(words)
+        if model == "stall":  # a provider that takes its time before answering at all
+            await asyncio.sleep(self.slow_seconds)
         pause = self.slow_seconds if model == "slow" else 0.0
         answer = _ANSWERS[path]
         if body.get("stream"):

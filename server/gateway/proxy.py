@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -56,6 +57,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+log = logging.getLogger("preloop.gateway")
 _ENDPOINTS = {
     ("openai", "POST", "chat/completions"): CHAT,
     ("openai", "POST", "responses"): RESPONSES,
@@ -77,6 +79,7 @@ class _Call:
         "outcome",
         "price",
         "provider",
+        "responded",
         "started",
         "status",
         "stream",
@@ -88,6 +91,7 @@ class _Call:
     def __init__(self, endpoint: str) -> None:
         self.started = time.perf_counter()
         self.accounted = False
+        self.responded = False  # the status line went out: no error envelope any more
         self.price: ModelPrice | None = None
         self.endpoint = endpoint
         self.who: Attribution | None = None
@@ -150,7 +154,9 @@ class GatewayProxy:
         call = _Call(dialect.endpoint if dialect else f"{family}.models")  # openai.models...
 
         async def send_accounted(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body"):
+            if message["type"] == "http.response.start":
+                call.responded = True
+            elif not message.get("more_body"):
                 self._account(call)
             await send(message)
 
@@ -166,6 +172,12 @@ class GatewayProxy:
                 await self._forward(call, dialect, body, receive, send_accounted, extra)
         except PreloopError as exc:
             await self._refuse(call, exc, send_accounted, anthropic)
+        except Exception:  # a bug: fail closed, in the envelope, and still account
+            log.exception("model gateway: unexpected error on %s", call.endpoint)
+            if call.responded:
+                raise
+            failure = UpstreamError("the gateway failed unexpectedly; see its log", status=500)
+            await self._refuse(call, failure, send_accounted, anthropic)
         finally:
             await self._settle(call)  # also accounts when no last bytes went out
 
@@ -270,7 +282,7 @@ class GatewayProxy:
         upstream.add_key(headers, provider, key)
         warnings = call.admission.warnings if call.admission else ()
         try:
-            response = await self.session().post(url, data=body, headers=headers)
+            response = await self.session().post(url, data=upstream.payload(body), headers=headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise upstream.upstream_error(provider.name, exc) from exc
         async with response:

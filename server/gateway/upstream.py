@@ -4,6 +4,8 @@ headers of a request, the answer headers passed back, and transport failures as
 
 from __future__ import annotations
 
+import io
+
 import aiohttp
 import msgspec
 
@@ -27,6 +29,13 @@ _PASSED_HEADERS = frozenset(
 )
 _PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 _json = msgspec.json.Encoder()
+# aiohttp sends a bytes body in one write, and warns above 1 MiB (it would hold the loop):
+# larger bodies go as a stream.
+LARGE_BODY = 1024 * 1024
+
+
+def payload(body: bytes) -> bytes | io.BytesIO:
+    return io.BytesIO(body) if len(body) > LARGE_BODY else body
 
 
 def open_session(settings: GatewaySettings) -> aiohttp.ClientSession:

@@ -88,14 +88,18 @@ def closed_port() -> int:
 
 
 def build_proxy(
-    fake_url: str, budgets: RecordingBudgets, ledger: RecordingLedger, auth: FixedAuth
+    fake_url: str,
+    budgets: RecordingBudgets,
+    ledger: RecordingLedger,
+    auth: FixedAuth,
+    settings: GatewaySettings | None = None,
 ) -> GatewayProxy:
     providers = [
         provider(
             "fake-openai",
             ProviderKind.OPENAI,
             f"{fake_url}/v1",
-            models=("gpt-fake*", "fail-*", "slow"),
+            models=("gpt-fake*", "fail-*", "slow", "stall"),
             aliases={"fast": "gpt-fake"},
         ),
         provider(
@@ -108,6 +112,7 @@ def build_proxy(
             "down", ProviderKind.OPENAI, f"http://127.0.0.1:{closed_port()}/v1", models=("down",)
         ),
         provider("keyless", ProviderKind.OPENAI, f"{fake_url}/v1", models=("keyless",)),
+        provider("broken", ProviderKind.ANTHROPIC, fake_url, models=("broken",)),
     ]
     keys = {p.name: PROVIDER_KEY for p in providers if p.name != "keyless"}
     router = StaticRouter(providers, keys)
@@ -118,7 +123,7 @@ def build_proxy(
         budgets=budgets,
         ledger=ledger,
         clock=FrozenClock(),
-        settings=GatewaySettings(max_body_bytes=64 * 1024),
+        settings=settings or GatewaySettings(max_body_bytes=64 * 1024),
     )
 
 

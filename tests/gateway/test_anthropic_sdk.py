@@ -63,5 +63,5 @@ async def test_messages_stream_helper(gateway: Gateway) -> None:
 async def test_models_lists_the_anthropic_family(gateway: Gateway) -> None:
     async with gateway.anthropic() as client:
         page = await client.models.list()
-    assert [m.id for m in page.data] == ["claude-fake", "fail-*", "slow"]
+    assert [m.id for m in page.data] == ["broken", "claude-fake", "fail-*", "slow"]
     assert only_record(gateway).endpoint == "anthropic.models"

@@ -80,6 +80,22 @@ async def test_a_provider_that_cannot_be_reached_or_keyed_is_a_502(gateway: Gate
     await all_settled(gateway, 2)  # both reservations settled
 
 
+async def test_an_unexpected_failure_is_a_500_in_the_envelope_and_accounted(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with gateway.anthropic() as client:
+        with pytest.raises(anthropic.InternalServerError) as raised:
+            await client.messages.create(model="broken", max_tokens=5, messages=HI)  # type: ignore[arg-type]
+    assert raised.value.body == {
+        "type": "error",
+        "error": {"type": "api_error", "message": "the gateway failed unexpectedly; see its log"},
+    }
+    await all_settled(gateway, 1)
+    [record] = gateway.ledger.records
+    assert (record.status, record.outcome, record.provider) == (500, "error", "broken")
+    assert "a bug in custody" in caplog.text  # the server's log has the traceback
+
+
 async def test_a_hard_budget_stops_before_the_provider(gateway: Gateway) -> None:
     gateway.budgets.hard_limit = Decimal("0.000001")
     async with gateway.openai() as client:

@@ -291,3 +291,23 @@ async def test_a_client_leaving_mid_stream_is_recorded_and_its_reservation_settl
 
     budget = await eventually(settled)
     assert Decimal(budget["spent"]) == Decimal(event["cost"]) > 0
+
+
+async def test_a_prompt_larger_than_the_api_body_limit_goes_through(
+    server: LiveServer, fake_provider: tuple[FakeProvider, str]
+) -> None:
+    """The gateway has its own limit (PRELOOP_GATEWAY_MAX_BODY_BYTES, 32 MiB), not the REST
+    API's 1 MiB: prompts with documents and images are large."""
+    fake, fake_url = fake_provider
+    add_providers(server, fake_url, f"env:{KEY_VAR}")
+    token = start_execution(server)["token"]
+    big = "word " * 400_000  # 2 MB
+    async with openai.AsyncOpenAI(
+        base_url=f"{server.url}/openai/v1", api_key=token, max_retries=0, timeout=60
+    ) as client:
+        answer = await client.chat.completions.create(
+            model="gpt-fake",
+            messages=[{"role": "user", "content": big}],
+        )
+    assert answer.choices[0].message.content == REPLY
+    assert fake.seen[-1].input_tokens > 200_000
