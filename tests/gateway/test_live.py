@@ -80,7 +80,8 @@ async def gateway_events(server: LiveServer, execution_id: str, count: int) -> l
             headers={"authorization": f"Bearer {server.admin_key}"}, timeout=30
         ) as client:
             response = await client.get(
-                f"{server.url}/api/v1/flows/executions/{execution_id}/gateway-events"
+                f"{server.url}/api/v1/flows/executions/{execution_id}/gateway-events",
+                params={"limit": 1000},
             )
         events: list[dict[str, Any]] = response.json()["events"]
         return events if len(events) >= count else None
@@ -201,8 +202,9 @@ async def test_a_local_encrypted_secret_reaches_the_provider(
 async def test_concurrent_requests_never_overshoot_a_hard_budget(
     server: LiveServer, fake_provider: tuple[FakeProvider, str]
 ) -> None:
-    """40 requests at once against a budget that holds about 10 of them: the ones let through
-    never cost more than the limit, the rest are refused before the provider."""
+    """200 requests at once (the issue's budget test, through the SDK and the live server)
+    against a budget that holds about 10 of them: the ones let through never cost more than
+    the limit, the rest are refused before the provider."""
     import asyncio
 
     fake, fake_url = fake_provider
@@ -227,10 +229,10 @@ async def test_concurrent_requests_never_overshoot_a_hard_budget(
         return "ok"
 
     async with client:
-        outcomes = await asyncio.gather(*(one() for _ in range(40)))
+        outcomes = await asyncio.gather(*(one() for _ in range(200)))
     assert set(outcomes) == {"ok", "refused"}
     assert len(fake.seen) == outcomes.count("ok")  # refused ones never reached the provider
-    events = await gateway_events(server, started["execution"]["id"], 40)
+    events = await gateway_events(server, started["execution"]["id"], 200)
     spent = sum(Decimal(e["cost"]) for e in events if e["outcome"] == "ok")
     assert Decimal(0) < spent <= limit
     assert sorted(e["outcome"] for e in events) == sorted(outcomes)
