@@ -137,7 +137,7 @@ async def test_the_code_expires_and_p_makes_a_new_one(tui_server: LiveServer) ->
         await _pair_for(pilot, app, "bob@example.com")
         second = await until(pilot, lambda: screen.pairing if screen.pairing != first else None)
         assert second.token != first.token
-        assert screen.query_one("#qr", Static).display
+        assert await until(pilot, lambda: screen.query_one("#qr", Static).display or None)
 
 
 async def test_a_viewer_gets_the_error_modal(tui_server: LiveServer) -> None:
