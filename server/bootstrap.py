@@ -70,6 +70,7 @@ class Hub:
 
     async def close(self) -> None:
         try:
+            await self.approvals.stop_reviews()  # AI reviews still asking a model
             await self.firewall.drain()  # audit records of calls cancelled at shutdown
             await self.pool.close()
         finally:
