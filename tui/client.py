@@ -189,8 +189,9 @@ class PreloopClient:
 
     async def budgets(self) -> list[BudgetStatus]:
         """The account's budgets with their spend and state."""
-        listed = await self._call("GET", "/api/v1/budgets", BudgetList)
-        return listed.budgets
+        shape: Any = list[BudgetStatus] | BudgetList
+        listed: list[BudgetStatus] | BudgetList = await self._call("GET", "/api/v1/budgets", shape)
+        return listed if isinstance(listed, list) else listed.budgets
 
     async def _call(self, method: str, path: str, into: type[T], **kwargs: Any) -> T:
         try:
@@ -370,9 +371,10 @@ class PairingInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UsageGroup(msgspec.Struct, frozen=True, kw_only=True):
-    """Spend of one group (a model, a flow or a day), or the total (``key`` empty)."""
+    """Spend of one group (a model, a flow or a day), or the total (``key`` None). A flow
+    group's ``key`` is None (or empty) for usage outside any flow."""
 
-    key: str = ""
+    key: str | None = None
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -400,4 +402,6 @@ class BudgetStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BudgetList(msgspec.Struct, frozen=True, kw_only=True):
+    """``{"budgets": [...]}``; the server may also answer the bare list."""
+
     budgets: list[BudgetStatus] = []

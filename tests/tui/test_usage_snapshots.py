@@ -27,7 +27,9 @@ def _at(minutes: float) -> str:
     return (scenes.NOW + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
-def _group(key: str, requests: int, tokens_in: int, tokens_out: int, cost: str) -> dict[str, Any]:
+def _group(
+    key: str | None, requests: int, tokens_in: int, tokens_out: int, cost: str
+) -> dict[str, Any]:
     return {"key": key, "requests": requests, "input_tokens": tokens_in,
             "output_tokens": tokens_out, "cached_tokens": tokens_in // 4, "cost": cost}  # fmt: skip
 
@@ -36,10 +38,10 @@ SUMMARIES = {
     "model": [_group("claude-sonnet-4-5", 412, 1_804_220, 220_118, "8.714880"),
               _group("gpt-4o-mini", 1_288, 903_114, 140_772, "0.219930")],
     "flow": [_group("nightly-triage", 1_500, 2_400_000, 300_000, "7.913000"),
-             _group("", 200, 307_334, 60_890, "1.021810")],
+             _group(None, 200, 307_334, 60_890, "1.021810")],
     "day": [_group("2026-11-24", 1_700, 2_707_334, 360_890, "8.934810")],
 }  # fmt: skip
-TOTAL = _group("", 1_700, 2_707_334, 360_890, "8.934810")
+TOTAL = _group(None, 1_700, 2_707_334, 360_890, "8.934810")
 BUDGETS = [
     {"id": "bud_1", "name": "account monthly", "scope": "account", "scope_id": "",
      "period": "month", "soft_limit": "40.00", "hard_limit": "50.00", "spent": "31.250000",
@@ -58,6 +60,7 @@ class Server:
 
     def __init__(self) -> None:
         self.asked: list[dict[str, str]] = []
+        self.budget_calls = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -66,8 +69,10 @@ class Server:
             self.asked.append(params)
             groups = SUMMARIES[params["group_by"]]
             return httpx.Response(200, json={"groups": groups, "total": TOTAL})
-        if path == "/api/v1/budgets":
-            return httpx.Response(200, json={"budgets": BUDGETS})
+        if path == "/api/v1/budgets":  # the bare list on every other call: both are understood
+            self.budget_calls += 1
+            listed = BUDGETS if self.budget_calls % 2 else {"budgets": BUDGETS}
+            return httpx.Response(200, json=listed)
         return scenes.handler(request)
 
 

@@ -228,7 +228,7 @@ class UsageScreen(Screen[None]):
             table.border_subtitle = "loading…"
             return
         for group in summary.groups:
-            table.add_row(*_spend_cells(group, group.key or "(none)"), key=group.key)
+            table.add_row(*_spend_cells(group, group.key or "(none)"), key=group.key or "")
         total = Text("Account total", style="bold")
         table.add_row(*_spend_cells(summary.total, total, bold=True), key=TOTAL_ROW)
         table.border_subtitle = (
