@@ -219,6 +219,15 @@ class AiReviewer:
 
     async def review(self, request: ApprovalRequest, workflow: ApprovalWorkflow) -> Review:
         settings = settings_of(workflow)
+        if request.principal_key_id == API_KEY_ID:
+            # A pause-and-ask budget stopped one of this reviewer's own model calls: asking the
+            # model again would hit the same budget and ask again, without end.
+            return fallback(
+                workflow,
+                None,
+                "the AI reviewer's own model call is not reviewed by a model",
+                error=None,
+            )
         if self.gateway is None:
             return fallback(
                 workflow, None, "no model gateway is configured on this server", error=None

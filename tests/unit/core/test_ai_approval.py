@@ -268,6 +268,16 @@ async def test_a_gateway_error_takes_the_fallback_and_keeps_the_reason() -> None
     assert "sk-live" not in json.dumps(review.audit_details("apr_1"))
 
 
+async def test_the_reviewers_own_spend_is_never_reviewed_by_the_model() -> None:
+    """A pause-and-ask budget that stops the reviewer's own model call opens a request as
+    ``ai-approver``; reviewing it with the model would hit the budget again, without end."""
+    gateway = GatewayDouble(answer("approve", 1.0))
+    own = msgspec.structs.replace(a_request({}, None), principal_key_id="ai-approver")
+    review = await AiReviewer(gateway).review(own, workflow(fallback="escalate"))
+    assert (review.outcome, review.by_model) == (Outcome.ESCALATE, False)
+    assert gateway.calls == []
+
+
 # --- in the approval flow -------------------------------------------------------------------
 @dataclass
 class World:
