@@ -36,8 +36,14 @@ approval_workflows:
     approvers: ["role:admin"]
     approval_type: ai
     ai: {model: gpt-4o-mini, fallback: escalate, instructions: "Only echo greetings."}
+  - name: ai-async
+    timeout_seconds: 120
+    async_approval: true
+    approval_type: ai
+    ai: {model: gpt-4o-mini, fallback: approve}
 tools:
   - {name: echo, server: demo, action: require_approval, approval_workflow: ai-strict}
+  - {name: image, server: demo, action: require_approval, approval_workflow: ai-async}
   - {name: add, server: demo, action: require_approval, approval_workflow: ai-then-people}
 defaults:
   action: deny
@@ -54,11 +60,13 @@ def ai_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveS
         yield live
 
 
-async def audit_of(live: LiveServer, kind: str) -> list[dict[str, Any]]:
+async def audit_of(live: LiveServer, kind: str | None) -> list[dict[str, Any]]:
+    """The audit events of one kind (every kind: ``None``), oldest first."""
+    params = {"order": "oldest", "limit": "1000", **({"kind": kind} if kind else {})}
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         response = await http.get(
             "/api/v1/audit/",
-            params={"kind": kind, "order": "oldest"},
+            params=params,
             headers={"Authorization": f"Bearer {live.admin_key}"},
         )
     assert response.status_code == 200, response.text
@@ -103,3 +111,24 @@ async def test_fallback_escalate_hands_the_call_to_people(ai_server: LiveServer)
     assert "5" in text_of(result)
     (reviewed,) = await audit_of(ai_server, "approval.ai_reviewed")
     assert reviewed["data"]["outcome"] == "escalate"
+
+
+async def test_an_async_ai_workflow_says_so_and_its_outcome_is_polled(
+    ai_server: LiveServer,
+) -> None:
+    key = await agent_key(ai_server)
+    async with agent(ai_server, key, "auto") as client:
+        held = await raw_call(client, "demo__image", {})
+        assert "This call needs AI approval (workflow 'ai-async')" in text_of(held)
+        approval_id = held["structuredContent"]["approval_id"]
+
+        async def decided() -> dict[str, Any] | None:
+            polled = await raw_call(client, "get_approval_status", {"approval_id": approval_id})
+            structured = polled.get("structuredContent") or {}
+            return None if structured.get("status") == "pending" else polled
+
+        result = await eventually(decided)
+    assert result.get("isError") is not True, result
+    assert [c["type"] for c in result["content"]] == ["text", "image"]  # fallback approve: it ran
+    (decided_event,) = await audit_of(ai_server, "approval.decided")
+    assert (decided_event["actor"], decided_event["data"]["status"]) == ("system", "approved")
