@@ -34,7 +34,7 @@ from hub.ai_approval import (
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.clock import FrozenClock
-from hub.events import ApprovalAiEscalated, ApprovalDecided, Event, InMemoryEventBus
+from hub.events import AnyEvent, ApprovalAiEscalated, ApprovalDecided, Event, InMemoryEventBus
 from hub.gateway.ports import BudgetExceeded
 from hub.gateway.records import Attribution, Budget, BudgetPeriod, BudgetScope
 from hub.identity import IdentityService
@@ -518,3 +518,14 @@ async def test_a_person_deciding_first_wins_over_the_model() -> None:
     assert [a for a, _ in await world.audit("approval.voted")] == [admin.key_id]
     decided = await world.approvals.get(world.account, request.id)
     assert (decided.status, decided.decided_by) == (ApprovalStatus.DENIED, admin.key_id)
+
+
+def test_the_escalation_event_crosses_processes() -> None:
+    """``ApprovalAiEscalated`` is in ``AnyEvent``: the PostgreSQL bus decodes it (a bot worker
+    or another replica delivers to people)."""
+    event = ApprovalAiEscalated(
+        account_id="acc", at=datetime(2026, 1, 1), request_id="apr_1", workflow="w", why="unsure"
+    )
+    encoded = msgspec.json.encode(event)
+    assert b'"type":"approval.ai_escalated"' in encoded
+    assert msgspec.json.decode(encoded, type=AnyEvent) == event
