@@ -9,6 +9,9 @@ as the recipient, through ``ApprovalService.decide``. Mail cannot be changed onc
 
 Mail goes to the address the person linked (``preloop users link --email``), else their user
 email. The arguments shown are the request's, already redacted.
+
+``announce`` sends each recipient a plain-text mail (the title as subject, the lines as body;
+no links). A retried announcement skips the recipients already mailed.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ import aiosmtplib
 
 from hub.clock import Clock
 from hub.links import Choice, DecisionLink, LinkSigner, new_link_id
-from hub.notify import Notice, Recipient
+from hub.notify import Announcement, Notice, Recipient
 from hub.records import ApprovalRequest
 from hub.settings import SmtpSettings
 
 LINK_PATH = "/email/links/"
 _ARGS_CHARS = 4000
+_ANNOUNCED_KEPT = 1000  # announcements remembered for retries (then the oldest is forgotten)
 
 
 class EmailNotifier:
@@ -52,6 +56,8 @@ class EmailNotifier:
         self._link_seconds = link_seconds
         # (request, user, escalation) already mailed: a retried notice skips them
         self._sent: set[tuple[str, str, bool]] = set()
+        # announcement key -> the users it was mailed to (a retry skips them), oldest first
+        self._announced: dict[str, set[str]] = {}
 
     async def deliver(self, notice: Notice) -> None:
         for recipient in notice.recipients:
@@ -60,6 +66,31 @@ class EmailNotifier:
                 continue
             await self._send(self.compose(notice, recipient))
             self._sent.add(key)
+
+    async def announce(self, announcement: Announcement) -> None:
+        """A plain mail to each recipient (none: nothing to send)."""
+        mailed = self._announced.setdefault(announcement.key, set())
+        while len(self._announced) > _ANNOUNCED_KEPT:
+            del self._announced[next(iter(self._announced))]
+        for recipient in announcement.recipients:
+            if recipient.user_id in mailed:
+                continue
+            await self._send(self.compose_announcement(announcement, recipient))
+            mailed.add(recipient.user_id)
+
+    def compose_announcement(
+        self, announcement: Announcement, recipient: Recipient
+    ) -> EmailMessage:
+        message = EmailMessage()
+        message["Subject"] = announcement.title
+        message["From"] = self._smtp.sender
+        message["To"] = recipient.identities.get("email") or recipient.email
+        message["Message-ID"] = make_msgid(domain="preloop")
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(
+            "\n".join((announcement.title, "", *announcement.lines, "", "-- Preloop"))
+        )
+        return message
 
     async def settle(self, request: ApprovalRequest) -> None:
         """Sent mail cannot be updated; the link page shows who decided."""

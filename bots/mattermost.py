@@ -11,6 +11,9 @@ rewrites the post with the outcome and no buttons. Where the posts are (channel 
 is stored (``Storage.channel_messages``, ``bots._messages``), so any replica, also after a
 restart, rewrites them.
 
+``announce`` makes a plain post (an attachment coloured by severity, no buttons) in the same
+channel; nothing is updated later, so nothing is recorded.
+
 mattermostdriver is synchronous (requests): every call runs in a thread.
 """
 
@@ -33,7 +36,7 @@ from bots._messages import PostedMessages
 from hub.clock import Clock
 from hub.errors import AuthenticationError, ConfigError, ValidationError
 from hub.links import LinkExpiredError
-from hub.notify import Notice
+from hub.notify import Announcement, Notice
 from hub.ports import ChannelMessageStore, UserStore
 from hub.records import ApprovalRequest, ApprovalStatus
 from hub.settings import MattermostSettings
@@ -155,6 +158,19 @@ class MattermostNotifier:
 
         await self._messages.post_once(request, escalation=notice.escalation, post=post)
 
+    async def announce(self, announcement: Announcement) -> None:
+        """One plain post in the workflow's channel (or the default one)."""
+        channel_id = (
+            announcement.channel_settings.get("mattermost", {}).get("channel")
+            or self._settings.channel_id
+        )
+        if not channel_id:
+            raise ConfigError(
+                "no Mattermost channel: set channel_settings.mattermost.channel on the workflow "
+                "or PRELOOP_MATTERMOST_CHANNEL_ID"
+            )
+        await self._call("create_post", announcement_post(announcement, channel_id))
+
     async def settle(self, request: ApprovalRequest) -> None:
         """Rewrite every post made for the request: the outcome, no buttons."""
         messages = await self._messages.of(request)
@@ -226,6 +242,31 @@ class MattermostNotifier:
                 getattr(self._driver.posts, operation), *args
             )
             return result
+
+
+_SEVERITY_COLOR = {"info": "#0969da", "warning": "#f2c744", "critical": "#cf222e"}
+
+
+def announcement_post(announcement: Announcement, channel_id: str) -> dict[str, Any]:
+    """An announcement as a post: the title, the lines, who it is for; no buttons."""
+    names = ", ".join(r.email for r in announcement.recipients)
+    text = "\n".join(f"- {_cell(line)}" for line in announcement.lines)
+    if names:
+        text += f"\n\nFor: {names}"
+    return {
+        "channel_id": channel_id,
+        "message": f"**{_cell(announcement.title)}**",
+        "props": {
+            "attachments": [
+                {
+                    "fallback": announcement.title,
+                    "color": _SEVERITY_COLOR.get(announcement.severity, "#8c959f"),
+                    "text": text,
+                    "actions": [],
+                }
+            ]
+        },
+    }
 
 
 def decided_post(request: ApprovalRequest, by: str) -> dict[str, Any]:

@@ -11,6 +11,10 @@ with only the start of the device token, and ``deliver`` does not raise for it: 
 phone must not stop the others, nor make the dispatch send the same push again to the phones
 that got it. ``settle`` sends nothing: a phone shows the request until the user opens it, and
 the app then lists only what is still pending (docs/decisions/0012-device-credentials-and-push.md).
+
+``announce`` pushes the announcement's title (and its first line as the body) to the
+recipients' devices, with ``data.announcement`` (its key) in place of an ``approval_id``.
+A retry skips the devices already reached.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from hub.auditing import Auditor
-from hub.notify import Notice
+from hub.notify import Announcement, Notice
 from hub.ports import DeviceStore
 from hub.records import ApprovalRequest, Device
 from hub.settings import Settings
 
 CHANNEL = "push"
+_ANNOUNCED_KEPT = 1000  # announcements remembered for retries (then the oldest is forgotten)
 MAX_BODY = 180  # characters of the notification's text; phones cut the rest anyway
 _RETRIED = (httpx.TransportError,)
 
@@ -78,6 +83,8 @@ class PushNotifier:
         self._attempts = attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
+        # announcement key -> the devices it reached (a retry skips them), oldest first
+        self._announced: dict[str, set[str]] = {}
 
     @classmethod
     def from_settings(
@@ -117,6 +124,39 @@ class PushNotifier:
     async def settle(self, request: ApprovalRequest) -> None:
         """Nothing to update on a phone: the app lists only pending requests."""
         return
+
+    async def announce(self, announcement: Announcement) -> None:
+        """Push the title to every paired device of every recipient; like ``deliver``, a
+        device that cannot be reached is audited and the others still get it."""
+        reached = self._announced.setdefault(announcement.key, set())
+        while len(self._announced) > _ANNOUNCED_KEPT:
+            del self._announced[next(iter(self._announced))]
+        for recipient in announcement.recipients:
+            devices = await self._devices.list(announcement.account_id, user_id=recipient.user_id)
+            for device in devices:
+                if device.revoked_at is not None or not device.push_token:
+                    continue
+                if device.id in reached:
+                    continue
+                message = {
+                    "platform": device.platform,
+                    "device_token": device.push_token,
+                    "title": _truncate(announcement.title, 100),
+                    "body": _truncate(announcement.lines[0] if announcement.lines else ""),
+                    "data": {
+                        "announcement": announcement.key,
+                        "severity": announcement.severity,
+                        "server_url": self._server_url,
+                    },
+                }
+                try:
+                    await self._send(message)
+                except PushFailedError as exc:
+                    await self._audit_device_failure(
+                        announcement.account_id, announcement.key, device, exc
+                    )
+                else:
+                    reached.add(device.id)
 
     # --- internals ------------------------------------------------------------------------
     def _message(self, notice: Notice, device: Device) -> dict[str, Any]:
@@ -158,12 +198,17 @@ class PushNotifier:
     async def _audit_failure(
         self, request: ApprovalRequest, device: Device, exc: PushFailedError
     ) -> None:
+        await self._audit_device_failure(request.account_id, request.id, device, exc)
+
+    async def _audit_device_failure(
+        self, account_id: str, subject: str, device: Device, exc: PushFailedError
+    ) -> None:
         await self._auditor.record(
-            request.account_id,
+            account_id,
             "push.failed",
             "system",
             {
-                "request_id": request.id,
+                "request_id": subject,
                 "user_id": device.user_id,
                 "device_id": device.id,
                 "platform": device.platform,

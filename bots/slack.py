@@ -12,6 +12,9 @@ who decided and when. Where the messages are (channel id + ts) is stored
 (``Storage.channel_messages``, ``bots._messages``), so any replica, also after a restart,
 updates them. That only one process posts each notice is the dispatch's claim
 (``hub.notifications``), not this notifier's business.
+
+``announce`` posts a plain Block Kit message (a header, the lines, the recipients mentioned;
+no buttons) to the same channel: nothing to update later, so nothing is recorded.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bots._messages import PostedMessages
 from hub.clock import Clock
-from hub.notify import Notice
+from hub.notify import Announcement, Notice, Recipient
 from hub.ports import ChannelMessageStore, UserStore
 from hub.records import ApprovalRequest, ApprovalStatus
 
@@ -74,6 +77,25 @@ class SlackNotifier:
             return str(answer["channel"]), str(answer["ts"])
 
         await self._messages.post_once(request, escalation=notice.escalation, post=post)
+
+    async def announce(self, announcement: Announcement) -> None:
+        """One plain message in the workflow's channel (or the default one)."""
+        channel = self._channel_of(announcement.channel_settings)
+        mentions = _mentions(announcement.recipients)
+        await self._client.chat_postMessage(
+            channel=channel,
+            text=announcement.title,
+            blocks=announcement_blocks(announcement, mentions=mentions),
+        )
+
+    def _channel_of(self, settings: dict[str, dict[str, str]]) -> str:
+        channel = settings.get("slack", {}).get("channel") or self._default_channel
+        if not channel:
+            raise ValueError(
+                "no Slack channel: set channel_settings.slack.channel in the workflow "
+                "or PRELOOP_SLACK_CHANNEL"
+            )
+        return channel
 
     async def settle(self, request: ApprovalRequest) -> None:
         """Replace the buttons of every message of the request with the outcome."""
@@ -126,6 +148,29 @@ def pending_blocks(
         }
     )
     return blocks
+
+
+_SEVERITY_MARK = {
+    "info": ":information_source:",
+    "warning": ":warning:",
+    "critical": ":rotating_light:",
+}
+
+
+def announcement_blocks(announcement: Announcement, *, mentions: str = "") -> list[dict[str, Any]]:
+    """An announcement: its title, its lines, who it is for; no buttons."""
+    mark = _SEVERITY_MARK.get(announcement.severity, "")
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": announcement.title[:150]}},
+        _section(f"{mark} {_escape(announcement.text)}".strip()),
+    ]
+    if mentions:
+        blocks.append(_section(f"For: {mentions}"))
+    return blocks
+
+
+def _mentions(recipients: tuple[Recipient, ...]) -> str:
+    return " ".join(f"<@{r.identities['slack']}>" for r in recipients if r.identities.get("slack"))
 
 
 def settled_blocks(request: ApprovalRequest, who: str) -> list[dict[str, Any]]:

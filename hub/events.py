@@ -146,6 +146,22 @@ class ServerStopping(SystemEvent, frozen=True, kw_only=True, tag="server.stoppin
     version: str
 
 
+class BudgetCrossed(SystemEvent, frozen=True, kw_only=True, tag="budget.soft_crossed"):
+    """A gateway budget passed its soft limit (once per budget and period). Amounts are
+    decimal strings of US dollars; ``resets_at`` is ``None`` for a budget that never resets."""
+
+    budget_id: str
+    budget: str
+    scope: str
+    scope_id: str
+    period: str
+    spent: str
+    soft_limit: str
+    hard_limit: str | None
+    on_soft: str
+    resets_at: datetime | None
+
+
 SYSTEM_EVENTS = (
     UpstreamStateChanged,
     PolicyApplied,
@@ -154,6 +170,7 @@ SYSTEM_EVENTS = (
     NotificationFailed,
     ServerStarted,
     ServerStopping,
+    BudgetCrossed,
 )
 
 # Every concrete event, for decoding events that crossed a process boundary.
@@ -170,6 +187,7 @@ AnyEvent = (
     | NotificationFailed
     | ServerStarted
     | ServerStopping
+    | BudgetCrossed
 )
 
 

@@ -17,6 +17,8 @@ import msgspec
 
 from hub.audit import GENESIS_HASH, chain
 from hub.errors import ConflictError, NotFoundError, ValidationError
+from hub.gateway.memory import InMemoryBudgetStore, InMemoryModelPriceStore, InMemoryUsageStore
+from hub.gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
 from hub.ports import AuditQuery, Storage, VoteOutcome
 from hub.records import (
     Account,
@@ -83,6 +85,11 @@ class _State:
         self.notification_claims: dict[tuple[str, str, str, str], NotificationClaim] = {}
         self.devices: dict[str, Device] = {}
         self.pairings: dict[str, PairingToken] = {}
+        # gateway: custody
+        self.providers: dict[tuple[str, str], Provider] = {}
+        self.secrets: dict[tuple[str, str], StoredSecret] = {}
+        self.flow_executions: dict[str, FlowExecution] = {}
+        self.runtime_tokens: dict[str, RuntimeToken] = {}
 
     def require_account(self, account_id: str) -> None:
         if account_id not in self.accounts:
@@ -605,6 +612,137 @@ class InMemoryPairingStore(_Store):
         return token
 
 
+# --- gateway: custody, providers, runtime tokens -------------------------------------------
+class InMemoryProviderStore(_Store):
+    async def add(self, provider: Provider) -> None:
+        self._s.require_account(provider.account_id)
+        key = (provider.account_id, provider.name)
+        if key in self._s.providers or _one(
+            self._s.providers.values(), lambda p: p.id == provider.id
+        ):
+            raise ConflictError(f"provider {provider.name!r} or id {provider.id!r} exists")
+        self._s.providers[key] = _stored(provider)
+
+    async def get(self, account_id: str, name: str) -> Provider | None:
+        return self._s.providers.get((account_id, name))
+
+    async def list(self, account_id: str) -> Sequence[Provider]:
+        return sorted(
+            (p for p in self._s.providers.values() if p.account_id == account_id),
+            key=lambda p: p.name,
+        )
+
+    async def update(self, provider: Provider) -> Provider:
+        key = (provider.account_id, provider.name)
+        old = self._s.providers.get(key)
+        if old is None:
+            raise NotFoundError(f"provider {provider.name!r} does not exist")
+        stored = _stored(msgspec.structs.replace(provider, id=old.id, created_at=old.created_at))
+        self._s.providers[key] = stored
+        return stored
+
+    async def remove(self, account_id: str, name: str) -> None:
+        if self._s.providers.pop((account_id, name), None) is None:
+            raise NotFoundError(f"provider {name!r} does not exist")
+
+
+class InMemorySecretStore(_Store):
+    async def put(self, secret: StoredSecret) -> None:
+        self._s.require_account(secret.account_id)
+        key = (secret.account_id, secret.name)
+        old = self._s.secrets.get(key)
+        if old is not None:
+            secret = msgspec.structs.replace(secret, created_at=old.created_at)
+        self._s.secrets[key] = _stored(secret)
+
+    async def get(self, account_id: str, name: str) -> StoredSecret | None:
+        return self._s.secrets.get((account_id, name))
+
+    async def list(self, account_id: str | None = None) -> Sequence[StoredSecret]:
+        return sorted(
+            (s for s in self._s.secrets.values() if account_id in (None, s.account_id)),
+            key=lambda s: (s.account_id, s.name),
+        )
+
+    async def swap(self, expected: StoredSecret, new: StoredSecret) -> bool:
+        key = (expected.account_id, expected.name)
+        current = self._s.secrets.get(key)
+        if current is None or current.ciphertext != expected.ciphertext:
+            return False
+        self._s.secrets[key] = _stored(
+            msgspec.structs.replace(
+                current,
+                ciphertext=new.ciphertext,
+                key_id=new.key_id,
+                updated_at=new.updated_at,
+            )
+        )
+        return True
+
+    async def remove(self, account_id: str, name: str) -> None:
+        if self._s.secrets.pop((account_id, name), None) is None:
+            raise NotFoundError(f"secret {name!r} does not exist")
+
+
+class InMemoryFlowExecutionStore(_Store):
+    async def add(self, execution: FlowExecution) -> None:
+        self._s.require_account(execution.account_id)
+        if execution.id in self._s.flow_executions:
+            raise ConflictError(f"flow execution {execution.id!r} exists")
+        self._s.flow_executions[execution.id] = _stored(execution)
+
+    async def get(self, account_id: str, execution_id: str) -> FlowExecution | None:
+        found = self._s.flow_executions.get(execution_id)
+        return found if found is not None and found.account_id == account_id else None
+
+    async def list(
+        self, account_id: str, *, flow: str | None = None, limit: int = 100
+    ) -> Sequence[FlowExecution]:
+        check_limit(limit)
+        found = [
+            e
+            for e in self._s.flow_executions.values()
+            if e.account_id == account_id and flow in (None, e.flow)
+        ]
+        found.sort(key=lambda e: e.id, reverse=True)
+        found.sort(key=lambda e: e.created_at, reverse=True)
+        return found[:limit]
+
+
+class InMemoryRuntimeTokenStore(_Store):
+    async def add(self, token: RuntimeToken) -> None:
+        self._s.require_account(token.account_id)
+        execution = self._s.flow_executions.get(token.execution_id)
+        if execution is None or execution.account_id != token.account_id:
+            raise NotFoundError(f"flow execution {token.execution_id!r} does not exist")
+        if token.id in self._s.runtime_tokens or _one(
+            self._s.runtime_tokens.values(), lambda t: t.token_hash == token.token_hash
+        ):
+            raise ConflictError(f"runtime token {token.id!r} or its hash exists")
+        self._s.runtime_tokens[token.id] = _stored(token)
+
+    async def get(self, token_id: str) -> RuntimeToken | None:
+        return self._s.runtime_tokens.get(token_id)
+
+    async def list(self, account_id: str, execution_id: str) -> Sequence[RuntimeToken]:
+        found = [
+            t
+            for t in self._s.runtime_tokens.values()
+            if t.account_id == account_id and t.execution_id == execution_id
+        ]
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    async def revoke(self, account_id: str, token_id: str, at: datetime) -> RuntimeToken:
+        token = self._s.runtime_tokens.get(token_id)
+        if token is None or token.account_id != account_id:
+            raise NotFoundError(f"runtime token {token_id!r} does not exist")
+        at = aware_utc(at, "revoked_at")
+        if token.revoked_at is None or at < token.revoked_at:
+            token = msgspec.structs.replace(token, revoked_at=at)
+            self._s.runtime_tokens[token_id] = token
+        return token
+
+
 class InMemoryStorage:
     """Every in-memory store behind one object; ``close`` keeps the data (nothing to release)."""
 
@@ -625,6 +763,14 @@ class InMemoryStorage:
         self.notification_claims = InMemoryNotificationClaimStore(state)
         self.devices = InMemoryDeviceStore(state)
         self.pairings = InMemoryPairingStore(state)
+        # gateway: custody
+        self.providers = InMemoryProviderStore(state)
+        self.secrets = InMemorySecretStore(state)
+        self.flow_executions = InMemoryFlowExecutionStore(state)
+        self.runtime_tokens = InMemoryRuntimeTokenStore(state)
+        self.usage = InMemoryUsageStore(state.require_account)
+        self.budgets = InMemoryBudgetStore(state.require_account)
+        self.model_prices = InMemoryModelPriceStore(state.require_account)
 
     async def close(self) -> None:
         return None

@@ -30,6 +30,15 @@ another process may still be posting when the decision arrives; so a delivery re
 request once it is done, and when it was decided meanwhile it settles too (claiming
 ``settle`` first: when the claim is another's, that settler may have looked before this
 post existed, so the channel is settled again: the second update shows the same outcome).
+
+Announcements (``Notifier.announce``) come from the ``system`` topic:
+
+    BudgetCrossed ─▶ the budget's ``approval_workflow`` in the active policy (none: the
+      event stays on the WebSocket and in the audit) ─▶ its approvers and channels
+      ─▶ claim (budget:<id>:<period>, channel, "announce") ─▶ Notifier.announce
+
+with the same claims, retries and ``notification.failed`` audit as a delivery (the
+announcement's key in place of the request id). See docs/decisions/0041-budget-notices.md.
 """
 
 from __future__ import annotations
@@ -46,19 +55,22 @@ from functools import partial
 from hub.auditing import Auditor
 from hub.clock import Clock
 from hub.events import (
+    SYSTEM_TOPIC,
     ApprovalAiEscalated,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalRequested,
+    BudgetCrossed,
     Event,
     EventBus,
 )
-from hub.notify import Notice, Notifier
+from hub.gateway.notices import announcement_key, announcement_of
+from hub.notify import Announcement, Notice, Notifier
 from hub.policy import ApprovalWorkflow
 from hub.policy.model import ApprovalType
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
-from hub.recipients import resolve_recipients
+from hub.recipients import resolve_people, resolve_recipients
 from hub.records import ApprovalRequest, ApprovalStatus, NotificationClaim, NotificationOperation
 
 log = logging.getLogger("preloop.notifications")
@@ -66,6 +78,8 @@ log = logging.getLogger("preloop.notifications")
 APPROVALS_TOPIC = "approvals"
 # Events that call for the escalation approvers.
 ESCALATION_EVENTS: tuple[type[Event], ...] = (ApprovalEscalated,)
+# Events of the ``system`` topic that are announced on the channels.
+ANNOUNCED_EVENTS: tuple[type[Event], ...] = (BudgetCrossed,)
 _ERROR_CHARS = 300
 
 
@@ -118,19 +132,27 @@ class NotificationDispatch:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Dispatch while the block runs (the server's lifespan); subscribed on entry."""
-        async with self._bus.subscribe(APPROVALS_TOPIC) as events:
-            loop = asyncio.create_task(self._consume(events))
+        async with (
+            self._bus.subscribe(APPROVALS_TOPIC) as events,
+            self._bus.subscribe(SYSTEM_TOPIC) as system,
+        ):
+            loops = (
+                asyncio.create_task(self._consume(events)),
+                asyncio.create_task(self._consume(system, only=ANNOUNCED_EVENTS)),
+            )
             try:
                 yield
             finally:
-                loop.cancel()
-                for task in (loop, *self._tasks):
+                for task in (*loops, *self._tasks):
                     task.cancel()
-                await asyncio.gather(loop, *self._tasks, return_exceptions=True)
+                await asyncio.gather(*loops, *self._tasks, return_exceptions=True)
 
-    async def _consume(self, events: AsyncIterator[Event]) -> None:
+    async def _consume(
+        self, events: AsyncIterator[Event], *, only: tuple[type[Event], ...] | None = None
+    ) -> None:
         async for event in events:
-            self._spawn(self.handle(event))
+            if only is None or isinstance(event, only):
+                self._spawn(self.handle(event))
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
@@ -147,10 +169,12 @@ class NotificationDispatch:
                 await self._track(_request_id(event), self._notify(event, escalation=True))
             elif isinstance(event, ApprovalDecided):
                 await self._settle(event)
+            elif isinstance(event, BudgetCrossed):
+                await self._announce_budget(event)
         except Exception as exc:  # a broken event must not stop the dispatch
             log.exception("notification dispatch failed for %s", type(event).__name__)
             await self._audit_failure(
-                event.account_id, _request_id(event), "", "resolve", self._attempts, exc
+                event.account_id, _subject(event), "", "resolve", self._attempts, exc
             )
 
     async def _track(self, request_id: str, work: Awaitable[None]) -> None:
@@ -227,15 +251,62 @@ class NotificationDispatch:
         if await self._claim(request, notifier.channel, settle):
             await self._with_retries(request, notifier, settle, partial(notifier.settle, request))
 
+    # --- announcements ---------------------------------------------------------------------
+    async def _announce_budget(self, event: BudgetCrossed) -> None:
+        """Tell the budget's workflow's approvers, on its channels; a budget without a
+        workflow (or deleted meanwhile) is told nowhere else than the WebSocket and audit."""
+        budget = await self._storage.budgets.get(event.account_id, event.budget_id)
+        if budget is None or not budget.approval_workflow:
+            return
+        key = announcement_key(event)
+        active = await self._policies.active(event.account_id)
+        workflow = active[1].workflow(budget.approval_workflow) if active is not None else None
+        if workflow is None:
+            problem = LookupError(
+                f"budget {budget.name!r} names workflow {budget.approval_workflow!r}, which "
+                "the active policy does not have: its soft limit was announced nowhere"
+            )
+            log.warning("%s", problem)
+            announce = NotificationOperation.ANNOUNCE
+            if await self._claim_key(event.account_id, key, "", announce):  # audited once
+                await self._audit_failure(
+                    event.account_id, key, "", "resolve", self._attempts, problem
+                )
+            return
+        recipients = await resolve_people(
+            self._storage, event.account_id, workflow.approvers, self._clock.now()
+        )
+        announcement = announcement_of(
+            event,
+            recipients=recipients,
+            channel_settings={str(k): dict(v) for k, v in workflow.channel_settings.items()},
+        )
+        await asyncio.gather(*(self._announce(announcement, n) for n in self._for(workflow)))
+
+    async def _announce(self, announcement: Announcement, notifier: Notifier) -> None:
+        account, key = announcement.account_id, announcement.key
+        announce = NotificationOperation.ANNOUNCE
+        if await self._claim_key(account, key, notifier.channel, announce):
+            await self._retrying(
+                account, key, notifier, announce, partial(notifier.announce, announcement)
+            )
+
+    # --- claims, retries, failures ------------------------------------------------------
     async def _claim(
         self, request: ApprovalRequest, channel: str, operation: NotificationOperation
     ) -> bool:
+        return await self._claim_key(request.account_id, request.id, channel, operation)
+
+    async def _claim_key(
+        self, account_id: str, subject: str, channel: str, operation: NotificationOperation
+    ) -> bool:
         """Whether this dispatch carries ``operation`` out (it holds the claim). A claim that
         cannot be made (the database is down) is retried like a delivery and audited; when
-        it never succeeds, this dispatch does nothing (another may hold the claim)."""
+        it never succeeds, this dispatch does nothing (another may hold the claim).
+        ``subject``: the request's id, or an announcement's key."""
         claim = NotificationClaim(
-            account_id=request.account_id,
-            request_id=request.id,
+            account_id=account_id,
+            request_id=subject,
             channel=channel,
             operation=operation,
             claimed_at=self._clock.now(),
@@ -247,16 +318,16 @@ class NotificationDispatch:
                 won = await self._storage.notification_claims.claim(claim)
                 break
             except Exception as exc:  # the same claimant may claim again: retrying is safe
-                log.warning("cannot claim %s %s of %s: %s", channel, operation, request.id, exc)
+                log.warning("cannot claim %s %s of %s: %s", channel, operation, subject, exc)
                 await self._audit_failure(
-                    request.account_id, request.id, channel, f"claim {operation}", attempt, exc
+                    account_id, subject, channel, f"claim {operation}", attempt, exc
                 )
             if attempt == self._attempts:
                 return False
             await self._sleep(delay)
             delay *= 2
         if not won:
-            log.debug("%s %s of %s is another process's", channel, operation, request.id)
+            log.debug("%s %s of %s is another process's", channel, operation, subject)
         return won
 
     async def _request_and_workflow(
@@ -281,6 +352,16 @@ class NotificationDispatch:
         operation: str,
         call: Callable[[], Awaitable[None]],
     ) -> None:
+        await self._retrying(request.account_id, request.id, notifier, operation, call)
+
+    async def _retrying(
+        self,
+        account_id: str,
+        subject: str,
+        notifier: Notifier,
+        operation: str,
+        call: Callable[[], Awaitable[None]],
+    ) -> None:
         delay = self._first_delay
         for attempt in range(1, self._attempts + 1):
             try:
@@ -291,13 +372,13 @@ class NotificationDispatch:
                     "%s %s of %s failed (attempt %d/%d): %s",
                     notifier.channel,
                     operation,
-                    request.id,
+                    subject,
                     attempt,
                     self._attempts,
                     exc,
                 )
                 await self._audit_failure(
-                    request.account_id, request.id, notifier.channel, operation, attempt, exc
+                    account_id, subject, notifier.channel, operation, attempt, exc
                 )
             if attempt < self._attempts:
                 await self._sleep(delay)
@@ -333,3 +414,8 @@ class NotificationDispatch:
 def _request_id(event: Event) -> str:
     request_id: str = getattr(event, "request_id", "")
     return request_id
+
+
+def _subject(event: Event) -> str:
+    """What a failure is about: the request's id, or the announcement's key."""
+    return announcement_key(event) if isinstance(event, BudgetCrossed) else _request_id(event)

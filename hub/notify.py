@@ -11,11 +11,19 @@ Each channel (Slack, Mattermost, email, push, ...) lives in ``bots/`` and implem
 callback, which goes through ``ApprovalService.decide`` like every other channel. A failing
 notifier is retried and audited by the dispatch and never blocks the request or the other
 channels.
+
+Besides requests, the dispatch passes on announcements: facts that people should know and
+nobody decides (a gateway budget past its soft limit, ``hub.gateway.notices``):
+
+    BudgetCrossed (bus "system") ─▶ the budget's workflow: its channels and approvers
+        ─▶ Notifier.announce(announcement)   one per channel, once across processes
+
+An announcement is plain text, no buttons, and carries nothing secret.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -43,6 +51,29 @@ class Notice(msgspec.Struct, frozen=True, kw_only=True):
     channel_settings: dict[str, dict[str, str]] = {}
 
 
+Severity = Literal["info", "warning", "critical"]
+
+
+class Announcement(msgspec.Struct, frozen=True, kw_only=True):
+    """Something to tell people that nobody decides: a title and lines of plain text."""
+
+    # What it is about, once: e.g. ``budget:<id>:<period>``. The dispatch claims it per
+    # channel (in place of a request id), and a channel that retries skips who already got it.
+    key: str
+    account_id: str
+    title: str
+    lines: tuple[str, ...] = ()
+    severity: Severity = "info"
+    recipients: tuple[Recipient, ...] = ()
+    # The workflow's settings per channel, as in ``Notice.channel_settings``.
+    channel_settings: dict[str, dict[str, str]] = {}
+
+    @property
+    def text(self) -> str:
+        """The lines, one per line (for channels without structure)."""
+        return "\n".join(self.lines)
+
+
 class Notifier(Protocol):
     """One delivery channel (implemented in ``bots/``)."""
 
@@ -59,4 +90,10 @@ class Notifier(Protocol):
     async def settle(self, request: ApprovalRequest) -> None:
         """The request was decided (or expired, or withdrawn): update what was sent, e.g.
         the chat message now says who decided. Raises on failure."""
+        ...
+
+    async def announce(self, announcement: Announcement) -> None:
+        """Tell the recipients (or the workflow's channel) ``announcement``, plain, with no
+        buttons. Raises on failure (the dispatch retries and audits); a retry must not tell
+        again whoever was told already."""
         ...

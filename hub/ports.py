@@ -16,10 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import msgspec
 
+from hub.gateway.records import (
+    Budget,
+    FlowExecution,
+    ModelPrice,
+    Provider,
+    RuntimeToken,
+    StoredSecret,
+    UsageRecord,
+)
 from hub.records import (
     Account,
     ApiKey,
@@ -351,6 +361,275 @@ class AuditStore(Protocol):
         ...
 
 
+# --- gateway: custody, providers, runtime tokens (hub/gateway) -----------------------------
+class ProviderStore(Protocol):
+    async def add(self, provider: Provider) -> None:
+        """Conflict when the id or the (account, name) exists."""
+        ...
+
+    async def get(self, account_id: str, name: str) -> Provider | None: ...
+    async def list(self, account_id: str) -> Sequence[Provider]:
+        """Ordered by name."""
+        ...
+
+    async def update(self, provider: Provider) -> Provider:
+        """Replace the provider named ``provider.name`` in its account; the stored row keeps
+        its ``id`` and ``created_at``. NotFound when absent."""
+        ...
+
+    async def remove(self, account_id: str, name: str) -> None:
+        """NotFound when absent."""
+        ...
+
+
+class SecretStore(Protocol):
+    """``local_encrypted`` ciphertexts, one per (account, name)."""
+
+    async def put(self, secret: StoredSecret) -> None:
+        """Insert or replace by (account_id, name); a replaced row keeps its ``created_at``."""
+        ...
+
+    async def get(self, account_id: str, name: str) -> StoredSecret | None: ...
+    async def list(self, account_id: str | None = None) -> Sequence[StoredSecret]:
+        """Ordered by (account_id, name); every account's when ``account_id`` is None (for
+        key rotation)."""
+        ...
+
+    async def swap(self, expected: StoredSecret, new: StoredSecret) -> bool:
+        """Compare-and-set: replaces the secret with ``new`` (ciphertext, key id, updated_at)
+        only while its ciphertext is still ``expected.ciphertext``; ``False`` when it changed
+        or is gone (a concurrent write wins over a rotation)."""
+        ...
+
+    async def remove(self, account_id: str, name: str) -> None:
+        """NotFound when absent."""
+        ...
+
+
+class FlowExecutionStore(Protocol):
+    async def add(self, execution: FlowExecution) -> None:
+        """Conflict when the id exists."""
+        ...
+
+    async def get(self, account_id: str, execution_id: str) -> FlowExecution | None: ...
+    async def list(
+        self, account_id: str, *, flow: str | None = None, limit: int = 100
+    ) -> Sequence[FlowExecution]:
+        """Newest first (ties by id); only ``flow``'s when given."""
+        ...
+
+
+class RuntimeTokenStore(Protocol):
+    async def add(self, token: RuntimeToken) -> None:
+        """Conflict when the id or the hash exists; NotFound when the execution does not."""
+        ...
+
+    async def get(self, token_id: str) -> RuntimeToken | None:
+        """Across accounts: the token id is what authentication starts from."""
+        ...
+
+    async def list(self, account_id: str, execution_id: str) -> Sequence[RuntimeToken]:
+        """The execution's tokens, oldest first (ties by id)."""
+        ...
+
+    async def revoke(self, account_id: str, token_id: str, at: datetime) -> RuntimeToken:
+        """Marks the token revoked (idempotent: an earlier revocation time is kept).
+        NotFound when the token does not exist in the account."""
+
+
+# --- the model gateway's ledger and budgets (hub/gateway) ---------------------------------
+class UsageQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Filters of ``UsageStore.list`` (AND); ``since`` inclusive, ``until`` exclusive.
+    ``before`` pages backwards: records strictly older than (created_at, id) of that record."""
+
+    flow: str | None = None
+    execution_id: str | None = None
+    api_key_id: str | None = None
+    principal: str | None = None
+    model: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: tuple[datetime, str] | None = None
+    limit: int = 100
+
+
+class UsageGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of a usage summary. ``key`` is the day (``YYYY-MM-DD``, UTC), the model, the
+    flow (``None``: no flow) or the API key id."""
+
+    key: str | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost: Decimal
+
+
+class UsageSession(msgspec.Struct, frozen=True, kw_only=True):
+    """A flow execution's gateway usage (the runtime session explorer)."""
+
+    execution_id: str
+    flow: str | None
+    principal: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost: Decimal
+    errors: int  # requests whose outcome was not "ok"
+    first_seen: datetime
+    last_seen: datetime
+
+
+USAGE_GROUPS = ("day", "model", "flow", "api_key")
+
+
+class UsageStore(Protocol):
+    async def add_many(self, records: Sequence[UsageRecord]) -> None:
+        """Store the records in one transaction. Conflict (nothing stored) when an id exists;
+        NotFound when an account does not exist."""
+        ...
+
+    async def list(self, account_id: str, query: UsageQuery) -> Sequence[UsageRecord]:
+        """Newest first (ties by id, descending)."""
+        ...
+
+    async def summary(
+        self,
+        account_id: str,
+        *,
+        group_by: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        flow: str | None = None,
+    ) -> Sequence[UsageGroup]:
+        """Totals per ``group_by`` (one of ``USAGE_GROUPS``), ordered by key (``None`` last).
+        Sums are exact."""
+        ...
+
+    async def sessions(
+        self,
+        account_id: str,
+        *,
+        flow: str | None = None,
+        principal: str | None = None,
+        since: datetime | None = None,
+        execution_id: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[UsageSession]:
+        """One row per flow execution with usage (records without an execution are left
+        out), the most recently seen first (ties by execution id). ``since`` keeps records
+        at or after it."""
+        ...
+
+
+class BudgetCounter(msgspec.Struct, frozen=True, kw_only=True):
+    """A budget's spend in one period: settled ``spent`` and the ``reserved`` amount of
+    unexpired, unsettled reservations (integer nano-dollars)."""
+
+    budget_id: str
+    period_start: datetime
+    spent_nanos: int = 0
+    reserved_nanos: int = 0
+    soft_notified: bool = False  # the soft-limit event went out for this period
+    approval_id: str | None = None  # pause-and-ask: the approval request of this period
+    approval_status: str | None = None  # pending | approved | denied
+
+
+class BudgetClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """One budget a reservation counts against; ``hard_limit_nanos`` ``None``: no limit."""
+
+    budget_id: str
+    period_start: datetime
+    hard_limit_nanos: int | None = None
+
+
+class ReserveOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``BudgetStore.reserve`` did: the counters after it (this reservation included),
+    in the claims' order, or the first claim it would have taken past its hard limit (then
+    nothing was reserved, and ``counters`` are as they stand)."""
+
+    counters: tuple[BudgetCounter, ...]
+    refused: str | None = None  # the budget id whose hard limit stopped it
+
+
+class BudgetStore(Protocol):
+    async def add(self, budget: Budget) -> None:
+        """Conflict when the id or the name (in the account) exists."""
+        ...
+
+    async def get(self, account_id: str, budget_id: str) -> Budget | None: ...
+    async def get_by_name(self, account_id: str, name: str) -> Budget | None: ...
+    async def list(self, account_id: str) -> Sequence[Budget]:
+        """Ordered by name."""
+        ...
+
+    async def delete(self, account_id: str, budget_id: str) -> None:
+        """Deletes the budget, its counters and reservations; NotFound when absent."""
+        ...
+
+    async def reserve(
+        self,
+        reservation_id: str,
+        claims: Sequence[BudgetClaim],
+        *,
+        amount_nanos: int,
+        at: datetime,
+        expires_at: datetime,
+    ) -> ReserveOutcome:
+        """Atomically, across processes sharing the store: for every claim, when
+        spent + unexpired reservations + ``amount_nanos`` stays within its hard limit, reserve
+        ``amount_nanos`` against all of them; otherwise reserve nothing. Reservations expire
+        at ``expires_at`` (a crashed process's reservation stops counting)."""
+        ...
+
+    async def settle(self, reservation_id: str, *, actual_nanos: int) -> None:
+        """Replace the reservation by ``actual_nanos`` of spend in each of its budgets and
+        periods, even when it expired meanwhile. Settling again (or an unknown id) is a
+        no-op."""
+        ...
+
+    async def counters(
+        self, keys: Sequence[tuple[str, datetime]], *, at: datetime
+    ) -> Sequence[BudgetCounter]:
+        """The counter of each (budget id, period start), in the given order (zeros when
+        nothing was spent yet); reservations expired at ``at`` are not counted."""
+        ...
+
+    async def mark_soft_notified(self, budget_id: str, period_start: datetime) -> bool:
+        """``True`` once per budget and period (of concurrent callers exactly one)."""
+        ...
+
+    async def claim_approval(
+        self, budget_id: str, period_start: datetime, approval_id: str
+    ) -> BudgetCounter:
+        """Compare-and-set: when the period has no approval (or its approval ended without a
+        decision, status ``None``), it becomes ``approval_id``, pending. Returns the counter
+        as it stands: its ``approval_id`` is the one to wait for."""
+        ...
+
+    async def finish_approval(
+        self, budget_id: str, period_start: datetime, approval_id: str, status: str | None
+    ) -> None:
+        """Set the status of the period's approval when it is still ``approval_id``:
+        ``approved``, ``denied``, or ``None`` (expired: the next request asks again)."""
+        ...
+
+
+class ModelPriceStore(Protocol):
+    async def set(self, account_id: str, price: ModelPrice) -> None:
+        """Insert or replace the account's price for ``price.model`` (a pattern)."""
+        ...
+
+    async def list(self, account_id: str) -> Sequence[ModelPrice]:
+        """Ordered by model."""
+        ...
+
+    async def delete(self, account_id: str, model: str) -> None:
+        """NotFound when the account has no price for exactly ``model``."""
+        ...
+
+
 class Storage(Protocol):
     """Every store behind one object, plus lifecycle."""
 
@@ -384,5 +663,20 @@ class Storage(Protocol):
     def devices(self) -> DeviceStore: ...
     @property
     def pairings(self) -> PairingStore: ...
+    # gateway: custody
+    @property
+    def providers(self) -> ProviderStore: ...
+    @property
+    def secrets(self) -> SecretStore: ...
+    @property
+    def flow_executions(self) -> FlowExecutionStore: ...
+    @property
+    def runtime_tokens(self) -> RuntimeTokenStore: ...
+    @property
+    def usage(self) -> UsageStore: ...
+    @property
+    def budgets(self) -> BudgetStore: ...
+    @property
+    def model_prices(self) -> ModelPriceStore: ...
 
     async def close(self) -> None: ...

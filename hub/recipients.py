@@ -30,16 +30,35 @@ async def resolve_recipients(
     storage: Storage, request: ApprovalRequest, approvers: Sequence[str], now: datetime
 ) -> tuple[Recipient, ...]:
     """The people ``approvers`` name for ``request``, each once, in a stable order."""
-    account = request.account_id
+    requester = await storage.api_keys.get(request.principal_key_id)
+    return await resolve_people(
+        storage,
+        request.account_id,
+        approvers,
+        now,
+        excluded_user=None if requester is None else requester.user_id,
+    )
+
+
+async def resolve_people(
+    storage: Storage,
+    account: str,
+    approvers: Sequence[str],
+    now: datetime,
+    *,
+    excluded_user: str | None = None,
+) -> tuple[Recipient, ...]:
+    """The people ``approvers`` name in ``account`` (no approvers: the approver and admin
+    key owners), each once, in a stable order, without ``excluded_user``. Also what an
+    announcement to a workflow's approvers uses (there is no requester to leave out)."""
     found: dict[str, User] = {}
     entries = list(approvers) or [f"role:{role}" for role in _DECIDING_ROLES]
     for entry in entries:
         kind, _, value = entry.partition(":")
         for user in await _users_of(storage, account, kind, value, now):
             found.setdefault(user.id, user)
-    requester = await storage.api_keys.get(request.principal_key_id)
-    if requester is not None and requester.user_id is not None:
-        found.pop(requester.user_id, None)
+    if excluded_user is not None:
+        found.pop(excluded_user, None)
     return tuple(_recipient(u) for u in sorted(found.values(), key=lambda u: u.email))
 
 

@@ -180,11 +180,14 @@ class ChannelMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class NotificationOperation(StrEnum):
-    """What a channel does for a request: post it, post its escalation, update the posts."""
+    """What a channel does for a request: post it, post its escalation, update the posts.
+    ``announce``: post an announcement (``hub.notify.Announcement``; its key stands in for
+    the request id in the claim)."""
 
     DELIVER = "deliver"
     ESCALATE = "escalate"
     SETTLE = "settle"
+    ANNOUNCE = "announce"
 
 
 class NotificationClaim(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ _SECRET_KEY = re.compile(
 )
 _SECRET_VALUE = re.compile(
     r"(\bpl_[0-9a-f]{16}_[A-Za-z0-9_\-]{20,}"  # Preloop API keys
+    r"|\bplrt_[0-9a-f]{16}_[A-Za-z0-9_\-]{20,}"  # Preloop runtime tokens (gateway)
     r"|\bsk-[A-Za-z0-9_\-]{16,}"  # OpenAI-style keys
     r"|\bxox[abpr]-[A-Za-z0-9\-]{10,}"  # Slack tokens
     r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -280,6 +281,151 @@ class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     ] = "https://slack.com/api/"
 
 
+class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The model gateway's HTTP edge (``/openai/v1``, ``/anthropic/v1``)."""
+
+    max_body_bytes: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1024,
+            description="Largest model request body the gateway accepts, in bytes (prompts "
+            "with images are large); larger ones get 413 in the provider's error envelope.",
+        ),
+    ] = 33_554_432
+    connect_timeout_seconds: Annotated[
+        float,
+        msgspec.Meta(gt=0, description="Timeout for connecting to a model provider."),
+    ] = 10.0
+    read_timeout_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="Longest wait for the provider's next bytes (the answer's start, or the "
+            "next piece of a stream), in seconds.",
+        ),
+    ] = 600.0
+    max_connections: Annotated[
+        int,
+        msgspec.Meta(ge=1, description="Pooled connections to the providers, in all (kept alive)."),
+    ] = 200
+
+
+class SecretsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Secret custody (the model gateway's provider keys) and runtime tokens."""
+
+    keys: Annotated[
+        str,
+        msgspec.Meta(
+            description="`local_encrypted` keys: comma-separated `KEYID:BASE64` (32 random "
+            "bytes each, e.g. `openssl rand -base64 32`). The first seals new secrets; the "
+            "others still open old ones (rotation). Empty on SQLite: a key is generated into "
+            "the data directory (`secrets-key`); empty on PostgreSQL: `local:` secrets are off.",
+            extra={SECRET: True},
+        ),
+    ] = ""
+    vault_addr: Annotated[
+        str,
+        msgspec.Meta(
+            description="Vault/OpenBao address for `vault:PATH#FIELD` references, e.g. "
+            "`https://vault.example.com:8200`. Empty: the vault backend is off."
+        ),
+    ] = ""
+    vault_token: Annotated[
+        str,
+        msgspec.Meta(description="Vault token (`X-Vault-Token`).", extra={SECRET: True}),
+    ] = ""
+    vault_mount: Annotated[
+        str, msgspec.Meta(description="Mount path of the KV version 2 secrets engine.")
+    ] = "secret"
+    vault_namespace: Annotated[
+        str,
+        msgspec.Meta(description="Vault Enterprise / OpenBao namespace (`X-Vault-Namespace`)."),
+    ] = ""
+    vault_timeout_seconds: Annotated[
+        float, msgspec.Meta(gt=0, le=300, description="Timeout of each request to Vault.")
+    ] = 10.0
+    env_allow: Annotated[
+        str,
+        msgspec.Meta(
+            description="Comma-separated environment variable names (globs allowed, e.g. "
+            "`*_API_KEY`) that `env:VAR` references may read. Empty: none. `PRELOOP_*` "
+            "variables are never readable."
+        ),
+    ] = ""
+    cache_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            le=3600,
+            description="How long a provider key read from custody is reused by the gateway "
+            "(dropped at once when the provider or the secret changes through this server).",
+        ),
+    ] = 30.0
+    runtime_token_max_seconds: Annotated[
+        int,
+        msgspec.Meta(
+            gt=0,
+            description="Longest life of a flow execution's runtime token (`plrt_...`); "
+            "the default life is one hour.",
+        ),
+    ] = 86400
+
+    @property
+    def env_allow_names(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.env_allow.split(",") if n.strip())
+
+
+class BudgetSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The model gateway's pricing, budgets and usage ledger (section ``budgets``)."""
+
+    default_max_output_tokens: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="Output tokens a budget reserves for a request that sets no "
+            "`max_tokens` / `max_output_tokens` (the reservation is settled to the actual "
+            "cost afterwards).",
+        ),
+    ] = 4096
+    unpriced_input: Annotated[
+        Decimal,
+        msgspec.Meta(
+            description="US dollars per million input tokens charged for a model with no "
+            "price (built-in or `preloop prices set`), so budgets still count it. 0: unpriced "
+            "models are free.",
+        ),
+    ] = Decimal("15")
+    unpriced_output: Annotated[
+        Decimal,
+        msgspec.Meta(
+            description="US dollars per million output tokens charged for a model with no price.",
+        ),
+    ] = Decimal("75")
+    reservation_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            description="How long a budget reservation holds when its request is never "
+            "settled (a crashed process): after this it no longer counts.",
+        ),
+    ] = 900.0
+    ledger_batch: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1, le=10000, description="Most usage records the ledger writes in one commit."
+        ),
+    ] = 500
+    ledger_retry_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="First delay before the ledger retries a failed write (doubling, up "
+            "to a minute); records are kept in memory meanwhile and logged.",
+        ),
+    ] = 1.0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -319,6 +465,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     push: PushSettings = PushSettings()
     mattermost: MattermostSettings = MattermostSettings()
     slack: SlackSettings = SlackSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    secrets: SecretsSettings = SecretsSettings()  # gateway: custody
+    budgets: BudgetSettings = BudgetSettings()
 
     @property
     def data_path(self) -> Path:

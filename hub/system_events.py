@@ -15,10 +15,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.events import NotificationFailed, PolicyApplied, PolicyRolledBack, SystemEvent, ToolBlocked
+import msgspec
+
+from hub.events import (
+    BudgetCrossed,
+    NotificationFailed,
+    PolicyApplied,
+    PolicyRolledBack,
+    SystemEvent,
+    ToolBlocked,
+)
 from hub.records import AuditEvent
 
-SYSTEM_AUDIT_KINDS = frozenset({"policy.applied", "tool.changed", "notification.failed"})
+SYSTEM_AUDIT_KINDS = frozenset(
+    {"policy.applied", "tool.changed", "notification.failed", "budget.soft_crossed"}
+)
 
 
 def system_event_of(audited: AuditEvent) -> SystemEvent | None:
@@ -47,6 +58,8 @@ def system_event_of(audited: AuditEvent) -> SystemEvent | None:
             pinned_hash=str(data["pinned_hash"]),
             hash=str(data["hash"]),
         )
+    if audited.kind == "budget.soft_crossed":
+        return msgspec.convert({**data, **base}, BudgetCrossed, from_attributes=False)
     return NotificationFailed(
         **base,
         request_id=str(data["request_id"]),

@@ -23,6 +23,7 @@ from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import Hub, check_delivery, first_start, open_hub, start_upstreams
 from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
+from server.gateway.routes import GATEWAY_PATHS, GATEWAY_ROUTES
 from server.mattermost_actions import mattermost_router
 from server.scheduler import scheduler_running
 from server.system_events import system_events_running
@@ -43,6 +44,9 @@ PUBLIC_PATHS = [
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 # The unified WebSocket authenticates on connect (a browser cannot send the header).
 SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages", "^/api/v1/ws/"]
+# The model gateway authenticates its own way (Bearer or x-api-key; runtime tokens too) and
+# answers in the providers' error envelopes (server/gateway/routes.py).
+SELF_AUTHENTICATED += GATEWAY_PATHS
 
 
 @get("/healthz", include_in_schema=True, tags=["health"])
@@ -117,6 +121,7 @@ def create_app(
 
         gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
         app.state.gateway = gateway
+        app.state.model_gateway = opened.model_gateway
         app.state.sse = SseEndpoint(gateway)
         if settings.slack.bot_token and settings.slack.signing_secret:
             from server.slack_events import slack_handler
@@ -128,6 +133,7 @@ def create_app(
             opened.notifications.running() if delivering else contextlib.nullcontext(),
             gateway.run(),
             scheduler_running(opened.scheduler, every=every),
+            opened.ledger.running(),  # flushes queued usage records at shutdown
             system_events_running(opened),  # last: started once all runs, stopping first
         ):
             yield
@@ -164,6 +170,7 @@ def create_app(
             api_router(),
             email_links_router(),
             mattermost_router(),
+            *GATEWAY_ROUTES,
         ],
         lifespan=[lifespan],
         middleware=[

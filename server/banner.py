@@ -50,6 +50,13 @@ async def print_banner(hub: Hub) -> None:
         '--header "Authorization: Bearer <agent key>"',
         "    (Cursor, Codex and others: see docs/mcp.md)",
         "",
+        "Route an agent's model calls through the gateway (docs/gateway.md):",
+        "    preloop secrets set openai-key              # the provider key, from stdin",
+        "    preloop providers add openai --kind openai --base-url https://api.openai.com/v1 "
+        "--secret local:openai-key",
+        '    eval "$(preloop flows run my-flow --env)"   '
+        "# OPENAI_BASE_URL, ANTHROPIC_BASE_URL, keys",
+        "",
     ]
     click.echo("\n".join(lines))
 

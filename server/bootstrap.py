@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -17,9 +17,16 @@ from hub.auditing import Auditor
 from hub.catalog import CatalogService
 from hub.clock import Clock, SystemClock
 from hub.devices import DeviceService
-from hub.errors import ConfigError
+from hub.errors import ConfigError, ValidationError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
+from hub.gateway.budgets import BudgetService
+from hub.gateway.custody import Custody
+from hub.gateway.ledger import UsageLedger
+from hub.gateway.pricing import PriceBook, check_price
+from hub.gateway.providers import ProviderService
+from hub.gateway.records import ModelPrice
+from hub.gateway.runtime import RuntimeService
 from hub.identity import IdentityService
 from hub.links import LinkSigner, new_link_secret
 from hub.notifications import NotificationDispatch
@@ -37,6 +44,7 @@ from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
     from bots.mattermost import MattermostNotifier
+    from server.gateway.proxy import GatewayProxy
 
 log = logging.getLogger("preloop.server")
 
@@ -65,19 +73,48 @@ class Hub:
     notifications: NotificationDispatch
     scheduler: ApprovalScheduler
     devices: DeviceService
+    # gateway: custody
+    custody: Custody
+    model_router: ProviderService  # the ModelRouter; also manages providers
+    gateway_auth: RuntimeService  # the GatewayAuth
+    runtime: RuntimeService  # flow executions and runtime tokens
+    # the model gateway's pricing, budgets and usage ledger (hub/gateway)
+    prices: PriceBook
+    budgets: BudgetService
+    ledger: UsageLedger
+    # the model gateway's HTTP edge (server/gateway): built from the parts above
+    model_gateway: GatewayProxy = field(init=False)
     mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
     notes: list[str] = field(default_factory=list)  # printed once the server is up
+
+    def __post_init__(self) -> None:
+        from server.gateway.proxy import GatewayProxy  # aiohttp: only when a hub opens
+
+        self.model_gateway = GatewayProxy(
+            auth=self.gateway_auth,
+            router=self.model_router,
+            prices=self.prices,
+            budgets=self.budgets,
+            ledger=self.ledger,
+            clock=self.clock,
+            settings=self.settings.gateway,
+        )
+        self.approvals.reviewer.gateway = self.model_gateway  # ai workflows ask through it
 
     async def close(self) -> None:
         try:
             await self.approvals.stop_reviews()  # AI reviews still asking a model
+            await self.model_gateway.close()  # its upstream pool; before the ledger closes
             await self.firewall.drain()  # audit records of calls cancelled at shutdown
             await self.pool.close()
         finally:
             try:
                 await _close_bus(self.bus)
             finally:
-                await self.storage.close()
+                try:
+                    await self.ledger.close()  # queued usage records are written first
+                finally:
+                    await self.storage.close()
 
 
 async def open_hub(
@@ -111,6 +148,13 @@ async def open_hub(
     notifiers = _notifiers(settings, links, clock, storage, auditor)
     if mattermost is not None:
         notifiers.append(mattermost)
+    try:
+        custody, custody_notes = _custody(settings, storage, clock, auditor)
+    except BaseException:  # e.g. a bad PRELOOP_SECRETS_KEYS: nothing is left open
+        await _close_bus(bus)
+        if opened_here:
+            await storage.close()
+        raise
     notifications = NotificationDispatch(
         storage=storage,
         policies=policies,
@@ -121,18 +165,32 @@ async def open_hub(
         attempts=settings.notifications.attempts,
         first_delay=settings.notifications.retry_seconds,
     )
+    identity = IdentityService(
+        storage, clock, auditor, bootstrap_admin_key=settings.admin_key, cache_seconds=cache
+    )
+    model_router = ProviderService(
+        storage,
+        clock,
+        auditor,
+        custody,
+        cache_seconds=cache,
+        key_seconds=settings.secrets.cache_seconds,
+    )
+    custody.on_change(model_router.forget_keys)
+    runtime = RuntimeService(
+        storage,
+        clock,
+        auditor,
+        identity,
+        max_ttl_seconds=settings.secrets.runtime_token_max_seconds,
+        cache_seconds=cache,
+    )
     return Hub(
         settings=settings,
         storage=storage,
         clock=clock,
         auditor=auditor,
-        identity=IdentityService(
-            storage,
-            clock,
-            auditor,
-            bootstrap_admin_key=settings.admin_key,
-            cache_seconds=cache,
-        ),
+        identity=identity,
         policies=policies,
         bus=bus,
         approvals=approvals,
@@ -151,8 +209,60 @@ async def open_hub(
         notifications=notifications,
         scheduler=ApprovalScheduler(approvals),
         devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
+        custody=custody,
+        model_router=model_router,
+        gateway_auth=runtime,
+        runtime=runtime,
+        **_gateway_accounting(settings, storage, clock, auditor, approvals, policies),
         mattermost=mattermost,
+        notes=custody_notes,
     )
+
+
+def _custody(
+    settings: Settings, storage: Storage, clock: Clock, auditor: Auditor
+) -> tuple[Custody, list[str]]:
+    from server.custody.setup import open_custody  # cryptography: only when a hub opens
+
+    return open_custody(settings, storage, clock, auditor)
+
+
+def _gateway_accounting(
+    settings: Settings,
+    storage: Storage,
+    clock: Clock,
+    auditor: Auditor,
+    approvals: ApprovalService,
+    policies: PolicyService,
+) -> dict[str, Any]:
+    """The gateway's price book, budgets and usage ledger (``prices``, ``budgets``, ``ledger``)."""
+    b = settings.budgets
+    unpriced = ModelPrice(model="*", input=b.unpriced_input, output=b.unpriced_output)
+    try:
+        check_price(unpriced)
+    except ValidationError as exc:
+        raise ConfigError(f"PRELOOP_BUDGETS_UNPRICED_INPUT/OUTPUT: {exc}") from exc
+    cache = settings.server.cache_seconds
+    return {
+        "prices": PriceBook(
+            storage.model_prices,
+            unpriced=unpriced,
+            default_max_output_tokens=b.default_max_output_tokens,
+            cache_seconds=cache,
+        ),
+        "budgets": BudgetService(
+            storage,
+            clock,
+            auditor,
+            approvals=approvals,
+            policies=policies,
+            cache_seconds=cache,
+            reservation_seconds=b.reservation_seconds,
+        ),
+        "ledger": UsageLedger(
+            storage.usage, batch=b.ledger_batch, retry_seconds=b.ledger_retry_seconds
+        ),
+    }
 
 
 def _notifiers(

@@ -2,6 +2,7 @@
 
     PostgreSQL ──LISTEN "approvals"──▶ NotificationDispatch ──▶ Slack, Mattermost, email, push
                                        (deliver on request and escalation, settle on decision)
+    PostgreSQL ──LISTEN "system"────▶ (BudgetCrossed) ──▶ Notifier.announce (budget notices)
     Slack ◀──WebSocket (app token)──▶ the /slack/events handlers ──▶ ApprovalService.decide
 
 It opens the hub on the configured database with the same settings as ``preloop serve`` but

@@ -11,8 +11,15 @@ from hub.records import Role
 from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
 from server.api.devices import DeviceController, PairingController
+from server.api.flows import FlowController
+from server.api.gateway_usage import (
+    BudgetController,
+    FlowGatewayEventsController,
+    GatewayUsageController,
+)
 from server.api.identity import KeyController, TeamController, UserController
 from server.api.policies import PolicyController
+from server.api.providers import ProviderController, SecretController
 from server.api.servers import ServerController
 from server.auth import role_guard, roles
 
@@ -39,6 +46,13 @@ def api_router() -> Router:
             ServerController,
             PairingController,
             DeviceController,
+            # gateway: custody
+            ProviderController,
+            SecretController,
+            FlowController,
+            GatewayUsageController,
+            FlowGatewayEventsController,
+            BudgetController,
         ],
         security=[{"bearer": []}],
     )

@@ -292,3 +292,95 @@ def approvals_bench(
     ]
     headers = ["setup", "database", "channel", "rounds", "p50 (ms)", "p99 (ms)", "max (ms)"]
     click.echo(table([*headers, "decide p50 (ms)", "decide p99 (ms)"], rows))
+
+
+@bench.command(name="gateway")
+@click.option(
+    "--requests", type=int, default=1000, show_default=True, help="Requests measured per row."
+)
+@click.option(
+    "--concurrency",
+    "concurrencies",
+    default="1,10",
+    show_default=True,
+    help="Concurrent clients, comma-separated (each makes its share of the requests in turn).",
+)
+@json_option
+def gateway_bench(requests: int, concurrencies: str, as_json: bool) -> None:
+    """Model requests directly to a fake provider and through Preloop's gateway: overhead
+    (p50, p99; time to first byte when streaming), req/s with the ledger persisted, Preloop's
+    CPU per request, cold start and idle RSS, against the targets."""
+    import msgspec
+
+    from server.gateway.bench import overhead, run_gateway_bench
+
+    try:
+        parsed = tuple(int(c) for c in concurrencies.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"--concurrency must be integers separated by commas: {exc}"
+        ) from exc
+    if requests < 1 or any(c < 1 for c in parsed):
+        raise click.BadParameter("--requests and --concurrency must be positive")
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    result = run_gateway_bench(requests=requests, concurrencies=parsed, progress=progress)
+    if as_json:
+        echo_json({"machine": machine_summary(), **msgspec.to_builtins(result)})
+        return
+    click.echo(f"machine: {machine_summary()}")
+    click.echo(
+        f"settings: {requests} requests per row, SQLite ledger, fake provider answering "
+        "instantly, runtime-token auth\n"
+    )
+    rows = []
+    for r in result.rows:
+        extra = overhead(result.rows, r.mode, r.concurrency) if r.path == "proxied" else None
+        rows.append(
+            [
+                r.mode,
+                r.concurrency,
+                r.path,
+                f"{r.p50_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                f"{r.requests_per_s:.0f}",
+                f"{extra[0]:+.2f}" if extra else "-",
+                f"{extra[1]:+.2f}" if extra else "-",
+                f"{r.preloop_cpu_ms_per_request:.2f}"
+                if r.preloop_cpu_ms_per_request is not None
+                else "-",
+            ]
+        )
+    headers = [
+        "mode",
+        "concurrency",
+        "path",
+        "p50 (ms)",
+        "p99 (ms)",
+        "req/s",
+        "overhead p50",
+        "overhead p99",
+        "Preloop CPU (ms/req)",
+    ]
+    click.echo(table(headers, rows))
+    click.echo(
+        f"\ncold start {result.cold_start_s:.2f} s (new data dir), "
+        f"restart {result.restart_s:.2f} s, idle RSS {result.idle_rss_mb:.0f} MB, "
+        f"ledger rows {result.ledger_rows} for {result.proxied_requests} proxied requests\n"
+    )
+    click.echo(
+        table(
+            ["target", "measured", "limit", "met"],
+            [
+                [
+                    t.name,
+                    f"{t.value:.2f} {t.unit}",
+                    f"{t.limit:g} {t.unit}",
+                    "yes" if t.met else "NO",
+                ]
+                for t in result.targets
+            ],
+        )
+    )

@@ -40,6 +40,25 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("server.cli.audit", "audit", "Search, export and verify the audit trail."),
     "mcp": ("server.cli.mcp", "mcp", "Bridge an agent's stdio MCP connection to a Preloop server."),
     "bench": ("server.cli.bench", "bench", "Measure Preloop's performance."),
+    # gateway: custody
+    "providers": (
+        "server.cli.providers",
+        "providers",
+        "Add, list and remove model providers for the gateway.",
+    ),
+    "secrets": (
+        "server.cli.providers",
+        "secrets",
+        "Store, list, delete and rotate provider keys (local_encrypted).",
+    ),
+    "flows": (
+        "server.cli.flows",
+        "flows",
+        "Start flow executions: a runtime token and SDK environment.",
+    ),
+    "usage": ("server.cli.gateway_usage", "usage", "Model gateway usage and cost, grouped."),
+    "budgets": ("server.cli.gateway_usage", "budgets", "List, add and remove gateway budgets."),
+    "prices": ("server.cli.gateway_usage", "prices", "List, set and unset model prices."),
 }
 
 

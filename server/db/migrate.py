@@ -3,17 +3,19 @@
 Migrations run in one transaction on a connection of the async engine
 (``connection.run_sync``). Two processes migrating at once queue: PostgreSQL through an
 advisory lock, SQLite through ``BEGIN IMMEDIATE``.
+
+Alembic is imported only when there is something to migrate: a start on an up-to-date
+database reads ``alembic_version`` with plain SQL and compares it with the newest script's
+file name (``NNNN_name.py`` carries revision ``NNNN``; tests/contract keeps the two equal),
+which saves about a third of a second of every start.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,6 +24,9 @@ from hub.errors import StorageError
 from server.db.engine import make_engine, normalize_database_url
 from server.db.stores import SqlStorage
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x5052454C4F4F50  # "PRELOOP": the PostgreSQL advisory lock key
 
@@ -29,6 +34,8 @@ _MIGRATION_LOCK = 0x5052454C4F4F50  # "PRELOOP": the PostgreSQL advisory lock ke
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic configuration pointing at the packaged scripts (and at ``url`` if given, for
     Alembic's own command line use)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
@@ -37,20 +44,33 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration this code ships."""
+    """The newest migration this code ships, as Alembic reads the scripts."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migrations are packaged"
     return head
 
 
+def shipped_head() -> str:
+    """The newest migration this code ships, from the scripts' file names (no Alembic)."""
+    names = (p.name for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return max(name.split("_", 1)[0] for name in names)
+
+
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
 
 def _revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    return rows[0][0] if len(rows) == 1 else None
 
 
 async def upgrade_database(url: str) -> None:
@@ -92,15 +112,16 @@ async def current_revision(url: str) -> str | None:
 async def open_storage(url: str, *, migrate: bool = True) -> SqlStorage:
     """Open the database at ``url``; migrate it first unless ``migrate`` is false, in which
     case it must already be at the newest migration (else ``StorageError``)."""
-    if migrate:
-        await upgrade_database(url)
     engine = make_engine(url)
     try:
         revision = await _revision_of(engine)
-        if revision != head_revision():
+        if migrate and revision != shipped_head():
+            await upgrade_database(url)
+            revision = await _revision_of(engine)
+        if revision != shipped_head():
             raise StorageError(
                 f"the database is at migration {revision or '(none)'} but this Preloop needs "
-                f"{head_revision()}: run `preloop db upgrade`"
+                f"{shipped_head()}: run `preloop db upgrade`"
             )
     except BaseException:
         await engine.dispose()

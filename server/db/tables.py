@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -320,4 +322,144 @@ pairing_tokens = Table(
     _at("expires_at"),
     _at("used_at", nullable=True),
     Column("device_id", ID, nullable=True),
+)
+
+# --- the model gateway: usage ledger, budgets, prices (money as integer nano-dollars) ------
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("api_key_id", ID, nullable=False),
+    Column("principal", NAME, nullable=False),
+    Column("flow", NAME, nullable=True),
+    Column("execution_id", ID, nullable=True),
+    Column("endpoint", String(40), nullable=False),
+    Column("model", NAME, nullable=False),
+    Column("upstream_model", NAME, nullable=False),
+    Column("provider", NAME, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    _at("created_at"),
+    Column("error", Text, nullable=True),
+    Index(None, "account_id", "created_at"),
+    Index(None, "account_id", "execution_id"),
+    Index(None, "account_id", "flow", "created_at"),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("scope", String(20), nullable=False),
+    Column("scope_id", NAME, nullable=False),
+    Column("period", String(20), nullable=False),
+    Column("soft_limit_nanos", BigInteger, nullable=True),
+    Column("hard_limit_nanos", BigInteger, nullable=True),
+    Column("on_soft", String(20), nullable=False),
+    Column("approval_workflow", NAME, nullable=True),
+    _at("created_at"),
+    UniqueConstraint("account_id", "name"),
+)
+
+budget_counters = Table(  # one row per budget and period: locked while reserving
+    "budget_counters",
+    metadata,
+    Column("budget_id", ID, ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True),
+    Column("period_start", UtcDateTime(), primary_key=True),
+    Column("spent_nanos", BigInteger, nullable=False),
+    Column("soft_notified", Boolean, nullable=False),
+    Column("approval_id", ID, nullable=True),
+    Column("approval_status", String(20), nullable=True),
+)
+
+budget_reservations = Table(  # an admitted request's estimate until it is settled
+    "budget_reservations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("budget_id", ID, primary_key=True),
+    Column("period_start", UtcDateTime(), nullable=False),
+    Column("amount_nanos", BigInteger, nullable=False),
+    _at("expires_at"),
+    ForeignKeyConstraint(
+        ["budget_id", "period_start"],
+        ["budget_counters.budget_id", "budget_counters.period_start"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "budget_id", "period_start"),
+)
+
+model_prices = Table(  # per-account price overrides, per million tokens
+    "model_prices",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", NAME, primary_key=True),
+    Column("input_nanos", BigInteger, nullable=False),
+    Column("output_nanos", BigInteger, nullable=False),
+    Column("cached_nanos", BigInteger, nullable=True),
+)
+# --- gateway: custody, providers, runtime tokens --------------------------------------------
+providers = Table(  # model providers; the key lives in custody, named by ``secret_ref``
+    "providers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("secret_ref", String(500), nullable=False),
+    Column("models", JSON, nullable=False),
+    Column("aliases", JSON, nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+    UniqueConstraint("account_id", "name"),
+)
+
+secrets = Table(  # local_encrypted: AES-GCM ciphertexts, never the plaintext
+    "secrets",
+    metadata,
+    Column("account_id", ID, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", NAME, primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+)
+
+flow_executions = Table(
+    "flow_executions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("flow", NAME, nullable=False),
+    Column("principal", String(320), nullable=False),
+    _at("created_at"),
+    Column("labels", JSON, nullable=False),
+    Index(None, "account_id", "created_at"),
+)
+
+runtime_tokens = Table(
+    "runtime_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column(
+        "execution_id", ID, ForeignKey("flow_executions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flow", NAME, nullable=False),
+    Column("principal", String(320), nullable=False),
+    Column("token_hash", HASH, nullable=False, unique=True),  # the token is never stored
+    _at("created_at"),
+    _at("expires_at"),
+    Column("models", JSON, nullable=False),
+    _at("revoked_at", nullable=True),
+    Index(None, "account_id", "execution_id"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -238,3 +239,26 @@ async def test_0004_adds_key_tool_allow_lists_and_keeps_keys(empty_url: str) -> 
     assert "0123456789abcdef" in str(
         await _run(empty_url, lambda c: list(c.exec_driver_sql("SELECT id FROM api_keys")))
     )
+
+
+def test_each_script_is_named_after_its_revision_so_starts_can_skip_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from server.db.migrate import shipped_head
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    for script in scripts.walk_revisions():
+        assert script.path is not None
+        assert Path(script.path).name.split("_", 1)[0] == script.revision
+    assert shipped_head() == head_revision()
+
+
+async def test_a_start_on_a_current_database_reads_the_revision_without_alembic(
+    empty_url: str,
+) -> None:
+    await upgrade_database(empty_url)
+    storage = await open_storage(empty_url)
+    await storage.close()
+    assert head_revision() == await current_revision(empty_url)
+    storage = await open_storage(empty_url, migrate=False)
+    await storage.close()

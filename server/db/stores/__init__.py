@@ -15,7 +15,14 @@ from server.db.stores._sqlite_sync import SqliteSync
 from server.db.stores.approvals import SqlApprovalStore
 from server.db.stores.audit import SqlAuditStore
 from server.db.stores.catalog import SqlMcpServerStore, SqlToolStore
+from server.db.stores.custody import (
+    SqlFlowExecutionStore,
+    SqlProviderStore,
+    SqlRuntimeTokenStore,
+    SqlSecretStore,
+)
 from server.db.stores.devices import SqlDeviceStore, SqlPairingStore
+from server.db.stores.gateway import SqlBudgetStore, SqlModelPriceStore, SqlUsageStore
 from server.db.stores.identity import (
     SqlAccountStore,
     SqlApiKeyStore,
@@ -31,14 +38,21 @@ __all__ = [
     "SqlApiKeyStore",
     "SqlApprovalStore",
     "SqlAuditStore",
+    "SqlBudgetStore",
     "SqlDeviceStore",
+    "SqlFlowExecutionStore",
     "SqlMcpServerStore",
+    "SqlModelPriceStore",
     "SqlNotificationClaimStore",
     "SqlPairingStore",
     "SqlPolicyStore",
+    "SqlProviderStore",
+    "SqlRuntimeTokenStore",
+    "SqlSecretStore",
     "SqlStorage",
     "SqlTeamStore",
     "SqlToolStore",
+    "SqlUsageStore",
     "SqlUsedLinkStore",
     "SqlUserStore",
     "SqlWorkflowStore",
@@ -74,6 +88,14 @@ class SqlStorage:
         self.notification_claims = SqlNotificationClaimStore(db)
         self.devices = SqlDeviceStore(db)
         self.pairings = SqlPairingStore(db)
+        # gateway: custody
+        self.providers = SqlProviderStore(db)
+        self.secrets = SqlSecretStore(db)
+        self.flow_executions = SqlFlowExecutionStore(db)
+        self.runtime_tokens = SqlRuntimeTokenStore(db)
+        self.usage = SqlUsageStore(db)
+        self.budgets = SqlBudgetStore(db)
+        self.model_prices = SqlModelPriceStore(db)
         writer = (
             SqliteAuditWriter(path, engine.dialect, executor=self._executor)
             if path is not None

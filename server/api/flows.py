@@ -1,0 +1,148 @@
+"""Flow executions and their runtime tokens over HTTP.
+
+``POST /flows/{flow}/executions`` starts an execution and answers its gateway token once,
+with the base URLs an agent's SDK points at. The token is never shown again; executions show
+their tokens' ids, expiry and state only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+
+from hub.errors import PermissionDeniedError, ValidationError
+from hub.gateway.records import FlowExecution, RuntimeToken
+from hub.gateway.runtime import DEFAULT_TTL_SECONDS
+from hub.records import Role
+from server.api.deps import caller_of, hub_of
+from server.auth import AGENT, roles
+
+EXECUTIONS = "executions"  # a path segment, so not a flow name
+
+
+class ExecutionStart(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    ttl_seconds: Annotated[int, msgspec.Meta(gt=0)] = DEFAULT_TTL_SECONDS
+    models: list[str] = []  # model globs the token may use; empty: every routed model
+    principal: Annotated[str, msgspec.Meta(max_length=320)] = ""  # admin only; default flow:F
+    labels: dict[str, str] = {}
+
+
+class ExecutionView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    flow: str
+    principal: str
+    labels: dict[str, str]
+    created_at: datetime
+
+
+class TokenView(msgspec.Struct, frozen=True, kw_only=True):
+    """A runtime token as shown: never its text."""
+
+    id: str
+    status: str  # active | expired | revoked
+    models: list[str]
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class ExecutionStarted(msgspec.Struct, frozen=True, kw_only=True):
+    execution: ExecutionView
+    token: str  # shown once
+    token_id: str
+    expires_at: datetime
+    openai_base_url: str
+    anthropic_base_url: str
+
+
+class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
+    execution: ExecutionView
+    tokens: list[TokenView]
+
+
+def execution_view(execution: FlowExecution) -> ExecutionView:
+    return ExecutionView(
+        id=execution.id,
+        flow=execution.flow,
+        principal=execution.principal,
+        labels=dict(execution.labels),
+        created_at=execution.created_at,
+    )
+
+
+def token_view(token: RuntimeToken, now: datetime) -> TokenView:
+    status = "revoked" if token.revoked_at else ("active" if now < token.expires_at else "expired")
+    return TokenView(
+        id=token.id,
+        status=status,
+        models=list(token.models),
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+    )
+
+
+class FlowController(Controller):
+    path = "/flows"
+    tags = ["gateway"]
+
+    @post("/{flow:str}/executions", opt=roles(AGENT), status_code=201)
+    async def start(
+        self, request: Request[Any, Any, Any], flow: FromPath[str], data: JSONBody[ExecutionStart]
+    ) -> ExecutionStarted:
+        """Start an execution of ``flow`` and issue its runtime token (``plrt_...``), shown
+        once. An agent key runs it as itself; an admin may name the principal."""
+        hub, caller = hub_of(request), caller_of(request)
+        if flow == EXECUTIONS:
+            raise ValidationError(f"{EXECUTIONS!r} cannot be a flow name")
+        principal = data.principal
+        if caller.role != Role.ADMIN:
+            if principal and principal != caller.name:
+                raise PermissionDeniedError("only an admin may start a flow for another principal")
+            principal = caller.name or caller.key_id
+        started = await hub.runtime.start(
+            caller.account_id,
+            flow,
+            principal,
+            ttl_seconds=data.ttl_seconds,
+            models=data.models,
+            labels=data.labels,
+            actor=caller.key_id,
+        )
+        base = hub.settings.public_url
+        return ExecutionStarted(
+            execution=execution_view(started.execution),
+            token=started.token_text,
+            token_id=started.token.id,
+            expires_at=started.token.expires_at,
+            openai_base_url=f"{base}/openai/v1",
+            anthropic_base_url=f"{base}/anthropic",
+        )
+
+    @get(f"/{EXECUTIONS}/{{execution_id:str}}", opt=roles((*AGENT, Role.APPROVER, Role.VIEWER)))
+    async def show(
+        self, request: Request[Any, Any, Any], execution_id: FromPath[str]
+    ) -> ExecutionDetail:
+        hub, caller = hub_of(request), caller_of(request)
+        execution, tokens = await hub.runtime.execution(caller.account_id, execution_id)
+        now = hub.clock.now()
+        return ExecutionDetail(
+            execution=execution_view(execution), tokens=[token_view(t, now) for t in tokens]
+        )
+
+    @post(f"/{EXECUTIONS}/{{execution_id:str}}/revoke-token", opt=roles(AGENT), status_code=200)
+    async def revoke(
+        self, request: Request[Any, Any, Any], execution_id: FromPath[str]
+    ) -> ExecutionDetail:
+        """Revoke the execution's tokens: the gateway refuses them at once (idempotent)."""
+        hub, caller = hub_of(request), caller_of(request)
+        tokens = await hub.runtime.revoke(caller.account_id, execution_id, actor=caller.key_id)
+        execution, _ = await hub.runtime.execution(caller.account_id, execution_id)
+        now = hub.clock.now()
+        return ExecutionDetail(
+            execution=execution_view(execution), tokens=[token_view(t, now) for t in tokens]
+        )
