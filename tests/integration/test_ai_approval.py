@@ -281,3 +281,40 @@ async def test_the_model_approves_and_denies_through_the_gateway(
     # the provider key is nowhere in the audit trail
     everything = await audit_of(gateway_server, None)
     assert PROVIDER_KEY not in json.dumps(everything)
+
+
+async def test_an_exhausted_budget_stops_the_reviewer_and_the_fallback_applies(
+    gateway_server: LiveServer, provider: tuple[FakeProvider, str]
+) -> None:
+    fake, _ = provider
+    async with httpx.AsyncClient(
+        base_url=f"{gateway_server.url}/api/v1",
+        headers={"Authorization": f"Bearer {gateway_server.admin_key}"},
+        timeout=30,
+    ) as api:
+        added = await api.post(
+            "/budgets/",
+            json={
+                "name": "reviewer",
+                "scope": "api_key",
+                "scope_id": "ai-approver",
+                "period": "day",
+                "hard_limit": "0.000001",
+            },
+        )
+        assert added.status_code in (200, 201), added.text
+    key = await agent_key(gateway_server)
+    async with agent(gateway_server, key, "auto") as client:
+        refused = await raw_call(client, "demo__echo", {"text": "hello"})
+    assert refused.get("isError") is True
+    assert "AI review fallback (deny): the model could not be asked" in text_of(refused)
+    (reviewed,) = await audit_of(gateway_server, "approval.ai_reviewed")
+    assert reviewed["data"]["error"].startswith("BudgetExceeded: ")
+    assert "reviewer" in reviewed["data"]["error"]
+    assert [s for s in fake.seen if s.path == "/v1/chat/completions"] == []  # never called
+
+    async def recorded() -> list[Any] | None:
+        return await usage_of(gateway_server, "ai-approver:ai-approves") or None
+
+    (event,) = await eventually(recorded)
+    assert (event["outcome"], event["api_key_id"]) == ("refused", "ai-approver")
