@@ -14,22 +14,34 @@ never both win. A request is bound to the exact call (principal, server, tool, d
 arguments, policy version) and snapshots its workflow's approvers, quorum and deadline when it
 is created. Only the workflow's approvers may vote; the principal that made the call never can.
 Waiting is event-driven: waiters subscribe to the event bus, nobody polls the store.
+
+A request of an ``approval_type: ai`` workflow is first reviewed by a model (hub/ai_approval.py)
+in a task of its own, started by ``open``: the call waits as for people, and the request's
+deadline bounds the review. A confident verdict is a vote that decides (actor ``ai:<model>``,
+confidence and reason in the audit); a fallback ``deny``/``approve`` ends it as ``system``;
+``escalate`` publishes ``ApprovalAiEscalated``, on which the notification dispatch asks the
+workflow's people (it leaves ``ApprovalRequested`` of an ai workflow alone). People with a
+deciding role may still decide while the model thinks: whoever comes first wins the
+compare-and-set. See docs/decisions/0038-ai-approval.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import msgspec
 
+from hub.ai_approval import AiReviewer, Outcome, Review
 from hub.auditing import Auditor
 from hub.clock import Clock
 from hub.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from hub.events import (
+    ApprovalAiEscalated,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalRequested,
@@ -39,10 +51,12 @@ from hub.events import (
 from hub.ids import new_id
 from hub.keys import Caller
 from hub.policy import ApprovalWorkflow, Decision
-from hub.policy.model import OnTimeout
+from hub.policy.model import ApprovalType, OnTimeout
 from hub.ports import Storage
 from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote, Role, VoteChoice
 from hub.redact import redact
+
+log = logging.getLogger("preloop.approvals")
 
 APPROVALS_TOPIC = "approvals"
 DECIDING_ROLES = (Role.ADMIN, Role.APPROVER)
@@ -56,11 +70,22 @@ def args_digest(args: dict[str, Any]) -> str:
 
 
 class ApprovalService:
-    def __init__(self, storage: Storage, clock: Clock, auditor: Auditor, bus: EventBus) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        auditor: Auditor,
+        bus: EventBus,
+        *,
+        reviewer: AiReviewer | None = None,
+    ) -> None:
         self._storage = storage
         self._clock = clock
         self._auditor = auditor
         self._bus = bus
+        # The model reviewer of ai workflows; without a gateway every review takes the fallback.
+        self.reviewer = reviewer or AiReviewer()
+        self._reviews: set[asyncio.Task[None]] = set()
 
     # --- creating -------------------------------------------------------------------------
     async def open(
@@ -130,7 +155,136 @@ class ApprovalService:
                 workflow=workflow.name,
             ),
         )
+        if workflow.approval_type is ApprovalType.AI:
+            task = asyncio.create_task(self._review(request, workflow))
+            self._reviews.add(task)
+            task.add_done_callback(self._reviews.discard)
         return request
+
+    # --- AI review --------------------------------------------------------------------------
+    async def _review(self, request: ApprovalRequest, workflow: ApprovalWorkflow) -> None:
+        """Run the AI reviewer of an ai workflow's request and act on its outcome. Never raises
+        (a background task): a failure is logged and audited, and the request then ends by its
+        deadline like any undecided request."""
+        try:
+            left = self._seconds_left(request)
+            try:
+                review = await asyncio.wait_for(
+                    self.reviewer.review(request, workflow),
+                    timeout=None if left == float("inf") else max(left, 0),
+                )
+            except TimeoutError:
+                await self._auditor.record(
+                    request.account_id,
+                    "approval.ai_reviewed",
+                    "system",
+                    {
+                        "request_id": request.id,
+                        "workflow": workflow.name,
+                        "outcome": "timeout",
+                        "why": "the model did not answer before the request's deadline",
+                    },
+                )
+                return
+            await self._auditor.record(
+                request.account_id,
+                "approval.ai_reviewed",
+                review.actor,
+                review.audit_details(request.id),
+            )
+            await self._apply_review(request, review)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("AI review of approval request %s failed", request.id)
+
+    async def _apply_review(self, request: ApprovalRequest, review: Review) -> None:
+        try:
+            if review.outcome is Outcome.ESCALATE:
+                await self._bus.publish(
+                    APPROVALS_TOPIC,
+                    ApprovalAiEscalated(
+                        account_id=request.account_id,
+                        at=self._clock.now(),
+                        request_id=request.id,
+                        workflow=request.workflow,
+                        why=review.why,
+                    ),
+                )
+            elif review.by_model:
+                await self._ai_vote(request, review)
+            else:
+                status = (
+                    ApprovalStatus.APPROVED
+                    if review.outcome is Outcome.APPROVE
+                    else ApprovalStatus.DENIED
+                )
+                await self._finish(request, status, review.actor, review.why)
+        except ConflictError as exc:  # a person decided first, or it expired meanwhile
+            log.info("AI review of %s not applied: %s", request.id, exc)
+
+    async def _ai_vote(self, request: ApprovalRequest, review: Review) -> None:
+        """The model's confident verdict: one vote that decides the request (the model is
+        the workflow's reviewer; required_approvals counts people once it escalates)."""
+        actor = review.actor
+        if actor == request.principal_key_id:  # cannot happen: actors are "ai:<model>"
+            raise PermissionDeniedError("the principal that made a call can never decide it")
+        approve = review.outcome is Outcome.APPROVE
+        choice = VoteChoice.APPROVE if approve else VoteChoice.DENY
+        now = self._clock.now()
+        outcome = await self._storage.approvals.cast_vote(
+            ApprovalVote(
+                request_id=request.id,
+                account_id=request.account_id,
+                approver=actor,
+                choice=choice,
+                comment=review.why,
+                channel="ai",
+                created_at=now,
+            ),
+            required=1,
+            decided_by=actor,
+        )
+        verdict = review.verdict
+        await self._auditor.record(
+            request.account_id,
+            "approval.voted",
+            actor,
+            {
+                "request_id": request.id,
+                "choice": choice.value,
+                "comment": review.why,
+                "channel": "ai",
+                "approvals": outcome.approvals,
+                "required": 1,
+                "confidence": verdict.confidence if verdict else None,
+                "reason": verdict.reason if verdict else None,
+            },
+        )
+        await self._bus.publish(
+            APPROVALS_TOPIC,
+            ApprovalVoted(
+                account_id=request.account_id,
+                at=now,
+                request_id=request.id,
+                approver=actor,
+                choice=choice.value,
+                approvals=outcome.approvals,
+                required=1,
+            ),
+        )
+        if outcome.decided is not None:
+            await self._announce(outcome.decided)
+
+    async def reviews_finished(self) -> None:
+        """Wait for the AI reviews running now (tests, and a graceful drain)."""
+        await asyncio.gather(*self._reviews, return_exceptions=True)
+
+    async def stop_reviews(self) -> None:
+        """Cancel AI reviews still running (shutdown); their requests end by their deadline."""
+        for task in list(self._reviews):
+            task.cancel()
+        await asyncio.gather(*self._reviews, return_exceptions=True)
 
     # --- reading --------------------------------------------------------------------------
     async def get(self, account_id: str, request_id: str) -> ApprovalRequest:

@@ -52,6 +52,16 @@ class ApprovalEscalated(Event, frozen=True, kw_only=True, tag="approval.escalate
     added: tuple[str, ...]
 
 
+class ApprovalAiEscalated(Event, frozen=True, kw_only=True, tag="approval.ai_escalated"):
+    """The AI reviewer of an ``ai`` workflow did not decide (uncertain, below its threshold,
+    or the model could not be asked) and its fallback is ``escalate``: the workflow's human
+    approvers are notified on its channels now (hub/ai_approval.py)."""
+
+    request_id: str
+    workflow: str
+    why: str
+
+
 class ApprovalDecided(Event, frozen=True, kw_only=True, tag="approval.decided"):
     request_id: str
     status: str  # approved | denied | expired | cancelled
@@ -169,6 +179,7 @@ AnyEvent = (
     | ApprovalVoted
     | ApprovalEscalated
     | ApprovalDecided
+    | ApprovalAiEscalated
     | UpstreamStateChanged
     | PolicyApplied
     | PolicyRolledBack

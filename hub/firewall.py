@@ -36,6 +36,7 @@ from hub.clock import Clock
 from hub.errors import NotFoundError, PreloopError
 from hub.keys import Caller
 from hub.policy import Action, ApprovalWorkflow, CallContext, Decision, Principal, ToolCall
+from hub.policy.model import ApprovalType
 from hub.policy_versions import PolicyService
 from hub.records import ApprovalRequest, ApprovalStatus
 
@@ -240,7 +241,8 @@ class FirewallService:
                 self._held[approval.id] = arguments
                 audit["status"] = "pending"
                 return info_result(
-                    f"This call needs human approval (workflow {workflow.name!r}). It was not "
+                    f"This call needs {_whose(workflow)} approval (workflow {workflow.name!r}). "
+                    "It was not "
                     f"run. Poll the {STATUS_TOOL} tool with approval_id {approval.id!r}; once "
                     "approved, that tool runs the call and returns its result.",
                     {
@@ -463,3 +465,8 @@ def _principal(caller: Caller) -> Principal:
         role=caller.role.value,
         labels=dict(caller.labels),
     )
+
+
+def _whose(workflow: ApprovalWorkflow) -> str:
+    """Who approves first, in the held call's message: people, or a model."""
+    return "AI" if workflow.approval_type is ApprovalType.AI else "human"

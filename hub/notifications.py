@@ -5,6 +5,11 @@
       (escalation events ─▶ the escalation approvers, ``Notice.escalation``)
       ApprovalDecided    ─▶ the workflow's channels                 ─▶ Notifier.settle(request)
 
+An ``approval_type: ai`` workflow asks its model first (hub/ai_approval.py): its
+``ApprovalRequested`` notifies nobody; ``ApprovalAiEscalated`` (the model did not decide and
+the fallback is ``escalate``) delivers to its channels and approvers exactly like
+``ApprovalRequested`` does for a human workflow.
+
 The workflow is the one the request was opened under (its policy version), so a later policy
 change does not reroute it. A notifier is called only when the workflow lists its channel.
 Each call runs in its own task: a slow or failing channel never blocks the bus, the request or
@@ -51,6 +56,7 @@ from hub.auditing import Auditor
 from hub.clock import Clock
 from hub.events import (
     SYSTEM_TOPIC,
+    ApprovalAiEscalated,
     ApprovalDecided,
     ApprovalEscalated,
     ApprovalRequested,
@@ -61,6 +67,7 @@ from hub.events import (
 from hub.gateway.notices import announcement_key, announcement_of
 from hub.notify import Announcement, Notice, Notifier
 from hub.policy import ApprovalWorkflow
+from hub.policy.model import ApprovalType
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.recipients import resolve_people, resolve_recipients
@@ -156,7 +163,7 @@ class NotificationDispatch:
     async def handle(self, event: Event) -> None:
         """Handle one event and wait for its deliveries (retries included)."""
         try:
-            if isinstance(event, ApprovalRequested):
+            if isinstance(event, ApprovalRequested | ApprovalAiEscalated):
                 await self._track(event.request_id, self._notify(event, escalation=False))
             elif isinstance(event, ESCALATION_EVENTS):
                 await self._track(_request_id(event), self._notify(event, escalation=True))
@@ -186,6 +193,8 @@ class NotificationDispatch:
         request, workflow = found
         if escalation and workflow.escalation is None:
             return
+        if isinstance(event, ApprovalRequested) and workflow.approval_type is ApprovalType.AI:
+            return  # the model reviews it first; ApprovalAiEscalated brings the people in
         approvers = workflow.escalation.approvers if escalation and workflow.escalation else ()
         recipients = await resolve_recipients(
             self._storage,

@@ -99,9 +99,11 @@ class Hub:
             clock=self.clock,
             settings=self.settings.gateway,
         )
+        self.approvals.reviewer.gateway = self.model_gateway  # ai workflows ask through it
 
     async def close(self) -> None:
         try:
+            await self.approvals.stop_reviews()  # AI reviews still asking a model
             await self.model_gateway.close()  # its upstream pool; before the ledger closes
             await self.firewall.drain()  # audit records of calls cancelled at shutdown
             await self.pool.close()

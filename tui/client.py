@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -173,6 +174,24 @@ class PreloopClient:
 
     async def revoke_device(self, device_id: str) -> DeviceInfo:
         return await self._call("POST", f"/api/v1/devices/{device_id}/revoke", DeviceInfo)
+
+    # -- the Usage screen --------------------------------------------------------------------
+
+    async def usage_summary(self, group_by: str, since: datetime) -> UsageSummary:
+        """The account's gateway spend since ``since``, grouped by ``model``, ``flow`` or
+        ``day``."""
+        return await self._call(
+            "GET",
+            "/api/v1/gateway/usage/summary",
+            UsageSummary,
+            params={"group_by": group_by, "since": since.isoformat()},
+        )
+
+    async def budgets(self) -> list[BudgetStatus]:
+        """The account's budgets with their spend and state."""
+        shape: Any = list[BudgetStatus] | BudgetList
+        listed: list[BudgetStatus] | BudgetList = await self._call("GET", "/api/v1/budgets", shape)
+        return listed if isinstance(listed, list) else listed.budgets
 
     async def _call(self, method: str, path: str, into: type[T], **kwargs: Any) -> T:
         try:
@@ -346,3 +365,43 @@ class PairingInfo(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime
     token: str
     uri: str
+
+
+# -- the Usage screen's records (the ledger's usage summary and budgets views) -----------------
+
+
+class UsageGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """Spend of one group (a model, a flow or a day), or the total (``key`` None). A flow
+    group's ``key`` is None (or empty) for usage outside any flow."""
+
+    key: str | None = None
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost: Decimal = Decimal(0)
+
+
+class UsageSummary(msgspec.Struct, frozen=True, kw_only=True):
+    groups: list[UsageGroup] = []
+    total: UsageGroup = UsageGroup()
+
+
+class BudgetStatus(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    scope: str  # account | flow | api_key
+    scope_id: str = ""
+    period: str  # day | month | total
+    soft_limit: Decimal | None = None
+    hard_limit: Decimal | None = None
+    spent: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
+    resets_at: datetime | None = None
+    state: str = "ok"  # ok | warning | exceeded | awaiting_approval
+
+
+class BudgetList(msgspec.Struct, frozen=True, kw_only=True):
+    """``{"budgets": [...]}``; the server may also answer the bare list."""
+
+    budgets: list[BudgetStatus] = []

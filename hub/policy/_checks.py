@@ -19,6 +19,7 @@ from hub.policy.engine import ANY_SERVER
 from hub.policy.model import (
     SUPPORTED_VERSIONS,
     Action,
+    ApprovalType,
     ApprovalWorkflow,
     Defaults,
     McpServerSpec,
@@ -92,6 +93,7 @@ def _check_workflows(parts: Parts, collector: Collector) -> None:
                 f"escalation after {escalation.after_seconds}s would never happen: the "
                 f"request times out after {workflow.timeout_seconds}s",
             )
+        _check_ai(workflow, path, collector)
         approvers = set(workflow.approvers)
         users = {a for a in approvers if a.startswith("user:")}
         if approvers and users == approvers and workflow.required_approvals > len(users):
@@ -100,6 +102,22 @@ def _check_workflows(parts: Parts, collector: Collector) -> None:
                 f"{workflow.required_approvals} approvals required but only {len(users)} "
                 "approver(s) listed: the request could never be approved",
             )
+
+
+def _check_ai(workflow: ApprovalWorkflow, path: Path, collector: Collector) -> None:
+    """An ``ai`` workflow names its model; ``ai`` settings on a human workflow are a mistake
+    (they would silently do nothing)."""
+    if workflow.approval_type is ApprovalType.AI and workflow.ai is None:
+        collector.add(
+            (*path, "ai"),
+            "approval_type ai needs an ai block with at least a model (ai: {model: ...})",
+        )
+    if workflow.approval_type is ApprovalType.HUMAN and workflow.ai is not None:
+        collector.add(
+            (*path, "approval_type"),
+            "an ai block is given but approval_type is human: set approval_type: ai "
+            "(or remove the ai block)",
+        )
 
 
 def _check_servers(parts: Parts, collector: Collector) -> None:

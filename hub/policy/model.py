@@ -18,6 +18,9 @@ import msgspec
 __all__ = [
     "SUPPORTED_VERSIONS",
     "Action",
+    "AiFallback",
+    "AiReview",
+    "ApprovalType",
     "ApprovalWorkflow",
     "Channel",
     "Defaults",
@@ -136,6 +139,33 @@ class McpServerSpec(_Spec, frozen=True, kw_only=True):
     headers: dict[str, str] = {}
 
 
+class ApprovalType(StrEnum):
+    """Who reviews a held call first: people (``human``) or a model (``ai``)."""
+
+    HUMAN = "human"
+    AI = "ai"
+
+
+class AiFallback(StrEnum):
+    """What an ``ai`` workflow does when the model is unsure, below the threshold, or cannot
+    be asked: ``escalate`` asks the workflow's human approvers on its channels as usual."""
+
+    ESCALATE = "escalate"
+    DENY = "deny"
+    APPROVE = "approve"
+
+
+class AiReview(_Spec, frozen=True, kw_only=True):
+    """The model reviewer of an ``approval_type: ai`` workflow (hub/ai_approval.py). The
+    model is asked through the model gateway, so its usage is accounted and budgeted."""
+
+    model: Name
+    confidence_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.8
+    fallback: AiFallback = AiFallback.ESCALATE
+    instructions: str = ""  # extra policy text from the policy author, for the reviewer
+    max_tokens: PositiveInt | None = None
+
+
 class Escalation(_Spec, frozen=True, kw_only=True):
     after_seconds: PositiveInt
     approvers: Annotated[tuple[Approver, ...], msgspec.Meta(min_length=1)]
@@ -154,6 +184,8 @@ class ApprovalWorkflow(_Spec, frozen=True, kw_only=True):
     channel_settings: dict[Channel, dict[str, str]] = {}
     escalation: Escalation | None = None
     on_timeout: OnTimeout = OnTimeout.DENY
+    approval_type: ApprovalType = ApprovalType.HUMAN
+    ai: AiReview | None = None  # required when approval_type is ai
 
 
 class Rule(_Spec, frozen=True, kw_only=True):

@@ -6,7 +6,8 @@ It speaks the wire formats the real SDKs expect: ``GET /v1/models``,
 (Anthropic), each streaming (server-sent events, framed as the providers frame them) or not.
 Answers are instant and deterministic:
 
-- the reply is ``REPLY`` cut to the request's max tokens, one token per word;
+- the reply is ``REPLY`` (or ``replies[model]`` when set, e.g. an AI reviewer's JSON verdict)
+  cut to the request's max tokens, one token per word;
 - input tokens are ``len(body) // 8`` (at least 1), a quarter of them reported as cached;
 - OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is set,
   like OpenAI's.
@@ -68,6 +69,7 @@ class FakeProvider:
         self.slow_seconds = slow_seconds
         self.seen: list[Seen] = []
         self.keep = True  # False: keep nothing (the benchmark)
+        self.replies: dict[str, str] = {}  # model -> its reply text, instead of REPLY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -118,7 +120,7 @@ class FakeProvider:
             status = int(model.removeprefix("fail-") or 500)
             await _error(send, status, anthropic, f"the fake provider fails with {status}")
             return
-        words = REPLY.split(" ")
+        words = self.replies.get(model, REPLY).split(" ")
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         limit = limit or body.get("max_output_tokens")
         if model == "slow":

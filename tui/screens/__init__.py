@@ -18,6 +18,7 @@ from tui.screens.audit import AuditScreen
 from tui.screens.devices import DevicesScreen
 from tui.screens.policies import PoliciesScreen
 from tui.screens.servers import ServersScreen
+from tui.screens.usage import UsageScreen
 
 
 class MainScreen(NamedTuple):
@@ -33,4 +34,5 @@ MAIN_SCREENS: tuple[MainScreen, ...] = (
     MainScreen("3", "policies", "Policies", PoliciesScreen),
     MainScreen("4", "servers", "Servers", ServersScreen),
     MainScreen("5", "devices", "Devices", DevicesScreen),
+    MainScreen("6", "usage", "Usage", UsageScreen),
 )
