@@ -313,3 +313,86 @@ async def test_a_prompt_larger_than_the_api_body_limit_goes_through(
         )
     assert answer.choices[0].message.content == REPLY
     assert fake.seen[-1].input_tokens > 200_000
+
+
+ASK_POLICY = """\
+version: "1.0"
+metadata: {name: spend asks}
+approval_workflows:
+  - name: spend-ask
+    timeout_seconds: 120
+tools: []
+defaults:
+  action: deny
+"""
+
+
+async def test_pause_and_ask_holds_a_request_until_a_person_approves(
+    server: LiveServer, fake_provider: tuple[FakeProvider, str]
+) -> None:
+    """Past the soft limit of an ``ask`` budget the SDK's request waits (the provider is not
+    called) until an approver grants the period through the approvals API; then it completes,
+    and the next request goes straight through. The runtime token cannot approve itself."""
+    import asyncio
+
+    fake, fake_url = fake_provider
+    add_providers(server, fake_url, f"env:{KEY_VAR}")
+    with admin(server) as api:
+        applied = api.post("/policies/apply", json={"source": ASK_POLICY})
+        assert applied.status_code == 200, applied.text
+        body = {
+            "name": "ask-at-zero",
+            "scope": "flow",
+            "scope_id": "nightly",
+            "period": "day",
+            "soft_limit": "0",
+            "hard_limit": "5",
+            "on_soft": "ask",
+            "approval_workflow": "spend-ask",
+        }
+        response = api.post("/budgets/", json=body)
+        assert response.status_code in (200, 201), response.text
+    started = start_execution(server)
+    token = started["token"]
+    client = openai.AsyncOpenAI(
+        base_url=f"{server.url}/openai/v1", api_key=token, max_retries=0, timeout=60
+    )
+    seen_before = len(fake.seen)
+    async with client:
+        held = asyncio.create_task(
+            client.chat.completions.create(model="gpt-fake", messages=HI, max_tokens=8)  # type: ignore[arg-type]
+        )
+        async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as http:
+            admin_auth = {"authorization": f"Bearer {server.admin_key}"}
+
+            async def pending() -> dict[str, Any] | None:
+                listed = await http.get(
+                    "/approvals/", params={"status": "pending"}, headers=admin_auth
+                )
+                rows = listed.json()
+                rows = rows.get("requests", rows) if isinstance(rows, dict) else rows
+                return next((r for r in rows if r["tool"] == "gateway.budget"), None)
+
+            request = await eventually(pending)
+            assert not held.done()
+            assert len(fake.seen) == seen_before  # nothing forwarded while people decide
+            assert request["args"]["budget"] == "ask-at-zero"
+            own = await http.post(
+                f"/approvals/{request['id']}/approve",
+                json={},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            assert own.status_code in (401, 403), own.text  # the runtime token decides nothing
+            approved = await http.post(
+                f"/approvals/{request['id']}/approve", json={}, headers=admin_auth
+            )
+            assert approved.status_code == 200, approved.text
+        answer = await asyncio.wait_for(held, timeout=60)
+        assert answer.choices[0].message.content
+        again = await client.chat.completions.with_raw_response.create(
+            model="gpt-fake",
+            messages=HI,  # type: ignore[arg-type]
+            max_tokens=8,
+        )
+        assert "ask-at-zero" in again.headers["preloop-budget-warning"]  # granted: no new ask
+    assert len(fake.seen) == seen_before + 2
