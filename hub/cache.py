@@ -12,7 +12,7 @@ frozen test clock does not freeze the cache.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -60,6 +60,25 @@ class Recent(Generic[K, V]):
         if key not in self._entries and len(self._entries) >= self._limit:
             del self._entries[next(iter(self._entries))]  # the oldest insertion goes first
         self._entries[key] = (self._timer(), value)
+
+    async def load(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        """The cached value of ``key``, else what ``read`` returns (then cached)."""
+        value = self.get(key)
+        if isinstance(value, Missing):
+            value = await read()
+            self.put(key, value)
+        return value
+
+    async def load_found(self, key: K, read: Callable[[], Awaitable[V | None]]) -> V | None:
+        """Like ``load``, but ``None`` (not found) is not cached: guessed keys never fill the
+        cache, and a record created meanwhile is seen at once."""
+        value = self.get(key)
+        if not isinstance(value, Missing):
+            return value
+        found = await read()
+        if found is not None:
+            self.put(key, found)
+        return found
 
     def drop(self, key: K) -> None:
         self._entries.pop(key, None)

@@ -114,13 +114,7 @@ class IdentityService:
         )
 
     async def _key(self, key_id: str) -> ApiKey | None:
-        cached = self._keys.get(key_id)
-        if isinstance(cached, ApiKey):
-            return cached
-        key = await self._storage.api_keys.get(key_id)
-        if key is not None:  # unknown ids are not cached: guessing must not fill the cache
-            self._keys.put(key_id, key)
-        return key
+        return await self._keys.load_found(key_id, lambda: self._storage.api_keys.get(key_id))
 
     # --- keys -----------------------------------------------------------------------------
     async def create_key(

@@ -30,7 +30,7 @@ import msgspec
 
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
-from hub.cache import Missing, Recent
+from hub.cache import Recent
 from hub.clock import Clock
 from hub.errors import NotFoundError, ValidationError
 from hub.gateway.ports import Admission, BudgetExceeded
@@ -364,12 +364,10 @@ class BudgetService:
 
     # --- managing budgets -----------------------------------------------------------------
     async def budgets(self, account_id: str) -> tuple[Budget, ...]:
-        cached = self._cache.get(account_id)
-        if not isinstance(cached, Missing):
-            return cached
-        found = tuple(await self._store.list(account_id))
-        self._cache.put(account_id, found)
-        return found
+        return await self._cache.load(account_id, lambda: self._listed(account_id))
+
+    async def _listed(self, account_id: str) -> tuple[Budget, ...]:
+        return tuple(await self._store.list(account_id))
 
     async def add(
         self,

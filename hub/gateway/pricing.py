@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from hub.cache import Missing, Recent
+from hub.cache import Recent
 from hub.errors import ValidationError
 from hub.gateway.records import ModelPrice
 
@@ -137,12 +137,10 @@ class PriceBook:
         return self._builtin
 
     async def overrides(self, account_id: str) -> tuple[ModelPrice, ...]:
-        cached = self._cache.get(account_id)
-        if not isinstance(cached, Missing):
-            return cached
-        found = tuple(await self._overrides.list(account_id))
-        self._cache.put(account_id, found)
-        return found
+        return await self._cache.load(account_id, lambda: self._listed(account_id))
+
+    async def _listed(self, account_id: str) -> tuple[ModelPrice, ...]:
+        return tuple(await self._overrides.list(account_id))
 
     def forget(self, account_id: str) -> None:
         self._cache.drop(account_id)

@@ -221,12 +221,10 @@ class ProviderService:
         return found
 
     async def list(self, account_id: str) -> Sequence[Provider]:
-        cached = self._lists.get(account_id)
-        if isinstance(cached, tuple):
-            return cached
-        providers = tuple(await self._storage.providers.list(account_id))
-        self._lists.put(account_id, providers)
-        return providers
+        return await self._lists.load(account_id, lambda: self._listed(account_id))
+
+    async def _listed(self, account_id: str) -> tuple[Provider, ...]:
+        return tuple(await self._storage.providers.list(account_id))
 
     def forget_keys(self) -> None:
         """Drop every cached provider key (a secret changed in custody)."""

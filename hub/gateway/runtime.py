@@ -240,20 +240,13 @@ class RuntimeService:
         )
 
     async def _token(self, token_id: str) -> RuntimeToken | None:
-        cached = self._tokens.get(token_id)
-        if isinstance(cached, RuntimeToken):
-            return cached
-        token = await self._storage.runtime_tokens.get(token_id)
-        if token is not None:  # unknown ids are not cached: guessing must not fill the cache
-            self._tokens.put(token_id, token)
-        return token
+        return await self._tokens.load_found(
+            token_id, lambda: self._storage.runtime_tokens.get(token_id)
+        )
 
     async def _email(self, account_id: str, user_id: str) -> str | None:
-        cached = self._emails.get((account_id, user_id))
-        if isinstance(cached, str):
-            return cached
-        user = await self._storage.users.get(account_id, user_id)
-        if user is None:
-            return None
-        self._emails.put((account_id, user_id), user.email)
-        return user.email
+        async def read() -> str | None:
+            user = await self._storage.users.get(account_id, user_id)
+            return None if user is None else user.email
+
+        return await self._emails.load_found((account_id, user_id), read)

@@ -44,6 +44,31 @@ def test_entries_expire_after_their_time() -> None:
     assert cache.get("never") is MISSING
 
 
+async def test_load_reads_once_and_load_found_never_caches_a_miss() -> None:
+    timer = Timer()
+    reads: list[str] = []
+    found: dict[str, int] = {}
+
+    async def read(key: str) -> int | None:
+        reads.append(key)
+        return found.get(key)
+
+    cache: Recent[str, int | None] = Recent(2.0, timer=timer)
+    assert await cache.load("a", lambda: read("a")) is None
+    assert await cache.load("a", lambda: read("a")) is None  # a miss is a value for load
+    assert reads == ["a"]
+
+    kept: Recent[str, int] = Recent(2.0, timer=timer)
+    assert await kept.load_found("b", lambda: read("b")) is None
+    found["b"] = 7
+    assert await kept.load_found("b", lambda: read("b")) == 7  # created meanwhile: seen
+    assert await kept.load_found("b", lambda: read("b")) == 7
+    assert reads == ["a", "b", "b"]
+    timer.now += 2.0
+    assert await kept.load_found("b", lambda: read("b")) == 7
+    assert reads == ["a", "b", "b", "b"]
+
+
 def test_the_oldest_entry_goes_when_full_and_zero_seconds_caches_nothing() -> None:
     cache: Recent[int, int] = Recent(60, limit=3)
     for n in range(4):
