@@ -134,6 +134,9 @@ async def test_the_code_expires_and_p_makes_a_new_one(tui_server: LiveServer) ->
         assert not screen.query_one("#qr", Static).display
         assert "Press p for a new one" in plain(note)
 
+        # Back to the real time: the new code expires PAIRING_SECONDS from now, which the
+        # frozen clock above (past the first code's expiry) may already have passed.
+        clock[0] = datetime.now(UTC)
         await _pair_for(pilot, app, "bob@example.com")
         second = await until(pilot, lambda: screen.pairing if screen.pairing != first else None)
         assert second.token != first.token
