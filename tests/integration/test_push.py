@@ -22,6 +22,7 @@ from hub.ports import AuditQuery
 from hub.records import Account, ApprovalRequest, Device, User
 from hub.settings import load_settings
 from tests.integration.conftest import serve_asgi
+from tests.integration.fakes import read_body
 
 API_KEY = "proxy-key-that-must-never-be-audited"
 SERVER_URL = "https://preloop.example.com"
@@ -39,12 +40,7 @@ class FakePushProxy:
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.requests.append((headers, msgspec.json.decode(body)))
         status = self.statuses.pop(0) if self.statuses else 200

@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
+from tests.integration.fakes import read_body
+
 SIGNING_SECRET = "slack-signing-secret-for-tests-0123456789"
 BOT_TOKEN = "xoxb-test-" + "0123456789"
 APP_TOKEN = "xapp-1-test-" + "0123456789"
@@ -41,12 +43,7 @@ class FakeSlack:
             return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         method = scope["path"].removeprefix("/api/")
         headers = dict(scope["headers"])
         if b"json" in headers.get(b"content-type", b""):

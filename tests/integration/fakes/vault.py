@@ -17,6 +17,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.integration.fakes import read_body
+
 TOKEN = "hvs.test-vault-token-0123456789"
 
 
@@ -37,12 +39,7 @@ class FakeVault:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         status, answer = self._answer(scope["method"], scope["path"], headers, body)
         payload = json.dumps(answer).encode() if answer is not None else b""
