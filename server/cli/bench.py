@@ -15,6 +15,22 @@ def bench() -> None:
     """Measure Preloop's performance on this machine."""
 
 
+def progress(message: str) -> None:
+    """A benchmark's progress line, on stderr (stdout carries the results)."""
+    click.echo(message, err=True)
+
+
+def positive_ints(text: str, option: str) -> tuple[int, ...]:
+    """``"1,10"`` → ``(1, 10)``; ``BadParameter`` naming ``option`` otherwise."""
+    try:
+        parsed = tuple(int(c) for c in text.split(","))
+    except ValueError as exc:
+        raise click.BadParameter(f"{option} must be integers separated by commas: {exc}") from exc
+    if any(c < 1 for c in parsed):
+        raise click.BadParameter(f"{option} must be positive")
+    return parsed
+
+
 def machine_summary() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -85,9 +101,6 @@ def policy_bench(
                 )
             if engine not in chosen:
                 chosen.append(engine)
-
-    def progress(message: str) -> None:
-        click.echo(message, err=True)
 
     results = run_policy_bench(
         sizes=parsed,
@@ -168,17 +181,9 @@ def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> Non
 
     from server.mcp.bench import run_mcp_bench
 
-    try:
-        parsed = tuple(int(c) for c in concurrencies.split(","))
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"--concurrency must be integers separated by commas: {exc}"
-        ) from exc
-    if calls < 1 or any(c < 1 for c in parsed):
-        raise click.BadParameter("--calls and --concurrency must be positive")
-
-    def progress(message: str) -> None:
-        click.echo(message, err=True)
+    parsed = positive_ints(concurrencies, "--concurrency")
+    if calls < 1:
+        raise click.BadParameter("--calls must be positive")
 
     results = run_mcp_bench(calls=calls, concurrencies=parsed, engine=engine, progress=progress)
     direct = {r.concurrency: r for r in results if r.path == "direct"}
@@ -262,9 +267,6 @@ def approvals_bench(
         raise click.BadParameter("--rounds must be positive")
     chosen = tuple(dict.fromkeys(channels)) or CHANNELS
 
-    def progress(message: str) -> None:
-        click.echo(message, err=True)
-
     results = run_approvals_bench(
         rounds=rounds, postgres_url=postgres_url, progress=progress, channels=chosen
     )
@@ -314,17 +316,9 @@ def gateway_bench(requests: int, concurrencies: str, as_json: bool) -> None:
 
     from server.gateway.bench import overhead, run_gateway_bench
 
-    try:
-        parsed = tuple(int(c) for c in concurrencies.split(","))
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"--concurrency must be integers separated by commas: {exc}"
-        ) from exc
-    if requests < 1 or any(c < 1 for c in parsed):
-        raise click.BadParameter("--requests and --concurrency must be positive")
-
-    def progress(message: str) -> None:
-        click.echo(message, err=True)
+    parsed = positive_ints(concurrencies, "--concurrency")
+    if requests < 1:
+        raise click.BadParameter("--requests must be positive")
 
     result = run_gateway_bench(requests=requests, concurrencies=parsed, progress=progress)
     if as_json:
