@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from hub.errors import ConfigError
+from hub.private_files import write_private
 
 
 def profile_path() -> Path:
@@ -48,8 +49,5 @@ def save_profile(name: str, url: str, key: str) -> Path:
     profiles = read_profiles()
     profiles[name] = {"url": url, "api_key": key}
     path = profile_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(profiles, handle, indent=2)
+    write_private(path, json.dumps(profiles, indent=2))
     return path

@@ -9,8 +9,9 @@ win over the ``.env`` file.
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -576,8 +577,7 @@ def load_settings(
             continue
         field = fields.get(key)
         if field is None:
-            known = ", ".join(sorted(fields))
-            raise ConfigError(f"unknown setting {key}; known settings: {known}")
+            raise ConfigError(_unknown_setting(key, fields))
         _put(tree, field.path, value)
     for dotted, value in overrides.items():
         if value is not None:
@@ -589,6 +589,19 @@ def load_settings(
     if not settings.data_dir:
         settings = msgspec.structs.replace(settings, data_dir=default_data_dir(env))
     return settings
+
+
+def _unknown_setting(key: str, known: Iterable[str]) -> str:
+    """``unknown setting X``, suggesting the closest known names: a near spelling (compared
+    without the shared ``PRELOOP_`` prefix, which would make every name look close), or the
+    same name under a section (``PRELOOP_LINK_SECRET``: ``PRELOOP_NOTIFICATIONS_LINK_SECRET``)."""
+    names = {name.removeprefix("PRELOOP_"): name for name in known}
+    short = key.removeprefix("PRELOOP_")
+    close = difflib.get_close_matches(short, names, n=3, cutoff=0.75)
+    close += [name for name in names if name.endswith("_" + short) and name not in close]
+    if close:
+        return f"unknown setting {key}; did you mean {' or '.join(names[c] for c in close[:3])}?"
+    return f"unknown setting {key}; docs/configuration.md lists every setting"
 
 
 def default_data_dir(environ: Mapping[str, str]) -> str:

@@ -12,13 +12,13 @@ from litestar import Litestar, MediaType, Request, Response, asgi, get
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Receive, Scope, Send
 
 from hub import __version__
 from hub.settings import Settings
 from server.api import api_router
+from server.api_docs import swagger_assets_router, swagger_render_plugin
 from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import Hub, check_delivery, first_start, open_hub, start_upstreams
 from server.email_links import email_links_router
@@ -168,6 +168,7 @@ def create_app(
             slack_events,
             unified_websocket,
             api_router(),
+            swagger_assets_router(),
             email_links_router(),
             mattermost_router(),
             *GATEWAY_ROUTES,
@@ -185,7 +186,7 @@ def create_app(
             version=__version__,
             description="Policy engine and approval hub for AI agents.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[swagger_render_plugin()],  # its assets served locally
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

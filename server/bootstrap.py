@@ -37,6 +37,7 @@ from hub.policy.model import McpServerSpec
 from hub.policy.servers import resolve_server_env
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
+from hub.private_files import make_private_dir, write_private
 from hub.records import McpServer, Role
 from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
@@ -127,7 +128,7 @@ async def open_hub(
         from server.db import open_storage
 
         if not settings.database.url:
-            settings.data_path.mkdir(parents=True, exist_ok=True)
+            make_private_dir(settings.data_path)
         storage = await open_storage(
             settings.database_url, migrate=settings.database.migrate_on_start
         )
@@ -369,7 +370,7 @@ def _link_secret_file(settings: Settings) -> str:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         secret = new_link_secret()
-        _write_private(path, secret + "\n")
+        write_private(path, secret + "\n")
         return secret
 
 
@@ -447,7 +448,7 @@ async def first_start(hub: Hub) -> None:
             account.id, name="initial admin", role=Role.ADMIN, actor="system"
         )
         path = hub.settings.data_path / FIRST_KEY_FILE
-        _write_private(path, created.secret + "\n")
+        write_private(path, created.secret + "\n")
         hub.notes.append(
             f"Created the first admin key (shown once, also saved to {path}):\n\n"
             f"    {created.secret}\n"
@@ -483,10 +484,3 @@ def _read_policy_file(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"policy file {path} (PRELOOP_POLICY_FILE): {exc.strerror}") from exc
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,17 +57,68 @@ def list_events(
     if as_json:
         echo_json(rows)
         return
-    click.echo(
-        table(
-            ["seq", "at", "kind", "actor", "summary"],
-            [[r["seq"], r["at"][:19], r["kind"], r["actor"], _summary(r["data"])] for r in rows],
-        )
-    )
+    click.echo(events_table(rows))
 
 
-def _summary(data: dict[str, object]) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, dict | list))
-    return text if len(text) <= 80 else text[:77] + "..."
+# The columns a reader scans first; a column no listed event has is left out (a list of key
+# events has no decision). DETAILS holds the rest of the event's data: `--json` holds it all.
+_COLUMNS = ("time", "kind", "actor", "target", "decision", "rule", "status", "details")
+_OPTIONAL = frozenset({"target", "decision", "rule", "status"})
+_SHOWN = frozenset({"server", "tool", "prompt", "uri", "decision", "rule", "status"})
+_DETAILS_FIRST = ("decided_by", "error", "args")  # who approved, what failed, what was asked
+_DETAILS_WIDTH = 80
+
+
+def events_table(rows: list[dict[str, Any]]) -> str:
+    """Audit events as a table: time, kind, actor, what was called (server/tool), decision,
+    rule, status, then the remaining data, shortened."""
+    cells = [_event_cells(row) for row in rows]
+    shown = [
+        name
+        for name in _COLUMNS
+        if name not in _OPTIONAL or any(cell[name] is not None for cell in cells)
+    ]
+    return table(shown, [[cell[name] for name in shown] for cell in cells])
+
+
+def _event_cells(row: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = row["data"]
+    return {
+        "time": row["at"][:19].replace("T", " "),
+        "kind": row["kind"],
+        "actor": row["actor"],
+        "target": _target(data),
+        "decision": data.get("decision"),
+        "rule": data.get("rule"),
+        "status": data.get("status"),
+        "details": _details(data),
+    }
+
+
+def _target(data: dict[str, Any]) -> str | None:
+    """``server/tool`` (or the prompt or resource) the event is about."""
+    name = data.get("tool") or data.get("prompt") or data.get("uri")
+    server = data.get("server")
+    if server and name:
+        return f"{server}/{name}"
+    return str(server or name) if (server or name) else None
+
+
+def _details(data: dict[str, Any]) -> str:
+    keys = [k for k in _DETAILS_FIRST if k in data]
+    keys += [k for k in data if k not in _SHOWN and k not in keys]
+    text = ", ".join(f"{k}={_compact(data[k])}" for k in keys if data[k] not in (None, ""))
+    if len(text) <= _DETAILS_WIDTH:
+        return text
+    return text[: _DETAILS_WIDTH - 3] + "..."
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict | list):
+        import msgspec
+
+        return msgspec.json.encode(value).decode()
+    return str(value)
 
 
 @audit.command()

@@ -54,12 +54,13 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Apply every pending migration to the configured database."""
+    from hub.private_files import make_private_dir
     from hub.settings import load_settings
     from server.db import normalize_database_url, upgrade_database
 
     settings = load_settings()
     if not settings.database.url:
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_path)
     url = normalize_database_url(settings.database_url)
     click.echo(f"Upgrading {_safe_url(url)} ...", err=True)
     asyncio.run(upgrade_database(url))

@@ -29,6 +29,7 @@ from hub.errors import ConfigError, NotFoundError
 from hub.gateway.custody import LOCAL, SecretInfo, check_local_name
 from hub.gateway.records import StoredSecret
 from hub.ports import SecretStore
+from hub.private_files import make_private_dir
 
 KEY_FILE = "secrets-key"
 KEY_BYTES = 32
@@ -124,7 +125,7 @@ def key_file_keyring(data_path: Path) -> tuple[Keyring, str | None]:
         return Keyring.parse(path.read_text(encoding="utf-8"), source=str(path)), None
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     entry = new_key_entry()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

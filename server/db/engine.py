@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from hub.errors import ConfigError, StorageError
+from hub.private_files import create_private_file, make_private_dir
 
 BUSY_TIMEOUT_MS = 30_000
 _json_encoder = msgspec.json.Encoder()
@@ -77,8 +78,10 @@ def _sqlite_on_begin(connection: Connection) -> None:
 
 
 def make_engine(url: str, **engine_options: Any) -> AsyncEngine:
-    """An async engine for ``url`` (any form ``normalize_database_url`` accepts). For a SQLite
-    file, its directory is created when missing (``StorageError`` when it cannot be)."""
+    """An async engine for ``url`` (any form ``normalize_database_url`` accepts). A SQLite file
+    is created when missing, readable only by its owner (0600, its directory 0700), so the
+    audit trail, approvals and key hashes are not readable by other local users
+    (``StorageError`` when it cannot be)."""
     sa_url = make_url(normalize_database_url(url))
     options: dict[str, Any] = {
         "json_serializer": _json_dumps,
@@ -88,9 +91,13 @@ def make_engine(url: str, **engine_options: Any) -> AsyncEngine:
         path = sqlite_path(sa_url)
         if path is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_private_dir(path.parent)
             except OSError as exc:
                 raise StorageError(f"cannot create the database directory: {exc}") from exc
+            try:
+                create_private_file(path)
+            except OSError as exc:
+                raise StorageError(f"cannot create the database file: {exc}") from exc
         engine = create_async_engine(sa_url, **(options | engine_options))
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -182,6 +183,21 @@ def test_config_show_redacts_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "s" * 40 not in out
     code, out, _ = invoke("config", "show", "--json")
     assert json.loads(out)["settings"]["PRELOOP_ADMIN_KEY"] == "********"
+
+
+def test_a_mistyped_setting_is_one_line_naming_the_close_setting(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "config", "show"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PRELOOP_DATABSE_URL": "sqlite:///x.db"},
+        timeout=120,
+    )
+    assert 1 == result.returncode
+    expected = "error: unknown setting PRELOOP_DATABSE_URL; did you mean PRELOOP_DATABASE_URL?\n"
+    assert expected == result.stderr
 
 
 def test_client_commands_without_a_key_say_how_to_get_one() -> None:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,7 +33,36 @@ def test_serve_starts_on_sqlite_and_prints_the_admin_key(tmp_path: Path) -> None
     assert (tmp_path / "data" / "initial-admin-key").stat().st_mode & 0o777 == 0o600
 
 
-def _check_running_server(proc: subprocess.Popen[str], port: int, data: Path) -> None:
+def test_first_start_makes_the_data_directory_and_database_private(tmp_path: Path) -> None:
+    """Other local users cannot read the audit trail, approvals or key hashes: what the first
+    start creates is the owner's alone, even under the usual umask 022."""
+    port = free_port()
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRELOOP_")}
+    env |= {"PRELOOP_DATA_DIR": str(data), "PRELOOP_ENV_FILE": str(tmp_path / "x")}
+    command = [sys.executable, "-m", "server", "serve", "--port", str(port)]
+
+    def modes() -> dict[str, str]:
+        names = ["preloop.db", "preloop.db-wal", "preloop.db-shm", "link-secret"]
+        return {"data": oct(data.stat().st_mode & 0o777)} | {
+            name: oct((data / name).stat().st_mode & 0o777) for name in names
+        }
+
+    seen: dict[str, str] = {}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, umask=0o022
+    ) as proc:
+        # while it runs, so that SQLite's -wal and -shm files exist
+        _check_running_server(proc, port, data, also=lambda: seen.update(modes()))
+    expected = {"data": "0o700"} | dict.fromkeys(
+        ["preloop.db", "preloop.db-wal", "preloop.db-shm", "link-secret"], "0o600"
+    )
+    assert expected == seen
+
+
+def _check_running_server(
+    proc: subprocess.Popen[str], port: int, data: Path, also: Callable[[], None] = lambda: None
+) -> None:
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
@@ -61,6 +91,7 @@ def _check_running_server(proc: subprocess.Popen[str], port: int, data: Path) ->
             timeout=10,
         )
         assert versions.json()[0]["version"] == 1
+        also()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

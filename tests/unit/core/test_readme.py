@@ -35,3 +35,27 @@ def test_the_end_to_end_demo_policy_holds_deploys_only() -> None:
     assert action("echo", {"message": "deploy now"}) == "require_approval"
     assert action("get-sum", {"a": 1, "b": 2}) == "allow"
     assert action("get-tiny-image", {}) == "deny"
+
+
+def sh_blocks() -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_the_gateway_walkthrough_installs_the_sdk_before_using_it() -> None:
+    [walkthrough] = [b for b in sh_blocks() if "from openai import" in b]
+    lines = walkthrough.splitlines()
+    installs = [i for i, line in enumerate(lines) if line.startswith("pip install openai")]
+    uses = [i for i, line in enumerate(lines) if "from openai import" in line]
+    assert installs, "`pip install openai` is missing: `make run` does not install the SDK"
+    assert installs[0] < uses[0]
+
+
+def test_what_is_shipped_is_not_announced_as_coming_next() -> None:
+    text = README.read_text()
+    works, _, rest = text.partition("Not built yet:")
+    assert rest, "the README says what is not built yet"
+    upcoming = rest.split("\n\n", 1)[0].lower()
+    shipped = ["slack", "mattermost", "email", "push", "preloop tui", "gateway", "budgets"]
+    assert [] == [name for name in shipped if name in upcoming]
+    intro = works.split("## The two commands")[0].lower()
+    assert [] == [name for name in [*shipped, "ai approval"] if name not in intro]

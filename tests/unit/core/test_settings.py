@@ -48,6 +48,31 @@ def test_unknown_variable_is_an_error(tmp_path: Path) -> None:
         load_settings({"PRELOOP_SERVR_PORT": "1"}, env_file=tmp_path / "none")
 
 
+@pytest.mark.parametrize(
+    ("mistyped", "suggested"),
+    [
+        ("PRELOOP_DATABSE_URL", "PRELOOP_DATABASE_URL"),
+        ("PRELOOP_SECRET_KEYS", "PRELOOP_SECRETS_KEYS"),
+        ("PRELOOP_SMTP_PASS", "PRELOOP_SMTP_PASSWORD"),
+        ("PRELOOP_LINK_SECRET", "PRELOOP_NOTIFICATIONS_LINK_SECRET"),  # the section left out
+    ],
+)
+def test_a_mistyped_variable_gets_the_close_name_not_every_name(
+    tmp_path: Path, mistyped: str, suggested: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({mistyped: "x"}, env_file=tmp_path / "none")
+    assert f"unknown setting {mistyped}; did you mean {suggested}?" == caught.value.message
+    assert len(caught.value.message) < 120, "one short line, not the list of every setting"
+
+
+def test_an_unknown_variable_like_no_setting_points_to_the_docs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"PRELOOP_FROBNICATE": "1"}, env_file=tmp_path / "none")
+    expected = "unknown setting PRELOOP_FROBNICATE; docs/configuration.md lists every setting"
+    assert expected == caught.value.message
+
+
 def test_malformed_env_file_line_names_file_and_line(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("PRELOOP_SERVER_PORT=1\nthis is not a setting\n")
