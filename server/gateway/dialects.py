@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from hub.deep_json import refuse_deep_json
 from hub.errors import ValidationError
 from hub.gateway.records import Usage
 
@@ -53,7 +54,8 @@ def decode_head(body: bytes) -> RequestHead:
     """``ValidationError`` (400 in the envelope) for a body that is not a JSON object with a
     string ``model``."""
     try:
-        head = _head_decoder.decode(body)
+        with refuse_deep_json("the request body"):
+            head = _head_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise ValidationError(
             f"the request body is not valid JSON for this endpoint: {exc}"
@@ -66,14 +68,16 @@ def decode_head(body: bytes) -> RequestHead:
 def rewrite(body: bytes, *, model: str | None, include_usage: bool) -> bytes:
     """The body with ``model`` replaced and/or ``stream_options.include_usage`` set; the only
     changes the gateway makes to a request (everything else is re-encoded as it was)."""
-    decoded = msgspec.json.decode(body)
+    with refuse_deep_json("the request body"):
+        decoded = msgspec.json.decode(body)
     if model is not None:
         decoded["model"] = model
     if include_usage:
         options = decoded.get("stream_options")
         decoded["stream_options"] = {**(options if isinstance(options, dict) else {})}
         decoded["stream_options"]["include_usage"] = True
-    return msgspec.json.encode(decoded)
+    with refuse_deep_json("the request body"):
+        return msgspec.json.encode(decoded)
 
 
 # --- usage shapes -------------------------------------------------------------------------
@@ -157,7 +161,7 @@ _anthropic_event = msgspec.json.Decoder(_AnthropicEvent)
 def chat_usage(body: bytes) -> Usage | None:
     try:
         usage = _chat_body.decode(body).usage
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return usage.usage() if usage else None
 
@@ -165,7 +169,7 @@ def chat_usage(body: bytes) -> Usage | None:
 def responses_usage(body: bytes) -> Usage | None:
     try:
         usage = _responses_body.decode(body).usage
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return usage.usage() if usage else None
 
@@ -173,7 +177,7 @@ def responses_usage(body: bytes) -> Usage | None:
 def anthropic_usage(body: bytes) -> Usage | None:
     try:
         usage = _anthropic_message.decode(body).usage
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return usage.usage() if usage else None
 
@@ -253,7 +257,7 @@ class ChatMeter(Meter):
         if _has_usage(data):
             try:
                 chunk = _chat_body.decode(data)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 return True
             if chunk.usage is not None:
                 self.usage = chunk.usage.usage()
@@ -272,7 +276,7 @@ class ResponsesMeter(Meter):
         elif _has_usage(data):
             try:
                 event = _responses_event.decode(data)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 return True
             if event.response is not None and event.response.usage is not None:
                 self.usage = event.response.usage.usage()
@@ -293,7 +297,7 @@ class AnthropicMeter(Meter):
         elif name in (b"message_start", b"message_delta") and b'"usage"' in data:
             try:
                 event = _anthropic_event.decode(data)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 return True
             if event.message is not None and event.message.usage is not None:
                 self._start = event.message.usage

@@ -192,3 +192,37 @@ async def test_the_provider_key_is_never_shown(
     for text in seen:
         assert PROVIDER_KEY not in text
         assert PROVIDER_KEY[:12] not in text
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("path", "envelope"),
+    [
+        ("/openai/v1/chat/completions", "error"),
+        ("/openai/v1/responses", "error"),
+        ("/anthropic/v1/messages", "type"),
+    ],
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "gpt-fake", "a": ' + b'{"a":' * 3000 + b"1" + b"}" * 3001,
+        b'{"model": "gpt-fake", "messages": ' + _nested(3000) + b"}",
+        b'{"model": "gpt-fake", "metadata": {"a": ' + _nested(3000) + b"}}",
+    ],
+    ids=["objects", "in-messages", "in-an-unknown-field"],
+)
+async def test_json_nested_too_deeply_is_a_400_in_the_envelope(
+    gateway: Gateway, path: str, envelope: str, body: bytes
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+        response = await client.post(
+            path, content=body, headers={"authorization": f"Bearer {TOKEN}"}
+        )
+    assert 400 == response.status_code
+    assert envelope in response.json()
+    assert "the request body is JSON nested too deeply" in response.text
+    assert [] == gateway.fake.seen
