@@ -2,7 +2,7 @@
 
 msgspec decodes JSON (and skips unknown fields, converts and encodes values) recursively: one
 C-level call per nested array or object, guarded by the interpreter's recursion limit. A body
-nested deeper than that allows (a few hundred levels; no real request comes close) raises
+nested deeper than that allows (about a thousand levels; no real request comes close) raises
 ``RecursionError``, which is neither a ``msgspec.DecodeError`` nor a ``PreloopError``, so an
 edge that caught only the former answered 500. Every edge that decodes JSON someone sent (the
 model gateway, the REST API's bodies, the WebSocket) decodes inside ``refuse_deep_json``: the
@@ -19,8 +19,8 @@ from hub.errors import ValidationError
 
 def too_deep(what: str) -> ValidationError:
     return ValidationError(
-        f"{what} is JSON nested too deeply to read (arrays and objects nested hundreds of "
-        "levels deep); flatten it"
+        f"{what} is JSON nested too deeply to read (arrays and objects inside each other about "
+        "a thousand levels deep or more)"
     )
 
 
