@@ -49,7 +49,7 @@ async def mattermost_action(request: Request[Any, Any, Any]) -> Response[dict[st
         token = notifier.signer.verify(str(body.context.get("token", "")), hub.clock.now())
     except LinkExpiredError:
         return _answer(f"This button has expired. {_UNCHANGED}")
-    except (msgspec.DecodeError, msgspec.ValidationError, AuthenticationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, AuthenticationError):
         return _answer(f"This button is not valid. {_UNCHANGED}", 403)
     user = await _linked_user(hub, token.account_id, body.user_id)
     if user is None:

@@ -32,6 +32,7 @@ from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
 from hub.approvals import APPROVALS_TOPIC
+from hub.deep_json import too_deep
 from hub.devices import DeviceCaller, DeviceService, approver_of
 from hub.errors import AuthenticationError, NotFoundError
 from hub.events import (
@@ -178,6 +179,8 @@ class UnifiedSocket:
             message = msgspec.json.decode(text)
         except msgspec.DecodeError:
             raise ClientError("the message is not valid JSON") from None
+        except RecursionError:
+            raise ClientError(too_deep("the message").message) from None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise ClientError('every message is a JSON object with a "type"')
         kind = message["type"]

@@ -51,6 +51,10 @@ from hub.ports import BudgetClaim, BudgetCounter, Storage
 from hub.records import ApprovalStatus, Role
 
 MAX_LIMIT = Decimal(1_000_000_000)  # dollars; nano-dollars of it fit a 64-bit column
+# The most one reservation holds: above every hard limit (so such a request is still refused by
+# any hard budget), and small enough that its nano-dollars fit the store's 64-bit column however
+# large the request's max tokens times its choices times the model's price is.
+MAX_RESERVATION = MAX_LIMIT + Decimal("0.01")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the one period of a "total" budget
 APPROVAL_TOOL = "gateway.budget"
 APPROVAL_SERVER = "gateway"
@@ -171,7 +175,7 @@ class BudgetService:
         self, who: Attribution, budgets: Sequence[Budget], model: str, estimate: Decimal
     ) -> Admission:
         now = self._clock.now()
-        amount = to_nanos(max(estimate, Decimal(0)))
+        amount = to_nanos(min(max(estimate, Decimal(0)), MAX_RESERVATION))
         claims = [
             BudgetClaim(
                 budget_id=b.id,

@@ -83,9 +83,16 @@ class Prices(Protocol):
     async def price(self, account_id: str, model: str) -> ModelPrice | None: ...
     def cost(self, price: ModelPrice | None, usage: Any) -> Decimal: ...
     def estimate(
-        self, price: ModelPrice | None, *, input_bytes: int, max_output_tokens: int | None
+        self,
+        price: ModelPrice | None,
+        *,
+        input_bytes: int,
+        max_output_tokens: int | None,
+        choices: int = 1,
     ) -> Decimal:
-        """The most a request can cost (an upper bound used for the reservation)."""
+        """The most a request can cost (an upper bound used for the reservation):
+        ``max_output_tokens`` per choice (``None``: the configured default), ``choices``
+        times."""
         ...
 
 

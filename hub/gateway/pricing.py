@@ -7,6 +7,7 @@ upper bound a budget reserves before a request is forwarded.
     cost(price, usage)    ─▶ exact Decimal dollars
     estimate(price, ...)  ─▶ an upper bound: every input byte counted as half a token at the
                              full input price, plus the most output the request may produce
+                             (its max tokens, or the default, times its choices)
 
 An unpriced model is not free: ``cost`` and ``estimate`` charge it the configured fallback
 price (``PRELOOP_BUDGETS_UNPRICED_INPUT``/``_OUTPUT``, by default the dearest built-in rate),
@@ -166,11 +167,20 @@ class PriceBook:
         return total / MILLION
 
     def estimate(
-        self, price: ModelPrice | None, *, input_bytes: int, max_output_tokens: int | None
+        self,
+        price: ModelPrice | None,
+        *,
+        input_bytes: int,
+        max_output_tokens: int | None,
+        choices: int = 1,
     ) -> Decimal:
         """An upper bound: ``input_bytes / 2`` input tokens (no cache discount) plus
-        ``max_output_tokens`` (or the configured default) output tokens."""
+        ``max_output_tokens`` (or the configured default) output tokens for each of
+        ``choices``. A maximum below 1 is no maximum (the default applies) and fewer than one
+        choice is one: a bound is never lowered by a value a provider would not honour (the
+        gateway refuses such values before it asks)."""
         price = price or self.unpriced
         input_tokens = math.ceil(max(input_bytes, 0) / 2)
-        output_tokens = max_output_tokens if max_output_tokens else self._max_output
-        return (input_tokens * price.input + max(output_tokens, 0) * price.output) / MILLION
+        per_choice = max_output_tokens if max_output_tokens and max_output_tokens > 0 else None
+        output_tokens = (per_choice or self._max_output) * max(choices, 1)
+        return (input_tokens * price.input + output_tokens * price.output) / MILLION

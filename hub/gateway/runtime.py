@@ -159,10 +159,13 @@ class RuntimeService:
         return StartedExecution(execution=execution, token=token, token_text=text)
 
     async def execution(
-        self, account_id: str, execution_id: str
+        self, account_id: str, execution_id: str, *, principal: str | None = None
     ) -> tuple[FlowExecution, Sequence[RuntimeToken]]:
+        """The execution and its tokens. With ``principal`` (an agent asking), only an
+        execution run by that principal: another's is not found, as a missing one, so that its
+        existence is not revealed (decision 0051)."""
         found = await self._storage.flow_executions.get(account_id, execution_id)
-        if found is None:
+        if found is None or (principal is not None and found.principal != principal):
             raise NotFoundError(f"no flow execution {execution_id!r}")
         return found, await self._storage.runtime_tokens.list(account_id, execution_id)
 
@@ -172,10 +175,11 @@ class RuntimeService:
         return await self._storage.flow_executions.list(account_id, flow=flow, limit=limit)
 
     async def revoke(
-        self, account_id: str, execution_id: str, *, actor: str
+        self, account_id: str, execution_id: str, *, actor: str, principal: str | None = None
     ) -> Sequence[RuntimeToken]:
-        """Revoke every token of the execution (idempotent); they stop working at once here."""
-        _, tokens = await self.execution(account_id, execution_id)
+        """Revoke every token of the execution (idempotent); they stop working at once here.
+        With ``principal``, only an execution run by that principal (as ``execution``)."""
+        _, tokens = await self.execution(account_id, execution_id, principal=principal)
         now = self._clock.now()
         revoked: list[RuntimeToken] = []
         for token in tokens:

@@ -2,7 +2,8 @@
 
 ``POST /flows/{flow}/executions`` starts an execution and answers its gateway token once,
 with the base URLs an agent's SDK points at. The token is never shown again; executions show
-their tokens' ids, expiry and state only.
+their tokens' ids, expiry and state only. An agent key sees and revokes only the executions it
+runs (its principal's); another's is answered 404, like a missing one (decision 0051).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from litestar.params import FromPath, JSONBody
 from hub.errors import PermissionDeniedError, ValidationError
 from hub.gateway.records import FlowExecution, RuntimeToken
 from hub.gateway.runtime import DEFAULT_TTL_SECONDS
+from hub.keys import Caller
 from hub.records import Role
 from server.api.deps import caller_of, hub_of
 from server.auth import AGENT, roles
@@ -64,6 +66,17 @@ class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
     tokens: list[TokenView]
 
 
+def principal_of(caller: Caller) -> str:
+    """The principal an agent key runs flows as: its name, else its id."""
+    return caller.name or caller.key_id
+
+
+def owner_of(caller: Caller) -> str | None:
+    """Whose executions ``caller`` may see and revoke: an agent key only its own principal's
+    (others' are answered as not found), every other role the whole account's."""
+    return principal_of(caller) if caller.role == Role.AGENT else None
+
+
 def execution_view(execution: FlowExecution) -> ExecutionView:
     return ExecutionView(
         id=execution.id,
@@ -103,7 +116,7 @@ class FlowController(Controller):
         if caller.role != Role.ADMIN:
             if principal and principal != caller.name:
                 raise PermissionDeniedError("only an admin may start a flow for another principal")
-            principal = caller.name or caller.key_id
+            principal = principal_of(caller)
         started = await hub.runtime.start(
             caller.account_id,
             flow,
@@ -127,8 +140,12 @@ class FlowController(Controller):
     async def show(
         self, request: Request[Any, Any, Any], execution_id: FromPath[str]
     ) -> ExecutionDetail:
+        """The execution and its tokens' ids, expiry and state. An agent key sees only the
+        executions it runs; another's answers 404 like a missing one."""
         hub, caller = hub_of(request), caller_of(request)
-        execution, tokens = await hub.runtime.execution(caller.account_id, execution_id)
+        execution, tokens = await hub.runtime.execution(
+            caller.account_id, execution_id, principal=owner_of(caller)
+        )
         now = hub.clock.now()
         return ExecutionDetail(
             execution=execution_view(execution), tokens=[token_view(t, now) for t in tokens]
@@ -138,10 +155,14 @@ class FlowController(Controller):
     async def revoke(
         self, request: Request[Any, Any, Any], execution_id: FromPath[str]
     ) -> ExecutionDetail:
-        """Revoke the execution's tokens: the gateway refuses them at once (idempotent)."""
+        """Revoke the execution's tokens: the gateway refuses them at once (idempotent). An
+        agent key revokes only the executions it runs; another's answers 404."""
         hub, caller = hub_of(request), caller_of(request)
-        tokens = await hub.runtime.revoke(caller.account_id, execution_id, actor=caller.key_id)
-        execution, _ = await hub.runtime.execution(caller.account_id, execution_id)
+        owner = owner_of(caller)
+        tokens = await hub.runtime.revoke(
+            caller.account_id, execution_id, actor=caller.key_id, principal=owner
+        )
+        execution, _ = await hub.runtime.execution(caller.account_id, execution_id, principal=owner)
         now = hub.clock.now()
         return ExecutionDetail(
             execution=execution_view(execution), tokens=[token_view(t, now) for t in tokens]

@@ -2,8 +2,8 @@
 format puts its usage, in a whole answer and in a stream.
 
 The gateway forwards bytes. Of a request it decodes only ``RequestHead`` (model, stream flag,
-stream options, max tokens); of an answer only the usage, through narrow Structs, so the rest
-of a body is skipped by msgspec without building objects.
+stream options, max tokens, choices); of an answer only the usage, through narrow Structs, so
+the rest of a body is skipped by msgspec without building objects.
 
 Streams are read incrementally: a ``Meter`` is fed the upstream's chunks as they come, splits
 server-sent events only to find the usage, and hands back the bytes to forward: the same chunk,
@@ -22,12 +22,19 @@ from collections.abc import Callable
 
 import msgspec
 
+from hub.deep_json import refuse_deep_json
 from hub.errors import ValidationError
 from hub.gateway.records import Usage
 
+# The largest value an output limit may have (a 32-bit integer, as the providers' own), and
+# the most choices one request may ask for (OpenAI's limit on ``n``).
+MAX_TOKENS_FIELD = 2**31 - 1
+MAX_CHOICES = 128
+
 
 class RequestHead(msgspec.Struct, kw_only=True):
-    """What the gateway reads of a request body; everything else passes through untouched."""
+    """What the gateway reads of a request body; everything else passes through untouched.
+    An integer field is an integer: ``true``, ``16.0`` or ``"16"`` is refused by the decoder."""
 
     model: str | None = None
     stream: bool | None = False
@@ -35,10 +42,7 @@ class RequestHead(msgspec.Struct, kw_only=True):
     max_tokens: int | None = None  # OpenAI chat (legacy) and Anthropic
     max_completion_tokens: int | None = None  # OpenAI chat
     max_output_tokens: int | None = None  # OpenAI Responses
-
-    @property
-    def max_output(self) -> int | None:
-        return self.max_completion_tokens or self.max_tokens or self.max_output_tokens
+    n: int | None = None  # OpenAI chat: how many choices, each up to the max tokens
 
     @property
     def wants_usage(self) -> bool:
@@ -53,7 +57,8 @@ def decode_head(body: bytes) -> RequestHead:
     """``ValidationError`` (400 in the envelope) for a body that is not a JSON object with a
     string ``model``."""
     try:
-        head = _head_decoder.decode(body)
+        with refuse_deep_json("the request body"):
+            head = _head_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise ValidationError(
             f"the request body is not valid JSON for this endpoint: {exc}"
@@ -63,17 +68,46 @@ def decode_head(body: bytes) -> RequestHead:
     return head
 
 
+class OutputBound(msgspec.Struct, frozen=True):
+    """The most output a request allows: ``max_tokens`` per choice (``None`` when it sets no
+    limit: the price book's default applies) times ``choices``."""
+
+    max_tokens: int | None = None
+    choices: int = 1
+
+
+def output_bound(head: RequestHead, dialect: Dialect) -> OutputBound:
+    """The dialect's output limits read from ``head``: the largest of its max-tokens fields
+    that is set, and its number of choices. A value below 1 or above the maximum is refused
+    (``ValidationError``, a 400 naming the field), as the providers refuse it: a negative
+    ``max_tokens`` must not reserve nothing and reach a provider that ignores it."""
+    limits = [_limit(head, name, MAX_TOKENS_FIELD) for name in dialect.limits]
+    given = [limit for limit in limits if limit is not None]
+    choices = _limit(head, dialect.choices, MAX_CHOICES) if dialect.choices else None
+    return OutputBound(max(given) if given else None, choices or 1)
+
+
+def _limit(head: RequestHead, name: str, most: int) -> int | None:
+    value: int | None = getattr(head, name)
+    if value is None or 1 <= value <= most:
+        return value
+    shown = str(value) if abs(value) < 10**15 else "a larger number"
+    raise ValidationError(f"'{name}' must be an integer from 1 to {most}, not {shown}")
+
+
 def rewrite(body: bytes, *, model: str | None, include_usage: bool) -> bytes:
     """The body with ``model`` replaced and/or ``stream_options.include_usage`` set; the only
     changes the gateway makes to a request (everything else is re-encoded as it was)."""
-    decoded = msgspec.json.decode(body)
+    with refuse_deep_json("the request body"):
+        decoded = msgspec.json.decode(body)
     if model is not None:
         decoded["model"] = model
     if include_usage:
         options = decoded.get("stream_options")
         decoded["stream_options"] = {**(options if isinstance(options, dict) else {})}
         decoded["stream_options"]["include_usage"] = True
-    return msgspec.json.encode(decoded)
+    with refuse_deep_json("the request body"):
+        return msgspec.json.encode(decoded)
 
 
 # --- usage shapes -------------------------------------------------------------------------
@@ -157,7 +191,7 @@ _anthropic_event = msgspec.json.Decoder(_AnthropicEvent)
 def chat_usage(body: bytes) -> Usage | None:
     try:
         usage = _chat_body.decode(body).usage
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return usage.usage() if usage else None
 
@@ -165,7 +199,7 @@ def chat_usage(body: bytes) -> Usage | None:
 def responses_usage(body: bytes) -> Usage | None:
     try:
         usage = _responses_body.decode(body).usage
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return usage.usage() if usage else None
 
@@ -173,7 +207,7 @@ def responses_usage(body: bytes) -> Usage | None:
 def anthropic_usage(body: bytes) -> Usage | None:
     try:
         usage = _anthropic_message.decode(body).usage
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return usage.usage() if usage else None
 
@@ -253,7 +287,7 @@ class ChatMeter(Meter):
         if _has_usage(data):
             try:
                 chunk = _chat_body.decode(data)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 return True
             if chunk.usage is not None:
                 self.usage = chunk.usage.usage()
@@ -272,7 +306,7 @@ class ResponsesMeter(Meter):
         elif _has_usage(data):
             try:
                 event = _responses_event.decode(data)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 return True
             if event.response is not None and event.response.usage is not None:
                 self.usage = event.response.usage.usage()
@@ -293,7 +327,7 @@ class AnthropicMeter(Meter):
         elif name in (b"message_start", b"message_delta") and b'"usage"' in data:
             try:
                 event = _anthropic_event.decode(data)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 return True
             if event.message is not None and event.message.usage is not None:
                 self._start = event.message.usage
@@ -335,10 +369,32 @@ class Dialect(msgspec.Struct, frozen=True):
     upstream_path: str
     usage: Callable[[bytes], Usage | None]
     meter: Callable[..., Meter]
+    limits: tuple[str, ...] = ()  # the request fields that cap output tokens (per choice)
+    choices: str | None = None  # the request field that multiplies them, if any
 
 
-CHAT = Dialect("openai.chat", "openai", "/chat/completions", chat_usage, ChatMeter)
-RESPONSES = Dialect("openai.responses", "openai", "/responses", responses_usage, ResponsesMeter)
+CHAT = Dialect(
+    "openai.chat",
+    "openai",
+    "/chat/completions",
+    chat_usage,
+    ChatMeter,
+    limits=("max_completion_tokens", "max_tokens"),
+    choices="n",
+)
+RESPONSES = Dialect(
+    "openai.responses",
+    "openai",
+    "/responses",
+    responses_usage,
+    ResponsesMeter,
+    limits=("max_output_tokens",),
+)
 MESSAGES = Dialect(
-    "anthropic.messages", "anthropic", "/v1/messages", anthropic_usage, AnthropicMeter
+    "anthropic.messages",
+    "anthropic",
+    "/v1/messages",
+    anthropic_usage,
+    AnthropicMeter,
+    limits=("max_tokens",),
 )

@@ -98,7 +98,7 @@ def short_reason(status: int, body: bytes) -> str:
     the envelope's error type (never its message, which may echo a key)."""
     try:
         decoded = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return f"provider answered {status}"
     kind = None
     if isinstance(decoded, dict):

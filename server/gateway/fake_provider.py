@@ -7,7 +7,8 @@ It speaks the wire formats the real SDKs expect: ``GET /v1/models``,
 Answers are instant and deterministic:
 
 - the reply is ``REPLY`` (or ``replies[model]`` when set, e.g. an AI reviewer's JSON verdict)
-  cut to the request's max tokens, one token per word;
+  cut to the request's max tokens, one token per word; a chat completion asking for ``n``
+  choices gets ``n`` of them and ``n`` times the output tokens (a stream always has one choice);
 - input tokens are ``len(body) // 8`` (at least 1), a quarter of them reported as cached;
 - OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is set,
   like OpenAI's.
@@ -55,6 +56,7 @@ class Seen(msgspec.Struct, kw_only=True):
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    choices: int = 1
 
 
 def input_tokens_of(body: bytes) -> int:
@@ -129,7 +131,10 @@ class FakeProvider:
             words = words[:limit]
         seen.input_tokens = input_tokens_of(raw)
         seen.cached_tokens = seen.input_tokens // 4
-        seen.output_tokens = len(words)
+        choices = body.get("n") if path == "/v1/chat/completions" else None
+        several = isinstance(choices, int) and choices > 1 and not body.get("stream")
+        seen.choices = choices if several and isinstance(choices, int) else 1
+        seen.output_tokens = len(words) * seen.choices
         if model == "stall":  # a provider that takes its time before answering at all
             await asyncio.sleep(self.slow_seconds)
         pause = self.slow_seconds if model == "slow" else 0.0
@@ -159,8 +164,11 @@ def _chat(model: str, words: list[str], seen: Seen, body: dict[str, Any], stream
     base = {"id": "chatcmpl-fake", "created": CREATED, "model": model}
     if not stream:
         message = {"role": "assistant", "content": " ".join(words)}
-        choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
-        yield None, {**base, "object": "chat.completion", "choices": [choice], "usage": usage}
+        choices = [
+            {"index": i, "message": message, "finish_reason": "stop", "logprobs": None}
+            for i in range(seen.choices)
+        ]
+        yield None, {**base, "object": "chat.completion", "choices": choices, "usage": usage}
         return
     options = body.get("stream_options") or {}
     with_usage = isinstance(options, dict) and options.get("include_usage") is True

@@ -5,7 +5,9 @@ One request, in order:
 1. authenticate the ``Authorization: Bearer`` or ``x-api-key`` credential (``GatewayAuth``);
 2. read the body (at most ``PRELOOP_GATEWAY_MAX_BODY_BYTES``) and decode only its head;
 3. check the model against the credential's allowed models, route it (``ModelRouter``);
-4. reserve the most it can cost against the budgets (``Budgets.admit``; a hard stop is a 429);
+4. reserve the most it can cost against the budgets (``Budgets.admit``; a hard stop is a 429):
+   its input, and its output limit times its choices (``dialects.output_bound``; a limit
+   below 1 is refused, not read as "no output");
 5. forward the client's bytes to the provider with the provider's key, changing only the
    model (alias → upstream id) and, for an OpenAI chat stream that did not ask for usage,
    ``stream_options.include_usage`` (the extra usage chunk is dropped on the way back);
@@ -237,6 +239,7 @@ class GatewayProxy:
         extra: dict[str, str] | None = None,
     ) -> None:
         head = dialects.decode_head(body)
+        bound = dialects.output_bound(head, dialect)
         who = call.who
         assert who is not None
         assert head.model is not None
@@ -252,7 +255,10 @@ class GatewayProxy:
         call.provider = route.provider.name
         price = call.price = await self.prices.price(who.account_id, route.upstream_model)
         estimate = self.prices.estimate(
-            price, input_bytes=len(body), max_output_tokens=head.max_output
+            price,
+            input_bytes=len(body),
+            max_output_tokens=bound.max_tokens,
+            choices=bound.choices,
         )
         call.admission = await self.budgets.admit(
             who, model=route.upstream_model, estimate=estimate

@@ -108,11 +108,17 @@ class PriceTable:
         return (total + usage.output_tokens * price.output) / MILLION
 
     def estimate(
-        self, price: ModelPrice | None, *, input_bytes: int, max_output_tokens: int | None
+        self,
+        price: ModelPrice | None,
+        *,
+        input_bytes: int,
+        max_output_tokens: int | None,
+        choices: int = 1,
     ) -> Decimal:
         if price is None:
             return Decimal(0)
-        output = max_output_tokens or 4096
+        per_choice = max_output_tokens if max_output_tokens and max_output_tokens > 0 else 4096
+        output = per_choice * max(choices, 1)
         return (input_bytes // 4 * price.input + output * price.output) / MILLION
 
 

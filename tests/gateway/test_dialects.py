@@ -1,12 +1,25 @@
 """The stream meters find the usage wherever the upstream's chunks happen to split the events,
-and forward exactly the bytes they were given (or, when stripping, all but the usage chunk)."""
+and forward exactly the bytes they were given (or, when stripping, all but the usage chunk).
+A request's output bound (max tokens times choices) is read per dialect, and a limit a provider
+would refuse is refused."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
+from hub.errors import ValidationError
 from hub.gateway.records import Usage
-from server.gateway.dialects import AnthropicMeter, ChatMeter, Meter, ResponsesMeter, rewrite
+from server.gateway import dialects
+from server.gateway.dialects import (
+    AnthropicMeter,
+    ChatMeter,
+    Dialect,
+    Meter,
+    OutputBound,
+    ResponsesMeter,
+    rewrite,
+)
 
 CHAT = (
     b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null}\n\n'
@@ -71,3 +84,63 @@ def test_rewrite_changes_only_the_model_and_stream_options() -> None:
         b'{"model":"gpt-fake","stream":true,"stream_options":{"x":1,"include_usage":true},'
         b'"messages":[]}'
     )
+
+
+def bound(dialect: Dialect, **fields: object) -> OutputBound:
+    head = dialects.decode_head(msgspec.json.encode({"model": "m", **fields}))
+    return dialects.output_bound(head, dialect)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "fields", "expected"),
+    [
+        (dialects.CHAT, {}, OutputBound(None, 1)),
+        (dialects.CHAT, {"max_tokens": 16}, OutputBound(16, 1)),
+        (dialects.CHAT, {"max_completion_tokens": 16, "n": 5}, OutputBound(16, 5)),
+        (dialects.CHAT, {"max_tokens": 8, "max_completion_tokens": 32}, OutputBound(32, 1)),
+        (dialects.CHAT, {"n": 3}, OutputBound(None, 3)),  # the default, three times
+        (dialects.RESPONSES, {"max_output_tokens": 64}, OutputBound(64, 1)),
+        # a field the endpoint does not read does not lower the bound
+        (dialects.RESPONSES, {"max_tokens": 1, "n": 9}, OutputBound(None, 1)),
+        (dialects.MESSAGES, {"max_tokens": 1024}, OutputBound(1024, 1)),
+        (dialects.MESSAGES, {"max_completion_tokens": 1}, OutputBound(None, 1)),
+    ],
+)
+def test_the_output_bound_reads_each_dialects_limits_and_choices(
+    dialect: Dialect, fields: dict[str, object], expected: OutputBound
+) -> None:
+    assert expected == bound(dialect, **fields)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "field", "value"),
+    [
+        (dialects.CHAT, "max_tokens", -1),
+        (dialects.CHAT, "max_tokens", 0),
+        (dialects.CHAT, "max_completion_tokens", -5),
+        (dialects.CHAT, "max_completion_tokens", 2**31),
+        (dialects.CHAT, "n", 0),
+        (dialects.CHAT, "n", -2),
+        (dialects.CHAT, "n", 129),
+        (dialects.RESPONSES, "max_output_tokens", -1),
+        (dialects.RESPONSES, "max_output_tokens", 10**30),
+        (dialects.MESSAGES, "max_tokens", -1),
+        (dialects.MESSAGES, "max_tokens", 0),
+    ],
+)
+def test_an_output_limit_out_of_range_is_refused_naming_the_field(
+    dialect: Dialect, field: str, value: int
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        bound(dialect, **{field: value})
+    assert f"'{field}' must be an integer from 1 to" in raised.value.message
+
+
+@pytest.mark.parametrize("value", [True, False, 16.0, 1e3, "16", [16], {"n": 1}])
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens", "max_output_tokens", "n"])
+def test_an_output_limit_that_is_not_an_integer_is_refused_naming_the_field(
+    field: str, value: object
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        bound(dialects.CHAT, **{field: value})
+    assert f"$.{field}" in raised.value.message

@@ -192,3 +192,63 @@ async def test_the_provider_key_is_never_shown(
     for text in seen:
         assert PROVIDER_KEY not in text
         assert PROVIDER_KEY[:12] not in text
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("path", "envelope"),
+    [
+        ("/openai/v1/chat/completions", "error"),
+        ("/openai/v1/responses", "error"),
+        ("/anthropic/v1/messages", "type"),
+    ],
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "gpt-fake", "a": ' + b'{"a":' * 3000 + b"1" + b"}" * 3001,
+        b'{"model": "gpt-fake", "messages": ' + _nested(3000) + b"}",
+        b'{"model": "gpt-fake", "metadata": {"a": ' + _nested(3000) + b"}}",
+    ],
+    ids=["objects", "in-messages", "in-an-unknown-field"],
+)
+async def test_json_nested_too_deeply_is_a_400_in_the_envelope(
+    gateway: Gateway, path: str, envelope: str, body: bytes
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
+        response = await client.post(
+            path, content=body, headers={"authorization": f"Bearer {TOKEN}"}
+        )
+    assert 400 == response.status_code
+    assert envelope in response.json()
+    assert "the request body is JSON nested too deeply" in response.text
+    assert [] == gateway.fake.seen
+
+
+async def test_an_output_limit_below_one_is_a_bad_request_in_each_sdk(gateway: Gateway) -> None:
+    """Refused before the budget and the provider, naming the field, as the providers do."""
+    async with gateway.openai() as client:
+        with pytest.raises(openai.BadRequestError) as chat:
+            await client.chat.completions.create(model="gpt-fake", messages=HI, max_tokens=-1)  # type: ignore[arg-type]
+        with pytest.raises(openai.BadRequestError) as choices:
+            await client.chat.completions.create(model="gpt-fake", messages=HI, n=0)  # type: ignore[arg-type]
+        with pytest.raises(openai.BadRequestError) as responses:
+            await client.responses.create(model="gpt-fake", input="hi", max_output_tokens=0)
+    async with gateway.anthropic() as client:
+        with pytest.raises(anthropic.BadRequestError) as messages:
+            await client.messages.create(model="claude-fake", max_tokens=-1, messages=HI)  # type: ignore[arg-type]
+    expected = [
+        "'max_tokens' must be an integer from 1 to 2147483647, not -1",
+        "'n' must be an integer from 1 to 128, not 0",
+        "'max_output_tokens' must be an integer from 1 to 2147483647, not 0",
+        "'max_tokens' must be an integer from 1 to 2147483647, not -1",
+    ]
+    raised = [chat.value, choices.value, responses.value, messages.value]
+    named = [text in error.message for text, error in zip(expected, raised, strict=True)]
+    assert [True] * 4 == named
+    assert [] == gateway.fake.seen
+    assert [] == gateway.budgets.admitted
+    assert [(400, "refused")] * 4 == [(r.status, r.outcome) for r in gateway.ledger.records]

@@ -238,6 +238,61 @@ async def test_concurrent_requests_never_overshoot_a_hard_budget(
     assert sorted(e["outcome"] for e in events) == sorted(outcomes)
 
 
+@pytest.mark.parametrize(
+    ("asked", "expected"),
+    [
+        ({"max_tokens": -1}, {"bad request"}),  # refused naming the field, never "no output"
+        ({"max_tokens": 16, "n": 5}, {"ok", "refused"}),  # five choices reserve five times
+    ],
+    ids=["negative-max-tokens", "five-choices"],
+)
+async def test_output_limits_cannot_stretch_a_hard_budget(
+    server: LiveServer,
+    fake_provider: tuple[FakeProvider, str],
+    asked: dict[str, int],
+    expected: set[str],
+) -> None:
+    """20 requests at once whose output the reservation used to undercount (``max_tokens: -1``
+    reserved no output; ``n: 5`` reserved one choice of five) against a $0.20 hard limit, each
+    answer costing at least $0.014: what is let through never costs more than the limit."""
+    import asyncio
+
+    fake, fake_url = fake_provider
+    add_providers(server, fake_url, f"env:{KEY_VAR}")
+    limit = Decimal("0.20")
+    with admin(server) as api:
+        price = {"model": "gpt-fake", "input": "0", "output": "1000"}  # $0.001 a token out
+        assert api.put("/gateway/prices", json=price).status_code in (200, 201, 204)
+        budget = {"name": "tight", "scope": "flow", "scope_id": "nightly", "period": "day"}
+        response = api.post("/budgets/", json={**budget, "hard_limit": str(limit)})
+        assert response.status_code in (200, 201), response.text
+    started = start_execution(server)
+    client = openai.AsyncOpenAI(
+        base_url=f"{server.url}/openai/v1", api_key=started["token"], max_retries=0, timeout=60
+    )
+
+    async def one() -> str:
+        try:
+            await client.chat.completions.create(model="gpt-fake", messages=HI, **asked)  # type: ignore[call-overload]
+        except openai.RateLimitError as exc:
+            return "refused" if exc.code == "budget_exceeded" else f"other: {exc.code}"
+        except openai.BadRequestError as exc:
+            named = "'max_tokens' must be an integer from 1 to 2147483647, not -1" in exc.message
+            return "bad request" if named else f"other: {exc.message}"
+        return "ok"
+
+    async with client:
+        outcomes = await asyncio.gather(*(one() for _ in range(20)))
+    assert expected == set(outcomes)
+    assert outcomes.count("ok") == len(fake.seen)  # the rest never reached the provider
+    events = await gateway_events(server, started["execution"]["id"], 20)
+    spent = sum(Decimal(e["cost"]) for e in events)
+    assert spent <= limit
+    with admin(server) as api:
+        [state] = [b for b in api.get("/budgets/").json() if b["name"] == "tight"]
+    assert Decimal(state["spent"]) <= limit
+
+
 async def test_a_soft_limit_warns_in_a_header(
     server: LiveServer, fake_provider: tuple[FakeProvider, str]
 ) -> None:

@@ -153,6 +153,46 @@ async def test_an_agent_key_runs_a_flow_as_itself(api: Api) -> None:
     assert "ttl_seconds must be between 1 and 86400" in too_long.json()["error"]["message"]
 
 
+async def test_an_agent_key_sees_and_revokes_only_its_own_flow_executions(api: Api) -> None:
+    """Another agent's execution is answered 404, exactly as a missing one, on every flow
+    execution endpoint; its token keeps working. Readers and admins see the whole account."""
+    a, b = await api.key(Role.AGENT, name="runner-a"), await api.key(Role.AGENT, name="runner-b")
+    started = await api.client.post("/api/v1/flows/triage/executions", json={}, headers=api.auth(a))
+    assert 201 == started.status_code, started.text
+    execution_id, token = started.json()["execution"]["id"], started.json()["token"]
+    path = f"/api/v1/flows/executions/{execution_id}"
+
+    shown = await api.client.get(path, headers=api.auth(b))
+    revoked = await api.client.post(f"{path}/revoke-token", headers=api.auth(b))
+    missing = await api.client.get("/api/v1/flows/executions/fx_missing", headers=api.auth(b))
+
+    assert [404, 404] == [shown.status_code, revoked.status_code]
+    assert f"no flow execution {execution_id!r}" == shown.json()["error"]["message"]
+    assert shown.json()["error"] == revoked.json()["error"]
+    gone = {**missing.json()["error"], "message": shown.json()["error"]["message"]}
+    assert gone == shown.json()["error"]  # the same answer as an execution that does not exist
+    assert execution_id == (await api.hub.gateway_auth.authenticate(token)).execution_id
+    for other in (f"{path}/gateway-events", f"/api/v1/gateway/sessions/{execution_id}"):
+        assert 403 == (await api.client.get(other, headers=api.auth(b))).status_code
+
+    viewer = await api.key(Role.VIEWER)
+    seen = await api.client.get(path, headers=api.auth(viewer))
+    assert (200, ["active"]) == (seen.status_code, [t["status"] for t in seen.json()["tokens"]])
+    own = await api.client.get(path, headers=api.auth(a))
+    assert (200, "runner-a") == (own.status_code, own.json()["execution"]["principal"])
+    own_revoke = await api.client.post(f"{path}/revoke-token", headers=api.auth(a))
+    assert ["revoked"] == [t["status"] for t in own_revoke.json()["tokens"]]
+
+    for_b = await api.client.post(
+        "/api/v1/flows/triage/executions", json={"principal": "runner-b"}, headers=api.auth()
+    )
+    b_path = f"/api/v1/flows/executions/{for_b.json()['execution']['id']}"
+    assert 200 == (await api.client.get(b_path, headers=api.auth(b))).status_code
+    assert 404 == (await api.client.post(f"{b_path}/revoke-token", headers=api.auth(a))).status_code
+    by_admin = await api.client.post(f"{b_path}/revoke-token", headers=api.auth())
+    assert ["revoked"] == [t["status"] for t in by_admin.json()["tokens"]]
+
+
 async def test_secrets_never_appear_in_api_output_audit_rows_or_logs(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:

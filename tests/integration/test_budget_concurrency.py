@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub.clock import FrozenClock
+from hub.gateway.budgets import MAX_LIMIT, MAX_RESERVATION
 from hub.gateway.ports import Admission, BudgetExceeded
 from hub.gateway.records import Attribution, BudgetPeriod, BudgetScope
 from server.bootstrap import Hub, open_hub
@@ -125,3 +126,37 @@ async def test_two_services_on_one_postgres_database_share_the_limit(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_absurd_estimate_is_reserved_capped_and_still_refused_by_a_hard_limit(
+    hub: Hub,
+) -> None:
+    """A request's max tokens times its choices times a price set at the maximum can be worth
+    more nano-dollars than a 64-bit column holds: the reservation is capped just above every
+    hard limit, so it is stored, and refused by any hard budget."""
+    account = await hub.identity.default_account()
+    who = Attribution(account_id=account.id, api_key_id="key_a", principal="agent")
+    absurd = Decimal(2**31 - 1) * 128 * Decimal(1_000_000) / 1_000_000  # $1 a token
+    await hub.budgets.add(
+        account.id,
+        name="watch",
+        scope=BudgetScope.ACCOUNT,
+        period=BudgetPeriod.DAY,
+        soft_limit=Decimal("1"),
+        actor="test",
+    )
+
+    admission = await hub.budgets.admit(who, model="gpt-4o", estimate=absurd)
+
+    assert MAX_RESERVATION == admission.reserved
+    await hub.budgets.settle(admission, Decimal(0))
+    await hub.budgets.add(
+        account.id,
+        name="cap",
+        scope=BudgetScope.ACCOUNT,
+        period=BudgetPeriod.DAY,
+        hard_limit=MAX_LIMIT,
+        actor="test",
+    )
+    with pytest.raises(BudgetExceeded, match='Budget "cap"'):
+        await hub.budgets.admit(who, model="gpt-4o", estimate=absurd)

@@ -90,6 +90,22 @@ async def test_estimate_is_an_upper_bound_with_a_default_output() -> None:
     assert actual <= estimate
 
 
+async def test_estimate_counts_every_choice_and_never_drops_below_the_default() -> None:
+    prices, _, _ = await book(default_max_output_tokens=100)
+    price = ModelPrice(model="m", input=Decimal(0), output=Decimal(1_000_000))  # $1 a token
+
+    def output(max_output_tokens: int | None, choices: int = 1) -> Decimal:
+        return prices.estimate(
+            price, input_bytes=0, max_output_tokens=max_output_tokens, choices=choices
+        )
+
+    assert Decimal(16 * 5) == output(16, choices=5)  # n choices, each up to max tokens
+    assert Decimal(100 * 5) == output(None, choices=5)  # the default, for each choice
+    # a limit a provider would not honour is no limit, never "no output"
+    assert [Decimal(100)] * 3 == [output(-1), output(0), output(-(10**9))]
+    assert Decimal(16) == output(16, choices=0)  # fewer than one choice is one
+
+
 def test_a_price_with_a_negative_amount_is_refused() -> None:
     with pytest.raises(ValidationError, match="output"):
         check_price(ModelPrice(model="x", input=Decimal(1), output=Decimal(-1)))

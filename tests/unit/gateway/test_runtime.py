@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from hub.errors import AuthenticationError, PermissionDeniedError, ValidationError
+from hub.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from hub.gateway.runtime import model_allowed, token_id_of
 from hub.keys import hash_key
 from hub.records import Role
@@ -60,6 +65,29 @@ async def test_expired_revoked_and_unknown_tokens_are_refused_clearly() -> None:
         await s.runtime.authenticate(fresh.token_text)
     await s.runtime.revoke(s.account_id, fresh.execution.id, actor="a")  # idempotent
     assert 1 == (await s.kinds()).count("runtime.token_revoked")
+
+
+async def test_a_principal_sees_and_revokes_only_its_own_executions() -> None:
+    s = await stack()
+    started = await s.runtime.start(s.account_id, "triage", "runner-a", actor="key_a")
+    execution_id = started.execution.id
+
+    for attempt in (
+        s.runtime.execution(s.account_id, execution_id, principal="runner-b"),
+        s.runtime.revoke(s.account_id, execution_id, actor="key_b", principal="runner-b"),
+    ):
+        with pytest.raises(NotFoundError) as raised:
+            await attempt
+        assert f"no flow execution {execution_id!r}" == raised.value.message
+
+    assert execution_id == (await s.runtime.authenticate(started.token_text)).execution_id
+    assert ["runtime.token_issued"] == await s.kinds()
+    found, _ = await s.runtime.execution(s.account_id, execution_id, principal="runner-a")
+    assert "runner-a" == found.principal
+    revoked = await s.runtime.revoke(
+        s.account_id, execution_id, actor="key_a", principal="runner-a"
+    )
+    assert [started.token.id] == [t.id for t in revoked if t.revoked_at is not None]
 
 
 async def test_ttl_flow_name_and_models_are_validated() -> None:
