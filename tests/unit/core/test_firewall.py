@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -105,9 +105,14 @@ class World(msgspec.Struct):
         return [e.data for e in await self.storage.audit.all(account.id) if e.kind == "tool.call"]
 
 
-async def make_world(policy: str | None = POLICY, heartbeat: float = 10.0) -> World:
+async def make_world(
+    policy: str | None = POLICY,
+    heartbeat: float = 10.0,
+    audit: Callable[[AuditStore], AuditStore] = RoundTripAudit,
+    upstream: RecordingUpstream | None = None,
+) -> World:
     storage, clock = InMemoryStorage(), FrozenClock()
-    auditor = Auditor(RoundTripAudit(storage.audit), clock)
+    auditor = Auditor(audit(storage.audit), clock)
     identity = IdentityService(storage, clock, auditor)
     account = await identity.default_account()
     policies = PolicyService(storage, clock, auditor)
@@ -115,7 +120,7 @@ async def make_world(policy: str | None = POLICY, heartbeat: float = 10.0) -> Wo
         await policies.apply(account.id, policy, actor="test")
     bus = InMemoryEventBus()
     approvals = ApprovalService(storage, clock, auditor, bus)
-    upstream = RecordingUpstream()
+    upstream = upstream or RecordingUpstream()
     firewall = FirewallService(
         clock=clock,
         auditor=auditor,
