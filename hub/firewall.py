@@ -38,7 +38,8 @@ import msgspec
 from hub.approvals import ApprovalService, args_digest
 from hub.auditing import Auditor
 from hub.clock import Clock
-from hub.errors import NotFoundError, PreloopError, StorageError
+from hub.errors import ConfigError, NotFoundError, PreloopError, StorageError
+from hub.held_calls import HeldCalls
 from hub.ids import new_id
 from hub.keys import Caller
 from hub.policy import Action, ApprovalWorkflow, CallContext, Decision, Principal, ToolCall
@@ -108,6 +109,7 @@ class FirewallService:
         approvals: ApprovalService,
         upstream: Upstream,
         heartbeat_seconds: float = 10.0,
+        held_calls: HeldCalls | None = None,
     ) -> None:
         self._clock = clock
         self._auditor = auditor
@@ -117,7 +119,10 @@ class FirewallService:
         self._heartbeat = heartbeat_seconds
         # Arguments of async approvals waiting to run, by request id. Requests store only the
         # redacted arguments; these are the real ones, checked against the request's digest.
+        # ``held_calls`` (when custody has local keys) also keeps them sealed in the database,
+        # for every replica and across restarts (docs/decisions/0048).
         self._held: dict[str, dict[str, Any]] = {}
+        self._held_calls = held_calls
         # Bookkeeping that outlives a cancelled call (see _settle), kept until it finishes.
         self._settling: set[asyncio.Future[Any]] = set()
         self._closing = asyncio.Event()  # set by drain: owed records stop waiting to retry
@@ -262,6 +267,7 @@ class FirewallService:
             audit["approval_id"] = approval.id
             if workflow.async_approval:
                 self._held[approval.id] = arguments
+                await self._keep(caller, approval.id, arguments)
                 audit["status"] = "pending"
                 return info_result(
                     f"This call needs {_whose(workflow)} approval (workflow {workflow.name!r}). "
@@ -454,9 +460,16 @@ class FirewallService:
                 f"Approval {approval_id} was approved; the call is running.",
                 {"approval_id": approval_id, "status": "running"},
             )
-        arguments = (
-            self._held.get(approval_id) if (approval.status is ApprovalStatus.APPROVED) else None
-        )
+        arguments = None
+        if approval.status is ApprovalStatus.APPROVED:
+            try:
+                arguments = await self._held_arguments(caller, approval_id)
+            except ConfigError as exc:  # a sealing key was dropped, or the row altered
+                return error_result(
+                    f"Approval {approval_id} was approved, but its call cannot be opened: "
+                    f"{exc.message}. Nothing was run.",
+                    approval_id=approval_id,
+                )
         if approval.status is ApprovalStatus.APPROVED and arguments is None:
             return error_result(
                 f"Approval {approval_id} was approved, but this server no longer holds the "
@@ -475,8 +488,32 @@ class FirewallService:
         result = await self._after_decision(caller, approval, request, arguments or {}, audit, None)
         if audit.get("status") != "refused":  # a refused call is kept for the next poll
             self._held.pop(approval_id, None)
+            await self._forget(caller, approval_id)
         await self._finish(caller, audit, started)
         return result
+
+    async def _keep(self, caller: Caller, approval_id: str, arguments: dict[str, Any]) -> None:
+        if self._held_calls is None:
+            return
+        try:
+            await self._held_calls.keep(caller.account_id, approval_id, arguments)
+        except PreloopError as exc:  # this process still holds it (until it stops)
+            log.error("held call of approval %s not stored: %s", approval_id, exc.message)
+
+    async def _held_arguments(self, caller: Caller, approval_id: str) -> dict[str, Any] | None:
+        arguments = self._held.get(approval_id)
+        if arguments is None and self._held_calls is not None:
+            arguments = await self._held_calls.arguments(caller.account_id, approval_id)
+        return arguments
+
+    async def _forget(self, caller: Caller, approval_id: str) -> None:
+        """Drop the sealed arguments once the call ran or was refused for good."""
+        if self._held_calls is None:
+            return
+        try:
+            await self._held_calls.forget(caller.account_id, approval_id)
+        except PreloopError as exc:
+            log.warning("held call of approval %s not forgotten: %s", approval_id, exc.message)
 
     async def _attempt(
         self,

@@ -30,6 +30,7 @@ from hub.records import (
     AuditEvent,
     ChannelMessage,
     Device,
+    HeldCall,
     McpServer,
     NotificationClaim,
     PairingToken,
@@ -78,6 +79,7 @@ class _State:
         self.workflows: dict[str, dict[str, WorkflowRecord]] = {}
         self.approvals: dict[str, ApprovalRequest] = {}
         self.votes: dict[tuple[str, str], ApprovalVote] = {}
+        self.held_calls: dict[tuple[str, str], HeldCall] = {}
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, tuple[int, str]] = {}
         self.used_links: dict[str, str] = {}  # link id -> account id
@@ -588,6 +590,23 @@ class InMemoryDeviceStore(_Store):
         return device
 
 
+class InMemoryHeldCallStore(_Store):
+    async def add(self, held: HeldCall) -> None:
+        request = self._s.approvals.get(held.request_id)
+        if request is None or request.account_id != held.account_id:
+            raise NotFoundError(f"approval request {held.request_id!r} does not exist")
+        key = (held.account_id, held.request_id)
+        if key in self._s.held_calls:
+            raise ConflictError(f"approval request {held.request_id!r} already holds a call")
+        self._s.held_calls[key] = _stored(held)
+
+    async def get(self, account_id: str, request_id: str) -> HeldCall | None:
+        return self._s.held_calls.get((account_id, request_id))
+
+    async def remove(self, account_id: str, request_id: str) -> None:
+        self._s.held_calls.pop((account_id, request_id), None)
+
+
 class InMemoryPairingStore(_Store):
     async def add(self, token: PairingToken) -> None:
         self._s.require_account(token.account_id)
@@ -757,6 +776,7 @@ class InMemoryStorage:
         self.policies = InMemoryPolicyStore(state)
         self.workflows = InMemoryWorkflowStore(state)
         self.approvals = InMemoryApprovalStore(state)
+        self.held_calls = InMemoryHeldCallStore(state)
         self.audit = InMemoryAuditStore(state)
         self.used_links = InMemoryUsedLinkStore(state)
         self.channel_messages = InMemoryChannelMessageStore(state)

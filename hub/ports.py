@@ -40,6 +40,7 @@ from hub.records import (
     AuditEvent,
     ChannelMessage,
     Device,
+    HeldCall,
     McpServer,
     NotificationClaim,
     PairingToken,
@@ -244,6 +245,16 @@ class ApprovalStore(Protocol):
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         """Oldest first (ties by approver)."""
         ...
+
+
+class HeldCallStore(Protocol):
+    async def add(self, held: HeldCall) -> None:
+        """Keep a held call's sealed arguments. ``ConflictError`` when the request already
+        has some; ``NotFoundError`` when the request does not exist."""
+
+    async def get(self, account_id: str, request_id: str) -> HeldCall | None: ...
+    async def remove(self, account_id: str, request_id: str) -> None:
+        """Forget them (nothing to forget is not an error)."""
 
 
 class VoteOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -651,6 +662,8 @@ class Storage(Protocol):
     def workflows(self) -> WorkflowStore: ...
     @property
     def approvals(self) -> ApprovalStore: ...
+    @property
+    def held_calls(self) -> HeldCallStore: ...
     @property
     def audit(self) -> AuditStore: ...
     @property

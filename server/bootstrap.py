@@ -21,12 +21,13 @@ from hub.errors import ConfigError, ValidationError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
 from hub.gateway.budgets import BudgetService
-from hub.gateway.custody import Custody
+from hub.gateway.custody import LOCAL, Custody
 from hub.gateway.ledger import UsageLedger
 from hub.gateway.pricing import PriceBook, check_price
 from hub.gateway.providers import ProviderService
 from hub.gateway.records import ModelPrice
 from hub.gateway.runtime import RuntimeService
+from hub.held_calls import HeldCalls
 from hub.identity import IdentityService
 from hub.links import LinkSigner, new_link_secret
 from hub.notifications import NotificationDispatch
@@ -203,6 +204,7 @@ async def open_hub(
             approvals=approvals,
             upstream=pool,
             heartbeat_seconds=settings.mcp.approval_heartbeat_seconds,
+            held_calls=_held_calls(custody, storage, clock),
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
         links=links,
@@ -217,6 +219,20 @@ async def open_hub(
         mattermost=mattermost,
         notes=custody_notes,
     )
+
+
+def _held_calls(custody: Custody, storage: Storage, clock: Clock) -> HeldCalls | None:
+    """Held calls sealed in the database when custody has the ``local_encrypted`` keys (on
+    PostgreSQL: ``PRELOOP_SECRETS_KEYS``); else async calls are held in memory only."""
+    from server.custody.local import KeyringSealer, LocalEncryptedBackend
+
+    try:
+        local = custody.backend(LOCAL)
+    except ConfigError:
+        return None
+    if not isinstance(local, LocalEncryptedBackend):
+        return None
+    return HeldCalls(storage.held_calls, KeyringSealer(local.keyring), clock)
 
 
 def _custody(

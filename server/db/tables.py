@@ -239,6 +239,21 @@ approval_votes = Table(
     Index(None, "account_id", "request_id"),
 )
 
+held_calls = Table(  # the sealed real arguments of calls held for async approval
+    "held_calls",
+    metadata,
+    Column("account_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("sealed", Text, nullable=False),
+    _at("created_at"),
+    ForeignKeyConstraint(
+        ["account_id", "request_id"],
+        ["approval_requests.account_id", "approval_requests.id"],
+        ondelete="CASCADE",
+    ),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

@@ -23,6 +23,7 @@ from server.db.stores.custody import (
 )
 from server.db.stores.devices import SqlDeviceStore, SqlPairingStore
 from server.db.stores.gateway import SqlBudgetStore, SqlModelPriceStore, SqlUsageStore
+from server.db.stores.held_calls import SqlHeldCallStore
 from server.db.stores.identity import (
     SqlAccountStore,
     SqlApiKeyStore,
@@ -83,6 +84,7 @@ class SqlStorage:
         self.policies = SqlPolicyStore(db)
         self.workflows = SqlWorkflowStore(db)
         self.approvals = SqlApprovalStore(db)
+        self.held_calls = SqlHeldCallStore(db)
         self.used_links = SqlUsedLinkStore(db)
         self.channel_messages = SqlChannelMessageStore(db)
         self.notification_claims = SqlNotificationClaimStore(db)

@@ -16,6 +16,7 @@ from hub.clock import FrozenClock
 from hub.errors import ConflictError, PreloopError
 from hub.events import InMemoryEventBus
 from hub.firewall import CallRequest, FirewallService, Progress
+from hub.held_calls import HeldCalls, Sealer
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
@@ -110,6 +111,7 @@ async def make_world(
     heartbeat: float = 10.0,
     audit: Callable[[AuditStore], AuditStore] = RoundTripAudit,
     upstream: RecordingUpstream | None = None,
+    sealer: Sealer | None = None,
 ) -> World:
     storage, clock = InMemoryStorage(), FrozenClock()
     auditor = Auditor(audit(storage.audit), clock)
@@ -128,6 +130,7 @@ async def make_world(
         approvals=approvals,
         upstream=upstream,
         heartbeat_seconds=heartbeat,
+        held_calls=None if sealer is None else HeldCalls(storage.held_calls, sealer, clock),
     )
 
     async def key(role: Role) -> Caller:
