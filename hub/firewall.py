@@ -47,6 +47,7 @@ from hub.policy.model import ApprovalType
 from hub.policy_versions import PolicyService
 from hub.records import ApprovalRequest, ApprovalStatus
 from hub.redact import redact
+from hub.sync_waits import SyncWaits
 
 JUSTIFICATION_ARG = "justification"
 DISCONNECTED = "the client disconnected while waiting"
@@ -110,6 +111,7 @@ class FirewallService:
         upstream: Upstream,
         heartbeat_seconds: float = 10.0,
         held_calls: HeldCalls | None = None,
+        sync_waits: SyncWaits | None = None,
     ) -> None:
         self._clock = clock
         self._auditor = auditor
@@ -123,6 +125,9 @@ class FirewallService:
         # for every replica and across restarts (docs/decisions/0048).
         self._held: dict[str, dict[str, Any]] = {}
         self._held_calls = held_calls
+        # Sync waits, stored with this process's id: a process that dies leaves its requests
+        # to be cancelled by the scheduler of any process (hub/sync_waits.py).
+        self._sync_waits = sync_waits
         # Bookkeeping that outlives a cancelled call (see _settle), kept until it finishes.
         self._settling: set[asyncio.Future[Any]] = set()
         self._closing = asyncio.Event()  # set by drain: owed records stop waiting to retry
@@ -283,7 +288,12 @@ class FirewallService:
                         ),
                     },
                 )
-            decided = await self._wait(caller, approval, progress, gone)
+            await self._hold_wait(caller, approval)
+            try:
+                decided = await self._wait(caller, approval, progress, gone)
+            finally:
+                if self._sync_waits is not None:
+                    await self._settle(self._sync_waits.release(caller.account_id, approval.id))
         except asyncio.CancelledError:
             # The agent went away: withdraw the request (once it is open) so nobody approves
             # a call that will never run.
@@ -298,6 +308,17 @@ class FirewallService:
                 status="cancelled",
             )
         return await self._after_decision(caller, decided, request, arguments, audit, progress)
+
+    async def _hold_wait(self, caller: Caller, approval: ApprovalRequest) -> None:
+        """Store that this process waits for ``approval``; when that fails the request is
+        withdrawn (nobody should approve a call no process would be known to hold)."""
+        if self._sync_waits is None:
+            return
+        try:
+            await self._sync_waits.hold(caller.account_id, approval.id)
+        except PreloopError:
+            await self._settle(self._withdraw(caller, approval))
+            raise
 
     async def _wait(
         self,

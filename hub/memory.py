@@ -35,6 +35,7 @@ from hub.records import (
     NotificationClaim,
     PairingToken,
     PolicyVersion,
+    SyncWait,
     Team,
     ToolRecord,
     User,
@@ -80,6 +81,8 @@ class _State:
         self.approvals: dict[str, ApprovalRequest] = {}
         self.votes: dict[tuple[str, str], ApprovalVote] = {}
         self.held_calls: dict[tuple[str, str], HeldCall] = {}
+        self.sync_waits: dict[tuple[str, str], SyncWait] = {}
+        self.leases: dict[str, datetime] = {}  # instance id -> last renewed
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, tuple[int, str]] = {}
         self.used_links: dict[str, str] = {}  # link id -> account id
@@ -607,6 +610,33 @@ class InMemoryHeldCallStore(_Store):
         self._s.held_calls.pop((account_id, request_id), None)
 
 
+class InMemorySyncWaitStore(_Store):
+    async def add(self, wait: SyncWait) -> None:
+        request = self._s.approvals.get(wait.request_id)
+        if request is None or request.account_id != wait.account_id:
+            raise NotFoundError(f"approval request {wait.request_id!r} does not exist")
+        key = (wait.account_id, wait.request_id)
+        if key in self._s.sync_waits:
+            raise ConflictError(f"approval request {wait.request_id!r} already has a wait")
+        self._s.sync_waits[key] = _stored(wait)
+
+    async def remove(self, account_id: str, request_id: str) -> bool:
+        return self._s.sync_waits.pop((account_id, request_id), None) is not None
+
+    async def renew(self, instance_id: str, at: datetime) -> None:
+        self._s.leases[instance_id] = aware_utc(at, "renewed_at")
+
+    async def orphaned(self, stale_before: datetime, *, limit: int = 100) -> Sequence[SyncWait]:
+        check_limit(limit)
+        found = []
+        for wait in self._s.sync_waits.values():
+            renewed = self._s.leases.get(wait.instance_id)
+            if renewed is None or renewed < stale_before:
+                found.append(wait)
+        found.sort(key=lambda w: (w.created_at, w.request_id))
+        return found[:limit]
+
+
 class InMemoryPairingStore(_Store):
     async def add(self, token: PairingToken) -> None:
         self._s.require_account(token.account_id)
@@ -777,6 +807,7 @@ class InMemoryStorage:
         self.workflows = InMemoryWorkflowStore(state)
         self.approvals = InMemoryApprovalStore(state)
         self.held_calls = InMemoryHeldCallStore(state)
+        self.sync_waits = InMemorySyncWaitStore(state)
         self.audit = InMemoryAuditStore(state)
         self.used_links = InMemoryUsedLinkStore(state)
         self.channel_messages = InMemoryChannelMessageStore(state)

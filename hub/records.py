@@ -282,3 +282,14 @@ class HeldCall(msgspec.Struct, frozen=True, kw_only=True):
     key_id: str  # the sealing key
     sealed: str  # base64(nonce || ciphertext || tag) of the arguments' JSON
     created_at: datetime
+
+
+class SyncWait(msgspec.Struct, frozen=True, kw_only=True):
+    """A call waiting, in one server process (``instance_id``), for its synchronous approval.
+    A process renews its lease while it runs; a wait whose process stopped renewing is an
+    orphan: nobody can run the call any more (hub/sync_waits.py)."""
+
+    account_id: str
+    request_id: str
+    instance_id: str
+    created_at: datetime

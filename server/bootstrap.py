@@ -29,6 +29,7 @@ from hub.gateway.records import ModelPrice
 from hub.gateway.runtime import RuntimeService
 from hub.held_calls import HeldCalls
 from hub.identity import IdentityService
+from hub.ids import new_id
 from hub.links import LinkSigner, new_link_secret
 from hub.notifications import NotificationDispatch
 from hub.notify import Notifier
@@ -41,6 +42,7 @@ from hub.ports import Storage
 from hub.records import McpServer, Role
 from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
+from hub.sync_waits import SyncWaits
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
@@ -186,6 +188,10 @@ async def open_hub(
         max_ttl_seconds=settings.secrets.runtime_token_max_seconds,
         cache_seconds=cache,
     )
+    # This process, for the sync waits it holds (its lease is renewed by the scheduler).
+    sync_waits = SyncWaits(
+        storage.sync_waits, approvals, auditor, clock, instance_id=new_id("inst")
+    )
     return Hub(
         settings=settings,
         storage=storage,
@@ -205,11 +211,12 @@ async def open_hub(
             upstream=pool,
             heartbeat_seconds=settings.mcp.approval_heartbeat_seconds,
             held_calls=_held_calls(custody, storage, clock),
+            sync_waits=sync_waits,
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
         links=links,
         notifications=notifications,
-        scheduler=ApprovalScheduler(approvals),
+        scheduler=ApprovalScheduler(approvals, sync_waits=sync_waits),
         devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
         custody=custody,
         model_router=model_router,

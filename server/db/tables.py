@@ -254,6 +254,28 @@ held_calls = Table(  # the sealed real arguments of calls held for async approva
     ),
 )
 
+sync_waits = Table(  # calls waiting for a sync approval, by the process that holds each
+    "sync_waits",
+    metadata,
+    Column("account_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("instance_id", ID, nullable=False),
+    _at("created_at"),
+    ForeignKeyConstraint(
+        ["account_id", "request_id"],
+        ["approval_requests.account_id", "approval_requests.id"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "instance_id"),
+)
+
+instance_leases = Table(  # each server process renews its lease while it runs
+    "instance_leases",
+    metadata,
+    Column("instance_id", ID, primary_key=True),
+    _at("renewed_at"),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

@@ -33,6 +33,7 @@ from server.db.stores.identity import (
 )
 from server.db.stores.messages import SqlChannelMessageStore, SqlNotificationClaimStore
 from server.db.stores.policy import SqlPolicyStore, SqlWorkflowStore
+from server.db.stores.sync_waits import SqlSyncWaitStore
 
 __all__ = [
     "SqlAccountStore",
@@ -85,6 +86,7 @@ class SqlStorage:
         self.workflows = SqlWorkflowStore(db)
         self.approvals = SqlApprovalStore(db)
         self.held_calls = SqlHeldCallStore(db)
+        self.sync_waits = SqlSyncWaitStore(db)
         self.used_links = SqlUsedLinkStore(db)
         self.channel_messages = SqlChannelMessageStore(db)
         self.notification_claims = SqlNotificationClaimStore(db)
