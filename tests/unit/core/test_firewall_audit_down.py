@@ -141,3 +141,29 @@ async def test_an_approved_async_call_runs_once_only_after_its_record_can_be_wri
     assert {"ok": True} == ran["structuredContent"]
     assert ran == again
     assert [("shell", "bash", {"command": "release v2"})] == world.upstream.calls
+
+
+class UnreachableApprovals:
+    """The in-memory approval store, failing every write as an unreachable database does."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def add(self, request: Any) -> None:
+        raise StorageError(DOWN)
+
+
+async def test_a_database_failure_before_forwarding_is_a_clear_refusal() -> None:
+    world = await make_world()
+    world.storage.approvals = UnreachableApprovals(world.storage.approvals)  # type: ignore[assignment]
+    result = await world.firewall.call(world.agent, bash("deploy api"))
+    assert result["isError"] is True
+    text = result["content"][0]["text"]
+    assert text.startswith("Not run: Preloop's database failed")
+    assert DOWN in text
+    assert [] == world.upstream.calls
+    [event] = await world.audit()
+    assert ("refused", "require_approval") == (event["status"], event["decision"])
