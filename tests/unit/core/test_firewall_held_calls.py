@@ -84,6 +84,7 @@ async def test_a_denied_call_is_forgotten_when_its_agent_learns_of_it() -> None:
     world = await make_world(sealer=SEALER)
     held = await world.firewall.call(world.agent, bash("release v5"))
     approval_id = held["structuredContent"]["approval_id"]
+    assert await world.storage.held_calls.get(world.agent.account_id, approval_id) is not None
     await world.approvals.decide(
         world.agent.account_id, approval_id, approver=world.approver, approve=False
     )
