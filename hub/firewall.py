@@ -10,6 +10,11 @@
                                                           get_approval_status runs it once
     every outcome ─▶ one `tool.call` audit event, persisted before the answer is returned
 
+Nothing runs that cannot be recorded (docs/decisions/0047): before a call is forwarded (or its
+approval claimed) a `tool.attempt` event is appended; when that append fails the call is
+refused and never forwarded. A `tool.call` record that fails after the call ran is retried
+until it is written (see :meth:`FirewallService._owe`); the agent still gets its result.
+
 Results are MCP ``CallToolResult`` objects as JSON dicts, passed through untouched when the
 upstream answered; the edge (server/mcp) converts them to and from the wire.
 
@@ -33,17 +38,26 @@ import msgspec
 from hub.approvals import ApprovalService, args_digest
 from hub.auditing import Auditor
 from hub.clock import Clock
-from hub.errors import NotFoundError, PreloopError
+from hub.errors import ConfigError, NotFoundError, PreloopError, StorageError
+from hub.held_calls import HeldCalls
+from hub.ids import new_id
 from hub.keys import Caller
 from hub.policy import Action, ApprovalWorkflow, CallContext, Decision, Principal, ToolCall
 from hub.policy.model import ApprovalType
 from hub.policy_versions import PolicyService
 from hub.records import ApprovalRequest, ApprovalStatus
+from hub.redact import redact
+from hub.sync_waits import SyncWaits
 
 JUSTIFICATION_ARG = "justification"
 DISCONNECTED = "the client disconnected while waiting"
 STATUS_TOOL = "get_approval_status"
 META_KEY = "ai.preloop/decision"
+ATTEMPT_KIND = "tool.attempt"
+AUDIT_DOWN = "Preloop cannot write its audit log"
+DATABASE_DOWN = "Preloop's database failed"
+OWED_FIRST_DELAY = 0.5  # seconds before a failed tool.call record is written again
+OWED_MAX_DELAY = 5.0
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 Gone = Callable[[], Awaitable[Any]]
@@ -96,6 +110,8 @@ class FirewallService:
         approvals: ApprovalService,
         upstream: Upstream,
         heartbeat_seconds: float = 10.0,
+        held_calls: HeldCalls | None = None,
+        sync_waits: SyncWaits | None = None,
     ) -> None:
         self._clock = clock
         self._auditor = auditor
@@ -105,9 +121,16 @@ class FirewallService:
         self._heartbeat = heartbeat_seconds
         # Arguments of async approvals waiting to run, by request id. Requests store only the
         # redacted arguments; these are the real ones, checked against the request's digest.
+        # ``held_calls`` (when custody has local keys) also keeps them sealed in the database,
+        # for every replica and across restarts (docs/decisions/0048).
         self._held: dict[str, dict[str, Any]] = {}
+        self._held_calls = held_calls
+        # Sync waits, stored with this process's id: a process that dies leaves its requests
+        # to be cancelled by the scheduler of any process (hub/sync_waits.py).
+        self._sync_waits = sync_waits
         # Bookkeeping that outlives a cancelled call (see _settle), kept until it finishes.
         self._settling: set[asyncio.Future[Any]] = set()
+        self._closing = asyncio.Event()  # set by drain: owed records stop waiting to retry
 
     async def call(
         self,
@@ -135,9 +158,16 @@ class FirewallService:
             )
         except asyncio.CancelledError:
             audit.setdefault("status", "cancelled")
-            await self._settle(self._record(caller, audit, started))
+            await self._settle(self._finish(caller, audit, started))
             raise
-        await self._record(caller, audit, started)
+        except StorageError as exc:  # raised before anything was forwarded
+            audit |= {"status": "refused", "error": f"{DATABASE_DOWN}: {exc.message}"}
+            result = error_result(
+                f"Not run: {DATABASE_DOWN} ({exc.message}). Nothing was forwarded to "
+                f"{request.server!r}; call again once it is back.",
+                status="refused",
+            )
+        await self._finish(caller, audit, started)
         return result
 
     async def _call(
@@ -180,6 +210,9 @@ class FirewallService:
         if decision.error:
             audit["evaluation_error"] = decision.error
         if decision.action is Action.ALLOW:
+            refused = await self._attempt(caller, request, arguments, audit)
+            if refused is not None:
+                return refused
             return await self._forward(request, arguments, audit, progress)
         if decision.action is Action.DENY:
             audit["status"] = "denied"
@@ -239,6 +272,7 @@ class FirewallService:
             audit["approval_id"] = approval.id
             if workflow.async_approval:
                 self._held[approval.id] = arguments
+                await self._keep(caller, approval.id, arguments)
                 audit["status"] = "pending"
                 return info_result(
                     f"This call needs {_whose(workflow)} approval (workflow {workflow.name!r}). "
@@ -254,7 +288,12 @@ class FirewallService:
                         ),
                     },
                 )
-            decided = await self._wait(caller, approval, progress, gone)
+            await self._hold_wait(caller, approval)
+            try:
+                decided = await self._wait(caller, approval, progress, gone)
+            finally:
+                if self._sync_waits is not None:
+                    await self._settle(self._sync_waits.release(caller.account_id, approval.id))
         except asyncio.CancelledError:
             # The agent went away: withdraw the request (once it is open) so nobody approves
             # a call that will never run.
@@ -268,7 +307,18 @@ class FirewallService:
                 approval_id=approval.id,
                 status="cancelled",
             )
-        return await self._after_decision(decided, request, arguments, audit, progress)
+        return await self._after_decision(caller, decided, request, arguments, audit, progress)
+
+    async def _hold_wait(self, caller: Caller, approval: ApprovalRequest) -> None:
+        """Store that this process waits for ``approval``; when that fails the request is
+        withdrawn (nobody should approve a call no process would be known to hold)."""
+        if self._sync_waits is None:
+            return
+        try:
+            await self._sync_waits.hold(caller.account_id, approval.id)
+        except PreloopError:
+            await self._settle(self._withdraw(caller, approval))
+            raise
 
     async def _wait(
         self,
@@ -347,12 +397,15 @@ class FirewallService:
         return await asyncio.shield(self._spawn(work))
 
     async def drain(self) -> None:
-        """Wait for bookkeeping that outlived its call (before storage closes)."""
+        """Wait for bookkeeping that outlived its call (before storage closes); owed
+        ``tool.call`` records get one last attempt each, at once."""
+        self._closing.set()
         while self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
 
     async def _after_decision(
         self,
+        caller: Caller,
         decided: ApprovalRequest,
         request: CallRequest,
         arguments: dict[str, Any],
@@ -375,6 +428,11 @@ class FirewallService:
             return error_result(
                 "Not run: the arguments differ from the approved call.", approval_id=decided.id
             )
+        # The attempt is recorded before the claim: a call whose record cannot be written
+        # is refused with its approval still unused, so a later poll can run it.
+        refused = await self._attempt(caller, request, arguments, audit)
+        if refused is not None:
+            return refused
         claimed = await self._approvals.claim(decided.account_id, decided.id)
         if claimed is None:
             audit["status"] = "already_used"
@@ -382,12 +440,26 @@ class FirewallService:
                 f"Not run: approval {decided.id} was already used.", approval_id=decided.id
             )
         result = await self._forward(request, arguments, audit, progress)
-        await self._approvals.store_result(decided.account_id, decided.id, result)
+        try:
+            await self._approvals.store_result(decided.account_id, decided.id, result)
+        except StorageError as exc:  # the call ran: its answer still goes to the agent
+            log.error("result of approval %s not stored: %s", decided.id, exc.message)
         return result
 
     async def approval_status(self, caller: Caller, approval_id: str) -> dict[str, Any]:
         """The built-in ``get_approval_status`` tool: pending, refused, or (once approved) the
         call's result, run exactly once; later polls return the stored result."""
+        try:
+            return await self._approval_status(caller, approval_id)
+        except StorageError as exc:  # raised before the call was forwarded
+            return error_result(
+                f"Approval {approval_id} could not be checked: {DATABASE_DOWN} "
+                f"({exc.message}). Nothing was run; poll again once it is back.",
+                approval_id=approval_id,
+                status="refused",
+            )
+
+    async def _approval_status(self, caller: Caller, approval_id: str) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             approval = await self._approvals.get(caller.account_id, approval_id)
@@ -409,11 +481,16 @@ class FirewallService:
                 f"Approval {approval_id} was approved; the call is running.",
                 {"approval_id": approval_id, "status": "running"},
             )
-        arguments = (
-            self._held.pop(approval_id, None)
-            if (approval.status is ApprovalStatus.APPROVED)
-            else None
-        )
+        arguments = None
+        if approval.status is ApprovalStatus.APPROVED:
+            try:
+                arguments = await self._held_arguments(caller, approval_id)
+            except ConfigError as exc:  # a sealing key was dropped, or the row altered
+                return error_result(
+                    f"Approval {approval_id} was approved, but its call cannot be opened: "
+                    f"{exc.message}. Nothing was run.",
+                    approval_id=approval_id,
+                )
         if approval.status is ApprovalStatus.APPROVED and arguments is None:
             return error_result(
                 f"Approval {approval_id} was approved, but this server no longer holds the "
@@ -429,11 +506,67 @@ class FirewallService:
             "via": STATUS_TOOL,
             "decision": "require_approval",
         }
-        result = await self._after_decision(approval, request, arguments or {}, audit, None)
-        if approval.status is not ApprovalStatus.APPROVED:
+        result = await self._after_decision(caller, approval, request, arguments or {}, audit, None)
+        if audit.get("status") != "refused":  # a refused call is kept for the next poll
             self._held.pop(approval_id, None)
-        await self._record(caller, audit, started)
+            await self._forget(caller, approval_id)
+        await self._finish(caller, audit, started)
         return result
+
+    async def _keep(self, caller: Caller, approval_id: str, arguments: dict[str, Any]) -> None:
+        if self._held_calls is None:
+            return
+        try:
+            await self._held_calls.keep(caller.account_id, approval_id, arguments)
+        except PreloopError as exc:  # this process still holds it (until it stops)
+            log.error("held call of approval %s not stored: %s", approval_id, exc.message)
+
+    async def _held_arguments(self, caller: Caller, approval_id: str) -> dict[str, Any] | None:
+        arguments = self._held.get(approval_id)
+        if arguments is None and self._held_calls is not None:
+            arguments = await self._held_calls.arguments(caller.account_id, approval_id)
+        return arguments
+
+    async def _forget(self, caller: Caller, approval_id: str) -> None:
+        """Drop the sealed arguments once the call ran or was refused for good."""
+        if self._held_calls is None:
+            return
+        try:
+            await self._held_calls.forget(caller.account_id, approval_id)
+        except PreloopError as exc:
+            log.warning("held call of approval %s not forgotten: %s", approval_id, exc.message)
+
+    async def _attempt(
+        self,
+        caller: Caller,
+        request: CallRequest,
+        arguments: dict[str, Any],
+        audit: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """Record, durably, that the call is about to be forwarded; ``None`` when it was
+        written, else the refusal to answer with (the call must not run)."""
+        call_id = new_id("call")
+        attempt = {
+            "call_id": call_id,
+            "server": request.server,
+            "tool": request.tool,
+            "args": arguments,
+        }
+        if "approval_id" in audit:
+            attempt["approval_id"] = audit["approval_id"]
+        try:
+            await self._auditor.record(caller.account_id, ATTEMPT_KIND, caller.key_id, attempt)
+        except PreloopError as exc:
+            audit |= {"status": "refused", "error": f"{AUDIT_DOWN}: {exc.message}"}
+            return error_result(
+                f"Not run: {AUDIT_DOWN} ({exc.message}), and it runs no call it cannot "
+                f"record. Nothing was forwarded to {request.server!r}; call again once the "
+                "audit log is writable.",
+                status="refused",
+                **({"approval_id": audit["approval_id"]} if "approval_id" in audit else {}),
+            )
+        audit["call_id"] = call_id
+        return None
 
     async def _forward(
         self,
@@ -452,9 +585,51 @@ class FirewallService:
         audit["status"] = "error" if result.get("isError") else "ok"
         return result
 
-    async def _record(self, caller: Caller, audit: dict[str, Any], started: float) -> None:
+    async def _finish(self, caller: Caller, audit: dict[str, Any], started: float) -> None:
+        """Record the call's outcome. When that fails after its attempt was recorded (it may
+        have run) the record is owed: retried until written. A call that never got that far
+        ran nothing; its lost record is logged."""
         audit["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        await self._auditor.record(caller.account_id, "tool.call", caller.key_id, audit)
+        try:
+            await self._auditor.record(caller.account_id, "tool.call", caller.key_id, audit)
+        except PreloopError as exc:
+            if "call_id" not in audit:
+                log.warning(
+                    "tool.call record of a call that did not run was not written: %s",
+                    exc.message,
+                )
+                return
+            log.error(
+                "tool.call record of call %s not written (%s); retrying until it is",
+                audit["call_id"],
+                exc.message,
+            )
+            self._spawn(self._owe(caller, audit))
+
+    async def _owe(self, caller: Caller, audit: dict[str, Any]) -> None:
+        """Write an owed ``tool.call`` record, retrying with a growing pause, until it is
+        written or the firewall drains (then once more, at once; a record still failing is
+        logged in full, redacted)."""
+        delay = OWED_FIRST_DELAY
+        while True:
+            closing = self._closing.is_set()
+            try:
+                await self._auditor.record(caller.account_id, "tool.call", caller.key_id, audit)
+            except PreloopError as exc:
+                if closing:
+                    log.error(
+                        "tool.call record of call %s lost at shutdown (%s): %s",
+                        audit["call_id"],
+                        exc.message,
+                        redact(audit),
+                    )
+                    return
+            else:
+                log.info("owed tool.call record of call %s written", audit["call_id"])
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+            delay = min(delay * 2, OWED_MAX_DELAY)
 
 
 def _principal(caller: Caller) -> Principal:

@@ -30,10 +30,12 @@ from hub.records import (
     AuditEvent,
     ChannelMessage,
     Device,
+    HeldCall,
     McpServer,
     NotificationClaim,
     PairingToken,
     PolicyVersion,
+    SyncWait,
     Team,
     ToolRecord,
     User,
@@ -78,6 +80,9 @@ class _State:
         self.workflows: dict[str, dict[str, WorkflowRecord]] = {}
         self.approvals: dict[str, ApprovalRequest] = {}
         self.votes: dict[tuple[str, str], ApprovalVote] = {}
+        self.held_calls: dict[tuple[str, str], HeldCall] = {}
+        self.sync_waits: dict[tuple[str, str], SyncWait] = {}
+        self.leases: dict[str, datetime] = {}  # instance id -> last renewed
         self.events: dict[str, list[AuditEvent]] = {}
         self.heads: dict[str, tuple[int, str]] = {}
         self.used_links: dict[str, str] = {}  # link id -> account id
@@ -588,6 +593,50 @@ class InMemoryDeviceStore(_Store):
         return device
 
 
+class InMemoryHeldCallStore(_Store):
+    async def add(self, held: HeldCall) -> None:
+        request = self._s.approvals.get(held.request_id)
+        if request is None or request.account_id != held.account_id:
+            raise NotFoundError(f"approval request {held.request_id!r} does not exist")
+        key = (held.account_id, held.request_id)
+        if key in self._s.held_calls:
+            raise ConflictError(f"approval request {held.request_id!r} already holds a call")
+        self._s.held_calls[key] = _stored(held)
+
+    async def get(self, account_id: str, request_id: str) -> HeldCall | None:
+        return self._s.held_calls.get((account_id, request_id))
+
+    async def remove(self, account_id: str, request_id: str) -> None:
+        self._s.held_calls.pop((account_id, request_id), None)
+
+
+class InMemorySyncWaitStore(_Store):
+    async def add(self, wait: SyncWait) -> None:
+        request = self._s.approvals.get(wait.request_id)
+        if request is None or request.account_id != wait.account_id:
+            raise NotFoundError(f"approval request {wait.request_id!r} does not exist")
+        key = (wait.account_id, wait.request_id)
+        if key in self._s.sync_waits:
+            raise ConflictError(f"approval request {wait.request_id!r} already has a wait")
+        self._s.sync_waits[key] = _stored(wait)
+
+    async def remove(self, account_id: str, request_id: str) -> bool:
+        return self._s.sync_waits.pop((account_id, request_id), None) is not None
+
+    async def renew(self, instance_id: str, at: datetime) -> None:
+        self._s.leases[instance_id] = aware_utc(at, "renewed_at")
+
+    async def orphaned(self, stale_before: datetime, *, limit: int = 100) -> Sequence[SyncWait]:
+        check_limit(limit)
+        found = []
+        for wait in self._s.sync_waits.values():
+            renewed = self._s.leases.get(wait.instance_id)
+            if renewed is None or renewed < stale_before:
+                found.append(wait)
+        found.sort(key=lambda w: (w.created_at, w.request_id))
+        return found[:limit]
+
+
 class InMemoryPairingStore(_Store):
     async def add(self, token: PairingToken) -> None:
         self._s.require_account(token.account_id)
@@ -757,6 +806,8 @@ class InMemoryStorage:
         self.policies = InMemoryPolicyStore(state)
         self.workflows = InMemoryWorkflowStore(state)
         self.approvals = InMemoryApprovalStore(state)
+        self.held_calls = InMemoryHeldCallStore(state)
+        self.sync_waits = InMemorySyncWaitStore(state)
         self.audit = InMemoryAuditStore(state)
         self.used_links = InMemoryUsedLinkStore(state)
         self.channel_messages = InMemoryChannelMessageStore(state)

@@ -40,10 +40,12 @@ from hub.records import (
     AuditEvent,
     ChannelMessage,
     Device,
+    HeldCall,
     McpServer,
     NotificationClaim,
     PairingToken,
     PolicyVersion,
+    SyncWait,
     Team,
     ToolRecord,
     User,
@@ -243,6 +245,35 @@ class ApprovalStore(Protocol):
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
         """Oldest first (ties by approver)."""
+        ...
+
+
+class HeldCallStore(Protocol):
+    async def add(self, held: HeldCall) -> None:
+        """Keep a held call's sealed arguments. ``ConflictError`` when the request already
+        has some; ``NotFoundError`` when the request does not exist."""
+
+    async def get(self, account_id: str, request_id: str) -> HeldCall | None: ...
+    async def remove(self, account_id: str, request_id: str) -> None:
+        """Forget them (nothing to forget is not an error)."""
+
+
+class SyncWaitStore(Protocol):
+    async def add(self, wait: SyncWait) -> None:
+        """``NotFoundError`` when the request does not exist; ``ConflictError`` when it has a
+        wait already."""
+
+    async def remove(self, account_id: str, request_id: str) -> bool:
+        """True when this call removed the wait (of concurrent removals, exactly one);
+        nothing to remove is not an error."""
+        ...
+
+    async def renew(self, instance_id: str, at: datetime) -> None:
+        """Record that the process ``instance_id`` is alive at ``at`` (its lease)."""
+
+    async def orphaned(self, stale_before: datetime, *, limit: int = 100) -> Sequence[SyncWait]:
+        """Waits whose process last renewed before ``stale_before`` (or never), whatever
+        their request's status, oldest first, across accounts."""
         ...
 
 
@@ -651,6 +682,10 @@ class Storage(Protocol):
     def workflows(self) -> WorkflowStore: ...
     @property
     def approvals(self) -> ApprovalStore: ...
+    @property
+    def held_calls(self) -> HeldCallStore: ...
+    @property
+    def sync_waits(self) -> SyncWaitStore: ...
     @property
     def audit(self) -> AuditStore: ...
     @property

@@ -270,3 +270,26 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any] = {}
     prev_hash: str
     hash: str
+
+
+class HeldCall(msgspec.Struct, frozen=True, kw_only=True):
+    """The real arguments of a call held for asynchronous approval, sealed: any replica, also
+    after a restart, can run the approved call (once: the request's claim decides). The
+    request itself keeps only the redacted arguments and their digest."""
+
+    account_id: str
+    request_id: str
+    key_id: str  # the sealing key
+    sealed: str  # base64(nonce || ciphertext || tag) of the arguments' JSON
+    created_at: datetime
+
+
+class SyncWait(msgspec.Struct, frozen=True, kw_only=True):
+    """A call waiting, in one server process (``instance_id``), for its synchronous approval.
+    A process renews its lease while it runs; a wait whose process stopped renewing is an
+    orphan: nobody can run the call any more (hub/sync_waits.py)."""
+
+    account_id: str
+    request_id: str
+    instance_id: str
+    created_at: datetime

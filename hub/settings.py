@@ -57,6 +57,16 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "escalate, in seconds. Safe with several replicas: only one fires each event.",
         ),
     ] = 1.0
+    lease_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How long after a server process stops renewing its lease (its "
+            "scheduler renews it) the calls it held for synchronous approval count as cut "
+            "off: any replica, or the restarted server, then cancels their requests.",
+        ),
+    ] = 30.0
     ws_heartbeat_seconds: Annotated[
         float,
         msgspec.Meta(

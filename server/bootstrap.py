@@ -21,13 +21,15 @@ from hub.errors import ConfigError, ValidationError
 from hub.events import EventBus, InMemoryEventBus
 from hub.firewall import FirewallService
 from hub.gateway.budgets import BudgetService
-from hub.gateway.custody import Custody
+from hub.gateway.custody import LOCAL, Custody
 from hub.gateway.ledger import UsageLedger
 from hub.gateway.pricing import PriceBook, check_price
 from hub.gateway.providers import ProviderService
 from hub.gateway.records import ModelPrice
 from hub.gateway.runtime import RuntimeService
+from hub.held_calls import HeldCalls
 from hub.identity import IdentityService
+from hub.ids import new_id
 from hub.links import LinkSigner, new_link_secret
 from hub.notifications import NotificationDispatch
 from hub.notify import Notifier
@@ -41,6 +43,7 @@ from hub.private_files import make_private_dir, write_private
 from hub.records import McpServer, Role
 from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
+from hub.sync_waits import SyncWaits
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
@@ -186,6 +189,10 @@ async def open_hub(
         max_ttl_seconds=settings.secrets.runtime_token_max_seconds,
         cache_seconds=cache,
     )
+    # This process, for the sync waits it holds (its lease is renewed by the scheduler).
+    sync_waits = SyncWaits(
+        storage.sync_waits, approvals, auditor, clock, instance_id=new_id("inst")
+    )
     return Hub(
         settings=settings,
         storage=storage,
@@ -204,11 +211,13 @@ async def open_hub(
             approvals=approvals,
             upstream=pool,
             heartbeat_seconds=settings.mcp.approval_heartbeat_seconds,
+            held_calls=_held_calls(custody, storage, clock),
+            sync_waits=sync_waits,
         ),
         passthrough=PassThroughService(auditor=auditor, upstream=pool),
         links=links,
         notifications=notifications,
-        scheduler=ApprovalScheduler(approvals),
+        scheduler=ApprovalScheduler(approvals, sync_waits=sync_waits),
         devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
         custody=custody,
         model_router=model_router,
@@ -218,6 +227,20 @@ async def open_hub(
         mattermost=mattermost,
         notes=custody_notes,
     )
+
+
+def _held_calls(custody: Custody, storage: Storage, clock: Clock) -> HeldCalls | None:
+    """Held calls sealed in the database when custody has the ``local_encrypted`` keys (on
+    PostgreSQL: ``PRELOOP_SECRETS_KEYS``); else async calls are held in memory only."""
+    from server.custody.local import KeyringSealer, LocalEncryptedBackend
+
+    try:
+        local = custody.backend(LOCAL)
+    except ConfigError:
+        return None
+    if not isinstance(local, LocalEncryptedBackend):
+        return None
+    return HeldCalls(storage.held_calls, KeyringSealer(local.keyring), clock)
 
 
 def _custody(

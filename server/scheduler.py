@@ -25,8 +25,13 @@ async def run_scheduler(scheduler: ApprovalScheduler, *, every: float) -> None:
         except Exception:  # the loop must outlive one bad tick
             log.exception("approval scheduler tick failed; retrying in %ss", every)
         else:
-            if tick.escalated or tick.expired:
-                log.info("approvals: %d escalated, %d expired", tick.escalated, tick.expired)
+            if tick.escalated or tick.expired or tick.orphaned:
+                log.info(
+                    "approvals: %d escalated, %d expired, %d cancelled (their process is gone)",
+                    tick.escalated,
+                    tick.expired,
+                    tick.orphaned,
+                )
         await asyncio.sleep(every)
 
 

@@ -79,6 +79,28 @@ class Keyring:
             keys.append((key_id, raw))
         return cls(keys)
 
+    def seal_raw(self, aad: bytes, plaintext: str) -> tuple[str, str]:
+        """``(key_id, ciphertext)`` under the active key, bound to ``aad``."""
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._keys[self.active].encrypt(nonce, plaintext.encode("utf-8"), aad)
+        return self.active, base64.b64encode(nonce + sealed).decode("ascii")
+
+    def open_raw(self, aad: bytes, key_id: str, ciphertext: str, *, what: str) -> str:
+        aead = self._keys.get(key_id)
+        if aead is None:
+            raise ConfigError(
+                f"{what} is sealed with key {key_id!r}, which is not in {SETTING} "
+                f"(known: {', '.join(self._keys)}); add it back to open it"
+            )
+        try:
+            blob = base64.b64decode(ciphertext, validate=True)
+            return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad).decode("utf-8")
+        except (InvalidTag, binascii.Error, ValueError) as exc:
+            raise ConfigError(
+                f"{what} cannot be opened with key {key_id!r}: the key is wrong or the "
+                "stored ciphertext was altered"
+            ) from exc
+
     def seal(self, account_id: str, name: str, plaintext: str) -> tuple[str, str]:
         """``(key_id, ciphertext)`` under the active key."""
         nonce = os.urandom(NONCE_BYTES)
@@ -110,6 +132,25 @@ class Keyring:
 
 def _aad(account_id: str, name: str) -> bytes:
     return f"preloop-secret\x00{account_id}\x00{name}".encode()
+
+
+class KeyringSealer:
+    """``hub.held_calls.Sealer`` with the ``local_encrypted`` keys: AES-256-GCM, a fresh nonce,
+    the context as associated data (its own prefix, so a sealed secret never opens as a held
+    call or the other way round)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def seal(self, context: str, plaintext: str) -> tuple[str, str]:
+        return self._keyring.seal_raw(_context_aad(context), plaintext)
+
+    def open(self, context: str, key_id: str, sealed: str) -> str:
+        return self._keyring.open_raw(_context_aad(context), key_id, sealed, what="a held call")
+
+
+def _context_aad(context: str) -> bytes:
+    return f"preloop-sealed\x00{context}".encode()
 
 
 def new_key_entry(key_id: str = "local1") -> str:
@@ -154,6 +195,10 @@ class LocalEncryptedBackend:
     @property
     def active_key_id(self) -> str:
         return self._keyring.active
+
+    @property
+    def keyring(self) -> Keyring:
+        return self._keyring
 
     async def get(self, account_id: str, name: str) -> str:
         stored = await self._store.get(account_id, name)

@@ -239,6 +239,43 @@ approval_votes = Table(
     Index(None, "account_id", "request_id"),
 )
 
+held_calls = Table(  # the sealed real arguments of calls held for async approval
+    "held_calls",
+    metadata,
+    Column("account_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("sealed", Text, nullable=False),
+    _at("created_at"),
+    ForeignKeyConstraint(
+        ["account_id", "request_id"],
+        ["approval_requests.account_id", "approval_requests.id"],
+        ondelete="CASCADE",
+    ),
+)
+
+sync_waits = Table(  # calls waiting for a sync approval, by the process that holds each
+    "sync_waits",
+    metadata,
+    Column("account_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("instance_id", ID, nullable=False),
+    _at("created_at"),
+    ForeignKeyConstraint(
+        ["account_id", "request_id"],
+        ["approval_requests.account_id", "approval_requests.id"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "instance_id"),
+)
+
+instance_leases = Table(  # each server process renews its lease while it runs
+    "instance_leases",
+    metadata,
+    Column("instance_id", ID, primary_key=True),
+    _at("renewed_at"),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

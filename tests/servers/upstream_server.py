@@ -20,7 +20,8 @@ handshake count, session id, protocol version), ``add_tool`` (registers a tool a
 resource template and a prompt.
 
 Environment: ``TEST_SERVER_TOOLSET=v2`` changes ``echo``'s description (tool pinning);
-``TEST_SERVER_FEATURES=tools`` serves tools only (no resources, templates or prompts).
+``TEST_SERVER_FEATURES=tools`` serves tools only (no resources, templates or prompts);
+``TEST_SERVER_CALL_LOG=<file>`` appends one JSON line per tool call it runs (a call counter).
 """
 
 from __future__ import annotations
@@ -396,6 +397,11 @@ async def list_tools(
 
 async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
     args = params.arguments or {}
+    calls = os.environ.get("TEST_SERVER_CALL_LOG")
+    if calls:  # the upstream's call counter: one JSON line per call it ran
+        line = json.dumps({"tool": params.name, "arguments": args}) + "\n"
+        async with await anyio.open_file(calls, "a") as log:
+            await log.write(line)
     if params.name in STATE.added_tools:
         return types.CallToolResult(content=[_text(f"hello from {params.name}")])
     tool = TOOLS.get(params.name)

@@ -23,6 +23,7 @@ from server.db.stores.custody import (
 )
 from server.db.stores.devices import SqlDeviceStore, SqlPairingStore
 from server.db.stores.gateway import SqlBudgetStore, SqlModelPriceStore, SqlUsageStore
+from server.db.stores.held_calls import SqlHeldCallStore
 from server.db.stores.identity import (
     SqlAccountStore,
     SqlApiKeyStore,
@@ -32,6 +33,7 @@ from server.db.stores.identity import (
 )
 from server.db.stores.messages import SqlChannelMessageStore, SqlNotificationClaimStore
 from server.db.stores.policy import SqlPolicyStore, SqlWorkflowStore
+from server.db.stores.sync_waits import SqlSyncWaitStore
 
 __all__ = [
     "SqlAccountStore",
@@ -83,6 +85,8 @@ class SqlStorage:
         self.policies = SqlPolicyStore(db)
         self.workflows = SqlWorkflowStore(db)
         self.approvals = SqlApprovalStore(db)
+        self.held_calls = SqlHeldCallStore(db)
+        self.sync_waits = SqlSyncWaitStore(db)
         self.used_links = SqlUsedLinkStore(db)
         self.channel_messages = SqlChannelMessageStore(db)
         self.notification_claims = SqlNotificationClaimStore(db)

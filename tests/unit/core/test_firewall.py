@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -16,6 +16,7 @@ from hub.clock import FrozenClock
 from hub.errors import ConflictError, PreloopError
 from hub.events import InMemoryEventBus
 from hub.firewall import CallRequest, FirewallService, Progress
+from hub.held_calls import HeldCalls, Sealer
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
@@ -105,9 +106,15 @@ class World(msgspec.Struct):
         return [e.data for e in await self.storage.audit.all(account.id) if e.kind == "tool.call"]
 
 
-async def make_world(policy: str | None = POLICY, heartbeat: float = 10.0) -> World:
+async def make_world(
+    policy: str | None = POLICY,
+    heartbeat: float = 10.0,
+    audit: Callable[[AuditStore], AuditStore] = RoundTripAudit,
+    upstream: RecordingUpstream | None = None,
+    sealer: Sealer | None = None,
+) -> World:
     storage, clock = InMemoryStorage(), FrozenClock()
-    auditor = Auditor(RoundTripAudit(storage.audit), clock)
+    auditor = Auditor(audit(storage.audit), clock)
     identity = IdentityService(storage, clock, auditor)
     account = await identity.default_account()
     policies = PolicyService(storage, clock, auditor)
@@ -115,7 +122,7 @@ async def make_world(policy: str | None = POLICY, heartbeat: float = 10.0) -> Wo
         await policies.apply(account.id, policy, actor="test")
     bus = InMemoryEventBus()
     approvals = ApprovalService(storage, clock, auditor, bus)
-    upstream = RecordingUpstream()
+    upstream = upstream or RecordingUpstream()
     firewall = FirewallService(
         clock=clock,
         auditor=auditor,
@@ -123,6 +130,7 @@ async def make_world(policy: str | None = POLICY, heartbeat: float = 10.0) -> Wo
         approvals=approvals,
         upstream=upstream,
         heartbeat_seconds=heartbeat,
+        held_calls=None if sealer is None else HeldCalls(storage.held_calls, sealer, clock),
     )
 
     async def key(role: Role) -> Caller:

@@ -1,0 +1,126 @@
+"""A sync call whose process died: any process's sweep cancels its request once the lease ran
+out, tells the approvers (the decided event) and records the cut-off call (docs/decisions/0049).
+
+Process A holds the call through the real firewall path, then stops: its clock-driven lease is
+never renewed and nothing wakes it (its own event bus; a heartbeat of an hour).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from hub.approvals import APPROVALS_TOPIC, ApprovalService
+from hub.auditing import Auditor
+from hub.errors import ConflictError
+from hub.events import ApprovalDecided, InMemoryEventBus
+from hub.firewall import FirewallService
+from hub.policy_versions import PolicyService
+from hub.records import ApprovalStatus
+from hub.scheduler import ApprovalScheduler
+from hub.sync_waits import CRASHED, SyncWaits
+from tests.unit.core.test_firewall import RecordingUpstream, World, bash, make_world
+
+LEASE = 30.0
+LEASE_PAST = timedelta(seconds=LEASE + 1)
+
+
+def waits(world: World, instance: str) -> SyncWaits:
+    auditor = Auditor(world.storage.audit, world.clock)
+    return SyncWaits(
+        world.storage.sync_waits,
+        world.approvals,
+        auditor,
+        world.clock,
+        instance_id=instance,
+        lease_seconds=LEASE,
+    )
+
+
+async def held_by_a_process_that_dies(world: World) -> tuple[str, asyncio.Task[object]]:
+    """A call held for sync approval in process A (its own bus: nothing wakes it later)."""
+    auditor = Auditor(world.storage.audit, world.clock)
+    bus = InMemoryEventBus()
+    approvals = ApprovalService(world.storage, world.clock, auditor, bus)
+    a = FirewallService(
+        clock=world.clock,
+        auditor=auditor,
+        policies=PolicyService(world.storage, world.clock, auditor),
+        approvals=approvals,
+        upstream=RecordingUpstream(),
+        heartbeat_seconds=3600,
+        sync_waits=SyncWaits(
+            world.storage.sync_waits, approvals, auditor, world.clock, instance_id="inst_a"
+        ),
+    )
+    async with bus.subscribe(APPROVALS_TOPIC) as events:
+        call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+        opened = await asyncio.wait_for(anext(aiter(events)), timeout=10)
+    await anyio.wait_all_tasks_blocked()  # A stored its wait and waits for the decision
+    return opened.request_id, call
+
+
+async def stop(a: asyncio.Task[object]) -> None:
+    a.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await a
+
+
+async def test_a_request_whose_process_died_is_cancelled_told_and_recorded() -> None:
+    world = await make_world()
+    request_id, a = await held_by_a_process_that_dies(world)
+    b = waits(world, "inst_b")
+    assert 1 == len(await world.storage.sync_waits.orphaned(world.clock.now() + LEASE_PAST))
+    assert 0 == await b.sweep()  # A's lease is fresh: its call may still run
+    world.clock.advance(LEASE + 1)
+
+    async with world.bus.subscribe(APPROVALS_TOPIC) as events:
+        assert 1 == await b.sweep()
+        told = await asyncio.wait_for(anext(aiter(events)), timeout=10)
+
+    assert isinstance(told, ApprovalDecided)
+    assert (request_id, "cancelled", "system", CRASHED) == (
+        told.request_id,
+        told.status,
+        told.decided_by,
+        told.comment,
+    )
+    request = await world.approvals.get(world.agent.account_id, request_id)
+    assert ApprovalStatus.CANCELLED == request.status
+    with pytest.raises(ConflictError, match="already cancelled"):
+        await world.approvals.decide(
+            world.agent.account_id, request_id, approver=world.approver, approve=True
+        )
+    [record] = await world.audit()
+    assert (request_id, "cancelled", CRASHED, "inst_a") == (
+        record["approval_id"],
+        record["status"],
+        record["error"],
+        record["instance"],
+    )
+    assert 0 == await waits(world, "inst_c").sweep()  # recorded once, by one process
+    await stop(a)
+
+
+async def test_a_request_approved_after_its_process_died_is_recorded_as_not_run() -> None:
+    world = await make_world()
+    request_id, a = await held_by_a_process_that_dies(world)
+    await world.approvals.decide(
+        world.agent.account_id, request_id, approver=world.approver, approve=True
+    )
+    world.clock.advance(LEASE + 1)
+
+    scheduler = ApprovalScheduler(world.approvals, sync_waits=waits(world, "inst_b"))
+    assert 0 == (await scheduler.tick()).orphaned  # nothing left to cancel, but recorded
+
+    [record] = await world.audit()
+    assert (request_id, "approved", "cancelled") == (
+        record["approval_id"],
+        record["approval_status"],
+        record["status"],
+    )
+    await stop(a)
