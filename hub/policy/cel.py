@@ -33,6 +33,7 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError, Evaluator
 
 from hub.policy._celcheck import check_tree
+from hub.policy._celtypes import TypeChecker
 
 __all__ = [
     "ENGINES",
@@ -181,13 +182,14 @@ class CelPythonEngine:
     def __init__(self, variables: frozenset[str] | None = POLICY_VARIABLES) -> None:
         self._env = celpy.Environment()
         self._variables = variables
+        self._types = TypeChecker(self._env)
 
     def compile(self, source: str) -> CelPythonProgram:
         if not source.strip():
             raise CelCompileError("the expression is empty", column=1, line=1)
         try:
             ast = self._env.compile(source)
-            problem = check_tree(ast, self._variables, self.regex_error)
+            problem = check_tree(ast, self._variables, self.regex_error) or self._types.check(ast)
         except CELParseError as exc:
             raise CelCompileError(
                 f"CEL syntax error at column {exc.column}: {_parse_message(exc)}",
