@@ -3,6 +3,7 @@
     PreloopError                      base; carries a message and an optional title
     ├── ConfigError                   settings or environment are wrong
     ├── PolicyError                   a policy file is invalid (carries every problem found)
+    │   └── PolicyTooLargeError       ... because it is over a size limit (bytes, alias expansion)
     ├── ValidationError               a request's content is wrong (bad field, bad value)
     ├── NotFoundError                 the thing named does not exist (in this account)
     ├── ConflictError                 the change collides with the current state
@@ -73,6 +74,13 @@ class PolicyError(PreloopError):
         head = f"{count} problem{'s' if count != 1 else ''} in policy"
         body = "\n".join(f"  - {p.render()}" for p in self.problems)
         super().__init__(f"{head}:\n{body}" if body else head)
+
+
+class PolicyTooLargeError(PolicyError):
+    """A policy (or cases file) over a size limit: too many bytes, or aliases that would
+    expand it past the limit. Refused before it is built; over HTTP a 413, whatever the route."""
+
+    title = "Policy too large"
 
 
 class ValidationError(PreloopError):

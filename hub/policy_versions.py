@@ -3,6 +3,7 @@ rollback. The active policy of an account is its latest version."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 
@@ -11,7 +12,7 @@ import msgspec
 from hub.auditing import Auditor
 from hub.cache import DEFAULT_SECONDS, Missing, Recent
 from hub.clock import Clock
-from hub.errors import ConflictError, NotFoundError
+from hub.errors import ConflictError, NotFoundError, PolicyTooLargeError, Problem
 from hub.ids import new_id
 from hub.policy import (
     ApprovalWorkflow,
@@ -25,6 +26,10 @@ from hub.ports import Storage
 from hub.records import McpServer, PolicyVersion, WorkflowRecord
 
 _MAX_APPLY_ATTEMPTS = 5
+# The largest policy accepted from outside (REST validate/diff/apply, the start-up file), in
+# UTF-8 bytes: about 850 tools of five rules. Parsing it takes well under a second, in a
+# worker thread. Stored versions (rollback, the active policy) are ours and not limited.
+MAX_SOURCE_BYTES = 512 * 1024
 
 
 class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,8 +49,10 @@ class PolicyService:
         *,
         engine: CelEngine | None = None,
         cache_seconds: float = DEFAULT_SECONDS,
+        max_source_bytes: int = MAX_SOURCE_BYTES,
     ) -> None:
         self._engine = engine
+        self._max_source_bytes = max_source_bytes
         self._storage = storage
         self._clock = clock
         self._auditor = auditor
@@ -54,9 +61,26 @@ class PolicyService:
         # here drop it at once; another replica's apply is seen within ``cache_seconds``.
         self._latest: Recent[str, PolicyVersion | None] = Recent(cache_seconds)
 
-    def validate(self, text: str, *, filename: str = "<policy>") -> CompiledPolicy:
-        """Load and compile a policy; ``PolicyError`` lists every problem."""
-        return load_policy(text, filename=filename, engine=self._engine)
+    async def validate(self, text: str, *, filename: str = "<policy>") -> CompiledPolicy:
+        """Load and compile a policy given from outside; ``PolicyError`` lists every problem,
+        ``PolicyTooLargeError`` says which limit it is over. Parsing and compiling run in a
+        worker thread: the event loop (tool calls, approvals) never waits on them."""
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        if size > self._max_source_bytes:
+            limit = self._max_source_bytes
+            raise PolicyTooLargeError(
+                [
+                    Problem(
+                        message=f"the policy is {size:,} bytes; the limit is {limit:,} bytes "
+                        f"({limit / 1024:g} KiB)",
+                        file=filename,
+                    )
+                ]
+            )
+        return await self._load(text, filename)
+
+    async def _load(self, text: str, filename: str) -> CompiledPolicy:
+        return await asyncio.to_thread(load_policy, text, filename=filename, engine=self._engine)
 
     async def active(self, account_id: str) -> tuple[PolicyVersion, CompiledPolicy] | None:
         """The account's current version and its compiled policy (compiled once, cached)."""
@@ -68,7 +92,7 @@ class PolicyService:
             latest = cached
         if latest is None:
             return None
-        return latest, self._compile(latest)
+        return latest, await self._compile(latest)
 
     async def apply(
         self,
@@ -82,7 +106,28 @@ class PolicyService:
         rollback_of: int | None = None,
     ) -> ApplyResult:
         """Make ``text`` the account's policy. Unchanged content creates no version."""
-        compiled = self.validate(text, filename=filename)
+        compiled = await self.validate(text, filename=filename)
+        return await self._apply(
+            account_id,
+            compiled,
+            actor=actor,
+            filename=filename,
+            dry_run=dry_run,
+            comment=comment,
+            rollback_of=rollback_of,
+        )
+
+    async def _apply(
+        self,
+        account_id: str,
+        compiled: CompiledPolicy,
+        *,
+        actor: str,
+        filename: str,
+        dry_run: bool,
+        comment: str,
+        rollback_of: int | None,
+    ) -> ApplyResult:
         canonical = export_policy(compiled.document)
         for _ in range(_MAX_APPLY_ATTEMPTS):
             latest = await self._storage.policies.latest(account_id)
@@ -153,7 +198,7 @@ class PolicyService:
         return (await self._version(account_id, version)).source
 
     async def diff(self, account_id: str, text: str, *, filename: str = "<policy>") -> str:
-        compiled = self.validate(text, filename=filename)
+        compiled = await self.validate(text, filename=filename)
         latest = await self._storage.policies.latest(account_id)
         return diff_policies(
             latest.source if latest else None,
@@ -168,11 +213,12 @@ class PolicyService:
     async def rollback(self, account_id: str, version: int, *, actor: str) -> ApplyResult:
         """Apply an earlier version's content again, as a new version."""
         old = await self._version(account_id, version)
-        return await self.apply(
+        return await self._apply(
             account_id,
-            old.source,
+            await self._compile(old),  # a stored version: not held to the size limit
             actor=actor,
             filename=f"version {version}",
+            dry_run=False,
             comment=f"rollback to version {version}",
             rollback_of=version,
         )
@@ -180,7 +226,7 @@ class PolicyService:
     async def workflow(self, account_id: str, version: int, name: str) -> ApprovalWorkflow | None:
         """Workflow ``name`` as policy ``version`` defined it (what a request was opened
         under); ``None`` when that version has no such workflow."""
-        compiled = self._compile(await self._version(account_id, version))
+        compiled = await self._compile(await self._version(account_id, version))
         return next((w for w in compiled.document.approval_workflows if w.name == name), None)
 
     async def _version(self, account_id: str, version: int | None) -> PolicyVersion:
@@ -194,13 +240,12 @@ class PolicyService:
             raise NotFoundError(f"no policy version {version}")
         return found
 
-    def _compile(self, version: PolicyVersion) -> CompiledPolicy:
+    async def _compile(self, version: PolicyVersion) -> CompiledPolicy:
+        """A stored version, compiled once (in a worker thread), then cached."""
         key = (version.account_id, version.version)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = load_policy(
-                version.source, filename=f"version {version.version}", engine=self._engine
-            )
+            compiled = await self._load(version.source, f"version {version.version}")
             self._compiled[key] = compiled
         return compiled
 

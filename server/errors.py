@@ -33,6 +33,7 @@ from hub.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     PolicyError,
+    PolicyTooLargeError,
     PreloopError,
     StorageError,
     ValidationError,
@@ -41,6 +42,7 @@ from hub.errors import (
 log = logging.getLogger("preloop.server")
 
 STATUS_OF: dict[type[PreloopError], int] = {
+    PolicyTooLargeError: HTTP_413_REQUEST_ENTITY_TOO_LARGE,  # a PolicyError, but not a 422
     PolicyError: HTTP_422_UNPROCESSABLE_ENTITY,
     ValidationError: HTTP_400_BAD_REQUEST,
     NotFoundError: HTTP_404_NOT_FOUND,

@@ -5,6 +5,13 @@ PyYAML's ``compose`` gives nodes with positions; we walk them once, building pla
 validators then speak in key paths (``tools[0].conditions[1].action``) and the map turns
 each path into a line. Problems found here (duplicate keys, unsupported YAML features) are
 collected, not raised one at a time.
+
+Aliases (``*name``) are cheap to write and expensive to expand: nine nested lists of nine
+aliases ("billion laughs") are 377 bytes that expand to 387 million values. Before anything is
+built, one pass over the composed nodes (each node once, however often it is referred to)
+counts what the aliases would add, and a document whose aliases add more than
+:data:`MAX_ALIAS_VALUES` values, or that refers to itself, is refused with
+:class:`~hub.errors.PolicyTooLargeError`.
 """
 
 from __future__ import annotations
@@ -17,12 +24,12 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from hub.errors import PolicyError, Problem
+from hub.errors import PolicyError, PolicyTooLargeError, Problem
 
 Path = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_MAX_NODES = 5_000_000  # expanded nodes, aliases included: stops "billion laughs" documents
+MAX_ALIAS_VALUES = 10_000  # values (scalars, lists, mappings) aliases may add to a document
 
 try:  # libyaml is much faster; both produce the same nodes and marks
     _Loader: Any = yaml.CSafeLoader
@@ -141,12 +148,65 @@ def _parse(text: str, filename: str, what: str) -> tuple[dict[str, Any], SourceM
                 )
             ]
         )
+    _check_aliases(root, filename)
     walker = _Walker(source)
     data = walker.value(root, ())
     if walker.problems:
         raise PolicyError(walker.problems)
     assert isinstance(data, dict)  # root is a MappingNode
     return data, source
+
+
+def _check_aliases(root: yaml.Node, filename: str) -> None:
+    """Refuse a document whose aliases would add more than :data:`MAX_ALIAS_VALUES` values,
+    or that contains itself. Visits each distinct node once (iteratively: no recursion
+    limit), so its cost is that of the text, not of the expansion."""
+    sizes: dict[int, int] = {}  # expanded size of each finished node, by id
+    added = 0
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children = stack.pop()
+        if children is None:  # first time on the stack
+            if id(node) in open_nodes:
+                raise PolicyTooLargeError([_alias_problem(node, filename, recursive=True)])
+            if id(node) in sizes:  # a node met again: an alias of it
+                added += sizes[id(node)]
+                if added > MAX_ALIAS_VALUES:
+                    raise PolicyTooLargeError([_alias_problem(node, filename)])
+                continue
+            children = _children(node)
+            open_nodes.add(id(node))
+            stack.append((node, children))
+            stack.extend((child, None) for child in reversed(children))
+            continue
+        open_nodes.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _alias_problem(node: yaml.Node, filename: str, *, recursive: bool = False) -> Problem:
+    if recursive:
+        message = "a YAML alias refers to a value that contains it (a recursive alias)"
+    else:
+        message = (
+            f"YAML aliases would add more than {MAX_ALIAS_VALUES:,} values to the document "
+            "(an alias bomb?); the last one expanded refers to the value anchored here: write "
+            "repeated parts out or use fewer aliases"
+        )
+    return Problem(
+        message=message,
+        file=filename,
+        line=node.start_mark.line + 1,
+        column=node.start_mark.column + 1,
+    )
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, filename: str) -> Problem:
@@ -166,7 +226,6 @@ class _Walker:
         self.source = source
         self.problems: list[Problem] = []
         self._constructor = SafeConstructor()
-        self._nodes = 0
 
     def _fail(self, node: yaml.Node, message: str, path: Path) -> None:
         self.problems.append(
@@ -180,11 +239,6 @@ class _Walker:
         )
 
     def value(self, node: yaml.Node, path: Path) -> Any:
-        self._nodes += 1
-        if self._nodes > _MAX_NODES:
-            if self._nodes == _MAX_NODES + 1:
-                self._fail(node, "document too large (too many nodes or aliases)", path)
-            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):

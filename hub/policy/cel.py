@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +34,7 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError, Evaluator
 
 from hub.policy._celcheck import check_tree
+from hub.policy._celtypes import TypeChecker
 
 __all__ = [
     "ENGINES",
@@ -181,13 +183,21 @@ class CelPythonEngine:
     def __init__(self, variables: frozenset[str] | None = POLICY_VARIABLES) -> None:
         self._env = celpy.Environment()
         self._variables = variables
+        self._types = TypeChecker(self._env)
+        self._lock = threading.RLock()
 
     def compile(self, source: str) -> CelPythonProgram:
         if not source.strip():
             raise CelCompileError("the expression is empty", column=1, line=1)
+        # Policies load in worker threads, and cel-python's parser keeps the text it is
+        # parsing on itself (one per environment): one compilation at a time per engine.
+        with self._lock:
+            return self._compile(source)
+
+    def _compile(self, source: str) -> CelPythonProgram:
         try:
             ast = self._env.compile(source)
-            problem = check_tree(ast, self._variables, self.regex_error)
+            problem = check_tree(ast, self._variables, self.regex_error) or self._types.check(ast)
         except CELParseError as exc:
             raise CelCompileError(
                 f"CEL syntax error at column {exc.column}: {_parse_message(exc)}",

@@ -143,6 +143,11 @@ class CompiledPolicy:
         found = self._index.get((server, tool)) if server else None
         return found if found is not None else self._index.get((ANY_SERVER, tool))
 
+    def servers_of(self, tool: str) -> tuple[str, ...]:
+        """The servers the policy lists ``tool`` under, sorted (its server-less entry, which
+        any server's call uses, is not one of them)."""
+        return tuple(sorted(s for s, t in self._index if t == tool and s != ANY_SERVER))
+
     def decide(self, call: ToolCall) -> Decision:
         entry = self.lookup(call.server, call.tool)
         if entry is None:

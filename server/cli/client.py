@@ -79,9 +79,9 @@ def api_error(response: httpx.Response) -> PreloopError:
         kind, message = str(body["type"]), str(body["message"])
     except (ValueError, KeyError, TypeError):
         return PreloopError(f"HTTP {response.status_code} from the server: {response.text[:200]}")
-    if kind == "PolicyError":
-        return PolicyError([Problem(**p) for p in body.get("problems", [])])
     cls = getattr(errors, kind, None)
+    if isinstance(cls, type) and issubclass(cls, PolicyError):  # PolicyTooLargeError too
+        return cls([Problem(**p) for p in body.get("problems", [])])
     if isinstance(cls, type) and issubclass(cls, PreloopError):
         return cls(message)
     return PreloopError(f"HTTP {response.status_code}: {message}")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hub.errors import PolicyError, ValidationError
 from server.cli.client import connect, server_options
 from server.cli.output import echo_json, json_option, print_error, table
+
+if TYPE_CHECKING:
+    from hub.policy import CompiledPolicy
 
 
 @click.group()
@@ -104,6 +107,7 @@ def eval_(
     from hub.policy import CallContext, Principal, ToolCall, load_policy
 
     compiled = load_policy(_read(file), filename=file)
+    _check_server(compiled, tool, server)
     args = _json_arg(args_json, "--args")
     if not isinstance(args, dict):
         raise ValidationError("--args must be a JSON object")
@@ -136,6 +140,19 @@ def eval_(
     click.echo(f"why:         {decision.explanation}")
     if decision.error:
         click.echo(f"error:       {decision.error}")
+
+
+def _check_server(compiled: CompiledPolicy, tool: str, server: str) -> None:
+    """A tool the policy lists only under servers needs ``--server``: without it the call
+    would silently get the unknown-tools default."""
+    servers = compiled.servers_of(tool)
+    if server or not servers or compiled.lookup("", tool) is not None:
+        return
+    options = " or ".join(f"--server {s}" for s in servers)
+    raise ValidationError(
+        f"the policy lists tool '{tool}' only under server(s) {', '.join(servers)}: "
+        f"pass {options} (a call with no server would get the unknown-tools default)"
+    )
 
 
 @policy.command(name="test")

@@ -142,6 +142,48 @@ def test_eval_bad_json_is_a_clear_error() -> None:
     assert "--args is not valid JSON" in result.stderr
 
 
+SERVER_TOOLS = """version: "1.0"
+metadata:
+  name: server-tools
+mcp_servers:
+  - {name: everything, transport: stdio, command: npx}
+  - {name: other, transport: stdio, command: npx}
+tools:
+  - name: echo
+    server: everything
+    conditions:
+      - {expression: "args.message == 'secret'", action: deny}
+  - {name: echo, server: other, action: allow}
+"""
+
+
+def test_eval_of_a_tool_listed_only_under_servers_asks_for_server(tmp_path: Path) -> None:
+    policy_file = tmp_path / "servers.yaml"
+    policy_file.write_text(SERVER_TOOLS, encoding="utf-8")
+
+    result = run_main("policy", "eval", str(policy_file), "--tool", "echo")
+
+    expected = (
+        "error: the policy lists tool 'echo' only under server(s) everything, other: pass "
+        "--server everything or --server other (a call with no server would get the "
+        "unknown-tools default)\n"
+    )
+    assert (1, expected, "") == (result.returncode, result.stderr, result.stdout)
+
+
+def test_eval_with_the_server_decides_by_its_rules(tmp_path: Path) -> None:
+    policy_file = tmp_path / "servers.yaml"
+    policy_file.write_text(SERVER_TOOLS, encoding="utf-8")
+
+    code, out, _ = invoke(
+        "policy", "eval", str(policy_file), "--tool", "echo", "--server", "everything",
+        "--args", '{"message": "secret"}',
+    )  # fmt: skip
+
+    assert 0 == code
+    assert "rule:        everything/echo#1" in out
+
+
 @pytest.mark.parametrize("name", ["production-safeguards", "coding-agent"])
 def test_policy_test_passes_on_shipped_cases(name: str) -> None:
     code, out, _ = invoke(

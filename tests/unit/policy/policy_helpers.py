@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from datetime import UTC, datetime
 from typing import Any
@@ -53,3 +54,13 @@ def call(
         context=CallContext(time=time, session=session, flow=flow),
         justification=justification,
     )
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """The classic alias bomb: nine values, then ``levels - 1`` lists of nine aliases of the
+    list before (9**9 = 387,420,489 values once expanded) in under 400 bytes."""
+    names = "abcdefghijklmnopqrstuvwxyz"[:levels]
+    lines = ["a: &a [" + ", ".join(['"x"'] * 9) + "]"]
+    for before, name in itertools.pairwise(names):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{before}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
