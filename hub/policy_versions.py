@@ -25,6 +25,7 @@ from hub.ports import Storage
 from hub.records import McpServer, PolicyVersion, WorkflowRecord
 
 _MAX_APPLY_ATTEMPTS = 5
+MAX_VERSION = 2**31 - 1  # the version column is a 32-bit INTEGER
 
 
 class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,7 +190,9 @@ class PolicyService:
             if found is None:
                 raise NotFoundError("no policy has been applied yet")
             return found
-        found = await self._storage.policies.get(account_id, version)
+        found = None
+        if 1 <= version <= MAX_VERSION:  # past the column's range, no database is asked
+            found = await self._storage.policies.get(account_id, version)
         if found is None:
             raise NotFoundError(f"no policy version {version}")
         return found

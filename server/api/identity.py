@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
+from hub.identity import MAX_KEY_SECONDS
 from hub.records import ApiKey, Role, Team, User
 from server.api.deps import caller_of, hub_of
 from server.auth import ADMIN, roles
@@ -19,7 +20,8 @@ class KeyCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     role: Role
     user_email: str | None = None
     labels: dict[str, str] = {}
-    expires_in_seconds: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    # at most ten years; absent or null: the key never expires
+    expires_in_seconds: Annotated[int, msgspec.Meta(ge=1, le=MAX_KEY_SECONDS)] | None = None
     # The tool allow-list: glob patterns over <server>__<tool>; empty means every tool.
     tools: list[str] = []
 

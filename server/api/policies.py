@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import FromQuery, JSONBody
+from litestar.params import JSONBody, QueryParameter
 
 from hub.errors import NotFoundError, PolicyError
 from hub.policy import CallContext, Decision, Principal, ToolCall
-from hub.policy_versions import ApplyResult
+from hub.policy_versions import MAX_VERSION, ApplyResult
 from hub.records import PolicyVersion
 from server.api.deps import caller_of, hub_of
 from server.auth import ADMIN, READ, roles
@@ -30,7 +30,7 @@ class ApplyRequest(PolicySource, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class RollbackRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
 
 
 class EvaluateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -115,7 +115,9 @@ class PolicyController(Controller):
 
     @get("/export", opt=roles(READ))
     async def export(
-        self, request: Request[Any, Any, Any], version: FromQuery[int | None] = None
+        self,
+        request: Request[Any, Any, Any],
+        version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None,
     ) -> ExportResult:
         """The active policy (or a given version) as canonical YAML."""
         hub = hub_of(request)
