@@ -370,7 +370,7 @@ class GatewayUsageController(Controller):
         )
         return _price(price, "account")
 
-    @delete("/prices", opt=roles(ADMIN), status_code=204)
+    @delete("/prices", opt=roles(ADMIN, raises=(NotFoundError,)), status_code=204)
     async def unset_price(self, request: Request[Any, Any, Any], model: FromQuery[str]) -> None:
         """Remove the account's price for exactly ``model`` (the built-in one applies again)."""
         hub, caller = hub_of(request), caller_of(request)

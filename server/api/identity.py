@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
+from hub.errors import ConflictError, NotFoundError
 from hub.identity import MAX_KEY_SECONDS
 from hub.records import ApiKey, Role, Team, User
 from server.api.deps import caller_of, hub_of
@@ -94,7 +95,7 @@ class KeyController(Controller):
     path = "/keys"
     tags = ["keys"]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(NotFoundError,)))
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[KeyCreate]
     ) -> KeyCreated:
@@ -133,7 +134,7 @@ class UserController(Controller):
     path = "/users"
     tags = ["users"]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(ConflictError,)))
     async def add(self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]) -> User:
         """Add a person who can approve requests or own keys."""
         caller = caller_of(request)
@@ -160,7 +161,7 @@ class TeamController(Controller):
     path = "/teams"
     tags = ["teams"]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(ConflictError, NotFoundError)))
     async def add(self, request: Request[Any, Any, Any], data: JSONBody[TeamCreate]) -> TeamView:
         """Add a team of users (by email)."""
         caller = caller_of(request)

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, QueryParameter
 
-from hub.errors import NotFoundError, PolicyError
+from hub.errors import ConflictError, NotFoundError, PolicyError
 from hub.policy import CallContext, Decision, Principal, ToolCall
 from hub.policy_versions import MAX_VERSION, ApplyResult
 from hub.records import PolicyVersion
@@ -98,7 +98,7 @@ class PolicyController(Controller):
         doc = compiled.document
         return ValidationResult(valid=True, name=doc.metadata.name, tools=len(doc.tools))
 
-    @post("/apply", opt=roles(ADMIN), status_code=200)
+    @post("/apply", opt=roles(ADMIN, raises=(PolicyError, ConflictError)), status_code=200)
     async def apply(
         self, request: Request[Any, Any, Any], data: JSONBody[ApplyRequest]
     ) -> ApplyResult:
@@ -113,7 +113,7 @@ class PolicyController(Controller):
             comment=data.comment,
         )
 
-    @get("/export", opt=roles(READ))
+    @get("/export", opt=roles(READ, raises=(NotFoundError,)))
     async def export(
         self,
         request: Request[Any, Any, Any],
@@ -129,7 +129,7 @@ class PolicyController(Controller):
             version = latest.version
         return ExportResult(version=version, source=source)
 
-    @post("/diff", opt=roles(READ), status_code=200)
+    @post("/diff", opt=roles(READ, raises=(PolicyError,)), status_code=200)
     async def diff(
         self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
     ) -> DiffResult:
@@ -146,7 +146,11 @@ class PolicyController(Controller):
         active = history[0].version if history else None
         return [_summary(v, active) for v in history]
 
-    @post("/rollback", opt=roles(ADMIN), status_code=200)
+    @post(
+        "/rollback",
+        opt=roles(ADMIN, raises=(NotFoundError, ConflictError, PolicyError)),
+        status_code=200,
+    )
     async def rollback(
         self, request: Request[Any, Any, Any], data: JSONBody[RollbackRequest]
     ) -> ApplyResult:
@@ -156,7 +160,7 @@ class PolicyController(Controller):
             caller.account_id, data.version, actor=caller.key_id
         )
 
-    @post("/evaluate", opt=roles(READ), status_code=200)
+    @post("/evaluate", opt=roles(READ, raises=(NotFoundError,)), status_code=200)
     async def evaluate(
         self, request: Request[Any, Any, Any], data: JSONBody[EvaluateRequest]
     ) -> Decision:

@@ -14,7 +14,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody
 
-from hub.errors import ConfigError
+from hub.errors import ConfigError, ConflictError
 from hub.gateway.custody import LOCAL, MAX_VALUE_BYTES, SecretInfo, check_local_name
 from hub.gateway.records import Provider, ProviderKind
 from server.api.deps import caller_of, hub_of
@@ -117,7 +117,7 @@ class ProviderController(Controller):
         hub, caller = hub_of(request), caller_of(request)
         return provider_view(await hub.model_router.get(caller.account_id, name))
 
-    @post("/", opt=roles(ADMIN), status_code=201)
+    @post("/", opt=roles(ADMIN, raises=(ConflictError,)), status_code=201)
     async def add(
         self, request: Request[Any, Any, Any], data: JSONBody[ProviderCreate]
     ) -> ProviderView:
