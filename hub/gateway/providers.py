@@ -39,8 +39,10 @@ FAMILIES = {
     "openai": (ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE),
     "anthropic": (ProviderKind.ANTHROPIC,),
 }
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
-_MODEL = re.compile(r"^[^\s]{1,200}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
+MODEL_PATTERN = r"^[^\s]{1,200}$"
+_NAME = re.compile(NAME_PATTERN)
+_MODEL = re.compile(MODEL_PATTERN)
 _GLOB = re.compile(r"[*?\[]")
 LISTED_IN_ERRORS = 20
 
