@@ -33,6 +33,7 @@ from hub.errors import ConfigError, ConflictError, NotFoundError, ValidationErro
 from hub.gateway.custody import Custody, parse_ref
 from hub.gateway.records import ModelRoute, Provider, ProviderKind
 from hub.ids import new_id
+from hub.patterns import NOT_SPACE
 from hub.ports import Storage
 
 FAMILIES = {
@@ -40,7 +41,7 @@ FAMILIES = {
     "anthropic": (ProviderKind.ANTHROPIC,),
 }
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
-MODEL_PATTERN = r"^[^\s]{1,200}$"
+MODEL_PATTERN = rf"^{NOT_SPACE}{{1,200}}$"
 _NAME = re.compile(NAME_PATTERN)
 _MODEL = re.compile(MODEL_PATTERN)
 _GLOB = re.compile(r"[*?\[]")

@@ -26,6 +26,7 @@ from hub.gateway.records import (
     SoftAction,
     UsageRecord,
 )
+from hub.patterns import NOT_SPACE
 from hub.ports import UsageGroup, UsageQuery, UsageSession
 from server.api.deps import caller_of, hub_of
 from server.api.fields import dollars, shaped
@@ -162,7 +163,7 @@ class PriceView(msgspec.Struct, frozen=True, kw_only=True):
 class PriceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """US dollars per million tokens for a model id or glob (``"gpt-4o*"``)."""
 
-    model: Annotated[str, shaped(r"\S", min_length=1, max_length=200)]
+    model: Annotated[str, shaped(NOT_SPACE, min_length=1, max_length=200)]
     input: Price
     output: Price
     cached: MaybePrice | None = None

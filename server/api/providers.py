@@ -31,10 +31,11 @@ from server.auth import ADMIN, READ, roles
 
 # An http(s) URL with a host, an optional port, no credentials, query or fragment.
 PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-BASE_URL = rf"^https?://[A-Za-z0-9._~-]+(?::{PORT})?(?:/[^\s?#]*)?$"
+BASE_URL = rf"^https?://[A-Za-z0-9._~-]+(?::{PORT})?(?:/[^\s\x1c-\x1f\x85?#]*)?$"
 BaseUrl = Annotated[str, shaped(BASE_URL, min_length=1, max_length=2000)]
 SecretRef = Annotated[str, shaped(REFERENCE_PATTERN, min_length=1, max_length=500)]
-EXACT = r"^[^\s*?\[]{1,200}$"  # an alias and its target: a model id, no glob characters
+# an alias and its target: a model id, no glob characters (no space: hub/patterns.py)
+EXACT = r"^[^\s\x1c-\x1f\x85*?\[]{1,200}$"
 Models = Annotated[list[str], each(MODEL_PATTERN)]
 Aliases = Annotated[dict[str, str], keyed(EXACT, EXACT)]
 SecretName = Annotated[str, Parameter(schema_extra={"pattern": LOCAL_NAME_PATTERN})]
