@@ -50,7 +50,8 @@ STATUS_OF: dict[type[PreloopError], int] = {
     PermissionDeniedError: HTTP_403_FORBIDDEN,
     PayloadTooLargeError: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     StorageError: HTTP_503_SERVICE_UNAVAILABLE,
-    ConfigError: HTTP_500_INTERNAL_SERVER_ERROR,
+    # at request time: this server is not configured for it (the message names the setting)
+    ConfigError: HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 

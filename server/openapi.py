@@ -8,7 +8,7 @@ statuses a route may answer follows from how it is declared, so no decorator rep
     403  it checks a role (idem): a key without the role, or a device credential
     404  it names a thing in its path (or declares NotFoundError)
     413  it takes a body (``server.max_body_bytes``)
-    503  always: the database may fail (StorageError)
+    503  always: the database may fail (StorageError), or a setting be missing (ConfigError)
 
 plus the errors a route declares with ``roles(..., raises=(...))`` (server/auth.py), mapped
 to statuses by the one table of server/errors.py (ConflictError 409, PolicyError 422...).
@@ -55,8 +55,8 @@ MEANING = {
     409: "The change collides with the current state",
     HTTP_413_REQUEST_ENTITY_TOO_LARGE: "The body is over the server's limit",
     422: "The policy is invalid: every problem is listed in `problems`",
-    500: "The server is misconfigured for this (see the message)",
-    HTTP_503_SERVICE_UNAVAILABLE: "The database failed or is out of date",
+    HTTP_503_SERVICE_UNAVAILABLE: "The database failed or is out of date, or this server is not "
+    "configured for this (the message names the setting)",
 }
 # Handler parameters that are not inputs of the request.
 _NOT_INPUTS = frozenset({"self", "request", "socket", "state", "scope", "headers", "cookies"})

@@ -92,3 +92,25 @@ def test_a_key_may_expire_in_ten_years(
     body = {"name": "far", "role": "viewer", "expires_in_seconds": 10 * 366 * 86400}
     response = client.post("/api/v1/keys", json=body)
     assert 201 == response.status_code
+
+
+def test_text_the_database_cannot_store_is_a_400_not_a_database_error(
+    client: httpx.Client, database_url: str
+) -> None:
+    """PostgreSQL cannot store NUL in text; SQLite can."""
+    response = client.post("/api/v1/users", json={"email": "nul@example.com", "name": "a\u0000b"})
+    if database_url.startswith("sqlite"):
+        assert 201 == response.status_code
+    else:
+        assert "NUL" in _refused(response, "character")
+
+
+def test_a_secret_without_the_local_key_configured_is_503_naming_the_setting(
+    client: httpx.Client, database_url: str
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("on SQLite a local key is generated into the data directory")
+    response = client.put("/api/v1/secrets/openai", json={"value": "sk-test"})
+    body = response.json()
+    assert (503, "ConfigError") == (response.status_code, body["error"]["type"])
+    assert "PRELOOP_SECRETS_KEYS" in body["error"]["message"]
