@@ -24,6 +24,9 @@ MAX_PATTERN_LENGTH = 200
 ALWAYS_ALLOWED = frozenset({"get_approval_status"})  # hub.firewall.STATUS_TOOL
 _SEPARATOR = "__"
 _WILDCARDS = frozenset("*?")
+# The shape check_patterns accepts, for the OpenAPI document: a wildcard or the separator,
+# printable ASCII without spaces (check_patterns also takes other printable characters).
+PATTERN_SHAPE = r"^(?:get_approval_status|[!-~]*(?:[*?]|__)[!-~]*)$"
 
 
 def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:

@@ -28,10 +28,14 @@ from hub.records import Account, ApiKey, Role, Team, User
 DEFAULT_ACCOUNT = "default"
 BOOTSTRAP_KEY_ID = "bootstrap-admin"
 MIN_ADMIN_KEY_LENGTH = 32
+MAX_KEY_SECONDS = 10 * 366 * 86400  # a key expires within ten years, or never
 # The channels a person links an identity on (``preloop users link``).
 LINKABLE_CHANNELS = ("slack", "mattermost", "email")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\-]{0,99}$")
+_PART = r"[^@\s\x1c-\x1f\x85]+"  # no @, no space (hub/patterns.py)
+EMAIL_PATTERN = rf"^{_PART}@{_PART}\.{_PART}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._\-]{0,99}$"  # keys and teams
+_EMAIL = re.compile(EMAIL_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
 
 
 class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,8 +142,11 @@ class IdentityService:
             if user is None:
                 raise NotFoundError(f"no user with email {user_email!r}")
             user_id = user.id
-        if expires_in_seconds is not None and expires_in_seconds <= 0:
-            raise ValidationError("expires_in_seconds must be positive")
+        if expires_in_seconds is not None and not 0 < expires_in_seconds <= MAX_KEY_SECONDS:
+            raise ValidationError(
+                f"expires_in_seconds must be between 1 and {MAX_KEY_SECONDS} (ten years); "
+                "leave it out for a key that never expires"
+            )
         now = self._clock.now()
         key_id = new_key_id()
         secret = make_key_text(key_id)

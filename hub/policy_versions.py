@@ -30,6 +30,7 @@ _MAX_APPLY_ATTEMPTS = 5
 # UTF-8 bytes: about 850 tools of five rules. Parsing it takes well under a second, in a
 # worker thread. Stored versions (rollback, the active policy) are ours and not limited.
 MAX_SOURCE_BYTES = 512 * 1024
+MAX_VERSION = 2**31 - 1  # the version column is a 32-bit INTEGER
 
 
 class ApplyResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -235,7 +236,9 @@ class PolicyService:
             if found is None:
                 raise NotFoundError("no policy has been applied yet")
             return found
-        found = await self._storage.policies.get(account_id, version)
+        found = None
+        if 1 <= version <= MAX_VERSION:  # past the column's range, no database is asked
+            found = await self._storage.policies.get(account_id, version)
         if found is None:
             raise NotFoundError(f"no policy version {version}")
         return found

@@ -355,6 +355,9 @@ class PairingStore(Protocol):
         ...
 
 
+MAX_SEQ = 2**63 - 1  # an audit event's seq is a signed 64-bit column (BIGINT)
+
+
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Filters combine with AND; ``since`` is inclusive, ``until`` exclusive; ``after_seq``
     keeps events with a greater seq, ``before_seq`` (when set) those with a smaller one (keyset

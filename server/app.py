@@ -25,6 +25,7 @@ from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 from server.gateway.routes import GATEWAY_PATHS, GATEWAY_ROUTES
 from server.mattermost_actions import mattermost_router
+from server.openapi import openapi_plugins
 from server.request import JsonRequest
 from server.scheduler import scheduler_running
 from server.system_events import system_events_running
@@ -182,6 +183,7 @@ def create_app(
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JsonRequest,
+        plugins=openapi_plugins(),
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Preloop",

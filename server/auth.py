@@ -16,7 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from hub.devices import DeviceCaller, DeviceService
-from hub.errors import AuthenticationError, PermissionDeniedError
+from hub.errors import AuthenticationError, PermissionDeniedError, PreloopError
 from hub.keys import Caller
 from hub.records import Role
 
@@ -28,19 +28,20 @@ DEVICE = "device"  # not a Role: no API key has it
 PUBLIC = "public"  # not a Role: the route proves the caller itself (e.g. a pairing token)
 
 
-def roles(allowed: Iterable[Role]) -> dict[str, Any]:
-    """The ``opt`` a route handler declares: who may call it."""
-    return {"roles": tuple(allowed)}
+def roles(allowed: Iterable[Role], *, raises: Iterable[type[PreloopError]] = ()) -> dict[str, Any]:
+    """The ``opt`` a route handler declares: who may call it, and the errors it may answer
+    beyond the ones its shape implies (its OpenAPI error responses: server/openapi.py)."""
+    return {"roles": tuple(allowed), "raises": tuple(raises)}
 
 
-def device_only() -> dict[str, Any]:
+def device_only(*, raises: Iterable[type[PreloopError]] = ()) -> dict[str, Any]:
     """The ``opt`` of a route only a paired device's credential may call."""
-    return {"roles": (DEVICE,)}
+    return {"roles": (DEVICE,), "raises": tuple(raises)}
 
 
-def public() -> dict[str, Any]:
+def public(*, raises: Iterable[type[PreloopError]] = ()) -> dict[str, Any]:
     """The ``opt`` of a route outside authentication (its path is excluded from it too)."""
-    return {"roles": (PUBLIC,)}
+    return {"roles": (PUBLIC,), "raises": tuple(raises)}
 
 
 def bearer_token(header: str) -> str:

@@ -35,6 +35,7 @@ from hub.errors import (
     PolicyError,
     PolicyTooLargeError,
     PreloopError,
+    Problem,
     StorageError,
     ValidationError,
 )
@@ -51,8 +52,25 @@ STATUS_OF: dict[type[PreloopError], int] = {
     PermissionDeniedError: HTTP_403_FORBIDDEN,
     PayloadTooLargeError: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     StorageError: HTTP_503_SERVICE_UNAVAILABLE,
-    ConfigError: HTTP_500_INTERNAL_SERVER_ERROR,
+    # at request time: this server is not configured for it (the message names the setting)
+    ConfigError: HTTP_503_SERVICE_UNAVAILABLE,
 }
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What went wrong. ``type`` names the error (``ValidationError``, ``NotFoundError``...);
+    ``problems`` lists each problem of an invalid policy (``PolicyError`` only)."""
+
+    type: str
+    title: str
+    message: str
+    problems: list[Problem] | msgspec.UnsetType = msgspec.UNSET
+
+
+class ErrorEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """Every error body of the REST API (the OpenAPI document's error responses)."""
+
+    error: ErrorDetail
 
 
 def status_of(exc: PreloopError) -> int:
@@ -63,10 +81,12 @@ def status_of(exc: PreloopError) -> int:
 
 
 def error_body(exc: PreloopError) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": type(exc).__name__, "title": exc.title, "message": str(exc)}
-    if isinstance(exc, PolicyError):
-        body["problems"] = [msgspec.to_builtins(p) for p in exc.problems]
-    return {"error": body}
+    problems = list(exc.problems) if isinstance(exc, PolicyError) else msgspec.UNSET
+    detail = ErrorDetail(
+        type=type(exc).__name__, title=exc.title, message=str(exc), problems=problems
+    )
+    body: dict[str, Any] = msgspec.to_builtins(ErrorEnvelope(error=detail))
+    return body
 
 
 def handle_preloop_error(_: Request[Any, Any, Any], exc: PreloopError) -> Response[Any]:

@@ -58,7 +58,8 @@ MAX_RESERVATION = MAX_LIMIT + Decimal("0.01")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the one period of a "total" budget
 APPROVAL_TOOL = "gateway.budget"
 APPROVAL_SERVER = "gateway"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_NAME = re.compile(NAME_PATTERN)
 
 
 def period_start(period: BudgetPeriod, now: datetime) -> datetime:

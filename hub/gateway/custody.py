@@ -28,10 +28,17 @@ from hub.errors import ConfigError, NotFoundError, ValidationError
 LOCAL, VAULT, ENV = "local", "vault", "env"
 REFERENCE_FORMS = "local:NAME, vault:PATH#FIELD or env:VAR"
 MAX_VALUE_BYTES = 64 * 1024
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
+LOCAL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
+_NAME = re.compile(LOCAL_NAME_PATTERN)
 _VAULT_PATH = re.compile(r"^[A-Za-z0-9._\-]+(/[A-Za-z0-9._\-]+)*$")
 _FIELD = re.compile(r"^[A-Za-z0-9._\-]{1,100}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
+# What parse_ref accepts, as one pattern (the OpenAPI document states it for secret_ref).
+REFERENCE_PATTERN = (
+    r"^(?:local:[A-Za-z0-9][A-Za-z0-9._\-]{0,99}"
+    r"|vault:[A-Za-z0-9._\-]+(?:/[A-Za-z0-9._\-]+)*#[A-Za-z0-9._\-]{1,100}"
+    r"|env:[A-Za-z_][A-Za-z0-9_]{0,199})$"
+)
 
 
 class SecretRef(msgspec.Struct, frozen=True, kw_only=True):

@@ -33,14 +33,17 @@ from hub.errors import ConfigError, ConflictError, NotFoundError, ValidationErro
 from hub.gateway.custody import Custody, parse_ref
 from hub.gateway.records import ModelRoute, Provider, ProviderKind
 from hub.ids import new_id
+from hub.patterns import NOT_SPACE
 from hub.ports import Storage
 
 FAMILIES = {
     "openai": (ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE),
     "anthropic": (ProviderKind.ANTHROPIC,),
 }
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
-_MODEL = re.compile(r"^[^\s]{1,200}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
+MODEL_PATTERN = rf"^{NOT_SPACE}{{1,200}}$"
+_NAME = re.compile(NAME_PATTERN)
+_MODEL = re.compile(MODEL_PATTERN)
 _GLOB = re.compile(r"[*?\[]")
 LISTED_IN_ERRORS = 20
 

@@ -36,8 +36,11 @@ from hub.records import Role
 
 PREFIX = "plrt"
 DEFAULT_TTL_SECONDS = 3600
+# The longest life a request may ask for, whatever the setting: what a schema can promise.
+MAX_TTL_SECONDS = 366 * 86400
 GATEWAY_ROLES = (Role.AGENT, Role.ADMIN)
-_FLOW = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
+FLOW_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
+_FLOW = re.compile(FLOW_PATTERN)
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
 

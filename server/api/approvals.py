@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from hub.errors import ConflictError
 from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote
 from server.api.deps import caller_of, hub_of
 from server.auth import DECIDE, READ, roles
@@ -51,7 +52,7 @@ class ApprovalController(Controller):
             request=found, votes=list(await hub.approvals.votes(account, request_id))
         )
 
-    @post("/{request_id:str}/approve", opt=roles(DECIDE), status_code=200)
+    @post("/{request_id:str}/approve", opt=roles(DECIDE, raises=(ConflictError,)), status_code=200)
     async def approve(
         self,
         request: Request[Any, Any, Any],
@@ -64,7 +65,7 @@ class ApprovalController(Controller):
             caller.account_id, request_id, approver=caller, approve=True, comment=data.comment
         )
 
-    @post("/{request_id:str}/deny", opt=roles(DECIDE), status_code=200)
+    @post("/{request_id:str}/deny", opt=roles(DECIDE, raises=(ConflictError,)), status_code=200)
     async def deny(
         self,
         request: Request[Any, Any, Any],

@@ -12,13 +12,14 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from hub.audit import ChainReport
-from hub.ports import AuditQuery
+from hub.ports import MAX_SEQ, AuditQuery
 from hub.records import AuditEvent
 from server.api.deps import caller_of, hub_of
 from server.auth import READ, roles
 
 _encoder = msgspec.json.Encoder()
 EXPORT_PAGE = 1000
+EXACT_MAX = {"maximum": MAX_SEQ}  # Litestar writes the bound as a float, 2**63 once rounded
 
 
 def _match(**fields: str | None) -> dict[str, Any]:
@@ -38,8 +39,10 @@ class AuditController(Controller):
         actor: FromQuery[str | None] = None,
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
-        after_seq: Annotated[int, QueryParameter(ge=0)] = 0,
-        before_seq: Annotated[int | None, QueryParameter(ge=1)] = None,
+        after_seq: Annotated[int, QueryParameter(ge=0, le=MAX_SEQ, schema_extra=EXACT_MAX)] = 0,
+        before_seq: Annotated[
+            int | None, QueryParameter(ge=1, le=MAX_SEQ, schema_extra=EXACT_MAX)
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         order: Annotated[str, QueryParameter(pattern="^(newest|oldest)$")] = "newest",
         tool: FromQuery[str | None] = None,

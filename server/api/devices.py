@@ -19,6 +19,7 @@ from hub.devices import (
     DeviceCaller,
     Pairing,
 )
+from hub.errors import AuthenticationError, ConflictError, NotFoundError
 from hub.records import ApprovalRequest, Device
 from server.api.approvals import DecisionBody
 from server.api.deps import caller_of, hub_of
@@ -115,7 +116,7 @@ class PairingController(Controller):
     path = "/pairing-tokens"
     tags = ["devices"]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(NotFoundError,)))
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[PairingCreate]
     ) -> PairingCreated:
@@ -130,7 +131,7 @@ class PairingController(Controller):
             svg=qr_svg(pairing.uri),
         )
 
-    @post("/png", opt=roles(ADMIN), status_code=201)
+    @post("/png", opt=roles(ADMIN, raises=(NotFoundError,)), status_code=201)
     async def create_png(
         self, request: Request[Any, Any, Any], data: JSONBody[PairingCreate]
     ) -> Response[bytes]:
@@ -140,7 +141,7 @@ class PairingController(Controller):
             qr_png(pairing.uri), media_type="image/png", status_code=201, headers=_headers(pairing)
         )
 
-    @post("/svg", opt=roles(ADMIN), status_code=201)
+    @post("/svg", opt=roles(ADMIN, raises=(NotFoundError,)), status_code=201)
     async def create_svg(
         self, request: Request[Any, Any, Any], data: JSONBody[PairingCreate]
     ) -> Response[str]:
@@ -159,7 +160,7 @@ class DeviceController(Controller):
     tags = ["devices"]
 
     # --- the app --------------------------------------------------------------------------
-    @post("/pair", opt=public())
+    @post("/pair", opt=public(raises=(AuthenticationError,)))
     async def pair(self, request: Request[Any, Any, Any], data: JSONBody[PairBody]) -> Paired:
         """Exchange a pairing token (once, before it expires) for a device credential."""
         paired = await hub_of(request).devices.pair(
@@ -196,7 +197,11 @@ class DeviceController(Controller):
         """One request the device's user may decide."""
         return await hub_of(request).devices.get(device_of(request), request_id)
 
-    @post("/me/approvals/{request_id:str}/approve", opt=device_only(), status_code=200)
+    @post(
+        "/me/approvals/{request_id:str}/approve",
+        opt=device_only(raises=(ConflictError,)),
+        status_code=200,
+    )
     async def approve(
         self,
         request: Request[Any, Any, Any],
@@ -208,7 +213,11 @@ class DeviceController(Controller):
             device_of(request), request_id, approve=True, comment=data.comment
         )
 
-    @post("/me/approvals/{request_id:str}/deny", opt=device_only(), status_code=200)
+    @post(
+        "/me/approvals/{request_id:str}/deny",
+        opt=device_only(raises=(ConflictError,)),
+        status_code=200,
+    )
     async def deny(
         self,
         request: Request[Any, Any, Any],
@@ -221,7 +230,7 @@ class DeviceController(Controller):
         )
 
     # --- administration -------------------------------------------------------------------
-    @get("/", opt=roles(ADMIN))
+    @get("/", opt=roles(ADMIN, raises=(NotFoundError,)))
     async def list_devices(
         self,
         request: Request[Any, Any, Any],

@@ -13,22 +13,34 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
 from hub.errors import PermissionDeniedError, ValidationError
 from hub.gateway.records import FlowExecution, RuntimeToken
-from hub.gateway.runtime import DEFAULT_TTL_SECONDS
+from hub.gateway.runtime import DEFAULT_TTL_SECONDS, FLOW_PATTERN, MAX_TTL_SECONDS
 from hub.keys import Caller
+from hub.patterns import NOT_SPACE, SPACE
 from hub.records import Role
 from server.api.deps import caller_of, hub_of
+from server.api.fields import each
 from server.auth import AGENT, roles
 
 EXECUTIONS = "executions"  # a path segment, so not a flow name
+FlowName = Annotated[str, Parameter(schema_extra={"pattern": FLOW_PATTERN})]  # hub checks it
+MODEL_GLOB = rf"^{SPACE}*{NOT_SPACE}{{0,200}}{SPACE}*$"  # blank ones are dropped
+TTL_DESCRIPTION = (
+    "Seconds the runtime token lives: at most the server's "
+    "PRELOOP_SECRETS_RUNTIME_TOKEN_MAX_SECONDS (86400 unless configured)."
+)
 
 
 class ExecutionStart(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    ttl_seconds: Annotated[int, msgspec.Meta(gt=0)] = DEFAULT_TTL_SECONDS
-    models: list[str] = []  # model globs the token may use; empty: every routed model
+    # at most the server's secrets.runtime_token_max_seconds (one day unless configured)
+    ttl_seconds: Annotated[
+        int, msgspec.Meta(ge=1, le=MAX_TTL_SECONDS, description=TTL_DESCRIPTION)
+    ] = DEFAULT_TTL_SECONDS
+    # model globs the token may use; empty: every routed model
+    models: Annotated[list[str], each(MODEL_GLOB)] = []
     principal: Annotated[str, msgspec.Meta(max_length=320)] = ""  # admin only; default flow:F
     labels: dict[str, str] = {}
 
@@ -105,7 +117,7 @@ class FlowController(Controller):
 
     @post("/{flow:str}/executions", opt=roles(AGENT), status_code=201)
     async def start(
-        self, request: Request[Any, Any, Any], flow: FromPath[str], data: JSONBody[ExecutionStart]
+        self, request: Request[Any, Any, Any], flow: FlowName, data: JSONBody[ExecutionStart]
     ) -> ExecutionStarted:
         """Start an execution of ``flow`` and issue its runtime token (``plrt_...``), shown
         once. An agent key runs it as itself; an admin may name the principal."""

@@ -15,9 +15,10 @@ import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from hub.errors import NotFoundError, ValidationError
-from hub.gateway.budgets import BudgetState
-from hub.gateway.pricing import check_price
+from hub.errors import ConflictError, NotFoundError, ValidationError
+from hub.gateway.budgets import MAX_LIMIT, BudgetState
+from hub.gateway.budgets import NAME_PATTERN as BUDGET_NAME
+from hub.gateway.pricing import MAX_PRICE, check_price
 from hub.gateway.records import (
     BudgetPeriod,
     BudgetScope,
@@ -25,8 +26,10 @@ from hub.gateway.records import (
     SoftAction,
     UsageRecord,
 )
+from hub.patterns import NOT_SPACE
 from hub.ports import UsageGroup, UsageQuery, UsageSession
 from server.api.deps import caller_of, hub_of
+from server.api.fields import dollars, shaped
 from server.auth import ADMIN, READ, roles
 
 NINE = Decimal("0.000000001")
@@ -128,17 +131,25 @@ class BudgetView(msgspec.Struct, frozen=True, kw_only=True):
     approval_id: str | None
 
 
-class BudgetBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A new budget. Limits are US dollars (a JSON string or number, e.g. ``"10"``)."""
+Limit = Annotated[Decimal, dollars(MAX_LIMIT, nullable=True)]
+Price = Annotated[Decimal, dollars(MAX_PRICE)]
+MaybePrice = Annotated[Decimal, dollars(MAX_PRICE, nullable=True)]
+Text = Annotated[str, msgspec.Meta(max_length=200)]  # what a NAME column holds
 
-    name: str
+
+class BudgetBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A new budget. Limits are US dollars (a JSON string or number, e.g. ``"10"``). The
+    scope id is the flow's name (``flow``) or the API key's id (``api_key``); ``account``
+    takes none."""
+
+    name: Annotated[str, shaped(BUDGET_NAME, min_length=1, max_length=100)]
     scope: BudgetScope = BudgetScope.ACCOUNT
-    scope_id: str = ""
+    scope_id: Text = ""
     period: BudgetPeriod = BudgetPeriod.DAY
-    soft_limit: Decimal | None = None
-    hard_limit: Decimal | None = None
+    soft_limit: Limit | None = None
+    hard_limit: Limit | None = None
     on_soft: SoftAction = SoftAction.WARN
-    approval_workflow: str | None = None
+    approval_workflow: Text | None = None
 
 
 class PriceView(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,10 +163,10 @@ class PriceView(msgspec.Struct, frozen=True, kw_only=True):
 class PriceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """US dollars per million tokens for a model id or glob (``"gpt-4o*"``)."""
 
-    model: str
-    input: Decimal
-    output: Decimal
-    cached: Decimal | None = None
+    model: Annotated[str, shaped(NOT_SPACE, min_length=1, max_length=200)]
+    input: Price
+    output: Price
+    cached: MaybePrice | None = None
 
 
 class PriceList(msgspec.Struct, frozen=True, kw_only=True):
@@ -370,7 +381,7 @@ class GatewayUsageController(Controller):
         )
         return _price(price, "account")
 
-    @delete("/prices", opt=roles(ADMIN), status_code=204)
+    @delete("/prices", opt=roles(ADMIN, raises=(NotFoundError,)), status_code=204)
     async def unset_price(self, request: Request[Any, Any, Any], model: FromQuery[str]) -> None:
         """Remove the account's price for exactly ``model`` (the built-in one applies again)."""
         hub, caller = hub_of(request), caller_of(request)
@@ -413,7 +424,7 @@ class BudgetController(Controller):
         states = await hub_of(request).budgets.states(caller_of(request).account_id)
         return [budget_view(s) for s in states]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(ConflictError,)))
     async def add_budget(
         self, request: Request[Any, Any, Any], data: JSONBody[BudgetBody]
     ) -> BudgetView:

@@ -9,19 +9,29 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
+from hub.allowlist import MAX_PATTERN_LENGTH, MAX_PATTERNS, PATTERN_SHAPE
+from hub.errors import ConflictError, NotFoundError
+from hub.identity import EMAIL_PATTERN, MAX_KEY_SECONDS, NAME_PATTERN
 from hub.records import ApiKey, Role, Team, User
 from server.api.deps import caller_of, hub_of
+from server.api.fields import each, shaped
 from server.auth import ADMIN, roles
+
+Name = Annotated[str, shaped(NAME_PATTERN, min_length=1, max_length=100)]
+Email = Annotated[str, shaped(EMAIL_PATTERN, min_length=3, max_length=320)]
 
 
 class KeyCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: Name
     role: Role
-    user_email: str | None = None
+    user_email: Email | None = None
     labels: dict[str, str] = {}
-    expires_in_seconds: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    # at most ten years; absent or null: the key never expires
+    expires_in_seconds: Annotated[int, msgspec.Meta(ge=1, le=MAX_KEY_SECONDS)] | None = None
     # The tool allow-list: glob patterns over <server>__<tool>; empty means every tool.
-    tools: list[str] = []
+    tools: Annotated[
+        list[str], each(PATTERN_SHAPE, max_items=MAX_PATTERNS, max_length=MAX_PATTERN_LENGTH)
+    ] = []
 
 
 class KeyView(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,7 +55,7 @@ class KeyCreated(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UserCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    email: Email
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
@@ -54,15 +64,15 @@ class UserLink(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     slack: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     mattermost: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
+    email: Annotated[str, shaped(f"^$|{EMAIL_PATTERN}", max_length=320)] | None = None
 
     def given(self) -> dict[str, str]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
 
 
 class TeamCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    members: list[str] = []  # emails
+    name: Name
+    members: Annotated[list[str], each(EMAIL_PATTERN, max_length=320)] = []
 
 
 class TeamView(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,7 +102,7 @@ class KeyController(Controller):
     path = "/keys"
     tags = ["keys"]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(NotFoundError,)))
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[KeyCreate]
     ) -> KeyCreated:
@@ -131,7 +141,7 @@ class UserController(Controller):
     path = "/users"
     tags = ["users"]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(ConflictError,)))
     async def add(self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]) -> User:
         """Add a person who can approve requests or own keys."""
         caller = caller_of(request)
@@ -158,7 +168,7 @@ class TeamController(Controller):
     path = "/teams"
     tags = ["teams"]
 
-    @post("/", opt=roles(ADMIN))
+    @post("/", opt=roles(ADMIN, raises=(ConflictError, NotFoundError)))
     async def add(self, request: Request[Any, Any, Any], data: JSONBody[TeamCreate]) -> TeamView:
         """Add a team of users (by email)."""
         caller = caller_of(request)

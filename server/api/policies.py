@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import FromQuery, JSONBody
+from litestar.params import JSONBody, QueryParameter
 
-from hub.errors import NotFoundError, PolicyError, PolicyTooLargeError
+from hub.errors import ConflictError, NotFoundError, PolicyError, PolicyTooLargeError
 from hub.policy import CallContext, Decision, Principal, ToolCall
-from hub.policy_versions import ApplyResult
+from hub.policy_versions import MAX_VERSION, ApplyResult
 from hub.records import PolicyVersion
 from server.api.deps import caller_of, hub_of
 from server.auth import ADMIN, READ, roles
@@ -30,7 +30,7 @@ class ApplyRequest(PolicySource, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class RollbackRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
 
 
 class EvaluateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -101,7 +101,7 @@ class PolicyController(Controller):
         doc = compiled.document
         return ValidationResult(valid=True, name=doc.metadata.name, tools=len(doc.tools))
 
-    @post("/apply", opt=roles(ADMIN), status_code=200)
+    @post("/apply", opt=roles(ADMIN, raises=(PolicyError, ConflictError)), status_code=200)
     async def apply(
         self, request: Request[Any, Any, Any], data: JSONBody[ApplyRequest]
     ) -> ApplyResult:
@@ -116,9 +116,11 @@ class PolicyController(Controller):
             comment=data.comment,
         )
 
-    @get("/export", opt=roles(READ))
+    @get("/export", opt=roles(READ, raises=(NotFoundError,)))
     async def export(
-        self, request: Request[Any, Any, Any], version: FromQuery[int | None] = None
+        self,
+        request: Request[Any, Any, Any],
+        version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None,
     ) -> ExportResult:
         """The active policy (or a given version) as canonical YAML."""
         hub = hub_of(request)
@@ -130,7 +132,7 @@ class PolicyController(Controller):
             version = latest.version
         return ExportResult(version=version, source=source)
 
-    @post("/diff", opt=roles(READ), status_code=200)
+    @post("/diff", opt=roles(READ, raises=(PolicyError,)), status_code=200)
     async def diff(
         self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
     ) -> DiffResult:
@@ -147,7 +149,11 @@ class PolicyController(Controller):
         active = history[0].version if history else None
         return [_summary(v, active) for v in history]
 
-    @post("/rollback", opt=roles(ADMIN), status_code=200)
+    @post(
+        "/rollback",
+        opt=roles(ADMIN, raises=(NotFoundError, ConflictError, PolicyError)),
+        status_code=200,
+    )
     async def rollback(
         self, request: Request[Any, Any, Any], data: JSONBody[RollbackRequest]
     ) -> ApplyResult:
@@ -157,7 +163,7 @@ class PolicyController(Controller):
             caller.account_id, data.version, actor=caller.key_id
         )
 
-    @post("/evaluate", opt=roles(READ), status_code=200)
+    @post("/evaluate", opt=roles(READ, raises=(NotFoundError,)), status_code=200)
     async def evaluate(
         self, request: Request[Any, Any, Any], data: JSONBody[EvaluateRequest]
     ) -> Decision:

@@ -12,32 +12,52 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
-from hub.errors import ConfigError
-from hub.gateway.custody import LOCAL, MAX_VALUE_BYTES, SecretInfo, check_local_name
+from hub.errors import ConfigError, ConflictError
+from hub.gateway.custody import (
+    LOCAL,
+    LOCAL_NAME_PATTERN,
+    MAX_VALUE_BYTES,
+    REFERENCE_PATTERN,
+    SecretInfo,
+    check_local_name,
+)
+from hub.gateway.providers import MODEL_PATTERN, NAME_PATTERN
 from hub.gateway.records import Provider, ProviderKind
 from server.api.deps import caller_of, hub_of
+from server.api.fields import each, keyed, shaped
 from server.auth import ADMIN, READ, roles
+
+# An http(s) URL with a host, an optional port, no credentials, query or fragment.
+PORT = r"(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+BASE_URL = rf"^https?://[A-Za-z0-9._~-]+(?::{PORT})?(?:/[^\s\x1c-\x1f\x85?#]*)?$"
+BaseUrl = Annotated[str, shaped(BASE_URL, min_length=1, max_length=2000)]
+SecretRef = Annotated[str, shaped(REFERENCE_PATTERN, min_length=1, max_length=500)]
+# an alias and its target: a model id, no glob characters (no space: hub/patterns.py)
+EXACT = r"^[^\s\x1c-\x1f\x85*?\[]{1,200}$"
+Models = Annotated[list[str], each(MODEL_PATTERN)]
+Aliases = Annotated[dict[str, str], keyed(EXACT, EXACT)]
+SecretName = Annotated[str, Parameter(schema_extra={"pattern": LOCAL_NAME_PATTERN})]
 
 
 class ProviderCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: Annotated[str, shaped(NAME_PATTERN, min_length=1, max_length=100)]
     kind: ProviderKind
-    base_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-    secret_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-    models: list[str] = []
-    aliases: dict[str, str] = {}
+    base_url: BaseUrl
+    secret_ref: SecretRef
+    models: Models = []
+    aliases: Aliases = {}
 
 
 class ProviderChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The fields to change; absent ones are kept (``models: []`` clears the list)."""
 
     kind: ProviderKind | None = None
-    base_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
-    secret_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
-    models: list[str] | None = None
-    aliases: dict[str, str] | None = None
+    base_url: BaseUrl | None = None
+    secret_ref: SecretRef | None = None
+    models: Models | None = None
+    aliases: Aliases | None = None
 
 
 class ProviderView(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,7 +137,7 @@ class ProviderController(Controller):
         hub, caller = hub_of(request), caller_of(request)
         return provider_view(await hub.model_router.get(caller.account_id, name))
 
-    @post("/", opt=roles(ADMIN), status_code=201)
+    @post("/", opt=roles(ADMIN, raises=(ConflictError,)), status_code=201)
     async def add(
         self, request: Request[Any, Any, Any], data: JSONBody[ProviderCreate]
     ) -> ProviderView:
@@ -173,7 +193,7 @@ class SecretController(Controller):
 
     @put("/{name:str}", opt=roles(ADMIN))
     async def store(
-        self, request: Request[Any, Any, Any], name: FromPath[str], data: JSONBody[SecretValue]
+        self, request: Request[Any, Any, Any], name: SecretName, data: JSONBody[SecretValue]
     ) -> SecretView:
         """Store ``local:NAME`` (sealed with the active key). Write-only: the value is never
         returned by any route."""
@@ -183,13 +203,13 @@ class SecretController(Controller):
         return _secret_view(info, _active_key(request))
 
     @delete("/{name:str}", opt=roles(ADMIN), status_code=204)
-    async def remove(self, request: Request[Any, Any, Any], name: FromPath[str]) -> None:
+    async def remove(self, request: Request[Any, Any, Any], name: SecretName) -> None:
         hub, caller = hub_of(request), caller_of(request)
         ref = f"{LOCAL}:{check_local_name(name)}"
         await hub.custody.delete(caller.account_id, ref, actor=caller.key_id)
 
     @post("/{name:str}/rotate", opt=roles(ADMIN), status_code=200)
-    async def rotate(self, request: Request[Any, Any, Any], name: FromPath[str]) -> SecretRotated:
+    async def rotate(self, request: Request[Any, Any, Any], name: SecretName) -> SecretRotated:
         """Re-seal ``local:NAME`` under the active key (idempotent)."""
         hub, caller = hub_of(request), caller_of(request)
         rotated = await hub.custody.rotate(caller.account_id, name, actor=caller.key_id)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.errors import ConflictError, NotFoundError, PreloopError, StorageError
+from hub.errors import ConflictError, NotFoundError, PreloopError, StorageError, ValidationError
 
 R = TypeVar("R", bound=msgspec.Struct)
 T = TypeVar("T")
@@ -31,6 +31,15 @@ if TYPE_CHECKING:
     from server.db.stores._sqlite_sync import SqliteSync
 
 _FOREIGN_KEY_VIOLATION = "23503"  # PostgreSQL's SQLSTATE
+_UNSTORABLE_TEXT = "a text value holds a character the database cannot store (NUL, \\u0000)"
+# PostgreSQL's data exceptions (SQLSTATE class 22) are the request's values, not the database:
+# SQLite stores what PostgreSQL refuses here, so the API checks what it can first.
+_DATA_EXCEPTIONS = {
+    "22021": _UNSTORABLE_TEXT,  # character_not_in_repertoire: NUL in text
+    "22P05": _UNSTORABLE_TEXT,  # untranslatable_character: \u0000 in JSON
+    "22001": "a text value is longer than the database stores",
+    "22003": "a number is outside the range the database stores",
+}
 _sqlite_write_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -49,6 +58,11 @@ def translate(exc: SQLAlchemyError | OSError, *, conflict: str, missing: str) ->
         return orig  # raised by one of our column types while binding a value
     if isinstance(exc, IntegrityError):
         return NotFoundError(missing) if _is_foreign_key_violation(exc) else ConflictError(conflict)
+    sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if sqlstate.startswith("22"):
+        return ValidationError(
+            _DATA_EXCEPTIONS.get(sqlstate, f"invalid value (SQLSTATE {sqlstate})")
+        )
     detail = str(orig if orig is not None else exc).strip().splitlines()[0]
     if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
         return StorageError(
