@@ -321,8 +321,13 @@ def _cells(event: AuditEvent | ActivityEvent) -> tuple[Any, ...]:
         tool,
         str(data.get("decision", "")),
         str(data.get("status", "")),
-        event.actor,
+        actor_name(event),
     )
+
+
+def actor_name(event: AuditEvent | ActivityEvent) -> str:
+    """Who acted, by name where the event recorded one (a vote or a decision), else by id."""
+    return str(event.data.get("approver_name") or event.data.get("decided_by_name") or event.actor)
 
 
 class ExportModal(ModalScreen[str | None]):

@@ -40,7 +40,7 @@ class ApprovalDetailView(VerticalScroll, can_focus=True):
             state += f", expires in {countdown(request.expires_at, now)}"
         facts.add_row("Tool", f"{request.server}/{request.tool}  ({state})")
         facts.add_row("Principal", request.principal_key_id)
-        voters = ", ".join(f"{v.approver} ({v.choice})" for v in item.votes)
+        voters = ", ".join(f"{v.approver_name or v.approver} ({v.choice})" for v in item.votes)
         votes = voters or ("no votes yet" if item.detailed else "loading votes…")
         facts.add_row("Quorum", f"{quorum(item)} approvals: {votes}")
         if request.justification:
