@@ -566,8 +566,10 @@ class ApprovalService:
             )
 
     async def _person(self, account_id: str, approver: Caller) -> tuple[str, str]:
-        """Who a vote is from: the person (``_voter``) and their name as it is now (a user's
-        name, else email; a key's name)."""
+        """Who a vote is from: the person and their name as it is now. The person is the user
+        when the key (or channel identity) belongs to one, else the key: one person holding
+        several keys, or deciding through a key and an email link, is one approver towards
+        the quorum. The name is the user's name, else email; a key's name."""
         if approver.user_id:
             user = await self._storage.users.get(account_id, approver.user_id)
             name = (user.name or user.email) if user is not None else approver.user_id
@@ -697,13 +699,6 @@ def _decider(request: ApprovalRequest) -> str | None:
     id when they differ (two keys may share a name), else the id."""
     name, person = request.decided_by_name, request.decided_by
     return f"{name} ({person})" if name and name != person else person
-
-
-def _voter(caller: Caller) -> str:
-    """Who a vote counts for: the person when the key (or channel identity) belongs to a user,
-    else the key. One person holding several keys, or deciding through a key and an email link,
-    is one approver towards the quorum."""
-    return caller.user_id or caller.key_id
 
 
 def _timeout_outcome(request: ApprovalRequest) -> tuple[ApprovalStatus, str, str]:
