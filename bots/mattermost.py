@@ -227,8 +227,8 @@ class MattermostNotifier:
 
     async def decided_post(self, request: ApprovalRequest) -> dict[str, Any]:
         """The post once decided, naming the decider by email when they are a user."""
-        by = request.decided_by or ""
-        if by:
+        by = request.decided_by_name or request.decided_by or ""
+        if by and not request.decided_by_name:
             user = await self._users.get(request.account_id, by)
             by = user.email if user is not None else by
         return decided_post(request, by)

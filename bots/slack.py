@@ -109,7 +109,10 @@ class SlackNotifier:
             )
 
     async def _who(self, request: ApprovalRequest) -> str:
-        """The decider as a person's email when it is a user id, else as recorded."""
+        """The decider by the name recorded with the decision; for a decision recorded before
+        names were, a person's email when it is a user id, else as recorded."""
+        if request.decided_by_name:
+            return request.decided_by_name
         decided_by = request.decided_by or ""
         if decided_by:
             user = await self._users.get(request.account_id, decided_by)

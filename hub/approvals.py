@@ -15,6 +15,12 @@ arguments, policy version) and snapshots its workflow's approvers, quorum and de
 is created. Only the workflow's approvers may vote; the principal that made the call never can.
 Waiting is event-driven: waiters subscribe to the event bus, nobody polls the store.
 
+Who decided is recorded the same way on every channel (docs/decisions/0054-who-decided.md):
+the vote's ``approver``, the request's ``decided_by`` and the audit's actor are the person (a
+user id; a key that belongs to no user is its own person), beside the person's name and the
+credential the vote came through (``key:<id>``, ``slack:<id>``, ``email:<link id>``,
+``device:<id>``…).
+
 A request of an ``approval_type: ai`` workflow is first reviewed by a model (hub/ai_approval.py)
 in a task of its own, started by ``open``: the call waits as for people, and the request's
 deadline bounds the review. A confident verdict is a vote that decides (actor ``ai:<model>``,
@@ -241,6 +247,8 @@ class ApprovalService:
                 comment=review.why,
                 channel="ai",
                 created_at=now,
+                approver_name=actor,
+                via=actor,
             ),
             required=1,
             decided_by=actor,
@@ -257,6 +265,8 @@ class ApprovalService:
                 "channel": "ai",
                 "approvals": outcome.approvals,
                 "required": 1,
+                "approver_name": actor,
+                "via": actor,
                 "confidence": verdict.confidence if verdict else None,
                 "reason": verdict.reason if verdict else None,
             },
@@ -271,6 +281,8 @@ class ApprovalService:
                 choice=choice.value,
                 approvals=outcome.approvals,
                 required=1,
+                approver_name=actor,
+                via=actor,
             ),
         )
         if outcome.decided is not None:
@@ -318,6 +330,8 @@ class ApprovalService:
         (``cast_vote``); the audit records and events follow it, voted before decided."""
         request = await self._pending(account_id, request_id)
         await self._check_may_decide(request, approver)
+        person, name = await self._person(account_id, approver)
+        via = approver.credential
         now = self._clock.now()
         choice = VoteChoice.APPROVE if approve else VoteChoice.DENY
         try:
@@ -325,32 +339,36 @@ class ApprovalService:
                 ApprovalVote(
                     request_id=request.id,
                     account_id=account_id,
-                    approver=_voter(approver),
+                    approver=person,
                     choice=choice,
                     comment=comment,
                     channel=channel,
                     created_at=now,
+                    approver_name=name,
+                    via=via,
                 ),
                 required=request.required_approvals,
-                decided_by=approver.key_id,
+                decided_by=person,
             )
         except ConflictError as exc:
             current = await self.get(account_id, request.id)
             if current.status is not ApprovalStatus.PENDING:  # somebody else decided first
                 raise ConflictError(
                     f"approval request {request.id} was already "
-                    f"{current.status.value} by {current.decided_by}"
+                    f"{current.status.value} by {_decider(current)}"
                 ) from exc
-            raise ConflictError(f"{_voter(approver)} already voted on {request.id}") from exc
+            raise ConflictError(f"{name} already voted on {request.id}") from exc
         recorded = self._record_soon(
             account_id,
             "approval.voted",
-            approver.key_id,
+            person,
             {
                 "request_id": request.id,
                 "choice": choice.value,
                 "comment": comment,
                 "channel": channel,
+                "approver_name": name,
+                "via": via,
                 "approvals": outcome.approvals,
                 "required": request.required_approvals,
             },
@@ -362,10 +380,12 @@ class ApprovalService:
                     account_id=account_id,
                     at=now,
                     request_id=request.id,
-                    approver=approver.key_id,
+                    approver=person,
                     choice=choice.value,
                     approvals=outcome.approvals,
                     required=request.required_approvals,
+                    approver_name=name,
+                    via=via,
                 ),
             )
             if outcome.decided is not None:
@@ -493,7 +513,7 @@ class ApprovalService:
         if request.status is ApprovalStatus.PENDING and self._overdue(request):
             request = await self.expire(account_id, request_id)
         if request.status is not ApprovalStatus.PENDING:
-            who = f" by {request.decided_by}" if request.decided_by else ""
+            who = f" by {_decider(request)}" if request.decided_by else ""
             when = f" at {request.decided_at.isoformat()}" if request.decided_at else ""
             raise ConflictError(
                 f"approval request {request.id} is already {request.status.value}{who}{when}"
@@ -545,6 +565,17 @@ class ApprovalService:
                 f"({listed})"
             )
 
+    async def _person(self, account_id: str, approver: Caller) -> tuple[str, str]:
+        """Who a vote is from: the person and their name as it is now. The person is the user
+        when the key (or channel identity) belongs to one, else the key: one person holding
+        several keys, or deciding through a key and an email link, is one approver towards
+        the quorum. The name is the user's name, else email; a key's name."""
+        if approver.user_id:
+            user = await self._storage.users.get(account_id, approver.user_id)
+            name = (user.name or user.email) if user is not None else approver.user_id
+            return approver.user_id, name
+        return approver.key_id, approver.name or approver.key_id
+
     async def _is_listed(self, request: ApprovalRequest, approver: Caller) -> bool:
         user = (
             await self._storage.users.get(request.account_id, approver.user_id)
@@ -571,7 +602,7 @@ class ApprovalService:
             current = await self.get(request.account_id, request.id)
             raise ConflictError(
                 f"approval request {request.id} was already "
-                f"{current.status.value} by {current.decided_by}"
+                f"{current.status.value} by {_decider(current)}"
             )
         return done
 
@@ -589,6 +620,7 @@ class ApprovalService:
             decided_at=now,
             decided_by=actor,
             comment=comment or None,
+            decided_by_name=actor,  # system, ai:<model> or who cancelled: no person to name
         )
         if done is None:
             return None
@@ -612,6 +644,8 @@ class ApprovalService:
                 "comment": done.comment or "",
                 "tool": done.tool,
                 "server": done.server,
+                "decided_by_name": done.decided_by_name,
+                "via": done.decided_via,
             },
         )
         try:
@@ -624,6 +658,8 @@ class ApprovalService:
                     status=status.value,
                     decided_by=done.decided_by,
                     comment=done.comment,
+                    decided_by_name=done.decided_by_name,
+                    decided_via=done.decided_via,
                 ),
             )
         finally:
@@ -652,15 +688,17 @@ def _as_decided(pending: ApprovalRequest, event: ApprovalDecided) -> ApprovalReq
         status=ApprovalStatus(event.status),
         decided_at=event.at,
         decided_by=event.decided_by,
+        decided_by_name=event.decided_by_name,
+        decided_via=event.decided_via,
         comment=event.comment,
     )
 
 
-def _voter(caller: Caller) -> str:
-    """Who a vote counts for: the person when the key (or channel identity) belongs to a user,
-    else the key. One person holding several keys, or deciding through a key and an email link,
-    is one approver towards the quorum."""
-    return caller.user_id or caller.key_id
+def _decider(request: ApprovalRequest) -> str | None:
+    """Who decided, as people read it: the name recorded with the decision and the person's
+    id when they differ (two keys may share a name), else the id."""
+    name, person = request.decided_by_name, request.decided_by
+    return f"{name} ({person})" if name and name != person else person
 
 
 def _timeout_outcome(request: ApprovalRequest) -> tuple[ApprovalStatus, str, str]:

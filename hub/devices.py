@@ -84,13 +84,15 @@ def pair_uri(server_url: str, token: str) -> str:
 
 def approver_of(device: DeviceCaller) -> Caller:
     """The approver a device decides as: its user, with the approver role. The vote is the
-    user's (``key_id`` is the user id), so two devices of one user count once."""
+    user's (``key_id`` is the user id), so two devices of one user count once; the device is
+    the credential it came through."""
     return Caller(
         key_id=device.user_id,
         account_id=device.account_id,
         role=Role.APPROVER,
         name=f"device {device.name}",
         user_id=device.user_id,
+        via=f"device:{device.device_id}",
     )
 
 

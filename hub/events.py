@@ -38,10 +38,12 @@ class ApprovalRequested(Event, frozen=True, kw_only=True, tag="approval.requeste
 
 class ApprovalVoted(Event, frozen=True, kw_only=True, tag="approval.voted"):
     request_id: str
-    approver: str
+    approver: str  # the person (see ApprovalVote)
     choice: str
     approvals: int
     required: int
+    approver_name: str = ""
+    via: str = ""
 
 
 class ApprovalEscalated(Event, frozen=True, kw_only=True, tag="approval.escalated"):
@@ -67,6 +69,8 @@ class ApprovalDecided(Event, frozen=True, kw_only=True, tag="approval.decided"):
     status: str  # approved | denied | expired | cancelled
     decided_by: str | None
     comment: str | None
+    decided_by_name: str | None = None
+    decided_via: str | None = None
 
 
 # -- the system topic: what a dashboard or on-call engineer needs to know about Preloop itself.

@@ -213,10 +213,11 @@ class IdentityService:
             raise NotFoundError(f"no user {user!r} (give an email or a user id)")
         return found
 
-    async def caller_for_user(self, account_id: str, user_id: str) -> Caller:
+    async def caller_for_user(self, account_id: str, user_id: str, *, via: str) -> Caller:
         """The user acting in person through a channel (an email link, a chat button): their
-        strongest deciding role among their usable keys. ``PermissionDeniedError`` when they
-        hold none (a user without an approver or admin key decides nothing)."""
+        strongest deciding role among their usable keys, ``via`` the channel's credential
+        (``slack:<id>``, ``email:<link id>``…). ``PermissionDeniedError`` when they hold none
+        (a user without an approver or admin key decides nothing)."""
         user = await self._storage.users.get(account_id, user_id)
         if user is None:
             raise PermissionDeniedError("this person is no longer a user of the account")
@@ -232,7 +233,12 @@ class IdentityService:
                 f"{user.email} holds no usable approver or admin key, so may not decide"
             )
         return Caller(
-            key_id=user.id, account_id=account_id, role=role, name=user.email, user_id=user.id
+            key_id=user.id,
+            account_id=account_id,
+            role=role,
+            name=user.email,
+            user_id=user.id,
+            via=via,
         )
 
     async def link_user(

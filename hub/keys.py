@@ -27,6 +27,14 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str | None = None
     labels: dict[str, str] = {}
     tools: tuple[str, ...] = ()  # the key's tool allow-list (hub/allowlist.py); empty: all
+    # The credential the request came with: ``key:<id>`` for an API key (the default), or a
+    # channel's (``slack:<id>``, ``mattermost:<id>``, ``email:<link id>``, ``device:<id>``)
+    # when a person acts through it; decisions record it beside the person.
+    via: str = ""
+
+    @property
+    def credential(self) -> str:
+        return self.via or f"key:{self.key_id}"
 
     def has(self, *roles: Role) -> bool:
         return self.role in roles

@@ -335,6 +335,8 @@ class InMemoryApprovalStore(_Store):
         decided_at: datetime,
         decided_by: str | None,
         comment: str | None,
+        decided_by_name: str | None = None,
+        decided_via: str | None = None,
     ) -> ApprovalRequest | None:
         current = await self.get(account_id, request_id)
         if current is None:
@@ -342,7 +344,13 @@ class InMemoryApprovalStore(_Store):
         if current.status != expected:
             return None
         changed = msgspec.structs.replace(
-            current, status=new, decided_at=decided_at, decided_by=decided_by, comment=comment
+            current,
+            status=new,
+            decided_at=decided_at,
+            decided_by=decided_by,
+            decided_by_name=decided_by_name,
+            decided_via=decided_via,
+            comment=comment,
         )
         self._s.approvals[request_id] = _stored(changed)
         return self._s.approvals[request_id]
@@ -445,6 +453,8 @@ class InMemoryApprovalStore(_Store):
             status=new,
             decided_at=vote.created_at,
             decided_by=decided_by,
+            decided_by_name=vote.approver_name or None,
+            decided_via=vote.via or None,
             comment=vote.comment or None,
         )
         self._s.approvals[vote.request_id] = _stored(changed)

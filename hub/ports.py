@@ -188,8 +188,11 @@ class ApprovalStore(Protocol):
         decided_at: datetime,
         decided_by: str | None,
         comment: str | None,
+        decided_by_name: str | None = None,
+        decided_via: str | None = None,
     ) -> ApprovalRequest | None:
-        """Compare-and-set: moves the request from ``expected`` to ``new`` and returns it, or
+        """Compare-and-set: moves the request from ``expected`` to ``new`` (recording who
+        decided: ``decided_by``, ``decided_by_name``, ``decided_via``) and returns it, or
         returns ``None`` when its status was no longer ``expected`` (somebody else won).
         NotFound when the request does not exist."""
         ...
@@ -237,6 +240,7 @@ class ApprovalStore(Protocol):
         """In one transaction: record ``vote`` on the pending request, count its approve votes
         (this one included) and, when the vote is a deny or the approvals reach ``required``,
         move the request to denied or approved (``decided_at`` the vote's time, ``decided_by``,
+        ``decided_by_name`` and ``decided_via`` the vote's ``approver_name`` and ``via``,
         ``comment`` the vote's comment or ``None``). Concurrent votes on one request are
         serialised, so a quorum is never missed. Conflict, with nothing stored, when the
         request is no longer pending or this approver already voted; NotFound when the request

@@ -150,7 +150,14 @@ class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     expires_at: datetime | None = None
     decided_at: datetime | None = None
+    # Who decided, the same on every channel (docs/decisions/0054-who-decided.md): the person
+    # (a user id; a key that belongs to no user is its own person, by key id; ``system``;
+    # ``ai:<model>``), their name as it was then, and the credential it came through
+    # (``key:<id>``, ``slack:<id>``, ``mattermost:<id>``, ``email:<link id>``,
+    # ``device:<id>``).
     decided_by: str | None = None
+    decided_by_name: str | None = None
+    decided_via: str | None = None
     comment: str | None = None
     # Who may decide (``user:<email>``, ``team:<name>``, ``role:<role>``), copied from the
     # workflow when the request is created: a later policy change cannot change the deciders.
@@ -211,11 +218,13 @@ class VoteChoice(StrEnum):
 class ApprovalVote(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str
     account_id: str
-    approver: str  # user id or key id
+    approver: str  # the person: user id, or the key id of a key that belongs to no user
     choice: VoteChoice
     comment: str = ""
     channel: str = "api"
     created_at: datetime
+    approver_name: str = ""  # the person's name (a user's name or email, a key's name)
+    via: str = ""  # the credential: key:<id>, slack:<id>, email:<link id>, device:<id>, …
 
 
 class Device(msgspec.Struct, frozen=True, kw_only=True):

@@ -91,7 +91,9 @@ async def decide_by_link(request: Request[Any, Any, Any], token: FromPath[str]) 
 
 
 async def _decide(hub: Hub, link: DecisionLink, comment: str) -> ApprovalRequest:
-    person = await hub.identity.caller_for_user(link.account_id, link.user_id)
+    person = await hub.identity.caller_for_user(
+        link.account_id, link.user_id, via=f"email:{link.id}"
+    )
     return await hub.approvals.decide(
         link.account_id,
         link.request_id,
@@ -132,7 +134,8 @@ def _details(approval: ApprovalRequest, asked_by: str) -> str:
 
 
 def _decided(approval: ApprovalRequest, status: int) -> Response[str]:
-    who = f" by {approval.decided_by}" if approval.decided_by else ""
+    decider = approval.decided_by_name or approval.decided_by
+    who = f" by {decider}" if decider else ""
     when = f" at {approval.decided_at.isoformat()}" if approval.decided_at else ""
     state = approval.status.value
     title = f"Request {state}" if status == 200 else f"This request is already {state}"

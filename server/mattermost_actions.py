@@ -81,7 +81,8 @@ async def _linked_user(hub: Hub, account_id: str, mattermost_user_id: str) -> Us
 
 
 async def _decide(hub: Hub, token: ActionToken, user: User) -> ApprovalRequest:
-    person = await hub.identity.caller_for_user(token.account_id, user.id)
+    via = f"mattermost:{user.identities.get('mattermost', '')}"
+    person = await hub.identity.caller_for_user(token.account_id, user.id, via=via)
     return await hub.approvals.decide(
         token.account_id,
         token.request_id,

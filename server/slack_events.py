@@ -167,7 +167,9 @@ class SlackHandlers:
         approvals = self._hub.approvals
         waiting = await approvals.list(account_id, status=ApprovalStatus.PENDING, limit=_SCANNED)
         try:
-            caller: Caller | None = await self._hub.identity.caller_for_user(account_id, user.id)
+            caller: Caller | None = await self._hub.identity.caller_for_user(
+                account_id, user.id, via=_via(user)
+            )
         except PreloopError:  # no approver or admin key: decides nothing
             caller = None
         mine: list[ApprovalRequest] = []
@@ -203,7 +205,12 @@ class SlackHandlers:
             raise PermissionDeniedError(
                 "your Slack user is not linked to a Preloop user (preloop users link --slack)"
             )
-        return await self._hub.identity.caller_for_user(account_id, user.id)
+        return await self._hub.identity.caller_for_user(account_id, user.id, via=_via(user))
+
+
+def _via(user: User) -> str:
+    """The credential a Slack vote comes through: the clicker's linked Slack id."""
+    return f"slack:{user.identities.get('slack', '')}"
 
 
 async def _may_decide(approvals: ApprovalService, request: ApprovalRequest, caller: Caller) -> bool:

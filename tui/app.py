@@ -31,6 +31,8 @@ from tui.screens.help import HelpScreen
 from tui.screens.modals import ErrorModal
 
 LIGHT_THEME, DARK_THEME = "textual-light", "textual-dark"
+# The number keys share one footer entry ("1…6 Screens"): the screen's own keys come first.
+SCREENS = Binding.Group("Screens", compact=True)
 
 
 def _utcnow() -> datetime:
@@ -43,9 +45,12 @@ class PreloopApp(App[None]):
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+p", "command_palette", "Command palette", show=False),
-        Binding("t", "toggle_theme", "Light/dark"),
+        Binding("t", "toggle_theme", "Light/dark", show=False),
         Binding("q", "quit", "Quit"),
-        *(Binding(main.key, f"show_screen('{main.name}')", main.title) for main in MAIN_SCREENS),
+        *(
+            Binding(main.key, f"show_screen('{main.name}')", main.title, group=SCREENS)
+            for main in MAIN_SCREENS
+        ),
     ]
     connection: reactive[FeedStatus] = reactive(
         FeedStatus(state=ConnectionState.CONNECTING), always_update=True

@@ -130,8 +130,9 @@ class AuditLog:
     def __len__(self) -> int:
         return len(self.events)
 
-    def reset(self) -> None:
-        self.events.clear()
+    def reset(self, keep: Iterable[AuditEvent | ActivityEvent] = ()) -> None:
+        """Forget the loaded events, except ``keep`` (live ones newer than a page in flight)."""
+        self.events = {event.seq: event for event in keep}
         self.exhausted = False
 
     @property

@@ -3,6 +3,8 @@
 The help screen and the command palette are both generated from :func:`documented`, so
 neither can drift from the bindings themselves: a binding added to a screen's ``BINDINGS``
 appears in both. Bindings marked ``show=False`` are still listed (the help lists *every* one).
+A binding's ``description`` is the footer's short label; where it has a ``tooltip``, that
+longer text is what the help and the palette say.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def documented(app: App[Any], screen: DOMNode) -> list[KeyHelp]:
             rows.append(
                 KeyHelp(
                     key=" / ".join(app.get_key_display(key) for key in keys),
-                    description=binding.description,
+                    description=binding.tooltip or binding.description,
                     action=binding.action,
                     owner=owner,
                     section=section,

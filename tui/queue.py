@@ -116,6 +116,8 @@ def _with_outcome(request: ApprovalRequest, event: ApprovalDecided) -> ApprovalR
         request,
         status=ApprovalStatus(event.status),
         decided_by=event.decided_by,
+        decided_by_name=event.decided_by_name,
+        decided_via=event.decided_via,
         decided_at=event.at,
         comment=event.comment,
     )
@@ -142,7 +144,8 @@ def outcome(item: Item) -> str:
     request = item.request
     if item.pending:
         return "pending"
-    who = f" by {request.decided_by}" if request.decided_by else ""
+    decider = request.decided_by_name or request.decided_by
+    who = f" by {decider}" if decider else ""
     return f"{request.status.value}{who}"
 
 

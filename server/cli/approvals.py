@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from server.cli.client import connect, server_options
@@ -43,7 +45,7 @@ def list_requests(
                     f"{r['server']}/{r['tool']}" if r["server"] else r["tool"],
                     r["workflow"],
                     r["created_at"][:19],
-                    r["decided_by"],
+                    _decider(r),
                 ]
                 for r in rows
             ],
@@ -77,15 +79,24 @@ def show(request_id: str, url: str | None, key: str | None, profile: str, as_jso
     if r.get("expires_at"):
         click.echo(f"expires:        {r['expires_at'][:19]}")
     for vote in detail["votes"]:
+        who = vote.get("approver_name") or vote["approver"]
+        via = f", {vote['via']}" if vote.get("via") else ""
         click.echo(
-            f"vote:           {vote['choice']} by {vote['approver']} "
-            f"({vote['channel']}) {vote['comment']}".rstrip()
+            f"vote:           {vote['choice']} by {who} "
+            f"({vote['channel']}{via}) {vote['comment']}".rstrip()
         )
     if r.get("decided_by"):
+        via = f" ({r['decided_via']})" if r.get("decided_via") else ""
         click.echo(
-            f"decided:        {r['status']} by {r['decided_by']} at "
+            f"decided:        {r['status']} by {_decider(r)}{via} at "
             f"{(r['decided_at'] or '')[:19]} {r.get('comment') or ''}".rstrip()
         )
+
+
+def _decider(request: dict[str, Any]) -> str:
+    """Who decided, by name (``decided_by_name``); the id for requests decided before names
+    were recorded."""
+    return str(request.get("decided_by_name") or request.get("decided_by") or "")
 
 
 def _decide(

@@ -250,6 +250,49 @@ async def test_cast_vote_counts_and_decides_at_the_quorum(storage: Storage) -> N
     ]
 
 
+async def test_who_decided_round_trips_on_votes_and_decisions(storage: Storage) -> None:
+    """The person's name and the credential are stored beside the person: on the vote, on
+    the request a vote decides (from the vote), and on a transition."""
+    account_id = await new_account(storage)
+    request = approval(account_id)
+    await storage.approvals.add(request)
+    ana = msgspec.structs.replace(
+        vote(request, "user_ana", created=3), approver_name="Ana", via="slack:U123"
+    )
+
+    outcome = await storage.approvals.cast_vote(ana, required=1, decided_by="user_ana")
+
+    assert outcome.decided is not None
+    assert ("user_ana", "Ana", "slack:U123") == (
+        outcome.decided.decided_by,
+        outcome.decided.decided_by_name,
+        outcome.decided.decided_via,
+    )
+    assert outcome.decided == await storage.approvals.get(account_id, request.id)
+    assert [ana] == list(await storage.approvals.votes(account_id, request.id))
+
+    other = approval(account_id)
+    await storage.approvals.add(other)
+    ended = await storage.approvals.transition(
+        account_id,
+        other.id,
+        expected=PENDING,
+        new=DENIED,
+        decided_at=at(40),
+        decided_by="system",
+        comment=None,
+        decided_by_name="system",
+        decided_via="scheduler",
+    )
+    assert ended is not None
+    assert ("system", "system", "scheduler") == (
+        ended.decided_by,
+        ended.decided_by_name,
+        ended.decided_via,
+    )
+    assert ended == await storage.approvals.get(account_id, other.id)
+
+
 async def test_cast_vote_deny_decides_at_once(storage: Storage) -> None:
     account_id = await new_account(storage)
     request = approval(account_id, required_approvals=3)

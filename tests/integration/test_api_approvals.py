@@ -8,12 +8,13 @@ import json
 import msgspec
 from click.testing import CliRunner
 
-from hub.keys import Caller
+from hub.keys import Caller, key_id_of
 from hub.policy import ApprovalWorkflow, Decision
 from hub.policy.model import Action
 from hub.records import Role
 from server.cli.main import cli
 from tests.integration.conftest import Api, LiveServer
+from tests.integration.who_decided import Decider, who_decided
 
 
 async def _open(api_hub, agent: Caller, **workflow: object) -> str:  # type: ignore[no-untyped-def]
@@ -83,6 +84,39 @@ async def test_who_may_decide(api: Api) -> None:
     assert missing.status_code == 404
 
 
+async def test_rest_decisions_record_the_person_and_the_key(api: Api) -> None:
+    """A key of a user decides as the user, through that key; a key of nobody as itself. The
+    same shape as every channel's (tests/integration/who_decided.py)."""
+    agent = await api.hub.identity.authenticate(await api.key(Role.AGENT))
+    admin = api.auth()
+    added = await api.client.post(
+        "/api/v1/users/", json={"email": "opal@example.com", "name": "Opal"}, headers=admin
+    )
+    assert 201 == added.status_code, added.text
+    created = await api.client.post(
+        "/api/v1/keys/",
+        json={"name": "opal-laptop", "role": "approver", "user_email": "opal@example.com"},
+        headers=admin,
+    )
+    assert 201 == created.status_code, created.text
+    opal_key, opal_key_id = created.json()["secret"], created.json()["key"]["id"]
+    robot = await api.key(Role.APPROVER, name="release robot")
+    robot_id = (await api.hub.identity.authenticate(robot)).key_id
+
+    found = {}
+    for key in (opal_key, robot):
+        request_id = await _open(api.hub, agent)
+        decided = await api.client.post(
+            f"/api/v1/approvals/{request_id}/approve", json={}, headers=api.auth(key)
+        )
+        assert 200 == decided.status_code, decided.text
+        found[key] = await who_decided(api.client, request_id, admin)
+    assert {
+        opal_key: Decider(added.json()["id"], "Opal", f"key:{opal_key_id}"),
+        robot: Decider(robot_id, "release robot", f"key:{robot_id}"),
+    } == found
+
+
 def test_cli_approvals(live_server: LiveServer) -> None:
 
     def run(*args: str, key: str | None = None) -> str:
@@ -110,6 +144,15 @@ def test_cli_approvals(live_server: LiveServer) -> None:
     assert f"Request {request_id} is now denied." in out
     shown = run("approvals", "show", request_id, "--json")
     assert json.loads(shown)["request"]["comment"] == "not today"
+    # Who decided, by name: the key "ops" (a key of nobody is its own person), not its id.
+    approver_id = key_id_of(approver_secret)
+    assert approver_id is not None
+    decided_row = next(line for line in run("approvals", "list").splitlines() if request_id in line)
+    assert "ops" in decided_row.split()
+    assert approver_id not in decided_row
+    shown = run("approvals", "show", request_id)
+    assert "decided:        denied by ops (key:" in shown
+    assert f"vote:           deny by ops (api, key:{approver_id}) not today" in shown
 
 
 async def _open_on_server(live_server: LiveServer, agent_secret: str) -> str:

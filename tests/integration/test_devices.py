@@ -21,6 +21,7 @@ from hub.policy.model import Action
 from server.bootstrap import Hub, open_hub
 from server.cli.main import cli
 from tests.integration.conftest import Api, LiveServer
+from tests.integration.who_decided import Decider, who_decided
 
 
 class Site(msgspec.Struct):
@@ -118,6 +119,10 @@ async def test_pairing_gives_a_credential_that_decides_as_the_user(site: Site) -
     )
     assert 200 == approved.status_code, approved.text
     assert ("approved", ann) == (approved.json()["status"], approved.json()["decided_by"])
+    device_id = paired.json()["device"]["id"]
+    assert Decider(ann, "ann@example.com", f"device:{device_id}") == (
+        await who_decided(site.http, hers, site.admin)
+    )
     voted = await site.http.post(
         f"/api/v1/devices/me/approvals/{quorum}/approve", json={}, headers=device
     )

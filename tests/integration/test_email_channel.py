@@ -36,6 +36,7 @@ from tests.integration.mcp.support import (
     raw_call,
     text_of,
 )
+from tests.integration.who_decided import Decider, who_decided
 
 SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a GitHub-token-shaped value
 
@@ -249,6 +250,11 @@ async def test_an_email_link_approves_and_the_waiting_call_runs(
         assert [("email", _users["ada@example.com"])] == [
             (v["data"]["channel"], v["actor"]) for v in votes
         ]
+        token = urlsplit(links["approve"]).path.rsplit("/", 1)[1]
+        link_id = LinkSigner(link_secret).verify(token, datetime.now(UTC)).id
+        assert Decider(_users["ada@example.com"], "ada@example.com", f"email:{link_id}") == (
+            await who_decided(http, request_id)
+        )
 
 
 def _forged(live: LiveServer, **fields: Any) -> str:

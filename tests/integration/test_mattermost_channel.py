@@ -36,6 +36,7 @@ from tests.integration.mcp.support import (
     text_of,
 )
 from tests.integration.replicas import serve_replica
+from tests.integration.who_decided import Decider, who_decided
 
 BOT_TOKEN = "mm-bot-token-" + "x" * 20
 SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
@@ -261,6 +262,9 @@ async def test_a_linked_approver_clicks_approve_and_the_waiting_call_runs(
         assert [("mattermost", users["ada@example.com"])] == [
             (v["data"]["channel"], v["actor"]) for v in votes
         ]
+        assert Decider(users["ada@example.com"], "ada@example.com", "mattermost:mm-ada") == (
+            await who_decided(http, request_id)
+        )
 
 
 async def test_the_agents_own_user_may_not_approve_from_mattermost(

@@ -38,6 +38,7 @@ from tests.integration.fakes.slack import (
     signed,
 )
 from tests.integration.mcp.support import REPO, agent, eventually, raw_call, text_of
+from tests.integration.who_decided import Decider, who_decided
 
 SECRET_ARG = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 
@@ -196,6 +197,11 @@ async def test_a_signed_click_approves_forgeries_and_others_change_nothing(
         assert SECRET_ARG == text_of(result)
         decided = await _status(slack_server, request_id)
         assert "approved" == decided["status"]
+        admin = {"Authorization": f"Bearer {slack_server.admin_key}"}
+        async with httpx.AsyncClient(base_url=slack_server.url, headers=admin) as http:
+            assert Decider(_users["ada@example.com"], "ada@example.com", "slack:UADA") == (
+                await who_decided(http, request_id)
+            )
 
         async def updated() -> dict[str, Any] | None:
             done = fake.made("chat.update")

@@ -41,6 +41,19 @@ def _error_modal(app: PreloopApp) -> ErrorModal | None:
     return app.screen if isinstance(app.screen, ErrorModal) else None
 
 
+async def _user_key(live: LiveServer, email: str, name: str) -> str:
+    """An approver key of a new user ``name``."""
+    admin = {"Authorization": f"Bearer {live.admin_key}"}
+    async with httpx.AsyncClient(base_url=live.url, headers=admin, timeout=30) as http:
+        added = await http.post("/api/v1/users/", json={"email": email, "name": name})
+        assert 201 == added.status_code, added.text
+        body = {"name": f"{name} laptop", "role": "approver", "user_email": email}
+        created = await http.post("/api/v1/keys/", json=body)
+        assert 201 == created.status_code, created.text
+        secret: str = created.json()["secret"]
+        return secret
+
+
 def _connected(app: PreloopApp) -> bool | None:
     return app.connection.state == ConnectionState.CONNECTED or None
 
@@ -74,7 +87,7 @@ async def test_a_held_call_appears_live_and_a_approves_it(tui_server: LiveServer
         async with asyncio.timeout(30):
             result = await waiting
         assert "hello" == text_of(result)
-        approved = f"approved by {people.approver_id}"
+        approved = "approved by approver"  # the key's name: a key of nobody is its own person
         await until(pilot, lambda: _row(app, request_id)[4] == approved or None)
         assert not isinstance(app.screen, ErrorModal)
 
@@ -99,7 +112,7 @@ async def test_quorum_progress_and_voters_show_and_the_last_vote_decides(
         assert 200 == voted.status_code, voted.text
         await until(pilot, lambda: _row(app, item.request.id)[3] == "1/2" or None)
         detail = app.approvals.query_one("#detail-body", Static)
-        await until(pilot, lambda: f"{people.other_id} (approve)" in plain(detail) or None)
+        await until(pilot, lambda: "other (approve)" in plain(detail) or None)
         assert "pending" == _row(app, item.request.id)[4]
         assert not waiting.done()
 
@@ -110,7 +123,7 @@ async def test_quorum_progress_and_voters_show_and_the_last_vote_decides(
             result = await waiting
         assert result.get("isError") is not True
         assert {"sum": 5} == result["structuredContent"]
-        decided = ["2/2", f"approved by {people.approver_id}"]
+        decided = ["2/2", "approved by approver"]
         await until(pilot, lambda: _row(app, item.request.id)[3:5] == decided or None)
 
 
@@ -175,9 +188,11 @@ async def test_escape_cancels_and_nothing_is_decided(tui_server: LiveServer) -> 
 
 
 async def test_a_request_decided_elsewhere_is_marked_with_who(tui_server: LiveServer) -> None:
+    """By the person's name, not an id: here a key of the user Olga decides through REST."""
     people = await people_of(tui_server)
+    olga_key = await _user_key(tui_server, "olga@example.com", "Olga")
     app = _app(tui_server, people.approver)
-    headers = {"Authorization": f"Bearer {people.other}"}
+    headers = {"Authorization": f"Bearer {olga_key}"}
     async with (
         app.run_test(size=(120, 40)) as pilot,
         agent(tui_server, people.agent, "auto") as client,
@@ -191,8 +206,11 @@ async def test_a_request_decided_elsewhere_is_marked_with_who(tui_server: LiveSe
             f"/api/v1/approvals/{item.request.id}/approve", json={"comment": "from the CLI"}
         )
         assert 200 == approved.status_code, approved.text
-        marked = f"approved by {people.other_id}"
-        await until(pilot, lambda: _row(app, item.request.id)[4] == marked or None)
+        await until(pilot, lambda: _row(app, item.request.id)[4] == "approved by Olga" or None)
+        await app.approvals.fetch(item.request.id).wait()
+        detail = plain(app.approvals.query_one("#detail-body", Static))
+        assert "Olga (approve)" in detail
+        assert "user_" not in detail
         assert ApprovalStatus.APPROVED == app.approvals.queue.get(item.request.id).request.status  # type: ignore[union-attr]
 
         await pilot.press("a")  # nothing to decide any more: a warning, no modal

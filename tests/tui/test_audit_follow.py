@@ -54,13 +54,16 @@ async def test_live_events_join_at_the_top_and_a_reconnection_catches_up(
         feed.items.put_nowait(_live(8, "tool.call", server="demo", tool="echo"))
         await until(pilot, lambda: _seqs(screen)[0] == 8 or None)
         assert 0 == screen.query_one("#audit-table", DataTable).cursor_row  # on the newest
+        # The server has it now, as a real one would: the next page includes it.
+        appended = audit_scene._event(8, "tool.call", "key_x", 0, server="demo", tool="echo")
+        monkeypatch.setattr(audit_scene, "EVENTS", [*audit_scene.EVENTS, appended])
 
         # Only events passing the filter join (the scene's server filters by kind).
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         app.focused.value = "kind:tool.call"
         await pilot.press("enter")
-        await until(pilot, lambda: _seqs(screen) == [7, 4, 3] or None)
+        await until(pilot, lambda: _seqs(screen) == [8, 7, 4, 3] or None)
         feed.items.put_nowait(_live(9, "key.created"))
         feed.items.put_nowait(_live(10, "tool.call", server="demo", tool="echo"))
         await until(pilot, lambda: _seqs(screen)[0] == 10 or None)
@@ -72,5 +75,5 @@ async def test_live_events_join_at_the_top_and_a_reconnection_catches_up(
         feed.items.put_nowait(FeedStatus(state=ConnectionState.DISCONNECTED, retry_in=0.5))
         feed.items.put_nowait(FeedStatus(state=ConnectionState.CONNECTED))
         await until(pilot, lambda: _seqs(screen)[0] == 11 or None)
-        assert [11, 10, 7, 4, 3] == _seqs(screen)
+        assert [11, 10, 8, 7, 4, 3] == _seqs(screen)
         assert NOW + timedelta(minutes=1) == screen.audit.events[11].at

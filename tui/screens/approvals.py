@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 from textual.worker import Worker
 
 from tui.client import ServerError
@@ -25,6 +25,7 @@ from tui.feed import ConnectionState, FeedStatus
 from tui.queue import ApprovalQueue, Item, countdown, outcome, quorum
 from tui.screens.modals import ConfirmModal, DenyModal
 from tui.widgets.detail import ApprovalDetailView
+from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class ApprovalsScreen(Screen[None]):
             detail = ApprovalDetailView(id="detail")
             detail.border_title = "Details"
             yield detail
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#queue", DataTable)

@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker
 
 from hub.records import AuditEvent
@@ -34,14 +34,21 @@ from tui.audit_log import PAGE, AuditFilter, AuditLog, FilterError
 from tui.client import ApprovalDetail, ServerError
 from tui.feed import ActivityEvent, ConnectionState, FeedStatus, LiveFeed
 from tui.widgets.audit_detail import AuditDetailView
+from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
 if TYPE_CHECKING:
     from tui.app import PreloopApp
 
 NEAR_END = 20  # rows from the end at which the next page is fetched
-COLUMNS = (("seq", "#"), ("at", "Time"), ("kind", "Kind"), ("tool", "Tool"),
-           ("decision", "Decision"), ("result", "Result"), ("actor", "Principal"))  # fmt: skip
+# (key, label, width). Fixed widths, not measured from the rows: Textual measures new rows
+# when the table is next idle, and a draw before that (a live event and the first page
+# arriving in either order, while the screen is first shown) cached every cell cut at its
+# header's width ("appr", "16:5"). Longer values are cut at the width; the detail pane has
+# them whole.
+COLUMNS = (("seq", "#", 7), ("at", "Time", 8), ("kind", "Kind", 22), ("tool", "Tool", 22),
+           ("decision", "Decision", 16), ("result", "Result", 9),
+           ("actor", "Principal", 20))  # fmt: skip
 
 
 class AuditScreen(Screen[None]):
@@ -94,12 +101,12 @@ class AuditScreen(Screen[None]):
             detail = AuditDetailView(id="audit-detail")
             detail.border_title = "Event"
             yield detail
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#audit-table", DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
         self.watch(self.app, "connection", self._show_connection)
         table.focus()
         self._show_detail()
@@ -141,11 +148,19 @@ class AuditScreen(Screen[None]):
             return
         finally:
             self.paging = False
-        self.audit.reset()
+        # Live events that arrived while the page loaded and are newer than it stay: the page
+        # was read before they were appended.
+        newest = max((event.seq for event in page), default=0)
+        late = [
+            event
+            for event in self.audit.events.values()
+            if event.seq > newest and self.audit_filter.admits(event)
+        ]
+        self.audit.reset(keep=late)
         self.audit.add_page(page)
         table = self.query_one("#audit-table", DataTable)
         table.clear()
-        self._add_rows(page)
+        self._add_rows([*late, *page])
         self._summary()
 
     @work(group="audit-page", exclusive=True, exit_on_error=False)
@@ -306,8 +321,13 @@ def _cells(event: AuditEvent | ActivityEvent) -> tuple[Any, ...]:
         tool,
         str(data.get("decision", "")),
         str(data.get("status", "")),
-        event.actor,
+        actor_name(event),
     )
+
+
+def actor_name(event: AuditEvent | ActivityEvent) -> str:
+    """Who acted, by name where the event recorded one (a vote or a decision), else by id."""
+    return str(event.data.get("approver_name") or event.data.get("decided_by_name") or event.actor)
 
 
 class ExportModal(ModalScreen[str | None]):

@@ -29,7 +29,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, DataTable, Footer, Input, Static
+from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker
 
 from hub.qr import qr_terminal
@@ -38,6 +38,7 @@ from tui.client import DeviceInfo, PairingInfo, ServerError
 from tui.feed import ConnectionState, FeedStatus
 from tui.queue import countdown
 from tui.screens.modals import ConfirmModal
+from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
 if TYPE_CHECKING:
@@ -94,10 +95,10 @@ class PairModal(ModalScreen[str | None]):
 class DevicesScreen(Screen[None]):
     HELP_SECTION = "Devices"
     BINDINGS = [
-        Binding("p", "pair", "Pair a phone (QR code)"),
-        Binding("x", "revoke", "Revoke the selected device"),
-        Binding("r", "reload", "Reload the devices"),
-        Binding("c", "clear_code", "Hide the pairing code"),
+        Binding("p", "pair", "Pair", tooltip="Pair a phone (QR code)"),
+        Binding("x", "revoke", "Revoke", tooltip="Revoke the selected device"),
+        Binding("r", "reload", "Reload", tooltip="Reload the devices"),
+        Binding("c", "clear_code", "Hide code", tooltip="Hide the pairing code"),
     ]
     DEFAULT_CSS = """
     #devices-body { height: 1fr; }
@@ -137,7 +138,7 @@ class DevicesScreen(Screen[None]):
                 with Horizontal(id="pairing-body"):
                     yield Static(id="qr", classes="-hidden")
                     yield Static(IDLE, id="pairing-note")
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#devices", DataTable)

@@ -15,7 +15,9 @@ from textual.widgets import Button, Input, Label, Static
 
 
 class ErrorModal(ModalScreen[None]):
-    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+    # A modal stops the app's bindings; ``q`` still quits, so an unreachable server never
+    # traps the person in a dashboard they cannot leave.
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close"), Binding("q", "app.quit", "Quit")]
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()

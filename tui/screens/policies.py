@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker
 
 from hub.errors import PolicyError, Problem
@@ -30,6 +30,7 @@ from tui.feed import FeedStatus
 from tui.policy_draft import PolicyDraft, RulePath
 from tui.screens.modals import ConfirmModal
 from tui.screens.policy_dialogs import DiffModal, HistoryModal
+from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
 if TYPE_CHECKING:
@@ -45,14 +46,14 @@ COLUMNS = (("tool", "Tool"), ("n", "#"), ("on", "On"), ("action", "Action"),
 class PoliciesScreen(Screen[None]):
     HELP_SECTION = "Policies"
     BINDINGS = [
-        Binding("shift+up,ctrl+up", "move(-1)", "Move rule up"),
-        Binding("shift+down,ctrl+down", "move(1)", "Move rule down"),
-        Binding("space", "switch_rule", "Rule on/off"),
-        Binding("e", "edit", "Edit condition"),
+        Binding("shift+up,ctrl+up", "move(-1)", "Rule up", tooltip="Move rule up"),
+        Binding("shift+down,ctrl+down", "move(1)", "Rule down", tooltip="Move rule down"),
+        Binding("space", "switch_rule", "On/off", tooltip="Rule on/off"),
+        Binding("e", "edit", "Edit", tooltip="Edit condition"),
         Binding("escape", "leave_editor", "Back to the rules (from the condition)", show=False),
-        Binding("a", "apply", "Apply (diff first)"),
-        Binding("h", "history", "History/rollback"),
-        Binding("r", "reload", "Reload policy"),
+        Binding("a", "apply", "Apply", tooltip="Apply (diff first)"),
+        Binding("h", "history", "History", tooltip="History/rollback"),
+        Binding("r", "reload", "Reload", tooltip="Reload policy"),
     ]
     DEFAULT_CSS = """
     #policies { height: 1fr; }
@@ -84,7 +85,7 @@ class PoliciesScreen(Screen[None]):
             with Vertical(id="rule-editor"):
                 yield Input(placeholder="CEL condition (empty: always matches)", id="expression")
                 yield Static("", id="expression-problems")
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#rules", DataTable)

@@ -29,13 +29,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from hub.events import SystemEvent, ToolBlocked, UpstreamStateChanged
 from tui.client import ServerError, UpstreamHealth, UpstreamServer, UpstreamTool
 from tui.feed import ConnectionState, FeedStatus
 from tui.screens.modals import ConfirmModal
+from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class ServersScreen(Screen[None]):
             detail.can_focus = True
             detail.border_title = "Definition"
             yield detail
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         for table, columns in (("#upstreams", SERVER_COLUMNS), ("#tools", TOOL_COLUMNS)):

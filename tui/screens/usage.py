@@ -26,12 +26,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker
 
 from tui.client import BudgetStatus, ServerError, UsageGroup, UsageSummary
 from tui.feed import ConnectionState, FeedStatus
+from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class UsageScreen(Screen[None]):
             budgets: DataTable[str] = DataTable(id="budgets", cursor_type="row")
             budgets.border_title = "Budgets"
             yield budgets
-        yield Footer()
+        yield ScreenFooter()
 
     def on_mount(self) -> None:
         for table, columns in (("#spend", SPEND_COLUMNS), ("#budgets", BUDGET_COLUMNS)):

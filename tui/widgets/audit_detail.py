@@ -21,7 +21,8 @@ from tui.client import ApprovalDetail
 from tui.feed import ActivityEvent
 
 _SHOWN = {"server", "tool", "decision", "rule", "why", "reason", "status", "error",
-          "approval_id", "approval_status", "decided_by", "args", "justification"}  # fmt: skip
+          "approval_id", "approval_status", "decided_by", "args", "justification",
+          "approver_name", "decided_by_name", "via"}  # fmt: skip
 
 
 class AuditDetailView(VerticalScroll, can_focus=True):
@@ -44,7 +45,10 @@ class AuditDetailView(VerticalScroll, can_focus=True):
         facts.add_column()
         what = f"{data['server']}/{data['tool']}" if "tool" in data and "server" in data else ""
         facts.add_row("Event", f"#{event.seq} {event.kind}  {what}".rstrip())
-        facts.add_row("By", f"{event.actor}  at {event.at.isoformat(timespec='seconds')}")
+        name = data.get("approver_name") or data.get("decided_by_name")
+        who = f"{name} ({event.actor})" if name and name != event.actor else event.actor
+        via = f" via {data['via']}" if data.get("via") else ""
+        facts.add_row("By", f"{who}{via}  at {event.at.isoformat(timespec='seconds')}")
         if "decision" in data:
             rule = f"  (rule {data['rule']})" if data.get("rule") else ""
             facts.add_row("Decision", f"{data['decision']}{rule}")
@@ -78,11 +82,12 @@ def _approval(approval_id: str, data: dict[str, Any], found: ApprovalDetail | No
     for vote in found.votes:
         when = vote.created_at.isoformat(timespec="seconds")
         comment = f": {vote.comment}" if vote.comment else ""
-        lines.append(f"  {when} {vote.approver} {vote.choice} via {vote.channel}{comment}")
+        who = vote.approver_name or vote.approver
+        lines.append(f"  {when} {who} {vote.choice} via {vote.channel}{comment}")
     if not found.votes:
         lines.append("  no votes")
     if request.decided_by:
-        lines.append(f"  decided by {request.decided_by}")
+        lines.append(f"  decided by {request.decided_by_name or request.decided_by}")
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """The detail pane of one approval request: everything an approver needs to decide, most
 important first (what, who, how urgent, why they say they need it, the arguments), so an
-80x24 terminal shows what matters without scrolling. The pane scrolls for the rest."""
+80x24 terminal shows what matters without scrolling. The pane scrolls for the rest; long
+lines (a 300-character command) wrap, so the approver sees the end of what they decide."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class ApprovalDetailView(VerticalScroll, can_focus=True):
             state += f", expires in {countdown(request.expires_at, now)}"
         facts.add_row("Tool", f"{request.server}/{request.tool}  ({state})")
         facts.add_row("Principal", request.principal_key_id)
-        voters = ", ".join(f"{v.approver} ({v.choice})" for v in item.votes)
+        voters = ", ".join(f"{v.approver_name or v.approver} ({v.choice})" for v in item.votes)
         votes = voters or ("no votes yet" if item.detailed else "loading votes…")
         facts.add_row("Quorum", f"{quorum(item)} approvals: {votes}")
         if request.justification:
@@ -49,5 +50,7 @@ class ApprovalDetailView(VerticalScroll, can_focus=True):
             facts.add_row("Comment", request.comment)
         facts.add_row("Workflow", f"{request.workflow}  ·  {request.id}")
         arguments = json.dumps(request.args, indent=2, sort_keys=True, ensure_ascii=False)
-        pretty = Syntax(arguments, "json", theme="ansi_dark", background_color="default")
+        pretty = Syntax(
+            arguments, "json", theme="ansi_dark", background_color="default", word_wrap=True
+        )
         self.body.update(Group(facts, Text("Arguments", style="bold"), pretty))

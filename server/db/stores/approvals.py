@@ -57,6 +57,8 @@ class SqlApprovalStore(SqlStore):
         decided_at: datetime,
         decided_by: str | None,
         comment: str | None,
+        decided_by_name: str | None = None,
+        decided_via: str | None = None,
     ) -> ApprovalRequest | None:
         c = t.approval_requests.c
         # Compare-and-set: the WHERE clause carries the expected status, so of two concurrent
@@ -65,7 +67,14 @@ class SqlApprovalStore(SqlStore):
         stmt = (
             update(t.approval_requests)
             .where(c.id == request_id, c.account_id == account_id, c.status == expected)
-            .values(status=new, decided_at=decided_at, decided_by=decided_by, comment=comment)
+            .values(
+                status=new,
+                decided_at=decided_at,
+                decided_by=decided_by,
+                decided_by_name=decided_by_name,
+                decided_via=decided_via,
+                comment=comment,
+            )
             .returning(*c)
         )
         return await self._compare_and_set(account_id, request_id, stmt)
@@ -242,6 +251,8 @@ def _cast_vote(conn: Connection, vote: ApprovalVote, required: int, decided_by: 
             status=new,
             decided_at=vote.created_at,
             decided_by=decided_by,
+            decided_by_name=vote.approver_name or None,
+            decided_via=vote.via or None,
             comment=vote.comment or None,
         )
         .returning(*c)

@@ -374,6 +374,8 @@ async def test_a_confident_approval_is_the_models_vote_and_decides() -> None:
                 "comment": "gpt-4o-mini approved with confidence 0.93: ticket given, routine "
                 "deploy",
                 "channel": "ai",
+                "approver_name": "ai:gpt-4o-mini",
+                "via": "ai:gpt-4o-mini",
                 "approvals": 1,
                 "required": 1,
                 "confidence": 0.93,

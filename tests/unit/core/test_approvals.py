@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -13,7 +14,7 @@ from hub.approvals import ApprovalService, args_digest
 from hub.auditing import Auditor
 from hub.clock import FrozenClock
 from hub.errors import ConflictError, PermissionDeniedError
-from hub.events import ApprovalDecided, Event, InMemoryEventBus
+from hub.events import ApprovalDecided, ApprovalVoted, Event, InMemoryEventBus
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
@@ -141,7 +142,11 @@ async def test_only_deciding_roles_and_listed_approvers(world: World) -> None:
         world.account_id, request.id, approver=member, approve=True, comment="ok"
     )
     assert decided.status is ApprovalStatus.APPROVED
-    assert decided.decided_by == member.key_id
+    assert member.user_id == decided.decided_by  # the person, not the key
+    assert ("dee@example.com", f"key:{member.key_id}") == (
+        decided.decided_by_name,
+        decided.decided_via,
+    )
 
 
 async def test_quorum_needs_distinct_approvers_and_a_deny_decides(world: World) -> None:
@@ -162,7 +167,7 @@ async def test_quorum_needs_distinct_approvers_and_a_deny_decides(world: World) 
         world.account_id, other.id, approver=first, approve=False, comment="not on a Friday"
     )
     assert (denied.status, denied.comment) == (ApprovalStatus.DENIED, "not on a Friday")
-    with pytest.raises(ConflictError, match=f"already denied by {first.key_id}"):
+    with pytest.raises(ConflictError, match=re.escape(f"already denied by k ({first.key_id})")):
         await world.service.decide(world.account_id, other.id, approver=second, approve=True)
 
 
@@ -171,7 +176,9 @@ async def test_one_person_is_one_approver_whatever_key_or_channel(world: World) 
     by_key = await world.caller(Role.APPROVER, email="ana@example.com")
     other_key = await world.caller(Role.ADMIN, email="ana@example.com")
     assert by_key.user_id is not None
-    in_person = await world.identity.caller_for_user(world.account_id, by_key.user_id)
+    in_person = await world.identity.caller_for_user(
+        world.account_id, by_key.user_id, via="email:link1"
+    )
     request = await world.request(agent, required_approvals=2)
     await world.service.decide(world.account_id, request.id, approver=by_key, approve=True)
 
@@ -181,6 +188,59 @@ async def test_one_person_is_one_approver_whatever_key_or_channel(world: World) 
 
     still = await world.service.get(world.account_id, request.id)
     assert still.status is ApprovalStatus.PENDING
+
+
+async def test_who_decided_is_the_person_their_name_and_the_credential_on_every_channel(
+    world: World,
+) -> None:
+    """A key of a user, a key of nobody, and the user in person through a channel: the vote,
+    the request, the events and the audit record the person (the audit's actor), their name
+    and the credential, in the same fields."""
+    agent = await world.caller(Role.AGENT)
+    await world.identity.add_user(world.account_id, email="ana@example.com", name="Ana", actor="t")
+    ana_key = await world.caller(Role.APPROVER, email="ana@example.com")
+    assert ana_key.user_id is not None
+    ana_by_slack = await world.identity.caller_for_user(
+        world.account_id, ana_key.user_id, via="slack:U123"
+    )
+    robot = await world.caller(Role.APPROVER)  # a key that belongs to no user
+    expected = {
+        "key of a user": (ana_key, ana_key.user_id, "Ana", f"key:{ana_key.key_id}"),
+        "user in person": (ana_by_slack, ana_key.user_id, "Ana", "slack:U123"),
+        "key of nobody": (robot, robot.key_id, "k", f"key:{robot.key_id}"),
+    }
+    recorded = {}
+    async with world.bus.subscribe("approvals") as events:
+        for label, (approver, *_) in expected.items():
+            request = await world.request(agent)
+            decided = await world.service.decide(
+                world.account_id, request.id, approver=approver, approve=True
+            )
+            (vote,) = await world.service.votes(world.account_id, request.id)
+            voted = await anext(e async for e in events if isinstance(e, ApprovalVoted))
+            trail = await world.storage.audit.all(world.account_id)
+            audited = {e.kind: e for e in trail if e.data.get("request_id") == request.id}
+            recorded[label] = (
+                approver,
+                decided.decided_by,
+                decided.decided_by_name,
+                decided.decided_via,
+            )
+            assert (vote.approver, vote.approver_name, vote.via) == (
+                decided.decided_by,
+                decided.decided_by_name,
+                decided.decided_via,
+            )
+            assert (voted.approver, voted.approver_name, voted.via) == (
+                vote.approver,
+                vote.approver_name,
+                vote.via,
+            )
+            for kind in ("approval.voted", "approval.decided"):
+                assert vote.approver == audited[kind].actor
+            assert vote.via == audited["approval.voted"].data["via"]
+            assert vote.approver_name == audited["approval.decided"].data["decided_by_name"]
+    assert expected == recorded
 
 
 async def test_concurrent_decisions_have_exactly_one_winner(world: World) -> None:
