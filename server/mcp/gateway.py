@@ -5,6 +5,8 @@
              prefixed ``<server>__<tool>``, a ``justification`` property where the policy
              asks for one, and the built-in ``get_approval_status``
              (only the tools the key's allow-list matches, hub/allowlist.py)
+          ─▶ tools/call, resources/read, prompts/get: a viewer or approver key ─▶ refused,
+             audited, never forwarded (only agent and admin keys act; docs/decisions/0044)
           ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
              else FirewallService.call
           ─▶ resources, resource templates, prompts: every upstream of the account, passed
@@ -40,7 +42,7 @@ from hub import __version__
 from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
 from hub.firewall import JUSTIFICATION_ARG, STATUS_TOOL, CallRequest, Progress, error_result
-from hub.keys import Caller
+from hub.keys import ACTING_ROLES, Caller
 from hub.passthrough import PROMPT_GET, RESOURCE_READ
 from hub.policy.model import JustificationMode
 from server.auth import bearer_token
@@ -60,6 +62,7 @@ CALLER_KEY = "preloop_caller"
 ENDED_KEY = "preloop_exchange_ended"  # set once the HTTP exchange carrying a request ended
 SESSION_HEADER = b"mcp-session-id"
 KEY_ALLOW_LIST_RULE = "key-allow-list"  # the audit's rule for a call outside the key's list
+KEY_ROLE_RULE = "key-role"  # the audit's rule for a call by a key whose role runs nothing
 MAX_BOUND_SESSIONS = 10_000  # the SDK's own default limit of live sessions
 
 Ctx = ServerRequestContext[Any, Any]
@@ -111,6 +114,15 @@ def _account_of(ctx: Ctx) -> str | None:
     scope = getattr(ctx.request, "scope", None) or {}
     caller = (scope.get("state") or {}).get(CALLER_KEY)
     return caller.account_id if isinstance(caller, Caller) else None
+
+
+def role_refusal(caller: Caller, what: str) -> str:
+    """Why a key whose role runs nothing may not do ``what`` (docs/decisions/0044)."""
+    return (
+        f"Refused by Preloop: API key {caller.key_id} has role {caller.role.value}, which may "
+        f"not {what}; only agent and admin keys may (viewer keys read, approver keys read and "
+        "decide)."
+    )
 
 
 def _upstream_failure(exc: PreloopError) -> MCPError:
@@ -339,13 +351,31 @@ class Gateway:
     async def _call(self, ctx: Ctx, params: types.CallToolRequestParams) -> dict[str, Any]:
         caller = caller_of(ctx)
         arguments = dict(params.arguments or {})
+        if not caller.has(*ACTING_ROLES):  # before anything runs, get_approval_status too
+            return await self._refuse(
+                ctx,
+                caller,
+                params.name,
+                arguments,
+                KEY_ROLE_RULE,
+                role_refusal(caller, "call tools"),
+            )
         if params.name == STATUS_TOOL:
             approval_id = arguments.get("approval_id")
             if not isinstance(approval_id, str) or not approval_id:
                 return error_result("get_approval_status needs an approval_id (a string).")
             return await self.hub.firewall.approval_status(caller, approval_id)
         if not key_allows(caller, params.name):
-            return await self._outside_allow_list(ctx, caller, params.name, arguments)
+            # The same answer whether or not the tool exists: it reveals no hidden tool.
+            return await self._refuse(
+                ctx,
+                caller,
+                params.name,
+                arguments,
+                KEY_ALLOW_LIST_RULE,
+                f"Refused by Preloop: this API key may not use the tool {params.name!r} (it is "
+                "not in the key's tool allow-list).",
+            )
         target = split_name(params.name, await self._servers(caller))
         if target is None:
             return error_result(
@@ -388,11 +418,17 @@ class Gateway:
             gone=_exchange_ended(ctx),
         )
 
-    async def _outside_allow_list(
-        self, ctx: Ctx, caller: Caller, name: str, arguments: dict[str, Any]
+    async def _refuse(
+        self,
+        ctx: Ctx,
+        caller: Caller,
+        name: str,
+        arguments: dict[str, Any],
+        rule: str,
+        message: str,
     ) -> dict[str, Any]:
-        """Refuse (and audit) a call the key's tool allow-list does not include; the answer
-        is the same whether or not the tool exists, so it reveals no hidden tool."""
+        """Refuse (and audit) a call before the policy sees it: the key's role or its tool
+        allow-list does not let it through."""
         target = split_name(name, await self._servers(caller))
         server, tool = target if target is not None else ("", name)
         await self.hub.auditor.record(
@@ -405,16 +441,11 @@ class Gateway:
                 "args": {k: v for k, v in arguments.items() if k != JUSTIFICATION_ARG},
                 "session": _session_id(ctx),
                 "decision": "deny",
-                "rule": KEY_ALLOW_LIST_RULE,
+                "rule": rule,
                 "status": "denied",
             },
         )
-        return error_result(
-            f"Refused by Preloop: this API key may not use the tool {name!r} (it is not in "
-            "the key's tool allow-list).",
-            decision="deny",
-            rule=KEY_ALLOW_LIST_RULE,
-        )
+        return error_result(message, decision="deny", rule=rule)
 
     # -- resources, resource templates, prompts (docs/decisions/0006) ------------------------
 
@@ -435,6 +466,11 @@ class Gateway:
         self, ctx: Ctx, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         caller, uri, session = caller_of(ctx), str(params.uri), _session_id(ctx)
+        if not caller.has(*ACTING_ROLES):
+            message = role_refusal(caller, "read resources from MCP servers")
+            attempt = {"server": None, "uri": uri, "session": session, "rule": KEY_ROLE_RULE}
+            await self.hub.passthrough.refused(caller, RESOURCE_READ, attempt, message)
+            raise MCPError(code=types.INVALID_REQUEST, message=message)
         try:
             server, upstream_uri = await self.content.route(uri, await self._servers(caller))
         except PreloopError as exc:
@@ -465,6 +501,13 @@ class Gateway:
     ) -> types.GetPromptResult:
         caller, session = caller_of(ctx), _session_id(ctx)
         arguments = dict(params.arguments) if params.arguments is not None else None
+        if not caller.has(*ACTING_ROLES):
+            message = role_refusal(caller, "get prompts from MCP servers")
+            attempt = {"server": None, "prompt": params.name, "args": arguments or {}}
+            await self.hub.passthrough.refused(
+                caller, PROMPT_GET, {**attempt, "session": session, "rule": KEY_ROLE_RULE}, message
+            )
+            raise MCPError(code=types.INVALID_REQUEST, message=message)
         target = split_name(params.name, await self._servers(caller))
         if target is None:
             message = (
