@@ -4,7 +4,8 @@
           ─▶ tools/list: every upstream of the account, synced into the catalogue, names
              prefixed ``<server>__<tool>``, a ``justification`` property where the policy
              asks for one, and the built-in ``get_approval_status``
-             (only the tools the key's allow-list matches, hub/allowlist.py)
+             (only the tools the key's allow-list matches, hub/allowlist.py, and that the
+             policy may let run, CompiledPolicy.may_run: a hidden tool is still refused)
           ─▶ tools/call, resources/read, prompts/get: a viewer or approver key ─▶ refused,
              audited, never forwarded (only agent and admin keys act; docs/decisions/0044)
           ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
@@ -330,6 +331,8 @@ class Gateway:
                 tool = str(definition["name"])
                 if not key_allows(caller, exposed_name(server, tool)):
                     continue
+                if policy is None or not policy.may_run(server, tool):
+                    continue  # every call would be denied: not worth the agent's context
                 shown = {**definition, "name": exposed_name(server, tool)}
                 entry = policy.lookup(server, tool) if policy is not None else None
                 mode = entry.tool.justification if entry is not None else JustificationMode.NONE

@@ -50,6 +50,38 @@ async def test_lists_prefixed_tools_with_justification_and_status_tool(
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_listing_shows_only_the_tools_the_policy_may_run(
+    gateway_server: LiveServer, mode: str
+) -> None:
+    # GATEWAY_POLICY: add_tool's first rule always denies; slow, stats, crash... fall under
+    # unknown_tools: deny; add and getenv only ever need approval, so they stay listed.
+    async with agent(gateway_server, gateway_server.admin_key, mode) as client:
+        tools = await tools_of(client)
+        hidden = await raw_call(client, "demo__stats", {})
+        first_rule_denies = await raw_call(client, "demo__add_tool", {"name": "sneaky"})
+    assert {
+        "demo__add",
+        "demo__echo",
+        "demo__embedded_resource",
+        "demo__fail",
+        "demo__getenv",
+        "demo__image",
+        "demo__progress",
+        "demo__whoami",
+        "get_approval_status",
+    } == set(tools)
+    assert True is hidden["isError"]  # hidden, and still refused
+    assert "is not covered by the policy" in text_of(hidden)
+    assert True is first_rule_denies["isError"]
+    assert "Adding tools is not allowed here." in text_of(first_rule_denies)
+    events = await tool_calls(gateway_server)
+    assert [
+        ("stats", "deny", "defaults.unknown_tools", "denied"),
+        ("add_tool", "deny", "demo/add_tool#1", "denied"),
+    ] == [(e["tool"], e["decision"], e["rule"], e["status"]) for e in events]
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_allowed_calls_match_a_direct_call(gateway_server: LiveServer, mode: str) -> None:
     # Preloop's pool speaks the newest era to the upstream, whatever era the agent speaks;
     # only the era's own envelope key (resultType) differs.
