@@ -42,7 +42,14 @@ from mcp.shared.exceptions import MCPError
 from hub import __version__
 from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
-from hub.firewall import JUSTIFICATION_ARG, STATUS_TOOL, CallRequest, Progress, error_result
+from hub.firewall import (
+    JUSTIFICATION_ARG,
+    META_KEY,
+    STATUS_TOOL,
+    CallRequest,
+    Progress,
+    error_result,
+)
 from hub.keys import ACTING_ROLES, Caller
 from hub.passthrough import PROMPT_GET, RESOURCE_READ
 from hub.policy.model import JustificationMode
@@ -115,6 +122,20 @@ def _account_of(ctx: Ctx) -> str | None:
     scope = getattr(ctx.request, "scope", None) or {}
     caller = (scope.get("state") or {}).get(CALLER_KEY)
     return caller.account_id if isinstance(caller, Caller) else None
+
+
+def _unstructured(result: dict[str, Any]) -> dict[str, Any]:
+    """A held call's answer fit for a tool with an output schema (or one not listed here, to
+    be safe): the schema describes the tool's result, which Preloop's ``{approval_id,
+    status}`` would violate, and the MCP SDK client rejects a successful result without
+    structured content. So the answer is ``isError`` (the call has not run), with no
+    ``structuredContent``; the approval id stays in the text and in ``_meta``. Forwarded
+    results and refusals (already ``isError``, never structured) pass unchanged."""
+    meta = (result.get("_meta") or {}).get(META_KEY)
+    held = isinstance(meta, dict) and "approval_id" in meta and not result.get("isError")
+    if not held or "structuredContent" not in result:
+        return result
+    return {k: v for k, v in result.items() if k != "structuredContent"} | {"isError": True}
 
 
 def role_refusal(caller: Caller, what: str) -> str:
@@ -208,6 +229,8 @@ class Gateway:
         # tools/call's ``Mcp-Param-*`` headers against them; without this lookup it would run
         # a whole tools/list (every upstream, the catalogue) before every call.
         self._schemas: dict[str, dict[str, Any]] = {}
+        # Whether each tool, as last listed, has an output schema (see _unstructured).
+        self._structured: dict[str, bool] = {}
         self._tasks: anyio.abc.TaskGroup | None = None  # relays list changes, while running
 
     @asynccontextmanager
@@ -340,6 +363,7 @@ class Gateway:
                     shown = with_justification(shown, mode)
                 tools.append(shown)
                 self._schemas[shown["name"]] = shown.get("inputSchema") or {}
+                self._structured[shown["name"]] = shown.get("outputSchema") is not None
         tools.append(STATUS_TOOL_DEFINITION)
         return types.ListToolsResult.model_validate({"tools": tools})
 
@@ -349,7 +373,10 @@ class Gateway:
         # The SDK validates every result against the negotiated era's schema anyway, so the
         # firewall's JSON dict goes through the typed model (content blocks, structured
         # content, isError and _meta all survive; see the losslessness tests).
-        return types.CallToolResult.model_validate(await self._call(ctx, params))
+        result = await self._call(ctx, params)
+        if params.name != STATUS_TOOL and self._structured.get(params.name, True):
+            result = _unstructured(result)
+        return types.CallToolResult.model_validate(result)
 
     async def _call(self, ctx: Ctx, params: types.CallToolRequestParams) -> dict[str, Any]:
         caller = caller_of(ctx)

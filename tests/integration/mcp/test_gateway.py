@@ -22,6 +22,7 @@ from tests.integration.mcp.support import (
     call,
     direct_client,
     direct_raw,
+    held_approval_id,
     raw_call,
     stdio_config,
     text_of,
@@ -196,8 +197,8 @@ async def test_async_approval_runs_through_get_approval_status(
         httpx.AsyncClient(base_url=gateway_server.url, headers=headers, timeout=30) as http,
     ):
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-        approval_id = held["structuredContent"]["approval_id"]
-        assert held["structuredContent"]["status"] == "pending"
+        approval_id = held_approval_id(held)
+        assert "pending" == held["_meta"]["ai.preloop/decision"]["status"]
         still = await raw_call(client, "get_approval_status", {"approval_id": approval_id})
         assert still["structuredContent"]["status"] == "pending"
         approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
@@ -208,6 +209,37 @@ async def test_async_approval_runs_through_get_approval_status(
     assert again == result  # run once; later polls return the stored result
     events = await tool_calls(gateway_server)
     assert [(e["tool"], e["status"]) for e in events] == [("add", "pending"), ("add", "ok")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_held_and_refused_answers_fit_the_tools_output_schema(
+    gateway_server: LiveServer, mode: str
+) -> None:
+    # demo__add declares an output schema {sum}; the SDK client validates every successful
+    # result against it, so a held answer must not be a successful {approval_id, ...}.
+    headers = {"Authorization": f"Bearer {gateway_server.admin_key}"}  # the approver
+    async with httpx.AsyncClient(base_url=gateway_server.url, headers=headers, timeout=30) as http:
+        created = await http.post("/api/v1/keys/", json={"name": "v", "role": "viewer"})
+        viewer = created.json()["secret"]
+        async with agent(gateway_server, await agent_key(gateway_server), mode) as client:
+            assert "outputSchema" in (await tools_of(client))["demo__add"]
+            held = await client.call_tool("demo__add", {"a": 2, "b": 3})
+            decision = (held.meta or {})["ai.preloop/decision"]
+            approval_id = decision["approval_id"]
+            pending = await client.call_tool("get_approval_status", {"approval_id": approval_id})
+            approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
+            assert 200 == approved.status_code, approved.text
+            result = await client.call_tool("get_approval_status", {"approval_id": approval_id})
+        async with agent(gateway_server, viewer, mode) as client:
+            refused = await client.call_tool("demo__add", {"a": 2, "b": 3})
+    assert True is held.is_error  # the call has not run: not the tool's result
+    assert None is held.structured_content
+    assert "pending" == decision["status"]
+    assert approval_id in " ".join(b.text for b in held.content if b.type == "text")
+    assert {"approval_id": approval_id, "status": "pending"} == pending.structured_content
+    assert {"sum": 5} == result.structured_content
+    assert True is refused.is_error
+    assert None is refused.structured_content
 
 
 # A raw handshake-era initialize request, for tests that look at HTTP answers directly.

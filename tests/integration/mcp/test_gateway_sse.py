@@ -14,7 +14,13 @@ from mcp import Client
 from mcp.client.sse import sse_client
 
 from tests.integration.conftest import LiveServer
-from tests.integration.mcp.support import call, direct_client, direct_raw, stdio_config
+from tests.integration.mcp.support import (
+    call,
+    direct_client,
+    direct_raw,
+    held_approval_id,
+    stdio_config,
+)
 from tests.integration.mcp.test_gateway import (
     INITIALIZE,
     MODES,
@@ -118,13 +124,13 @@ async def test_sse_progress_and_async_approval(gateway_server: LiveServer) -> No
             "demo__progress", {"steps": 2}, progress_callback=on_progress
         )
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-        approval_id = held["structuredContent"]["approval_id"]
+        approval_id = held_approval_id(held)
         approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
         assert approved.status_code == 200, approved.text
         result = await raw_call(client, "get_approval_status", {"approval_id": approval_id})
     assert stepped.structured_content == {"steps": 2, "had_token": True}
     assert seen == [(1, 2, "step 1"), (2, 2, "step 2")]
-    assert held["structuredContent"]["status"] == "pending"
+    assert held["_meta"]["ai.preloop/decision"]["status"] == "pending"
     assert result["structuredContent"] == {"sum": 5}
 
 
