@@ -6,6 +6,7 @@
              asks for one, and the built-in ``get_approval_status``
              (only the tools the key's allow-list matches, hub/allowlist.py, and that the
              policy may let run, CompiledPolicy.may_run: a hidden tool is still refused)
+          ─▶ a POST whose JSON-RPC id is no string or integer ─▶ -32600, HTTP 400 (_ids.py)
           ─▶ tools/call, resources/read, prompts/get: a viewer or approver key ─▶ refused,
              audited, never forwarded (only agent and admin keys act; docs/decisions/0044)
           ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
@@ -57,6 +58,7 @@ from server.auth import bearer_token
 from server.bootstrap import sync_upstreams
 from server.errors import error_body, status_of
 from server.mcp._content import UpstreamContent, shown
+from server.mcp._ids import checked
 from server.mcp._relay import ListChangedRelay, NotifyingServer
 from server.mcp.upstream import UpstreamError
 
@@ -270,6 +272,10 @@ class Gateway:
             if owner != caller.key_id:
                 denied = PermissionDeniedError("this MCP session belongs to another API key")
                 await _json_error(send, status_of(denied), error_body(denied))
+                return
+        if scope.get("method") == "POST":
+            receive = await checked(receive, send, self.manager.max_request_body_size)
+            if receive is None:
                 return
         ended = asyncio.Event()
         state = {**(scope.get("state") or {}), CALLER_KEY: caller, ENDED_KEY: ended}

@@ -268,6 +268,34 @@ async def test_unauthenticated_requests_get_401(gateway_server: LiveServer) -> N
         assert response.json()["error"]["type"] == "AuthenticationError"
 
 
+@pytest.mark.parametrize("bad_id", [{"a": 1}, [1], True, 1.5, None])
+@pytest.mark.parametrize("method", ["tools/list", "initialize"])
+async def test_a_request_with_an_invalid_id_gets_a_json_rpc_error(
+    gateway_server: LiveServer, bad_id: object, method: str
+) -> None:
+    # JSON-RPC ids are strings or integers (MCP also forbids null on a request); the SDK took
+    # such a message for a notification and answered 202 with nothing.
+    body = {**INITIALIZE, "method": method, "id": bad_id}
+    headers = {**ACCEPT_BOTH, "Authorization": f"Bearer {gateway_server.admin_key}"}
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
+        if method == "tools/list":  # in an open session
+            opened = await http.post("/mcp", json=INITIALIZE, headers=headers)
+            headers |= {
+                "Mcp-Session-Id": opened.headers["mcp-session-id"],
+                "Mcp-Protocol-Version": "2025-11-25",
+            }
+            body["params"] = {}
+        answer = await http.post("/mcp", json=body, headers=headers)
+        batch = await http.post("/mcp", json=[body], headers=headers)
+    for response in (answer, batch):
+        assert 400 == response.status_code
+        assert "application/json" == response.headers["content-type"]
+        error = response.json()
+        assert {"jsonrpc": "2.0", "id": None} == {k: error[k] for k in ("jsonrpc", "id")}
+        assert -32600 == error["error"]["code"]
+        assert "id must be a string or an integer" in error["error"]["message"]
+
+
 async def test_a_session_cannot_be_used_with_another_key(gateway_server: LiveServer) -> None:
     body, accept = INITIALIZE, ACCEPT_BOTH
     async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:

@@ -175,6 +175,23 @@ async def test_an_sse_session_belongs_to_the_key_that_opened_it(
     assert accepted.status_code == 202
 
 
+@pytest.mark.parametrize("bad_id", [{"a": 1}, [1], True, 1.5, None])
+async def test_an_sse_message_with_an_invalid_id_gets_a_json_rpc_error(
+    gateway_server: LiveServer, bad_id: object
+) -> None:
+    key = await agent_key(gateway_server)
+    async with (
+        httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http,
+        sse_stream(http, key) as (_, endpoint),
+    ):
+        refused = await http.post(
+            endpoint, json={**INITIALIZE, "id": bad_id}, headers=post_headers(key)
+        )
+    assert 400 == refused.status_code
+    assert {"jsonrpc": "2.0", "id": None} == {k: refused.json()[k] for k in ("jsonrpc", "id")}
+    assert -32600 == refused.json()["error"]["code"]
+
+
 async def test_a_closed_sse_session_is_gone(gateway_server: LiveServer) -> None:
     key = await agent_key(gateway_server)
     async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
