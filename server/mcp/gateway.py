@@ -126,17 +126,24 @@ def _account_of(ctx: Ctx) -> str | None:
     return caller.account_id if isinstance(caller, Caller) else None
 
 
-def _unstructured(result: dict[str, Any]) -> dict[str, Any]:
-    """A held call's answer fit for a tool with an output schema (or one not listed here, to
-    be safe): the schema describes the tool's result, which Preloop's ``{approval_id,
-    status}`` would violate, and the MCP SDK client rejects a successful result without
-    structured content. So the answer is ``isError`` (the call has not run), with no
-    ``structuredContent``; the approval id stays in the text and in ``_meta``. Forwarded
-    results and refusals (already ``isError``, never structured) pass unchanged."""
+def _held(result: dict[str, Any]) -> bool:
+    """Whether ``result`` is Preloop's own successful answer about a call that has not run
+    (held for approval, hub.firewall.info_result) and carries structured content."""
     meta = (result.get("_meta") or {}).get(META_KEY)
-    held = isinstance(meta, dict) and "approval_id" in meta and not result.get("isError")
-    if not held or "structuredContent" not in result:
-        return result
+    return (
+        isinstance(meta, dict)
+        and "approval_id" in meta
+        and not result.get("isError")
+        and "structuredContent" in result
+    )
+
+
+def _unstructured(result: dict[str, Any]) -> dict[str, Any]:
+    """A held call's answer fit for a tool with an output schema: the schema describes the
+    tool's result, which Preloop's ``{approval_id, status}`` would violate, and the MCP SDK
+    client rejects a successful result without structured content. So the answer is
+    ``isError`` (the call has not run), with no ``structuredContent``; the approval id stays
+    in the text and in ``_meta`` (docs/decisions/0045)."""
     return {k: v for k, v in result.items() if k != "structuredContent"} | {"isError": True}
 
 
@@ -380,9 +387,29 @@ class Gateway:
         # firewall's JSON dict goes through the typed model (content blocks, structured
         # content, isError and _meta all survive; see the losslessness tests).
         result = await self._call(ctx, params)
-        if params.name != STATUS_TOOL and self._structured.get(params.name, True):
+        if _held(result) and await self._has_output_schema(caller_of(ctx), params.name):
             result = _unstructured(result)
         return types.CallToolResult.model_validate(result)
+
+    async def _has_output_schema(self, caller: Caller, name: str) -> bool:
+        """Whether the tool agents know as ``name`` declares an output schema: as last
+        listed, else as its upstream lists it now; when that cannot be told, assume so."""
+        if name == STATUS_TOOL:
+            return False
+        known = self._structured.get(name)
+        if known is not None:
+            return known
+        target = split_name(name, await self._servers(caller))
+        if target is None:
+            return True
+        try:
+            definitions = await self.hub.pool.list_tools(target[0])
+        except PreloopError:
+            return True
+        for definition in definitions:
+            if definition.get("name") == target[1]:
+                return definition.get("outputSchema") is not None
+        return True
 
     async def _call(self, ctx: Ctx, params: types.CallToolRequestParams) -> dict[str, Any]:
         caller = caller_of(ctx)

@@ -196,9 +196,11 @@ async def test_async_approval_runs_through_get_approval_status(
         agent(gateway_server, key, "legacy") as client,
         httpx.AsyncClient(base_url=gateway_server.url, headers=headers, timeout=30) as http,
     ):
-        held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
+        held = await raw_call(client, "demo__add", {"a": 2, "b": 3})  # never listed here
         approval_id = held_approval_id(held)
         assert "pending" == held["_meta"]["ai.preloop/decision"]["status"]
+        assert True is held["isError"]  # demo__add has an output schema: no structured answer
+        assert "structuredContent" not in held
         still = await raw_call(client, "get_approval_status", {"approval_id": approval_id})
         assert still["structuredContent"]["status"] == "pending"
         approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
