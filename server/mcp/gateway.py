@@ -1,12 +1,12 @@
 """The inbound side of the MCP firewall: the MCP server agents connect to, at ``/mcp``.
 
-    agent ─▶ /mcp (bearer key checked here, before the SDK) ─▶ SDK session manager
+    agent ─▶ /mcp (bearer key checked here, before the SDK; a POSTed JSON-RPC id that is no
+          string or integer ─▶ -32600, HTTP 400, server/mcp/_ids.py) ─▶ SDK session manager
           ─▶ tools/list: every upstream of the account, synced into the catalogue, names
              prefixed ``<server>__<tool>``, a ``justification`` property where the policy
              asks for one, and the built-in ``get_approval_status``
              (only the tools the key's allow-list matches, hub/allowlist.py, and that the
              policy may let run, CompiledPolicy.may_run: a hidden tool is still refused)
-          ─▶ a POST whose JSON-RPC id is no string or integer ─▶ -32600, HTTP 400 (_ids.py)
           ─▶ tools/call, resources/read, prompts/get: a viewer or approver key ─▶ refused,
              audited, never forwarded (only agent and admin keys act; docs/decisions/0044)
           ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
@@ -21,7 +21,9 @@ ended: Preloop keeps no event store, so an answer can reach the agent only on th
 that asked (docs/decisions/0009).
 
 Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
-every result against the negotiated era's schema before sending it in any case).
+every result against the negotiated era's schema before sending it in any case). A held
+call's answer never breaks the tool's output schema: for a tool with one it is ``isError``
+without ``structuredContent`` (docs/decisions/0045).
 """
 
 from __future__ import annotations
