@@ -47,7 +47,6 @@ from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
 from hub.firewall import (
     JUSTIFICATION_ARG,
-    META_KEY,
     STATUS_TOOL,
     CallRequest,
     Progress,
@@ -60,6 +59,7 @@ from server.auth import bearer_token
 from server.bootstrap import sync_upstreams
 from server.errors import error_body, status_of
 from server.mcp._content import UpstreamContent, shown
+from server.mcp._held import is_held, unstructured
 from server.mcp._ids import checked
 from server.mcp._relay import ListChangedRelay, NotifyingServer
 from server.mcp.upstream import UpstreamError
@@ -126,27 +126,6 @@ def _account_of(ctx: Ctx) -> str | None:
     scope = getattr(ctx.request, "scope", None) or {}
     caller = (scope.get("state") or {}).get(CALLER_KEY)
     return caller.account_id if isinstance(caller, Caller) else None
-
-
-def _held(result: dict[str, Any]) -> bool:
-    """Whether ``result`` is Preloop's own successful answer about a call that has not run
-    (held for approval, hub.firewall.info_result) and carries structured content."""
-    meta = (result.get("_meta") or {}).get(META_KEY)
-    return (
-        isinstance(meta, dict)
-        and "approval_id" in meta
-        and not result.get("isError")
-        and "structuredContent" in result
-    )
-
-
-def _unstructured(result: dict[str, Any]) -> dict[str, Any]:
-    """A held call's answer fit for a tool with an output schema: the schema describes the
-    tool's result, which Preloop's ``{approval_id, status}`` would violate, and the MCP SDK
-    client rejects a successful result without structured content. So the answer is
-    ``isError`` (the call has not run), with no ``structuredContent``; the approval id stays
-    in the text and in ``_meta`` (docs/decisions/0045)."""
-    return {k: v for k, v in result.items() if k != "structuredContent"} | {"isError": True}
 
 
 def role_refusal(caller: Caller, what: str) -> str:
@@ -240,7 +219,7 @@ class Gateway:
         # tools/call's ``Mcp-Param-*`` headers against them; without this lookup it would run
         # a whole tools/list (every upstream, the catalogue) before every call.
         self._schemas: dict[str, dict[str, Any]] = {}
-        # Whether each tool, as last listed, has an output schema (see _unstructured).
+        # Whether each tool, as last listed, has an output schema (server/mcp/_held.py).
         self._structured: dict[str, bool] = {}
         self._tasks: anyio.abc.TaskGroup | None = None  # relays list changes, while running
 
@@ -389,8 +368,8 @@ class Gateway:
         # firewall's JSON dict goes through the typed model (content blocks, structured
         # content, isError and _meta all survive; see the losslessness tests).
         result = await self._call(ctx, params)
-        if _held(result) and await self._has_output_schema(caller_of(ctx), params.name):
-            result = _unstructured(result)
+        if is_held(result) and await self._has_output_schema(caller_of(ctx), params.name):
+            result = unstructured(result)
         return types.CallToolResult.model_validate(result)
 
     async def _has_output_schema(self, caller: Caller, name: str) -> bool:
