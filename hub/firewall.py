@@ -93,10 +93,14 @@ def error_result(text: str, **meta: Any) -> dict[str, Any]:
 
 
 def info_result(text: str, structured: dict[str, Any]) -> dict[str, Any]:
+    """Preloop's own answer about a call that has not run (held, pending, running): the
+    details in ``structuredContent`` and, for clients that must drop it (a tool with an
+    output schema, server/mcp/gateway.py), in ``_meta`` too."""
     return {
         "content": [{"type": "text", "text": text}],
         "structuredContent": structured,
         "isError": False,
+        "_meta": {META_KEY: structured},
     }
 
 

@@ -15,6 +15,10 @@ import msgspec
 from hub.records import Role
 
 PREFIX = "pl"
+ACTING_ROLES = (Role.AGENT, Role.ADMIN)
+"""The roles whose keys may make something act through Preloop: call tools (over MCP) and
+models (the model gateway). Viewer keys read and approver keys read and decide; neither runs
+anything (docs/cli.md, docs/decisions/0044)."""
 
 
 class Caller(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,15 +30,14 @@ from hub.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from hub.gateway.records import Attribution, FlowExecution, RuntimeToken
 from hub.identity import IdentityService
 from hub.ids import new_id
-from hub.keys import hash_key, same_secret
+from hub.keys import ACTING_ROLES, hash_key, same_secret
 from hub.ports import Storage
-from hub.records import Role
 
 PREFIX = "plrt"
 DEFAULT_TTL_SECONDS = 3600
 # The longest life a request may ask for, whatever the setting: what a schema can promise.
 MAX_TTL_SECONDS = 366 * 86400
-GATEWAY_ROLES = (Role.AGENT, Role.ADMIN)
+GATEWAY_ROLES = ACTING_ROLES
 FLOW_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
 _FLOW = re.compile(FLOW_PATTERN)
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")

@@ -148,6 +148,34 @@ class CompiledPolicy:
         any server's call uses, is not one of them)."""
         return tuple(sorted(s for s, t in self._index if t == tool and s != ANY_SERVER))
 
+    def may_run(self, server: str, tool: str) -> bool:
+        """Whether some call to ``server``/``tool`` could run (be allowed, or held for
+        approval): ``False`` only when every call is denied, whatever its arguments, caller,
+        time or justification. Listings show only the tools that may run.
+
+        A rule that can match and does not deny makes the tool runnable. A deny rule that
+        always matches (no expression, or the literal ``true``) ends the analysis: the rules
+        after it are never reached. A conditional deny rule is passed over, unless
+        ``defaults.on_error`` is ``require_approval`` (an evaluation error would hold the
+        call). With no rule deciding, the tool's fallback action (or, for a tool the policy
+        does not list, ``defaults.unknown_tools``) decides.
+        """
+        entry = self.lookup(server, tool)
+        if entry is None:
+            return self._defaults.unknown_tools is not Action.DENY
+        errors_hold = self._defaults.on_error is OnError.REQUIRE_APPROVAL
+        for rule in entry.rules:
+            condition = (rule.expression or "").strip()
+            if condition == "false":
+                continue  # never matches
+            if rule.action is not Action.DENY:
+                return True
+            if rule.expression is None or condition == "true":
+                return False
+            if errors_hold:
+                return True
+        return entry.fallback_action is not Action.DENY
+
     def decide(self, call: ToolCall) -> Decision:
         entry = self.lookup(call.server, call.tool)
         if entry is None:

@@ -1,10 +1,14 @@
 """The inbound side of the MCP firewall: the MCP server agents connect to, at ``/mcp``.
 
-    agent ─▶ /mcp (bearer key checked here, before the SDK) ─▶ SDK session manager
+    agent ─▶ /mcp (bearer key checked here, before the SDK; a POSTed JSON-RPC id that is no
+          string or integer ─▶ -32600, HTTP 400, server/mcp/_ids.py) ─▶ SDK session manager
           ─▶ tools/list: every upstream of the account, synced into the catalogue, names
              prefixed ``<server>__<tool>``, a ``justification`` property where the policy
              asks for one, and the built-in ``get_approval_status``
-             (only the tools the key's allow-list matches, hub/allowlist.py)
+             (only the tools the key's allow-list matches, hub/allowlist.py, and that the
+             policy may let run, CompiledPolicy.may_run: a hidden tool is still refused)
+          ─▶ tools/call, resources/read, prompts/get: a viewer or approver key ─▶ refused,
+             audited, never forwarded (only agent and admin keys act; docs/decisions/0044)
           ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
              else FirewallService.call
           ─▶ resources, resource templates, prompts: every upstream of the account, passed
@@ -17,7 +21,9 @@ ended: Preloop keeps no event store, so an answer can reach the agent only on th
 that asked (docs/decisions/0009).
 
 Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
-every result against the negotiated era's schema before sending it in any case).
+every result against the negotiated era's schema before sending it in any case). A held
+call's answer never breaks the tool's output schema: for a tool with one it is ``isError``
+without ``structuredContent`` (docs/decisions/0045).
 """
 
 from __future__ import annotations
@@ -39,14 +45,22 @@ from mcp.shared.exceptions import MCPError
 from hub import __version__
 from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
-from hub.firewall import JUSTIFICATION_ARG, STATUS_TOOL, CallRequest, Progress, error_result
-from hub.keys import Caller
+from hub.firewall import (
+    JUSTIFICATION_ARG,
+    STATUS_TOOL,
+    CallRequest,
+    Progress,
+    error_result,
+)
+from hub.keys import ACTING_ROLES, Caller
 from hub.passthrough import PROMPT_GET, RESOURCE_READ
 from hub.policy.model import JustificationMode
 from server.auth import bearer_token
 from server.bootstrap import sync_upstreams
 from server.errors import error_body, status_of
 from server.mcp._content import UpstreamContent, shown
+from server.mcp._held import is_held, unstructured
+from server.mcp._ids import checked
 from server.mcp._relay import ListChangedRelay, NotifyingServer
 from server.mcp.upstream import UpstreamError
 
@@ -60,6 +74,7 @@ CALLER_KEY = "preloop_caller"
 ENDED_KEY = "preloop_exchange_ended"  # set once the HTTP exchange carrying a request ended
 SESSION_HEADER = b"mcp-session-id"
 KEY_ALLOW_LIST_RULE = "key-allow-list"  # the audit's rule for a call outside the key's list
+KEY_ROLE_RULE = "key-role"  # the audit's rule for a call by a key whose role runs nothing
 MAX_BOUND_SESSIONS = 10_000  # the SDK's own default limit of live sessions
 
 Ctx = ServerRequestContext[Any, Any]
@@ -111,6 +126,15 @@ def _account_of(ctx: Ctx) -> str | None:
     scope = getattr(ctx.request, "scope", None) or {}
     caller = (scope.get("state") or {}).get(CALLER_KEY)
     return caller.account_id if isinstance(caller, Caller) else None
+
+
+def role_refusal(caller: Caller, what: str) -> str:
+    """Why a key whose role runs nothing may not do ``what`` (docs/decisions/0044)."""
+    return (
+        f"Refused by Preloop: API key {caller.key_id} has role {caller.role.value}, which may "
+        f"not {what}; only agent and admin keys may (viewer keys read, approver keys read and "
+        "decide)."
+    )
 
 
 def _upstream_failure(exc: PreloopError) -> MCPError:
@@ -195,6 +219,8 @@ class Gateway:
         # tools/call's ``Mcp-Param-*`` headers against them; without this lookup it would run
         # a whole tools/list (every upstream, the catalogue) before every call.
         self._schemas: dict[str, dict[str, Any]] = {}
+        # Whether each tool, as last listed, has an output schema (server/mcp/_held.py).
+        self._structured: dict[str, bool] = {}
         self._tasks: anyio.abc.TaskGroup | None = None  # relays list changes, while running
 
     @asynccontextmanager
@@ -234,6 +260,10 @@ class Gateway:
             if owner != caller.key_id:
                 denied = PermissionDeniedError("this MCP session belongs to another API key")
                 await _json_error(send, status_of(denied), error_body(denied))
+                return
+        if scope.get("method") == "POST":
+            receive = await checked(receive, send, self.manager.max_request_body_size)
+            if receive is None:
                 return
         ended = asyncio.Event()
         state = {**(scope.get("state") or {}), CALLER_KEY: caller, ENDED_KEY: ended}
@@ -318,6 +348,8 @@ class Gateway:
                 tool = str(definition["name"])
                 if not key_allows(caller, exposed_name(server, tool)):
                     continue
+                if policy is None or not policy.may_run(server, tool):
+                    continue  # every call would be denied: not worth the agent's context
                 shown = {**definition, "name": exposed_name(server, tool)}
                 entry = policy.lookup(server, tool) if policy is not None else None
                 mode = entry.tool.justification if entry is not None else JustificationMode.NONE
@@ -325,6 +357,7 @@ class Gateway:
                     shown = with_justification(shown, mode)
                 tools.append(shown)
                 self._schemas[shown["name"]] = shown.get("inputSchema") or {}
+                self._structured[shown["name"]] = shown.get("outputSchema") is not None
         tools.append(STATUS_TOOL_DEFINITION)
         return types.ListToolsResult.model_validate({"tools": tools})
 
@@ -334,18 +367,59 @@ class Gateway:
         # The SDK validates every result against the negotiated era's schema anyway, so the
         # firewall's JSON dict goes through the typed model (content blocks, structured
         # content, isError and _meta all survive; see the losslessness tests).
-        return types.CallToolResult.model_validate(await self._call(ctx, params))
+        result = await self._call(ctx, params)
+        if is_held(result) and await self._has_output_schema(caller_of(ctx), params.name):
+            result = unstructured(result)
+        return types.CallToolResult.model_validate(result)
+
+    async def _has_output_schema(self, caller: Caller, name: str) -> bool:
+        """Whether the tool agents know as ``name`` declares an output schema: as last
+        listed, else as its upstream lists it now; when that cannot be told, assume so."""
+        if name == STATUS_TOOL:
+            return False
+        known = self._structured.get(name)
+        if known is not None:
+            return known
+        target = split_name(name, await self._servers(caller))
+        if target is None:
+            return True
+        try:
+            definitions = await self.hub.pool.list_tools(target[0])
+        except PreloopError:
+            return True
+        for definition in definitions:
+            if definition.get("name") == target[1]:
+                return definition.get("outputSchema") is not None
+        return True
 
     async def _call(self, ctx: Ctx, params: types.CallToolRequestParams) -> dict[str, Any]:
         caller = caller_of(ctx)
         arguments = dict(params.arguments or {})
+        if not caller.has(*ACTING_ROLES):  # before anything runs, get_approval_status too
+            return await self._refuse(
+                ctx,
+                caller,
+                params.name,
+                arguments,
+                KEY_ROLE_RULE,
+                role_refusal(caller, "call tools"),
+            )
         if params.name == STATUS_TOOL:
             approval_id = arguments.get("approval_id")
             if not isinstance(approval_id, str) or not approval_id:
                 return error_result("get_approval_status needs an approval_id (a string).")
             return await self.hub.firewall.approval_status(caller, approval_id)
         if not key_allows(caller, params.name):
-            return await self._outside_allow_list(ctx, caller, params.name, arguments)
+            # The same answer whether or not the tool exists: it reveals no hidden tool.
+            return await self._refuse(
+                ctx,
+                caller,
+                params.name,
+                arguments,
+                KEY_ALLOW_LIST_RULE,
+                f"Refused by Preloop: this API key may not use the tool {params.name!r} (it is "
+                "not in the key's tool allow-list).",
+            )
         target = split_name(params.name, await self._servers(caller))
         if target is None:
             return error_result(
@@ -388,11 +462,17 @@ class Gateway:
             gone=_exchange_ended(ctx),
         )
 
-    async def _outside_allow_list(
-        self, ctx: Ctx, caller: Caller, name: str, arguments: dict[str, Any]
+    async def _refuse(
+        self,
+        ctx: Ctx,
+        caller: Caller,
+        name: str,
+        arguments: dict[str, Any],
+        rule: str,
+        message: str,
     ) -> dict[str, Any]:
-        """Refuse (and audit) a call the key's tool allow-list does not include; the answer
-        is the same whether or not the tool exists, so it reveals no hidden tool."""
+        """Refuse (and audit) a call before the policy sees it: the key's role or its tool
+        allow-list does not let it through."""
         target = split_name(name, await self._servers(caller))
         server, tool = target if target is not None else ("", name)
         await self.hub.auditor.record(
@@ -405,16 +485,11 @@ class Gateway:
                 "args": {k: v for k, v in arguments.items() if k != JUSTIFICATION_ARG},
                 "session": _session_id(ctx),
                 "decision": "deny",
-                "rule": KEY_ALLOW_LIST_RULE,
+                "rule": rule,
                 "status": "denied",
             },
         )
-        return error_result(
-            f"Refused by Preloop: this API key may not use the tool {name!r} (it is not in "
-            "the key's tool allow-list).",
-            decision="deny",
-            rule=KEY_ALLOW_LIST_RULE,
-        )
+        return error_result(message, decision="deny", rule=rule)
 
     # -- resources, resource templates, prompts (docs/decisions/0006) ------------------------
 
@@ -435,6 +510,11 @@ class Gateway:
         self, ctx: Ctx, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         caller, uri, session = caller_of(ctx), str(params.uri), _session_id(ctx)
+        if not caller.has(*ACTING_ROLES):
+            message = role_refusal(caller, "read resources from MCP servers")
+            attempt = {"server": None, "uri": uri, "session": session, "rule": KEY_ROLE_RULE}
+            await self.hub.passthrough.refused(caller, RESOURCE_READ, attempt, message)
+            raise MCPError(code=types.INVALID_REQUEST, message=message)
         try:
             server, upstream_uri = await self.content.route(uri, await self._servers(caller))
         except PreloopError as exc:
@@ -465,6 +545,13 @@ class Gateway:
     ) -> types.GetPromptResult:
         caller, session = caller_of(ctx), _session_id(ctx)
         arguments = dict(params.arguments) if params.arguments is not None else None
+        if not caller.has(*ACTING_ROLES):
+            message = role_refusal(caller, "get prompts from MCP servers")
+            attempt = {"server": None, "prompt": params.name, "args": arguments or {}}
+            await self.hub.passthrough.refused(
+                caller, PROMPT_GET, {**attempt, "session": session, "rule": KEY_ROLE_RULE}, message
+            )
+            raise MCPError(code=types.INVALID_REQUEST, message=message)
         target = split_name(params.name, await self._servers(caller))
         if target is None:
             message = (

@@ -28,6 +28,7 @@ from hub.errors import NotFoundError, PermissionDeniedError, PreloopError, Valid
 from hub.keys import Caller
 from server.auth import bearer_token
 from server.errors import error_body, status_of
+from server.mcp._ids import checked
 from server.mcp.gateway import CALLER_KEY, _json_error
 
 if TYPE_CHECKING:
@@ -118,6 +119,9 @@ class SseEndpoint:
         if owner != caller.key_id:
             error = PermissionDeniedError("this MCP session belongs to another API key")
             await _json_error(send, status_of(error), error_body(error))
+            return
+        receive = await checked(receive, send, self.gateway.manager.max_request_body_size)
+        if receive is None:  # an id the SDK would take for a notification: answered 400
             return
         scope = {**scope, "state": {**(scope.get("state") or {}), CALLER_KEY: caller}}
         await self.transport.handle_post_message(scope, receive, send)

@@ -45,6 +45,7 @@ from tests.integration.mcp.support import (
     agent,
     agent_key,
     eventually,
+    held_approval_id,
     new_agent_key,
     raw_call,
 )
@@ -134,8 +135,7 @@ async def held_add(live: LiveServer, key: str) -> str:
     """An agent's call of ``demo__add`` (async approval): the approval request's id."""
     async with agent(live, key, "legacy") as client:
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-    approval_id: str = held["structuredContent"]["approval_id"]
-    return approval_id
+    return held_approval_id(held)
 
 
 async def decide(live: LiveServer, approval_id: str, verb: str) -> None:

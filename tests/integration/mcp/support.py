@@ -247,6 +247,13 @@ async def raw_call(client: Client, tool: str, arguments: dict[str, Any]) -> dict
     return await direct_raw(client, call(tool, arguments))
 
 
+def held_approval_id(result: dict[str, Any]) -> str:
+    """The approval id of a call Preloop holds (in ``_meta`` whether or not the tool has an
+    output schema; a tool with one gets no ``structuredContent`` on a held answer)."""
+    approval_id: str = result["_meta"]["ai.preloop/decision"]["approval_id"]
+    return approval_id
+
+
 def text_of(result: dict[str, Any]) -> str:
     return " ".join(block.get("text", "") for block in result["content"])
 

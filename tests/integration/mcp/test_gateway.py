@@ -22,6 +22,7 @@ from tests.integration.mcp.support import (
     call,
     direct_client,
     direct_raw,
+    held_approval_id,
     raw_call,
     stdio_config,
     text_of,
@@ -47,6 +48,38 @@ async def test_lists_prefixed_tools_with_justification_and_status_tool(
     assert whoami["properties"]["justification"]["type"] == "string"
     assert "justification" in whoami["required"]
     assert "justification" not in tools["demo__echo"]["inputSchema"]["properties"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_listing_shows_only_the_tools_the_policy_may_run(
+    gateway_server: LiveServer, mode: str
+) -> None:
+    # GATEWAY_POLICY: add_tool's first rule always denies; slow, stats, crash... fall under
+    # unknown_tools: deny; add and getenv only ever need approval, so they stay listed.
+    async with agent(gateway_server, gateway_server.admin_key, mode) as client:
+        tools = await tools_of(client)
+        hidden = await raw_call(client, "demo__stats", {})
+        first_rule_denies = await raw_call(client, "demo__add_tool", {"name": "sneaky"})
+    assert {
+        "demo__add",
+        "demo__echo",
+        "demo__embedded_resource",
+        "demo__fail",
+        "demo__getenv",
+        "demo__image",
+        "demo__progress",
+        "demo__whoami",
+        "get_approval_status",
+    } == set(tools)
+    assert True is hidden["isError"]  # hidden, and still refused
+    assert "is not covered by the policy" in text_of(hidden)
+    assert True is first_rule_denies["isError"]
+    assert "Adding tools is not allowed here." in text_of(first_rule_denies)
+    events = await tool_calls(gateway_server)
+    assert [
+        ("stats", "deny", "defaults.unknown_tools", "denied"),
+        ("add_tool", "deny", "demo/add_tool#1", "denied"),
+    ] == [(e["tool"], e["decision"], e["rule"], e["status"]) for e in events]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -163,9 +196,11 @@ async def test_async_approval_runs_through_get_approval_status(
         agent(gateway_server, key, "legacy") as client,
         httpx.AsyncClient(base_url=gateway_server.url, headers=headers, timeout=30) as http,
     ):
-        held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-        approval_id = held["structuredContent"]["approval_id"]
-        assert held["structuredContent"]["status"] == "pending"
+        held = await raw_call(client, "demo__add", {"a": 2, "b": 3})  # never listed here
+        approval_id = held_approval_id(held)
+        assert "pending" == held["_meta"]["ai.preloop/decision"]["status"]
+        assert True is held["isError"]  # demo__add has an output schema: no structured answer
+        assert "structuredContent" not in held
         still = await raw_call(client, "get_approval_status", {"approval_id": approval_id})
         assert still["structuredContent"]["status"] == "pending"
         approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
@@ -176,6 +211,37 @@ async def test_async_approval_runs_through_get_approval_status(
     assert again == result  # run once; later polls return the stored result
     events = await tool_calls(gateway_server)
     assert [(e["tool"], e["status"]) for e in events] == [("add", "pending"), ("add", "ok")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_held_and_refused_answers_fit_the_tools_output_schema(
+    gateway_server: LiveServer, mode: str
+) -> None:
+    # demo__add declares an output schema {sum}; the SDK client validates every successful
+    # result against it, so a held answer must not be a successful {approval_id, ...}.
+    headers = {"Authorization": f"Bearer {gateway_server.admin_key}"}  # the approver
+    async with httpx.AsyncClient(base_url=gateway_server.url, headers=headers, timeout=30) as http:
+        created = await http.post("/api/v1/keys/", json={"name": "v", "role": "viewer"})
+        viewer = created.json()["secret"]
+        async with agent(gateway_server, await agent_key(gateway_server), mode) as client:
+            assert "outputSchema" in (await tools_of(client))["demo__add"]
+            held = await client.call_tool("demo__add", {"a": 2, "b": 3})
+            decision = (held.meta or {})["ai.preloop/decision"]
+            approval_id = decision["approval_id"]
+            pending = await client.call_tool("get_approval_status", {"approval_id": approval_id})
+            approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
+            assert 200 == approved.status_code, approved.text
+            result = await client.call_tool("get_approval_status", {"approval_id": approval_id})
+        async with agent(gateway_server, viewer, mode) as client:
+            refused = await client.call_tool("demo__add", {"a": 2, "b": 3})
+    assert True is held.is_error  # the call has not run: not the tool's result
+    assert None is held.structured_content
+    assert "pending" == decision["status"]
+    assert approval_id in " ".join(b.text for b in held.content if b.type == "text")
+    assert {"approval_id": approval_id, "status": "pending"} == pending.structured_content
+    assert {"sum": 5} == result.structured_content
+    assert True is refused.is_error
+    assert None is refused.structured_content
 
 
 # A raw handshake-era initialize request, for tests that look at HTTP answers directly.
@@ -202,6 +268,34 @@ async def test_unauthenticated_requests_get_401(gateway_server: LiveServer) -> N
     for response in (missing, wrong):
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "AuthenticationError"
+
+
+@pytest.mark.parametrize("bad_id", [{"a": 1}, [1], True, 1.5, None])
+@pytest.mark.parametrize("method", ["tools/list", "initialize"])
+async def test_a_request_with_an_invalid_id_gets_a_json_rpc_error(
+    gateway_server: LiveServer, bad_id: object, method: str
+) -> None:
+    # JSON-RPC ids are strings or integers (MCP also forbids null on a request); the SDK took
+    # such a message for a notification and answered 202 with nothing.
+    body = {**INITIALIZE, "method": method, "id": bad_id}
+    headers = {**ACCEPT_BOTH, "Authorization": f"Bearer {gateway_server.admin_key}"}
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
+        if method == "tools/list":  # in an open session
+            opened = await http.post("/mcp", json=INITIALIZE, headers=headers)
+            headers |= {
+                "Mcp-Session-Id": opened.headers["mcp-session-id"],
+                "Mcp-Protocol-Version": "2025-11-25",
+            }
+            body["params"] = {}
+        answer = await http.post("/mcp", json=body, headers=headers)
+        batch = await http.post("/mcp", json=[body], headers=headers)
+    for response in (answer, batch):
+        assert 400 == response.status_code
+        assert "application/json" == response.headers["content-type"]
+        error = response.json()
+        assert {"jsonrpc": "2.0", "id": None} == {k: error[k] for k in ("jsonrpc", "id")}
+        assert -32600 == error["error"]["code"]
+        assert "id must be a string or an integer" in error["error"]["message"]
 
 
 async def test_a_session_cannot_be_used_with_another_key(gateway_server: LiveServer) -> None:

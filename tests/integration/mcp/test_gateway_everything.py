@@ -223,3 +223,48 @@ async def test_progress_is_relayed_as_the_server_sends_it(
 
     assert [progress for progress, _, _ in direct_progress] == [1.0, 2.0, 3.0]
     assert relayed == direct_progress
+
+
+LISTING_POLICY = """\
+version: "1.0"
+metadata: {name: a few tools of the MCP reference server}
+mcp_servers:
+  - name: %(server)s
+    transport: stdio
+    command: "%(command)s"
+    args: ["stdio"]
+approval_workflows:
+  - {name: later, async_approval: true}
+tools:
+  - {name: echo, server: %(server)s, action: allow}
+  - {name: get-sum, server: %(server)s, action: require_approval, approval_workflow: later}
+  - name: get-env
+    server: %(server)s
+    action: allow
+    conditions:
+      - {action: deny, message: "The environment stays private."}
+defaults: {action: deny, unknown_tools: deny}
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_only_the_tools_the_policy_may_run_are_listed(
+    tmp_path: Path, everything_server: Path, mode: str
+) -> None:
+    # The issue's example: with unknown_tools: deny, the 13 tools were all listed.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(LISTING_POLICY % {"server": SERVER, "command": everything_server})
+    with run_live(make_settings(tmp_path, PRELOOP_POLICY_FILE=str(policy))) as live:
+        key, key_id = await new_agent_key(live, "a few tools")
+        async with agent(live, key, mode) as client:
+            listed = await tools_of(client)
+            hidden = await raw_call(client, f"{SERVER}__get-tiny-image", {})
+            denied = await raw_call(client, f"{SERVER}__get-env", {})
+        events = await calls_by(live, key_id)
+    assert {f"{SERVER}__echo", f"{SERVER}__get-sum", "get_approval_status"} == set(listed)
+    assert True is hidden["isError"]
+    assert True is denied["isError"]
+    assert "The environment stays private." in denied["content"][0]["text"]
+    assert [("get-tiny-image", "deny", "denied"), ("get-env", "deny", "denied")] == [
+        (e["tool"], e["decision"], e["status"]) for e in events
+    ]

@@ -332,7 +332,10 @@ async def test_a_hundred_agents_at_once(own_server: LiveServer) -> None:
         pinned = (
             await http.get("/api/v1/audit/", params={"kind": "tool.pinned", "limit": 1000})
         ).json()
-    # Each tool pinned once, however many agents listed it first at the same time.
-    assert sorted(event["data"]["tool"] for event in pinned) == sorted(
-        name.removeprefix("demo__") for name in listed if name != "get_approval_status"
+    # Each tool pinned once, however many agents listed it first at the same time (every
+    # tool of the server is pinned, also those the policy hides from the listing).
+    pinned_tools = [event["data"]["tool"] for event in pinned]
+    assert sorted(set(pinned_tools)) == sorted(pinned_tools)
+    assert {name.removeprefix("demo__") for name in listed if name != "get_approval_status"} <= (
+        set(pinned_tools)
     )

@@ -50,6 +50,7 @@ mcp_servers:
 tools:
   - {name: add_tool, server: demo, action: allow}
   - {name: add_resource, server: demo, action: allow}
+  - {name: added_tool, server: demo, action: allow}
 defaults:
   action: deny
   unknown_tools: deny
@@ -353,7 +354,8 @@ async def next_event(subscription: Subscription, kind: type[ServerEvent]) -> Non
 
 async def test_list_changes_reach_a_listening_agent(demo: LiveServer) -> None:
     """2026-07-28: the agent hears of changes on its subscriptions/listen stream."""
-    tool, resource = f"added_{uuid4().hex[:8]}", f"res_{uuid4().hex[:8]}"
+    # The policy covers the added tool: listing shows only tools the policy may let run.
+    tool, resource = "added_tool", f"res_{uuid4().hex[:8]}"
     async with agent(demo, "auto") as preloop:
         before = await preloop.client.list_tools()
         await direct_raw(preloop.client, LIST_RESOURCES)  # routes from a listing, then stale
@@ -377,7 +379,8 @@ async def test_list_changes_reach_a_listening_agent(demo: LiveServer) -> None:
 
 async def test_list_changes_reach_a_handshake_era_agent(demo: LiveServer) -> None:
     """The handshake era: the agent hears of changes on its session's standalone stream."""
-    tool, resource = f"added_{uuid4().hex[:8]}", f"res_{uuid4().hex[:8]}"
+    # The policy covers the added tool: listing shows only tools the policy may let run.
+    tool, resource = "added_tool", f"res_{uuid4().hex[:8]}"
     async with agent(demo, "legacy") as preloop, agent(demo, "legacy") as bystander:
         with anyio.fail_after(WAIT):
             await preloop.get_stream_open.wait()

@@ -14,7 +14,13 @@ from mcp import Client
 from mcp.client.sse import sse_client
 
 from tests.integration.conftest import LiveServer
-from tests.integration.mcp.support import call, direct_client, direct_raw, stdio_config
+from tests.integration.mcp.support import (
+    call,
+    direct_client,
+    direct_raw,
+    held_approval_id,
+    stdio_config,
+)
 from tests.integration.mcp.test_gateway import (
     INITIALIZE,
     MODES,
@@ -118,13 +124,13 @@ async def test_sse_progress_and_async_approval(gateway_server: LiveServer) -> No
             "demo__progress", {"steps": 2}, progress_callback=on_progress
         )
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-        approval_id = held["structuredContent"]["approval_id"]
+        approval_id = held_approval_id(held)
         approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
         assert approved.status_code == 200, approved.text
         result = await raw_call(client, "get_approval_status", {"approval_id": approval_id})
     assert stepped.structured_content == {"steps": 2, "had_token": True}
     assert seen == [(1, 2, "step 1"), (2, 2, "step 2")]
-    assert held["structuredContent"]["status"] == "pending"
+    assert held["_meta"]["ai.preloop/decision"]["status"] == "pending"
     assert result["structuredContent"] == {"sum": 5}
 
 
@@ -167,6 +173,23 @@ async def test_an_sse_session_belongs_to_the_key_that_opened_it(
     assert no_session.status_code == 400
     assert too_big.status_code == 413
     assert accepted.status_code == 202
+
+
+@pytest.mark.parametrize("bad_id", [{"a": 1}, [1], True, 1.5, None])
+async def test_an_sse_message_with_an_invalid_id_gets_a_json_rpc_error(
+    gateway_server: LiveServer, bad_id: object
+) -> None:
+    key = await agent_key(gateway_server)
+    async with (
+        httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http,
+        sse_stream(http, key) as (_, endpoint),
+    ):
+        refused = await http.post(
+            endpoint, json={**INITIALIZE, "id": bad_id}, headers=post_headers(key)
+        )
+    assert 400 == refused.status_code
+    assert {"jsonrpc": "2.0", "id": None} == {k: refused.json()[k] for k in ("jsonrpc", "id")}
+    assert -32600 == refused.json()["error"]["code"]
 
 
 async def test_a_closed_sse_session_is_gone(gateway_server: LiveServer) -> None:

@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 from tests.integration.conftest import LiveServer, make_settings, run_live
-from tests.integration.mcp.support import REPO, agent, agent_key, raw_call, tool_calls
+from tests.integration.mcp.support import (
+    REPO,
+    agent,
+    agent_key,
+    held_approval_id,
+    raw_call,
+    tool_calls,
+)
 
 POLICY = """\
 version: "1.0"
@@ -80,7 +87,7 @@ async def test_an_unwatched_request_escalates_once_then_ends(scheduled_server: L
     key = await agent_key(scheduled_server)
     async with agent(scheduled_server, key, "auto") as client:
         held = await raw_call(client, "demo__add", {"a": 1, "b": 2})
-    approval_id = held["structuredContent"]["approval_id"]
+    approval_id = held_approval_id(held)
     # The agent is gone: nothing but the scheduler can end the request now.
     headers = {"Authorization": f"Bearer {scheduled_server.admin_key}"}
     async with (
