@@ -416,13 +416,19 @@ class FirewallService:
         audit: dict[str, Any],
         progress: Progress | None,
     ) -> dict[str, Any]:
-        audit |= {"approval_status": decided.status.value, "decided_by": decided.decided_by}
+        audit |= {
+            "approval_status": decided.status.value,
+            "decided_by": decided.decided_by,
+            "decided_by_name": decided.decided_by_name,
+            "decided_via": decided.decided_via,
+        }
         if decided.status is not ApprovalStatus.APPROVED:
             audit["status"] = decided.status.value
             why = f": {decided.comment}" if decided.comment else ""
+            who = decided.decided_by_name or decided.decided_by
             return error_result(
                 f"Not run: approval {decided.id} was {decided.status.value}"
-                f"{' by ' + decided.decided_by if decided.decided_by else ''}{why}.",
+                f"{' by ' + who if who else ''}{why}.",
                 decision="require_approval",
                 approval_id=decided.id,
                 status=decided.status.value,

@@ -65,7 +65,9 @@ def list_events(
 _COLUMNS = ("time", "kind", "actor", "target", "decision", "rule", "status", "details")
 _OPTIONAL = frozenset({"target", "decision", "rule", "status"})
 _SHOWN = frozenset({"server", "tool", "prompt", "uri", "decision", "rule", "status"})
-_DETAILS_FIRST = ("decided_by", "error", "args")  # who approved, what failed, what was asked
+_DETAILS_FIRST = ("decided_by_name", "error", "args")  # who approved, what failed, what was asked
+# Ids the names beside them stand for: shown by `--json`, left out of the table.
+_NAMED = {"decided_by": "decided_by_name", "approver": "approver_name"}
 _DETAILS_WIDTH = 80
 
 
@@ -86,13 +88,22 @@ def _event_cells(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "time": row["at"][:19].replace("T", " "),
         "kind": row["kind"],
-        "actor": row["actor"],
+        "actor": _actor(row["actor"], data),
         "target": _target(data),
         "decision": data.get("decision"),
         "rule": data.get("rule"),
         "status": data.get("status"),
         "details": _details(data),
     }
+
+
+def _actor(actor: str, data: dict[str, Any]) -> str:
+    """The name of the person who acted where the event holds it (a vote's approver, who
+    decided), else the recorded id (a key, a user, ``system``)."""
+    for id_key, name_key in _NAMED.items():
+        if data.get(name_key) and data.get(id_key, actor) == actor:
+            return str(data[name_key])
+    return actor
 
 
 def _target(data: dict[str, Any]) -> str | None:
@@ -107,6 +118,7 @@ def _target(data: dict[str, Any]) -> str | None:
 def _details(data: dict[str, Any]) -> str:
     keys = [k for k in _DETAILS_FIRST if k in data]
     keys += [k for k in data if k not in _SHOWN and k not in keys]
+    keys = [k for k in keys if not (k in _NAMED and data.get(_NAMED[k]))]
     text = ", ".join(f"{k}={_compact(data[k])}" for k in keys if data[k] not in (None, ""))
     if len(text) <= _DETAILS_WIDTH:
         return text

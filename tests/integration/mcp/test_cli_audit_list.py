@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from server.cli.main import cli
 from tests.integration.conftest import LiveServer
-from tests.integration.mcp.support import agent, new_agent_key, raw_call
+from tests.integration.mcp.support import agent, held_approval_id, new_agent_key, raw_call
 
 HEADER = ["TIME", "KIND", "ACTOR", "TARGET", "DECISION", "RULE", "STATUS", "DETAILS"]
 
@@ -40,9 +40,10 @@ async def test_tool_calls_show_target_decision_rule_and_status_first(
         await raw_call(client, "demo__echo", {"text": "hi"})
         await raw_call(client, "demo__add_tool", {"name": "sneaky"})
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-        approval_id = held["structuredContent"]["approval_id"]
+        approval_id = held_approval_id(held)
         approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
         assert 200 == approved.status_code, approved.text
+        approver = approved.json()["decided_by_name"]
         await raw_call(client, "get_approval_status", {"approval_id": approval_id})
 
     table = cells(audit_list(gateway_server, "--kind", "tool.call", "--oldest-first"))
@@ -57,8 +58,12 @@ async def test_tool_calls_show_target_decision_rule_and_status_first(
     ] == rows
     details = [row[7] for row in table[1:]]
     assert details[0].startswith('args={"text":"hi"}')  # what was asked, before the rest
-    admin_key_id = gateway_server.admin_key.split("_")[1]
-    assert details[3].startswith(f"decided_by={admin_key_id}, ")  # who approved
+    assert approver  # the admin key's name: a key with no user is its own person
+    assert details[3].startswith(f"decided_by_name={approver}, ")  # who approved, by name
+    assert "decided_by=" not in details[3]  # the id stands in --json
+
+    decided = cells(audit_list(gateway_server, "--kind", "approval.decided"))
+    assert [approver] == [row[2] for row in decided[1:]]  # the actor, named
 
 
 async def test_json_is_the_api_answer_unchanged(gateway_server: LiveServer) -> None:

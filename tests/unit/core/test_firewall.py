@@ -242,9 +242,17 @@ async def test_sync_approval_heartbeats_then_runs_once_approved(watched: bool) -
     assert beats
     assert all(pending.id in (m or "") for m in beats)
     [event] = await world.audit()
-    assert (event["approval_id"], event["decided_by"], event["status"]) == (
+    assert (
+        event["approval_id"],
+        event["decided_by"],
+        event["decided_by_name"],
+        event["decided_via"],
+        event["status"],
+    ) == (
         pending.id,
-        world.approver.key_id,
+        world.approver.key_id,  # a key with no user is its own person
+        "approver",  # the key's name
+        f"key:{world.approver.key_id}",
         "ok",
     )
     stored = await world.approvals.get(world.agent.account_id, pending.id)
@@ -267,6 +275,7 @@ async def test_sync_approval_denied_returns_the_comment() -> None:
     assert result["isError"] is True
     assert "denied" in result["content"][0]["text"]
     assert "freeze week" in result["content"][0]["text"]
+    assert "denied by approver:" in result["content"][0]["text"]  # the name, not the key id
     assert world.upstream.calls == []
 
 
