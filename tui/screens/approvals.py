@@ -204,7 +204,9 @@ class ApprovalsScreen(Screen[None]):
 
     def _tick(self) -> None:
         """The countdowns, once a second."""
-        table = self.query_one("#queue", DataTable)
+        table = next(self.query("#queue").results(DataTable), None)
+        if table is None:  # the timer fired while the app takes the screen down
+            return
         now = self.preloop.now()
         for item in self.queue.items():
             if item.pending and item.request.id in table.rows:

@@ -21,7 +21,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.integration.conftest import LiveServer, make_settings, run_live
-from tests.integration.mcp.support import REPO, agent, agent_key, raw_call, text_of, tool_calls
+from tests.integration.mcp.support import (
+    REPO,
+    agent,
+    agent_key,
+    held_approval_id,
+    raw_call,
+    text_of,
+    tool_calls,
+)
 from tests.pg import PostgresDatabases
 
 POLICY = """\
@@ -98,7 +106,7 @@ async def test_no_call_runs_without_its_record_through_an_outage(
         before = await raw_call(client, "demo__echo", {"text": "before"})
         assert "before" == text_of(before)
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-        approval_id = held["structuredContent"]["approval_id"]
+        approval_id = held_approval_id(held)
         approved = await http.post(f"/api/v1/approvals/{approval_id}/approve", json={})
         assert 200 == approved.status_code, approved.text
 

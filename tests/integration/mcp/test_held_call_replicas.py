@@ -15,7 +15,7 @@ import httpx
 
 from server.custody.local import new_key_entry
 from tests.integration.conftest import LiveServer
-from tests.integration.mcp.support import REPO, agent, agent_key, raw_call
+from tests.integration.mcp.support import REPO, agent, agent_key, held_approval_id, raw_call
 from tests.integration.replicas import serve_replica
 
 POLICY = """\
@@ -52,7 +52,7 @@ def upstream_calls(calls: Path) -> list[dict[str, Any]]:
 async def hold(live: LiveServer, key: str) -> str:
     async with agent(live, key, "auto") as client:
         held = await raw_call(client, "demo__add", {"a": 2, "b": 3})
-    approval_id: str = held["structuredContent"]["approval_id"]
+    approval_id: str = held_approval_id(held)
     return approval_id
 
 
