@@ -109,6 +109,13 @@ class _Store:
     def __init__(self, state: _State) -> None:
         self._s = state
 
+    def _request(self, account_id: str, request_id: str) -> ApprovalRequest:
+        """The account's approval request, or NotFoundError."""
+        found = self._s.approvals.get(request_id)
+        if found is None or found.account_id != account_id:
+            raise NotFoundError(f"approval request {request_id!r} does not exist")
+        return found
+
 
 class InMemoryAccountStore(_Store):
     async def add(self, account: Account) -> None:
@@ -355,16 +362,10 @@ class InMemoryApprovalStore(_Store):
         self._s.approvals[request_id] = _stored(changed)
         return self._s.approvals[request_id]
 
-    def _existing(self, account_id: str, request_id: str) -> ApprovalRequest:
-        found = self._s.approvals.get(request_id)
-        if found is None or found.account_id != account_id:
-            raise NotFoundError(f"approval request {request_id!r} does not exist")
-        return found
-
     async def claim(self, account_id: str, request_id: str, at: datetime) -> ApprovalRequest | None:
         at = aware_utc(at, "claimed_at")
         # No await between the check and the write: concurrent claims cannot interleave.
-        current = self._existing(account_id, request_id)
+        current = self._request(account_id, request_id)
         if current.status != ApprovalStatus.APPROVED or current.claimed_at is not None:
             return None
         self._s.approvals[request_id] = _stored(msgspec.structs.replace(current, claimed_at=at))
@@ -373,7 +374,7 @@ class InMemoryApprovalStore(_Store):
     async def store_result(
         self, account_id: str, request_id: str, result: dict[str, Any]
     ) -> ApprovalRequest:
-        current = self._existing(account_id, request_id)
+        current = self._request(account_id, request_id)
         if current.claimed_at is None or current.result is not None:
             raise ConflictError(
                 f"approval request {request_id!r} is not claimed or already has a result"
@@ -413,7 +414,7 @@ class InMemoryApprovalStore(_Store):
     ) -> ApprovalRequest | None:
         at = aware_utc(at, "escalated_at")
         # No await between the check and the write: concurrent escalations cannot interleave.
-        current = self._existing(account_id, request_id)
+        current = self._request(account_id, request_id)
         if current.status != ApprovalStatus.PENDING or current.escalated_at is not None:
             return None
         changed = msgspec.structs.replace(current, escalated_at=at, approvers=tuple(approvers))
@@ -430,7 +431,7 @@ class InMemoryApprovalStore(_Store):
 
     async def cast_vote(self, vote: ApprovalVote, *, required: int, decided_by: str) -> VoteOutcome:
         # No await between the checks and the writes: concurrent votes cannot interleave.
-        current = self._existing(vote.account_id, vote.request_id)
+        current = self._request(vote.account_id, vote.request_id)
         if current.status != ApprovalStatus.PENDING:
             raise ConflictError(
                 f"approval request {vote.request_id!r} is already {current.status.value}"
@@ -605,9 +606,7 @@ class InMemoryDeviceStore(_Store):
 
 class InMemoryHeldCallStore(_Store):
     async def add(self, held: HeldCall) -> None:
-        request = self._s.approvals.get(held.request_id)
-        if request is None or request.account_id != held.account_id:
-            raise NotFoundError(f"approval request {held.request_id!r} does not exist")
+        self._request(held.account_id, held.request_id)
         key = (held.account_id, held.request_id)
         if key in self._s.held_calls:
             raise ConflictError(f"approval request {held.request_id!r} already holds a call")
@@ -622,9 +621,7 @@ class InMemoryHeldCallStore(_Store):
 
 class InMemorySyncWaitStore(_Store):
     async def add(self, wait: SyncWait) -> None:
-        request = self._s.approvals.get(wait.request_id)
-        if request is None or request.account_id != wait.account_id:
-            raise NotFoundError(f"approval request {wait.request_id!r} does not exist")
+        self._request(wait.account_id, wait.request_id)
         key = (wait.account_id, wait.request_id)
         if key in self._s.sync_waits:
             raise ConflictError(f"approval request {wait.request_id!r} already has a wait")
