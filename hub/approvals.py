@@ -395,11 +395,22 @@ class ApprovalService:
         return request if outcome.decided is None else outcome.decided
 
     async def cancel(
-        self, account_id: str, request_id: str, *, actor: str, reason: str
+        self,
+        account_id: str,
+        request_id: str,
+        *,
+        actor: str,
+        reason: str,
+        name: str | None = None,
+        via: str | None = None,
     ) -> ApprovalRequest:
-        """Withdraw a pending request (the agent went away, the call was abandoned)."""
+        """Withdraw a pending request (the agent went away, the call was abandoned).
+        ``name`` and ``via`` say who withdrew it and through what (a key's name and
+        ``key:<id>``); they default to ``actor`` (``system``)."""
         request = await self._pending(account_id, request_id)
-        return await self._finish(request, ApprovalStatus.CANCELLED, actor, reason)
+        return await self._finish(
+            request, ApprovalStatus.CANCELLED, actor, reason, name=name, via=via
+        )
 
     # --- consuming ------------------------------------------------------------------------
     async def claim(self, account_id: str, request_id: str) -> ApprovalRequest | None:
@@ -595,9 +606,16 @@ class ApprovalService:
         return False
 
     async def _finish(
-        self, request: ApprovalRequest, status: ApprovalStatus, actor: str, comment: str
+        self,
+        request: ApprovalRequest,
+        status: ApprovalStatus,
+        actor: str,
+        comment: str,
+        *,
+        name: str | None = None,
+        via: str | None = None,
     ) -> ApprovalRequest:
-        done = await self._transition(request, status, actor, comment)
+        done = await self._transition(request, status, actor, comment, name=name, via=via)
         if done is None:  # somebody else decided first
             current = await self.get(request.account_id, request.id)
             raise ConflictError(
@@ -607,7 +625,14 @@ class ApprovalService:
         return done
 
     async def _transition(
-        self, request: ApprovalRequest, status: ApprovalStatus, actor: str, comment: str
+        self,
+        request: ApprovalRequest,
+        status: ApprovalStatus,
+        actor: str,
+        comment: str,
+        *,
+        name: str | None = None,
+        via: str | None = None,
     ) -> ApprovalRequest | None:
         if status is ApprovalStatus.PENDING:
             raise ValidationError("a request cannot go back to pending")
@@ -620,7 +645,10 @@ class ApprovalService:
             decided_at=now,
             decided_by=actor,
             comment=comment or None,
-            decided_by_name=actor,  # system, ai:<model> or who cancelled: no person to name
+            # system and ai:<model> are their own name and credential (decision 0054); who
+            # withdrew a call passes theirs
+            decided_by_name=name or actor,
+            decided_via=via or actor,
         )
         if done is None:
             return None

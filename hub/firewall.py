@@ -372,7 +372,12 @@ class FirewallService:
     async def _withdraw(self, caller: Caller, approval: ApprovalRequest) -> None:
         with contextlib.suppress(PreloopError):  # decided meanwhile: nothing to withdraw
             await self._approvals.cancel(
-                caller.account_id, approval.id, actor=caller.key_id, reason=DISCONNECTED
+                caller.account_id,
+                approval.id,
+                actor=caller.key_id,
+                reason=DISCONNECTED,
+                name=caller.name or caller.key_id,
+                via=caller.credential,
             )
 
     async def _withdraw_opened(self, caller: Caller, opened: Awaitable[ApprovalRequest]) -> None:

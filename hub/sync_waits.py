@@ -117,6 +117,8 @@ class SyncWaits:
                 "approval_id": request.id,
                 "approval_status": request.status.value,
                 "decided_by": request.decided_by,
+                "decided_by_name": request.decided_by_name,
+                "decided_via": request.decided_via,
                 "status": "cancelled",
                 "error": CRASHED,
                 "instance": wait.instance_id,

@@ -46,6 +46,9 @@ metadata = MetaData(
 ID = String(64)
 NAME = String(200)
 HASH = String(128)
+# Who decided, by name and credential (migration 0013): a user's email when they have no name
+# (320), a channel's prefix and id (``mattermost:`` and up to 200).
+DECIDER = String(320)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -204,8 +207,8 @@ approval_requests = Table(
     _at("expires_at", nullable=True),
     _at("decided_at", nullable=True),
     Column("decided_by", NAME, nullable=True),
-    Column("decided_by_name", NAME, nullable=True),  # migration 0013
-    Column("decided_via", NAME, nullable=True),
+    Column("decided_by_name", DECIDER, nullable=True),  # migration 0013
+    Column("decided_via", DECIDER, nullable=True),
     Column("comment", Text, nullable=True),
     # A plain-string default renders ``DEFAULT '[]'``, valid for SQLite's TEXT and PG's json.
     Column("approvers", JSON, nullable=False, server_default="[]"),
@@ -232,8 +235,8 @@ approval_votes = Table(
     Column("comment", Text, nullable=False),
     Column("channel", String(40), nullable=False),
     _at("created_at"),
-    Column("approver_name", NAME, nullable=False, server_default=""),  # migration 0013
-    Column("via", NAME, nullable=False, server_default=""),
+    Column("approver_name", DECIDER, nullable=False, server_default=""),  # migration 0013
+    Column("via", DECIDER, nullable=False, server_default=""),
     PrimaryKeyConstraint("request_id", "approver"),  # one vote per approver
     ForeignKeyConstraint(
         ["account_id", "request_id"],

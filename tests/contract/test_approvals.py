@@ -293,6 +293,41 @@ async def test_who_decided_round_trips_on_votes_and_decisions(storage: Storage) 
     assert ended == await storage.approvals.get(account_id, other.id)
 
 
+async def test_the_longest_name_and_credential_a_decider_can_have_are_stored(
+    storage: Storage,
+) -> None:
+    """A user without a name is named by their email (up to 320 characters); a channel's
+    credential is its prefix and an id of up to 200 (``mattermost:<id>``). PostgreSQL
+    refused both beyond 200 characters, so such a person's vote failed."""
+    account_id = await new_account(storage)
+    request = approval(account_id)
+    await storage.approvals.add(request)
+    email = "a" * 64 + "@" + "b" * 250 + ".org"  # 319 characters, what the API accepts
+    via = "mattermost:" + "m" * 200
+    long = msgspec.structs.replace(vote(request, "user_long"), approver_name=email, via=via)
+
+    outcome = await storage.approvals.cast_vote(long, required=1, decided_by="user_long")
+
+    assert outcome.decided is not None
+    assert (email, via) == (outcome.decided.decided_by_name, outcome.decided.decided_via)
+    assert [long] == list(await storage.approvals.votes(account_id, request.id))
+    other = approval(account_id)
+    await storage.approvals.add(other)
+    ended = await storage.approvals.transition(
+        account_id,
+        other.id,
+        expected=PENDING,
+        new=ApprovalStatus.CANCELLED,
+        decided_at=at(40),
+        decided_by="key_agent",
+        comment=None,
+        decided_by_name=email,
+        decided_via=via,
+    )
+    assert ended is not None
+    assert (email, via) == (ended.decided_by_name, ended.decided_via)
+
+
 async def test_cast_vote_deny_decides_at_once(storage: Storage) -> None:
     account_id = await new_account(storage)
     request = approval(account_id, required_approvals=3)

@@ -262,3 +262,32 @@ async def test_a_start_on_a_current_database_reads_the_revision_without_alembic(
     assert head_revision() == await current_revision(empty_url)
     storage = await open_storage(empty_url, migrate=False)
     await storage.close()
+
+
+async def test_0013_adds_who_decided_by_name_and_keeps_older_decisions(empty_url: str) -> None:
+    # Rows decided before names were recorded: no name, no credential; readers fall back to
+    # decided_by (decision 0054).
+    await _run(empty_url, _migrate("upgrade", "0012"))
+    await _run(empty_url, _insert_at_0001)
+
+    await upgrade_database(empty_url)
+
+    storage = await open_storage(empty_url, migrate=False)
+    try:
+        request = await storage.approvals.get("acct_1", "apr_1")
+        assert request is not None
+        assert ("user_alice", None, None) == (
+            request.decided_by,
+            request.decided_by_name,
+            request.decided_via,
+        )
+        [vote] = await storage.approvals.votes("acct_1", "apr_1")
+        assert ("user_alice", "", "") == (vote.approver, vote.approver_name, vote.via)
+    finally:
+        await storage.close()
+
+    await _run(empty_url, _migrate("downgrade", "0012"))
+    assert "decided_by_name" not in await _run(empty_url, _columns)
+    assert ([("apr_1", "approved", {"path": "/tmp/x"})], [("apr_1", "user_alice")]) == tuple(
+        [tuple(row) for row in rows] for rows in await _run(empty_url, _rows_at_0001)
+    )

@@ -33,7 +33,7 @@ from hub.records import AuditEvent
 from tui.audit_log import PAGE, AuditFilter, AuditLog, FilterError
 from tui.client import ApprovalDetail, ServerError
 from tui.feed import ActivityEvent, ConnectionState, FeedStatus, LiveFeed
-from tui.widgets.audit_detail import AuditDetailView
+from tui.widgets.audit_detail import AuditDetailView, actor_name_in
 from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
@@ -327,7 +327,7 @@ def _cells(event: AuditEvent | ActivityEvent) -> tuple[Any, ...]:
 
 def actor_name(event: AuditEvent | ActivityEvent) -> str:
     """Who acted, by name where the event recorded one (a vote or a decision), else by id."""
-    return str(event.data.get("approver_name") or event.data.get("decided_by_name") or event.actor)
+    return actor_name_in(event.actor, event.data) or event.actor
 
 
 class ExportModal(ModalScreen[str | None]):

@@ -45,7 +45,7 @@ class AuditDetailView(VerticalScroll, can_focus=True):
         facts.add_column()
         what = f"{data['server']}/{data['tool']}" if "tool" in data and "server" in data else ""
         facts.add_row("Event", f"#{event.seq} {event.kind}  {what}".rstrip())
-        name = data.get("approver_name") or data.get("decided_by_name")
+        name = actor_name_in(event.actor, data)
         who = f"{name} ({event.actor})" if name and name != event.actor else event.actor
         via = f" via {data['via']}" if data.get("via") else ""
         facts.add_row("By", f"{who}{via}  at {event.at.isoformat(timespec='seconds')}")
@@ -71,6 +71,20 @@ class AuditDetailView(VerticalScroll, can_focus=True):
         if rest:
             parts += [Text("Other fields", style="bold"), _json(rest)]
         self.body.update(Group(*parts))
+
+
+# The names events record beside the ids they stand for (decision 0054).
+_NAMED = (("approver", "approver_name"), ("decided_by", "decided_by_name"))
+
+
+def actor_name_in(actor: str, data: dict[str, Any]) -> str | None:
+    """The name an event recorded for its actor: a vote's approver, who decided. Only when
+    the name is the actor's: a ``tool.call`` names who decided its approval beside that
+    person's id, while its actor is the agent's key that made the call."""
+    for id_key, name_key in _NAMED:
+        if data.get(name_key) and data.get(id_key, actor) == actor:
+            return str(data[name_key])
+    return None
 
 
 def _approval(approval_id: str, data: dict[str, Any], found: ApprovalDetail | None) -> str:

@@ -338,3 +338,48 @@ async def test_cancel_and_events_and_audit(world: World) -> None:
     assert kinds[-2:] == ["approval.requested", "approval.decided"]
     trail = await world.storage.audit.all(world.account_id)
     assert "hunter2" not in msgspec.json.encode(trail).decode()
+
+
+async def test_the_deadline_and_a_withdrawal_record_a_name_and_a_credential(world: World) -> None:
+    # Decision 0054: every decision has the person, their name and the credential; the
+    # scheduler's deadline is `system` through `system`, an agent's withdrawal its key.
+    agent = await world.caller(Role.AGENT)
+    timed = await world.request(agent, timeout_seconds=10, on_timeout="expire")
+    withdrawn = await world.request(agent)
+    world.clock.advance(11)
+    async with world.bus.subscribe("approvals") as events:
+        assert await world.service.expire_due() == 1
+        await world.service.cancel(
+            world.account_id,
+            withdrawn.id,
+            actor=agent.key_id,
+            reason="client disconnected",
+            name=agent.name,
+            via=agent.credential,
+        )
+        seen = [await asyncio.wait_for(anext(aiter(events)), timeout=10) for _ in range(2)]
+    expired = await world.service.get(world.account_id, timed.id)
+    assert (expired.decided_by, expired.decided_by_name, expired.decided_via) == (
+        "system",
+        "system",
+        "system",
+    )
+    cancelled = await world.service.get(world.account_id, withdrawn.id)
+    assert (cancelled.decided_by, cancelled.decided_by_name, cancelled.decided_via) == (
+        agent.key_id,
+        "k",
+        f"key:{agent.key_id}",
+    )
+    assert [(e.decided_by_name, e.decided_via) for e in seen if isinstance(e, ApprovalDecided)] == [
+        ("system", "system"),
+        ("k", f"key:{agent.key_id}"),
+    ]
+    decided = [
+        e.data
+        for e in await world.storage.audit.all(world.account_id)
+        if e.kind == "approval.decided"
+    ]
+    assert [(d["decided_by_name"], d["via"]) for d in decided] == [
+        ("system", "system"),
+        ("k", f"key:{agent.key_id}"),
+    ]

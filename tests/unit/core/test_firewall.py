@@ -340,6 +340,12 @@ async def test_an_agent_gone_while_waiting_never_runs_the_call() -> None:
     [event] = await world.audit()
     assert (event["status"], event["approval_id"]) == ("cancelled", pending.id)
     assert world.upstream.calls == []
+    # the agent withdrew it: its key, by name and credential (decision 0054)
+    assert (after.decided_by, after.decided_by_name, after.decided_via) == (
+        world.agent.key_id,
+        "agent",
+        f"key:{world.agent.key_id}",
+    )
 
 
 async def test_gone_matters_only_while_waiting_for_approval() -> None:

@@ -102,6 +102,13 @@ async def test_a_request_whose_process_died_is_cancelled_told_and_recorded() -> 
         record["error"],
         record["instance"],
     )
+    # who ended it, as every decision says it (decision 0054)
+    assert ("system", "system", "system") == (
+        record["decided_by"],
+        record["decided_by_name"],
+        record["decided_via"],
+    )
+    assert ("system", "system") == (told.decided_by_name, told.decided_via)
     assert 0 == await waits(world, "inst_c").sweep()  # recorded once, by one process
     await stop(a)
 

@@ -23,7 +23,9 @@ down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-NAME = sa.String(length=200)
+# A name is a user's name, else their email (up to 320 characters); a credential a channel's
+# prefix and its id (``mattermost:`` and up to 200): wider than the 200 of ids and names.
+NAME = sa.String(length=320)
 
 
 def upgrade() -> None:
