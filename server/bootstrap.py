@@ -191,7 +191,12 @@ async def open_hub(
     )
     # This process, for the sync waits it holds (its lease is renewed by the scheduler).
     sync_waits = SyncWaits(
-        storage.sync_waits, approvals, auditor, clock, instance_id=new_id("inst")
+        storage.sync_waits,
+        approvals,
+        auditor,
+        clock,
+        instance_id=new_id("inst"),
+        lease_seconds=settings.server.lease_seconds,
     )
     return Hub(
         settings=settings,
