@@ -516,7 +516,14 @@ class FirewallService:
             "via": STATUS_TOOL,
             "decision": "require_approval",
         }
-        result = await self._after_decision(caller, approval, request, arguments or {}, audit, None)
+        try:
+            result = await self._after_decision(
+                caller, approval, request, arguments or {}, audit, None
+            )
+        except asyncio.CancelledError:  # the poll ended; the call may be running: record it
+            audit.setdefault("status", "cancelled")
+            await self._settle(self._finish(caller, audit, started))
+            raise
         if audit.get("status") != "refused":  # a refused call is kept for the next poll
             self._held.pop(approval_id, None)
             await self._forget(caller, approval_id)
