@@ -14,7 +14,8 @@
           ─▶ resources, resource templates, prompts: every upstream of the account, passed
              through (audited, not decided by policy; docs/decisions/0006, server/mcp/_content.py)
           ◀─ list-changed notifications of the upstreams, relayed to every session of the
-             account (server/mcp/_relay.py)
+             account (server/mcp/_relay.py); a policy apply or rollback (on any replica) is
+             a tools list change too: listing follows the policy
 
 A call waiting for approval stops waiting (its request withdrawn) once its HTTP exchange has
 ended: Preloop keeps no event store, so an answer can reach the agent only on the connection
@@ -45,6 +46,7 @@ from mcp.shared.exceptions import MCPError
 from hub import __version__
 from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
+from hub.events import SYSTEM_TOPIC, PolicyApplied
 from hub.firewall import (
     JUSTIFICATION_ARG,
     STATUS_TOOL,
@@ -229,6 +231,7 @@ class Gateway:
         async with anyio.create_task_group() as tasks, self.manager.run():
             self._tasks = tasks
             unsubscribe = self.hub.pool.subscribe_list_changed(self._upstream_changed)
+            await tasks.start(self._policy_applies)
             try:
                 yield
             finally:
@@ -315,6 +318,27 @@ class Gateway:
             self._tasks.start_soon(self.relay.publish, account_id, kind)
         else:
             await self.relay.publish(account_id, kind)
+
+    async def _policy_applies(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """A policy apply or rollback (on any replica: the bus crosses processes) may change
+        which tools are listed (CompiledPolicy.may_run, justification properties): tell the
+        account's agents that its tools list changed."""
+        started = False
+        try:
+            async with self.hub.bus.subscribe(SYSTEM_TOPIC) as events:
+                task_status.started()
+                started = True
+                async for event in events:
+                    if isinstance(event, PolicyApplied):  # a PolicyRolledBack too
+                        self.hub.policies.forget(event.account_id)  # listed from the new one
+                        await self.relay.publish(event.account_id, "tools")
+        except Exception:  # advisory: serving goes on without it
+            log.exception("policy applies are not relayed to MCP agents")
+        finally:
+            if not started:
+                task_status.started()
 
     # -- MCP handlers ------------------------------------------------------------------------
 
