@@ -457,10 +457,8 @@ class Gateway:
                 "changed since it was approved. An administrator must review it and run "
                 f"'preloop servers accept {server} {tool}'."
             )
-            await self.hub.auditor.record(
-                caller.account_id,
-                "tool.call",
-                caller.key_id,
+            await self._record_refusal(
+                caller,
                 {
                     "server": server,
                     "tool": tool,
@@ -497,12 +495,13 @@ class Gateway:
     ) -> dict[str, Any]:
         """Refuse (and audit) a call before the policy sees it: the key's role or its tool
         allow-list does not let it through."""
-        target = split_name(name, await self._servers(caller))
+        try:
+            target = split_name(name, await self._servers(caller))
+        except PreloopError:  # the database failed: the record names the tool as called
+            target = None
         server, tool = target if target is not None else ("", name)
-        await self.hub.auditor.record(
-            caller.account_id,
-            "tool.call",
-            caller.key_id,
+        await self._record_refusal(
+            caller,
             {
                 "server": server,
                 "tool": tool,
@@ -514,6 +513,14 @@ class Gateway:
             },
         )
         return error_result(message, decision="deny", rule=rule)
+
+    async def _record_refusal(self, caller: Caller, audit: dict[str, Any]) -> None:
+        """Record a call refused before the firewall: nothing ran, so when the record cannot
+        be written the refusal still goes to the agent (hub.firewall does the same)."""
+        try:
+            await self.hub.auditor.record(caller.account_id, "tool.call", caller.key_id, audit)
+        except PreloopError as exc:
+            log.warning("tool.call record of a refused call was not written: %s", exc.message)
 
     # -- resources, resource templates, prompts (docs/decisions/0006) ------------------------
 
