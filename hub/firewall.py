@@ -292,8 +292,8 @@ class FirewallService:
                         ),
                     },
                 )
-            await self._hold_wait(caller, approval)
-            try:
+            try:  # the wait is released on every way out, also while it is being stored
+                await self._hold_wait(caller, approval)
                 decided = await self._wait(caller, approval, progress, gone)
             finally:
                 if self._sync_waits is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import pytest
@@ -20,7 +21,8 @@ from hub.errors import ConflictError
 from hub.events import ApprovalDecided, InMemoryEventBus
 from hub.firewall import FirewallService
 from hub.policy_versions import PolicyService
-from hub.records import ApprovalStatus
+from hub.ports import SyncWaitStore
+from hub.records import ApprovalStatus, SyncWait
 from hub.scheduler import ApprovalScheduler
 from hub.sync_waits import CRASHED, SyncWaits
 from tests.unit.core.test_firewall import RecordingUpstream, World, bash, make_world
@@ -124,3 +126,48 @@ async def test_a_request_approved_after_its_process_died_is_recorded_as_not_run(
         record["status"],
     )
     await stop(a)
+
+
+class SlowToAcknowledge:
+    """The sync-wait store, whose ``add`` is written before its caller hears so (a database
+    commits, then answers): a caller cancelled meanwhile leaves the row behind."""
+
+    def __init__(self, inner: SyncWaitStore) -> None:
+        self._inner = inner
+        self.written = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def add(self, wait: SyncWait) -> None:
+        await self._inner.add(wait)
+        self.written.set()
+        await asyncio.Event().wait()  # the acknowledgement never comes
+
+
+def firewall_with(world: World, store: Any, upstream: RecordingUpstream) -> FirewallService:
+    auditor = Auditor(world.storage.audit, world.clock)
+    return FirewallService(
+        clock=world.clock,
+        auditor=auditor,
+        policies=PolicyService(world.storage, world.clock, auditor),
+        approvals=world.approvals,
+        upstream=upstream,
+        heartbeat_seconds=0.01,
+        sync_waits=SyncWaits(store, world.approvals, auditor, world.clock, instance_id="inst_a"),
+    )
+
+
+async def test_a_call_cancelled_while_its_wait_is_stored_leaves_no_wait() -> None:
+    world = await make_world()
+    store = SlowToAcknowledge(world.storage.sync_waits)
+    a = firewall_with(world, store, RecordingUpstream())
+    call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+    await asyncio.wait_for(store.written.wait(), timeout=10)
+    await stop(call)
+    await a.drain()
+    world.clock.advance(LEASE + 1)
+    assert [] == list(await world.storage.sync_waits.orphaned(world.clock.now()))
+    assert 0 == await waits(world, "inst_b").sweep()
+    # the withdrawn call's own record, and no "it will never run" one
+    assert ["cancelled"] == [r["status"] for r in await world.audit()]
