@@ -17,7 +17,7 @@ import pytest
 
 from hub.approvals import APPROVALS_TOPIC, ApprovalService
 from hub.auditing import Auditor
-from hub.errors import ConflictError
+from hub.errors import ConflictError, StorageError
 from hub.events import ApprovalDecided, InMemoryEventBus
 from hub.firewall import FirewallService
 from hub.policy_versions import PolicyService
@@ -171,3 +171,39 @@ async def test_a_call_cancelled_while_its_wait_is_stored_leaves_no_wait() -> Non
     assert 0 == await waits(world, "inst_b").sweep()
     # the withdrawn call's own record, and no "it will never run" one
     assert ["cancelled"] == [r["status"] for r in await world.audit()]
+
+
+class Unreleasable:
+    """The sync-wait store, failing to remove a wait (the database went away for a moment)."""
+
+    def __init__(self, inner: SyncWaitStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def remove(self, account_id: str, request_id: str) -> bool:
+        raise StorageError("cannot reach the database: connection refused")
+
+
+async def test_a_call_that_ran_is_never_recorded_as_cut_off_by_a_later_sweep() -> None:
+    # Its wait could not be released; once its process stops, a sweep finds the leftover
+    # wait. The approved call was claimed and ran: no "it will never run" record.
+    world = await make_world()
+    upstream = RecordingUpstream()
+    a = firewall_with(world, Unreleasable(world.storage.sync_waits), upstream)
+    async with world.bus.subscribe(APPROVALS_TOPIC) as events:
+        call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+        opened = await asyncio.wait_for(anext(aiter(events)), timeout=10)
+    await world.approvals.decide(
+        world.agent.account_id, opened.request_id, approver=world.approver, approve=True
+    )
+    result = await asyncio.wait_for(call, timeout=10)
+    assert {"ok": True} == result["structuredContent"]
+    world.clock.advance(LEASE + 1)
+
+    await waits(world, "inst_b").sweep()
+
+    assert [] == list(await world.storage.sync_waits.orphaned(world.clock.now()))
+    assert [("ok", None)] == [(r["status"], r.get("error")) for r in await world.audit()]
+    assert 1 == len(upstream.calls)
