@@ -452,7 +452,7 @@ class FirewallService:
         result = await self._forward(request, arguments, audit, progress)
         try:
             await self._approvals.store_result(decided.account_id, decided.id, result)
-        except StorageError as exc:  # the call ran: its answer still goes to the agent
+        except PreloopError as exc:  # the call ran: its answer still goes to the agent
             log.error("result of approval %s not stored: %s", decided.id, exc.message)
         return result
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hub.errors import StorageError
+from hub.errors import StorageError, ValidationError
 from hub.firewall import Progress
 from hub.ports import AuditStore
 from hub.records import ApprovalStatus, AuditDraft, AuditEvent
@@ -167,3 +167,32 @@ async def test_a_database_failure_before_forwarding_is_a_clear_refusal() -> None
     assert [] == world.upstream.calls
     [event] = await world.audit()
     assert ("refused", "require_approval") == (event["status"], event["decision"])
+
+
+class UnstorableResults:
+    """The in-memory approval store, refusing a call's result as PostgreSQL refuses a NUL in
+    text (a ValidationError, not a StorageError)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def store_result(self, account_id: str, request_id: str, result: Any) -> Any:
+        raise ValidationError("a text value holds a character the database cannot store")
+
+
+async def test_an_approved_call_whose_result_cannot_be_stored_is_answered_and_recorded() -> None:
+    world = await make_world(heartbeat=0.01)
+    world.storage.approvals = UnstorableResults(world.storage.approvals)  # type: ignore[assignment]
+    waiting = asyncio.ensure_future(world.firewall.call(world.agent, bash("deploy api")))
+    pending = await _first_pending(world)
+    await world.approvals.decide(
+        world.agent.account_id, pending.id, approver=world.approver, approve=True
+    )
+    result = await asyncio.wait_for(waiting, timeout=10)  # it ran: the agent gets its answer
+    assert {"ok": True} == result["structuredContent"]
+    assert 1 == len(world.upstream.calls)
+    [event] = await world.audit()
+    assert ("ok", pending.id) == (event["status"], event["approval_id"])
