@@ -164,7 +164,8 @@ class FirewallService:
             audit.setdefault("status", "cancelled")
             await self._settle(self._finish(caller, audit, started))
             raise
-        except StorageError as exc:  # raised before anything was forwarded
+        except PreloopError as exc:  # raised before anything was forwarded (a store's refusal
+            # of a value, NUL text on PostgreSQL, too: never an internal error, never unrecorded)
             audit |= {"status": "refused", "error": f"{DATABASE_DOWN}: {exc.message}"}
             result = error_result(
                 f"Not run: {DATABASE_DOWN} ({exc.message}). Nothing was forwarded to "

@@ -196,3 +196,21 @@ async def test_an_approved_call_whose_result_cannot_be_stored_is_answered_and_re
     assert 1 == len(world.upstream.calls)
     [event] = await world.audit()
     assert ("ok", pending.id) == (event["status"], event["approval_id"])
+
+
+class UnstorableRequests(UnreachableApprovals):
+    """The in-memory approval store, refusing a request as PostgreSQL refuses a NUL in text."""
+
+    async def add(self, request: Any) -> None:
+        raise ValidationError("a text value holds a character the database cannot store")
+
+
+async def test_a_request_the_store_refuses_is_a_clear_refusal_and_recorded() -> None:
+    world = await make_world()
+    world.storage.approvals = UnstorableRequests(world.storage.approvals)  # type: ignore[assignment]
+    result = await world.firewall.call(world.agent, bash("deploy api\x00"))
+    assert result["isError"] is True
+    assert "cannot store" in result["content"][0]["text"]
+    assert [] == world.upstream.calls
+    [event] = await world.audit()
+    assert ("refused", "require_approval") == (event["status"], event["decision"])
