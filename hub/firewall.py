@@ -38,7 +38,7 @@ import msgspec
 from hub.approvals import ApprovalService, args_digest
 from hub.auditing import Auditor
 from hub.clock import Clock
-from hub.errors import ConfigError, NotFoundError, PreloopError, StorageError
+from hub.errors import ConfigError, NotFoundError, PreloopError
 from hub.held_calls import HeldCalls
 from hub.ids import new_id
 from hub.keys import Caller
@@ -462,7 +462,7 @@ class FirewallService:
         call's result, run exactly once; later polls return the stored result."""
         try:
             return await self._approval_status(caller, approval_id)
-        except StorageError as exc:  # raised before the call was forwarded
+        except PreloopError as exc:  # raised before the call was forwarded
             return error_result(
                 f"Approval {approval_id} could not be checked: {DATABASE_DOWN} "
                 f"({exc.message}). Nothing was run; poll again once it is back.",

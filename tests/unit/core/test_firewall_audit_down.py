@@ -214,3 +214,19 @@ async def test_a_request_the_store_refuses_is_a_clear_refusal_and_recorded() -> 
     assert [] == world.upstream.calls
     [event] = await world.audit()
     assert ("refused", "require_approval") == (event["status"], event["decision"])
+
+
+class UnreadableIds(UnreachableApprovals):
+    """The in-memory approval store, refusing an id as PostgreSQL refuses a NUL in text."""
+
+    async def get(self, account_id: str, request_id: str) -> Any:
+        raise ValidationError("a text value holds a character the database cannot store")
+
+
+async def test_a_poll_the_store_refuses_is_a_clear_refusal() -> None:
+    world = await make_world()
+    world.storage.approvals = UnreadableIds(world.storage.approvals)  # type: ignore[assignment]
+    result = await world.firewall.approval_status(world.agent, "apr_\x00")
+    assert result["isError"] is True
+    assert "cannot store" in result["content"][0]["text"]
+    assert [] == world.upstream.calls
