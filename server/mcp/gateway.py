@@ -404,10 +404,10 @@ class Gateway:
         known = self._structured.get(name)
         if known is not None:
             return known
-        target = split_name(name, await self._servers(caller))
-        if target is None:
-            return True
-        try:
+        try:  # the call is held already: a failure here must not lose its approval id
+            target = split_name(name, await self._servers(caller))
+            if target is None:
+                return True
             definitions = await self.hub.pool.list_tools(target[0])
         except PreloopError:
             return True
