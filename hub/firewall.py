@@ -296,6 +296,10 @@ class FirewallService:
             try:  # the wait is released on every way out, also while it is being stored
                 await self._hold_wait(caller, approval)
                 decided = await self._wait(caller, approval, progress, gone)
+            except PreloopError as exc:  # the call is refused: nobody may approve it now
+                reason = f"the call was refused: {exc.message}"
+                await self._settle(self._withdraw(caller, approval, reason))
+                raise
             finally:
                 if self._sync_waits is not None:
                     await self._settle(self._sync_waits.release(caller.account_id, approval.id))
@@ -316,14 +320,10 @@ class FirewallService:
 
     async def _hold_wait(self, caller: Caller, approval: ApprovalRequest) -> None:
         """Store that this process waits for ``approval``; when that fails the request is
-        withdrawn (nobody should approve a call no process would be known to hold)."""
-        if self._sync_waits is None:
-            return
-        try:
+        withdrawn by :meth:`_hold` (nobody should approve a call no process would be known
+        to hold)."""
+        if self._sync_waits is not None:
             await self._sync_waits.hold(caller.account_id, approval.id)
-        except PreloopError:
-            await self._settle(self._withdraw(caller, approval))
-            raise
 
     async def _wait(
         self,
@@ -370,10 +370,12 @@ class FirewallService:
             except Exception:  # a heartbeat is best-effort; it never ends the wait
                 log.debug("progress heartbeat for approval %s failed", approval.id, exc_info=True)
 
-    async def _withdraw(self, caller: Caller, approval: ApprovalRequest) -> None:
+    async def _withdraw(
+        self, caller: Caller, approval: ApprovalRequest, reason: str = DISCONNECTED
+    ) -> None:
         with contextlib.suppress(PreloopError):  # decided meanwhile: nothing to withdraw
             await self._approvals.cancel(
-                caller.account_id, approval.id, actor=caller.key_id, reason=DISCONNECTED
+                caller.account_id, approval.id, actor=caller.key_id, reason=reason
             )
 
     async def _withdraw_opened(self, caller: Caller, opened: Awaitable[ApprovalRequest]) -> None:

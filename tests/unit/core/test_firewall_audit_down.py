@@ -230,3 +230,34 @@ async def test_a_poll_the_store_refuses_is_a_clear_refusal() -> None:
     assert result["isError"] is True
     assert "cannot store" in result["content"][0]["text"]
     assert [] == world.upstream.calls
+
+
+class FlakyReads(UnreachableApprovals):
+    """The in-memory approval store; ``fail_next`` reads fail as a database blip does."""
+
+    fail_next = 0
+
+    async def add(self, request: Any) -> None:
+        await self._inner.add(request)
+
+    async def get(self, account_id: str, request_id: str) -> Any:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StorageError(DOWN)
+        return await self._inner.get(account_id, request_id)
+
+
+async def test_a_sync_wait_that_fails_withdraws_its_request() -> None:
+    # The call is refused ("call again"), so nobody may approve the request it leaves.
+    world = await make_world(heartbeat=0.01)
+    flaky = FlakyReads(world.storage.approvals)
+    world.storage.approvals = flaky  # type: ignore[assignment]
+    waiting = asyncio.ensure_future(world.firewall.call(world.agent, bash("deploy api")))
+    pending = await _first_pending(world)
+    flaky.fail_next = 1  # the wait's next look at the request fails
+    result = await asyncio.wait_for(waiting, timeout=10)
+    assert result["isError"] is True
+    assert DOWN in result["content"][0]["text"]
+    after = await world.approvals.get(world.agent.account_id, pending.id)
+    assert ApprovalStatus.CANCELLED is after.status
+    assert [] == world.upstream.calls
