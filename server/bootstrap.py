@@ -107,10 +107,14 @@ class Hub:
 
     async def close(self) -> None:
         try:
-            await self.approvals.stop_reviews()  # AI reviews still asking a model
-            await self.model_gateway.close()  # its upstream pool; before the ledger closes
-            await self.firewall.drain()  # audit records of calls cancelled at shutdown
-            await self.pool.close()
+            try:
+                await self.approvals.stop_reviews()  # AI reviews still asking a model
+                await self.model_gateway.close()  # its upstream pool; before the ledger closes
+            finally:
+                try:  # owed tool.call records get their last attempt whatever failed before
+                    await self.firewall.drain()  # audit records of calls cancelled at shutdown
+                finally:
+                    await self.pool.close()
         finally:
             try:
                 await _close_bus(self.bus)
