@@ -38,7 +38,7 @@ import msgspec
 from hub.approvals import ApprovalService, args_digest
 from hub.auditing import Auditor
 from hub.clock import Clock
-from hub.errors import ConfigError, NotFoundError, PreloopError, StorageError
+from hub.errors import ConfigError, NotFoundError, PreloopError
 from hub.held_calls import HeldCalls
 from hub.ids import new_id
 from hub.keys import Caller
@@ -164,7 +164,8 @@ class FirewallService:
             audit.setdefault("status", "cancelled")
             await self._settle(self._finish(caller, audit, started))
             raise
-        except StorageError as exc:  # raised before anything was forwarded
+        except PreloopError as exc:  # raised before anything was forwarded (a store's refusal
+            # of a value, NUL text on PostgreSQL, too: never an internal error, never unrecorded)
             audit |= {"status": "refused", "error": f"{DATABASE_DOWN}: {exc.message}"}
             result = error_result(
                 f"Not run: {DATABASE_DOWN} ({exc.message}). Nothing was forwarded to "
@@ -292,9 +293,13 @@ class FirewallService:
                         ),
                     },
                 )
-            await self._hold_wait(caller, approval)
-            try:
+            try:  # the wait is released on every way out, also while it is being stored
+                await self._hold_wait(caller, approval)
                 decided = await self._wait(caller, approval, progress, gone)
+            except PreloopError as exc:  # the call is refused: nobody may approve it now
+                reason = f"the call was refused: {exc.message}"
+                await self._settle(self._withdraw(caller, approval, reason))
+                raise
             finally:
                 if self._sync_waits is not None:
                     await self._settle(self._sync_waits.release(caller.account_id, approval.id))
@@ -315,14 +320,10 @@ class FirewallService:
 
     async def _hold_wait(self, caller: Caller, approval: ApprovalRequest) -> None:
         """Store that this process waits for ``approval``; when that fails the request is
-        withdrawn (nobody should approve a call no process would be known to hold)."""
-        if self._sync_waits is None:
-            return
-        try:
+        withdrawn by :meth:`_hold` (nobody should approve a call no process would be known
+        to hold)."""
+        if self._sync_waits is not None:
             await self._sync_waits.hold(caller.account_id, approval.id)
-        except PreloopError:
-            await self._settle(self._withdraw(caller, approval))
-            raise
 
     async def _wait(
         self,
@@ -369,13 +370,15 @@ class FirewallService:
             except Exception:  # a heartbeat is best-effort; it never ends the wait
                 log.debug("progress heartbeat for approval %s failed", approval.id, exc_info=True)
 
-    async def _withdraw(self, caller: Caller, approval: ApprovalRequest) -> None:
+    async def _withdraw(
+        self, caller: Caller, approval: ApprovalRequest, reason: str = DISCONNECTED
+    ) -> None:
         with contextlib.suppress(PreloopError):  # decided meanwhile: nothing to withdraw
             await self._approvals.cancel(
                 caller.account_id,
                 approval.id,
                 actor=caller.key_id,
-                reason=DISCONNECTED,
+                reason=reason,
                 name=caller.name or caller.key_id,
                 via=caller.credential,
             )
@@ -457,7 +460,7 @@ class FirewallService:
         result = await self._forward(request, arguments, audit, progress)
         try:
             await self._approvals.store_result(decided.account_id, decided.id, result)
-        except StorageError as exc:  # the call ran: its answer still goes to the agent
+        except PreloopError as exc:  # the call ran: its answer still goes to the agent
             log.error("result of approval %s not stored: %s", decided.id, exc.message)
         return result
 
@@ -466,7 +469,7 @@ class FirewallService:
         call's result, run exactly once; later polls return the stored result."""
         try:
             return await self._approval_status(caller, approval_id)
-        except StorageError as exc:  # raised before the call was forwarded
+        except PreloopError as exc:  # raised before the call was forwarded
             return error_result(
                 f"Approval {approval_id} could not be checked: {DATABASE_DOWN} "
                 f"({exc.message}). Nothing was run; poll again once it is back.",
@@ -521,7 +524,14 @@ class FirewallService:
             "via": STATUS_TOOL,
             "decision": "require_approval",
         }
-        result = await self._after_decision(caller, approval, request, arguments or {}, audit, None)
+        try:
+            result = await self._after_decision(
+                caller, approval, request, arguments or {}, audit, None
+            )
+        except asyncio.CancelledError:  # the poll ended; the call may be running: record it
+            audit.setdefault("status", "cancelled")
+            await self._settle(self._finish(caller, audit, started))
+            raise
         if audit.get("status") != "refused":  # a refused call is kept for the next poll
             self._held.pop(approval_id, None)
             await self._forget(caller, approval_id)

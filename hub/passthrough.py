@@ -15,6 +15,7 @@ upstream and converts results to and from the wire.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from hub.keys import Caller
 
 RESOURCE_READ = "resource.read"
 PROMPT_GET = "prompt.get"
+log = logging.getLogger("preloop.passthrough")
 
 
 class ContentUpstream(Protocol):
@@ -80,7 +82,10 @@ class PassThroughService:
         """Record an attempt that reached no upstream (``kind`` is ``resource.read`` or
         ``prompt.get``), with why."""
         audit = {**data, "status": "refused", "error": reason, "duration_ms": 0.0}
-        await self._auditor.record(caller.account_id, kind, caller.key_id, audit)
+        try:
+            await self._auditor.record(caller.account_id, kind, caller.key_id, audit)
+        except PreloopError as exc:  # nothing was forwarded: the refusal still goes out
+            log.warning("%s record of a refused request was not written: %s", kind, exc.message)
 
     async def _forward(
         self,

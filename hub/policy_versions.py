@@ -95,6 +95,11 @@ class PolicyService:
             return None
         return latest, await self._compile(latest)
 
+    def forget(self, account_id: str) -> None:
+        """Read the account's current version afresh on its next use (another replica
+        applied one: its ``policy.applied`` event arrived before this cache ran out)."""
+        self._latest.drop(account_id)
+
     async def apply(
         self,
         account_id: str,

@@ -89,10 +89,13 @@ class SyncWaits:
     async def _cancel(self, wait: SyncWait) -> bool:
         """End one orphaned wait: removing it is the claim (of several replicas sweeping, one
         wins); a pending request is cancelled, and the cut-off call gets its record (also when
-        the request was decided after its process died: nothing ran it)."""
+        the request was decided after its process died: nothing ran it). A claimed request's
+        call was run by its process, which recorded it: its wait was only left unreleased."""
         if not await self._store.remove(wait.account_id, wait.request_id):
             return False
         request = await self._approvals.get(wait.account_id, wait.request_id)
+        if request.claimed_at is not None:  # its process ran it (a wait left unreleased)
+            return False
         cancelled = False
         if request.status is ApprovalStatus.PENDING:
             try:

@@ -107,10 +107,14 @@ class Hub:
 
     async def close(self) -> None:
         try:
-            await self.approvals.stop_reviews()  # AI reviews still asking a model
-            await self.model_gateway.close()  # its upstream pool; before the ledger closes
-            await self.firewall.drain()  # audit records of calls cancelled at shutdown
-            await self.pool.close()
+            try:
+                await self.approvals.stop_reviews()  # AI reviews still asking a model
+                await self.model_gateway.close()  # its upstream pool; before the ledger closes
+            finally:
+                try:  # owed tool.call records get their last attempt whatever failed before
+                    await self.firewall.drain()  # audit records of calls cancelled at shutdown
+                finally:
+                    await self.pool.close()
         finally:
             try:
                 await _close_bus(self.bus)
@@ -191,7 +195,12 @@ async def open_hub(
     )
     # This process, for the sync waits it holds (its lease is renewed by the scheduler).
     sync_waits = SyncWaits(
-        storage.sync_waits, approvals, auditor, clock, instance_id=new_id("inst")
+        storage.sync_waits,
+        approvals,
+        auditor,
+        clock,
+        instance_id=new_id("inst"),
+        lease_seconds=settings.server.lease_seconds,
     )
     return Hub(
         settings=settings,

@@ -14,7 +14,8 @@
           ─▶ resources, resource templates, prompts: every upstream of the account, passed
              through (audited, not decided by policy; docs/decisions/0006, server/mcp/_content.py)
           ◀─ list-changed notifications of the upstreams, relayed to every session of the
-             account (server/mcp/_relay.py)
+             account (server/mcp/_relay.py); a policy apply or rollback (on any replica) is
+             a tools list change too: listing follows the policy
 
 A call waiting for approval stops waiting (its request withdrawn) once its HTTP exchange has
 ended: Preloop keeps no event store, so an answer can reach the agent only on the connection
@@ -45,6 +46,7 @@ from mcp.shared.exceptions import MCPError
 from hub import __version__
 from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
+from hub.events import SYSTEM_TOPIC, PolicyApplied
 from hub.firewall import (
     JUSTIFICATION_ARG,
     STATUS_TOOL,
@@ -229,6 +231,7 @@ class Gateway:
         async with anyio.create_task_group() as tasks, self.manager.run():
             self._tasks = tasks
             unsubscribe = self.hub.pool.subscribe_list_changed(self._upstream_changed)
+            await tasks.start(self._policy_applies)
             try:
                 yield
             finally:
@@ -316,6 +319,27 @@ class Gateway:
         else:
             await self.relay.publish(account_id, kind)
 
+    async def _policy_applies(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """A policy apply or rollback (on any replica: the bus crosses processes) may change
+        which tools are listed (CompiledPolicy.may_run, justification properties): tell the
+        account's agents that its tools list changed."""
+        started = False
+        try:
+            async with self.hub.bus.subscribe(SYSTEM_TOPIC) as events:
+                task_status.started()
+                started = True
+                async for event in events:
+                    if isinstance(event, PolicyApplied):  # a PolicyRolledBack too
+                        self.hub.policies.forget(event.account_id)  # listed from the new one
+                        await self.relay.publish(event.account_id, "tools")
+        except Exception:  # advisory: serving goes on without it
+            log.exception("policy applies are not relayed to MCP agents")
+        finally:
+            if not started:
+                task_status.started()
+
     # -- MCP handlers ------------------------------------------------------------------------
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:
@@ -380,10 +404,10 @@ class Gateway:
         known = self._structured.get(name)
         if known is not None:
             return known
-        target = split_name(name, await self._servers(caller))
-        if target is None:
-            return True
-        try:
+        try:  # the call is held already: a failure here must not lose its approval id
+            target = split_name(name, await self._servers(caller))
+            if target is None:
+                return True
             definitions = await self.hub.pool.list_tools(target[0])
         except PreloopError:
             return True
@@ -433,10 +457,8 @@ class Gateway:
                 "changed since it was approved. An administrator must review it and run "
                 f"'preloop servers accept {server} {tool}'."
             )
-            await self.hub.auditor.record(
-                caller.account_id,
-                "tool.call",
-                caller.key_id,
+            await self._record_refusal(
+                caller,
                 {
                     "server": server,
                     "tool": tool,
@@ -473,12 +495,13 @@ class Gateway:
     ) -> dict[str, Any]:
         """Refuse (and audit) a call before the policy sees it: the key's role or its tool
         allow-list does not let it through."""
-        target = split_name(name, await self._servers(caller))
+        try:
+            target = split_name(name, await self._servers(caller))
+        except PreloopError:  # the database failed: the record names the tool as called
+            target = None
         server, tool = target if target is not None else ("", name)
-        await self.hub.auditor.record(
-            caller.account_id,
-            "tool.call",
-            caller.key_id,
+        await self._record_refusal(
+            caller,
             {
                 "server": server,
                 "tool": tool,
@@ -490,6 +513,14 @@ class Gateway:
             },
         )
         return error_result(message, decision="deny", rule=rule)
+
+    async def _record_refusal(self, caller: Caller, audit: dict[str, Any]) -> None:
+        """Record a call refused before the firewall: nothing ran, so when the record cannot
+        be written the refusal still goes to the agent (hub.firewall does the same)."""
+        try:
+            await self.hub.auditor.record(caller.account_id, "tool.call", caller.key_id, audit)
+        except PreloopError as exc:
+            log.warning("tool.call record of a refused call was not written: %s", exc.message)
 
     # -- resources, resource templates, prompts (docs/decisions/0006) ------------------------
 

@@ -400,6 +400,56 @@ async def test_list_changes_reach_a_handshake_era_agent(demo: LiveServer) -> Non
     assert (True, True, True, False) == list_changed_declared(capabilities)
 
 
+async def apply_policy(live: LiveServer, source: str) -> None:
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        applied = await http.post(
+            "/api/v1/policies/apply",
+            json={"source": source},
+            headers={"Authorization": f"Bearer {live.admin_key}"},
+        )
+    assert 200 == applied.status_code, applied.text
+
+
+def hiding_add_tool(live: LiveServer) -> str:
+    """The live policy, with ``add_tool`` denied: it is no longer listed."""
+    assert live.settings.policy.file
+    source = Path(live.settings.policy.file).read_text()
+    allowed = "{name: add_tool, server: demo, action: allow}"
+    assert allowed in source
+    return source.replace(allowed, "{name: add_tool, server: demo, action: deny}")
+
+
+async def test_a_policy_apply_tells_a_listening_agent_its_tools_changed(demo: LiveServer) -> None:
+    """2026-07-28: listing follows the policy, so an apply is a tools list change."""
+    async with agent(demo, "auto") as preloop:
+        before = await preloop.client.list_tools()
+        async with preloop.client.listen(tools_list_changed=True) as subscription:
+            await apply_policy(demo, hiding_add_tool(demo))
+            await next_event(subscription, ToolsListChanged)
+            after = await preloop.client.list_tools()
+
+    assert "demo__add_tool" in [t.name for t in before.tools]
+    assert "demo__add_tool" not in [t.name for t in after.tools]
+
+
+async def test_a_policy_apply_tells_a_handshake_era_agent_its_tools_changed(
+    demo: LiveServer,
+) -> None:
+    """The handshake era: every session of the account hears of it on its standalone stream."""
+    async with agent(demo, "legacy") as preloop, agent(demo, "legacy") as bystander:
+        with anyio.fail_after(WAIT):
+            await preloop.get_stream_open.wait()
+            await bystander.get_stream_open.wait()
+        before = await preloop.client.list_tools()
+        await apply_policy(demo, hiding_add_tool(demo))
+        await preloop.notified("notifications/tools/list_changed")
+        await bystander.notified("notifications/tools/list_changed")
+        after = await preloop.client.list_tools()
+
+    assert "demo__add_tool" in [t.name for t in before.tools]
+    assert "demo__add_tool" not in [t.name for t in after.tools]
+
+
 # -- the npm reference server ----------------------------------------------------------------
 
 

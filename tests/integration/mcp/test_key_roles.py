@@ -7,12 +7,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from hub.errors import StorageError
 from hub.settings import Settings
+from server.bootstrap import Hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.conftest import GATEWAY_POLICY
 from tests.integration.mcp.support import (
@@ -107,3 +110,37 @@ async def test_viewer_and_approver_keys_cannot_make_an_upstream_act(
         )
     assert ["refused", "refused"] == [e["data"]["status"] for e in audit.json()]
     assert ["refused", "refused"] == [e["data"]["status"] for e in prompts.json()]
+
+
+async def test_a_refusal_is_answered_when_its_audit_record_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing ran, so the refusal still reaches the agent (like the firewall's own refusals,
+    # docs/decisions/0047), never "Internal server error".
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(ROLES_POLICY % {"python": sys.executable})
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("DEMO_TOOLSET", "v1")
+    settings = make_settings(
+        tmp_path, PRELOOP_POLICY_FILE=str(policy), PRELOOP_MCP_ENV_ALLOW="DEMO_TOOLSET"
+    )
+    hubs: list[Hub] = []
+
+    async def ready(hub: Hub) -> None:
+        hubs.append(hub)
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise StorageError("cannot reach the database: connection refused")
+
+    with run_live(settings, on_ready=ready) as live:
+        key, key_id = await key_with_role(live, "viewer")
+        async with agent(live, key, "auto") as client:
+            resources = await client.list_resources()
+            monkeypatch.setattr(hubs[0].auditor, "record", down)
+            slow = await raw_call(client, "demo__slow", {"seconds": 0})
+            with pytest.raises(MCPError) as read:
+                await client.read_resource(str(resources.resources[0].uri))
+    expected = f"API key {key_id} has role viewer"
+    assert True is slow["isError"]
+    assert expected in text_of(slow)
+    assert expected in read.value.error.message

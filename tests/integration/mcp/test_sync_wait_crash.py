@@ -9,12 +9,16 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from hub.clock import FrozenClock
+from hub.memory import InMemoryStorage
 from hub.sync_waits import CRASHED
+from server.bootstrap import open_hub
 from tests.integration.conftest import LiveServer, make_settings
 from tests.integration.mcp.support import REPO, agent, agent_key, eventually, raw_call, tool_calls
 from tests.integration.replicas import (
@@ -103,3 +107,33 @@ async def test_a_killed_servers_held_call_is_cancelled_and_recorded_after_restar
         (r["approval_id"], r["status"], r["error"]) for r in records
     ]
     assert not calls.exists()  # the upstream never ran it
+
+
+class CutoffRecordingWaits:
+    """The in-memory sync-wait store, remembering the cut-off each sweep asked for."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.cutoffs: list[datetime] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def orphaned(self, stale_before: datetime, *, limit: int = 100) -> Any:
+        self.cutoffs.append(stale_before)
+        return await self._inner.orphaned(stale_before, limit=limit)
+
+
+async def test_the_lease_setting_is_the_lease_the_sweep_uses(tmp_path: Path) -> None:
+    """PRELOOP_SERVER_LEASE_SECONDS decides when a wait counts as cut off (not the default)."""
+    storage = InMemoryStorage()
+    recording = CutoffRecordingWaits(storage.sync_waits)
+    storage.sync_waits = recording  # type: ignore[assignment]
+    clock = FrozenClock()
+    settings = make_settings(tmp_path, PRELOOP_SERVER_LEASE_SECONDS="2")
+    hub = await open_hub(settings, clock=clock, storage=storage)
+    try:
+        await hub.scheduler.tick()
+    finally:
+        await hub.close()
+    assert [clock.now() - timedelta(seconds=2)] == recording.cutoffs

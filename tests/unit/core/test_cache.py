@@ -109,6 +109,28 @@ async def test_an_applied_policy_is_active_at_once_although_the_old_one_is_cache
     assert second[0].version == 2
 
 
+async def test_a_policy_applied_by_another_replica_is_read_once_forgotten() -> None:
+    # The MCP gateway forgets the cached version when another replica's policy.applied
+    # event arrives, so agents told that their tools changed list from the new policy.
+    storage, clock = InMemoryStorage(), FrozenClock()
+    auditor = Auditor(storage.audit, clock)
+    account = await IdentityService(storage, clock, auditor).default_account()
+    here = PolicyService(storage, clock, auditor, cache_seconds=60)
+    elsewhere = PolicyService(storage, clock, auditor, cache_seconds=60)
+
+    async def version() -> int:
+        active = await here.active(account.id)
+        assert active is not None
+        return active[0].version
+
+    await here.apply(account.id, POLICY % "allow", actor="t")
+    assert 1 == await version()
+    await elsewhere.apply(account.id, POLICY % "deny", actor="t")
+    assert 1 == await version()  # cached
+    here.forget(account.id)
+    assert 2 == await version()
+
+
 async def test_a_change_made_elsewhere_is_seen_when_caching_is_off() -> None:
     storage, clock = InMemoryStorage(), FrozenClock()
     auditor = Auditor(storage.audit, clock)

@@ -322,6 +322,51 @@ async def test_a_cancellation_delivered_again_still_withdraws_and_audits() -> No
     assert world.upstream.calls == []
 
 
+class BlockingUpstream(RecordingUpstream):
+    """Records a call, then never answers: the call is running upstream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = asyncio.Event()
+
+    async def call_tool(
+        self, name: str, tool: str, arguments: dict[str, Any], *, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        self.calls.append((name, tool, arguments))
+        self.running.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_poll_cancelled_while_its_approved_call_runs_still_records_the_call() -> None:
+    # get_approval_status forwarded the approved call; the agent cancels the poll (or the
+    # server stops): the call ran, so its tool.call record is written, like call()'s.
+    upstream = BlockingUpstream()
+    world = await make_world(upstream=upstream)
+    held = await world.firewall.call(world.agent, bash("release v9"))
+    approval_id = held["structuredContent"]["approval_id"]
+    await world.approvals.decide(
+        world.agent.account_id, approval_id, approver=world.approver, approve=True
+    )
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(world.firewall.approval_status, world.agent, approval_id)
+            await upstream.running.wait()
+            scope.cancel()
+    await world.firewall.drain()
+    assert [("shell", "bash", {"command": "release v9"})] == upstream.calls
+    account = await world.identity.default_account()
+    attempt, *_ = [
+        e.data for e in await world.storage.audit.all(account.id) if e.kind == "tool.attempt"
+    ]
+    _, polled = await world.audit()  # the held call's record, then the poll's
+    assert (polled["approval_id"], polled["status"], polled["call_id"]) == (
+        approval_id,
+        "cancelled",
+        attempt["call_id"],
+    )
+
+
 async def test_an_agent_gone_while_waiting_never_runs_the_call() -> None:
     world = await make_world(heartbeat=0.01)
     gone = asyncio.Event()

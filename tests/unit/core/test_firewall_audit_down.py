@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hub.errors import StorageError
+from hub.errors import StorageError, ValidationError
 from hub.firewall import Progress
 from hub.ports import AuditStore
 from hub.records import ApprovalStatus, AuditDraft, AuditEvent
@@ -167,3 +167,97 @@ async def test_a_database_failure_before_forwarding_is_a_clear_refusal() -> None
     assert [] == world.upstream.calls
     [event] = await world.audit()
     assert ("refused", "require_approval") == (event["status"], event["decision"])
+
+
+class UnstorableResults:
+    """The in-memory approval store, refusing a call's result as PostgreSQL refuses a NUL in
+    text (a ValidationError, not a StorageError)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def store_result(self, account_id: str, request_id: str, result: Any) -> Any:
+        raise ValidationError("a text value holds a character the database cannot store")
+
+
+async def test_an_approved_call_whose_result_cannot_be_stored_is_answered_and_recorded() -> None:
+    world = await make_world(heartbeat=0.01)
+    world.storage.approvals = UnstorableResults(world.storage.approvals)  # type: ignore[assignment]
+    waiting = asyncio.ensure_future(world.firewall.call(world.agent, bash("deploy api")))
+    pending = await _first_pending(world)
+    await world.approvals.decide(
+        world.agent.account_id, pending.id, approver=world.approver, approve=True
+    )
+    result = await asyncio.wait_for(waiting, timeout=10)  # it ran: the agent gets its answer
+    assert {"ok": True} == result["structuredContent"]
+    assert 1 == len(world.upstream.calls)
+    [event] = await world.audit()
+    assert ("ok", pending.id) == (event["status"], event["approval_id"])
+
+
+class UnstorableRequests(UnreachableApprovals):
+    """The in-memory approval store, refusing a request as PostgreSQL refuses a NUL in text."""
+
+    async def add(self, request: Any) -> None:
+        raise ValidationError("a text value holds a character the database cannot store")
+
+
+async def test_a_request_the_store_refuses_is_a_clear_refusal_and_recorded() -> None:
+    world = await make_world()
+    world.storage.approvals = UnstorableRequests(world.storage.approvals)  # type: ignore[assignment]
+    result = await world.firewall.call(world.agent, bash("deploy api\x00"))
+    assert result["isError"] is True
+    assert "cannot store" in result["content"][0]["text"]
+    assert [] == world.upstream.calls
+    [event] = await world.audit()
+    assert ("refused", "require_approval") == (event["status"], event["decision"])
+
+
+class UnreadableIds(UnreachableApprovals):
+    """The in-memory approval store, refusing an id as PostgreSQL refuses a NUL in text."""
+
+    async def get(self, account_id: str, request_id: str) -> Any:
+        raise ValidationError("a text value holds a character the database cannot store")
+
+
+async def test_a_poll_the_store_refuses_is_a_clear_refusal() -> None:
+    world = await make_world()
+    world.storage.approvals = UnreadableIds(world.storage.approvals)  # type: ignore[assignment]
+    result = await world.firewall.approval_status(world.agent, "apr_\x00")
+    assert result["isError"] is True
+    assert "cannot store" in result["content"][0]["text"]
+    assert [] == world.upstream.calls
+
+
+class FlakyReads(UnreachableApprovals):
+    """The in-memory approval store; ``fail_next`` reads fail as a database blip does."""
+
+    fail_next = 0
+
+    async def add(self, request: Any) -> None:
+        await self._inner.add(request)
+
+    async def get(self, account_id: str, request_id: str) -> Any:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StorageError(DOWN)
+        return await self._inner.get(account_id, request_id)
+
+
+async def test_a_sync_wait_that_fails_withdraws_its_request() -> None:
+    # The call is refused ("call again"), so nobody may approve the request it leaves.
+    world = await make_world(heartbeat=0.01)
+    flaky = FlakyReads(world.storage.approvals)
+    world.storage.approvals = flaky  # type: ignore[assignment]
+    waiting = asyncio.ensure_future(world.firewall.call(world.agent, bash("deploy api")))
+    pending = await _first_pending(world)
+    flaky.fail_next = 1  # the wait's next look at the request fails
+    result = await asyncio.wait_for(waiting, timeout=10)
+    assert result["isError"] is True
+    assert DOWN in result["content"][0]["text"]
+    after = await world.approvals.get(world.agent.account_id, pending.id)
+    assert ApprovalStatus.CANCELLED is after.status
+    assert [] == world.upstream.calls

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import pytest
 
 from hub.approvals import APPROVALS_TOPIC, ApprovalService
 from hub.auditing import Auditor
-from hub.errors import ConflictError
+from hub.errors import ConflictError, StorageError
 from hub.events import ApprovalDecided, InMemoryEventBus
 from hub.firewall import FirewallService
 from hub.policy_versions import PolicyService
-from hub.records import ApprovalStatus
+from hub.ports import SyncWaitStore
+from hub.records import ApprovalStatus, SyncWait
 from hub.scheduler import ApprovalScheduler
 from hub.sync_waits import CRASHED, SyncWaits
 from tests.unit.core.test_firewall import RecordingUpstream, World, bash, make_world
@@ -131,3 +133,84 @@ async def test_a_request_approved_after_its_process_died_is_recorded_as_not_run(
         record["status"],
     )
     await stop(a)
+
+
+class SlowToAcknowledge:
+    """The sync-wait store, whose ``add`` is written before its caller hears so (a database
+    commits, then answers): a caller cancelled meanwhile leaves the row behind."""
+
+    def __init__(self, inner: SyncWaitStore) -> None:
+        self._inner = inner
+        self.written = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def add(self, wait: SyncWait) -> None:
+        await self._inner.add(wait)
+        self.written.set()
+        await asyncio.Event().wait()  # the acknowledgement never comes
+
+
+def firewall_with(world: World, store: Any, upstream: RecordingUpstream) -> FirewallService:
+    auditor = Auditor(world.storage.audit, world.clock)
+    return FirewallService(
+        clock=world.clock,
+        auditor=auditor,
+        policies=PolicyService(world.storage, world.clock, auditor),
+        approvals=world.approvals,
+        upstream=upstream,
+        heartbeat_seconds=0.01,
+        sync_waits=SyncWaits(store, world.approvals, auditor, world.clock, instance_id="inst_a"),
+    )
+
+
+async def test_a_call_cancelled_while_its_wait_is_stored_leaves_no_wait() -> None:
+    world = await make_world()
+    store = SlowToAcknowledge(world.storage.sync_waits)
+    a = firewall_with(world, store, RecordingUpstream())
+    call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+    await asyncio.wait_for(store.written.wait(), timeout=10)
+    await stop(call)
+    await a.drain()
+    world.clock.advance(LEASE + 1)
+    assert [] == list(await world.storage.sync_waits.orphaned(world.clock.now()))
+    assert 0 == await waits(world, "inst_b").sweep()
+    # the withdrawn call's own record, and no "it will never run" one
+    assert ["cancelled"] == [r["status"] for r in await world.audit()]
+
+
+class Unreleasable:
+    """The sync-wait store, failing to remove a wait (the database went away for a moment)."""
+
+    def __init__(self, inner: SyncWaitStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def remove(self, account_id: str, request_id: str) -> bool:
+        raise StorageError("cannot reach the database: connection refused")
+
+
+async def test_a_call_that_ran_is_never_recorded_as_cut_off_by_a_later_sweep() -> None:
+    # Its wait could not be released; once its process stops, a sweep finds the leftover
+    # wait. The approved call was claimed and ran: no "it will never run" record.
+    world = await make_world()
+    upstream = RecordingUpstream()
+    a = firewall_with(world, Unreleasable(world.storage.sync_waits), upstream)
+    async with world.bus.subscribe(APPROVALS_TOPIC) as events:
+        call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+        opened = await asyncio.wait_for(anext(aiter(events)), timeout=10)
+    await world.approvals.decide(
+        world.agent.account_id, opened.request_id, approver=world.approver, approve=True
+    )
+    result = await asyncio.wait_for(call, timeout=10)
+    assert {"ok": True} == result["structuredContent"]
+    world.clock.advance(LEASE + 1)
+
+    await waits(world, "inst_b").sweep()
+
+    assert [] == list(await world.storage.sync_waits.orphaned(world.clock.now()))
+    assert [("ok", None)] == [(r["status"], r.get("error")) for r in await world.audit()]
+    assert 1 == len(upstream.calls)
