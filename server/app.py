@@ -13,9 +13,10 @@ from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
 
 from hub import __version__
+from hub.deep_json import too_deep
 from hub.settings import Settings
 from server.api import api_router
 from server.api_docs import swagger_assets_router, swagger_render_plugin
@@ -95,7 +96,22 @@ async def slack_events(scope: Scope, receive: Receive, send: Send) -> None:
         )
         await off.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
         return
-    await handler(scope, receive, send)
+    started = False
+
+    async def sending(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await handler(scope, receive, sending)
+    except RecursionError:  # bolt parses the body (unsigned yet) before anything is sent
+        if started:
+            raise
+        deep = Response(
+            too_deep("the request body").message, status_code=400, media_type=MediaType.TEXT
+        )
+        await deep.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
 
 
 def mcp_allowed_hosts(settings: Settings) -> list[str]:

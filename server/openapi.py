@@ -36,7 +36,7 @@ from litestar.status_codes import (
 )
 from msgspec import Struct
 
-from hub.errors import PreloopError
+from hub.errors import PolicyTooLargeError, PreloopError
 from server.auth import PUBLIC
 from server.errors import STATUS_OF, ErrorEnvelope
 
@@ -81,10 +81,22 @@ def error_statuses(handler: HTTPRouteHandler, path_parameters: tuple[str, ...]) 
     return statuses
 
 
-def error_responses(statuses: set[int]) -> dict[int, ResponseSpec]:
+# A route that reads a policy also answers 413 for a policy far below the body limit.
+POLICY_TOO_LARGE = (
+    "; or the policy is over its size limit (512 KiB, or aliases that expand too far): "
+    "`PolicyTooLargeError`, its problems listed"
+)
+
+
+def error_responses(
+    statuses: set[int], declared: tuple[type[PreloopError], ...] = ()
+) -> dict[int, ResponseSpec]:
+    meaning = dict(MEANING)
+    if any(issubclass(error, PolicyTooLargeError) for error in declared):
+        meaning[HTTP_413_REQUEST_ENTITY_TOO_LARGE] += POLICY_TOO_LARGE
     return {
         status: ResponseSpec(
-            data_container=ErrorEnvelope, description=MEANING[status], generate_examples=False
+            data_container=ErrorEnvelope, description=meaning[status], generate_examples=False
         )
         for status in sorted(statuses)
     }
@@ -105,8 +117,9 @@ class DocumentedErrors(ReceiveRoutePlugin):
                 # way to drop it; a public route needs none, so the document must say so.
                 handler._resolved_security = []
             declared = dict(handler.responses or {})
+            raises: tuple[type[PreloopError], ...] = handler.opt.get("raises", ())
             handler.responses = {
-                **error_responses(error_statuses(handler, path_parameters)),
+                **error_responses(error_statuses(handler, path_parameters), raises),
                 **declared,
             }
 

@@ -33,6 +33,7 @@ _TITLES = {
     403: "Not allowed",
     404: "Not found",
     409: "Already decided",
+    413: "Too large",
     422: "Refused",
 }
 
@@ -40,11 +41,21 @@ _TITLES = {
 class ServerError(Exception):
     """Something the server (or the way to it) refused or failed; shown in the error modal."""
 
-    def __init__(self, message: str, *, title: str = "Server error", status: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        title: str = "Server error",
+        status: int = 0,
+        kind: str = "",
+        problems: tuple[Problem, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.title = title
         self.status = status
+        self.kind = kind  # the envelope's type (PolicyTooLargeError...), if it had one
+        self.problems = problems  # an invalid policy's problems (PolicyError and its kinds)
 
 
 class Whoami(msgspec.Struct, frozen=True, kw_only=True):
@@ -219,9 +230,16 @@ class PreloopClient:
         return await self._call("GET", "/api/v1/policies/export", PolicyExport)
 
     async def validate_policy(self, source: str) -> PolicyValidation:
-        return await self._call(
-            "POST", "/api/v1/policies/validate", PolicyValidation, json={"source": source}
-        )
+        """The server's verdict. A policy over a size limit is a 413 there (it refuses to read
+        it), but to the editor it is a problem like any other, shown under the field."""
+        try:
+            return await self._call(
+                "POST", "/api/v1/policies/validate", PolicyValidation, json={"source": source}
+            )
+        except ServerError as exc:
+            if exc.kind != "PolicyTooLargeError":
+                raise
+            return PolicyValidation(valid=False, problems=list(exc.problems))
 
     async def diff_policy(self, source: str) -> PolicyDiff:
         return await self._call(
@@ -299,10 +317,17 @@ def error_of(response: httpx.Response) -> ServerError:
     try:
         body = response.json()["error"]
         kind, message = str(body["type"]), str(body["message"])
-    except (ValueError, KeyError, TypeError):
+        problems = tuple(msgspec.convert(body.get("problems", []), list[Problem]))
+    except (ValueError, KeyError, TypeError, AttributeError, msgspec.ValidationError):
         text = response.text.strip()[:200] or response.reason_phrase
         return ServerError(f"HTTP {status}: {text}", title=title, status=status)
-    return ServerError(f"{message} (HTTP {status}, {kind})", title=title, status=status)
+    return ServerError(
+        f"{message} (HTTP {status}, {kind})",
+        title=title,
+        status=status,
+        kind=kind,
+        problems=problems,
+    )
 
 
 def _segment(name: str) -> str:

@@ -99,19 +99,21 @@ class AuditController(Controller):
             kind=kind, actor=actor, since=since, until=until, match=match, text=q or None,
             limit=EXPORT_PAGE, newest_first=False,
         )  # fmt: skip
-        await auditor.query(account_id, msgspec.structs.replace(base, limit=0))  # refused early
+        # The first page is read before the 200 is sent, so a filter the store refuses is a
+        # 400: PostgreSQL may refuse a value only as it compares rows (a NUL in a data filter
+        # on a generic plan), which a LIMIT 0 read never does.
+        first = await auditor.query(account_id, base)
 
         async def pages() -> AsyncIterator[bytes]:
-            after = 0
+            page = first
             while True:
-                page = await auditor.query(
-                    account_id, msgspec.structs.replace(base, after_seq=after)
-                )
                 if page:
                     yield b"".join(_encoder.encode(event) + b"\n" for event in page)
-                    after = page[-1].seq
                 if len(page) < EXPORT_PAGE:
                     return
+                page = await auditor.query(
+                    account_id, msgspec.structs.replace(base, after_seq=page[-1].seq)
+                )
 
         return Stream(pages(), media_type="application/x-ndjson")
 

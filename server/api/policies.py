@@ -84,7 +84,7 @@ class PolicyController(Controller):
     path = "/policies"
     tags = ["policies"]
 
-    @post("/validate", opt=roles(READ), status_code=200)
+    @post("/validate", opt=roles(READ, raises=(PolicyTooLargeError,)), status_code=200)
     async def validate(
         self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
     ) -> ValidationResult:
@@ -101,7 +101,11 @@ class PolicyController(Controller):
         doc = compiled.document
         return ValidationResult(valid=True, name=doc.metadata.name, tools=len(doc.tools))
 
-    @post("/apply", opt=roles(ADMIN, raises=(PolicyError, ConflictError)), status_code=200)
+    @post(
+        "/apply",
+        opt=roles(ADMIN, raises=(PolicyError, PolicyTooLargeError, ConflictError)),
+        status_code=200,
+    )
     async def apply(
         self, request: Request[Any, Any, Any], data: JSONBody[ApplyRequest]
     ) -> ApplyResult:
@@ -132,7 +136,7 @@ class PolicyController(Controller):
             version = latest.version
         return ExportResult(version=version, source=source)
 
-    @post("/diff", opt=roles(READ, raises=(PolicyError,)), status_code=200)
+    @post("/diff", opt=roles(READ, raises=(PolicyError, PolicyTooLargeError)), status_code=200)
     async def diff(
         self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
     ) -> DiffResult:

@@ -18,6 +18,8 @@ from typing import Any
 import msgspec
 from mcp_types import INVALID_REQUEST
 
+from hub.deep_json import too_deep
+
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -32,6 +34,8 @@ def invalid_id(body: bytes) -> str | None:
         decoded = msgspec.json.decode(body)
     except msgspec.DecodeError:
         return None
+    except RecursionError:  # nested too deeply to decode: no id can be read from it
+        return f"Invalid Request: {too_deep('the message').message}"
     for message in decoded if isinstance(decoded, list) else [decoded]:
         if not isinstance(message, dict) or "id" not in message:
             continue

@@ -115,3 +115,21 @@ def test_a_secret_without_the_local_key_configured_is_503_naming_the_setting(
     body = response.json()
     assert (503, "ConfigError") == (response.status_code, body["error"]["type"])
     assert "PRELOOP_SECRETS_KEYS" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("field", ["tool", "server", "decision"])
+def test_an_export_filtered_by_text_the_database_cannot_store_is_a_400_before_streaming(
+    client: httpx.Client, database_url: str, field: str
+) -> None:
+    """PostgreSQL refuses NUL in the JSON a data filter is compared with when it compares,
+    not when it plans, once the statement runs on a generic plan (after a few executions): a
+    LIMIT 0 read then compares nothing. The export's first page is read before the stream's
+    200 is sent; a refusal inside the stream cut the connection off mid-body."""
+    assert client.post("/api/v1/users", json={"email": "a@example.com"}).is_success  # audited
+    for _ in range(10):  # the same statement, many times: PostgreSQL's generic plan
+        assert 200 == client.get("/api/v1/audit/export", params={field: "x"}).status_code
+    response = client.get("/api/v1/audit/export", params={field: "a\u0000b"})
+    if database_url.startswith("sqlite"):
+        assert 200 == response.status_code
+    else:
+        assert "NUL" in _refused(response, "character")

@@ -77,6 +77,21 @@ def test_declared_errors_are_listed(document: dict[str, Any]) -> None:
     assert "401" not in statuses["GET /healthz"]
 
 
+def test_the_policy_routes_say_their_413_is_also_a_policy_over_its_size_limit(
+    document: dict[str, Any],
+) -> None:
+    """validate, diff and apply answer 413 PolicyTooLargeError for a policy far below the
+    body limit: the document must not say only that the body is over the server's limit."""
+    described = {
+        name: op["responses"]["413"]["description"]
+        for name, op in operations(document)
+        if "413" in op["responses"]
+    }
+    for route in ("validate", "diff", "apply"):
+        assert "PolicyTooLargeError" in described[f"POST /api/v1/policies/{route}"]
+    assert "PolicyTooLargeError" not in described["POST /api/v1/users"]
+
+
 def test_request_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     open_bodies = {

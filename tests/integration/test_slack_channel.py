@@ -413,3 +413,22 @@ async def test_a_new_process_updates_the_messages_an_earlier_one_posted(
     updates = fake.made("chat.update")
     assert ["1700000000.000001", "1700000000.000002"] == [u["ts"] for u in updates]
     assert all("approved* by key_9" in u["text"] for u in updates)
+
+
+@pytest.mark.parametrize("form", [False, True])
+async def test_a_body_nested_too_deeply_is_a_400_not_a_500(
+    slack_server: LiveServer, form: bool
+) -> None:
+    """bolt parses the body before it checks the signature: a RecursionError there, from
+    anyone, was a 500."""
+    deep = "[" * 5000 + "]" * 5000
+    body = urlencode({"payload": deep}) if form else deep
+    headers = signed(body, secret="not-the-signing-secret")
+    if not form:
+        headers["Content-Type"] = "application/json"
+    async with httpx.AsyncClient(timeout=30) as anyone:
+        answer = await anyone.post(
+            f"{slack_server.url}/slack/events", content=body, headers=headers
+        )
+    assert 400 == answer.status_code, answer.text
+    assert "nested too deeply" in answer.text

@@ -84,6 +84,32 @@ def test_server_errors_read_the_envelope_and_never_carry_a_traceback() -> None:
     assert "HTTP 502: Bad gateway" == plain.message
 
 
+async def test_a_policy_over_the_size_limit_is_a_problem_under_the_editor_not_a_modal() -> None:
+    """The server refuses to read it (413 PolicyTooLargeError); the Policies screen, which
+    validates as you type, lists it with the other problems instead of a "Server error"
+    modal at every pause."""
+    problem = {"message": "the policy is 600,000 bytes; the limit is 524,288 bytes (512 KiB)"}
+    envelope = {
+        "error": {
+            "type": "PolicyTooLargeError",
+            "title": "Policy too large",
+            "message": "1 problem in policy",
+            "problems": [{**problem, "file": "<policy>"}],
+        }
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(413, json=envelope)
+
+    client = PreloopClient("http://preloop.test", "pl_x", transport=httpx.MockTransport(answer))
+    checked = await client.validate_policy("x" * 10)
+    await client.aclose()
+    assert not checked.valid
+    assert [problem["message"]] == [p.message for p in checked.problems]
+    error = error_of(httpx.Response(413, json=envelope))
+    assert ("Too large", 413, "PolicyTooLargeError") == (error.title, error.status, error.kind)
+
+
 async def test_an_unreachable_server_is_a_server_error() -> None:
     client = PreloopClient("http://127.0.0.1:9", "pl_x")  # the discard port: nothing listens
     with pytest.raises(ServerError, match=re.escape("Cannot reach the Preloop server at")):

@@ -298,6 +298,26 @@ async def test_a_request_with_an_invalid_id_gets_a_json_rpc_error(
         assert "id must be a string or an integer" in error["error"]["message"]
 
 
+async def test_a_message_nested_too_deeply_gets_a_json_rpc_error_not_a_500(
+    gateway_server: LiveServer,
+) -> None:
+    # The id check decodes the body first: a RecursionError there was a 500.
+    deep = '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":' + '{"a":' * 5000
+    body = deep + "1" + "}" * 5001
+    headers = {
+        **ACCEPT_BOTH,
+        "Authorization": f"Bearer {gateway_server.admin_key}",
+        "Content-Type": "application/json",
+    }
+    async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
+        answer = await http.post("/mcp", content=body, headers=headers)
+    assert 400 == answer.status_code, answer.text
+    error = answer.json()
+    assert {"jsonrpc": "2.0", "id": None} == {k: error[k] for k in ("jsonrpc", "id")}
+    assert -32600 == error["error"]["code"]
+    assert "nested too deeply" in error["error"]["message"]
+
+
 async def test_a_session_cannot_be_used_with_another_key(gateway_server: LiveServer) -> None:
     body, accept = INITIALIZE, ACCEPT_BOTH
     async with httpx.AsyncClient(base_url=gateway_server.url, timeout=30) as http:
