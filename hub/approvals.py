@@ -70,6 +70,12 @@ _digest_encoder = msgspec.json.Encoder(order="sorted")
 TIMED_OUT = "no decision before the deadline"
 
 
+def ended_by_deadline(request: ApprovalRequest) -> bool:
+    """Whether the request's deadline ended it (``on_timeout``), rather than a decision; an
+    AI review's fallback also decides as ``system``, so the actor alone does not tell."""
+    return request.decided_by == "system" and (request.comment or "").startswith(TIMED_OUT)
+
+
 def args_digest(args: dict[str, Any]) -> str:
     """The SHA-256 of the arguments' canonical JSON: what an approval is bound to."""
     return hashlib.sha256(_digest_encoder.encode(args)).hexdigest()

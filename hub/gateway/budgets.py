@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 
-from hub.approvals import ApprovalService
+from hub.approvals import ApprovalService, ended_by_deadline
 from hub.auditing import Auditor
 from hub.cache import Recent
 from hub.clock import Clock
@@ -275,7 +275,7 @@ class BudgetService:
         if decided.status is ApprovalStatus.APPROVED:
             await self._store.finish_approval(budget.id, period, approval_id, "approved")
             return
-        timed_out = decided.decided_by == "system"  # the deadline ended it (on_timeout: deny)
+        timed_out = ended_by_deadline(decided)  # (on_timeout: deny) asks again next time
         if decided.status is ApprovalStatus.DENIED and not timed_out:
             await self._store.finish_approval(budget.id, period, approval_id, "denied")
             raise self._refused(budget, "was denied", reset)

@@ -138,9 +138,9 @@ async def test_a_soft_limit_warns_and_announces_once_per_period(hub: Hub) -> Non
     assert ("warning", Decimal("8.1"), Decimal("1")) == (state.state, state.spent, state.reserved)
 
 
-async def ask_budget(hub: Hub) -> Attribution:
+async def ask_budget(hub: Hub, policy: str = POLICY) -> Attribution:
     account = await hub.identity.default_account()
-    await hub.policies.apply(account.id, POLICY, actor="test")
+    await hub.policies.apply(account.id, policy, actor="test")
     await add(
         hub,
         soft_limit=Decimal("1"),
@@ -250,3 +250,32 @@ async def test_ask_fails_closed_when_the_workflow_left_the_policy(hub: Hub) -> N
     with pytest.raises(BudgetExceeded, match='asks workflow "finance", which the active policy'):
         await hub.budgets.admit(agent, model="m", estimate=Decimal("0.5"))
     assert [] == list(await hub.approvals.list(account.id))
+
+
+AI_POLICY = """
+version: "1.0"
+metadata: {name: budgets reviewed by a model}
+approval_workflows:
+  - name: finance
+    timeout_seconds: 300
+    approvers: ["role:admin"]
+    approval_type: ai
+    ai: {model: gpt-4o-mini, fallback: deny}
+tools: []
+"""
+
+
+async def test_an_ask_denied_by_the_ai_fallback_is_a_denial_not_a_timeout(hub: Hub) -> None:
+    # No provider serves the reviewer's model: the review fails and its fallback (deny) ends the
+    # request as "system", like the deadline does; it is still a denial for the whole period.
+    agent = await ask_budget(hub, policy=AI_POLICY)
+    with pytest.raises(BudgetExceeded, match="was denied; resets 2026-11-25T00:00:00Z"):
+        await asyncio.wait_for(
+            hub.budgets.admit(agent, model="m", estimate=Decimal("0.5")), timeout=30
+        )
+    account = await hub.identity.default_account()
+    [request] = await hub.approvals.list(account.id)
+    assert ("denied", "system") == (request.status.value, request.decided_by)
+    with pytest.raises(BudgetExceeded, match="was denied"):
+        await hub.budgets.admit(agent, model="m", estimate=Decimal("0.5"))
+    assert 1 == len(await hub.approvals.list(account.id))  # not asked again this period
