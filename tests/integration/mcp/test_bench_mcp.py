@@ -14,14 +14,18 @@ from tests.integration.mcp.support import REPO
 def test_bench_mcp_reports_direct_and_proxied(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)  # the upstream runs `-m tests.servers...` from the repo root
     outcome = CliRunner().invoke(
-        bench, ["mcp", "--calls", "10", "--concurrency", "1,3", "--json"], catch_exceptions=False
+        # 40 calls a row: CPU time is read in clock ticks (10 ms), and the upstream spends about
+        # 1 ms a call, so ten calls could read as no CPU at all.
+        bench,
+        ["mcp", "--calls", "40", "--concurrency", "1,3", "--json"],
+        catch_exceptions=False,
     )
     assert outcome.exit_code == 0, outcome.output
     report = json.loads(outcome.stdout)
     rows = {(r["concurrency"], r["path"]): r for r in report["results"]}
     assert set(rows) == {(1, "direct"), (1, "proxied"), (3, "direct"), (3, "proxied")}
     for row in rows.values():
-        assert row["calls"] == 10
+        assert row["calls"] == 40
         assert row["p50_ms"] > 0
         assert row["p99_ms"] >= row["p50_ms"]
         assert row["calls_per_s"] > 0
