@@ -84,7 +84,13 @@ class PolicyTooLargeError(PolicyError):
 
 
 class ValidationError(PreloopError):
+    """Input that breaks a rule; ``field`` names the request field at fault, when one is."""
+
     title = "Invalid request"
+
+    def __init__(self, message: str, *, title: str | None = None, field: str | None = None):
+        super().__init__(message, title=title)
+        self.field = field
 
 
 class NotFoundError(PreloopError):

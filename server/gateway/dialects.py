@@ -92,7 +92,7 @@ def _limit(head: RequestHead, name: str, most: int) -> int | None:
     if value is None or 1 <= value <= most:
         return value
     shown = str(value) if abs(value) < 10**15 else "a larger number"
-    raise ValidationError(f"'{name}' must be an integer from 1 to {most}, not {shown}")
+    raise ValidationError(f"'{name}' must be an integer from 1 to {most}, not {shown}", field=name)
 
 
 def rewrite(body: bytes, *, model: str | None, include_usage: bool) -> bytes:

@@ -88,7 +88,8 @@ def render(error: PreloopError, *, anthropic: bool, now: datetime | None = None)
     if anthropic:
         body = _encode({"type": "error", "error": {"type": anthropic_type, "message": message}})
     else:
-        error_body = {"message": message, "type": openai_type, "param": None, "code": code}
+        param = error.field if isinstance(error, ValidationError) else None
+        error_body = {"message": message, "type": openai_type, "param": param, "code": code}
         body = _encode({"error": error_body})
     return Rendered(status, body, headers)
 

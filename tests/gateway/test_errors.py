@@ -249,6 +249,7 @@ async def test_an_output_limit_below_one_is_a_bad_request_in_each_sdk(gateway: G
     raised = [chat.value, choices.value, responses.value, messages.value]
     named = [text in error.message for text, error in zip(expected, raised, strict=True)]
     assert [True] * 4 == named
+    assert ["max_tokens", "n", "max_output_tokens"] == [e.param for e in raised[:3]]  # OpenAI's
     assert [] == gateway.fake.seen
     assert [] == gateway.budgets.admitted
     assert [(400, "refused")] * 4 == [(r.status, r.outcome) for r in gateway.ledger.records]
