@@ -74,6 +74,25 @@ def start_execution(server: LiveServer, flow: str = "nightly") -> dict[str, Any]
     return started
 
 
+def tight_flow_budget(
+    server: LiveServer, fake_url: str, limit: Decimal, *, input_price: str, output_price: str
+) -> tuple[dict[str, Any], openai.AsyncOpenAI]:
+    """The fake provider priced per million tokens, a hard day budget of ``limit`` on flow
+    ``nightly``, and an SDK client holding a fresh execution's runtime token."""
+    add_providers(server, fake_url, f"env:{KEY_VAR}")
+    with admin(server) as api:
+        price = {"model": "gpt-fake", "input": input_price, "output": output_price}
+        assert api.put("/gateway/prices", json=price).status_code in (200, 201, 204)
+        budget = {"name": "tight", "scope": "flow", "scope_id": "nightly", "period": "day"}
+        response = api.post("/budgets/", json={**budget, "hard_limit": str(limit)})
+        assert response.status_code in (200, 201), response.text
+    started = start_execution(server)
+    client = openai.AsyncOpenAI(
+        base_url=f"{server.url}/openai/v1", api_key=started["token"], max_retries=0, timeout=60
+    )
+    return started, client
+
+
 async def gateway_events(server: LiveServer, execution_id: str, count: int) -> list[dict[str, Any]]:
     async def probe() -> list[dict[str, Any]] | None:
         async with httpx.AsyncClient(
@@ -208,17 +227,10 @@ async def test_concurrent_requests_never_overshoot_a_hard_budget(
     import asyncio
 
     fake, fake_url = fake_provider
-    add_providers(server, fake_url, f"env:{KEY_VAR}")
     limit = Decimal("0.01")
-    with admin(server) as api:
-        price = {"model": "gpt-fake", "input": "10", "output": "30"}  # ~$0.0007 a reservation
-        assert api.put("/gateway/prices", json=price).status_code in (200, 201, 204)
-        budget = {"name": "tight", "scope": "flow", "scope_id": "nightly", "period": "day"}
-        response = api.post("/budgets/", json={**budget, "hard_limit": str(limit)})
-        assert response.status_code in (200, 201), response.text
-    started = start_execution(server)
-    client = openai.AsyncOpenAI(
-        base_url=f"{server.url}/openai/v1", api_key=started["token"], max_retries=0, timeout=60
+    # ~$0.0007 a reservation
+    started, client = tight_flow_budget(
+        server, fake_url, limit, input_price="10", output_price="30"
     )
 
     async def one() -> str:
@@ -258,17 +270,10 @@ async def test_output_limits_cannot_stretch_a_hard_budget(
     import asyncio
 
     fake, fake_url = fake_provider
-    add_providers(server, fake_url, f"env:{KEY_VAR}")
     limit = Decimal("0.20")
-    with admin(server) as api:
-        price = {"model": "gpt-fake", "input": "0", "output": "1000"}  # $0.001 a token out
-        assert api.put("/gateway/prices", json=price).status_code in (200, 201, 204)
-        budget = {"name": "tight", "scope": "flow", "scope_id": "nightly", "period": "day"}
-        response = api.post("/budgets/", json={**budget, "hard_limit": str(limit)})
-        assert response.status_code in (200, 201), response.text
-    started = start_execution(server)
-    client = openai.AsyncOpenAI(
-        base_url=f"{server.url}/openai/v1", api_key=started["token"], max_retries=0, timeout=60
+    # $0.001 a token out
+    started, client = tight_flow_budget(
+        server, fake_url, limit, input_price="0", output_price="1000"
     )
 
     async def one() -> str:
