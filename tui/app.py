@@ -124,7 +124,11 @@ class PreloopApp(App[None]):
     # -- errors ---------------------------------------------------------------------------
 
     def show_error(self, error: ServerError) -> None:
-        """The one error modal: a second error while it is open is added to it."""
+        """The one error modal: a second error while it is open is added to it. Once the app
+        is closing (its screens gone), there is nowhere to show it: it goes to the log."""
+        if self._exit or not self.screen_stack:
+            self.log.error(f"{error.title}: {error.message}")
+            return
         if isinstance(self.screen, ErrorModal):
             self.screen.add(error.title, error.message)
         else:
