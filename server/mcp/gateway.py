@@ -57,6 +57,7 @@ from hub.firewall import (
 from hub.keys import ACTING_ROLES, Caller
 from hub.passthrough import PROMPT_GET, RESOURCE_READ
 from hub.policy.model import JustificationMode
+from hub.tool_results import ToolResult
 from server.auth import bearer_token
 from server.bootstrap import sync_upstreams
 from server.errors import error_body, status_of
@@ -389,12 +390,42 @@ class Gateway:
         self, ctx: Ctx, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         # The SDK validates every result against the negotiated era's schema anyway, so the
-        # firewall's JSON dict goes through the typed model (content blocks, structured
-        # content, isError and _meta all survive; see the losslessness tests).
-        result = await self._call(ctx, params)
-        if is_held(result) and await self._has_output_schema(caller_of(ctx), params.name):
+        # result's JSON goes through the typed model (content blocks, structured content,
+        # isError and _meta all survive; see the losslessness tests).
+        token = (ctx.meta or {}).get("progress_token")
+        progress: Progress | None = None
+        if token is not None:
+
+            async def progress(value: float, total: float | None, message: str | None) -> None:
+                await ctx.session.report_progress(value, total, message)
+
+        result = await self.call_tool(
+            caller_of(ctx),
+            params.name,
+            dict(params.arguments or {}),
+            session=_session_id(ctx),
+            progress=progress,
+            gone=_exchange_ended(ctx),
+        )
+        return types.CallToolResult.model_validate_json(result.json)
+
+    async def call_tool(
+        self,
+        caller: Caller,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        session: str = "",
+        progress: Progress | None = None,
+        gone: Callable[[], Awaitable[Any]] | None = None,
+    ) -> ToolResult:
+        """One ``tools/call`` by ``caller`` (however it reached the edge), answered as the
+        result to send: the upstream's own, or Preloop's refusal or held answer (which never
+        breaks the tool's output schema)."""
+        result = await self._call(caller, name, arguments, session, progress, gone)
+        if is_held(result) and await self._has_output_schema(caller, name):
             result = unstructured(result)
-        return types.CallToolResult.model_validate(result)
+        return ToolResult.of(result)
 
     async def _has_output_schema(self, caller: Caller, name: str) -> bool:
         """Whether the tool agents know as ``name`` declares an output schema: as last
@@ -416,38 +447,44 @@ class Gateway:
                 return definition.get("outputSchema") is not None
         return True
 
-    async def _call(self, ctx: Ctx, params: types.CallToolRequestParams) -> dict[str, Any]:
-        caller = caller_of(ctx)
-        arguments = dict(params.arguments or {})
+    async def _call(
+        self,
+        caller: Caller,
+        name: str,
+        arguments: dict[str, Any],
+        session: str,
+        progress: Progress | None,
+        gone: Callable[[], Awaitable[Any]] | None,
+    ) -> dict[str, Any]:
         if not caller.has(*ACTING_ROLES):  # before anything runs, get_approval_status too
             return await self._refuse(
-                ctx,
+                session,
                 caller,
-                params.name,
+                name,
                 arguments,
                 KEY_ROLE_RULE,
                 role_refusal(caller, "call tools"),
             )
-        if params.name == STATUS_TOOL:
+        if name == STATUS_TOOL:
             approval_id = arguments.get("approval_id")
             if not isinstance(approval_id, str) or not approval_id:
                 return error_result("get_approval_status needs an approval_id (a string).")
             return await self.hub.firewall.approval_status(caller, approval_id)
-        if not key_allows(caller, params.name):
+        if not key_allows(caller, name):
             # The same answer whether or not the tool exists: it reveals no hidden tool.
             return await self._refuse(
-                ctx,
+                session,
                 caller,
-                params.name,
+                name,
                 arguments,
                 KEY_ALLOW_LIST_RULE,
-                f"Refused by Preloop: this API key may not use the tool {params.name!r} (it is "
+                f"Refused by Preloop: this API key may not use the tool {name!r} (it is "
                 "not in the key's tool allow-list).",
             )
-        target = split_name(params.name, await self._servers(caller))
+        target = split_name(name, await self._servers(caller))
         if target is None:
             return error_result(
-                f"Unknown tool {params.name!r}: Preloop names tools <server>__<tool>; "
+                f"Unknown tool {name!r}: Preloop names tools <server>__<tool>; "
                 "list the tools to see them."
             )
         server, tool = target
@@ -463,30 +500,23 @@ class Gateway:
                     "server": server,
                     "tool": tool,
                     "args": {k: v for k, v in arguments.items() if k != JUSTIFICATION_ARG},
-                    "session": _session_id(ctx),
+                    "session": session,
                     "decision": "deny",
                     "rule": "tool-pinning",
                     "status": "blocked",
                 },
             )
             return error_result(message, decision="deny", rule="tool-pinning")
-        token = (ctx.meta or {}).get("progress_token")
-        progress: Progress | None = None
-        if token is not None:
-
-            async def progress(value: float, total: float | None, message: str | None) -> None:
-                await ctx.session.report_progress(value, total, message)
-
         return await self.hub.firewall.call(
             caller,
-            CallRequest(server=server, tool=tool, arguments=arguments, session=_session_id(ctx)),
+            CallRequest(server=server, tool=tool, arguments=arguments, session=session),
             progress=progress,
-            gone=_exchange_ended(ctx),
+            gone=gone,
         )
 
     async def _refuse(
         self,
-        ctx: Ctx,
+        session: str,
         caller: Caller,
         name: str,
         arguments: dict[str, Any],
@@ -506,7 +536,7 @@ class Gateway:
                 "server": server,
                 "tool": tool,
                 "args": {k: v for k, v in arguments.items() if k != JUSTIFICATION_ARG},
-                "session": _session_id(ctx),
+                "session": session,
                 "decision": "deny",
                 "rule": rule,
                 "status": "denied",

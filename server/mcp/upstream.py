@@ -31,6 +31,7 @@ import msgspec
 from hub.clock import Clock, SystemClock
 from hub.errors import ConfigError, ConflictError, NotFoundError, PreloopError
 from hub.policy.model import McpServerSpec
+from hub.tool_results import ToolResult
 
 if TYPE_CHECKING:
     from server.mcp._supervisor import Upstream
@@ -321,6 +322,18 @@ class UpstreamPool:
         from server.mcp._requests import call_tool
 
         return await call_tool(self._get(name), tool, arguments, progress=progress, limit=timeout)
+
+    async def forward(
+        self,
+        name: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> ToolResult:
+        """:meth:`call_tool`'s result as its JSON, for passing on unchanged (hub's
+        ``Upstream`` port)."""
+        return ToolResult.of(await self.call_tool(name, tool, arguments, progress=progress))
 
     async def list_resources(self, name: str) -> list[dict[str, Any]]:
         """Every resource (all pages) as the upstream sent them; none (and no error) when
