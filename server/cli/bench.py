@@ -41,9 +41,13 @@ def machine_summary() -> str:
                     break
     except OSError:
         pass
+    try:
+        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        load = "load average unknown"
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
+        f"{platform.system()} {platform.release()}, {load}"
     )
 
 
@@ -209,6 +213,9 @@ def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> Non
                 f"{r.p50_ms:.2f}",
                 f"{r.p99_ms:.2f}",
                 f"{r.calls_per_s:.0f}",
+                f"{100 * r.calls_per_s / base.calls_per_s:.0f}%"
+                if proxied and base and base.calls_per_s
+                else "-",
                 f"{r.p50_ms - base.p50_ms:.2f}" if proxied and base else "-",
                 f"{r.p99_ms - base.p99_ms:.2f}" if proxied and base else "-",
                 f"{r.server_cpu_ms_per_call:.2f}" if r.server_cpu_ms_per_call is not None else "-",
@@ -223,6 +230,7 @@ def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> Non
         "p50 (ms)",
         "p99 (ms)",
         "calls/s",
+        "of direct",
         "overhead p50 (ms)",
         "overhead p99 (ms)",
         "Preloop CPU (ms/call)",

@@ -22,6 +22,7 @@ def test_bench_mcp_reports_direct_and_proxied(monkeypatch: pytest.MonkeyPatch) -
     )
     assert outcome.exit_code == 0, outcome.output
     report = json.loads(outcome.stdout)
+    assert "load average" in report["machine"]  # the machine's load, beside the numbers
     rows = {(r["concurrency"], r["path"]): r for r in report["results"]}
     assert set(rows) == {(1, "direct"), (1, "proxied"), (3, "direct"), (3, "proxied")}
     for row in rows.values():
