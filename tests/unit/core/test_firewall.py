@@ -24,7 +24,7 @@ from hub.policy_versions import PolicyService
 from hub.ports import AuditQuery, AuditStore
 from hub.records import ApprovalStatus, AuditDraft, AuditEvent, Role
 from hub.sync_waits import SyncWaits
-from hub.tool_calls import STATUS_TOOL, Progress, ToolCalls, exposed_name
+from hub.tool_calls import STATUS_TOOL, Pins, Progress, ToolCalls, exposed_name
 from hub.tool_results import ToolResult
 from server.mcp._answers import answer
 
@@ -110,8 +110,10 @@ def tool_calls(
     heartbeat_seconds: float = 10.0,
     held_calls: HeldCalls | None = None,
     sync_waits: SyncWaits | None = None,
+    pins: Pins | None = None,
 ) -> ToolCalls:
-    """The pipeline on the test's parts, every test server known and no tool pinned-changed."""
+    """The pipeline on the test's parts, every test server known and (unless ``pins`` says
+    otherwise) no tool's definition changed."""
     return ToolCalls(
         clock=clock,
         auditor=auditor,
@@ -119,7 +121,7 @@ def tool_calls(
         approvals=approvals,
         upstream=upstream,
         servers=StaticServers(),
-        pins=NoPins(),
+        pins=pins or NoPins(),
         heartbeat_seconds=heartbeat_seconds,
         held_calls=held_calls,
         sync_waits=sync_waits,
