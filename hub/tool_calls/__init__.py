@@ -14,8 +14,9 @@ from hub.tool_calls.names import (
     split_name,
 )
 from hub.tool_calls.outcomes import Failed, Forwarded, Held, Outcome, Reason, Refused, Waiting
-from hub.tool_calls.pipeline import Pins, ServerNames, ToolCalls, Upstream
+from hub.tool_calls.pipeline import Pins, ServerNames, ToolCalls
 from hub.tool_calls.records import ToolAttempt, ToolCallRecord
+from hub.tool_calls.runs import Upstream
 
 __all__ = [
     "JUSTIFICATION_ARG",
