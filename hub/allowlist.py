@@ -21,7 +21,7 @@ from hub.keys import Caller
 
 MAX_PATTERNS = 100
 MAX_PATTERN_LENGTH = 200
-ALWAYS_ALLOWED = frozenset({"get_approval_status"})  # hub.firewall.STATUS_TOOL
+ALWAYS_ALLOWED = frozenset({"get_approval_status"})  # hub.tool_calls.STATUS_TOOL
 _SEPARATOR = "__"
 _WILDCARDS = frozenset("*?")
 # The shape check_patterns accepts, for the OpenAPI document: a wildcard or the separator,

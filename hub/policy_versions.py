@@ -13,7 +13,7 @@ from hub.auditing import Auditor
 from hub.cache import DEFAULT_SECONDS, Missing, Recent
 from hub.clock import Clock
 from hub.errors import ConflictError, NotFoundError, PolicyTooLargeError, Problem
-from hub.ids import new_id
+from hub.mcp_servers import ServerRegistry
 from hub.policy import (
     ApprovalWorkflow,
     CelEngine,
@@ -23,7 +23,7 @@ from hub.policy import (
     load_policy,
 )
 from hub.ports import Storage
-from hub.records import McpServer, PolicyVersion, WorkflowRecord
+from hub.records import PolicyVersion, WorkflowRecord
 
 _MAX_APPLY_ATTEMPTS = 5
 # The largest policy accepted from outside (REST validate/diff/apply, the start-up file), in
@@ -51,7 +51,10 @@ class PolicyService:
         engine: CelEngine | None = None,
         cache_seconds: float = DEFAULT_SECONDS,
         max_source_bytes: int = MAX_SOURCE_BYTES,
+        servers: ServerRegistry | None = None,
     ) -> None:
+        # A policy's mcp_servers are registered through the one registry (hub/mcp_servers.py).
+        self._servers = servers or ServerRegistry(storage, clock)
         self._engine = engine
         self._max_source_bytes = max_source_bytes
         self._storage = storage
@@ -274,26 +277,4 @@ class PolicyService:
                 for w in document.approval_workflows
             ],
         )
-        wanted = {s.name: s for s in document.mcp_servers}
-        for existing in await self._storage.servers.list(account_id):
-            if existing.source == "policy" and existing.name not in wanted:
-                await self._storage.servers.remove(account_id, existing.name)
-        for server in wanted.values():
-            existing_server = await self._storage.servers.get(account_id, server.name)
-            if existing_server is not None and existing_server.source != "policy":
-                continue  # registered by hand: the policy does not overwrite it
-            config = msgspec.to_builtins(server)
-            config.pop("name", None)
-            config.pop("transport", None)
-            await self._storage.servers.upsert(
-                McpServer(
-                    id=existing_server.id if existing_server else new_id("srv"),
-                    account_id=account_id,
-                    name=server.name,
-                    transport=str(server.transport),
-                    config=config,
-                    source="policy",
-                    created_at=existing_server.created_at if existing_server else now,
-                    updated_at=now,
-                )
-            )
+        await self._servers.adopt(account_id, document.mcp_servers)

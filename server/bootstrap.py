@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,6 @@ from hub.clock import Clock, SystemClock
 from hub.devices import DeviceService
 from hub.errors import ConfigError, ValidationError
 from hub.events import EventBus, InMemoryEventBus
-from hub.firewall import FirewallService
 from hub.gateway.budgets import BudgetService
 from hub.gateway.custody import LOCAL, Custody
 from hub.gateway.ledger import UsageLedger
@@ -31,6 +29,7 @@ from hub.held_calls import HeldCalls
 from hub.identity import IdentityService
 from hub.ids import new_id
 from hub.links import LinkSigner, new_link_secret
+from hub.mcp_servers import McpServers, ServerRegistry
 from hub.notifications import NotificationDispatch
 from hub.notify import Notifier
 from hub.passthrough import PassThroughService
@@ -44,85 +43,19 @@ from hub.records import McpServer, Role
 from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from hub.sync_waits import SyncWaits
+from hub.tool_calls import ToolCalls
+from server.hub_services import Hub as Hub  # re-exported: the type many edges import
+from server.hub_services import close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
     from bots.mattermost import MattermostNotifier
-    from server.gateway.proxy import GatewayProxy
 
 log = logging.getLogger("preloop.server")
 
 FIRST_KEY_FILE = "initial-admin-key"
 LINK_SECRET_FILE = "link-secret"  # noqa: S105 - a file name, not a secret
 EXAMPLE_POLICY = "example-policy.yaml"
-
-
-@dataclass
-class Hub:
-    """Everything a request handler needs, built once per process."""
-
-    settings: Settings
-    storage: Storage
-    clock: Clock
-    auditor: Auditor
-    identity: IdentityService
-    policies: PolicyService
-    bus: EventBus
-    approvals: ApprovalService
-    pool: UpstreamPool
-    catalog: CatalogService
-    firewall: FirewallService
-    passthrough: PassThroughService
-    links: LinkSigner
-    notifications: NotificationDispatch
-    scheduler: ApprovalScheduler
-    devices: DeviceService
-    # gateway: custody
-    custody: Custody
-    model_router: ProviderService  # the ModelRouter; also manages providers
-    gateway_auth: RuntimeService  # the GatewayAuth
-    runtime: RuntimeService  # flow executions and runtime tokens
-    # the model gateway's pricing, budgets and usage ledger (hub/gateway)
-    prices: PriceBook
-    budgets: BudgetService
-    ledger: UsageLedger
-    # the model gateway's HTTP edge (server/gateway): built from the parts above
-    model_gateway: GatewayProxy = field(init=False)
-    mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
-    notes: list[str] = field(default_factory=list)  # printed once the server is up
-
-    def __post_init__(self) -> None:
-        from server.gateway.proxy import GatewayProxy  # aiohttp: only when a hub opens
-
-        self.model_gateway = GatewayProxy(
-            auth=self.gateway_auth,
-            router=self.model_router,
-            prices=self.prices,
-            budgets=self.budgets,
-            ledger=self.ledger,
-            clock=self.clock,
-            settings=self.settings.gateway,
-        )
-        self.approvals.reviewer.gateway = self.model_gateway  # ai workflows ask through it
-
-    async def close(self) -> None:
-        try:
-            try:
-                await self.approvals.stop_reviews()  # AI reviews still asking a model
-                await self.model_gateway.close()  # its upstream pool; before the ledger closes
-            finally:
-                try:  # owed tool.call records get their last attempt whatever failed before
-                    await self.firewall.drain()  # audit records of calls cancelled at shutdown
-                finally:
-                    await self.pool.close()
-        finally:
-            try:
-                await _close_bus(self.bus)
-            finally:
-                try:
-                    await self.ledger.close()  # queued usage records are written first
-                finally:
-                    await self.storage.close()
 
 
 async def open_hub(
@@ -147,7 +80,15 @@ async def open_hub(
         raise
     auditor = Auditor(storage.audit, clock, bus=bus)  # system facts go on the "system" topic
     cache = settings.server.cache_seconds
-    policies = PolicyService(storage, clock, auditor, engine=_engine(settings), cache_seconds=cache)
+    registry = ServerRegistry(storage, clock)
+    policies = PolicyService(
+        storage,
+        clock,
+        auditor,
+        engine=_engine(settings),
+        cache_seconds=cache,
+        servers=registry,
+    )
     approvals = ApprovalService(storage, clock, auditor, bus)
     pool = UpstreamPool(clock=clock)
     link_secret = settings.notifications.link_secret or _link_secret_file(settings)
@@ -159,7 +100,7 @@ async def open_hub(
     try:
         custody, custody_notes = _custody(settings, storage, clock, auditor)
     except BaseException:  # e.g. a bad PRELOOP_SECRETS_KEYS: nothing is left open
-        await _close_bus(bus)
+        await close_bus(bus)
         if opened_here:
             await storage.close()
         raise
@@ -202,6 +143,15 @@ async def open_hub(
         instance_id=new_id("inst"),
         lease_seconds=settings.server.lease_seconds,
     )
+    catalog = CatalogService(storage, clock, auditor, cache_seconds=cache)
+    mcp_servers = McpServers(
+        registry,
+        auditor=auditor,
+        identity=identity,
+        policies=policies,
+        pool=pool,
+        configure=lambda server: upstream_config(server, settings),
+    )
     return Hub(
         settings=settings,
         storage=storage,
@@ -212,13 +162,16 @@ async def open_hub(
         bus=bus,
         approvals=approvals,
         pool=pool,
-        catalog=CatalogService(storage, clock, auditor, cache_seconds=cache),
-        firewall=FirewallService(
+        catalog=catalog,
+        mcp_servers=mcp_servers,
+        tool_calls=ToolCalls(
             clock=clock,
             auditor=auditor,
             policies=policies,
             approvals=approvals,
             upstream=pool,
+            servers=mcp_servers,
+            pins=catalog,
             heartbeat_seconds=settings.mcp.approval_heartbeat_seconds,
             held_calls=_held_calls(custody, storage, clock),
             sync_waits=sync_waits,
@@ -417,12 +370,6 @@ async def open_event_bus(database_url: str) -> EventBus:
     return await PostgresEventBus.connect(normalize_database_url(database_url))
 
 
-async def _close_bus(bus: EventBus) -> None:
-    close = getattr(bus, "close", None)
-    if close is not None:
-        await close()
-
-
 def upstream_config(server: McpServer, settings: Settings) -> UpstreamConfig:
     """A stored server definition, its ``${NAME}`` references resolved only through
     ``PRELOOP_MCP_ENV_ALLOW``."""
@@ -436,28 +383,8 @@ def upstream_config(server: McpServer, settings: Settings) -> UpstreamConfig:
 async def start_upstreams(hub: Hub) -> None:
     """Connect (in the background) to every MCP server of the default account. A server
     whose definition cannot be resolved is skipped, with a note saying why."""
-    for problem in await sync_upstreams(hub):
+    for problem in await hub.mcp_servers.sync():
         hub.notes.append(problem)
-
-
-async def sync_upstreams(hub: Hub) -> list[str]:
-    """Make the pool match the default account's stored servers: add new ones, reconnect
-    changed ones, drop removed ones (a no-op when nothing changed). Returns the problems."""
-    account = await hub.identity.default_account()
-    problems: list[str] = []
-    wanted: set[str] = set()
-    for server in await hub.storage.servers.list(account.id):
-        try:
-            config = upstream_config(server, hub.settings)
-        except (ConfigError, msgspec.ValidationError) as exc:
-            log.warning("MCP server %s not started: %s", server.name, exc)
-            problems.append(f"MCP server {server.name} not started: {exc}")
-            continue
-        wanted.add(server.name)
-        await hub.pool.replace(config)
-    for name in set(hub.pool.names()) - wanted:
-        await hub.pool.remove(name)
-    return problems
 
 
 def _engine(settings: Settings) -> CelEngine:

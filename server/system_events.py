@@ -7,7 +7,7 @@ of its upstream MCP servers.
 
 These facts are not in the audit log (a flapping upstream would flood it, and a replica's life
 is not an account's business record), so the server publishes them itself. They belong to the
-default account: the pool holds the default account's servers only (server/bootstrap.py), and
+default account: the pool holds the default account's servers only (hub/mcp_servers.py), and
 the replicas are the installation's, whose operator is that account. The supervisor reports
 synchronously from its own task, so changes are queued and published by one task, in order.
 The audited system facts (policy applied, tool blocked, notification failed) are published by

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request
 
 from hub.keys import Caller
-from server.bootstrap import Hub
+from server.hub_services import Hub
 
 
 def hub_of(request: Request[Any, Any, Any]) -> Hub:

@@ -12,12 +12,11 @@ from litestar.params import FromPath, JSONBody
 
 from hub.catalog import definition_diff, is_blocked
 from hub.errors import NotFoundError, ValidationError
-from hub.ids import new_id
 from hub.policy.model import McpServerSpec, Transport
 from hub.records import McpServer, ToolRecord
 from server.api.deps import caller_of, hub_of
 from server.auth import ADMIN, READ, roles
-from server.bootstrap import Hub, sync_upstreams
+from server.hub_services import Hub
 
 
 class ServerBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -148,43 +147,14 @@ class ServerController(Controller):
     async def add(self, request: Request[Any, Any, Any], data: JSONBody[ServerBody]) -> ServerView:
         """Register (or replace) a server by hand; the pool connects to it."""
         hub, caller = hub_of(request), caller_of(request)
-        spec = _spec_of(data)
-        config = msgspec.to_builtins(spec)
-        config.pop("name", None)
-        config.pop("transport", None)
-        existing = await hub.storage.servers.get(caller.account_id, spec.name)
-        now = hub.clock.now()
-        server = McpServer(
-            id=existing.id if existing else new_id("srv"),
-            account_id=caller.account_id,
-            name=spec.name,
-            transport=str(spec.transport),
-            config=config,
-            source="api",
-            created_at=existing.created_at if existing else now,
-            updated_at=now,
-        )
-        await hub.storage.servers.upsert(server)
-        await hub.auditor.record(
-            caller.account_id,
-            "server.added",
-            caller.key_id,
-            {"server": spec.name, "transport": server.transport, "replaced": bool(existing)},
-        )
-        await sync_upstreams(hub)
+        server = await hub.mcp_servers.add(caller.account_id, _spec_of(data), actor=caller.key_id)
         return _server_view(hub, server)
 
     @delete("/{name:str}", opt=roles(ADMIN), status_code=204)
     async def remove(self, request: Request[Any, Any, Any], name: FromPath[str]) -> None:
         """Forget a server and disconnect from it."""
-        hub, caller = hub_of(request), caller_of(request)
-        await _stored(hub, caller.account_id, name)
-        await hub.storage.servers.remove(caller.account_id, name)
-        if name in hub.pool.names():
-            await hub.pool.remove(name)
-        await hub.auditor.record(
-            caller.account_id, "server.removed", caller.key_id, {"server": name}
-        )
+        caller = caller_of(request)
+        await hub_of(request).mcp_servers.remove(caller.account_id, name, actor=caller.key_id)
 
     @get("/{name:str}/tools", opt=roles(READ))
     async def tools(self, request: Request[Any, Any, Any], name: FromPath[str]) -> list[ToolView]:

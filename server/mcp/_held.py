@@ -2,7 +2,7 @@
 
 When a call waits for an asynchronous approval, the firewall answers at once with
 ``{approval_id, status, ...}`` as ``structuredContent`` and in ``_meta["ai.preloop/decision"]``
-(hub.firewall.info_result). A tool with an ``outputSchema`` cannot carry that: the schema
+(server/mcp/_answers.py). A tool with an ``outputSchema`` cannot carry that: the schema
 describes the tool's own result, and the MCP SDK client validates every successful result
 against it (and rejects one without structured content). So for such a tool the edge turns
 the answer into ``isError`` without ``structuredContent``; the approval id stays in the text
@@ -12,20 +12,6 @@ and in ``_meta`` (docs/decisions/0045).
 from __future__ import annotations
 
 from typing import Any
-
-from hub.firewall import META_KEY
-
-
-def is_held(result: dict[str, Any]) -> bool:
-    """Whether ``result`` is Preloop's own successful answer about a call that has not run
-    (held for approval, hub.firewall.info_result) and carries structured content."""
-    meta = (result.get("_meta") or {}).get(META_KEY)
-    return (
-        isinstance(meta, dict)
-        and "approval_id" in meta
-        and not result.get("isError")
-        and "structuredContent" in result
-    )
 
 
 def unstructured(result: dict[str, Any]) -> dict[str, Any]:

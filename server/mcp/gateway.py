@@ -7,10 +7,11 @@
              asks for one, and the built-in ``get_approval_status``
              (only the tools the key's allow-list matches, hub/allowlist.py, and that the
              policy may let run, CompiledPolicy.may_run: a hidden tool is still refused)
-          ─▶ tools/call, resources/read, prompts/get: a viewer or approver key ─▶ refused,
-             audited, never forwarded (only agent and admin keys act; docs/decisions/0044)
-          ─▶ tools/call: outside the key's allow-list or pinned-changed tool ─▶ refused;
-             else FirewallService.call
+          ─▶ resources/read, prompts/get: a viewer or approver key ─▶ refused, audited,
+             never forwarded (only agent and admin keys act; docs/decisions/0044)
+          ─▶ tools/call: the tool-call pipeline (hub/tool_calls: role, allow-list, pinning,
+             policy, approval, forward, record) ─▶ its outcome as the result
+             (server/mcp/_answers.py)
           ─▶ resources, resource templates, prompts: every upstream of the account, passed
              through (audited, not decided by policy; docs/decisions/0006, server/mcp/_content.py)
           ◀─ list-changed notifications of the upstreams, relayed to every session of the
@@ -21,10 +22,11 @@ A call waiting for approval stops waiting (its request withdrawn) once its HTTP 
 ended: Preloop keeps no event store, so an answer can reach the agent only on the connection
 that asked (docs/decisions/0009).
 
-Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
-every result against the negotiated era's schema before sending it in any case). A held
-call's answer never breaks the tool's output schema: for a tool with one it is ``isError``
-without ``structuredContent`` (docs/decisions/0045).
+The upstream servers an account reaches come from hub/mcp_servers.py (the pool follows a newly
+applied policy there). Results are the outcome's JSON (an upstream's bytes unchanged) validated
+into the SDK's result model (the SDK checks every result against the negotiated era's schema
+before sending it in any case). A held call's answer never breaks the tool's output schema:
+for a tool with one it is ``isError`` without ``structuredContent`` (docs/decisions/0045).
 """
 
 from __future__ import annotations
@@ -47,37 +49,37 @@ from hub import __version__
 from hub.allowlist import key_allows
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
 from hub.events import SYSTEM_TOPIC, PolicyApplied
-from hub.firewall import (
-    JUSTIFICATION_ARG,
-    STATUS_TOOL,
-    CallRequest,
-    Progress,
-    error_result,
-)
 from hub.keys import ACTING_ROLES, Caller
 from hub.passthrough import PROMPT_GET, RESOURCE_READ
 from hub.policy.model import JustificationMode
+from hub.tool_calls import (
+    JUSTIFICATION_ARG,
+    KEY_ROLE_RULE,
+    STATUS_TOOL,
+    Held,
+    Progress,
+    exposed_name,
+    role_refusal,
+    split_name,
+)
 from hub.tool_results import ToolResult
 from server.auth import bearer_token
-from server.bootstrap import sync_upstreams
 from server.errors import error_body, status_of
+from server.mcp._answers import answer, result_of
 from server.mcp._content import UpstreamContent, shown
-from server.mcp._held import is_held, unstructured
+from server.mcp._held import unstructured
 from server.mcp._ids import checked
 from server.mcp._relay import ListChangedRelay, NotifyingServer
 from server.mcp.upstream import UpstreamError
 
 if TYPE_CHECKING:
-    from server.bootstrap import Hub
+    from server.hub_services import Hub
 
 log = logging.getLogger("preloop.mcp")
 
-SEPARATOR = "__"
 CALLER_KEY = "preloop_caller"
 ENDED_KEY = "preloop_exchange_ended"  # set once the HTTP exchange carrying a request ended
 SESSION_HEADER = b"mcp-session-id"
-KEY_ALLOW_LIST_RULE = "key-allow-list"  # the audit's rule for a call outside the key's list
-KEY_ROLE_RULE = "key-role"  # the audit's rule for a call by a key whose role runs nothing
 MAX_BOUND_SESSIONS = 10_000  # the SDK's own default limit of live sessions
 
 Ctx = ServerRequestContext[Any, Any]
@@ -102,20 +104,6 @@ STATUS_TOOL_DEFINITION: dict[str, Any] = {
 }
 
 
-def exposed_name(server: str, tool: str) -> str:
-    """The name an agent sees: always ``<server>__<tool>`` (docs/decisions/0004)."""
-    return f"{server}{SEPARATOR}{tool}"
-
-
-def split_name(name: str, servers: list[str]) -> tuple[str, str] | None:
-    """(server, tool) for an exposed name; the longest matching server name wins."""
-    for server in sorted(servers, key=len, reverse=True):
-        prefix = server + SEPARATOR
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return server, name[len(prefix) :]
-    return None
-
-
 def caller_of(ctx: Ctx) -> Caller:
     request = ctx.request
     scope = getattr(request, "scope", None) or {}
@@ -129,15 +117,6 @@ def _account_of(ctx: Ctx) -> str | None:
     scope = getattr(ctx.request, "scope", None) or {}
     caller = (scope.get("state") or {}).get(CALLER_KEY)
     return caller.account_id if isinstance(caller, Caller) else None
-
-
-def role_refusal(caller: Caller, what: str) -> str:
-    """Why a key whose role runs nothing may not do ``what`` (docs/decisions/0044)."""
-    return (
-        f"Refused by Preloop: API key {caller.key_id} has role {caller.role.value}, which may "
-        f"not {what}; only agent and admin keys may (viewer keys read, approver keys read and "
-        "decide)."
-    )
 
 
 def _upstream_failure(exc: PreloopError) -> MCPError:
@@ -216,8 +195,6 @@ class Gateway:
             ),
         )
         self._session_keys: dict[str, str] = {}  # MCP session id -> the key that opened it
-        self._synced_version: int | None = None  # the policy version the pool follows
-        self._sync_lock = asyncio.Lock()
         # Input schemas of the tools as last listed, by exposed name. The SDK checks a
         # tools/call's ``Mcp-Param-*`` headers against them; without this lookup it would run
         # a whole tools/list (every upstream, the catalogue) before every call.
@@ -285,19 +262,6 @@ class Gateway:
         finally:
             ended.set()  # a handler still running now can no longer answer on this exchange
 
-    async def _follow_policy(self, account_id: str) -> None:
-        """After a policy apply, reconnect the pool to the servers it now declares."""
-        active = await self.hub.policies.active(account_id)
-        version = active[0].version if active is not None else None
-        if version == self._synced_version:
-            return
-        async with self._sync_lock:
-            if version == self._synced_version:
-                return
-            for problem in await sync_upstreams(self.hub):
-                log.warning("%s", problem)
-            self._synced_version = version
-
     def _bind(self, session: str, key_id: str) -> None:
         if session in self._session_keys:
             return
@@ -347,13 +311,8 @@ class Gateway:
         return self._schemas.get(name)
 
     async def _servers(self, caller: Caller) -> list[str]:
-        # The pool holds the default account's servers only (server/bootstrap.py): another
-        # account never reaches them, even through a server of the same name.
-        if caller.account_id != (await self.hub.identity.default_account()).id:
-            return []
-        await self._follow_policy(caller.account_id)
-        # The pool follows the stored servers: the API adds and removes them in both.
-        return sorted(self.hub.pool.names())
+        # The default account's servers only, the pool following the policy (hub/mcp_servers.py).
+        return await self.hub.mcp_servers.names(caller.account_id)
 
     async def _list_tools(
         self, ctx: Ctx, params: types.PaginatedRequestParams | None
@@ -422,10 +381,12 @@ class Gateway:
         """One ``tools/call`` by ``caller`` (however it reached the edge), answered as the
         result to send: the upstream's own, or Preloop's refusal or held answer (which never
         breaks the tool's output schema)."""
-        result = await self._call(caller, name, arguments, session, progress, gone)
-        if is_held(result) and await self._has_output_schema(caller, name):
-            result = unstructured(result)
-        return ToolResult.of(result)
+        outcome = await self.hub.tool_calls.call(
+            caller, name, arguments, session=session, progress=progress, gone=gone
+        )
+        if isinstance(outcome, Held) and await self._has_output_schema(caller, name):
+            return ToolResult.of(unstructured(answer(outcome)))
+        return result_of(outcome)
 
     async def _has_output_schema(self, caller: Caller, name: str) -> bool:
         """Whether the tool agents know as ``name`` declares an output schema: as last
@@ -446,111 +407,6 @@ class Gateway:
             if definition.get("name") == target[1]:
                 return definition.get("outputSchema") is not None
         return True
-
-    async def _call(
-        self,
-        caller: Caller,
-        name: str,
-        arguments: dict[str, Any],
-        session: str,
-        progress: Progress | None,
-        gone: Callable[[], Awaitable[Any]] | None,
-    ) -> dict[str, Any]:
-        if not caller.has(*ACTING_ROLES):  # before anything runs, get_approval_status too
-            return await self._refuse(
-                session,
-                caller,
-                name,
-                arguments,
-                KEY_ROLE_RULE,
-                role_refusal(caller, "call tools"),
-            )
-        if name == STATUS_TOOL:
-            approval_id = arguments.get("approval_id")
-            if not isinstance(approval_id, str) or not approval_id:
-                return error_result("get_approval_status needs an approval_id (a string).")
-            return await self.hub.firewall.approval_status(caller, approval_id)
-        if not key_allows(caller, name):
-            # The same answer whether or not the tool exists: it reveals no hidden tool.
-            return await self._refuse(
-                session,
-                caller,
-                name,
-                arguments,
-                KEY_ALLOW_LIST_RULE,
-                f"Refused by Preloop: this API key may not use the tool {name!r} (it is "
-                "not in the key's tool allow-list).",
-            )
-        target = split_name(name, await self._servers(caller))
-        if target is None:
-            return error_result(
-                f"Unknown tool {name!r}: Preloop names tools <server>__<tool>; "
-                "list the tools to see them."
-            )
-        server, tool = target
-        if await self.hub.catalog.blocked(caller.account_id, server, tool):
-            message = (
-                f"Refused by Preloop: the definition of tool {tool!r} on server {server!r} "
-                "changed since it was approved. An administrator must review it and run "
-                f"'preloop servers accept {server} {tool}'."
-            )
-            await self._record_refusal(
-                caller,
-                {
-                    "server": server,
-                    "tool": tool,
-                    "args": {k: v for k, v in arguments.items() if k != JUSTIFICATION_ARG},
-                    "session": session,
-                    "decision": "deny",
-                    "rule": "tool-pinning",
-                    "status": "blocked",
-                },
-            )
-            return error_result(message, decision="deny", rule="tool-pinning")
-        return await self.hub.firewall.call(
-            caller,
-            CallRequest(server=server, tool=tool, arguments=arguments, session=session),
-            progress=progress,
-            gone=gone,
-        )
-
-    async def _refuse(
-        self,
-        session: str,
-        caller: Caller,
-        name: str,
-        arguments: dict[str, Any],
-        rule: str,
-        message: str,
-    ) -> dict[str, Any]:
-        """Refuse (and audit) a call before the policy sees it: the key's role or its tool
-        allow-list does not let it through."""
-        try:
-            target = split_name(name, await self._servers(caller))
-        except PreloopError:  # the database failed: the record names the tool as called
-            target = None
-        server, tool = target if target is not None else ("", name)
-        await self._record_refusal(
-            caller,
-            {
-                "server": server,
-                "tool": tool,
-                "args": {k: v for k, v in arguments.items() if k != JUSTIFICATION_ARG},
-                "session": session,
-                "decision": "deny",
-                "rule": rule,
-                "status": "denied",
-            },
-        )
-        return error_result(message, decision="deny", rule=rule)
-
-    async def _record_refusal(self, caller: Caller, audit: dict[str, Any]) -> None:
-        """Record a call refused before the firewall: nothing ran, so when the record cannot
-        be written the refusal still goes to the agent (hub.firewall does the same)."""
-        try:
-            await self.hub.auditor.record(caller.account_id, "tool.call", caller.key_id, audit)
-        except PreloopError as exc:
-            log.warning("tool.call record of a refused call was not written: %s", exc.message)
 
     # -- resources, resource templates, prompts (docs/decisions/0006) ------------------------
 

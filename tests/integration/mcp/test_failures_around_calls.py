@@ -55,7 +55,7 @@ async def test_owed_audit_records_get_their_last_attempt_when_an_earlier_close_f
         drained.append(True)
 
     monkeypatch.setattr(hub.model_gateway, "close", fails)
-    monkeypatch.setattr(hub.firewall, "drain", drain)
+    monkeypatch.setattr(hub.tool_calls, "drain", drain)
     with pytest.raises(RuntimeError):
         await hub.close()
     assert [True] == drained

@@ -8,11 +8,11 @@ from hub.allowlist import ALWAYS_ALLOWED, MAX_PATTERNS, check_patterns, key_allo
 from hub.auditing import Auditor
 from hub.clock import FrozenClock
 from hub.errors import ValidationError
-from hub.firewall import STATUS_TOOL
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
 from hub.records import Role
+from hub.tool_calls import STATUS_TOOL
 
 
 def caller(*tools: str) -> Caller:

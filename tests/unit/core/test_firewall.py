@@ -1,4 +1,5 @@
-"""The firewall's call path against the in-memory hub and a recording upstream."""
+"""The tool-call pipeline's policy and approval path against the in-memory hub and a recording
+upstream; outcomes rendered as the MCP edge answers them (server/mcp/_answers.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from hub.auditing import Auditor
 from hub.clock import FrozenClock
 from hub.errors import ConflictError, PreloopError
 from hub.events import InMemoryEventBus
-from hub.firewall import CallRequest, FirewallService, Progress
 from hub.held_calls import HeldCalls, Sealer
 from hub.identity import IdentityService
 from hub.keys import Caller
@@ -23,6 +23,10 @@ from hub.memory import InMemoryStorage
 from hub.policy_versions import PolicyService
 from hub.ports import AuditQuery, AuditStore
 from hub.records import ApprovalStatus, AuditDraft, AuditEvent, Role
+from hub.sync_waits import SyncWaits
+from hub.tool_calls import STATUS_TOOL, Pins, Progress, ToolCalls, exposed_name
+from hub.tool_results import ToolResult
+from server.mcp._answers import answer
 
 POLICY = """
 version: "1.0"
@@ -49,6 +53,15 @@ tools:
 """
 
 
+class CallRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One call of an upstream tool, as a test writes it."""
+
+    server: str
+    tool: str
+    arguments: dict[str, Any] = {}
+    session: str = ""
+
+
 class RecordingUpstream:
     """Answers like an MCP server would, and remembers every call it got."""
 
@@ -56,17 +69,88 @@ class RecordingUpstream:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.fail = False
 
-    async def call_tool(
+    async def forward(
         self, name: str, tool: str, arguments: dict[str, Any], *, progress: Progress | None = None
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         self.calls.append((name, tool, arguments))
         if self.fail:
             raise PreloopError("upstream exited")
-        return {
-            "content": [{"type": "text", "text": f"ran {arguments}"}],
-            "structuredContent": {"ok": True},
-            "isError": False,
-        }
+        return ToolResult.of(
+            {
+                "content": [{"type": "text", "text": f"ran {arguments}"}],
+                "structuredContent": {"ok": True},
+                "isError": False,
+            }
+        )
+
+
+class StaticServers:
+    """The upstream servers the test policy's tools live on."""
+
+    names_ = ("fs", "shell", "x")
+
+    async def names(self, account_id: str) -> list[str]:
+        return list(self.names_)
+
+
+class NoPins:
+    """Tool pinning with nothing changed."""
+
+    async def blocked(self, account_id: str, server: str, tool: str) -> bool:
+        return False
+
+
+def tool_calls(
+    *,
+    clock: FrozenClock,
+    auditor: Auditor,
+    policies: PolicyService,
+    approvals: ApprovalService,
+    upstream: RecordingUpstream,
+    heartbeat_seconds: float = 10.0,
+    held_calls: HeldCalls | None = None,
+    sync_waits: SyncWaits | None = None,
+    pins: Pins | None = None,
+) -> ToolCalls:
+    """The pipeline on the test's parts, every test server known and (unless ``pins`` says
+    otherwise) no tool's definition changed."""
+    return ToolCalls(
+        clock=clock,
+        auditor=auditor,
+        policies=policies,
+        approvals=approvals,
+        upstream=upstream,
+        servers=StaticServers(),
+        pins=pins or NoPins(),
+        heartbeat_seconds=heartbeat_seconds,
+        held_calls=held_calls,
+        sync_waits=sync_waits,
+    )
+
+
+async def run(
+    pipeline: ToolCalls,
+    caller: Caller,
+    request: CallRequest,
+    *,
+    progress: Progress | None = None,
+    gone: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """The call through the pipeline, answered as the MCP edge answers it."""
+    outcome = await pipeline.call(
+        caller,
+        exposed_name(request.server, request.tool),
+        dict(request.arguments),
+        session=request.session,
+        progress=progress,
+        gone=gone,
+    )
+    return answer(outcome)
+
+
+async def poll(pipeline: ToolCalls, caller: Caller, approval_id: str) -> dict[str, Any]:
+    """The built-in get_approval_status, answered as the MCP edge answers it."""
+    return answer(await pipeline.call(caller, STATUS_TOOL, {"approval_id": approval_id}))
 
 
 class RoundTripAudit:
@@ -91,7 +175,7 @@ class RoundTripAudit:
 
 
 class World(msgspec.Struct):
-    firewall: FirewallService
+    tool_calls: ToolCalls
     approvals: ApprovalService
     identity: IdentityService
     storage: InMemoryStorage
@@ -100,6 +184,19 @@ class World(msgspec.Struct):
     bus: InMemoryEventBus
     agent: Caller
     approver: Caller
+
+    async def call(
+        self,
+        caller: Caller,
+        request: CallRequest,
+        *,
+        progress: Progress | None = None,
+        gone: Callable[[], Any] | None = None,
+    ) -> dict[str, Any]:
+        return await run(self.tool_calls, caller, request, progress=progress, gone=gone)
+
+    async def approval_status(self, caller: Caller, approval_id: str) -> dict[str, Any]:
+        return await poll(self.tool_calls, caller, approval_id)
 
     async def audit(self) -> list[dict[str, Any]]:
         account = await self.identity.default_account()
@@ -123,7 +220,7 @@ async def make_world(
     bus = InMemoryEventBus()
     approvals = ApprovalService(storage, clock, auditor, bus)
     upstream = upstream or RecordingUpstream()
-    firewall = FirewallService(
+    pipeline = tool_calls(
         clock=clock,
         auditor=auditor,
         policies=policies,
@@ -138,7 +235,7 @@ async def make_world(
         return await identity.authenticate(created.secret)
 
     return World(
-        firewall=firewall,
+        tool_calls=pipeline,
         approvals=approvals,
         bus=bus,
         identity=identity,
@@ -156,7 +253,7 @@ def bash(command: str, **extra: Any) -> CallRequest:
 
 async def test_allow_forwards_without_the_justification_and_audits() -> None:
     world = await make_world()
-    result = await world.firewall.call(world.agent, bash("ls", justification="look"))
+    result = await world.call(world.agent, bash("ls", justification="look"))
     assert result["structuredContent"] == {"ok": True}
     assert world.upstream.calls == [("shell", "bash", {"command": "ls"})]
     [event] = await world.audit()
@@ -167,7 +264,7 @@ async def test_allow_forwards_without_the_justification_and_audits() -> None:
 
 async def test_deny_never_reaches_the_upstream() -> None:
     world = await make_world()
-    result = await world.firewall.call(world.agent, bash("rm -rf /"))
+    result = await world.call(world.agent, bash("rm -rf /"))
     assert result["isError"] is True
     assert "no deleting" in result["content"][0]["text"]
     assert result["_meta"]["ai.preloop/decision"]["rule"] == "shell/bash#1"
@@ -178,7 +275,7 @@ async def test_deny_never_reaches_the_upstream() -> None:
 
 async def test_no_policy_denies() -> None:
     world = await make_world(policy=None)
-    result = await world.firewall.call(world.agent, bash("ls"))
+    result = await world.call(world.agent, bash("ls"))
     assert result["isError"] is True
     assert "no policy" in result["content"][0]["text"]
     assert world.upstream.calls == []
@@ -186,9 +283,7 @@ async def test_no_policy_denies() -> None:
 
 async def test_required_justification_missing_is_refused_with_instructions() -> None:
     world = await make_world()
-    result = await world.firewall.call(
-        world.agent, CallRequest(server="fs", tool="write", arguments={})
-    )
+    result = await world.call(world.agent, CallRequest(server="fs", tool="write", arguments={}))
     assert result["isError"] is True
     assert "justification" in result["content"][0]["text"]
     assert world.upstream.calls == []
@@ -196,9 +291,7 @@ async def test_required_justification_missing_is_refused_with_instructions() -> 
 
 async def test_evaluation_error_never_allows() -> None:
     world = await make_world()
-    result = await world.firewall.call(
-        world.agent, CallRequest(server="x", tool="strict", arguments={})
-    )
+    result = await world.call(world.agent, CallRequest(server="x", tool="strict", arguments={}))
     assert result["isError"] is True
     assert world.upstream.calls == []
     [event] = await world.audit()
@@ -208,7 +301,7 @@ async def test_evaluation_error_never_allows() -> None:
 async def test_upstream_failure_is_an_error_result_and_audited() -> None:
     world = await make_world()
     world.upstream.fail = True
-    result = await world.firewall.call(world.agent, bash("ls"))
+    result = await world.call(world.agent, bash("ls"))
     assert result["isError"] is True
     assert "upstream exited" in result["content"][0]["text"]
     [event] = await world.audit()
@@ -228,7 +321,7 @@ async def test_sync_approval_heartbeats_then_runs_once_approved(watched: bool) -
         first_beat.set()
 
     call = asyncio.create_task(
-        world.firewall.call(world.agent, bash("deploy api"), progress=progress, gone=gone)
+        world.call(world.agent, bash("deploy api"), progress=progress, gone=gone)
     )
     await asyncio.wait_for(first_beat.wait(), timeout=10)
     assert world.upstream.calls == []
@@ -262,7 +355,7 @@ async def test_sync_approval_heartbeats_then_runs_once_approved(watched: bool) -
 
 async def test_sync_approval_denied_returns_the_comment() -> None:
     world = await make_world(heartbeat=0.01)
-    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api")))
+    call = asyncio.create_task(world.call(world.agent, bash("deploy api")))
     pending = await _first_pending(world)
     await world.approvals.decide(
         world.agent.account_id,
@@ -281,7 +374,7 @@ async def test_sync_approval_denied_returns_the_comment() -> None:
 
 async def test_sync_approval_expiry_refuses() -> None:
     world = await make_world(heartbeat=0.01)
-    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api")))
+    call = asyncio.create_task(world.call(world.agent, bash("deploy api")))
     await _first_pending(world)
     world.clock.advance(61)
     assert await world.approvals.expire_due() == 1
@@ -293,7 +386,7 @@ async def test_sync_approval_expiry_refuses() -> None:
 
 async def test_disconnect_while_waiting_cancels_the_request() -> None:
     world = await make_world(heartbeat=0.01)
-    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api")))
+    call = asyncio.create_task(world.call(world.agent, bash("deploy api")))
     pending = await _first_pending(world)
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -310,11 +403,11 @@ async def test_a_cancellation_delivered_again_still_withdraws_and_audits() -> No
     world = await make_world(heartbeat=0.01)
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(world.firewall.call, world.agent, bash("deploy api"))
+            tg.start_soon(world.call, world.agent, bash("deploy api"))
             pending = await _first_pending(world)
             await anyio.wait_all_tasks_blocked()  # the call waits for the decision
             scope.cancel()
-    await world.firewall.drain()
+    await world.tool_calls.drain()
     after = await world.approvals.get(world.agent.account_id, pending.id)
     assert after.status is ApprovalStatus.CANCELLED
     [event] = await world.audit()
@@ -329,9 +422,9 @@ class BlockingUpstream(RecordingUpstream):
         super().__init__()
         self.running = asyncio.Event()
 
-    async def call_tool(
+    async def forward(
         self, name: str, tool: str, arguments: dict[str, Any], *, progress: Progress | None = None
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         self.calls.append((name, tool, arguments))
         self.running.set()
         await asyncio.Event().wait()
@@ -343,17 +436,17 @@ async def test_a_poll_cancelled_while_its_approved_call_runs_still_records_the_c
     # server stops): the call ran, so its tool.call record is written, like call()'s.
     upstream = BlockingUpstream()
     world = await make_world(upstream=upstream)
-    held = await world.firewall.call(world.agent, bash("release v9"))
+    held = await world.call(world.agent, bash("release v9"))
     approval_id = held["structuredContent"]["approval_id"]
     await world.approvals.decide(
         world.agent.account_id, approval_id, approver=world.approver, approve=True
     )
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(world.firewall.approval_status, world.agent, approval_id)
+            tg.start_soon(world.approval_status, world.agent, approval_id)
             await upstream.running.wait()
             scope.cancel()
-    await world.firewall.drain()
+    await world.tool_calls.drain()
     assert [("shell", "bash", {"command": "release v9"})] == upstream.calls
     account = await world.identity.default_account()
     attempt, *_ = [
@@ -370,7 +463,7 @@ async def test_a_poll_cancelled_while_its_approved_call_runs_still_records_the_c
 async def test_an_agent_gone_while_waiting_never_runs_the_call() -> None:
     world = await make_world(heartbeat=0.01)
     gone = asyncio.Event()
-    call = asyncio.create_task(world.firewall.call(world.agent, bash("deploy api"), gone=gone.wait))
+    call = asyncio.create_task(world.call(world.agent, bash("deploy api"), gone=gone.wait))
     pending = await _first_pending(world)
     gone.set()
     result = await asyncio.wait_for(call, timeout=10)
@@ -399,7 +492,7 @@ async def test_gone_matters_only_while_waiting_for_approval() -> None:
     async def already_gone() -> None:
         return None
 
-    result = await world.firewall.call(world.agent, bash("ls"), gone=already_gone)
+    result = await world.call(world.agent, bash("ls"), gone=already_gone)
     assert result["structuredContent"] == {"ok": True}
     [event] = await world.audit()
     assert event["status"] == "ok"
@@ -407,20 +500,20 @@ async def test_gone_matters_only_while_waiting_for_approval() -> None:
 
 async def test_async_approval_runs_exactly_once_for_its_caller() -> None:
     world = await make_world()
-    first = await world.firewall.call(world.agent, bash("release v2"))
+    first = await world.call(world.agent, bash("release v2"))
     approval_id = first["structuredContent"]["approval_id"]
     assert first["structuredContent"]["status"] == "pending"
     assert world.upstream.calls == []
-    pending = await world.firewall.approval_status(world.agent, approval_id)
+    pending = await world.approval_status(world.agent, approval_id)
     assert pending["structuredContent"]["status"] == "pending"
-    stranger = await world.firewall.approval_status(world.approver, approval_id)
+    stranger = await world.approval_status(world.approver, approval_id)
     assert stranger["isError"] is True
 
     await world.approvals.decide(
         world.agent.account_id, approval_id, approver=world.approver, approve=True
     )
-    ran = await world.firewall.approval_status(world.agent, approval_id)
-    again = await world.firewall.approval_status(world.agent, approval_id)
+    ran = await world.approval_status(world.agent, approval_id)
+    again = await world.approval_status(world.agent, approval_id)
     assert ran["structuredContent"] == {"ok": True}
     assert again == ran
     assert world.upstream.calls == [("shell", "bash", {"command": "release v2"})]
@@ -428,7 +521,7 @@ async def test_async_approval_runs_exactly_once_for_its_caller() -> None:
 
 async def test_async_approval_denied_poll_says_so() -> None:
     world = await make_world()
-    first = await world.firewall.call(world.agent, bash("release v3"))
+    first = await world.call(world.agent, bash("release v3"))
     approval_id = first["structuredContent"]["approval_id"]
     await world.approvals.decide(
         world.agent.account_id,
@@ -437,7 +530,7 @@ async def test_async_approval_denied_poll_says_so() -> None:
         approve=False,
         comment="not yet",
     )
-    polled = await world.firewall.approval_status(world.agent, approval_id)
+    polled = await world.approval_status(world.agent, approval_id)
     assert polled["isError"] is True
     assert "not yet" in polled["content"][0]["text"]
     assert world.upstream.calls == []

@@ -1,5 +1,5 @@
-"""Nothing runs that cannot be recorded (docs/decisions/0047): the firewall against an
-in-memory audit store that fails like an unreachable database."""
+"""Nothing runs that cannot be recorded (docs/decisions/0047): the tool-call pipeline
+against an in-memory audit store that fails like an unreachable database."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import asyncio
 from typing import Any
 
 from hub.errors import StorageError, ValidationError
-from hub.firewall import Progress
 from hub.ports import AuditStore
 from hub.records import ApprovalStatus, AuditDraft, AuditEvent
+from hub.tool_calls import Progress
+from hub.tool_results import ToolResult
 from tests.unit.core.test_firewall import (
     RecordingUpstream,
     RoundTripAudit,
@@ -42,12 +43,12 @@ class BreakingUpstream(RecordingUpstream):
 
     audit: BreakableAudit | None = None
 
-    async def call_tool(
+    async def forward(
         self, name: str, tool: str, arguments: dict[str, Any], *, progress: Progress | None = None
-    ) -> dict[str, Any]:
+    ) -> ToolResult:
         assert self.audit is not None
         self.audit.broken = True
-        return await super().call_tool(name, tool, arguments, progress=progress)
+        return await super().forward(name, tool, arguments, progress=progress)
 
 
 async def broken_world(upstream: RecordingUpstream | None = None) -> tuple[World, BreakableAudit]:
@@ -77,11 +78,11 @@ def assert_refused_for_the_audit(result: dict[str, Any]) -> None:
 async def test_an_allowed_call_is_never_forwarded_when_its_record_cannot_be_written() -> None:
     world, audit = await broken_world()
     audit.broken = True
-    result = await world.firewall.call(world.agent, bash("ls"))
+    result = await world.call(world.agent, bash("ls"))
     assert_refused_for_the_audit(result)
     assert [] == world.upstream.calls
     audit.broken = False  # the database is back: the call runs, recorded twice
-    ran = await world.firewall.call(world.agent, bash("ls"))
+    ran = await world.call(world.agent, bash("ls"))
     assert {"ok": True} == ran["structuredContent"]
     assert [("shell", "bash", {"command": "ls"})] == world.upstream.calls
     assert ["tool.attempt", "tool.call"] == await kinds(world)
@@ -93,12 +94,12 @@ async def test_a_record_that_fails_after_the_call_ran_is_written_once_the_store_
     upstream = BreakingUpstream()
     world, audit = await broken_world(upstream)
     upstream.audit = audit
-    result = await world.firewall.call(world.agent, bash("ls"))
+    result = await world.call(world.agent, bash("ls"))
     # It ran: the agent gets its answer (calling again would repeat the side effect).
     assert {"ok": True} == result["structuredContent"]
     assert ["tool.attempt"] == await kinds(world)  # recorded before it was forwarded
     audit.broken = False
-    await world.firewall.drain()  # the owed record's retry, at once
+    await world.tool_calls.drain()  # the owed record's retry, at once
     assert ["tool.attempt", "tool.call"] == await kinds(world)
     account = await world.identity.default_account()
     attempt, done = [
@@ -110,7 +111,7 @@ async def test_a_record_that_fails_after_the_call_ran_is_written_once_the_store_
 
 async def test_an_approved_sync_call_is_not_run_when_its_record_cannot_be_written() -> None:
     world, audit = await broken_world()
-    waiting = asyncio.ensure_future(world.firewall.call(world.agent, bash("deploy api")))
+    waiting = asyncio.ensure_future(world.call(world.agent, bash("deploy api")))
     pending = await _first_pending(world)
     audit.break_after = "approval.decided"  # the decision is recorded, then the store fails
     await world.approvals.decide(
@@ -126,18 +127,18 @@ async def test_an_approved_sync_call_is_not_run_when_its_record_cannot_be_writte
 
 async def test_an_approved_async_call_runs_once_only_after_its_record_can_be_written() -> None:
     world, audit = await broken_world()
-    held = await world.firewall.call(world.agent, bash("release v2"))
+    held = await world.call(world.agent, bash("release v2"))
     approval_id = held["structuredContent"]["approval_id"]
     await world.approvals.decide(
         world.agent.account_id, approval_id, approver=world.approver, approve=True
     )
     audit.broken = True
-    refused = await world.firewall.approval_status(world.agent, approval_id)
+    refused = await world.approval_status(world.agent, approval_id)
     assert_refused_for_the_audit(refused)
     assert [] == world.upstream.calls
     audit.broken = False  # the call is still held: the next poll runs it, once
-    ran = await world.firewall.approval_status(world.agent, approval_id)
-    again = await world.firewall.approval_status(world.agent, approval_id)
+    ran = await world.approval_status(world.agent, approval_id)
+    again = await world.approval_status(world.agent, approval_id)
     assert {"ok": True} == ran["structuredContent"]
     assert ran == again
     assert [("shell", "bash", {"command": "release v2"})] == world.upstream.calls
@@ -159,7 +160,7 @@ class UnreachableApprovals:
 async def test_a_database_failure_before_forwarding_is_a_clear_refusal() -> None:
     world = await make_world()
     world.storage.approvals = UnreachableApprovals(world.storage.approvals)  # type: ignore[assignment]
-    result = await world.firewall.call(world.agent, bash("deploy api"))
+    result = await world.call(world.agent, bash("deploy api"))
     assert result["isError"] is True
     text = result["content"][0]["text"]
     assert text.startswith("Not run: Preloop's database failed")
@@ -186,7 +187,7 @@ class UnstorableResults:
 async def test_an_approved_call_whose_result_cannot_be_stored_is_answered_and_recorded() -> None:
     world = await make_world(heartbeat=0.01)
     world.storage.approvals = UnstorableResults(world.storage.approvals)  # type: ignore[assignment]
-    waiting = asyncio.ensure_future(world.firewall.call(world.agent, bash("deploy api")))
+    waiting = asyncio.ensure_future(world.call(world.agent, bash("deploy api")))
     pending = await _first_pending(world)
     await world.approvals.decide(
         world.agent.account_id, pending.id, approver=world.approver, approve=True
@@ -208,7 +209,7 @@ class UnstorableRequests(UnreachableApprovals):
 async def test_a_request_the_store_refuses_is_a_clear_refusal_and_recorded() -> None:
     world = await make_world()
     world.storage.approvals = UnstorableRequests(world.storage.approvals)  # type: ignore[assignment]
-    result = await world.firewall.call(world.agent, bash("deploy api\x00"))
+    result = await world.call(world.agent, bash("deploy api\x00"))
     assert result["isError"] is True
     assert "cannot store" in result["content"][0]["text"]
     assert [] == world.upstream.calls
@@ -226,7 +227,7 @@ class UnreadableIds(UnreachableApprovals):
 async def test_a_poll_the_store_refuses_is_a_clear_refusal() -> None:
     world = await make_world()
     world.storage.approvals = UnreadableIds(world.storage.approvals)  # type: ignore[assignment]
-    result = await world.firewall.approval_status(world.agent, "apr_\x00")
+    result = await world.approval_status(world.agent, "apr_\x00")
     assert result["isError"] is True
     assert "cannot store" in result["content"][0]["text"]
     assert [] == world.upstream.calls
@@ -252,7 +253,7 @@ async def test_a_sync_wait_that_fails_withdraws_its_request() -> None:
     world = await make_world(heartbeat=0.01)
     flaky = FlakyReads(world.storage.approvals)
     world.storage.approvals = flaky  # type: ignore[assignment]
-    waiting = asyncio.ensure_future(world.firewall.call(world.agent, bash("deploy api")))
+    waiting = asyncio.ensure_future(world.call(world.agent, bash("deploy api")))
     pending = await _first_pending(world)
     flaky.fail_next = 1  # the wait's next look at the request fails
     result = await asyncio.wait_for(waiting, timeout=10)

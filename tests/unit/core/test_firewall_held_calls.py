@@ -6,19 +6,26 @@ from __future__ import annotations
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.events import InMemoryEventBus
-from hub.firewall import FirewallService
 from hub.held_calls import HeldCalls
 from hub.policy_versions import PolicyService
+from hub.tool_calls import ToolCalls
 from server.custody.local import Keyring, KeyringSealer, new_key_entry
-from tests.unit.core.test_firewall import RecordingUpstream, World, bash, make_world
+from tests.unit.core.test_firewall import (
+    RecordingUpstream,
+    World,
+    bash,
+    make_world,
+    poll,
+    tool_calls,
+)
 
 SEALER = KeyringSealer(Keyring.parse(new_key_entry()))
 
 
-def replica(world: World, upstream: RecordingUpstream) -> FirewallService:
-    """Another firewall on the same store: a second replica, or this one restarted."""
+def replica(world: World, upstream: RecordingUpstream) -> ToolCalls:
+    """Another pipeline on the same store: a second replica, or this one restarted."""
     auditor = Auditor(world.storage.audit, world.clock)
-    return FirewallService(
+    return tool_calls(
         clock=world.clock,
         auditor=auditor,
         policies=PolicyService(world.storage, world.clock, auditor),
@@ -29,7 +36,7 @@ def replica(world: World, upstream: RecordingUpstream) -> FirewallService:
 
 
 async def held_and_approved(world: World, command: str) -> str:
-    held = await world.firewall.call(world.agent, bash(command, token="hunter2"))
+    held = await world.call(world.agent, bash(command, token="hunter2"))
     approval_id: str = held["structuredContent"]["approval_id"]
     await world.approvals.decide(
         world.agent.account_id, approval_id, approver=world.approver, approve=True
@@ -42,9 +49,9 @@ async def test_another_replica_runs_the_approved_call_once() -> None:
     approval_id = await held_and_approved(world, "release v2")
     other = RecordingUpstream()
 
-    ran = await replica(world, other).approval_status(world.agent, approval_id)
-    again = await replica(world, other).approval_status(world.agent, approval_id)
-    on_a = await world.firewall.approval_status(world.agent, approval_id)
+    ran = await poll(replica(world, other), world.agent, approval_id)
+    again = await poll(replica(world, other), world.agent, approval_id)
+    on_a = await world.approval_status(world.agent, approval_id)
 
     assert {"ok": True} == ran["structuredContent"]
     assert ran == again == on_a
@@ -58,8 +65,8 @@ async def test_after_a_restart_the_approved_call_runs_once() -> None:
     approval_id = await held_and_approved(world, "release v3")
     restarted = replica(world, world.upstream)  # nothing held in its memory
 
-    ran = await restarted.approval_status(world.agent, approval_id)
-    again = await restarted.approval_status(world.agent, approval_id)
+    ran = await poll(restarted, world.agent, approval_id)
+    again = await poll(restarted, world.agent, approval_id)
 
     assert {"ok": True} == ran["structuredContent"]
     assert ran == again
@@ -70,7 +77,7 @@ async def test_after_a_restart_the_approved_call_runs_once() -> None:
 
 async def test_the_real_arguments_are_stored_sealed_only() -> None:
     world = await make_world(sealer=SEALER)
-    held = await world.firewall.call(world.agent, bash("release v4", token="hunter2"))
+    held = await world.call(world.agent, bash("release v4", token="hunter2"))
     approval_id = held["structuredContent"]["approval_id"]
 
     kept = await world.storage.held_calls.get(world.agent.account_id, approval_id)
@@ -82,14 +89,14 @@ async def test_the_real_arguments_are_stored_sealed_only() -> None:
 
 async def test_a_denied_call_is_forgotten_when_its_agent_learns_of_it() -> None:
     world = await make_world(sealer=SEALER)
-    held = await world.firewall.call(world.agent, bash("release v5"))
+    held = await world.call(world.agent, bash("release v5"))
     approval_id = held["structuredContent"]["approval_id"]
     assert await world.storage.held_calls.get(world.agent.account_id, approval_id) is not None
     await world.approvals.decide(
         world.agent.account_id, approval_id, approver=world.approver, approve=False
     )
 
-    polled = await replica(world, world.upstream).approval_status(world.agent, approval_id)
+    polled = await poll(replica(world, world.upstream), world.agent, approval_id)
 
     assert polled["isError"] is True
     assert await world.storage.held_calls.get(world.agent.account_id, approval_id) is None

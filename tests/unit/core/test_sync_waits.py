@@ -1,7 +1,7 @@
 """A sync call whose process died: any process's sweep cancels its request once the lease ran
 out, tells the approvers (the decided event) and records the cut-off call (docs/decisions/0049).
 
-Process A holds the call through the real firewall path, then stops: its clock-driven lease is
+Process A holds the call through the real tool-call pipeline, then stops: its clock-driven lease is
 never renewed and nothing wakes it (its own event bus; a heartbeat of an hour).
 """
 
@@ -19,13 +19,20 @@ from hub.approvals import APPROVALS_TOPIC, ApprovalService
 from hub.auditing import Auditor
 from hub.errors import ConflictError, StorageError
 from hub.events import ApprovalDecided, InMemoryEventBus
-from hub.firewall import FirewallService
 from hub.policy_versions import PolicyService
 from hub.ports import SyncWaitStore
 from hub.records import ApprovalStatus, SyncWait
 from hub.scheduler import ApprovalScheduler
 from hub.sync_waits import CRASHED, SyncWaits
-from tests.unit.core.test_firewall import RecordingUpstream, World, bash, make_world
+from hub.tool_calls import ToolCalls
+from tests.unit.core.test_firewall import (
+    RecordingUpstream,
+    World,
+    bash,
+    make_world,
+    run,
+    tool_calls,
+)
 
 LEASE = 30.0
 LEASE_PAST = timedelta(seconds=LEASE + 1)
@@ -48,7 +55,7 @@ async def held_by_a_process_that_dies(world: World) -> tuple[str, asyncio.Task[o
     auditor = Auditor(world.storage.audit, world.clock)
     bus = InMemoryEventBus()
     approvals = ApprovalService(world.storage, world.clock, auditor, bus)
-    a = FirewallService(
+    a = tool_calls(
         clock=world.clock,
         auditor=auditor,
         policies=PolicyService(world.storage, world.clock, auditor),
@@ -60,7 +67,7 @@ async def held_by_a_process_that_dies(world: World) -> tuple[str, asyncio.Task[o
         ),
     )
     async with bus.subscribe(APPROVALS_TOPIC) as events:
-        call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+        call = asyncio.ensure_future(run(a, world.agent, bash("deploy api")))
         opened = await asyncio.wait_for(anext(aiter(events)), timeout=10)
     await anyio.wait_all_tasks_blocked()  # A stored its wait and waits for the decision
     return opened.request_id, call
@@ -152,9 +159,9 @@ class SlowToAcknowledge:
         await asyncio.Event().wait()  # the acknowledgement never comes
 
 
-def firewall_with(world: World, store: Any, upstream: RecordingUpstream) -> FirewallService:
+def pipeline_with(world: World, store: Any, upstream: RecordingUpstream) -> ToolCalls:
     auditor = Auditor(world.storage.audit, world.clock)
-    return FirewallService(
+    return tool_calls(
         clock=world.clock,
         auditor=auditor,
         policies=PolicyService(world.storage, world.clock, auditor),
@@ -168,8 +175,8 @@ def firewall_with(world: World, store: Any, upstream: RecordingUpstream) -> Fire
 async def test_a_call_cancelled_while_its_wait_is_stored_leaves_no_wait() -> None:
     world = await make_world()
     store = SlowToAcknowledge(world.storage.sync_waits)
-    a = firewall_with(world, store, RecordingUpstream())
-    call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+    a = pipeline_with(world, store, RecordingUpstream())
+    call = asyncio.ensure_future(run(a, world.agent, bash("deploy api")))
     await asyncio.wait_for(store.written.wait(), timeout=10)
     await stop(call)
     await a.drain()
@@ -198,9 +205,9 @@ async def test_a_call_that_ran_is_never_recorded_as_cut_off_by_a_later_sweep() -
     # wait. The approved call was claimed and ran: no "it will never run" record.
     world = await make_world()
     upstream = RecordingUpstream()
-    a = firewall_with(world, Unreleasable(world.storage.sync_waits), upstream)
+    a = pipeline_with(world, Unreleasable(world.storage.sync_waits), upstream)
     async with world.bus.subscribe(APPROVALS_TOPIC) as events:
-        call = asyncio.ensure_future(a.call(world.agent, bash("deploy api")))
+        call = asyncio.ensure_future(run(a, world.agent, bash("deploy api")))
         opened = await asyncio.wait_for(anext(aiter(events)), timeout=10)
     await world.approvals.decide(
         world.agent.account_id, opened.request_id, approver=world.approver, approve=True

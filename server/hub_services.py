@@ -1,0 +1,113 @@
+"""The services of one running Preloop process (:class:`Hub`), as request handlers see them.
+
+Built by the composition root (server/bootstrap.py); the request path (server/api,
+server/mcp) imports this module for the type, never the composition root itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hub.approvals import ApprovalService
+from hub.auditing import Auditor
+from hub.catalog import CatalogService
+from hub.clock import Clock
+from hub.devices import DeviceService
+from hub.events import EventBus
+from hub.gateway.budgets import BudgetService
+from hub.gateway.custody import Custody
+from hub.gateway.ledger import UsageLedger
+from hub.gateway.pricing import PriceBook
+from hub.gateway.providers import ProviderService
+from hub.gateway.runtime import RuntimeService
+from hub.identity import IdentityService
+from hub.links import LinkSigner
+from hub.mcp_servers import McpServers
+from hub.notifications import NotificationDispatch
+from hub.passthrough import PassThroughService
+from hub.policy_versions import PolicyService
+from hub.ports import Storage
+from hub.scheduler import ApprovalScheduler
+from hub.settings import Settings
+from hub.tool_calls import ToolCalls
+from server.mcp.upstream import UpstreamConfig, UpstreamPool
+
+if TYPE_CHECKING:
+    from bots.mattermost import MattermostNotifier
+    from server.gateway.proxy import GatewayProxy
+
+
+@dataclass
+class Hub:
+    """Everything a request handler needs, built once per process."""
+
+    settings: Settings
+    storage: Storage
+    clock: Clock
+    auditor: Auditor
+    identity: IdentityService
+    policies: PolicyService
+    bus: EventBus
+    approvals: ApprovalService
+    pool: UpstreamPool
+    catalog: CatalogService
+    mcp_servers: McpServers[UpstreamConfig]  # registering servers; the pool follows them
+    tool_calls: ToolCalls  # every tool call's pipeline (hub/tool_calls)
+    passthrough: PassThroughService
+    links: LinkSigner
+    notifications: NotificationDispatch
+    scheduler: ApprovalScheduler
+    devices: DeviceService
+    # gateway: custody
+    custody: Custody
+    model_router: ProviderService  # the ModelRouter; also manages providers
+    gateway_auth: RuntimeService  # the GatewayAuth
+    runtime: RuntimeService  # flow executions and runtime tokens
+    # the model gateway's pricing, budgets and usage ledger (hub/gateway)
+    prices: PriceBook
+    budgets: BudgetService
+    ledger: UsageLedger
+    # the model gateway's HTTP edge (server/gateway): built from the parts above
+    model_gateway: GatewayProxy = field(init=False)
+    mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
+    notes: list[str] = field(default_factory=list)  # printed once the server is up
+
+    def __post_init__(self) -> None:
+        from server.gateway.proxy import GatewayProxy  # aiohttp: only when a hub opens
+
+        self.model_gateway = GatewayProxy(
+            auth=self.gateway_auth,
+            router=self.model_router,
+            prices=self.prices,
+            budgets=self.budgets,
+            ledger=self.ledger,
+            clock=self.clock,
+            settings=self.settings.gateway,
+        )
+        self.approvals.reviewer.gateway = self.model_gateway  # ai workflows ask through it
+
+    async def close(self) -> None:
+        try:
+            try:
+                await self.approvals.stop_reviews()  # AI reviews still asking a model
+                await self.model_gateway.close()  # its upstream pool; before the ledger closes
+            finally:
+                try:  # owed tool.call records get their last attempt whatever failed before
+                    await self.tool_calls.drain()  # records of calls cancelled at shutdown
+                finally:
+                    await self.pool.close()
+        finally:
+            try:
+                await close_bus(self.bus)
+            finally:
+                try:
+                    await self.ledger.close()  # queued usage records are written first
+                finally:
+                    await self.storage.close()
+
+
+async def close_bus(bus: EventBus) -> None:
+    close = getattr(bus, "close", None)
+    if close is not None:
+        await close()
