@@ -16,7 +16,7 @@
 Per call, only what depends on the call is done (``preloop bench policy`` measures it): the
 programs are compiled at load; each tool's decision plan (its rules with their programs and
 quick checks, and every decision that does not depend on the call: matched rules, the
-fallback, a missing justification) is built on the tool's first call and reused; the call's
+fallback, a missing justification) is built at load, with the index; the call's
 activation is built and prepared for the engine once per call, on the first rule that needs
 it; and a rule whose answer a quick check (:mod:`hub.policy._precheck`) is certain of, in
 Python, from the call's values (``args.command.startsWith('ls')`` on a string) is not handed
@@ -140,8 +140,8 @@ class _Plan:
 
 
 class CompiledPolicy:
-    """A validated policy with its CEL compiled and its tools indexed. Immutable (its
-    decision plans are a cache, filled on each tool's first call)."""
+    """A validated policy with its CEL compiled, its tools indexed and their decision plans
+    built. Immutable."""
 
     def __init__(
         self,
@@ -163,8 +163,8 @@ class CompiledPolicy:
         for server, name in sorted(self._index):
             if server != ANY_SERVER:
                 self._servers[name] = (*self._servers.get(name, ()), server)
-        self._plans: dict[tuple[str, str], _Plan] = {}
         self._quick: dict[str, QuickCheck | None] = {}
+        self._plans = {key: self._plan(entry) for key, entry in self._index.items()}
 
     def __repr__(self) -> str:
         return (
@@ -221,7 +221,7 @@ class CompiledPolicy:
         key = (call.server, call.tool)  # exact first, then server-less, as lookup()
         if not call.server or key not in self._index:
             key = (ANY_SERVER, call.tool)
-        plan = self._plans.get(key) or self._plan(key)
+        plan = self._plans.get(key)
         if plan is None:
             return self._unknown(call)
         if plan.unjustified is not None and not (call.justification or "").strip():
@@ -253,12 +253,8 @@ class CompiledPolicy:
             return step.matched
         return plan.fallback
 
-    def _plan(self, key: tuple[str, str]) -> _Plan | None:
-        """The decision plan of the tool indexed under ``key``, built on its first call;
-        ``None`` if the policy does not list it."""
-        entry = self._index.get(key)
-        if entry is None:
-            return None
+    def _plan(self, entry: CompiledTool) -> _Plan:
+        """A tool's decision plan (built at load)."""
         label = entry.tool.label
         steps = tuple(
             _Step(
@@ -281,15 +277,13 @@ class CompiledPolicy:
                 explanation=f"tool '{label}' has justification: required and the call gave none",
                 mode=entry.tool.justification,
             )
-        plan = _Plan(
+        return _Plan(
             tool=entry.tool,
             steps=steps,
             needs_activation=any(step.program is not None for step in steps),
             unjustified=unjustified,
             fallback=self._fallback(entry, len(entry.rules)),
         )
-        self._plans[key] = plan  # a race builds an equal plan twice; either one is right
-        return plan
 
     def _quick_check(self, rule: CompiledRule) -> QuickCheck | None:
         if rule.expression is None or rule.program is None:
