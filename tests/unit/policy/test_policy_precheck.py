@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.policy import (
+    Action,
     CelPythonEngine,
     engine_named,
     load_cases_file,
@@ -276,3 +277,32 @@ def test_shipped_policies_decide_alike_with_quick_checks(path: Path) -> None:
 
     for case in load_cases_file(path.with_name(f"{path.stem}.cases.yaml")):
         assert slow.decide(case.to_call()) == fast.decide(case.to_call()), case.name
+
+
+@pytest.mark.parametrize("engine", ["cel-rust", "cel-python"])
+@pytest.mark.parametrize(
+    "odd", [2**64, -(2**63) - 1, {1, 2}, object()], ids=["2**64", "-2**63-1", "set", "object"]
+)
+def test_a_value_cel_cannot_represent_still_fails_closed(engine: str, odd: Any) -> None:
+    """The quick check could answer this rule (and allow), but the reference engine cannot
+    take the call's values at all: the decision is the evaluation error's, never an allow."""
+    text = """
+version: "1.0"
+metadata: {name: odd}
+defaults: {action: allow, on_error: deny}
+tools:
+  - name: bash
+    conditions:
+      - {expression: "args.command.startsWith('ls')", action: allow}
+"""
+    fast = load_policy(text, engine=engine_named(engine))
+    slow = load_policy(text, engine=engine_named("cel-python"), prechecks=False)
+    call = bench_call(0)
+    call = type(call)(**{**_fields(call), "tool": "bash", "args": {"command": "ls", "n": odd}})
+
+    decision = fast.decide(call)
+
+    assert slow.decide(call) == decision
+    assert Action.DENY is decision.action
+    assert decision.error is not None
+    assert "bash#1" == decision.rule
