@@ -32,6 +32,7 @@ the decision tests run with and without quick checks (``load_policy(..., prechec
 from __future__ import annotations
 
 import operator
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,6 +70,7 @@ _WRAPPERS = frozenset(
     | {"unary", "member", "primary"}
 )
 _literals = celpy.Environment()
+_literals_lock = threading.Lock()  # policies load in threads; the parser holds its text
 
 
 class _NoCheck(Exception):
@@ -231,7 +233,8 @@ def _literal(node: Any) -> Any:
     """The value of a string or int literal, as cel-python reads it (escapes, raw strings)."""
     if not isinstance(node, lark.Tree) or node.data != "literal" or len(node.children) != 1:
         raise _NoCheck
-    value = _literals.program(_literals.compile(str(node.children[0]))).evaluate({})
+    with _literals_lock:
+        value = _literals.program(_literals.compile(str(node.children[0]))).evaluate({})
     if isinstance(value, celtypes.StringType):
         return str(value)
     if type(value) is celtypes.IntType and _INT_MIN <= int(value) <= _INT_MAX:
