@@ -112,12 +112,13 @@ class PolicySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     cel_engine: Annotated[
         str,
         msgspec.Meta(
-            pattern="^(cel-python|cel-rust)$",
-            description="CEL engine for policy conditions: cel-python (pure Python, the "
-            "default) or cel-rust (the same answers, about 40 times faster; needs the "
-            "'fast' extra).",
+            pattern="^(auto|cel-python|cel-rust)$",
+            description="CEL engine for policy conditions: auto (cel-rust, installed by "
+            "default, else cel-python with a warning), cel-rust (forced: start-up fails "
+            "without it) or cel-python (the pure-Python reference engine, about 50 times "
+            "slower; the same answers).",
         ),
-    ] = "cel-python"
+    ] = "auto"
 
 
 class McpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

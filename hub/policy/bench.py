@@ -7,12 +7,13 @@ rule of each tool allows commands with a tool-specific prefix. Expressions share
 and draw their literals from small pools, as real policies do, so many rules have the same
 text; the loader compiles each distinct text once (the benchmark reports how many there were).
 
-:func:`run_policy_bench` measures, per size and CEL engine (``cel-python``, the default, and
-``cel-rust`` when installed; see :data:`hub.policy.cel.ENGINES`): load (parse + validate +
+:func:`run_policy_bench` measures, per size and CEL engine (``cel-rust``, the default, and
+``cel-python``, the reference; see :data:`hub.policy.cel.ENGINES`): load (parse + validate +
 compile + index + digest), and decision latency for calls that reach the *last* rule of a
 random tool (the slowest path: every rule evaluated) and for tools the policy does not list.
-Every engine of a size decides the same calls. Nothing here asserts on timing; the numbers
-are for ``docs/performance.md``.
+Every engine of a size decides the same calls, with quick checks (``prechecks``) as a server
+runs them, or without. Nothing here asserts on timing; the numbers are for
+``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Latency(msgspec.Struct, frozen=True, kw_only=True):
 
 class BenchResult(msgspec.Struct, frozen=True, kw_only=True):
     engine: str
+    prechecks: bool
     n_tools: int
     rules_per_tool: int
     distinct_expressions: int
@@ -176,17 +178,18 @@ def _measure(policy: CompiledPolicy, calls: Sequence[ToolCall]) -> Latency:
 
 
 def run_policy_bench(
-    sizes: Sequence[int] = (10, 1000, 10000),
+    sizes: Sequence[int] = (10, 100, 1000, 10000),
     decisions: int = 1000,
     progress: Callable[[str], None] | None = None,
     *,
     rules_per_tool: int = 5,
     seed: int = 0,
     engine: str | Sequence[str] = "cel-python",
+    prechecks: bool = True,
 ) -> list[BenchResult]:
     """Load and decide with generated policies of each size, with each CEL engine named in
     ``engine`` (``ValueError`` for an unknown one); one :class:`BenchResult` per size and
-    engine, in that order."""
+    engine, in that order. ``prechecks=False``: every rule goes to the engine."""
     engines = [engine] if isinstance(engine, str) else list(engine)
     for name in engines:
         engine_named(name)  # fail before any work on a name that is not an engine
@@ -205,7 +208,12 @@ def run_policy_bench(
             say(f"[{name}] loading {len(text) / 1e6:.1f} MB of YAML")
             gc.collect()  # the previous policy's garbage is not this load's cost
             start = time.perf_counter_ns()
-            policy = load_policy(text, filename=f"bench-{size}.yaml", engine=engine_named(name))
+            policy = load_policy(
+                text,
+                filename=f"bench-{size}.yaml",
+                engine=engine_named(name),
+                prechecks=prechecks,
+            )
             load_ns = time.perf_counter_ns() - start
             expected = f"{_tool_name(size - 1)}#{rules_per_tool}"
             check = policy.decide(bench_call(size - 1))
@@ -221,6 +229,7 @@ def run_policy_bench(
             results.append(
                 BenchResult(
                     engine=name,
+                    prechecks=prechecks,
                     n_tools=size,
                     rules_per_tool=rules_per_tool,
                     distinct_expressions=len(distinct),

@@ -8,17 +8,21 @@ Programs are compiled once, when a policy loads, and evaluated many times. Resul
 as plain Python values (bool, int, float, str, bytes, list, dict, datetime, timedelta, None)
 so callers and the correctness corpus do not depend on one engine's types.
 
-The default engine is cel-python's *interpreted* runner. Its compiled runner is several times
-faster but mishandles ``has(x) ? … : …``; any runner must pass ``tests/unit/policy/
-cel_corpus.yaml`` before it is registered in :data:`ENGINES`. A second engine, ``cel-rust``
-(:mod:`hub.policy.cel_rust`, on the optional ``common-expression-language`` package), gives
-cel-python's answers much faster; it is registered when that package is installed.
-:func:`engine_named` picks an engine by name.
+Two engines. ``cel-python`` (:class:`CelPythonEngine`, cel-python's *interpreted* runner; its
+compiled runner is faster but mishandles ``has(x) ? … : …``) is the *reference*: every other
+engine must give its answers on ``tests/unit/policy/cel_corpus.yaml`` (each case is run on
+every engine and compared with cel-python's value or error) before it is registered in
+:data:`ENGINES`. ``cel-rust`` (:mod:`hub.policy.cel_rust`, on the ``common-expression-language``
+package, a main dependency) gives cel-python's answers about fifty times faster and is the
+*default* (:func:`default_engine`); where its wheel cannot be installed or does not pass its
+self-test, cel-python is the default and one warning says so (decision 0066).
+:func:`engine_named` picks an engine by name (``auto``: the default).
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -37,8 +41,11 @@ from hub.policy._celcheck import check_tree
 from hub.policy._celtypes import TypeChecker
 
 __all__ = [
+    "AUTO_ENGINE",
     "ENGINES",
+    "FAST_ENGINE",
     "POLICY_VARIABLES",
+    "REFERENCE_ENGINE",
     "CelCompileError",
     "CelEngine",
     "CelEvaluationError",
@@ -48,6 +55,12 @@ __all__ = [
     "default_engine",
     "engine_named",
 ]
+
+log = logging.getLogger("preloop.policy")
+
+REFERENCE_ENGINE = "cel-python"  # the engine the correctness corpus holds the others to
+FAST_ENGINE = "cel-rust"  # the default when it is installed and passes its self-test
+AUTO_ENGINE = "auto"  # engine_named's name for the default engine
 
 POLICY_VARIABLES: frozenset[str] = frozenset(
     {"args", "tool", "principal", "context", "justification"}
@@ -320,32 +333,53 @@ def _to_python(value: Any) -> Any:
     return value
 
 
-def _registered_engines() -> dict[str, Callable[[], CelEngine]]:
+def _registered_engines() -> tuple[dict[str, Callable[[], CelEngine]], str | None]:
+    """The engines that can run here, and why cel-rust cannot (``None`` when it can)."""
     engines: dict[str, Callable[[], CelEngine]] = {CelPythonEngine.name: CelPythonEngine}
-    try:  # optional: needs the ``common-expression-language`` package (extra ``fast``)
+    try:  # a main dependency, but a platform without its wheel installs without it
         from hub.policy.cel_rust import RustCelEngine
-    except ImportError:
-        return engines
+    except ImportError as exc:
+        return engines, str(exc) or type(exc).__name__
     engines[RustCelEngine.name] = RustCelEngine
-    return engines
+    return engines, None
 
 
-ENGINES: Mapping[str, Callable[[], CelEngine]] = _registered_engines()
+_ENGINES, _FAST_MISSING = _registered_engines()
+ENGINES: Mapping[str, Callable[[], CelEngine]] = _ENGINES
+_warned = False
 
 
 def default_engine() -> CelEngine:
+    """cel-rust when it is installed (the default install has it), else cel-python, the
+    reference engine, with one warning per process saying why and what it costs."""
+    global _warned
+    factory = ENGINES.get(FAST_ENGINE)
+    if factory is not None:
+        return factory()
+    if not _warned:
+        _warned = True
+        log.warning(
+            "CEL engine: cel-python (the reference engine) because cel-rust is not usable "
+            "(%s); policy decisions cost about 1 ms per five rules instead of about 20 us. "
+            "Install common-expression-language to use cel-rust.",
+            _FAST_MISSING,
+        )
     return CelPythonEngine()
 
 
 def engine_named(name: str) -> CelEngine:
-    """A new engine of the given name (see :data:`ENGINES`); ``ValueError`` names the ones
-    available when there is no such engine (or its optional package is not installed)."""
-    factory = ENGINES.get(name.strip())
+    """A new engine of the given name (see :data:`ENGINES`; ``auto`` is
+    :func:`default_engine`); ``ValueError`` names the ones available when there is no such
+    engine (or its package is not installed)."""
+    wanted = name.strip()
+    if wanted == AUTO_ENGINE:
+        return default_engine()
+    factory = ENGINES.get(wanted)
     if factory is None:
-        available = ", ".join(sorted(ENGINES))
+        available = ", ".join([AUTO_ENGINE, *sorted(ENGINES)])
         hint = (
-            " (install the 'fast' extra, common-expression-language, for cel-rust)"
-            if name.strip() == "cel-rust"
+            f" (common-expression-language is not usable here: {_FAST_MISSING})"
+            if wanted == FAST_ENGINE
             else ""
         )
         raise ValueError(f"unknown CEL engine '{name}'{hint}; available: {available}")

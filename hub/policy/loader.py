@@ -38,7 +38,7 @@ __all__ = ["load_policy", "load_policy_file"]
 
 
 def load_policy_file(
-    path: str | os.PathLike[str], *, engine: CelEngine | None = None
+    path: str | os.PathLike[str], *, engine: CelEngine | None = None, prechecks: bool = True
 ) -> CompiledPolicy:
     """Read and load a policy file (UTF-8)."""
     filename = os.fspath(path)
@@ -48,13 +48,19 @@ def load_policy_file(
     except (OSError, UnicodeDecodeError) as exc:
         problem = Problem(message=f"cannot read policy file: {exc}", file=filename)
         raise PolicyError([problem]) from exc
-    return load_policy(text, filename=filename, engine=engine)
+    return load_policy(text, filename=filename, engine=engine, prechecks=prechecks)
 
 
 def load_policy(
-    text: str, *, filename: str = "<policy>", engine: CelEngine | None = None
+    text: str,
+    *,
+    filename: str = "<policy>",
+    engine: CelEngine | None = None,
+    prechecks: bool = True,
 ) -> CompiledPolicy:
-    """Validate and compile a policy. Raises :class:`PolicyError` listing every problem."""
+    """Validate and compile a policy. Raises :class:`PolicyError` listing every problem.
+    ``prechecks=False``: every condition goes to the CEL engine (no quick checks; the tests
+    compare decisions with and without them)."""
     engine = engine or default_engine()
     data, source = parse_yaml(text, filename)
     collector = Collector(source)
@@ -65,7 +71,11 @@ def load_policy(
         raise PolicyError(collector.in_file_order())
     digest = policy_digest(export_policy(document))
     return CompiledPolicy(
-        document=document, digest=digest, tools=_index(document, programs), engine=engine
+        document=document,
+        digest=digest,
+        tools=_index(document, programs),
+        engine=engine,
+        prechecks=prechecks,
     )
 
 

@@ -54,7 +54,7 @@ def machine_summary() -> str:
 @bench.command(name="policy")
 @click.option(
     "--sizes",
-    default="10,1000,10000",
+    default="10,100,1000,10000",
     show_default=True,
     help="Policy sizes (tools), comma-separated.",
 )
@@ -74,29 +74,39 @@ def machine_summary() -> str:
     multiple=True,
     metavar="NAME",
     help=(
-        "CEL engine to measure: cel-python (the default engine), cel-rust (when the 'fast' "
-        "extra is installed) or all. Repeatable. Default: all available engines."
+        "CEL engine to measure: cel-rust (the default engine), cel-python (the reference "
+        "engine) or all. Repeatable. Default: all available engines."
     ),
+)
+@click.option(
+    "--prechecks/--no-prechecks",
+    default=True,
+    show_default=True,
+    help="Answer simple rules with quick checks before the engine, as the server does.",
 )
 @json_option
 def policy_bench(
-    sizes: str, rules_per_tool: int, decisions: int, engines: tuple[str, ...], as_json: bool
+    sizes: str,
+    rules_per_tool: int,
+    decisions: int,
+    engines: tuple[str, ...],
+    prechecks: bool,
+    as_json: bool,
 ) -> None:
-    """Policy load time and decision latency (p50, p99) by policy size and CEL engine."""
+    """Policy load time and decision latency (p50, p99) by policy size, for the default CEL
+    engine and the reference engine (cel-python), in one run."""
     import msgspec
 
     from hub.policy.bench import run_policy_bench
-    from hub.policy.cel import ENGINES, default_engine
+    from hub.policy.cel import ENGINES, REFERENCE_ENGINE, default_engine
 
-    try:
-        parsed = tuple(int(s) for s in sizes.split(","))
-    except ValueError as exc:
-        raise click.BadParameter(f"--sizes must be integers separated by commas: {exc}") from exc
-    baseline = default_engine().name
+    parsed = positive_ints(sizes, "--sizes")
+    default = default_engine().name
+    baseline = REFERENCE_ENGINE
     available = sorted(ENGINES, key=lambda name: (name != baseline, name))
     chosen: list[str] = []
     for name in engines or ("all",):
-        names = available if name == "all" else [name]
+        names = sorted(available, key=lambda n: n != default) if name == "all" else [name]
         for engine in names:
             if engine not in ENGINES:
                 raise click.BadParameter(
@@ -112,15 +122,31 @@ def policy_bench(
         decisions=decisions,
         progress=progress,
         engine=chosen,
+        prechecks=prechecks,
     )
+    load = load_summary()
     if as_json:
-        echo_json({"machine": machine_summary(), "results": msgspec.to_builtins(results)})
+        echo_json(
+            {
+                "machine": machine_summary(),
+                "load": load,
+                "default_engine": default,
+                "reference_engine": baseline,
+                "results": msgspec.to_builtins(results),
+            }
+        )
         return
     click.echo(f"machine: {machine_summary()}")
-    click.echo(f"settings: {rules_per_tool} rules per tool, {decisions} decisions per row\n")
-    # How much faster than the default engine each engine evaluates CEL (unknown tools
-    # evaluate none: no comparison there).
+    click.echo(f"load average (1, 5, 15 min): {load}")
+    click.echo(
+        f"settings: {rules_per_tool} rules per tool, {decisions} decisions per row, "
+        f"quick checks {'on' if prechecks else 'off'}; default engine {default}, "
+        f"reference engine {baseline}\n"
+    )
+    # How much faster than the reference engine each engine decides (unknown tools evaluate
+    # no rule: no comparison there).
     base_p50 = {r.n_tools: r.last_rule.p50_us for r in results if r.engine == baseline}
+    roles = {default: "default", baseline: "reference"}
     rows = []
     for r in results:
         for kind, latency in (("last rule", r.last_rule), ("unknown tool", r.unknown_tool)):
@@ -130,12 +156,13 @@ def policy_bench(
                 if kind == "last rule" and r.engine != baseline and reference and latency.p50_us
                 else "-"
             )
+            role = roles.get(r.engine)
             rows.append(
                 [
                     r.n_tools,
                     r.n_tools * r.rules_per_tool,
                     r.distinct_expressions,
-                    r.engine,
+                    f"{r.engine} ({role})" if role else r.engine,
                     f"{r.load_ms:.0f}",
                     kind,
                     f"{latency.p50_us:.1f}",
@@ -157,6 +184,23 @@ def policy_bench(
         f"p50 vs {baseline}",
     ]
     click.echo(table(headers, rows))
+    summary = [r for r in results if r.engine == default]
+    if summary:
+        p50s = " / ".join(f"{r.last_rule.p50_us:.1f}" for r in summary)
+        counts = " / ".join(f"{r.n_tools:,}" for r in summary)
+        click.echo(
+            f"\n{rules_per_tool}-rule tool, last rule, default engine ({default}): "
+            f"p50 {p50s} us at {counts} tools"
+        )
+
+
+def load_summary() -> str:
+    """The machine's load average now, for the record next to the figures."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 @bench.command(name="mcp")

@@ -81,3 +81,21 @@ async def test_cel_engine_setting_chooses_the_engine(tmp_path: Path) -> None:
     assert active[1].engine.name == "cel-rust"
     with pytest.raises(ConfigError, match="PRELOOP_POLICY_CEL_ENGINE"):
         make_settings(tmp_path, PRELOOP_POLICY_CEL_ENGINE="cel-java")
+
+
+@pytest.mark.parametrize(
+    ("setting", "engine"),
+    [(None, "cel-rust"), ("auto", "cel-rust"), ("cel-python", "cel-python")],
+)
+async def test_the_default_engine_is_cel_rust_and_cel_python_can_be_forced(
+    tmp_path: Path, setting: str | None, engine: str
+) -> None:
+    env = {} if setting is None else {"PRELOOP_POLICY_CEL_ENGINE": setting}
+    settings = make_settings(tmp_path, **env)
+    hub = await open_hub(settings, storage=InMemoryStorage())
+    await first_start(hub)
+    account = await hub.identity.default_account()
+    active = await hub.policies.active(account.id)
+
+    assert active is not None
+    assert engine == active[1].engine.name

@@ -123,6 +123,11 @@ class RustCelProgram:
         self._callbacks = translation.callbacks if translation is not None else ()
 
     @property
+    def tree(self) -> Any:
+        """cel-python's checked parse tree of the expression."""
+        return self._fallback.tree
+
+    @property
     def native(self) -> bool:
         """Whether Rust evaluates this expression (else cel-python always does)."""
         return self._program is not None

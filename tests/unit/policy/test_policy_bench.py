@@ -60,7 +60,9 @@ def test_run_policy_bench_measures_each_engine_per_size() -> None:
 
 
 def test_run_policy_bench_refuses_an_unknown_engine() -> None:
-    with pytest.raises(ValueError, match="unknown CEL engine 'cel-go'; available: cel-python"):
+    with pytest.raises(
+        ValueError, match="unknown CEL engine 'cel-go'; available: auto, cel-python"
+    ):
         run_policy_bench(sizes=(3,), decisions=5, engine=["cel-python", "cel-go"])
 
 
@@ -73,8 +75,25 @@ def test_bench_command_compares_all_engines_by_default() -> None:
     header = next(line for line in result.stdout.splitlines() if line.startswith("TOOLS"))
     assert "ENGINE" in header
     assert "P50 VS CEL-PYTHON" in header
-    for name in ENGINES:
-        assert sum(f"  {name}  " in line for line in result.stdout.splitlines()) == 2
+    lines = result.stdout.splitlines()
+    for label in ("  cel-rust (default)  ", "  cel-python (reference)  "):
+        assert sum(label in line for line in lines) == 2  # last rule, unknown tool
+    assert "5-rule tool, last rule, default engine (cel-rust): p50 " in result.stdout
+    assert "load average (1, 5, 15 min): " in result.stdout
+
+
+def test_bench_command_measures_10_to_10000_tools_by_default() -> None:
+    from server.cli.bench import policy_bench
+
+    sizes = next(p for p in policy_bench.params if p.name == "sizes")
+
+    assert "10,100,1000,10000" == sizes.default
+
+
+def test_bench_measures_without_quick_checks_when_asked() -> None:
+    results = run_policy_bench(sizes=(3,), decisions=5, engine="cel-rust", prechecks=False)
+
+    assert [False] == [r.prechecks for r in results]
 
 
 def test_bench_command_runs_the_engines_it_is_given_and_prints_json() -> None:

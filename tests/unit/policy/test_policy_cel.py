@@ -1,8 +1,13 @@
-"""CEL engines: the correctness corpus (run against every registered engine) and the details
-the policy engine relies on (compile errors with columns, one-line evaluation errors)."""
+"""CEL engines: the correctness corpus (run against every registered engine, and every engine's
+answer compared with the reference engine's, cel-python), the choice of the default engine, and
+the details the policy engine relies on (compile errors with columns, one-line evaluation
+errors)."""
 
 from __future__ import annotations
 
+import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +16,14 @@ import yaml
 
 from hub.policy.cel import (
     ENGINES,
+    FAST_ENGINE,
+    REFERENCE_ENGINE,
     CelCompileError,
     CelEngine,
     CelEvaluationError,
     CelPythonEngine,
     default_engine,
+    engine_named,
 )
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "cel_corpus.yaml").read_text(encoding="utf-8"))
@@ -54,8 +62,79 @@ def test_corpus(engine_name: str, case: dict[str, Any]) -> None:
     assert type(value) is type(case["expect"])
 
 
-def test_default_engine_is_registered() -> None:
-    assert default_engine().name in ENGINES
+def answer(engine: CelEngine, case: dict[str, Any]) -> tuple[Any, ...]:
+    """What ``engine`` makes of a corpus case: its compile error (message, column, line), its
+    evaluation error (message), or its value with the value's exact type."""
+    try:
+        program = engine.compile(case["expression"])
+    except CelCompileError as exc:
+        return ("compile error", exc.message, exc.column, exc.line)
+    try:
+        value = program.evaluate(engine.prepare(case.get("activation") or {}))
+    except CelEvaluationError as exc:
+        return ("evaluation error", exc.message)
+    if isinstance(value, float) and math.isnan(value):
+        return ("value", float, "nan")
+    return ("value", type(value), repr(value))
+
+
+REFERENCE = CelPythonEngine()
+OTHERS = {name: ENGINES[name]() for name in sorted(ENGINES) if name != REFERENCE_ENGINE}
+
+
+def test_the_default_install_has_both_engines() -> None:
+    assert {REFERENCE_ENGINE, FAST_ENGINE} <= set(ENGINES)
+    assert REFERENCE_ENGINE == REFERENCE.name
+
+
+@pytest.mark.parametrize("engine_name", sorted(OTHERS))
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_corpus_answers_are_the_reference_engines(engine_name: str, case: dict[str, Any]) -> None:
+    """Every case, on every engine, gives exactly cel-python's answer: the same value of the
+    same type, or the same error with the same message (and column, for compile errors)."""
+    assert answer(REFERENCE, case) == answer(OTHERS[engine_name], case)
+
+
+def test_the_default_engine_is_cel_rust_when_installed() -> None:
+    assert FAST_ENGINE == default_engine().name
+    assert FAST_ENGINE == engine_named("auto").name
+    assert REFERENCE_ENGINE == engine_named("cel-python").name
+
+
+def test_without_cel_rust_the_default_is_cel_python_with_one_warning() -> None:
+    """A platform without the common-expression-language wheel: cel-python decides, and one
+    log line (however many policies load) says why and what it costs."""
+    code = """
+import importlib.abc, logging, sys
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "cel" or name.startswith("cel."):
+            raise ImportError("no wheel for this platform")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
+from hub.policy import ENGINES, default_engine, engine_named, load_policy
+print(sorted(ENGINES), default_engine().name, engine_named("auto").name)
+policy = load_policy("{version: '1.0', metadata: {name: x}, tools: [{name: t}]}")
+print(policy.engine.name)
+try:
+    engine_named("cel-rust")
+except ValueError as exc:
+    print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    lines = done.stdout.splitlines()
+    assert "['cel-python'] cel-python cel-python" == lines[0]
+    assert "cel-python" == lines[1]
+    assert lines[2].startswith("unknown CEL engine 'cel-rust' (common-expression-language")
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("preloop.policy")]
+    assert 1 == len(warnings), done.stderr
+    assert "cel-python (the reference engine) because cel-rust is not usable" in warnings[0]
 
 
 @pytest.mark.parametrize(
