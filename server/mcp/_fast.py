@@ -135,6 +135,14 @@ def _error(request_id: int | str, error: ErrorData) -> bytes:
     return _encode(body)
 
 
+class _Flight:
+    """A handshake-era call in flight here, and whether its client cancelled it."""
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.cancelled = False
+
+
 class _Exchange:
     """One HTTP response being written: JSON until it commits to an SSE stream."""
 
@@ -162,6 +170,9 @@ class _Exchange:
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._body(message, more=False)
 
+    async def ping(self) -> None:
+        await self._body(b": ping\r\n\r\n", more=True)
+
     async def _body(self, body: bytes, *, more: bool) -> None:
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
@@ -175,7 +186,8 @@ class _Exchange:
 
 
 class FastCalls:
-    """Answers the tools/call POSTs it can (see the module docstring); counts them."""
+    """Answers the tools/call POSTs it can (see the module docstring); logs each at debug
+    level (the tests read which path answered from it)."""
 
     def __init__(
         self,
@@ -190,8 +202,7 @@ class FastCalls:
         self._input_schema = input_schema
         self._server_info = server_info
         self._ready: dict[str, str] = {}  # handshake-era session -> its negotiated version
-        self._in_flight: dict[tuple[str, int | str], anyio.CancelScope] = {}
-        self.served = 0  # tools/call requests answered here
+        self._in_flight: dict[tuple[str, int | str], _Flight] = {}
 
     def ready(self, session: str, version: str, limit: int) -> None:
         """Session ``session`` finished ``initialize`` at ``version``."""
@@ -252,7 +263,6 @@ class FastCalls:
         token = (call.params.meta or {}).get("progressToken")
         if isinstance(token, bool) or not isinstance(token, int | str):
             token = None
-        self.served += 1
         log.debug("tools/call %s answered on the fast path", call.params.name)
         if transport is None:
             await self._serve_modern(caller, call, arguments, token, receive, send)
@@ -298,8 +308,10 @@ class FastCalls:
     ) -> None:
         exchange = _Exchange(send, [])
         progress = _progress(exchange, token) if token is not None else None
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_keep_alive, exchange, receive, tasks.cancel_scope, True)
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.get_running_loop().create_task(_keep_alive(exchange, receive, task))
+        try:
             try:
                 result = await self._call_tool(
                     caller, call.params.name, arguments, progress=progress, gone=exchange.gone.wait
@@ -309,7 +321,12 @@ class FastCalls:
                 await exchange.finish(_error(call.id, error), _status(error.code))
             else:
                 await exchange.finish(_answer(call.id, self._stamped(result.json)))
-            tasks.cancel_scope.cancel()
+        except asyncio.CancelledError:
+            if not exchange.gone.is_set():
+                raise  # not the client's doing (the server stops)
+            task.uncancel()  # the client closed the stream: the call is withdrawn, as in the SDK
+        finally:
+            watcher.cancel()
 
     async def _serve_session(
         self,
@@ -324,36 +341,41 @@ class FastCalls:
         exchange = _Exchange(send, [(b"mcp-session-id", session.encode("latin-1"))])
         await exchange.stream()  # the SDK's transport commits its SSE stream at once
         progress = _progress(exchange, token) if token is not None else None
+        task = asyncio.current_task()
+        assert task is not None
+        flight = _Flight(task)
         key = (session, call.id)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_keep_alive, exchange, receive, tasks.cancel_scope, False)
-            with anyio.CancelScope() as scope:
-                self._in_flight[key] = scope
-                try:
-                    result = await self._call_tool(
-                        caller,
-                        call.params.name,
-                        arguments,
-                        session=session,
-                        progress=progress,
-                        gone=exchange.gone.wait,
-                    )
-                except Exception as exc:  # as the SDK's dispatcher maps a handler's failure
-                    error = handler_exception_to_error_data(exc)
-                    if error is None:
-                        log.exception("tools/call %s raised", call.params.name)
-                        error = ErrorData(code=0, message=str(exc))
-                    message = _error(call.id, error)
-                else:
-                    message = _answer(call.id, result.json)
-                finally:
-                    if self._in_flight.get(key) is scope:
-                        del self._in_flight[key]
-            if scope.cancelled_caught:
-                cancelled = ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
-                message = _error(call.id, cancelled)
-            await exchange.finish(message)
-            tasks.cancel_scope.cancel()
+        self._in_flight[key] = flight
+        watcher = asyncio.get_running_loop().create_task(_keep_alive(exchange, receive, None))
+        try:
+            try:
+                result = await self._call_tool(
+                    caller,
+                    call.params.name,
+                    arguments,
+                    session=session,
+                    progress=progress,
+                    gone=exchange.gone.wait,
+                )
+            except Exception as exc:  # as the SDK's dispatcher maps a handler's failure
+                error = handler_exception_to_error_data(exc)
+                if error is None:
+                    log.exception("tools/call %s raised", call.params.name)
+                    error = ErrorData(code=0, message=str(exc))
+                message = _error(call.id, error)
+            else:
+                message = _answer(call.id, result.json)
+        except asyncio.CancelledError:
+            if not flight.cancelled:
+                raise  # not the client's doing (the server stops)
+            task.uncancel()
+            cancelled = ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
+            message = _error(call.id, cancelled)
+        finally:
+            if self._in_flight.get(key) is flight:
+                del self._in_flight[key]
+            watcher.cancel()
+        await exchange.finish(message)
 
     async def _cancel(self, session: str, body: bytes, send: Send) -> bool:
         """A ``notifications/cancelled`` for a call in flight here: cancel it, answer 202."""
@@ -364,10 +386,11 @@ class FastCalls:
         request_id = note.params.get("requestId")
         if isinstance(request_id, bool) or not isinstance(request_id, int | str):
             return False
-        scope = self._in_flight.get((session, request_id))
-        if scope is None:
+        flight = self._in_flight.get((session, request_id))
+        if flight is None or flight.cancelled:
             return False  # the SDK's own request, or none: it knows
-        scope.cancel()
+        flight.cancelled = True
+        flight.task.cancel()
         headers = [
             (b"content-type", _JSON),
             (b"mcp-session-id", session.encode("latin-1")),
@@ -405,20 +428,23 @@ def _progress(exchange: _Exchange, token: int | str) -> Progress:
 
 
 async def _keep_alive(
-    exchange: _Exchange, receive: Receive, call: anyio.CancelScope, cancel: bool
+    exchange: _Exchange, receive: Receive, call: asyncio.Task[Any] | None
 ) -> None:
-    """Until cancelled: note the client leaving (and cancel the call when ``cancel``); once
-    the call runs past the ping interval, stream and send keep-alive comments."""
+    """Until cancelled: note the client leaving (and cancel ``call``, when given); once the
+    call runs past the ping interval, stream and send keep-alive comments."""
     while True:
-        with anyio.move_on_after(PING_INTERVAL):
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            exchange.gone.set()
-            if cancel:
-                call.cancel()
-            return
-        await exchange.stream()
-        await exchange._body(b": ping\r\n\r\n", more=True)
+        try:
+            async with asyncio.timeout(PING_INTERVAL):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+        except TimeoutError:
+            await exchange.stream()
+            await exchange.ping()
+            continue
+        exchange.gone.set()
+        if call is not None:
+            call.cancel()
+        return
 
 
 def _status(code: int) -> int:

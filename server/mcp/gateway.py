@@ -23,10 +23,12 @@ A call waiting for approval stops waiting (its request withdrawn) once its HTTP 
 ended: Preloop keeps no event store, so an answer can reach the agent only on the connection
 that asked (docs/decisions/0009).
 
-Results are the firewall's JSON dicts validated into the SDK's result model (the SDK checks
-every result against the negotiated era's schema before sending it in any case). A held
-call's answer never breaks the tool's output schema: for a tool with one it is ``isError``
-without ``structuredContent`` (docs/decisions/0045).
+A result reaches the agent as the JSON bytes ``call_tool`` answers with: spliced into the
+JSON-RPC answer on the fast path (docs/decisions/0062); on the SDK's path (a call the fast
+path leaves to it, and legacy SSE, ``sse.py``) validated into the SDK's result model, which
+checks it against the negotiated era's schema. A held call's answer never breaks the tool's
+output schema: for a tool with one it is ``isError`` without ``structuredContent``
+(docs/decisions/0045).
 """
 
 from __future__ import annotations
