@@ -92,8 +92,13 @@ async def checked(receive: Receive, send: Send, limit: int) -> Receive | None:
     problem = invalid_id(body) if body is not None else None
     if problem is None:
         return replay(received, receive)
+    await refuse(send, problem)
+    return None
+
+
+async def refuse(send: Send, problem: str) -> None:
+    """Answer a message whose id is invalid: HTTP 400, the JSON-RPC error naming ``problem``."""
     payload = msgspec.json.encode(invalid_request(problem))
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
     await send({"type": "http.response.start", "status": 400, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
-    return None

@@ -1,7 +1,9 @@
 """The inbound side of the MCP firewall: the MCP server agents connect to, at ``/mcp``.
 
     agent ─▶ /mcp (bearer key checked here, before the SDK; a POSTed JSON-RPC id that is no
-          string or integer ─▶ -32600, HTTP 400, server/mcp/_ids.py) ─▶ SDK session manager
+          string or integer ─▶ -32600, HTTP 400, server/mcp/_ids.py)
+          ─▶ a plain tools/call: answered here without the SDK (server/mcp/_fast.py)
+          ─▶ anything else: the SDK session manager
           ─▶ tools/list: every upstream of the account, synced into the catalogue, names
              prefixed ``<server>__<tool>``, a ``justification`` property where the policy
              asks for one, and the built-in ``get_approval_status``
@@ -22,11 +24,13 @@ A call waiting for approval stops waiting (its request withdrawn) once its HTTP 
 ended: Preloop keeps no event store, so an answer can reach the agent only on the connection
 that asked (docs/decisions/0009).
 
-The upstream servers an account reaches come from hub/mcp_servers.py (the pool follows a newly
-applied policy there). Results are the outcome's JSON (an upstream's bytes unchanged) validated
-into the SDK's result model (the SDK checks every result against the negotiated era's schema
-before sending it in any case). A held call's answer never breaks the tool's output schema:
-for a tool with one it is ``isError`` without ``structuredContent`` (docs/decisions/0045).
+The upstream servers an account reaches come from hub/mcp_servers.py (the pool follows a
+newly applied policy there). A result reaches the agent as the JSON bytes ``call_tool``
+answers with: spliced into the JSON-RPC answer on the fast path (docs/decisions/0062); on the
+SDK's path (a call the fast path leaves to it, and legacy SSE, ``sse.py``) validated into the
+SDK's result model, which checks it against the negotiated era's schema. A held call's
+answer never breaks the tool's output schema: for a tool with one it is ``isError`` without
+``structuredContent`` (docs/decisions/0045).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import anyio
 import anyio.abc
 import mcp_types as types
 from mcp.server import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
@@ -67,8 +72,9 @@ from server.auth import bearer_token
 from server.errors import error_body, status_of
 from server.mcp._answers import answer, result_of
 from server.mcp._content import UpstreamContent, shown
+from server.mcp._fast import FastCalls
 from server.mcp._held import unstructured
-from server.mcp._ids import checked
+from server.mcp._ids import invalid_id, read_body, refuse, replay
 from server.mcp._relay import ListChangedRelay, NotifyingServer
 from server.mcp.upstream import UpstreamError
 
@@ -79,6 +85,7 @@ log = logging.getLogger("preloop.mcp")
 
 CALLER_KEY = "preloop_caller"
 ENDED_KEY = "preloop_exchange_ended"  # set once the HTTP exchange carrying a request ended
+OPENED_KEY = "preloop_opened"  # the protocol version an initialize on this exchange agreed
 SESSION_HEADER = b"mcp-session-id"
 MAX_BOUND_SESSIONS = 10_000  # the SDK's own default limit of live sessions
 
@@ -185,6 +192,7 @@ class Gateway:
             on_subscriptions_listen=self._listen,
         )
         self.server.middleware.append(self.relay.remember)
+        self.server.middleware.append(_note_initialized)
         hosts = allowed_hosts or ["127.0.0.1:*", "localhost:*", "[::1]:*"]
         self.manager = StreamableHTTPSessionManager(
             app=self.server,
@@ -202,6 +210,12 @@ class Gateway:
         # Whether each tool, as last listed, has an output schema (server/mcp/_held.py).
         self._structured: dict[str, bool] = {}
         self._tasks: anyio.abc.TaskGroup | None = None  # relays list changes, while running
+        self.fast = FastCalls(
+            self.call_tool,
+            self.manager,
+            self._input_schema,
+            lambda: self.server.server_info_stamp,
+        )
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
@@ -243,24 +257,34 @@ class Gateway:
                 await _json_error(send, status_of(denied), error_body(denied))
                 return
         if scope.get("method") == "POST":
-            receive = await checked(receive, send, self.manager.max_request_body_size)
-            if receive is None:
-                return
+            received, body = await read_body(receive, self.manager.max_request_body_size)
+            if body is not None:
+                if await self.fast.answer(caller, headers, scope["headers"], body, receive, send):
+                    return
+                problem = invalid_id(body)
+                if problem is not None:
+                    await refuse(send, problem)
+                    return
+            receive = replay(received, receive)
         ended = asyncio.Event()
+        opened: dict[str, str] = {}
         state = {**(scope.get("state") or {}), CALLER_KEY: caller, ENDED_KEY: ended}
-        scope = {**scope, "state": state}
+        scope = {**scope, "state": {**state, OPENED_KEY: opened}}
 
         async def bind_session(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 for name, value in message.get("headers") or []:
                     if name.lower() == SESSION_HEADER:
-                        self._bind(value.decode("latin-1"), caller.key_id)
+                        opened["session"] = value.decode("latin-1")
+                        self._bind(opened["session"], caller.key_id)
             await send(message)
 
         try:
             await self.manager.handle_request(scope, receive, bind_session)
         finally:
             ended.set()  # a handler still running now can no longer answer on this exchange
+        if "version" in opened and "session" in opened:  # the fast path may serve the session
+            self.fast.ready(opened["session"], opened["version"], MAX_BOUND_SESSIONS)
 
     def _bind(self, session: str, key_id: str) -> None:
         if session in self._session_keys:
@@ -494,6 +518,17 @@ class Gateway:
     ) -> types.SubscriptionsListenResult:
         """``subscriptions/listen`` (2026-07-28): the account's list-change stream."""
         return await self.relay.listen(caller_of(ctx).account_id, ctx, params)
+
+
+async def _note_initialized(ctx: Ctx, call_next: CallNext) -> HandlerResult:
+    """Server middleware: note the version an ``initialize`` agreed, for Gateway.handle."""
+    result = await call_next(ctx)
+    if ctx.method == "initialize" and isinstance(result, dict):
+        opened = (getattr(ctx.request, "scope", None) or {}).get("state", {}).get(OPENED_KEY)
+        version = result.get("protocolVersion")
+        if isinstance(opened, dict) and isinstance(version, str):
+            opened["version"] = version
+    return result
 
 
 async def _json_error(send: Any, status: int, body: dict[str, Any]) -> None:
