@@ -331,9 +331,13 @@ class UpstreamPool:
         *,
         progress: ProgressCallback | None = None,
     ) -> ToolResult:
-        """:meth:`call_tool`'s result as its JSON, for passing on unchanged (hub's
-        ``Upstream`` port)."""
-        return ToolResult.of(await self.call_tool(name, tool, arguments, progress=progress))
+        """:meth:`call_tool`'s result as the upstream sent it, its JSON never parsed, for
+        passing on unchanged (hub's ``Upstream`` port). Sent as raw JSON-RPC on the session's
+        own connection (stdio, streamable HTTP), the SDK's way on legacy SSE; fails as
+        :meth:`call_tool` does."""
+        from server.mcp._requests import forward
+
+        return await forward(self._get(name), tool, arguments, progress=progress)
 
     async def list_resources(self, name: str) -> list[dict[str, Any]]:
         """Every resource (all pages) as the upstream sent them; none (and no error) when
