@@ -200,6 +200,9 @@ class Channel(Protocol):
     ) -> None:
         """Send ``body`` as ``call``; return once it is written, or (HTTP) answered."""
 
+    async def cancel(self, session: ClientSession, call: RawCall, reason: str) -> None:
+        """Tell the upstream that ``call`` is abandoned, as the SDK would."""
+
 
 def _stamped(
     session: ClientSession, method: str, params: dict[str, Any]
@@ -242,19 +245,34 @@ async def request(
             except anyio.get_cancelled_exc_class():
                 if started and not scope.cancel_called:
                     with anyio.move_on_after(ABANDON_WRITE_TIMEOUT, shield=True):
-                        await _cancel(session, call, "caller cancelled")
+                        await _cancel(channel, session, call, "caller cancelled")
                 raise
-        await _cancel(session, call, f"timed out after {limit}s")
+        await _cancel(channel, session, call, f"timed out after {limit}s")
         raise MCPError(code=REQUEST_TIMEOUT, message=f"Request {method!r} timed out")
     finally:
         channel.calls.finish(call)
 
 
-async def _cancel(session: ClientSession, call: RawCall, reason: str) -> None:
+async def _cancel(channel: Channel, session: ClientSession, call: RawCall, reason: str) -> None:
     """The SDK's courtesy ``notifications/cancelled``, so the upstream stops the work."""
     with anyio.move_on_after(ABANDON_WRITE_TIMEOUT):
-        await session.send_notification(
-            types.CancelledNotification(
-                params=types.CancelledNotificationParams(request_id=call.id, reason=reason)
-            )
+        await channel.cancel(session, call, reason)
+
+
+async def cancel_via_session(session: ClientSession, call: RawCall, reason: str) -> None:
+    """``notifications/cancelled`` through the SDK's session and transport (which, on
+    streamable HTTP at 2026-07-28, sends nothing: closing the request's stream said it)."""
+    await session.send_notification(
+        types.CancelledNotification(
+            params=types.CancelledNotificationParams(request_id=call.id, reason=reason)
         )
+    )
+
+
+def cancel_line(session: ClientSession, call: RawCall, reason: str) -> bytes:
+    """``notifications/cancelled`` for ``call`` as one line, stamped as the SDK would."""
+    params, _ = _stamped(
+        session, "notifications/cancelled", {"requestId": call.id, "reason": reason}
+    )
+    message = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+    return _encode(message) + b"\n"

@@ -39,9 +39,18 @@ from mcp_types import (
 )
 
 from server.mcp._link import Link, WatchedReadStream, describe, log
-from server.mcp._raw import Envelope, RawCall, RawCalls, decode_envelope, relay_progress
+from server.mcp._raw import (
+    Envelope,
+    RawCall,
+    RawCalls,
+    cancel_via_session,
+    decode_envelope,
+    relay_progress,
+)
 
 if TYPE_CHECKING:
+    from mcp.client.session import ClientSession
+
     from server.mcp.upstream import ProgressCallback
 
 
@@ -128,6 +137,9 @@ class HttpChannel:
             call.settle(
                 MCPError(code=CONNECTION_CLOSED, message=f"Connection closed: {describe(exc)}")
             )
+
+    async def cancel(self, session: ClientSession, call: RawCall, reason: str) -> None:
+        await cancel_via_session(session, call, reason)
 
     async def _answer(
         self,

@@ -26,9 +26,11 @@ from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED
 
 from server.mcp._link import Link, log
-from server.mcp._raw import RawCall, RawCalls
+from server.mcp._raw import RawCall, RawCalls, cancel_line
 
 if TYPE_CHECKING:
+    from mcp.client.session import ClientSession
+
     from server.mcp.upstream import UpstreamConfig
 
 BASE_ENV_NAMES = (
@@ -189,13 +191,21 @@ class StdioChannel:
     async def send(
         self, call: RawCall, body: bytes, headers: dict[str, str], progress: Any
     ) -> None:
+        if not await self._write(body + b"\n"):
+            call.settle(MCPError(code=CONNECTION_CLOSED, message="Connection closed"))
+
+    async def cancel(self, session: ClientSession, call: RawCall, reason: str) -> None:
+        await self._write(cancel_line(session, call, reason))  # in order after the request
+
+    async def _write(self, line: bytes) -> bool:
         assert self._process.stdin is not None
         try:
-            await self._process.stdin.send(body + b"\n")
+            await self._process.stdin.send(line)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             self._link.end("stopped reading its input")
             self.calls.close()
-            call.settle(MCPError(code=CONNECTION_CLOSED, message="Connection closed"))
+            return False
+        return True
 
 
 async def _stop_process(process: anyio.abc.Process, write_stream: Any, link: Link) -> None:
