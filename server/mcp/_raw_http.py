@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import httpx2
 import msgspec
+from httpx2 import ServerSentEvent
 from mcp.client.streamable_http import StreamableHTTPTransport
 from mcp.shared._context_streams import ContextSendStream, create_context_streams
 from mcp.shared._httpx_utils import stream_within_origin
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 
     from server.mcp.upstream import ProgressCallback
 
+DRAIN_LIMIT = 30.0  # bound on reading an answered SSE stream to its end
+
 
 @asynccontextmanager
 async def open_streamable_http(
@@ -77,6 +81,7 @@ async def open_streamable_http(
             def start_get_stream() -> None:
                 tg.start_soon(transport.handle_get_stream, client, read_writer)
 
+            channel.drains = tg
             tg.start_soon(
                 transport.post_writer,
                 client,
@@ -115,6 +120,7 @@ class HttpChannel:
         self._client = client
         self._transport = transport
         self._to_session = to_session
+        self.drains: anyio.abc.TaskGroup | None = None  # the transport's, once it runs
 
     async def send(
         self,
@@ -128,15 +134,41 @@ class HttpChannel:
         sent = self._transport._prepare_headers()  # the session's own headers (private)
         sent.update(headers)
         had_session = self._transport.session_id is not None
+        exchange = stream_within_origin(self._client, "POST", self._url, content=body, headers=sent)
+        rest: AsyncIterator[ServerSentEvent] | None = None
         try:
-            async with stream_within_origin(
-                self._client, "POST", self._url, content=body, headers=sent
-            ) as response:
-                call.settle(await self._answer(call, response, had_session, progress))
+            response = await exchange.__aenter__()
+            try:
+                outcome, rest = await self._answer(call, response, had_session, progress)
+                call.settle(outcome)
+            finally:
+                if rest is None or self.drains is None:
+                    rest = None
+                    with anyio.CancelScope(shield=True):
+                        await exchange.__aexit__(None, None, None)
         except httpx2.TransportError as exc:
             call.settle(
                 MCPError(code=CONNECTION_CLOSED, message=f"Connection closed: {describe(exc)}")
             )
+        if rest is not None and self.drains is not None:
+            self.drains.start_soon(self._drain, exchange, rest)
+
+    async def _drain(
+        self, exchange: AbstractAsyncContextManager[Any], rest: AsyncIterator[ServerSentEvent]
+    ) -> None:
+        """Read an answered SSE stream to its end (the server closes it after the answer), so
+        its connection goes back to the pool instead of being closed; what else arrives on it
+        goes to the session."""
+        try:
+            with anyio.move_on_after(DRAIN_LIMIT):
+                async for event in rest:
+                    if event.event == "message" and event.data:
+                        await self._to_sdk(event.data.encode())
+        except Exception:
+            log.debug("draining an answered SSE stream failed", exc_info=True)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await exchange.__aexit__(None, None, None)
 
     async def cancel(self, session: ClientSession, call: RawCall, reason: str) -> None:
         await cancel_via_session(session, call, reason)
@@ -147,6 +179,16 @@ class HttpChannel:
         response: httpx2.Response,
         had_session: bool,
         progress: ProgressCallback | None,
+    ) -> tuple[bytes | MCPError, AsyncIterator[ServerSentEvent] | None]:
+        """The call's outcome, and (SSE) the rest of the stream once the answer was read."""
+        kind = response.headers.get("content-type", "").lower()
+        answered = response.status_code in range(200, 300) and response.status_code != 202
+        if answered and kind.startswith("text/event-stream"):
+            return await self._from_stream(call, response, progress)
+        return await self._answer_body(call, response, had_session), None
+
+    async def _answer_body(
+        self, call: RawCall, response: httpx2.Response, had_session: bool
     ) -> bytes | MCPError:
         status = response.status_code
         if status == 202:
@@ -175,8 +217,6 @@ class HttpChannel:
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 return MCPError(code=PARSE_ERROR, message=f"Failed to parse JSON response: {exc}")
             return self._outcome(call, envelope)
-        if kind.startswith("text/event-stream"):
-            return await self._from_stream(call, response, progress)
         return MCPError(code=INVALID_REQUEST, message=f"Unexpected content type: {kind}")
 
     @staticmethod
@@ -190,19 +230,21 @@ class HttpChannel:
 
     async def _from_stream(
         self, call: RawCall, response: httpx2.Response, progress: ProgressCallback | None
-    ) -> bytes | MCPError:
+    ) -> tuple[bytes | MCPError, AsyncIterator[ServerSentEvent] | None]:
         source = httpx2.EventSource(response, max_event_size=self._transport.max_sse_event_size)
+        events = aiter(source)
         try:
-            async for event in source:
+            async for event in events:
                 if event.event != "message" or not event.data:
                     continue
                 data = event.data.encode()
                 outcome = await self._event(call, data, progress)
                 if outcome is not None:
-                    return outcome
+                    return outcome, events
         except httpx2.SSEError as exc:
-            return MCPError(code=CONNECTION_CLOSED, message=f"SSE stream failed: {exc}")
-        return MCPError(code=CONNECTION_CLOSED, message="SSE stream ended without a response")
+            return MCPError(code=CONNECTION_CLOSED, message=f"SSE stream failed: {exc}"), None
+        closed = MCPError(code=CONNECTION_CLOSED, message="SSE stream ended without a response")
+        return closed, None
 
     async def _event(
         self, call: RawCall, data: bytes, progress: ProgressCallback | None
@@ -218,11 +260,15 @@ class HttpChannel:
             while call.backlog:
                 await relay_progress(progress, call.backlog.popleft())
             return None
+        await self._to_sdk(data)
+        return None
+
+    async def _to_sdk(self, data: bytes) -> None:
+        """A message on a raw call's stream that is the session's business."""
         try:
             message = jsonrpc_message_adapter.validate_json(data, by_name=False)
         except ValueError:
             log.warning("not a JSON-RPC message on a raw call's stream: %.200r", data)
-            return None
+            return
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             await self._to_session.send(SessionMessage(message))
-        return None
