@@ -15,6 +15,9 @@ the supervisor's task: a callback must only queue the change (server/system_even
 
 Results come back as JSON dicts exactly as the upstream sent them (every content block type,
 ``structuredContent``, ``isError``, ``_meta``), so the firewall can pass them on losslessly.
+``forward`` (the hot path) gives a tool's result as the bytes the upstream sent, never
+parsed: it sends ``tools/call`` as raw JSON-RPC on the live session's own connection (stdio,
+streamable HTTP; docs/decisions/0064).
 """
 
 from __future__ import annotations
