@@ -1,5 +1,6 @@
 """What the pool learns about one upstream connection: when it ended (an event, never a
-poll), why, and for a stdio server its pid, exit status and last words on stderr."""
+poll), why, and for a stdio server its pid, exit status and last words on stderr; and the
+connection's channel for raw requests (:mod:`server.mcp._raw`), where its transport has one."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.shared.exceptions import MCPError
+
+if TYPE_CHECKING:
+    from server.mcp._raw import Channel
 
 log = logging.getLogger("preloop.mcp.upstream")
 
@@ -45,6 +49,7 @@ class Link:
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_TAIL_LINES))
     reason: str | None = None  # why it ended (the first reason), as a phrase after a name
     signalled: bool = False  # the pool had to signal a live process to stop it
+    channel: Channel | None = None  # raw requests on this connection (not on legacy SSE)
 
     def end(self, reason: str) -> None:
         """Record the first reason the connection ended and wake the supervisor."""

@@ -2,7 +2,10 @@
 :class:`~server.mcp.upstream.UpstreamError` that names the server.
 
 Results are the JSON the upstream sent (the SDK still validates them against the negotiated
-protocol version); the typed models would drop fields they do not know. Tool listings go
+protocol version); the typed models would drop fields they do not know. :func:`forward` (the
+hot path) sends ``tools/call`` as raw JSON-RPC on the session's own connection instead
+(:mod:`server.mcp._raw`) and returns the result object's bytes unparsed; on legacy SSE it
+takes the SDK's way. Tool listings go
 through the SDK's typed ``list_tools`` because at 2026-07-28 the session derives per-tool state
 from them (the ``Mcp-Param`` headers of later calls).
 """
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
+import msgspec
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
@@ -21,6 +25,8 @@ from mcp_types import CONNECTION_CLOSED, HEADER_MISMATCH, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter, ValidationError
 
+from hub.tool_results import ToolResult
+from server.mcp import _raw
 from server.mcp._link import log
 from server.mcp.upstream import ProgressCallback, UpstreamError
 
@@ -68,11 +74,11 @@ class _ProgressRelay:
 def _synthesized_closure(exc: MCPError) -> bool:
     """Whether the SDK made this error up because the connection or the request's stream
     ended; a server's own -32000 error (a common "server error" code) is not one."""
-    return exc.message == "Connection closed" or exc.message.startswith("SSE stream")
+    return exc.message.startswith(("Connection closed", "SSE stream"))
 
 
 async def _request(
-    upstream: Upstream, operation: str, send: Callable[[Client], Awaitable[T]], *, limit: float
+    upstream: Upstream, operation: str, send: Callable[[Live], Awaitable[T]], *, limit: float
 ) -> T:
     """Send on the live session, translating every failure into an :class:`UpstreamError`.
 
@@ -81,7 +87,7 @@ async def _request(
     for attempt in (1, 2):
         live = await upstream.acquire()
         try:
-            return await send(live.client)
+            return await send(live)
         except MCPError as exc:
             if _session_expired(upstream, exc) and attempt == 1:
                 live.link.end("expired its HTTP session")
@@ -91,6 +97,11 @@ async def _request(
             raise UpstreamError(
                 f"MCP server '{upstream.name}' sent an invalid answer to {operation}: "
                 f"{exc.errors()[0]['msg'] if exc.errors() else exc}",
+                server=upstream.name,
+            ) from exc
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise UpstreamError(
+                f"MCP server '{upstream.name}' sent an invalid answer to {operation}: {exc}",
                 server=upstream.name,
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
@@ -170,7 +181,10 @@ async def _list_tools_on(client: Client) -> list[dict[str, Any]]:
 async def list_tools(upstream: Upstream) -> list[dict[str, Any]]:
     """Every tool (all pages), as the SDK's typed models dump them (by alias, no nulls)."""
     return await _request(
-        upstream, "tools/list", _list_tools_on, limit=upstream.options.connect_timeout
+        upstream,
+        "tools/list",
+        lambda live: _list_tools_on(live.client),
+        limit=upstream.options.connect_timeout,
     )
 
 
@@ -198,7 +212,8 @@ async def list_all(upstream: Upstream, method: str, key: str) -> list[dict[str, 
     request_type, capability = _LIST_REQUESTS[method]
     limit = upstream.options.call_timeout
 
-    async def send(client: Client) -> list[dict[str, Any]]:
+    async def send(live: Live) -> list[dict[str, Any]]:
+        client = live.client
         if not _serves(client, capability):
             return []
         items: list[dict[str, Any]] = []
@@ -220,10 +235,10 @@ async def read_resource(upstream: Upstream, uri: str) -> dict[str, Any]:
     limit = upstream.options.call_timeout
     request = types.ReadResourceRequest(params=types.ReadResourceRequestParams(uri=uri))
 
-    async def send(client: Client) -> dict[str, Any]:
-        if not _serves(client, "resources"):
+    async def send(live: Live) -> dict[str, Any]:
+        if not _serves(live.client, "resources"):
             raise _not_served(upstream, "resources")
-        return await _send_raw(client, request, limit)
+        return await _send_raw(live.client, request, limit)
 
     return await _request(upstream, f"resources/read '{uri}'", send, limit=limit)
 
@@ -236,12 +251,25 @@ async def get_prompt(
         params=types.GetPromptRequestParams(name=prompt, arguments=arguments)
     )
 
-    async def send(client: Client) -> dict[str, Any]:
-        if not _serves(client, "prompts"):
+    async def send(live: Live) -> dict[str, Any]:
+        if not _serves(live.client, "prompts"):
             raise _not_served(upstream, "prompts")
-        return await _send_raw(client, request, limit)
+        return await _send_raw(live.client, request, limit)
 
     return await _request(upstream, f"prompts/get '{prompt}'", send, limit=limit)
+
+
+async def _relisting(client: Client, send: Callable[[], Awaitable[T]]) -> T:
+    """``send()``; at 2026-07-28, when the upstream says the request's headers do not match
+    (the tool's listing is missing or stale on this session: its ``Mcp-Param`` headers come
+    from it), list the tools again and send once more, as the SDK does."""
+    try:
+        return await send()
+    except MCPError as exc:
+        if exc.code != HEADER_MISMATCH or client.protocol_version not in (MODERN_PROTOCOL_VERSIONS):
+            raise
+    await _list_tools_on(client)
+    return await send()
 
 
 async def call_tool(
@@ -257,21 +285,55 @@ async def call_tool(
         params=types.CallToolRequestParams(name=tool, arguments=arguments)
     )
 
-    async def send(client: Client) -> dict[str, Any]:
+    async def send(live: Live) -> dict[str, Any]:
         relay = _ProgressRelay(progress) if progress is not None else None
-        try:
-            result = await _send_raw(client, request, seconds, relay)
-        except MCPError as exc:
-            if exc.code != HEADER_MISMATCH or client.protocol_version not in (
-                MODERN_PROTOCOL_VERSIONS
-            ):
-                raise
-            # 2026-07-28: the tool's listing is missing or stale on this session (its
-            # Mcp-Param headers come from it): list again and resend once, as the SDK does.
-            await _list_tools_on(client)
-            result = await _send_raw(client, request, seconds, relay)
+        result = await _relisting(
+            live.client, lambda: _send_raw(live.client, request, seconds, relay)
+        )
         if relay is not None:
             await relay.drain(seconds)
         return result
+
+    return await _request(upstream, f"tools/call '{tool}'", send, limit=seconds)
+
+
+async def forward(
+    upstream: Upstream,
+    tool: str,
+    arguments: dict[str, Any],
+    *,
+    progress: ProgressCallback | None,
+    limit: float | None = None,
+) -> ToolResult:
+    """:func:`call_tool` as raw JSON-RPC where the session's transport has a raw channel
+    (stdio, streamable HTTP): the result object's bytes as the upstream sent them."""
+    seconds = upstream.options.call_timeout if limit is None else limit
+
+    async def send(live: Live) -> ToolResult:
+        channel = live.link.channel
+        if channel is None:  # legacy SSE: the SDK's way
+            relay = _ProgressRelay(progress) if progress is not None else None
+            request = types.CallToolRequest(
+                params=types.CallToolRequestParams(name=tool, arguments=arguments)
+            )
+            result = await _relisting(
+                live.client, lambda: _send_raw(live.client, request, seconds, relay)
+            )
+            if relay is not None:
+                await relay.drain(seconds)
+            return ToolResult.of(result)
+        session = live.client.session
+        raw = await _relisting(
+            live.client,
+            lambda: _raw.request(
+                channel,
+                session,
+                "tools/call",
+                {"name": tool, "arguments": arguments},
+                limit=seconds,
+                progress=progress,
+            ),
+        )
+        return ToolResult.of_json(raw)
 
     return await _request(upstream, f"tools/call '{tool}'", send, limit=seconds)

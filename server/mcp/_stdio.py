@@ -3,6 +3,10 @@
 Ours rather than the SDK's ``stdio_client`` so the pool can see the process: its pid, its exit
 status and the tail of its stderr, which is what an operator needs when a server dies. It
 speaks the same stream contract (``SessionMessage`` in and out) as every SDK transport.
+
+Beside the SDK's session it carries raw requests (:mod:`server.mcp._raw`): ``Link.channel``
+writes their lines to the process, and an output line answering one of them (or reporting its
+progress) goes to its waiter before the SDK's reader would parse it.
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 import mcp_types as types
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
+from mcp_types import CONNECTION_CLOSED
 
 from server.mcp._link import Link, log
+from server.mcp._raw import RawCall, RawCalls, cancel_line
 
 if TYPE_CHECKING:
+    from mcp.client.session import ClientSession
+
     from server.mcp.upstream import UpstreamConfig
 
 BASE_ENV_NAMES = (
@@ -81,6 +90,8 @@ async def open_stdio(config: UpstreamConfig, link: Link) -> AsyncIterator[tuple[
         start_new_session=True,  # its own process group, so shutdown reaches its children
     )
     link.pid = process.pid
+    channel = StdioChannel(process, link)
+    link.channel = channel
     read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
 
@@ -93,13 +104,14 @@ async def open_stdio(config: UpstreamConfig, link: Link) -> AsyncIterator[tuple[
                     lines = (buffer + chunk).split(b"\n")
                     buffer = lines.pop()
                     for line in lines:
-                        if line.strip():
+                        if line.strip() and not channel.calls.route_line(line):
                             await read_writer.send(_parse_line(config.name, line))
                 link.end("closed its output")  # before the session sees the end of its stream
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
         finally:
             link.end("closed its output")
+            channel.calls.close()
 
     async def pump_stdin() -> None:
         assert process.stdin is not None
@@ -111,6 +123,7 @@ async def open_stdio(config: UpstreamConfig, link: Link) -> AsyncIterator[tuple[
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
             # The server stopped reading: end the session rather than hang its requests.
             link.end("stopped reading its input")
+            channel.calls.close()
             await read_writer.aclose()
 
     stderr_done = anyio.Event()
@@ -159,10 +172,40 @@ async def open_stdio(config: UpstreamConfig, link: Link) -> AsyncIterator[tuple[
                         await stderr_done.wait()
                 tg.cancel_scope.cancel()
     finally:
+        channel.calls.close()
         for stream in (read_writer, read_stream, write_stream, write_reader):
             stream.close()
         with anyio.CancelScope(shield=True):
             await _close_process(process)
+
+
+class StdioChannel:
+    """Raw requests to the process: a request is one line on its input (a line is written
+    whole, so it never interleaves with the SDK's)."""
+
+    def __init__(self, process: anyio.abc.Process, link: Link) -> None:
+        self.calls = RawCalls()
+        self._process = process
+        self._link = link
+
+    async def send(
+        self, call: RawCall, body: bytes, headers: dict[str, str], progress: Any
+    ) -> None:
+        if not await self._write(body + b"\n"):
+            call.settle(MCPError(code=CONNECTION_CLOSED, message="Connection closed"))
+
+    async def cancel(self, session: ClientSession, call: RawCall, reason: str) -> None:
+        await self._write(cancel_line(session, call, reason))  # in order after the request
+
+    async def _write(self, line: bytes) -> bool:
+        assert self._process.stdin is not None
+        try:
+            await self._process.stdin.send(line)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            self._link.end("stopped reading its input")
+            self.calls.close()
+            return False
+        return True
 
 
 async def _stop_process(process: anyio.abc.Process, write_stream: Any, link: Link) -> None:

@@ -3,10 +3,11 @@
 The supervisor is a task of its own (it outlives any request) that enters the transport and
 the SDK ``Client`` and leaves them again, always in that task. Requests run in the callers'
 tasks on the live session (:mod:`server.mcp._requests`), which the SDK multiplexes by request
-id. The session's end is an event (``Link.ended``): the transport's read stream ended, the
-process exited, the pool asked it to stop, or a request learned the session is gone. Then the
-supervisor connects again: at once if the session had been up, with exponential backoff if
-attempts keep failing. Nothing polls.
+id; ``tools/call`` from ``forward`` goes beside the SDK, as raw JSON-RPC on the same connection
+(``Link.channel``, :mod:`server.mcp._raw`). The session's end is an event (``Link.ended``):
+the transport's read stream ended, the process exited, the pool asked it to stop, or a request
+learned the session is gone. Then the supervisor connects again: at once if the session had
+been up, with exponential backoff if attempts keep failing. Nothing polls.
 
 The supervisor reports what an operator wants to hear of (``UpstreamStateChange``): ready,
 reconnecting at once after a session ended, failed and backing off, stopped. The short

@@ -1,6 +1,8 @@
 """Client transports to upstream MCP servers: stdio (:mod:`server.mcp._stdio`), streamable
-HTTP and legacy SSE (the SDK's). Each is an async context manager yielding the SDK's stream pair,
-entered and left in the upstream's supervisor task; the ``Link`` learns when and why it ends."""
+HTTP (the SDK's, opened by :mod:`server.mcp._raw_http`) and legacy SSE (the SDK's). Each is an
+async context manager yielding the SDK's stream pair, entered and left in the upstream's
+supervisor task; the ``Link`` learns when and why it ends, and (stdio, streamable HTTP) gets
+the channel raw requests take."""
 
 from __future__ import annotations
 
@@ -30,14 +32,15 @@ async def open_transport(
         raise ValueError("an HTTP transport needs a url")
     if config.transport == "streamable-http":
         import httpx2
-        from mcp.client.streamable_http import streamable_http_client
+
+        from server.mcp._raw_http import open_streamable_http
 
         client = httpx2.AsyncClient(
             headers=dict(config.headers),
             timeout=httpx2.Timeout(connect_timeout, read=read_timeout),
         )
-        async with client, streamable_http_client(config.url, http_client=client) as (read, write):
-            yield WatchedReadStream(read, lambda: link.end("closed its connection")), write
+        async with client, open_streamable_http(config.url, client, link) as streams:
+            yield streams
         return
     if config.transport == "sse":
         from mcp.client.sse import sse_client

@@ -15,6 +15,9 @@ the supervisor's task: a callback must only queue the change (server/system_even
 
 Results come back as JSON dicts exactly as the upstream sent them (every content block type,
 ``structuredContent``, ``isError``, ``_meta``), so the firewall can pass them on losslessly.
+``forward`` (the hot path) gives a tool's result as the bytes the upstream sent, never
+parsed: it sends ``tools/call`` as raw JSON-RPC on the live session's own connection (stdio,
+streamable HTTP; docs/decisions/0064).
 """
 
 from __future__ import annotations
@@ -331,9 +334,13 @@ class UpstreamPool:
         *,
         progress: ProgressCallback | None = None,
     ) -> ToolResult:
-        """:meth:`call_tool`'s result as its JSON, for passing on unchanged (hub's
-        ``Upstream`` port)."""
-        return ToolResult.of(await self.call_tool(name, tool, arguments, progress=progress))
+        """:meth:`call_tool`'s result as the upstream sent it, its JSON never parsed, for
+        passing on unchanged (hub's ``Upstream`` port). Sent as raw JSON-RPC on the session's
+        own connection (stdio, streamable HTTP), the SDK's way on legacy SSE; fails as
+        :meth:`call_tool` does."""
+        from server.mcp._requests import forward
+
+        return await forward(self._get(name), tool, arguments, progress=progress)
 
     async def list_resources(self, name: str) -> list[dict[str, Any]]:
         """Every resource (all pages) as the upstream sent them; none (and no error) when
