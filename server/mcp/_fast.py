@@ -54,8 +54,8 @@ from mcp_types import methods as _methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from hub.firewall import Progress
 from hub.keys import Caller
+from hub.tool_calls import Progress
 from hub.tool_results import ToolResult
 from server.mcp._ids import Receive, Send
 
