@@ -26,7 +26,6 @@ them (server/mcp/_answers.py). Nothing runs that cannot be recorded (docs/decisi
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any, Protocol
 
@@ -55,8 +54,6 @@ from hub.tool_calls.outcomes import Held, Outcome, Reason, Refused
 from hub.tool_calls.records import DATABASE_DOWN, Trail, refusal_record
 from hub.tool_calls.runs import Runs, Upstream
 from hub.tool_calls.status_tool import ApprovalStatusTool
-
-log = logging.getLogger("preloop.tool_calls")
 
 
 class ServerNames(Protocol):
