@@ -283,6 +283,9 @@ class FastCalls:
         pairs = ((k.decode("latin-1"), "") for k, _ in raw_headers)
         if find_duplicated_routing_header(pairs) is not None:
             return False
+        mcp = [k for k, _ in raw_headers if k.lower().startswith(b"mcp-")]
+        if len(mcp) != len(set(mcp)):  # the SDK reads repeated Mcp-Param-* headers its own way
+            return False
         body = {"jsonrpc": "2.0", "id": call.id, "method": call.method, "params": params}
         verdict = classify_inbound_request(body, headers=headers)
         if isinstance(verdict, InboundLadderRejection):

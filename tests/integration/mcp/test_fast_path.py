@@ -8,14 +8,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
 
+from hub.keys import Caller
+from hub.records import Role
+from hub.tool_results import ToolResult
+from server.mcp._fast import FastCalls
 from tests.integration.conftest import LiveServer
 from tests.integration.mcp.support import (
     agent,
@@ -287,3 +294,46 @@ def test_the_sdk_transport_still_has_the_fields_the_fast_path_holds_a_session_wi
     transport = StreamableHTTPServerTransport(mcp_session_id="s", idle_timeout=60.0)
     assert 0 == transport._requests_in_flight
     assert 60.0 == transport._idle_timeout
+
+
+async def test_the_results_bytes_reach_the_agent_unchanged() -> None:
+    # Whitespace, key order and escapes of the result as the pipeline answered it survive:
+    # the answer is the envelope around those very bytes (at 2026-07-28 the result already
+    # carries resultType and a server-info stamp, so nothing is added).
+    raw = (
+        b'{ "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "u", "version": "1"}},\n'
+        b'  "resultType": "complete", "isError": false,\n'
+        b'  "content": [{"type": "text", "text": "caf\\u00e9 \\"x\\""}] }'
+    )
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def call_tool(caller: Caller, name: str, arguments: dict[str, Any], **_: Any) -> Any:
+        seen.append((name, arguments))
+        return ToolResult.of_json(raw)
+
+    manager = StreamableHTTPSessionManager(
+        app=Server("t"),
+        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    fast = FastCalls(call_tool, manager, lambda name: None, dict)
+    body = json.dumps(modern_call("demo__echo", {"text": "hi"}, 9)).encode()
+    headers = {k.lower(): v for k, v in modern_headers("k", "demo__echo").items()}
+    headers["content-type"] = "application/json"
+    sent: list[MutableMapping[str, Any]] = []
+    done = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+        done.set()
+
+    caller = Caller(key_id="k", account_id="a", role=Role.AGENT)
+    raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+    assert await fast.answer(caller, headers, raw_headers, body, receive, send)
+
+    assert [("demo__echo", {"text": "hi"})] == seen
+    assert 200 == sent[0]["status"]
+    assert b'{"jsonrpc":"2.0","id":9,"result":' + raw + b"}" == sent[1]["body"]
