@@ -146,12 +146,16 @@ class HttpChannel:
                     rest = None
                     with anyio.CancelScope(shield=True):
                         await exchange.__aexit__(None, None, None)
-        except httpx2.TransportError as exc:
+        except (httpx2.HTTPError, httpx2.StreamError) as exc:  # the SDK: the transport fails
             call.settle(
                 MCPError(code=CONNECTION_CLOSED, message=f"Connection closed: {describe(exc)}")
             )
         if rest is not None and self.drains is not None:
-            self.drains.start_soon(self._drain, exchange, rest)
+            try:
+                self.drains.start_soon(self._drain, exchange, rest)
+            except RuntimeError:  # the transport is closing: no task group to read it in
+                with anyio.CancelScope(shield=True):
+                    await exchange.__aexit__(None, None, None)
 
     async def _drain(
         self, exchange: AbstractAsyncContextManager[Any], rest: AsyncIterator[ServerSentEvent]

@@ -6,6 +6,7 @@ waiter behind; its ids never meet the SDK's."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import Any
 
@@ -364,7 +365,9 @@ async def test_an_expired_http_session_is_renewed_for_a_forward(pool: UpstreamPo
     server = await anyio.to_thread.run_sync(ServerProcess, "http")
     try:
         await pool.add(http_config("sessions", server.url, protocol="legacy"))
-        first = structured((await pool.forward("sessions", "stats", {})).as_dict())
+        # Through the SDK: its answer also says the SDK's notifications/initialized POST is done
+        # (stopping the server under it would end the session, not expire it).
+        first = structured(await pool.call_tool("sessions", "stats", {}))
         server.stop()  # behind the pool's back; the new server knows no session
         server = await anyio.to_thread.run_sync(ServerProcess, "http", server.port)
 
@@ -376,3 +379,26 @@ async def test_an_expired_http_session_is_renewed_for_a_forward(pool: UpstreamPo
         assert first["pid"] != second["pid"]
     finally:
         server.stop()
+
+
+async def test_an_http_server_answering_in_sse_keeps_its_connection(
+    pool: UpstreamPool, http_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At the handshake era the test server answers every POST with an SSE stream, which it
+    # closes after the answer: read to its end, the connection goes back to the pool.
+    await pool.add(http_config("sse-answers", http_server.url, protocol="legacy"))
+    for _ in range(3):
+        await pool.forward("sse-answers", "echo", {"text": "warm"})
+    connects: list[object] = []
+    original = socket.socket.connect
+
+    def counting(self: socket.socket, address: object) -> None:
+        connects.append(address)
+        return original(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", counting)
+    for n in range(10):
+        result = await pool.forward("sse-answers", "echo", {"text": str(n)})
+        assert str(n) == result.as_dict()["content"][0]["text"]
+
+    assert len(connects) <= 1  # not one connection per call
