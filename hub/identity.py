@@ -11,7 +11,7 @@ import msgspec
 
 from hub.allowlist import check_patterns
 from hub.auditing import Auditor
-from hub.cache import DEFAULT_SECONDS, Recent
+from hub.cache import DEFAULT_LIMIT, DEFAULT_SECONDS, Missing, Recent
 from hub.clock import Clock
 from hub.errors import (
     AuthenticationError,
@@ -22,7 +22,7 @@ from hub.errors import (
 )
 from hub.ids import new_id
 from hub.keys import Caller, hash_key, key_id_of, make_key_text, new_key_id, same_secret
-from hub.ports import Storage
+from hub.ports import ApiKeyStore, Storage
 from hub.records import Account, ApiKey, Role, Team, User
 
 DEFAULT_ACCOUNT = "default"
@@ -43,6 +43,34 @@ class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
 
     key: ApiKey
     secret: str
+
+
+class KeyOwners:
+    """Whose each API key is: the user it was made for, or ``None`` (a key of no user).
+
+    A key's owner is set when the key is created and never changes (no store operation
+    reassigns a key, and key ids are random, never reused), so an owner once read is kept as
+    long as the process runs, the oldest of ``limit`` going first. The self-approval check
+    (``hub.approvals``) asks who owns the key that made a call at every decision; this way it
+    reads that key once per process instead. Only the owner is kept: nothing that says whether
+    a key may be used (revocation, expiry, role) is, so no revocation waits on this cache; an
+    approver's own key is trusted through ``IdentityService.authenticate`` and its bounded
+    cache (``PRELOOP_SERVER_CACHE_SECONDS``, docs/decisions/0005). A key not found is not
+    kept."""
+
+    def __init__(self, keys: ApiKeyStore, *, limit: int = DEFAULT_LIMIT) -> None:
+        self._keys = keys
+        self._owners: Recent[str, str | None] = Recent(float("inf"), limit=limit)
+
+    async def owner(self, key_id: str) -> str | None:
+        known = self._owners.get(key_id)
+        if not isinstance(known, Missing):
+            return known
+        key = await self._keys.get(key_id)
+        if key is None:
+            return None
+        self._owners.put(key_id, key.user_id)
+        return key.user_id
 
 
 class IdentityService:
