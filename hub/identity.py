@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -82,6 +83,7 @@ class IdentityService:
         *,
         bootstrap_admin_key: str = "",
         cache_seconds: float = DEFAULT_SECONDS,
+        cache_timer: Callable[[], float] = time.monotonic,
     ) -> None:
         if bootstrap_admin_key and len(bootstrap_admin_key) < MIN_ADMIN_KEY_LENGTH:
             raise ValidationError(
@@ -94,7 +96,7 @@ class IdentityService:
         self._default_account: Account | None = None
         # Keys as last read, by id (hub/cache.py): revocation here drops the entry at once;
         # a revocation on another replica is honoured within ``cache_seconds``.
-        self._keys: Recent[str, ApiKey] = Recent(cache_seconds)
+        self._keys: Recent[str, ApiKey] = Recent(cache_seconds, timer=cache_timer)
 
     # --- accounts -------------------------------------------------------------------------
     async def default_account(self) -> Account:
