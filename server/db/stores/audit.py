@@ -10,12 +10,13 @@ written by **one statement**, in autocommit: a compare-and-set ``UPDATE`` of the
 ``WITH``) and the ``INSERT`` of the events, which inserts nothing unless the head moved. One
 round trip in the usual case, where a transaction took six (BEGIN, head, insert, COMMIT and
 the pool's three-statement ping). When another process (a replica) appended meanwhile, which
-happens at every decision that wakes a call held on another replica, nothing is written; the
-head is read (created first, seq 0 and the genesis hash, for an account's first event) and the
-statement runs again after it. The head's row lock, held only while the statement runs, keeps
-concurrent appends apart: of two statements after the same head, the second re-checks the
-moved head and matches nothing. Each account is appended apart, so a failure never leaves
-another account's events half-retried.
+happens at every decision that wakes a call held on another replica, nothing is written, and
+the statement answers with the head as it saw it; it runs again after that head (two round
+trips). The head is read instead for an account's first event (its row is created first: seq
+0, the genesis hash) and when the statement saw no newer head. The head's row lock, held only
+while the statement runs, keeps concurrent appends apart: of two statements after the same
+head, the second re-checks the moved head and matches nothing. Each account is appended
+apart, so a failure never leaves another account's events half-retried.
 
 The SQLite writer (``_sqlite_audit``) makes sure each account's head row exists, chains after
 it and inserts, in one transaction that holds the database's write lock; a collision with
@@ -149,20 +150,23 @@ class SqlAuditStore(SqlStore):
         (account_id,) = {draft.account_id for draft in drafts}  # one account (``_drain``)
         if self._db.dialect != "postgresql":
             return await self._append_in_transaction(account_id, drafts)
-        start = self._heads.get(account_id)
-        if start is not None:
+        start = self._heads.get(account_id) or await self._read_head(account_id)
+        for _attempt in range(2):
             events = _chain_after(start, drafts)
-            if await self._insert_after(account_id, start, events):
+            stored, seen = await self._insert_after(account_id, start, events)
+            if stored:
                 return events
-        start = await self._read_head(account_id)
-        events = _chain_after(start, drafts)
-        if not await self._insert_after(account_id, start, events):
-            raise ConflictError("the audit head moved")  # retried from a fresh head
-        return events
+            # Another process appended: chain after the head the statement saw, or, when it
+            # saw none newer (it moved while the statement waited for its lock), as read now.
+            start = seen if seen not in (None, start) else await self._read_head(account_id)
+        raise ConflictError("the audit head moved")  # retried from a fresh head
 
-    async def _insert_after(self, account_id: str, start: Head, events: list[AuditEvent]) -> bool:
+    async def _insert_after(
+        self, account_id: str, start: Head, events: list[AuditEvent]
+    ) -> tuple[bool, Head | None]:
         """One statement: move the head from ``start`` past ``events`` and insert them, or do
-        neither when the head is no longer at ``start``. Whether they were written."""
+        neither when the head is no longer at ``start``. Whether they were written, and the
+        head as the statement saw it (``None`` when the account has none yet)."""
         heads = t.audit_heads
         moved = (
             update(heads)
@@ -175,23 +179,34 @@ class SqlAuditStore(SqlStore):
         rows = values(*(column(c.name, c.type) for c in columns), name="new_events").data(
             [tuple(to_values(event)[c.name] for c in columns) for event in events]
         )
-        stmt = (
+        inserted = (
             insert(t.audit_events)
             .from_select([c.name for c in columns], select(rows).where(exists(moved.select())))
+            .returning(t.audit_events.c.seq)
+            .cte("inserted")
+        )
+        count = select(func.count()).select_from(inserted).scalar_subquery()
+        stmt = (
+            select(count, heads.c.seq, heads.c.hash)
+            .where(heads.c.account_id == account_id)
             .add_cte(moved)
+            .add_cte(inserted)
         )
 
-        def write(conn: Connection) -> bool:
-            return bool(conn.execute(stmt).rowcount == len(events))
+        def write(conn: Connection) -> tuple[bool, Head | None]:
+            row = conn.execute(stmt).first()
+            if row is None:
+                return False, None
+            return row[0] == len(events), (row.seq, row.hash)
 
-        written = await self._db.run_single(
+        written, seen = await self._db.run_single(
             write,
             conflict="a concurrent audit append took this seq",
             missing=f"account {account_id!r} does not exist",
         )
         if written:
             self._heads[account_id] = (events[-1].seq, events[-1].hash)
-        return written
+        return written, seen
 
     async def _read_head(self, account_id: str) -> Head:
         return await self._db.run_single(
