@@ -54,6 +54,7 @@ from hub.events import (
     ApprovalVoted,
     EventBus,
 )
+from hub.identity import KeyOwners
 from hub.ids import new_id
 from hub.keys import Caller
 from hub.policy import ApprovalWorkflow, Decision
@@ -98,6 +99,8 @@ class ApprovalService:
         # The model reviewer of ai workflows; without a gateway every review takes the fallback.
         self.reviewer = reviewer or AiReviewer()
         self._reviews: set[asyncio.Task[None]] = set()
+        # The owner of each requester's key, for the self-approval check (read once).
+        self._owners = KeyOwners(storage.api_keys)
 
     # --- creating -------------------------------------------------------------------------
     async def open(
@@ -561,12 +564,8 @@ class ApprovalService:
     async def _check_may_decide(self, request: ApprovalRequest, approver: Caller) -> None:
         if approver.key_id == request.principal_key_id:
             raise PermissionDeniedError("the principal that made a call can never decide it")
-        requester = await self._storage.api_keys.get(request.principal_key_id)
-        if (
-            requester is not None
-            and requester.user_id is not None
-            and requester.user_id == approver.user_id
-        ):
+        owner = await self._owners.owner(request.principal_key_id)
+        if owner is not None and owner == approver.user_id:
             raise PermissionDeniedError(
                 "the user whose key made a call can never decide it, with any of their keys"
             )

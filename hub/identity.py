@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import msgspec
 
 from hub.allowlist import check_patterns
 from hub.auditing import Auditor
-from hub.cache import DEFAULT_SECONDS, Recent
+from hub.cache import DEFAULT_LIMIT, DEFAULT_SECONDS, Missing, Recent
 from hub.clock import Clock
 from hub.errors import (
     AuthenticationError,
@@ -22,7 +23,7 @@ from hub.errors import (
 )
 from hub.ids import new_id
 from hub.keys import Caller, hash_key, key_id_of, make_key_text, new_key_id, same_secret
-from hub.ports import Storage
+from hub.ports import ApiKeyStore, Storage
 from hub.records import Account, ApiKey, Role, Team, User
 
 DEFAULT_ACCOUNT = "default"
@@ -45,6 +46,34 @@ class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
     secret: str
 
 
+class KeyOwners:
+    """Whose each API key is: the user it was made for, or ``None`` (a key of no user).
+
+    A key's owner is set when the key is created and never changes (no store operation
+    reassigns a key, and key ids are random, never reused), so an owner once read is kept as
+    long as the process runs, the oldest of ``limit`` going first. The self-approval check
+    (``hub.approvals``) asks who owns the key that made a call at every decision; this way it
+    reads that key once per process instead. Only the owner is kept: nothing that says whether
+    a key may be used (revocation, expiry, role) is, so no revocation waits on this cache; an
+    approver's own key is trusted through ``IdentityService.authenticate`` and its bounded
+    cache (``PRELOOP_SERVER_CACHE_SECONDS``, docs/decisions/0005). A key not found is not
+    kept."""
+
+    def __init__(self, keys: ApiKeyStore, *, limit: int = DEFAULT_LIMIT) -> None:
+        self._keys = keys
+        self._owners: Recent[str, str | None] = Recent(float("inf"), limit=limit)
+
+    async def owner(self, key_id: str) -> str | None:
+        known = self._owners.get(key_id)
+        if not isinstance(known, Missing):
+            return known
+        key = await self._keys.get(key_id)
+        if key is None:
+            return None
+        self._owners.put(key_id, key.user_id)
+        return key.user_id
+
+
 class IdentityService:
     def __init__(
         self,
@@ -54,6 +83,7 @@ class IdentityService:
         *,
         bootstrap_admin_key: str = "",
         cache_seconds: float = DEFAULT_SECONDS,
+        cache_timer: Callable[[], float] = time.monotonic,
     ) -> None:
         if bootstrap_admin_key and len(bootstrap_admin_key) < MIN_ADMIN_KEY_LENGTH:
             raise ValidationError(
@@ -66,7 +96,7 @@ class IdentityService:
         self._default_account: Account | None = None
         # Keys as last read, by id (hub/cache.py): revocation here drops the entry at once;
         # a revocation on another replica is honoured within ``cache_seconds``.
-        self._keys: Recent[str, ApiKey] = Recent(cache_seconds)
+        self._keys: Recent[str, ApiKey] = Recent(cache_seconds, timer=cache_timer)
 
     # --- accounts -------------------------------------------------------------------------
     async def default_account(self) -> Account:

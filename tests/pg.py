@@ -136,36 +136,19 @@ class LocalCluster:
         for _attempt in range(3):  # another worker may grab the port we picked
             port = _free_port()
             log = root / f"postgres-{port}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [
-                        "postgres",
-                        "-D",
-                        str(root / "data"),
-                        "-k",
-                        str(root),
-                        "-p",
-                        str(port),
-                        "-c",
-                        "listen_addresses=127.0.0.1",
-                        "-c",
-                        "fsync=off",
-                        "-c",
-                        "synchronous_commit=off",
-                        "-c",
-                        "full_page_writes=off",
-                        "-c",
-                        "max_connections=200",
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    **drop,
-                )
-            cluster = cls(root=root, port=port, process=process, log=log)
+            cluster = cls(root=root, port=port, process=_postgres(root, port, log, drop), log=log)
             if cluster._wait_ready():
                 return cluster
             cluster._terminate()
         raise RuntimeError(f"PostgreSQL did not start; last log:\n{log.read_text()[-2000:]}")
+
+    def restart(self) -> None:
+        """Stop the server (a fast shutdown, which ends every client's connection) and start
+        it again on the same port and data, as an operator's restart does."""
+        self._terminate()
+        self.process = _postgres(self.root, self.port, self.log, _as_postgres_user())
+        if not self._wait_ready():
+            raise RuntimeError(f"PostgreSQL did not restart; log:\n{self.log.read_text()[-2000:]}")
 
     def _wait_ready(self) -> bool:
         """Poll until the server accepts a connection; False if it exited (port taken)."""
@@ -198,6 +181,34 @@ class LocalCluster:
     def stop(self) -> None:
         self._terminate()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _postgres(root: Path, port: int, log: Path, drop: dict[str, Any]) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                "postgres",
+                "-D",
+                str(root / "data"),
+                "-k",
+                str(root),
+                "-p",
+                str(port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            **drop,
+        )
 
 
 async def _probe(dsn: str) -> None:

@@ -6,6 +6,13 @@ let a read-then-write (an audit append) read outside its own transaction. A conn
 the execution option ``sqlite_begin="IMMEDIATE"`` starts its transactions with
 ``BEGIN IMMEDIATE``: the write lock is taken up front, so two writers (even in two processes)
 queue on ``busy_timeout`` instead of failing half-way through.
+
+PostgreSQL connections are not pinged when they leave the pool: SQLAlchemy's asyncpg ping is
+three round trips (BEGIN, an empty statement, ROLLBACK) before every transaction. A pooled
+connection the server has closed (a restart, ``pg_terminate_backend``, an idle timeout) is
+known to asyncpg already, since its socket saw the end: the checkout hook below looks at that,
+without a round trip, and the pool replaces such a connection with a new one. The stores retry
+once what a connection lost under them may safely be retried for (``server.db.stores._base``).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -77,6 +85,16 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
+def _drop_closed_connection(
+    dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any
+) -> None:
+    """Refuse a pooled connection whose socket the server closed: the pool then opens a new
+    one (``DisconnectionError`` from a checkout hook). Local state only, no round trip."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
 def make_engine(url: str, **engine_options: Any) -> AsyncEngine:
     """An async engine for ``url`` (any form ``normalize_database_url`` accepts). A SQLite file
     is created when missing, readable only by its owner (0600, its directory 0700), so the
@@ -102,11 +120,10 @@ def make_engine(url: str, **engine_options: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
-    options |= {
-        "pool_pre_ping": True,
-        "connect_args": {"server_settings": {"application_name": "preloop"}},
-    }
-    return create_async_engine(sa_url, **(options | engine_options))
+    options |= {"connect_args": {"server_settings": {"application_name": "preloop"}}}
+    engine = create_async_engine(sa_url, **(options | engine_options))
+    event.listen(engine.sync_engine, "checkout", _drop_closed_connection)
+    return engine
 
 
 def make_sqlite_sync_engine(url: URL) -> Engine:

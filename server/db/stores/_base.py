@@ -5,6 +5,14 @@ this process without polling, and ``BEGIN IMMEDIATE`` (see ``server.db.engine``)
 database's write lock at the start of the transaction, which keeps other processes sharing
 the file (a bot worker, the CLI) safe too. PostgreSQL needs neither: its stores rely on row
 locks, unique constraints and compare-and-set ``UPDATE`` statements.
+
+Round trips on PostgreSQL (every one is a network hop, the cost that matters there): reads run
+in autocommit, and so do writes that are one statement (``run_single``), since a single
+statement is atomic by itself and a transaction around it only adds BEGIN and COMMIT. A
+connection lost under a read is retried once on a new one (the pool has dropped the connections
+opened before the loss); so is a write transaction lost before its COMMIT was sent, which the
+server has rolled back. A write lost during its COMMIT, or a single-statement write lost while
+it ran, may have committed: it is reported, never repeated.
 """
 
 from __future__ import annotations
@@ -12,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from sqlalchemy import Executable, Row, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import ConflictError, NotFoundError, PreloopError, StorageError, ValidationError
@@ -47,6 +55,24 @@ def _is_foreign_key_violation(exc: IntegrityError) -> bool:
     orig = exc.orig
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return sqlstate == _FOREIGN_KEY_VIOLATION or "FOREIGN KEY constraint failed" in str(orig)
+
+
+def connection_lost(exc: BaseException | None) -> bool:
+    """Whether a database error (or the error tree's translation of one) says the connection
+    was lost: SQLAlchemy then has invalidated it, and the pool every connection opened before."""
+    if isinstance(exc, PreloopError):
+        exc = exc.__cause__
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def once_more_if_lost(run: Callable[[], Awaitable[T]], *, retry: Callable[[], bool]) -> T:
+    """``run()``, and once more when its connection was lost and ``retry()`` still allows it."""
+    try:
+        return await run()
+    except PreloopError as exc:
+        if not (connection_lost(exc) and retry()):
+            raise
+    return await run()
 
 
 def translate(exc: SQLAlchemyError | OSError, *, conflict: str, missing: str) -> PreloopError:
@@ -117,11 +143,16 @@ class Database:
 
     async def run_read(self, work: Callable[[Connection], T]) -> T:
         """``work`` (synchronous SQLAlchemy Core) in a read transaction: one thread hop on a
-        SQLite file, else on the async connection through ``run_sync``."""
+        SQLite file, else on the async connection through ``run_sync`` (retried once on a new
+        connection when the first was lost)."""
         if self.sync is not None:
             return await self.sync.read(work)
-        async with self.read() as conn:
-            return await conn.run_sync(work)
+
+        async def once() -> T:
+            async with self.read() as conn:
+                return await conn.run_sync(work)
+
+        return await once_more_if_lost(once, retry=lambda: True)
 
     async def run_write(
         self,
@@ -130,12 +161,41 @@ class Database:
         conflict: str = "the record already exists",
         missing: str = "not found",
     ) -> T:
-        """``work`` in a write transaction, errors translated as by :meth:`write`."""
-        if self.sync is None:
+        """``work`` in a write transaction, errors translated as by :meth:`write`. A
+        transaction whose connection was lost before its COMMIT was sent is run once more."""
+        if self.sync is not None:
+            async with self._lock if self._lock is not None else contextlib.nullcontext():
+                return await self.sync.write(work, conflict=conflict, missing=missing)
+        committing = False
+
+        async def once() -> T:
+            nonlocal committing
             async with self.write(conflict=conflict, missing=missing) as conn:
+                done = await conn.run_sync(work)
+                committing = True  # leaving the block commits
+            return done
+
+        return await once_more_if_lost(once, retry=lambda: not committing)
+
+    async def run_single(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        conflict: str = "the record already exists",
+        missing: str = "not found",
+    ) -> T:
+        """``work`` whose only write is one statement (a compare-and-set ``UPDATE``, say;
+        reads may follow it). On PostgreSQL it runs in autocommit, the statement its own
+        transaction: no BEGIN and COMMIT round trips. A connection lost while it ran is not
+        retried (the statement may have committed). Elsewhere as :meth:`run_write`."""
+        if self.dialect != "postgresql":
+            return await self.run_write(work, conflict=conflict, missing=missing)
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await conn.run_sync(work)
-        async with self._lock if self._lock is not None else contextlib.nullcontext():
-            return await self.sync.write(work, conflict=conflict, missing=missing)
+        except (SQLAlchemyError, OSError) as exc:
+            raise translate(exc, conflict=conflict, missing=missing) from exc
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -155,6 +215,15 @@ class Database:
         """INSERT unless a row with the same ``key`` exists."""
         stmt = self._insert(table).values(dict(values))
         return stmt.on_conflict_do_nothing(index_elements=list(key))
+
+
+def executes(stmt: Executable) -> Callable[[Connection], None]:
+    """Work (for ``run_write``, ``run_single``) that executes ``stmt`` and nothing else."""
+
+    def work(conn: Connection) -> None:
+        conn.execute(stmt)
+
+    return work
 
 
 def to_record(row: Row[Any], cls: type[R]) -> R:

@@ -181,7 +181,7 @@ class SqlApprovalStore(SqlStore):
             _require(conn, account_id, request_id)
             return None
 
-        return await self._db.run_write(compare_and_set)
+        return await self._db.run_single(compare_and_set)
 
     async def add_vote(self, vote: ApprovalVote) -> None:
         async with self._db.write(

@@ -5,16 +5,23 @@ queued into one transaction, so twenty concurrent tool calls cost one commit, no
 writer runs apart from the callers, so a caller that is cancelled (an agent that went away)
 still gets its event written.
 
-A transaction makes sure each account's head row exists (seq 0, genesis hash), reads and locks
-it (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the transaction already holds the write
-lock, see ``_base``), chains the drafts after it, inserts the events and moves the head with a
-compare-and-set. The head this process wrote last is remembered, so the next transaction skips
-the read. On PostgreSQL the head is moved first: when another process (a replica) appended
-meanwhile, that compare-and-set matches nothing and the transaction reads the locked head and
-chains after it instead, with no rollback (replicas that take turns appending, as a decision
-and the call it wakes do, would otherwise roll back every other append). The SQLite writer
-inserts first; there a collision rolls the transaction back. Either way a transaction that
-still fails is retried from a fresh head a bounded number of times.
+On PostgreSQL an account's drafts are chained after the head this process wrote last and
+written by **one statement**, in autocommit: a compare-and-set ``UPDATE`` of the head (in a
+``WITH``) and the ``INSERT`` of the events, which inserts nothing unless the head moved. One
+round trip in the usual case, where a transaction took six (BEGIN, head, insert, COMMIT and
+the pool's three-statement ping). When another process (a replica) appended meanwhile, which
+happens at every decision that wakes a call held on another replica, nothing is written, and
+the statement answers with the head as it saw it; it runs again after that head (two round
+trips). The head is read instead for an account's first event (its row is created first: seq
+0, the genesis hash) and when the statement saw no newer head. The head's row lock, held only
+while the statement runs, keeps concurrent appends apart: of two statements after the same
+head, the second re-checks the moved head and matches nothing. Each account is appended
+apart, so a failure never leaves another account's events half-retried.
+
+The SQLite writer (``_sqlite_audit``) makes sure each account's head row exists, chains after
+it and inserts, in one transaction that holds the database's write lock; a collision with
+another process rolls it back. Either way an append that still fails is retried from a fresh
+head a bounded number of times.
 """
 
 from __future__ import annotations
@@ -29,15 +36,18 @@ from sqlalchemy import (
     String,
     and_,
     cast,
+    column,
+    exists,
     func,
     insert,
     literal,
     or_,
     select,
     update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from hub.audit import GENESIS_HASH, chain
 from hub.errors import ConflictError, StorageError
@@ -86,12 +96,24 @@ class SqlAuditStore(SqlStore):
     async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            if self._sqlite is not None:
+                await self._write_batch(batch)
+                continue
+            by_account: dict[str, list[Pending]] = {}
+            for pending in batch:
+                by_account.setdefault(pending[0].account_id, []).append(pending)
+            for pending_of_one in by_account.values():
+                await self._write_batch(pending_of_one)
+
+    async def _write_batch(self, batch: list[Pending]) -> None:
+        """Write ``batch`` in one go, else each draft alone (one bad draft fails alone)."""
+        if batch:
             try:
                 events = await self._append_with_retries([draft for draft, _ in batch])
             except Exception:
                 for draft, future in batch:
                     await self._append_alone(draft, future)
-                continue
+                return
             for (_, future), event in zip(batch, events, strict=True):
                 if not future.done():
                     future.set_result(event)
@@ -125,68 +147,107 @@ class SqlAuditStore(SqlStore):
             written, new_heads = await self._sqlite.append(drafts, dict(self._heads))
             self._heads.update(new_heads)
             return written
-        by_account: dict[str, list[int]] = {}
-        for index, draft in enumerate(drafts):
-            by_account.setdefault(draft.account_id, []).append(index)
-        events: list[AuditEvent | None] = [None] * len(drafts)
-        heads: dict[str, Head] = {}
-        async with self._db.write(
-            conflict="a concurrent audit append took this seq",
-            missing=f"account {drafts[0].account_id!r} does not exist",
-        ) as conn:
-            for account_id, indexes in by_account.items():
-                chained = await self._move_head(conn, account_id, [drafts[i] for i in indexes])
-                for index, event in zip(indexes, chained, strict=True):
-                    events[index] = event
-                await conn.execute(insert(t.audit_events), [to_values(e) for e in chained])
-                heads[account_id] = (chained[-1].seq, chained[-1].hash)
-        self._heads.update(heads)
-        return [event for event in events if event is not None]
-
-    async def _move_head(
-        self, conn: AsyncConnection, account_id: str, drafts: list[AuditDraft]
-    ) -> list[AuditEvent]:
-        """Chains ``drafts`` after the account's head and moves the head past them, holding
-        its row lock until the transaction ends (so the inserts that follow cannot collide).
-
-        First after the head this process wrote last, with a compare-and-set; when another
-        process appended since, the set matches nothing and the head is read (locked) and
-        chained after instead, in the same transaction: a stale guess costs one read, not a
-        rolled-back transaction and a retry."""
-        known = self._heads.get(account_id)
-        if known is not None:
-            events = _chain_after(known, drafts)
-            if await self._set_head(conn, account_id, known, events[-1]):
+        (account_id,) = {draft.account_id for draft in drafts}  # one account (``_drain``)
+        if self._db.dialect != "postgresql":
+            return await self._append_in_transaction(account_id, drafts)
+        start = self._heads.get(account_id) or await self._read_head(account_id)
+        for _attempt in range(2):
+            events = _chain_after(start, drafts)
+            stored, seen = await self._insert_after(account_id, start, events)
+            if stored:
                 return events
-        start = await self._read_head(conn, account_id)
-        events = _chain_after(start, drafts)
-        if not await self._set_head(conn, account_id, start, events[-1]):
-            raise ConflictError("the audit head moved")  # rolls back; retried from a fresh head
-        return events
+            # Another process appended: chain after the head the statement saw, or, when it
+            # saw none newer (it moved while the statement waited for its lock), as read now.
+            start = seen if seen not in (None, start) else await self._read_head(account_id)
+        raise ConflictError("the audit head moved")  # retried from a fresh head
 
-    @staticmethod
-    async def _set_head(
-        conn: AsyncConnection, account_id: str, start: Head, last: AuditEvent
-    ) -> bool:
-        moved = await conn.execute(
-            update(t.audit_heads)
-            .where(t.audit_heads.c.account_id == account_id, t.audit_heads.c.seq == start[0])
-            .values(seq=last.seq, hash=last.hash)
-        )
-        return bool(moved.rowcount == 1)
-
-    async def _read_head(self, conn: AsyncConnection, account_id: str) -> Head:
+    async def _insert_after(
+        self, account_id: str, start: Head, events: list[AuditEvent]
+    ) -> tuple[bool, Head | None]:
+        """One statement: move the head from ``start`` past ``events`` and insert them, or do
+        neither when the head is no longer at ``start``. Whether they were written, and the
+        head as the statement saw it (``None`` when the account has none yet)."""
         heads = t.audit_heads
-        genesis = {"account_id": account_id, "seq": 0, "hash": GENESIS_HASH}
-        await conn.execute(self._db.insert_missing(heads, genesis, key=("account_id",)))
-        row = (
-            await conn.execute(
-                select(heads.c.seq, heads.c.hash)
-                .where(heads.c.account_id == account_id)
-                .with_for_update()
-            )
-        ).one()
+        moved = (
+            update(heads)
+            .where(heads.c.account_id == account_id, heads.c.seq == start[0])
+            .values(seq=events[-1].seq, hash=events[-1].hash)
+            .returning(heads.c.account_id)
+            .cte("moved")
+        )
+        columns = list(t.audit_events.c)
+        rows = values(*(column(c.name, c.type) for c in columns), name="new_events").data(
+            [tuple(to_values(event)[c.name] for c in columns) for event in events]
+        )
+        inserted = (
+            insert(t.audit_events)
+            .from_select([c.name for c in columns], select(rows).where(exists(moved.select())))
+            .returning(t.audit_events.c.seq)
+            .cte("inserted")
+        )
+        count = select(func.count()).select_from(inserted).scalar_subquery()
+        stmt = (
+            select(count, heads.c.seq, heads.c.hash)
+            .where(heads.c.account_id == account_id)
+            .add_cte(moved)
+            .add_cte(inserted)
+        )
+
+        def write(conn: Connection) -> tuple[bool, Head | None]:
+            row = conn.execute(stmt).first()
+            if row is None:
+                return False, None
+            return row[0] == len(events), (row.seq, row.hash)
+
+        written, seen = await self._db.run_single(
+            write,
+            conflict="a concurrent audit append took this seq",
+            missing=f"account {account_id!r} does not exist",
+        )
+        if written:
+            self._heads[account_id] = (events[-1].seq, events[-1].hash)
+        return written, seen
+
+    async def _read_head(self, account_id: str) -> Head:
+        return await self._db.run_single(
+            lambda conn: self._stored_head(conn, account_id),
+            missing=f"account {account_id!r} does not exist",
+        )
+
+    def _stored_head(self, conn: Connection, account_id: str) -> Head:
+        """The account's head as stored now; its row (seq 0, the genesis hash) is created for
+        an account's first event."""
+        heads = t.audit_heads
+        read = select(heads.c.seq, heads.c.hash).where(heads.c.account_id == account_id)
+        row = conn.execute(read).first()
+        if row is None:
+            genesis = {"account_id": account_id, "seq": 0, "hash": GENESIS_HASH}
+            conn.execute(self._db.insert_missing(heads, genesis, key=("account_id",)))
+            row = conn.execute(read).one()
         return (row.seq, row.hash)
+
+    async def _append_in_transaction(
+        self, account_id: str, drafts: list[AuditDraft]
+    ) -> list[AuditEvent]:
+        """SQLite without a file (so without the fast writer): one transaction, which holds
+        the database's write lock from its start."""
+        heads = t.audit_heads
+
+        def append(conn: Connection) -> list[AuditEvent]:
+            events = _chain_after(self._stored_head(conn, account_id), drafts)
+            conn.execute(insert(t.audit_events), [to_values(e) for e in events])
+            conn.execute(
+                update(heads)
+                .where(heads.c.account_id == account_id)
+                .values(seq=events[-1].seq, hash=events[-1].hash)
+            )
+            return events
+
+        return await self._db.run_write(
+            append,
+            conflict="a concurrent audit append took this seq",
+            missing=f"account {account_id!r} does not exist",
+        )
 
     async def query(self, account_id: str, query: AuditQuery) -> Sequence[AuditEvent]:
         check_audit_query(query)
