@@ -29,7 +29,13 @@ from server.mcp import UpstreamConfig
 from server.mcp._content import qualify, unqualify
 from server.mcp._uritemplate import matches, template_pattern
 from tests.integration.conftest import LiveServer, make_settings, run_live
-from tests.integration.mcp.support import REPO, direct_client, direct_raw, stdio_config
+from tests.integration.mcp.support import (
+    AGENT_TIMEOUT,
+    REPO,
+    direct_client,
+    direct_raw,
+    stdio_config,
+)
 from tests.servers.upstream_server import PNG_BASE64, STATIC_BLOB_URI, STATIC_TEXT_URI
 
 MODES = ["auto", "legacy"]
@@ -117,7 +123,9 @@ async def agent(live: LiveServer, mode: str, key: str | None = None) -> AsyncIte
             opened.set()
 
     headers = {"Authorization": f"Bearer {key or live.admin_key}"}
-    async with httpx2.AsyncClient(headers=headers, event_hooks={"response": [on_response]}) as http:
+    async with httpx2.AsyncClient(
+        headers=headers, timeout=AGENT_TIMEOUT, event_hooks={"response": [on_response]}
+    ) as http:
         transport = streamable_http_client(f"{live.url}/mcp", http_client=http)
         async with (
             send,
