@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack
@@ -141,9 +142,15 @@ class McpEndpoints:
             await self._runner
 
 
+# One background import at a time: the Litestar app and the MCP SDK share modules (pydantic,
+# server.errors), and two threads importing them in opposite orders could deadlock.
+_BACKGROUND_IMPORTS = threading.Lock()
+
+
 def _import_mcp() -> None:
-    import server.mcp.gateway
-    import server.mcp.sse  # noqa: F401 - imported for its side effect (loading it)
+    with _BACKGROUND_IMPORTS:
+        import server.mcp.gateway
+        import server.mcp.sse  # noqa: F401 - imported for its side effect (loading it)
 
 
 class Front:
@@ -283,7 +290,8 @@ class Front:
 
 
 def _import_app() -> Callable[..., Litestar]:
-    from server.app import create_app
+    with _BACKGROUND_IMPORTS:
+        from server.app import create_app
 
     return create_app
 

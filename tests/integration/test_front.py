@@ -109,6 +109,7 @@ async def test_healthz_answers_while_the_app_loads_and_other_requests_wait_for_i
             versions = asyncio.create_task(
                 client.get("/api/v1/policies/versions", headers={"Authorization": f"Bearer {key}"})
             )
+            mcp = await client.post("/mcp", json={})  # the gateway needs no Litestar app
             await asyncio.sleep(0.3)
             waited = not versions.done()
             held_app.set()
@@ -116,6 +117,7 @@ async def test_healthz_answers_while_the_app_loads_and_other_requests_wait_for_i
             after = await client.get("/healthz")  # now Litestar's
 
     assert (200, "ok") == (health.status_code, health.json()["status"])
+    assert 401 == mcp.status_code  # no key: refused by the gateway itself
     assert waited
     assert (200, 1) == (answered.status_code, answered.json()[0]["version"])
     assert health.json() == after.json()
