@@ -30,7 +30,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-from mattermostdriver import Driver
 
 from bots._messages import PostedMessages
 from hub.clock import Clock
@@ -131,6 +130,8 @@ class MattermostNotifier:
     ) -> None:
         self._settings = settings
         self._users = users
+        from mattermostdriver import Driver  # requests: only where Mattermost is configured
+
         self._driver = Driver(driver_options(settings))
         self._logged_in = False
         self._lock = asyncio.Lock()

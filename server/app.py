@@ -1,4 +1,6 @@
-"""``create_app(settings)``: the Litestar application."""
+"""``create_app(settings)``: the Litestar application. ``preloop serve`` runs it behind
+``server.front.Front``, which answers before this module is imported and hands it ``/mcp``
+only through the shared ``McpEndpoints`` (docs/decisions/0069)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from litestar import Litestar, MediaType, Request, Response, asgi, get
 from litestar.logging import LoggingConfig
@@ -21,10 +22,18 @@ from hub.settings import Settings
 from server.api import api_router
 from server.api_docs import swagger_assets_router, swagger_render_plugin
 from server.auth import ApiKeyAuthenticationMiddleware
-from server.bootstrap import Hub, check_delivery, first_start, open_hub, start_upstreams
+from server.bootstrap import (
+    Hub,
+    check_delivery,
+    first_start,
+    open_hub,
+    start_upstreams,
+)
 from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
+from server.front import McpEndpoints
 from server.gateway.routes import GATEWAY_PATHS, GATEWAY_ROUTES
+from server.hub_services import ModelGatewayOnFirstUse
 from server.mattermost_actions import mattermost_router
 from server.openapi import openapi_plugins
 from server.request import JsonRequest
@@ -68,21 +77,24 @@ async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @asgi("/mcp", is_mount=True, copy_scope=True, include_in_schema=False)
 async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-    """The MCP firewall for agents (streamable HTTP); see docs/mcp.md."""
-    gateway = Litestar.from_scope(scope).state.gateway
+    """The MCP firewall for agents (streamable HTTP); see docs/mcp.md. Behind the front
+    (``preloop serve``) requests reach the gateway before this app; tests reach it here."""
+    gateway = await Litestar.from_scope(scope).state.mcp.gateway()
     await gateway.handle(scope, receive, send)
 
 
 @asgi("/sse", copy_scope=True, include_in_schema=False)
 async def sse_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     """The MCP firewall for older agents (legacy HTTP+SSE): the event stream."""
-    await Litestar.from_scope(scope).state.sse.connect(scope, receive, send)
+    sse = await Litestar.from_scope(scope).state.mcp.sse()
+    await sse.connect(scope, receive, send)
 
 
 @asgi("/messages", is_mount=True, copy_scope=True, include_in_schema=False)
 async def sse_messages(scope: Scope, receive: Receive, send: Send) -> None:
     """The MCP firewall for older agents (legacy HTTP+SSE): messages for a stream's session."""
-    await Litestar.from_scope(scope).state.sse.post(scope, receive, send)
+    sse = await Litestar.from_scope(scope).state.mcp.sse()
+    await sse.post(scope, receive, send)
 
 
 @asgi("/slack/events", copy_scope=True, include_in_schema=False)
@@ -114,33 +126,23 @@ async def slack_events(scope: Scope, receive: Receive, send: Send) -> None:
         await deep.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
 
 
-def mcp_allowed_hosts(settings: Settings) -> list[str]:
-    """Host headers the MCP endpoint accepts (DNS-rebinding protection)."""
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-    public = urlsplit(settings.public_url).netloc
-    if public and public not in hosts:
-        hosts += [public, f"{public.rsplit(':', 1)[0]}:*"]
-    return hosts
-
-
 def create_app(
     settings: Settings,
     *,
     hub: Hub | None = None,
     on_ready: Callable[[Hub], Awaitable[None]] | None = None,
+    mcp: McpEndpoints | None = None,
 ) -> Litestar:
-    """The application. With ``hub`` given (tests), it is used as is and not closed;
-    ``on_ready`` runs once the hub is open and the first start is done."""
+    """The application. With ``hub`` given (tests, the front), it is used as is and not
+    closed; ``on_ready`` runs once the hub is open and the first start is done. With ``mcp``
+    given (the front), the MCP endpoints are those, started and stopped by their owner; else
+    the app builds its own and starts them with its lifespan."""
 
     @asynccontextmanager
     async def serve_mcp(app: Litestar, opened: Hub) -> AsyncIterator[None]:
-        from server.mcp.gateway import Gateway  # the MCP SDK is slow to import: only here
-        from server.mcp.sse import SseEndpoint
-
-        gateway = Gateway(opened, allowed_hosts=mcp_allowed_hosts(settings))
-        app.state.gateway = gateway
-        app.state.model_gateway = opened.model_gateway
-        app.state.sse = SseEndpoint(gateway)
+        endpoints = mcp or McpEndpoints(opened, settings)
+        app.state.mcp = endpoints
+        app.state.model_gateway = ModelGatewayOnFirstUse(opened)  # built on first use
         if settings.slack.bot_token and settings.slack.signing_secret:
             from server.slack_events import slack_handler
 
@@ -149,7 +151,7 @@ def create_app(
         delivering = settings.notifications.deliver == "server"
         async with (
             opened.notifications.running() if delivering else contextlib.nullcontext(),
-            gateway.run(),
+            _own_mcp(endpoints) if mcp is None else contextlib.nullcontext(),
             scheduler_running(opened.scheduler, every=every),
             opened.ledger.running(),  # flushes queued usage records at shutdown
             system_events_running(opened),  # last: started once all runs, stopping first
@@ -220,3 +222,14 @@ def create_app(
         logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
         debug=False,
     )
+
+
+@asynccontextmanager
+async def _own_mcp(endpoints: McpEndpoints) -> AsyncIterator[None]:
+    """The app's own MCP endpoints, started with it (not on first use, as behind the front)."""
+    endpoints.start()
+    try:
+        await endpoints.gateway()
+        yield
+    finally:
+        await endpoints.aclose()

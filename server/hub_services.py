@@ -7,7 +7,7 @@ server/mcp) imports this module for the type, never the composition root itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
@@ -20,6 +20,7 @@ from hub.gateway.custody import Custody
 from hub.gateway.ledger import UsageLedger
 from hub.gateway.pricing import PriceBook
 from hub.gateway.providers import ProviderService
+from hub.gateway.records import Attribution
 from hub.gateway.runtime import RuntimeService
 from hub.identity import IdentityService
 from hub.links import LinkSigner
@@ -68,30 +69,39 @@ class Hub:
     prices: PriceBook
     budgets: BudgetService
     ledger: UsageLedger
-    # the model gateway's HTTP edge (server/gateway): built from the parts above
-    model_gateway: GatewayProxy = field(init=False)
+    # the model gateway's HTTP edge (server/gateway): built from the parts above on first
+    # use (``model_gateway``): aiohttp takes a fifth of a second and ~10 MB an idle server
+    # does not need
+    _model_gateway: GatewayProxy | None = field(default=None, init=False, repr=False)
     mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     def __post_init__(self) -> None:
-        from server.gateway.proxy import GatewayProxy  # aiohttp: only when a hub opens
+        self.approvals.reviewer.gateway = ModelGatewayOnFirstUse(self)  # ai workflows ask it
 
-        self.model_gateway = GatewayProxy(
-            auth=self.gateway_auth,
-            router=self.model_router,
-            prices=self.prices,
-            budgets=self.budgets,
-            ledger=self.ledger,
-            clock=self.clock,
-            settings=self.settings.gateway,
-        )
-        self.approvals.reviewer.gateway = self.model_gateway  # ai workflows ask through it
+    @property
+    def model_gateway(self) -> GatewayProxy:
+        """The model gateway, built on first use."""
+        if self._model_gateway is None:
+            from server.gateway.proxy import GatewayProxy  # aiohttp: only when used
+
+            self._model_gateway = GatewayProxy(
+                auth=self.gateway_auth,
+                router=self.model_router,
+                prices=self.prices,
+                budgets=self.budgets,
+                ledger=self.ledger,
+                clock=self.clock,
+                settings=self.settings.gateway,
+            )
+        return self._model_gateway
 
     async def close(self) -> None:
         try:
             try:
                 await self.approvals.stop_reviews()  # AI reviews still asking a model
-                await self.model_gateway.close()  # its upstream pool; before the ledger closes
+                if self._model_gateway is not None:  # its upstream pool; before the ledger
+                    await self._model_gateway.close()
             finally:
                 try:  # owed tool.call records get their last attempt whatever failed before
                     await self.tool_calls.drain()  # records of calls cancelled at shutdown
@@ -105,6 +115,20 @@ class Hub:
                     await self.ledger.close()  # queued usage records are written first
                 finally:
                     await self.storage.close()
+
+
+class ModelGatewayOnFirstUse:
+    """The hub's model gateway for those that hold it from the start (the AI reviewer, the
+    HTTP mounts): the gateway itself is built on their first request."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def chat(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._hub.model_gateway.chat(who, body)
+
+    async def handle(self, scope: Any, receive: Any, send: Any, family: str) -> None:
+        await self._hub.model_gateway.handle(scope, receive, send, family)
 
 
 async def close_bus(bus: EventBus) -> None:

@@ -430,3 +430,55 @@ def gateway_bench(requests: int, concurrencies: str, as_json: bool) -> None:
             ],
         )
     )
+
+
+@bench.command(name="start")
+@click.option("--runs", type=int, default=5, show_default=True, help="Runs (each: new + restart).")
+@json_option
+def start_bench(runs: int, as_json: bool) -> None:
+    """Cold start of 'preloop serve' to /healthz 200 (new data directory and restart), the
+    first REST and MCP answers, and idle RSS: medians over the runs, against the targets."""
+    import msgspec
+
+    from server.start_bench import TARGET_RSS_MB, TARGET_START_S, medians, run_start_bench
+
+    if runs < 1:
+        raise click.BadParameter("--runs must be positive")
+    result = run_start_bench(runs, progress)
+    if as_json:
+        echo_json({"machine": machine_summary(), **msgspec.to_builtins(result)})
+        return
+    click.echo(f"machine: {machine_summary()}")
+    click.echo(
+        f"settings: {runs} runs, SQLite; load average {result.load_before:.2f} before, "
+        f"{result.load_after:.2f} after\n"
+    )
+    rows = []
+    for kind in ("new", "restart"):
+        m = medians(result, kind)
+        every = ", ".join(f"{r.healthz_s:.2f}" for r in result.runs if r.data_dir == kind)
+        rows.append(
+            [
+                kind,
+                f"{m.healthz_s:.2f}",
+                f"{m.healthz_cpu_s:.2f}",
+                every,
+                f"{m.api_s:.2f}",
+                f"{m.idle_rss_mb:.0f}",
+                f"{m.mcp_s:.2f}",
+                f"{m.mcp_rss_mb:.0f}",
+                "yes" if m.healthz_s <= TARGET_START_S and m.idle_rss_mb <= TARGET_RSS_MB else "NO",
+            ]
+        )
+    headers = [
+        "data dir",
+        "/healthz 200 (s)",
+        "CPU by then (s)",
+        "every run (s)",
+        "first REST (s)",
+        "idle RSS (MB)",
+        "first MCP request (s)",
+        "RSS after MCP (MB)",
+        f"<= {TARGET_START_S:g} s, <= {TARGET_RSS_MB:g} MB",
+    ]
+    click.echo(table(headers, rows))

@@ -26,9 +26,9 @@ def serve(host: str | None, port: int | None, policy_file: str | None) -> None:
     import uvicorn
 
     from hub.settings import load_settings
-    from server.app import create_app
     from server.banner import print_banner
     from server.bootstrap import check_delivery, check_slack_settings
+    from server.front import Front
 
     settings = load_settings(server__host=host, server__port=port, policy__file=policy_file)
     check_slack_settings(settings)  # a bad configuration fails before anything opens
@@ -36,7 +36,7 @@ def serve(host: str | None, port: int | None, policy_file: str | None) -> None:
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if settings.log_level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
-    app = create_app(settings, on_ready=print_banner)
+    app = Front(settings, on_ready=print_banner)  # the rest loads once it answers
     uvicorn.run(
         app,
         host=settings.server.host,

@@ -21,6 +21,7 @@ from hub.records import Role
 from hub.settings import Settings, load_settings
 from server.app import create_app
 from server.bootstrap import FIRST_KEY_FILE, Hub, first_start, open_hub
+from server.front import Front
 from tests.integration.fakes.mail import Mailbox, SmtpController
 from tests.integration.fakes.mattermost import FakeMattermost
 from tests.integration.fakes.slack import FakeSlack
@@ -82,8 +83,9 @@ class LiveServer(msgspec.Struct):
 def run_live(
     settings: Settings, on_ready: Callable[[Hub], Awaitable[None]] | None = None
 ) -> Iterator[LiveServer]:
-    """The real app on uvicorn, 127.0.0.1, an ephemeral port (``on_ready``: see create_app)."""
-    with serve_asgi(create_app(settings, on_ready=on_ready), "the test server") as url:
+    """The real app as ``preloop serve`` runs it (server/front.py) on uvicorn, 127.0.0.1, an
+    ephemeral port (``on_ready``: see Front)."""
+    with serve_asgi(Front(settings, on_ready=on_ready), "the test server") as url:
         key = (settings.data_path / FIRST_KEY_FILE).read_text().strip()
         yield LiveServer(url=url, admin_key=key, settings=settings)
 
