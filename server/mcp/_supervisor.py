@@ -17,7 +17,6 @@ reconnecting at once after a session ended, failed and backing off, stopped. The
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +24,6 @@ from datetime import datetime
 import anyio
 import mcp_types as types
 from mcp import Client
-from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from hub import __version__
@@ -44,17 +42,6 @@ from server.mcp.upstream import (
 )
 
 CLIENT_INFO = types.Implementation(name="preloop", version=__version__)
-
-
-async def _initialized(client: Client) -> None:
-    """Wait until the upstream has ``notifications/initialized`` (handshake era). The SDK
-    hands it to its transport's writer and returns; the raw path (server/mcp/_raw.py) writes
-    beside that writer, so its first call could overtake the notification, which a strict
-    server refuses. The writer sends a ping only after the notification (on streamable HTTP,
-    after its POST finished): once the ping is answered (an error is an answer too), nothing
-    can overtake it. One round trip per connect."""
-    with contextlib.suppress(MCPError):
-        await client.send_ping()
 
 
 @dataclass
@@ -234,8 +221,6 @@ class Upstream:
                         read_timeout_seconds=self.options.connect_timeout,
                     )
                     await stack.enter_async_context(client)
-                    if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-                        await _initialized(client)
                     tg = await stack.enter_async_context(anyio.create_task_group())
                     if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
                         await tg.start(self._changes.listen, client, link)
