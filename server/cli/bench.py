@@ -214,9 +214,10 @@ def load_summary() -> str:
 )
 @click.option(
     "--engine",
-    default="cel-python",
+    default="auto",
     show_default=True,
-    help="CEL engine of the Preloop server (PRELOOP_POLICY_CEL_ENGINE).",
+    help="CEL engine of the Preloop server (PRELOOP_POLICY_CEL_ENGINE: auto, cel-rust, "
+    "cel-python).",
 )
 @json_option
 def mcp_bench(calls: int, concurrencies: str, engine: str, as_json: bool) -> None:
