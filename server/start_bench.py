@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from server.gateway.bench import _cpu_seconds, _free_port, _rss_mb
+from server.gateway.bench import _cpu_seconds, _free_ports, _rss_mb
 
 START_TIMEOUT = 60.0
 IDLE_SECONDS = 2.0
@@ -149,7 +149,7 @@ def _start(data: str, port: int, admin_key: str, kind: str) -> Start:
 
 def run_start_bench(runs: int, progress: Callable[[str], None]) -> StartBench:
     load_before = os.getloadavg()[0]
-    port = _free_port()
+    (port,) = _free_ports(1)
     admin_key = "pl_bench_" + secrets.token_hex(24)
     measured: list[Start] = []
     for run in range(1, runs + 1):

@@ -18,6 +18,7 @@ proxied request must be there).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -77,11 +78,14 @@ class GatewayBench(msgspec.Struct):
     targets: list[Target]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: the sockets are held together, so two calls in a row
+    cannot hand out the same port (the fake provider and Preloop would then share it)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -213,7 +217,7 @@ async def _run(
 ) -> GatewayBench:
     provider_key = "sk-bench-" + secrets.token_hex(16)
     admin_key = "pl_bench_" + secrets.token_hex(24)
-    fake_port, preloop_port = _free_port(), _free_port()
+    fake_port, preloop_port = _free_ports(2)
     fake_url = f"http://127.0.0.1:{fake_port}"
     url = f"http://127.0.0.1:{preloop_port}"
     with tempfile.TemporaryDirectory(prefix="preloop-bench-gateway-") as data:
