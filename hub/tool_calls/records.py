@@ -28,8 +28,9 @@ DATABASE_DOWN = "Preloop's database failed"
 _REFUSED_STATUS = {Reason.PINNED: "blocked", Reason.ALREADY_USED: "already_used"}
 
 
-class Trail(msgspec.Struct, kw_only=True):
-    """What one call has gathered for its record so far (mutable, owned by one call)."""
+class _CallFacts(msgspec.Struct, kw_only=True):
+    """What a call's record says about it, learnt as the call goes (shared by the trail and
+    the record)."""
 
     server: str
     tool: str
@@ -48,31 +49,19 @@ class Trail(msgspec.Struct, kw_only=True):
     decided_by_name: str | UnsetType | None = UNSET
     decided_via: str | UnsetType | None = UNSET
     call_id: str | UnsetType = UNSET
+
+
+class Trail(_CallFacts, kw_only=True):
+    """What one call has gathered for its record so far (mutable, owned by one call)."""
+
     outcome: Outcome | None = None  # once the call ran: kept for a cancellation after it
 
 
-class ToolCallRecord(msgspec.Struct, frozen=True, kw_only=True):
+class ToolCallRecord(_CallFacts, frozen=True, kw_only=True):  # type: ignore[misc]  # msgspec allows it
     """One ``tool.call`` audit record: every call's, written exactly once."""
 
-    server: str
-    tool: str
-    args: dict[str, Any]
-    justification: str | UnsetType | None = UNSET
-    session: str | UnsetType = UNSET
-    approval_id: str | UnsetType = UNSET
-    via: str | UnsetType = UNSET
-    decision: str | UnsetType = UNSET
-    rule: str | UnsetType = UNSET
-    why: str | UnsetType = UNSET
-    policy_version: int | UnsetType = UNSET
-    evaluation_error: str | UnsetType = UNSET
-    approval_status: str | UnsetType = UNSET
-    decided_by: str | UnsetType | None = UNSET
-    decided_by_name: str | UnsetType | None = UNSET
-    decided_via: str | UnsetType | None = UNSET
     status: str
     error: str | UnsetType = UNSET
-    call_id: str | UnsetType = UNSET
     duration_ms: float | UnsetType = UNSET
 
     def payload(self) -> dict[str, Any]:
