@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from hub.clock import FrozenClock
 from hub.memory import InMemoryStorage
 from hub.sync_waits import CRASHED
 from server.bootstrap import open_hub
+from server.db.pg_bus import asyncpg_dsn
 from tests.integration.conftest import LiveServer, make_settings
 from tests.integration.mcp.support import REPO, agent, agent_key, eventually, raw_call, tool_calls
 from tests.integration.replicas import (
@@ -69,6 +71,17 @@ async def request_of(live: LiveServer, status: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+async def sync_wait_of(postgres_url: str, request_id: str) -> bool | None:
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
+    try:
+        found = await connection.fetchval(
+            "SELECT count(*) FROM sync_waits WHERE request_id = $1", request_id
+        )
+    finally:
+        await connection.close()
+    return True if found else None
+
+
 async def test_a_killed_servers_held_call_is_cancelled_and_recorded_after_restart(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -88,6 +101,9 @@ async def test_a_killed_servers_held_call_is_cancelled_and_recorded_after_restar
             async with agent(before, key, "auto") as client:
                 waiting = asyncio.create_task(raw_call(client, "demo__getenv", {"name": "HOME"}))
                 held.append(await eventually(lambda: request_of(before, "pending")))
+                # The request is listed as soon as it is opened; the wait is stored just
+                # after: crash once it is (a crash in between leaves the request to expire).
+                await eventually(lambda: sync_wait_of(postgres_url, held[0]["id"]))
                 process.proc.kill()  # a crash: nothing withdraws the request
                 await waiting
     [pending] = held
