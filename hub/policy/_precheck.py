@@ -91,10 +91,10 @@ def _expression(tree: lark.Tree[Any]) -> QuickCheck:
     node = _only_child(tree, "expr")  # a ternary has three children: no quick check
     ors = _flatten(node, "conditionalor")
     if len(ors) > 1:
-        return _any_of([_atom(_only_child(item, "conditionaland")) for item in ors])
+        return _joined([_atom(_only_child(item, "conditionaland")) for item in ors], decisive=True)
     ands = _flatten(ors[0], "conditionaland")
     if len(ands) > 1:
-        return _all_of([_atom(item) for item in ands])
+        return _joined([_atom(item) for item in ands], decisive=False)
     return _atom(ands[0])
 
 
@@ -122,30 +122,20 @@ def _unwrap(node: Any) -> Any:
     return node
 
 
-def _all_of(atoms: list[_Atom]) -> QuickCheck:
+def _joined(atoms: list[_Atom], *, decisive: bool) -> QuickCheck:
+    """The atoms joined by ``&&`` (``decisive=False``: one false atom decides) or by ``||``
+    (``decisive=True``: one true atom decides); ``None`` (not certain) when no atom decided
+    and one of them could not tell."""
+
     def check(activation: Mapping[str, Any]) -> bool | None:
         certain = True
         for atom in atoms:
             value = atom(activation)
-            if value is False:
-                return False
+            if value is decisive:
+                return decisive
             if value is None:
                 certain = False
-        return True if certain else None
-
-    return check
-
-
-def _any_of(atoms: list[_Atom]) -> QuickCheck:
-    def check(activation: Mapping[str, Any]) -> bool | None:
-        certain = True
-        for atom in atoms:
-            value = atom(activation)
-            if value is True:
-                return True
-            if value is None:
-                certain = False
-        return False if certain else None
+        return (not decisive) if certain else None
 
     return check
 

@@ -157,9 +157,7 @@ class ToolCalls:
                 decision="deny",
                 rule=PINNING_RULE,
             )
-            record = refusal_record(server, tool, _stripped(arguments), session, refused)
-            await self._books.finish(caller, record)
-            return refused
+            return await self._recorded(caller, server, tool, arguments, session, refused)
         return await self._decide(caller, server, tool, arguments, session, progress, gone)
 
     async def _refuse(
@@ -181,6 +179,18 @@ class ToolCalls:
         except PreloopError:  # the database failed: the record names the tool as called
             target = None
         server, tool = target if target is not None else ("", name)
+        return await self._recorded(caller, server, tool, arguments, session, refused)
+
+    async def _recorded(
+        self,
+        caller: Caller,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        session: str,
+        refused: Refused,
+    ) -> Refused:
+        """``refused``, once its ``tool.call`` record is written (or its loss logged)."""
         record = refusal_record(server, tool, _stripped(arguments), session, refused)
         await self._books.finish(caller, record)
         return refused
