@@ -4,7 +4,7 @@ A notifier posts a request's message and records where it is (Slack: channel id 
 Mattermost: channel id + post id), so whichever process settles the request, a replica or
 this one after a restart, finds and updates every message.
 
-The claim in ``hub.notifications`` makes one process deliver each notice, and that process
+The claim in ``hub.notification_dispatch`` makes one process deliver each notice, and that process
 retries a failed delivery itself. A retry must not post again when only the recording
 failed: the message posted but not yet recorded is kept here, and the retry records it
 instead of posting. Nothing else is kept in memory.

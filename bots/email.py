@@ -26,7 +26,7 @@ import aiosmtplib
 
 from hub.clock import Clock
 from hub.links import Choice, DecisionLink, LinkSigner, new_link_id
-from hub.notify import Announcement, Notice, Recipient
+from hub.notifier import Announcement, Notice, Recipient
 from hub.records import ApprovalRequest
 from hub.settings import SmtpSettings
 
@@ -36,7 +36,7 @@ _ANNOUNCED_KEPT = 1000  # announcements remembered for retries (then the oldest 
 
 
 class EmailNotifier:
-    """``hub.notify.Notifier`` for the ``email`` channel (aiosmtplib)."""
+    """``hub.notifier.Notifier`` for the ``email`` channel (aiosmtplib)."""
 
     channel = "email"
 

@@ -35,7 +35,7 @@ from bots._messages import PostedMessages
 from hub.clock import Clock
 from hub.errors import AuthenticationError, ConfigError, ValidationError
 from hub.links import LinkExpiredError
-from hub.notify import Announcement, Notice
+from hub.notifier import Announcement, Notice
 from hub.ports import ChannelMessageStore, UserStore
 from hub.records import ApprovalRequest, ApprovalStatus
 from hub.settings import MattermostSettings
@@ -113,7 +113,7 @@ def driver_options(settings: MattermostSettings) -> dict[str, Any]:
 
 
 class MattermostNotifier:
-    """``hub.notify.Notifier`` for the ``mattermost`` channel (mattermostdriver)."""
+    """``hub.notifier.Notifier`` for the ``mattermost`` channel (mattermostdriver)."""
 
     channel = "mattermost"
 

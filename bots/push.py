@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from hub.auditing import Auditor
-from hub.notify import Announcement, Notice
+from hub.notifier import Announcement, Notice
 from hub.ports import DeviceStore
 from hub.records import ApprovalRequest, Device
 from hub.settings import Settings
@@ -56,7 +56,7 @@ def _truncate(text: str, limit: int = MAX_BODY) -> str:
 
 
 class PushNotifier:
-    """The ``push`` channel of hub.notify.Notifier, talking to the push proxy over HTTP."""
+    """The ``push`` channel of hub.notifier.Notifier, talking to the push proxy over HTTP."""
 
     def __init__(
         self,
@@ -222,7 +222,7 @@ class PushNotifier:
 if TYPE_CHECKING:  # mypy proves the channel keeps the port's shape
     from typing import cast
 
-    from hub.notify import Notifier
+    from hub.notifier import Notifier
 
     _notifier: Notifier = PushNotifier(
         proxy_url="",

@@ -11,7 +11,7 @@ link --slack U123``). The buttons' action ids carry the request id (``preloop_ap
 who decided and when. Where the messages are (channel id + ts) is stored
 (``Storage.channel_messages``, ``bots._messages``), so any replica, also after a restart,
 updates them. That only one process posts each notice is the dispatch's claim
-(``hub.notifications``), not this notifier's business.
+(``hub.notification_dispatch``), not this notifier's business.
 
 ``announce`` posts a plain Block Kit message (a header, the lines, the recipients mentioned;
 no buttons) to the same channel: nothing to update later, so nothing is recorded.
@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bots._messages import PostedMessages
 from hub.clock import Clock
-from hub.notify import Announcement, Notice, Recipient
+from hub.notifier import Announcement, Notice, Recipient
 from hub.ports import ChannelMessageStore, UserStore
 from hub.records import ApprovalRequest, ApprovalStatus
 
@@ -38,7 +38,7 @@ _FENCE = "```"
 
 
 class SlackNotifier:
-    """``hub.notify.Notifier`` for the ``slack`` channel (slack_sdk's AsyncWebClient)."""
+    """``hub.notifier.Notifier`` for the ``slack`` channel (slack_sdk's AsyncWebClient)."""
 
     channel = "slack"
 

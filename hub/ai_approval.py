@@ -32,8 +32,8 @@ from typing import Any
 import msgspec
 
 from hub.errors import PreloopError
-from hub.gateway.ports import ModelGateway
-from hub.gateway.records import Attribution
+from hub.model_gateway.ports import ModelGateway
+from hub.model_gateway.records import Attribution
 from hub.policy.model import AiFallback, AiReview, ApprovalWorkflow
 from hub.records import ApprovalRequest
 

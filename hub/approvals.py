@@ -47,6 +47,7 @@ from hub.auditing import Auditor
 from hub.clock import Clock
 from hub.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from hub.events import (
+    APPROVALS_TOPIC,
     ApprovalAiEscalated,
     ApprovalDecided,
     ApprovalEscalated,
@@ -65,7 +66,6 @@ from hub.redact import redact
 
 log = logging.getLogger("preloop.approvals")
 
-APPROVALS_TOPIC = "approvals"
 DECIDING_ROLES = (Role.ADMIN, Role.APPROVER)
 _digest_encoder = msgspec.json.Encoder(order="sorted")
 TIMED_OUT = "no decision before the deadline"

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from hub.audit import ChainReport, verify_chain
+from hub.audit_chain import ChainReport, verify_chain
 from hub.clock import Clock
 from hub.events import SYSTEM_TOPIC, EventBus
 from hub.ports import AuditQuery, AuditStore

@@ -74,6 +74,7 @@ class ApprovalDecided(Event, frozen=True, kw_only=True, tag="approval.decided"):
 
 
 # -- the system topic: what a dashboard or on-call engineer needs to know about Preloop itself.
+APPROVALS_TOPIC = "approvals"
 SYSTEM_TOPIC = "system"
 
 

@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from hub.audit import GENESIS_HASH, chain
+from hub.audit_chain import GENESIS_HASH, chain
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.gateway.memory import InMemoryBudgetStore, InMemoryModelPriceStore, InMemoryUsageStore
-from hub.gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
+from hub.model_gateway.memory import (
+    InMemoryBudgetStore,
+    InMemoryModelPriceStore,
+    InMemoryUsageStore,
+)
+from hub.model_gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
 from hub.ports import AuditQuery, Storage, VoteOutcome
 from hub.records import (
     Account,

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from hub.gateway.records import (
+from hub.model_gateway.records import (
     Budget,
     FlowExecution,
     ModelPrice,
@@ -384,7 +384,7 @@ class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 class AuditStore(Protocol):
     async def append(self, draft: AuditDraft) -> AuditEvent:
-        """Chains the draft after the account's last event (``hub.audit.chain``) and stores it
+        """Chains the draft after the account's last event (``hub.audit_chain.chain``) and stores it
         atomically: concurrent appends never share a ``seq`` nor fork the chain."""
         ...
 
@@ -399,7 +399,7 @@ class AuditStore(Protocol):
         ...
 
 
-# --- gateway: custody, providers, runtime tokens (hub/gateway) -----------------------------
+# --- gateway: custody, providers, runtime tokens (hub/model_gateway) -----------------------------
 class ProviderStore(Protocol):
     async def add(self, provider: Provider) -> None:
         """Conflict when the id or the (account, name) exists."""
@@ -475,7 +475,7 @@ class RuntimeTokenStore(Protocol):
         NotFound when the token does not exist in the account."""
 
 
-# --- the model gateway's ledger and budgets (hub/gateway) ---------------------------------
+# --- the model gateway's ledger and budgets (hub/model_gateway) ---------------------------------
 class UsageQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Filters of ``UsageStore.list`` (AND); ``since`` inclusive, ``until`` exclusive.
     ``before`` pages backwards: records strictly older than (created_at, id) of that record."""

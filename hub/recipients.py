@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from hub.notify import Recipient
+from hub.notifier import Recipient
 from hub.ports import Storage
 from hub.records import ApprovalRequest, Role, User
 

@@ -188,7 +188,7 @@ class ChannelMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 class NotificationOperation(StrEnum):
     """What a channel does for a request: post it, post its escalation, update the posts.
-    ``announce``: post an announcement (``hub.notify.Announcement``; its key stands in for
+    ``announce``: post an announcement (``hub.notifier.Announcement``; its key stands in for
     the request id in the claim)."""
 
     DELIVER = "deliver"
@@ -200,7 +200,7 @@ class NotificationOperation(StrEnum):
 class NotificationClaim(msgspec.Struct, frozen=True, kw_only=True):
     """One process's claim to carry out one notification operation of one request on one
     channel. The first claim wins; every other process that receives the same event leaves
-    the operation to the claimant (``hub.notifications``)."""
+    the operation to the claimant (``hub.notification_dispatch``)."""
 
     account_id: str
     request_id: str

@@ -23,7 +23,6 @@ from server.api import api_router
 from server.api_docs import swagger_assets_router, swagger_render_plugin
 from server.auth import ApiKeyAuthenticationMiddleware
 from server.bootstrap import (
-    Hub,
     check_delivery,
     first_start,
     open_hub,
@@ -32,9 +31,9 @@ from server.bootstrap import (
 from server.email_links import email_links_router
 from server.errors import EXCEPTION_HANDLERS
 from server.front import McpEndpoints
-from server.gateway.routes import GATEWAY_PATHS, GATEWAY_ROUTES
-from server.hub_services import ModelGatewayOnFirstUse
+from server.hub_services import Hub, ModelGatewayOnFirstUse
 from server.mattermost_actions import mattermost_router
+from server.model_gateway.routes import GATEWAY_PATHS, GATEWAY_ROUTES
 from server.openapi import openapi_plugins
 from server.request import JsonRequest
 from server.scheduler import scheduler_running
@@ -57,7 +56,7 @@ PUBLIC_PATHS = [
 # The unified WebSocket authenticates on connect (a browser cannot send the header).
 SELF_AUTHENTICATED = ["^/mcp", "^/sse", "^/messages", "^/api/v1/ws/"]
 # The model gateway authenticates its own way (Bearer or x-api-key; runtime tokens too) and
-# answers in the providers' error envelopes (server/gateway/routes.py).
+# answers in the providers' error envelopes (server/model_gateway/routes.py).
 SELF_AUTHENTICATED += GATEWAY_PATHS
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from hub import __version__
-from server.bootstrap import FIRST_KEY_FILE, Hub
+from server.bootstrap import FIRST_KEY_FILE
+from server.hub_services import Hub
 
 
 async def print_banner(hub: Hub) -> None:

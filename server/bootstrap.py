@@ -18,20 +18,20 @@ from hub.clock import Clock, SystemClock
 from hub.devices import DeviceService
 from hub.errors import ConfigError, ValidationError
 from hub.events import EventBus, InMemoryEventBus
-from hub.gateway.budgets import BudgetService
-from hub.gateway.custody import LOCAL, Custody
-from hub.gateway.ledger import UsageLedger
-from hub.gateway.pricing import PriceBook, check_price
-from hub.gateway.providers import ProviderService
-from hub.gateway.records import ModelPrice
-from hub.gateway.runtime import RuntimeService
 from hub.held_calls import HeldCalls
 from hub.identity import IdentityService
 from hub.ids import new_id
 from hub.links import LinkSigner, new_link_secret
 from hub.mcp_servers import McpServers, ServerRegistry
-from hub.notifications import NotificationDispatch
-from hub.notify import Notifier
+from hub.model_gateway.budgets import BudgetService
+from hub.model_gateway.custody import LOCAL, Custody
+from hub.model_gateway.ledger import UsageLedger
+from hub.model_gateway.pricing import PriceBook, check_price
+from hub.model_gateway.providers import ProviderService
+from hub.model_gateway.records import ModelPrice
+from hub.model_gateway.runtime import RuntimeService
+from hub.notification_dispatch import NotificationDispatch
+from hub.notifier import Notifier
 from hub.passthrough import PassThroughService
 from hub.policy import CelEngine, engine_named
 from hub.policy.model import McpServerSpec
@@ -44,8 +44,7 @@ from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from hub.sync_waits import SyncWaits
 from hub.tool_calls import ToolCalls
-from server.hub_services import Hub as Hub  # re-exported: the type many edges import
-from server.hub_services import close_bus
+from server.hub_services import Hub, close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:

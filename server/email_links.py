@@ -30,7 +30,7 @@ from hub.errors import (
 )
 from hub.links import DecisionLink, LinkExpiredError
 from hub.records import ApprovalRequest, ApprovalStatus
-from server.bootstrap import Hub
+from server.hub_services import Hub
 
 _HEADERS = {
     "Cache-Control": "no-store",

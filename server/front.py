@@ -38,8 +38,8 @@ from hub.settings import Settings
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from server.bootstrap import Hub
-    from server.mcp.gateway import Gateway
+    from server.hub_services import Hub
+    from server.mcp.endpoint import McpEndpoint
     from server.mcp.sse import SseEndpoint
 
 log = logging.getLogger("preloop.server")
@@ -89,18 +89,18 @@ class McpEndpoints:
     def __init__(self, hub: Hub, settings: Settings) -> None:
         self._hub = hub
         self._settings = settings
-        self._ready: asyncio.Future[tuple[Gateway, SseEndpoint]] | None = None
+        self._ready: asyncio.Future[tuple[McpEndpoint, SseEndpoint]] | None = None
         self._stop = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def gateway(self) -> Gateway:
+    async def gateway(self) -> McpEndpoint:
         return (await self._endpoints())[0]
 
     async def sse(self) -> SseEndpoint:
         return (await self._endpoints())[1]
 
-    async def _endpoints(self) -> tuple[Gateway, SseEndpoint]:
+    async def _endpoints(self) -> tuple[McpEndpoint, SseEndpoint]:
         if self._ready is None:
             self.start()
         assert self._ready is not None
@@ -115,14 +115,14 @@ class McpEndpoints:
         self._ready = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run(self._ready), name="preloop-mcp")
 
-    async def _run(self, ready: asyncio.Future[tuple[Gateway, SseEndpoint]]) -> None:
+    async def _run(self, ready: asyncio.Future[tuple[McpEndpoint, SseEndpoint]]) -> None:
         try:
             # The MCP SDK takes most of a second to import: off the event loop's thread.
             await asyncio.to_thread(_import_mcp)
-            from server.mcp.gateway import Gateway
+            from server.mcp.endpoint import McpEndpoint
             from server.mcp.sse import SseEndpoint
 
-            gateway = Gateway(self._hub, allowed_hosts=mcp_allowed_hosts(self._settings))
+            gateway = McpEndpoint(self._hub, allowed_hosts=mcp_allowed_hosts(self._settings))
             endpoints = (gateway, SseEndpoint(gateway))
             async with gateway.run():
                 ready.set_result(endpoints)
@@ -149,7 +149,7 @@ _BACKGROUND_IMPORTS = threading.Lock()
 
 def _import_mcp() -> None:
     with _BACKGROUND_IMPORTS:
-        import server.mcp.gateway
+        import server.mcp.endpoint
         import server.mcp.sse  # noqa: F401 - imported for its side effect (loading it)
 
 

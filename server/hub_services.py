@@ -15,17 +15,17 @@ from hub.catalog import CatalogService
 from hub.clock import Clock
 from hub.devices import DeviceService
 from hub.events import EventBus
-from hub.gateway.budgets import BudgetService
-from hub.gateway.custody import Custody
-from hub.gateway.ledger import UsageLedger
-from hub.gateway.pricing import PriceBook
-from hub.gateway.providers import ProviderService
-from hub.gateway.records import Attribution
-from hub.gateway.runtime import RuntimeService
 from hub.identity import IdentityService
 from hub.links import LinkSigner
 from hub.mcp_servers import McpServers
-from hub.notifications import NotificationDispatch
+from hub.model_gateway.budgets import BudgetService
+from hub.model_gateway.custody import Custody
+from hub.model_gateway.ledger import UsageLedger
+from hub.model_gateway.pricing import PriceBook
+from hub.model_gateway.providers import ProviderService
+from hub.model_gateway.records import Attribution
+from hub.model_gateway.runtime import RuntimeService
+from hub.notification_dispatch import NotificationDispatch
 from hub.passthrough import PassThroughService
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
@@ -36,7 +36,7 @@ from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
     from bots.mattermost import MattermostNotifier
-    from server.gateway.proxy import GatewayProxy
+    from server.model_gateway.proxy import ModelGatewayProxy
 
 
 @dataclass
@@ -65,14 +65,14 @@ class Hub:
     model_router: ProviderService  # the ModelRouter; also manages providers
     gateway_auth: RuntimeService  # the GatewayAuth
     runtime: RuntimeService  # flow executions and runtime tokens
-    # the model gateway's pricing, budgets and usage ledger (hub/gateway)
+    # the model gateway's pricing, budgets and usage ledger (hub/model_gateway)
     prices: PriceBook
     budgets: BudgetService
     ledger: UsageLedger
-    # the model gateway's HTTP edge (server/gateway): built from the parts above on first
+    # the model gateway's HTTP edge (server/model_gateway): built from the parts above on first
     # use (``model_gateway``): aiohttp takes a fifth of a second and ~10 MB an idle server
     # does not need
-    _model_gateway: GatewayProxy | None = field(default=None, init=False, repr=False)
+    _model_gateway: ModelGatewayProxy | None = field(default=None, init=False, repr=False)
     mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
@@ -80,12 +80,12 @@ class Hub:
         self.approvals.reviewer.gateway = ModelGatewayOnFirstUse(self)  # ai workflows ask it
 
     @property
-    def model_gateway(self) -> GatewayProxy:
+    def model_gateway(self) -> ModelGatewayProxy:
         """The model gateway, built on first use."""
         if self._model_gateway is None:
-            from server.gateway.proxy import GatewayProxy  # aiohttp: only when used
+            from server.model_gateway.proxy import ModelGatewayProxy  # aiohttp: only when used
 
-            self._model_gateway = GatewayProxy(
+            self._model_gateway = ModelGatewayProxy(
                 auth=self.gateway_auth,
                 router=self.model_router,
                 prices=self.prices,

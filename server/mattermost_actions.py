@@ -25,7 +25,7 @@ from bots.mattermost import ActionToken
 from hub.errors import AuthenticationError, PreloopError
 from hub.links import LinkExpiredError
 from hub.records import ApprovalRequest, ApprovalStatus, User
-from server.bootstrap import Hub
+from server.hub_services import Hub
 
 _UNCHANGED = "Nothing was changed."
 

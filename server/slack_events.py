@@ -41,7 +41,7 @@ from hub.errors import PermissionDeniedError, PreloopError
 from hub.keys import Caller
 from hub.records import ApprovalRequest, ApprovalStatus, User
 from hub.settings import SlackSettings
-from server.bootstrap import Hub
+from server.hub_services import Hub
 
 log = logging.getLogger("preloop.slack")
 

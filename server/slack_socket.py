@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 
 from hub.errors import ConfigError
 from hub.settings import SlackSettings
-from server.bootstrap import Hub
+from server.hub_services import Hub
 from server.slack_events import slack_app
 
 log = logging.getLogger("preloop.slack")

@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from server.gateway.bench import _cpu_seconds, _free_ports, _rss_mb
+from server.model_gateway.bench import _cpu_seconds, _free_ports, _rss_mb
 
 START_TIMEOUT = 60.0
 IDLE_SECONDS = 2.0

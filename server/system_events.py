@@ -32,7 +32,7 @@ from hub.events import (
     UpstreamStateChanged,
 )
 from hub.redact import redact_text
-from server.bootstrap import Hub
+from server.hub_services import Hub
 from server.mcp.upstream import UpstreamStateChange
 
 log = logging.getLogger("preloop.server")

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 
 from hub.errors import ConfigError
 from hub.settings import Settings
-from server.bootstrap import Hub, check_slack_settings, open_hub
+from server.bootstrap import check_slack_settings, open_hub
+from server.hub_services import Hub
 
 log = logging.getLogger("preloop.bots")
 

@@ -31,11 +31,11 @@ from litestar import Litestar, asgi
 from litestar.enums import ScopeType
 from litestar.types import Receive, Scope, Send
 
-from hub.approvals import APPROVALS_TOPIC
 from hub.deep_json import too_deep
 from hub.devices import DeviceCaller, DeviceService, approver_of
 from hub.errors import AuthenticationError, NotFoundError
 from hub.events import (
+    APPROVALS_TOPIC,
     SYSTEM_TOPIC,
     ApprovalDecided,
     ApprovalEscalated,

@@ -11,7 +11,7 @@ from litestar import Controller, Request, get
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
-from hub.audit import ChainReport
+from hub.audit_chain import ChainReport
 from hub.ports import MAX_SEQ, AuditQuery
 from hub.records import AuditEvent
 from server.api.deps import caller_of, hub_of

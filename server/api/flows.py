@@ -16,9 +16,9 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, Parameter
 
 from hub.errors import PermissionDeniedError, ValidationError
-from hub.gateway.records import FlowExecution, RuntimeToken
-from hub.gateway.runtime import DEFAULT_TTL_SECONDS, FLOW_PATTERN, MAX_TTL_SECONDS
 from hub.keys import Caller
+from hub.model_gateway.records import FlowExecution, RuntimeToken
+from hub.model_gateway.runtime import DEFAULT_TTL_SECONDS, FLOW_PATTERN, MAX_TTL_SECONDS
 from hub.patterns import NOT_SPACE, SPACE
 from hub.records import Role
 from server.api.deps import caller_of, hub_of

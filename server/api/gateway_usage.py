@@ -16,10 +16,10 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.gateway.budgets import MAX_LIMIT, BudgetState
-from hub.gateway.budgets import NAME_PATTERN as BUDGET_NAME
-from hub.gateway.pricing import MAX_PRICE, check_price
-from hub.gateway.records import (
+from hub.model_gateway.budgets import MAX_LIMIT, BudgetState
+from hub.model_gateway.budgets import NAME_PATTERN as BUDGET_NAME
+from hub.model_gateway.pricing import MAX_PRICE, check_price
+from hub.model_gateway.records import (
     BudgetPeriod,
     BudgetScope,
     ModelPrice,

@@ -15,7 +15,7 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, Parameter
 
 from hub.errors import ConfigError, ConflictError
-from hub.gateway.custody import (
+from hub.model_gateway.custody import (
     LOCAL,
     LOCAL_NAME_PATTERN,
     MAX_VALUE_BYTES,
@@ -23,8 +23,8 @@ from hub.gateway.custody import (
     SecretInfo,
     check_local_name,
 )
-from hub.gateway.providers import MODEL_PATTERN, NAME_PATTERN
-from hub.gateway.records import Provider, ProviderKind
+from hub.model_gateway.providers import MODEL_PATTERN, NAME_PATTERN
+from hub.model_gateway.records import Provider, ProviderKind
 from server.api.deps import caller_of, hub_of
 from server.api.fields import each, keyed, shaped
 from server.auth import ADMIN, READ, roles

@@ -367,7 +367,7 @@ def gateway_bench(requests: int, concurrencies: str, as_json: bool) -> None:
     CPU per request, cold start and idle RSS, against the targets."""
     import msgspec
 
-    from server.gateway.bench import overhead, run_gateway_bench
+    from server.model_gateway.bench import overhead, run_gateway_bench
 
     parsed = positive_ints(concurrencies, "--concurrency")
     if requests < 1:

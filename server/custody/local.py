@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hub.clock import Clock
 from hub.errors import ConfigError, NotFoundError
-from hub.gateway.custody import LOCAL, SecretInfo, check_local_name
-from hub.gateway.records import StoredSecret
+from hub.model_gateway.custody import LOCAL, SecretInfo, check_local_name
+from hub.model_gateway.records import StoredSecret
 from hub.ports import SecretStore
 from hub.private_files import make_private_dir
 

@@ -6,7 +6,7 @@ import os
 
 from hub.auditing import Auditor
 from hub.clock import Clock
-from hub.gateway.custody import ENV, LOCAL, VAULT, Custody, EnvBackend, SecretBackend
+from hub.model_gateway.custody import ENV, LOCAL, VAULT, Custody, EnvBackend, SecretBackend
 from hub.ports import Storage
 from hub.settings import Settings
 from server.custody.local import Keyring, LocalEncryptedBackend, key_file_keyring

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from hub.errors import ConfigError, ConflictError, NotFoundError, ValidationError
-from hub.gateway.custody import VAULT, SecretInfo, parse_ref
+from hub.model_gateway.custody import VAULT, SecretInfo, parse_ref
 from hub.settings import SecretsSettings
 
 MAX_ERROR_CHARS = 200

@@ -2,10 +2,10 @@
 long-lived sessions to the upstream MCP servers Preloop protects."""
 
 from server.mcp.upstream import (
+    McpUpstreamError,
     UpstreamConfig,
-    UpstreamError,
     UpstreamHealth,
     UpstreamPool,
 )
 
-__all__ = ["UpstreamConfig", "UpstreamError", "UpstreamHealth", "UpstreamPool"]
+__all__ = ["McpUpstreamError", "UpstreamConfig", "UpstreamHealth", "UpstreamPool"]

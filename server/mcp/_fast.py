@@ -2,7 +2,7 @@
 
     /mcp POST ─▶ decoded once (msgspec) as a tools/call ─▶ every check the SDK makes, made here
     (or, at the first one that fails, the whole request handed to the SDK, which answers it as
-    before) ─▶ Gateway.call_tool ─▶ the JSON-RPC answer written here, the result's JSON bytes
+    before) ─▶ McpEndpoint.call_tool ─▶ the JSON-RPC answer written here, the result's JSON bytes
     spliced in: ``{"jsonrpc":"2.0","id":<id>,"result":<result>}``
 
 What is served here, and how it answers (as the SDK does for the same request):
@@ -65,7 +65,7 @@ PING_INTERVAL = 15.0  # seconds, as the SDK's SSE streams (a proxy must not time
 REQUEST_CANCELLED = -32800  # the SDK's answer to a cancelled handshake-era request
 _PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower()
 
-CallTool = Callable[..., Awaitable[ToolResult]]  # Gateway.call_tool
+CallTool = Callable[..., Awaitable[ToolResult]]  # McpEndpoint.call_tool
 
 
 class _CallParams(msgspec.Struct, forbid_unknown_fields=True):

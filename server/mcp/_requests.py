@@ -1,5 +1,5 @@
 """Requests on an upstream's live session, with every failure turned into an
-:class:`~server.mcp.upstream.UpstreamError` that names the server.
+:class:`~server.mcp.upstream.McpUpstreamError` that names the server.
 
 Results are the JSON the upstream sent (the SDK still validates them against the negotiated
 protocol version); the typed models would drop fields they do not know. :func:`forward` (the
@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from hub.tool_results import ToolResult
 from server.mcp import _raw
 from server.mcp._link import log
-from server.mcp.upstream import ProgressCallback, UpstreamError
+from server.mcp.upstream import McpUpstreamError, ProgressCallback
 
 if TYPE_CHECKING:
     from server.mcp._supervisor import Live, Upstream
@@ -80,7 +80,7 @@ def _synthesized_closure(exc: MCPError) -> bool:
 async def _request(
     upstream: Upstream, operation: str, send: Callable[[Live], Awaitable[T]], *, limit: float
 ) -> T:
-    """Send on the live session, translating every failure into an :class:`UpstreamError`.
+    """Send on the live session, translating every failure into an :class:`McpUpstreamError`.
 
     A request the upstream provably never ran (its HTTP session had expired) is sent once
     more on the new session."""
@@ -94,13 +94,13 @@ async def _request(
                 continue
             raise await _translate(upstream, live, operation, exc, limit) from exc
         except ValidationError as exc:
-            raise UpstreamError(
+            raise McpUpstreamError(
                 f"MCP server '{upstream.name}' sent an invalid answer to {operation}: "
                 f"{exc.errors()[0]['msg'] if exc.errors() else exc}",
                 server=upstream.name,
             ) from exc
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise UpstreamError(
+            raise McpUpstreamError(
                 f"MCP server '{upstream.name}' sent an invalid answer to {operation}: {exc}",
                 server=upstream.name,
             ) from exc
@@ -121,7 +121,7 @@ def _session_expired(upstream: Upstream, exc: MCPError) -> bool:
 
 async def _translate(
     upstream: Upstream, live: Live, operation: str, exc: MCPError, limit: float
-) -> UpstreamError:
+) -> McpUpstreamError:
     if exc.code == CONNECTION_CLOSED and (live.ending or _synthesized_closure(exc)):
         # The session is gone (or, over HTTP, this request's stream broke: reconnect to
         # find out whether the server is still there).
@@ -132,18 +132,18 @@ async def _translate(
         with anyio.move_on_after(TEARDOWN_WAIT):
             await live.closed.wait()
         why = live.reason or "lost its connection"
-        return UpstreamError(
+        return McpUpstreamError(
             f"{operation} on MCP server '{upstream.name}' failed: it {why}",
             server=upstream.name,
             code=exc.code,
         )
     if exc.code == REQUEST_TIMEOUT:
-        return UpstreamError(
+        return McpUpstreamError(
             f"{operation} on MCP server '{upstream.name}' failed: no answer within {limit:g}s",
             server=upstream.name,
             code=exc.code,
         )
-    return UpstreamError(
+    return McpUpstreamError(
         f"{operation} on MCP server '{upstream.name}' failed: {exc.message}",
         server=upstream.name,
         code=exc.code,
@@ -200,8 +200,8 @@ def _serves(client: Client, capability: str) -> bool:
     return getattr(client.server_capabilities, capability, None) is not None
 
 
-def _not_served(upstream: Upstream, capability: str) -> UpstreamError:
-    return UpstreamError(
+def _not_served(upstream: Upstream, capability: str) -> McpUpstreamError:
+    return McpUpstreamError(
         f"MCP server '{upstream.name}' serves no {capability}", server=upstream.name
     )
 

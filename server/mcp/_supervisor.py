@@ -33,10 +33,10 @@ from server.mcp._link import PROCESS_ENDINGS, TORN_DOWN, Link, describe, log
 from server.mcp._transports import open_transport
 from server.mcp.upstream import (
     ListChangedCallback,
+    McpUpstreamError,
     PoolOptions,
     StateCallback,
     UpstreamConfig,
-    UpstreamError,
     UpstreamHealth,
     UpstreamStateChange,
 )
@@ -290,21 +290,21 @@ class Upstream:
                 if self.state == "stopped":
                     raise self._unavailable()
                 await changed.wait()
-        raise UpstreamError(
+        raise McpUpstreamError(
             f"MCP server '{self.name}' did not become ready within {limit:g}s"
             + (f" (last error: it {self.last_error})" if self.last_error else ""),
             server=self.name,
         )
 
-    def _unavailable(self) -> UpstreamError:
+    def _unavailable(self) -> McpUpstreamError:
         if self.state == "stopped":
-            return UpstreamError(
+            return McpUpstreamError(
                 f"MCP server '{self.name}' {self._stopping or 'is stopped'}", server=self.name
             )
         retry = ""
         if self._retry_at is not None:
             retry = f"; next attempt in {max(0.0, self._retry_at - anyio.current_time()):.1f}s"
-        return UpstreamError(
+        return McpUpstreamError(
             f"MCP server '{self.name}' is unavailable: it {self.last_error}{retry}",
             server=self.name,
         )
@@ -321,7 +321,7 @@ class Upstream:
                 if self.state in ("failed", "stopped"):
                     raise self._unavailable()
                 await changed.wait()
-        raise UpstreamError(
+        raise McpUpstreamError(
             f"MCP server '{self.name}' did not become ready within {limit:g}s"
             + (f" (last error: it {self.last_error})" if self.last_error else ""),
             server=self.name,

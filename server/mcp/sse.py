@@ -2,7 +2,7 @@
 
     agent ─GET /sse─▶ bearer key checked ─▶ the SDK's SseServerTransport opens an event stream
           whose first event announces ``/messages/?session_id=<id>``; the session is bound to
-          the key (``Gateway.server`` serves it, as it serves /mcp)
+          the key (``McpEndpoint.server`` serves it, as it serves /mcp)
     agent ─POST /messages/?session_id=<id>─▶ bearer key checked, the session must be that key's
           (403 otherwise, 404 when unknown) ─▶ the transport hands the message to the session
 
@@ -29,10 +29,10 @@ from hub.keys import Caller
 from server.auth import bearer_token
 from server.errors import error_body, status_of
 from server.mcp._ids import checked
-from server.mcp.gateway import CALLER_KEY, _json_error
+from server.mcp.endpoint import CALLER_KEY, _json_error
 
 if TYPE_CHECKING:
-    from server.mcp.gateway import Gateway
+    from server.mcp.endpoint import McpEndpoint
 
 MESSAGES_PATH = "/messages/"
 _ANNOUNCED_SESSION = re.compile(rb"session_id=([0-9a-f]{32})")
@@ -51,7 +51,7 @@ _METHOD_ERROR = {
 class SseEndpoint:
     """``GET /sse`` and ``POST /messages/``: the gateway's MCP server over legacy SSE."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: McpEndpoint) -> None:
         self.gateway = gateway
         security = gateway.manager.security_settings
         self.transport = SseServerTransport(

@@ -42,10 +42,10 @@ if TYPE_CHECKING:
 __all__ = [
     "TRANSPORTS",
     "ListChangedCallback",
+    "McpUpstreamError",
     "ProgressCallback",
     "StateCallback",
     "UpstreamConfig",
-    "UpstreamError",
     "UpstreamHealth",
     "UpstreamPool",
     "UpstreamStateChange",
@@ -134,7 +134,7 @@ StateCallback = Callable[[UpstreamStateChange], None]
 """Called in the supervisor's task: must not block or raise (it only queues)."""
 
 
-class UpstreamError(PreloopError):
+class McpUpstreamError(PreloopError):
     """An upstream MCP server failed a request, or could not be reached. The message names it.
 
     ``code`` and ``data`` carry the JSON-RPC error: the upstream's own when it answered with
@@ -216,7 +216,7 @@ class UpstreamPool:
 
     async def remove(self, name: str) -> None:
         """Disconnect from ``name`` (terminating its process) and forget it. Calls in flight
-        fail with :class:`UpstreamError`."""
+        fail with :class:`McpUpstreamError`."""
         await self._remove(name, "was removed from the pool")
 
     async def replace(self, config: UpstreamConfig) -> None:
@@ -282,9 +282,9 @@ class UpstreamPool:
     async def wait_ready(
         self,
         name: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - a bound that raises UpstreamError
+        timeout: float | None = None,  # noqa: ASYNC109 - a bound that raises McpUpstreamError
     ) -> UpstreamHealth:
-        """Wait until ``name`` is connected (through retries); raises :class:`UpstreamError`
+        """Wait until ``name`` is connected (through retries); raises :class:`McpUpstreamError`
         when ``timeout`` (default: the connect timeout) passes first."""
         upstream = self._get(name)
         await upstream.wait_ready(self._options.connect_timeout if timeout is None else timeout)
@@ -319,7 +319,7 @@ class UpstreamPool:
         """Call ``tool`` and return its ``CallToolResult`` exactly as the upstream sent it.
 
         Progress notifications reach ``progress`` in order, all before this returns. A tool
-        that fails reports ``isError: true`` in the result; :class:`UpstreamError` means the
+        that fails reports ``isError: true`` in the result; :class:`McpUpstreamError` means the
         call itself failed (the server errored, timed out, exited or was unreachable).
         """
         from server.mcp._requests import call_tool
@@ -356,7 +356,7 @@ class UpstreamPool:
         return await list_all(self._get(name), "resources/templates/list", "resourceTemplates")
 
     async def read_resource(self, name: str, uri: str) -> dict[str, Any]:
-        """The ``ReadResourceResult`` exactly as the upstream sent it. :class:`UpstreamError`
+        """The ``ReadResourceResult`` exactly as the upstream sent it. :class:`McpUpstreamError`
         when the read failed, or the upstream serves no resources at all."""
         from server.mcp._requests import read_resource
 
@@ -371,7 +371,7 @@ class UpstreamPool:
     async def get_prompt(
         self, name: str, prompt: str, arguments: dict[str, str] | None = None
     ) -> dict[str, Any]:
-        """The ``GetPromptResult`` exactly as the upstream sent it. :class:`UpstreamError`
+        """The ``GetPromptResult`` exactly as the upstream sent it. :class:`McpUpstreamError`
         when the request failed, or the upstream serves no prompts at all."""
         from server.mcp._requests import get_prompt
 

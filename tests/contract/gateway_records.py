@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from hub.gateway.records import Budget, BudgetPeriod, BudgetScope, UsageRecord
 from hub.ids import new_id
+from hub.model_gateway.records import Budget, BudgetPeriod, BudgetScope, UsageRecord
 
 from .records import at
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub.audit import GENESIS_HASH, verify_chain
+from hub.audit_chain import GENESIS_HASH, verify_chain
 from hub.errors import NotFoundError, ValidationError
 from hub.ports import AuditQuery, Storage
 from hub.records import AuditDraft

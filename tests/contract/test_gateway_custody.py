@@ -10,14 +10,14 @@ import msgspec
 import pytest
 
 from hub.errors import ConflictError, NotFoundError
-from hub.gateway.records import (
+from hub.ids import new_id
+from hub.model_gateway.records import (
     FlowExecution,
     Provider,
     ProviderKind,
     RuntimeToken,
     StoredSecret,
 )
-from hub.ids import new_id
 from hub.ports import Storage
 
 from .records import at, new_account

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.gateway.records import BudgetPeriod, BudgetScope, ModelPrice, SoftAction, to_nanos
+from hub.model_gateway.records import BudgetPeriod, BudgetScope, ModelPrice, SoftAction, to_nanos
 from hub.ports import BudgetClaim, Storage, UsageQuery
 
 from .gateway_records import budget, usage

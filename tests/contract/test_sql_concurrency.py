@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 
-from hub.audit import verify_chain
+from hub.audit_chain import verify_chain
 from hub.errors import ConflictError
 from hub.ports import VoteOutcome
 from hub.records import ApprovalStatus

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Executable, select, update
 from sqlalchemy.engine import Connection
 
-from hub.audit import verify_chain
+from hub.audit_chain import verify_chain
 from hub.errors import StorageError
 from hub.records import ApprovalStatus
 from server.db import SqlStorage, make_engine, upgrade_database

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, bindparam, text
 
-from hub.audit import event_hash, verify_chain
+from hub.audit_chain import event_hash, verify_chain
 from hub.errors import StorageError
 from server.db import SqlStorage
 from server.db.tables import UtcDateTime

@@ -20,8 +20,9 @@ from hub.memory import InMemoryStorage
 from hub.records import Role
 from hub.settings import Settings, load_settings
 from server.app import create_app
-from server.bootstrap import FIRST_KEY_FILE, Hub, first_start, open_hub
+from server.bootstrap import FIRST_KEY_FILE, first_start, open_hub
 from server.front import Front
+from server.hub_services import Hub
 from tests.integration.fakes.mail import Mailbox, SmtpController
 from tests.integration.fakes.mattermost import FakeMattermost
 from tests.integration.fakes.slack import FakeSlack

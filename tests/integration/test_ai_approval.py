@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.gateway.fake_provider import FakeProvider
+from server.model_gateway.fake_provider import FakeProvider
 from tests.integration.conftest import LiveServer, make_settings, run_live, serve_asgi
 from tests.integration.mcp.support import REPO, agent, agent_key, eventually, raw_call, text_of
 
@@ -309,7 +309,7 @@ async def test_an_exhausted_budget_stops_the_reviewer_and_the_fallback_applies(
     assert refused.get("isError") is True
     assert "AI review fallback (deny): the model could not be asked" in text_of(refused)
     (reviewed,) = await audit_of(gateway_server, "approval.ai_reviewed")
-    assert reviewed["data"]["error"].startswith("BudgetExceeded: ")
+    assert reviewed["data"]["error"].startswith("BudgetExceededError: ")
     assert "reviewer" in reviewed["data"]["error"]
     assert [s for s in fake.seen if s.path == "/v1/chat/completions"] == []  # never called
 

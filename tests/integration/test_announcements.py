@@ -16,7 +16,7 @@ from hub.clock import FrozenClock
 from hub.errors import ConfigError
 from hub.ids import new_id
 from hub.memory import InMemoryStorage
-from hub.notify import Announcement, Recipient
+from hub.notifier import Announcement, Recipient
 from hub.records import Account, Device, User
 from hub.settings import MattermostSettings
 from tests.integration.conftest import serve_asgi

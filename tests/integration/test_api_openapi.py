@@ -16,7 +16,7 @@ import httpx
 import jsonschema
 import pytest
 
-from hub.gateway.runtime import MAX_TTL_SECONDS
+from hub.model_gateway.runtime import MAX_TTL_SECONDS
 from server.app import create_app
 from tests.integration.conftest import LiveServer, make_settings, run_live
 

@@ -17,8 +17,8 @@ from hub.errors import PolicyTooLargeError
 from hub.policy import CelProgram, CelPythonEngine
 from hub.policy_versions import PolicyService
 from hub.records import Role
-from server.bootstrap import Hub
 from server.cli.client import api_error
+from server.hub_services import Hub
 from tests.integration.conftest import Api, make_settings, run_live
 from tests.unit.policy.policy_helpers import billion_laughs
 

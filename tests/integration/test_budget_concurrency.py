@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from hub.clock import FrozenClock
-from hub.gateway.budgets import MAX_LIMIT, MAX_RESERVATION
-from hub.gateway.ports import Admission, BudgetExceeded
-from hub.gateway.records import Attribution, BudgetPeriod, BudgetScope
-from server.bootstrap import Hub, open_hub
+from hub.model_gateway.budgets import MAX_LIMIT, MAX_RESERVATION
+from hub.model_gateway.ports import Admission, BudgetExceededError
+from hub.model_gateway.records import Attribution, BudgetPeriod, BudgetScope
+from server.bootstrap import open_hub
 from server.db import open_storage
+from server.hub_services import Hub
 from tests.integration.conftest import make_settings
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
@@ -63,7 +64,7 @@ async def agent_of(hub: Hub) -> Attribution:
 async def try_admit(hub: Hub, who: Attribution) -> Admission | None:
     try:
         return await hub.budgets.admit(who, model="gpt-4o", estimate=ESTIMATE)
-    except BudgetExceeded:
+    except BudgetExceededError:
         return None
 
 
@@ -158,5 +159,5 @@ async def test_an_absurd_estimate_is_reserved_capped_and_still_refused_by_a_hard
         hard_limit=MAX_LIMIT,
         actor="test",
     )
-    with pytest.raises(BudgetExceeded, match='Budget "cap"'):
+    with pytest.raises(BudgetExceededError, match='Budget "cap"'):
         await hub.budgets.admit(who, model="gpt-4o", estimate=absurd)

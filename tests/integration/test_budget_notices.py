@@ -26,12 +26,13 @@ from click.testing import CliRunner
 
 from hub.errors import PreloopError
 from hub.events import SYSTEM_TOPIC, BudgetCrossed, Event
-from hub.gateway.records import Attribution, BudgetPeriod, BudgetScope
-from hub.notify import Announcement, Notice
+from hub.model_gateway.records import Attribution, BudgetPeriod, BudgetScope
+from hub.notifier import Announcement, Notice
 from hub.ports import AuditQuery
 from hub.records import ApprovalRequest
-from server.bootstrap import Hub, open_hub
+from server.bootstrap import open_hub
 from server.cli.main import cli
+from server.hub_services import Hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.fakes.mail import Mailbox
 from tests.integration.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack

@@ -18,8 +18,9 @@ from click.testing import CliRunner
 from hub.keys import Caller
 from hub.policy import ApprovalWorkflow, Decision
 from hub.policy.model import Action
-from server.bootstrap import Hub, open_hub
+from server.bootstrap import open_hub
 from server.cli.main import cli
+from server.hub_services import Hub
 from tests.integration.conftest import Api, LiveServer
 from tests.integration.who_decided import Decider, who_decided
 

@@ -126,15 +126,15 @@ async def test_healthz_answers_while_the_app_loads_and_other_requests_wait_for_i
 def test_an_unexpected_error_of_the_mcp_gateway_is_a_500_in_the_error_envelope(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server.mcp.gateway import Gateway
+    from server.mcp.endpoint import McpEndpoint
 
     seen: list[str] = []
 
-    async def fails(self: Gateway, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def fails(self: McpEndpoint, scope: dict[str, Any], receive: Any, send: Any) -> None:
         seen.append(scope["path"])
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Gateway, "handle", fails)
+    monkeypatch.setattr(McpEndpoint, "handle", fails)
     settings = make_settings(tmp_path)
     with serve_asgi(Front(settings), "the front") as url:
         answer = httpx.post(f"{url}/mcp", json={}, timeout=60)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from hub.gateway.records import UsageRecord
+from hub.model_gateway.records import UsageRecord
 from hub.records import Role
-from server.bootstrap import Hub
 from server.cli.main import cli
+from server.hub_services import Hub
 from tests.contract.gateway_records import usage
 from tests.integration.conftest import LiveServer, make_settings, run_live
 

@@ -22,7 +22,7 @@ import pytest
 
 from bots.mattermost import ActionSigner, ActionToken
 from hub.links import DecisionLink, LinkSigner, new_link_id
-from hub.notify import Notice
+from hub.notifier import Notice
 from hub.records import ApprovalRequest, ApprovalStatus
 from server.bootstrap import LINK_SECRET_FILE, open_hub
 from tests.integration.conftest import Api, LiveServer, make_settings, run_live

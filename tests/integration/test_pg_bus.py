@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from hub.approvals import APPROVALS_TOPIC, ApprovalService
+from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.clock import SystemClock
 from hub.errors import ValidationError
 from hub.events import (
+    APPROVALS_TOPIC,
     SYSTEM_TOPIC,
     ApprovalDecided,
     ApprovalRequested,

@@ -17,7 +17,7 @@ from hub.auditing import Auditor
 from hub.clock import FrozenClock
 from hub.ids import new_id
 from hub.memory import InMemoryStorage
-from hub.notify import Notice, Recipient
+from hub.notifier import Notice, Recipient
 from hub.ports import AuditQuery
 from hub.records import Account, ApprovalRequest, Device, User
 from hub.settings import load_settings

@@ -24,7 +24,7 @@ from bots.slack import SlackNotifier
 from hub.clock import FrozenClock
 from hub.errors import ConfigError
 from hub.memory import InMemoryStorage
-from hub.notify import Notice
+from hub.notifier import Notice
 from hub.records import Account, ApprovalRequest, ApprovalStatus
 from hub.settings import load_settings
 from server.bootstrap import open_hub

@@ -34,7 +34,8 @@ from hub.memory import InMemoryStorage
 from hub.policy import ApprovalWorkflow, Decision
 from hub.policy.model import Action
 from hub.records import Account, Role
-from server.bootstrap import Hub, open_hub
+from server.bootstrap import open_hub
+from server.hub_services import Hub
 from server.mcp.upstream import UpstreamHealth
 from server.system_events import system_events_running
 from server.ws import UnifiedSocket

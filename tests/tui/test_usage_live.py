@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from hub.gateway.records import Attribution, BudgetPeriod, BudgetScope, UsageRecord
 from hub.ids import new_id
-from server.bootstrap import Hub
+from hub.model_gateway.records import Attribution, BudgetPeriod, BudgetScope, UsageRecord
+from server.hub_services import Hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.tui.conftest import people_of, until
 from tui.app import PreloopApp

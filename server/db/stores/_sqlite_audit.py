@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 
-from hub.audit import GENESIS_HASH, chain
+from hub.audit_chain import GENESIS_HASH, chain
 from hub.errors import ConflictError, NotFoundError, StorageError
 from hub.records import AuditDraft, AuditEvent
 from server.db import tables as t

@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
-from hub.audit import GENESIS_HASH, chain
+from hub.audit_chain import GENESIS_HASH, chain
 from hub.errors import ConflictError, StorageError
 from hub.ports import AuditQuery
 from hub.records import AuditDraft, AuditEvent

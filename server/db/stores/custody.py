@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import case, delete, insert, literal, select, update
 
 from hub.errors import NotFoundError
-from hub.gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
+from hub.model_gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
 from hub.store_rules import check_limit
 from server.db import tables as t
 from server.db.stores._base import SqlStore, to_record, to_values

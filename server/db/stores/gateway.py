@@ -1,6 +1,6 @@
 """The model gateway's usage ledger, budgets and price overrides in SQL.
 
-Money is integer nano-dollars in every column (``hub.gateway.records.to_nanos``), so sums
+Money is integer nano-dollars in every column (``hub.model_gateway.records.to_nanos``), so sums
 are exact on both databases. A reservation locks the counter row of each budget and period it
 counts against (``SELECT … FOR UPDATE`` on PostgreSQL, in budget order so two reservations
 never deadlock; SQLite has one writer at a time anyway), sums the unexpired reservations,
@@ -21,8 +21,8 @@ from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, up
 from sqlalchemy.engine import Connection
 
 from hub.errors import NotFoundError, ValidationError
-from hub.gateway.memory import check_group
-from hub.gateway.records import Budget, ModelPrice, UsageRecord, from_nanos, to_nanos
+from hub.model_gateway.memory import check_group
+from hub.model_gateway.records import Budget, ModelPrice, UsageRecord, from_nanos, to_nanos
 from hub.ports import (
     BudgetClaim,
     BudgetCounter,

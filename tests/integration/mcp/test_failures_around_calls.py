@@ -16,7 +16,7 @@ from hub.keys import Caller
 from hub.memory import InMemoryStorage
 from hub.records import Role
 from server.bootstrap import open_hub
-from server.mcp.gateway import Gateway
+from server.mcp.endpoint import McpEndpoint
 from tests.integration.conftest import make_settings
 
 
@@ -25,7 +25,7 @@ async def test_a_failed_look_up_assumes_an_output_schema(
 ) -> None:
     hub = await open_hub(make_settings(tmp_path), storage=InMemoryStorage())
     try:
-        gateway = Gateway(hub)
+        gateway = McpEndpoint(hub)
         account = await hub.identity.default_account()
         created = await hub.identity.create_key(
             account.id, name="agent", role=Role.AGENT, actor="test"

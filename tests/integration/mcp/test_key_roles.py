@@ -15,7 +15,7 @@ from mcp.shared.exceptions import MCPError
 
 from hub.errors import StorageError
 from hub.settings import Settings
-from server.bootstrap import Hub
+from server.hub_services import Hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.conftest import GATEWAY_POLICY
 from tests.integration.mcp.support import (

@@ -15,7 +15,7 @@ import anyio.lowlevel
 import msgspec
 import pytest
 
-from server.mcp import UpstreamConfig, UpstreamError, UpstreamPool
+from server.mcp import McpUpstreamError, UpstreamConfig, UpstreamPool
 from server.mcp import _raw as raw
 from tests.integration.mcp.raw_upstream import CANNED, MARKED
 from tests.integration.mcp.support import REPO, ServerProcess, http_config, stdio_config
@@ -203,9 +203,9 @@ async def test_many_concurrent_forwards_and_sdk_calls_share_one_session(
 async def test_a_json_rpc_error_is_relayed_as_call_tool_relays_it(pool: UpstreamPool) -> None:
     await pool.add(canned_config())
 
-    with pytest.raises(UpstreamError) as forwarded:
+    with pytest.raises(McpUpstreamError) as forwarded:
         await pool.forward("canned", "error", {})
-    with pytest.raises(UpstreamError) as called:
+    with pytest.raises(McpUpstreamError) as called:
         await pool.call_tool("canned", "error", {})
 
     assert "tools/call 'error' on MCP server 'canned' failed: bad arguments" == str(forwarded.value)
@@ -221,7 +221,7 @@ async def test_a_forward_that_takes_too_long_times_out_and_is_cancelled_upstream
     async with UpstreamPool(call_timeout=0.5, connect_timeout=20) as pool:
         await pool.add(canned_config())
 
-        with pytest.raises(UpstreamError) as caught:
+        with pytest.raises(McpUpstreamError) as caught:
             await pool.forward("canned", "hang", {})
 
         assert "tools/call 'hang' on MCP server 'canned' failed: no answer within 0.5s" == str(
@@ -298,7 +298,7 @@ async def test_a_server_exiting_during_a_forward_fails_it_as_before(
     await pool.add(stdio_config("crashy", protocol=protocol))
     await pool.wait_ready("crashy")
 
-    with pytest.raises(UpstreamError) as caught:
+    with pytest.raises(McpUpstreamError) as caught:
         await pool.forward("crashy", "crash", {})
 
     assert "tools/call 'crash' on MCP server 'crashy' failed: it exited with code 3" == str(
@@ -324,14 +324,14 @@ async def test_a_forward_in_flight_when_the_server_exits_fails_and_leaves_no_wai
     async def hanging() -> None:
         try:
             await pool.forward("canned", "hang", {}, progress=on_progress)
-        except UpstreamError as exc:
+        except McpUpstreamError as exc:
             errors.append(str(exc))
 
     with anyio.fail_after(30):
         async with anyio.create_task_group() as tg:
             tg.start_soon(hanging)
             await in_flight.wait()
-            with pytest.raises(UpstreamError):
+            with pytest.raises(McpUpstreamError):
                 await pool.forward("canned", "exit", {})
 
     assert ["tools/call 'hang' on MCP server 'canned' failed: it exited with code 5"] == errors
@@ -347,7 +347,7 @@ async def test_an_http_server_crashing_during_a_forward_fails_it_and_is_reconnec
         await pool.add(http_config("web", server.url, protocol=protocol))
         await pool.wait_ready("web")
 
-        with pytest.raises(UpstreamError) as caught:
+        with pytest.raises(McpUpstreamError) as caught:
             await pool.forward("web", "crash", {})
         assert "web" == caught.value.server
         assert str(caught.value).startswith("tools/call 'crash' on MCP server 'web' failed: it ")

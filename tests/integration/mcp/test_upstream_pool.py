@@ -18,7 +18,7 @@ import pytest
 
 from hub.errors import ConfigError, ConflictError, NotFoundError
 from hub.policy.model import McpServerSpec, Transport
-from server.mcp import UpstreamConfig, UpstreamError, UpstreamHealth, UpstreamPool
+from server.mcp import McpUpstreamError, UpstreamConfig, UpstreamHealth, UpstreamPool
 from server.mcp.upstream import UpstreamStateChange
 from tests.integration.mcp.support import (
     EVERYTHING_CALLS,
@@ -262,7 +262,7 @@ async def test_list_changed_reaches_the_callback(
 async def test_an_upstream_protocol_error_is_an_upstream_error(
     shared_pool: UpstreamPool, connected: UpstreamConfig
 ) -> None:
-    with pytest.raises(UpstreamError) as caught:
+    with pytest.raises(McpUpstreamError) as caught:
         await shared_pool.read_resource(connected.name, "test://nowhere")
 
     assert types.INVALID_PARAMS == caught.value.code
@@ -279,7 +279,7 @@ async def test_a_crashed_stdio_server_is_restarted(pool: UpstreamPool, protocol:
     await pool.add(stdio_config("crashy", protocol=protocol))
     first_pid = structured(await pool.call_tool("crashy", "stats", {}))["pid"]
 
-    with pytest.raises(UpstreamError) as caught:
+    with pytest.raises(McpUpstreamError) as caught:
         await pool.call_tool("crashy", "crash", {})
 
     assert "crashy" == caught.value.server
@@ -305,7 +305,7 @@ async def test_a_crash_and_the_restart_are_reported_to_state_watchers(
     unwatch = pool.watch_states(reported.append)
     await pool.add(stdio_config("watched"))
     await pool.call_tool("watched", "echo", {"text": "up"})
-    with pytest.raises(UpstreamError):
+    with pytest.raises(McpUpstreamError):
         await pool.call_tool("watched", "crash", {})
     await pool.call_tool("watched", "echo", {"text": "back"})  # waits for the restart
     unwatch()
@@ -367,7 +367,7 @@ async def test_a_server_that_exits_at_start_reports_why() -> None:
     async with UpstreamPool(backoff_initial=60, backoff_max=60) as pool:
         await pool.add(config)
 
-        with pytest.raises(UpstreamError) as caught:
+        with pytest.raises(McpUpstreamError) as caught:
             await pool.list_tools("dying")
 
         assert "MCP server 'dying' is unavailable: it exited with code 2" in str(caught.value)
@@ -382,7 +382,7 @@ async def test_a_server_that_cannot_start_fails_fast() -> None:
     async with UpstreamPool(backoff_initial=60, backoff_max=60) as pool:
         await pool.add(config)
 
-        with pytest.raises(UpstreamError) as caught:
+        with pytest.raises(McpUpstreamError) as caught:
             await pool.call_tool("ghost", "echo", {"text": "anyone?"})
 
         assert "ghost" == caught.value.server
@@ -398,7 +398,7 @@ async def test_a_call_that_takes_too_long_times_out(
 ) -> None:
     name = shared_stdio.name
 
-    with pytest.raises(UpstreamError) as caught:
+    with pytest.raises(McpUpstreamError) as caught:
         await shared_pool.call_tool(name, "slow", {"seconds": 60}, timeout=0.2)
 
     assert f"tools/call 'slow' on MCP server '{name}' failed: no answer within 0.2s" == str(
@@ -439,7 +439,7 @@ async def test_removing_a_server_fails_its_calls_in_flight(pool: UpstreamPool) -
     pid = (await pool.wait_ready("leaving")).pid
     assert pid is not None
     in_flight = anyio.Event()
-    errors: list[UpstreamError] = []
+    errors: list[McpUpstreamError] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         in_flight.set()  # the server has started the call
@@ -447,7 +447,7 @@ async def test_removing_a_server_fails_its_calls_in_flight(pool: UpstreamPool) -
     async def slow_call() -> None:
         try:
             await pool.call_tool("leaving", "slow", {"seconds": 60}, progress=on_progress)
-        except UpstreamError as exc:
+        except McpUpstreamError as exc:
             errors.append(exc)
 
     async with anyio.create_task_group() as tg:
@@ -567,7 +567,7 @@ async def test_a_restarted_http_server_is_reconnected(
         await pool.add(http_config("web", server.url, transport=transport, protocol=protocol))
         first_pid = structured(await pool.call_tool("web", "stats", {}))["pid"]
 
-        with pytest.raises(UpstreamError) as caught:
+        with pytest.raises(McpUpstreamError) as caught:
             await pool.call_tool("web", "crash", {})
         assert "web" == caught.value.server
         assert "tools/call 'crash' on MCP server 'web' failed" in str(caught.value)

@@ -35,13 +35,13 @@ from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.clock import FrozenClock
 from hub.events import AnyEvent, ApprovalAiEscalated, ApprovalDecided, Event, InMemoryEventBus
-from hub.gateway.ports import BudgetExceeded
-from hub.gateway.records import Attribution, Budget, BudgetPeriod, BudgetScope
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
-from hub.notifications import NotificationDispatch
-from hub.notify import Notice
+from hub.model_gateway.ports import BudgetExceededError
+from hub.model_gateway.records import Attribution, Budget, BudgetPeriod, BudgetScope
+from hub.notification_dispatch import NotificationDispatch
+from hub.notifier import Notice
 from hub.policy import ApprovalWorkflow, Decision
 from hub.policy.model import Action
 from hub.policy_versions import PolicyService
@@ -255,12 +255,12 @@ async def test_a_gateway_error_takes_the_fallback_and_keeps_the_reason() -> None
         hard_limit=Decimal(1),
         created_at=datetime(2026, 1, 1),
     )
-    refused = BudgetExceeded("budget 'ai' is exhausted until 00:00 UTC", budget=budget)
+    refused = BudgetExceededError("budget 'ai' is exhausted until 00:00 UTC", budget=budget)
     review = await AiReviewer(GatewayDouble(refused)).review(
         a_request({}, None), workflow(fallback="deny")
     )
     assert (review.outcome, review.by_model, review.verdict) == (Outcome.DENY, False, None)
-    assert review.error == "BudgetExceeded: budget 'ai' is exhausted until 00:00 UTC"
+    assert review.error == "BudgetExceededError: budget 'ai' is exhausted until 00:00 UTC"
     # an exception of unknown origin is named by its type only: its text could hold a secret
     leaky = RuntimeError("upstream said: invalid key sk-live-123")
     review = await AiReviewer(GatewayDouble(leaky)).review(a_request({}, None), workflow())

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from hub.audit import GENESIS_HASH, chain, verify_chain
+from hub.audit_chain import GENESIS_HASH, chain, verify_chain
 from hub.records import AuditDraft, AuditEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

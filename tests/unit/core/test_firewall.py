@@ -538,7 +538,7 @@ async def test_async_approval_denied_poll_says_so() -> None:
 
 async def _first_pending(world: World):  # type: ignore[no-untyped-def]
     """The call's approval request, once the call has opened it (event-driven)."""
-    from hub.approvals import APPROVALS_TOPIC
+    from hub.events import APPROVALS_TOPIC
 
     async with world.bus.subscribe(APPROVALS_TOPIC) as events:
         found = await world.approvals.list(world.agent.account_id)

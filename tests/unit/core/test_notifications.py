@@ -15,8 +15,8 @@ from hub.events import ApprovalDecided, ApprovalEscalated, ApprovalRequested, In
 from hub.identity import IdentityService
 from hub.keys import Caller
 from hub.memory import InMemoryStorage
-from hub.notifications import NotificationDispatch
-from hub.notify import Notice
+from hub.notification_dispatch import NotificationDispatch
+from hub.notifier import Notice
 from hub.policy import Decision
 from hub.policy.model import Action
 from hub.policy_versions import PolicyService

@@ -15,10 +15,10 @@ from typing import Any
 import anyio
 import pytest
 
-from hub.approvals import APPROVALS_TOPIC, ApprovalService
+from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.errors import ConflictError, StorageError
-from hub.events import ApprovalDecided, InMemoryEventBus
+from hub.events import APPROVALS_TOPIC, ApprovalDecided, InMemoryEventBus
 from hub.policy_versions import PolicyService
 from hub.ports import SyncWaitStore
 from hub.records import ApprovalStatus, SyncWait
