@@ -3,18 +3,18 @@ feed events into their state and hand widgets what to show.
 
 ``MAIN_SCREENS`` lists the dashboard's main screens in the order of their number keys; the
 app binds each key and keeps every screen installed, so switching away and back keeps its
-state (selection, filters, scroll). A new screen adds one line here.
+state (selection, filters, scroll). A new screen adds one line here; it is a
+:class:`tui.screens.base.DashboardScreen`, its styles in the ``.tcss`` file beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
-
-from textual.screen import Screen
+from typing import NamedTuple
 
 from tui.screens.approvals import ApprovalsScreen
 from tui.screens.audit import AuditScreen
+from tui.screens.base import DashboardScreen
 from tui.screens.devices import DevicesScreen
 from tui.screens.policies import PoliciesScreen
 from tui.screens.servers import ServersScreen
@@ -25,7 +25,7 @@ class MainScreen(NamedTuple):
     key: str  # the number key that shows it
     name: str  # its installed name (``app.show_screen(name)``)
     title: str
-    make: Callable[[], Screen[Any]]
+    make: Callable[[], DashboardScreen]
 
 
 MAIN_SCREENS: tuple[MainScreen, ...] = (

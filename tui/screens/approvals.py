@@ -10,33 +10,28 @@ client; its errors go to the app's one error modal.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable
-from textual.worker import Worker
 
 from tui.client import ServerError
 from tui.feed import ConnectionState, FeedStatus
 from tui.queue import ApprovalQueue, Item, countdown, outcome, quorum
+from tui.screens.base import DashboardScreen, row_key
 from tui.screens.modals import ConfirmModal, DenyModal
 from tui.widgets.detail import ApprovalDetailView
-from tui.widgets.footer import ScreenFooter
-from tui.widgets.status import ConnectionBar
-
-if TYPE_CHECKING:
-    from tui.app import PreloopApp
 
 COLUMNS = (("expires", "Expires"), ("tool", "Tool"), ("principal", "Principal"),
            ("quorum", "Votes"), ("status", "Status"))  # fmt: skip
 
 
-class ApprovalsScreen(Screen[None]):
+class ApprovalsScreen(DashboardScreen):
     HELP_SECTION = "Approvals"
+    CSS_PATH = "approvals.tcss"
     BINDINGS = [
         Binding("a", "approve", "Approve"),
         Binding("d", "deny", "Deny"),
@@ -47,12 +42,7 @@ class ApprovalsScreen(Screen[None]):
         super().__init__()
         self.queue = ApprovalQueue()
 
-    @property
-    def preloop(self) -> PreloopApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield ConnectionBar(id="connection")
+    def compose_body(self) -> ComposeResult:
         with Vertical(id="approvals"):
             table: DataTable[str] = DataTable(id="queue", cursor_type="row", zebra_stripes=True)
             table.border_title = "Approvals"
@@ -60,13 +50,11 @@ class ApprovalsScreen(Screen[None]):
             detail = ApprovalDetailView(id="detail")
             detail.border_title = "Details"
             yield detail
-        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#queue", DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
-        self.watch(self.app, "connection", self._show_connection)
         self.set_interval(1.0, self._tick)
         self._show_detail()
 
@@ -82,9 +70,6 @@ class ApprovalsScreen(Screen[None]):
         self._render_queue()
         if request_id is not None:
             self.fetch(request_id)
-
-    def _show_connection(self, status: FeedStatus) -> None:
-        self.query_one(ConnectionBar).show(status, self.preloop.client.url, self.preloop.who)
 
     # -- workers (all I/O) ----------------------------------------------------------------
 
@@ -133,9 +118,6 @@ class ApprovalsScreen(Screen[None]):
 
     # -- actions --------------------------------------------------------------------------
 
-    def action_reload(self) -> None:
-        self.reload()
-
     def action_approve(self) -> None:
         item = self._actionable()
         if item is None:
@@ -170,16 +152,10 @@ class ApprovalsScreen(Screen[None]):
             return None
         return item
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.preloop.worker_changed(event)
-
     # -- rendering ------------------------------------------------------------------------
 
     def _selected(self) -> Item | None:
-        table = self.query_one("#queue", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = row_key(self.query_one("#queue", DataTable))
         return self.queue.get(key) if key is not None else None
 
     def _render_queue(self) -> None:

@@ -19,26 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
-from textual.worker import Worker
 
 from hub.records import AuditEvent
 from tui.audit_log import PAGE, AuditFilter, AuditLog, FilterError
 from tui.client import ApprovalDetail, ServerError
 from tui.feed import ActivityEvent, ConnectionState, FeedStatus, LiveFeed
+from tui.screens.base import DashboardScreen, row_key
 from tui.widgets.audit_detail import AuditDetailView, actor_name_in
-from tui.widgets.footer import ScreenFooter
-from tui.widgets.status import ConnectionBar
-
-if TYPE_CHECKING:
-    from tui.app import PreloopApp
 
 NEAR_END = 20  # rows from the end at which the next page is fetched
 # (key, label, width). Fixed widths, not measured from the rows: Textual measures new rows
@@ -51,8 +46,9 @@ COLUMNS = (("seq", "#", 7), ("at", "Time", 8), ("kind", "Kind", 22), ("tool", "T
            ("actor", "Principal", 20))  # fmt: skip
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(DashboardScreen):
     HELP_SECTION = "Audit"
+    CSS_PATH = "audit.tcss"
     BINDINGS = [
         Binding("slash", "edit_filter", "Filter / search"),
         Binding("escape", "focus_table", "Back to the table", show=False),
@@ -60,16 +56,6 @@ class AuditScreen(Screen[None]):
         Binding("g", "newest", "Newest event"),
         Binding("r", "reload", "Reload"),
     ]
-
-    DEFAULT_CSS = """
-    #audit { height: 1fr; }
-    #audit-filter { border: none; height: 1; padding: 0 1; margin: 0; }
-    #audit-filter:focus { background: $boost; }
-    #audit-table { height: 1fr; min-height: 5; border: round $primary; }
-    #audit-table:focus { border: round $accent; }
-    #audit-detail { height: 1fr; border: round $secondary; padding: 0 1; }
-    #audit-detail:focus { border: round $accent; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,16 +66,11 @@ class AuditScreen(Screen[None]):
         # What the screen follows; tests replace it before the screen is first shown.
         self.make_feed: Callable[[], Any] = self._activity_feed
 
-    @property
-    def preloop(self) -> PreloopApp:
-        return self.app  # type: ignore[return-value]
-
     def _activity_feed(self) -> Any:
         client = self.preloop.client
         return LiveFeed(client.url, client.api_key, topic="activity")
 
-    def compose(self) -> ComposeResult:
-        yield ConnectionBar(id="connection")
+    def compose_body(self) -> ComposeResult:
         with Vertical(id="audit"):
             yield Input(
                 placeholder="/ search text, tool:… server:… principal:… decision:… since:2h",
@@ -101,20 +82,15 @@ class AuditScreen(Screen[None]):
             detail = AuditDetailView(id="audit-detail")
             detail.border_title = "Event"
             yield detail
-        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#audit-table", DataTable)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
-        self.watch(self.app, "connection", self._show_connection)
         table.focus()
         self._show_detail()
         self.reload()
         self.follow()
-
-    def _show_connection(self, status: FeedStatus) -> None:
-        self.query_one(ConnectionBar).show(status, self.preloop.client.url, self.preloop.who)
 
     # -- workers (all I/O) ----------------------------------------------------------------
 
@@ -219,9 +195,6 @@ class AuditScreen(Screen[None]):
             self._summary()
         self.notify(f"Wrote {count} events to {into}", title="Exported", timeout=10)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.preloop.worker_changed(event)
-
     # -- actions --------------------------------------------------------------------------
 
     def action_edit_filter(self) -> None:
@@ -229,9 +202,6 @@ class AuditScreen(Screen[None]):
 
     def action_focus_table(self) -> None:
         self.query_one("#audit-table", DataTable).focus()
-
-    def action_reload(self) -> None:
-        self.reload()
 
     def action_newest(self) -> None:
         table = self.query_one("#audit-table", DataTable)
@@ -261,10 +231,7 @@ class AuditScreen(Screen[None]):
     # -- rendering ------------------------------------------------------------------------
 
     def selected(self) -> AuditEvent | ActivityEvent | None:
-        table = self.query_one("#audit-table", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = row_key(self.query_one("#audit-table", DataTable))
         return self.audit.get(int(key)) if key is not None else None
 
     def _add_rows(self, events: Sequence[AuditEvent | ActivityEvent]) -> None:

@@ -27,24 +27,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, DataTable, Input, Static
-from textual.worker import Worker
 
 from hub.qr import qr_terminal
 from hub.records import User
 from tui.client import DeviceInfo, PairingInfo, ServerError
-from tui.feed import ConnectionState, FeedStatus
 from tui.queue import countdown
+from tui.screens.base import DashboardScreen, row_key
 from tui.screens.modals import ConfirmModal
-from tui.widgets.footer import ScreenFooter
-from tui.widgets.status import ConnectionBar
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    from tui.app import PreloopApp
 
 COLUMNS = (("name", "Name"), ("user", "User"), ("platform", "Platform"), ("push", "Push"),
            ("status", "Status"), ("paired", "Paired at (UTC)"))  # fmt: skip
@@ -92,25 +87,15 @@ class PairModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class DevicesScreen(Screen[None]):
+class DevicesScreen(DashboardScreen):
     HELP_SECTION = "Devices"
+    CSS_PATH = "devices.tcss"
     BINDINGS = [
         Binding("p", "pair", "Pair", tooltip="Pair a phone (QR code)"),
         Binding("x", "revoke", "Revoke", tooltip="Revoke the selected device"),
         Binding("r", "reload", "Reload", tooltip="Reload the devices"),
         Binding("c", "clear_code", "Hide code", tooltip="Hide the pairing code"),
     ]
-    DEFAULT_CSS = """
-    #devices-body { height: 1fr; }
-    #devices { height: auto; max-height: 10; min-height: 4; border: round $primary; }
-    #devices:focus { border: round $accent; }
-    #pairing { height: 1fr; border: round $secondary; padding: 0 1; }
-    #pairing:focus { border: round $accent; }
-    #pairing-body { height: auto; }
-    #qr { width: auto; height: auto; margin-right: 2; }
-    #qr.-hidden { display: none; }
-    #pairing-note { width: 1fr; height: auto; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,14 +106,8 @@ class DevicesScreen(Screen[None]):
         self.known_before: set[str] = set()  # device ids when the code was made
         self.paired: DeviceInfo | None = None  # the device that used the code
         self.code_lines: list[str] = []  # the QR code's half-block rows
-        self._last_state: ConnectionState | None = None
 
-    @property
-    def preloop(self) -> PreloopApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield ConnectionBar(id="connection")
+    def compose_body(self) -> ComposeResult:
         with Vertical(id="devices-body"):
             table: DataTable[str] = DataTable(id="devices", cursor_type="row", zebra_stripes=True)
             table.border_title = "Devices"
@@ -138,22 +117,16 @@ class DevicesScreen(Screen[None]):
                 with Horizontal(id="pairing-body"):
                     yield Static(id="qr", classes="-hidden")
                     yield Static(IDLE, id="pairing-note")
-        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#devices", DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
-        self.watch(self.app, "connection", self._show_connection)
         self.set_interval(1.0, self._show_pairing)
         self.reload()
 
-    def _show_connection(self, status: FeedStatus) -> None:
-        self.query_one(ConnectionBar).show(status, self.preloop.client.url, self.preloop.who)
-        back = status.state == ConnectionState.CONNECTED != self._last_state
-        if back and self._last_state is not None:
-            self.reload()  # the server is back: what changed meanwhile is listed
-        self._last_state = status.state
+    def reconnected(self) -> None:
+        self.reload()  # the server is back: what changed meanwhile is listed
 
     # -- workers (all I/O) ----------------------------------------------------------------
 
@@ -219,9 +192,6 @@ class DevicesScreen(Screen[None]):
 
     # -- actions --------------------------------------------------------------------------
 
-    def action_reload(self) -> None:
-        self.reload()
-
     def action_pair(self) -> None:
         self.choose_user()
 
@@ -249,19 +219,13 @@ class DevicesScreen(Screen[None]):
         )
         self.app.push_screen(ConfirmModal(question, "Revoke"), confirmed)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.preloop.worker_changed(event)
-
     # -- rendering ------------------------------------------------------------------------
 
     def _user(self, user_id: str) -> str:
         return self.emails.get(user_id, user_id)
 
     def _selected(self) -> DeviceInfo | None:
-        table = self.query_one("#devices", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        key = row_key(self.query_one("#devices", DataTable))
         return self.devices.get(key) if key is not None else None
 
     def _render_devices(self) -> None:

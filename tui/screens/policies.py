@@ -14,27 +14,19 @@ anyone else gets the server's refusal in the one error modal.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
-from textual.worker import Worker
 
 from hub.errors import PolicyError, Problem
 from tui.client import ServerError
-from tui.feed import FeedStatus
 from tui.policy_draft import PolicyDraft, RulePath
+from tui.screens.base import DashboardScreen, row_key
 from tui.screens.modals import ConfirmModal
 from tui.screens.policy_dialogs import DiffModal, HistoryModal
-from tui.widgets.footer import ScreenFooter
-from tui.widgets.status import ConnectionBar
-
-if TYPE_CHECKING:
-    from tui.app import PreloopApp
 
 VALIDATE_AFTER = 0.4  # seconds of quiet typing before the working copy is validated
 APPLY_COMMENT = "applied from the dashboard"
@@ -43,8 +35,9 @@ COLUMNS = (("tool", "Tool"), ("n", "#"), ("on", "On"), ("action", "Action"),
            ("condition", "Condition"))  # fmt: skip
 
 
-class PoliciesScreen(Screen[None]):
+class PoliciesScreen(DashboardScreen):
     HELP_SECTION = "Policies"
+    CSS_PATH = "policies.tcss"
     BINDINGS = [
         Binding("shift+up,ctrl+up", "move(-1)", "Rule up", tooltip="Move rule up"),
         Binding("shift+down,ctrl+down", "move(1)", "Rule down", tooltip="Move rule down"),
@@ -55,29 +48,13 @@ class PoliciesScreen(Screen[None]):
         Binding("h", "history", "History", tooltip="History/rollback"),
         Binding("r", "reload", "Reload", tooltip="Reload policy"),
     ]
-    DEFAULT_CSS = """
-    #policies { height: 1fr; }
-    #rules { height: 1fr; min-height: 5; border: round $primary; }
-    #rules:focus { border: round $accent; }
-    #rule-editor { height: auto; border: round $secondary; padding: 0 1; }
-    #rule-editor:focus-within { border: round $accent; }
-    #expression { margin: 0; }
-    #expression-problems { height: auto; max-height: 4; }
-    #expression-problems.-invalid { color: $text-error; }
-    #expression-problems.-valid { color: $text-success; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
         self.draft: PolicyDraft | None = None
         self.problems: list[Problem] | None = []  # None: not checked since the last edit
 
-    @property
-    def preloop(self) -> PreloopApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield ConnectionBar(id="connection")
+    def compose_body(self) -> ComposeResult:
         with Vertical(id="policies"):
             table: DataTable[str] = DataTable(id="rules", cursor_type="row", zebra_stripes=True)
             table.border_title = "Policy"
@@ -85,22 +62,17 @@ class PoliciesScreen(Screen[None]):
             with Vertical(id="rule-editor"):
                 yield Input(placeholder="CEL condition (empty: always matches)", id="expression")
                 yield Static("", id="expression-problems")
-        yield ScreenFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#rules", DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
-        self.watch(self.app, "connection", self._show_connection)
-        self.load()
-
-    def _show_connection(self, status: FeedStatus) -> None:
-        self.query_one(ConnectionBar).show(status, self.preloop.client.url, self.preloop.who)
+        self.reload()
 
     # -- workers (all I/O) ----------------------------------------------------------------
 
     @work(group="policies-load", exclusive=True, exit_on_error=False)
-    async def load(self) -> None:
+    async def reload(self) -> None:
         try:
             active = await self.preloop.client.export_policy()
         except ServerError as exc:
@@ -182,7 +154,7 @@ class PoliciesScreen(Screen[None]):
             self.preloop.show_error(exc)
             return
         self.notify(f"Applied as version {result.version}.")
-        self.load()
+        self.reload()
 
     @work(group="policies-history", exclusive=True, exit_on_error=False)
     async def history(self) -> None:
@@ -201,7 +173,7 @@ class PoliciesScreen(Screen[None]):
             self.preloop.show_error(exc)
             return
         self.notify(f"Version {version} applied again as version {result.version}.")
-        self.load()
+        self.reload()
 
     # -- actions --------------------------------------------------------------------------
 
@@ -245,12 +217,12 @@ class PoliciesScreen(Screen[None]):
 
     def action_reload(self) -> None:
         if self.draft is None or not self.draft.dirty:
-            self.load()
+            self.reload()
             return
 
         def confirmed(answer: bool | None) -> None:
             if answer:
-                self.load()
+                self.reload()
 
         self.app.push_screen(ConfirmModal("Discard your changes and reload?", "Discard"), confirmed)
 
@@ -266,9 +238,6 @@ class PoliciesScreen(Screen[None]):
                 self.rollback(version)
 
         self.app.push_screen(ConfirmModal(question, "Roll back"), confirmed)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.preloop.worker_changed(event)
 
     # -- the condition editor -------------------------------------------------------------
 
@@ -338,11 +307,7 @@ class PoliciesScreen(Screen[None]):
     # -- rendering ------------------------------------------------------------------------
 
     def _selected_rule(self) -> RulePath | None:
-        table = self.query_one("#rules", DataTable)
-        if table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return _path_of(key)
+        return _path_of(row_key(self.query_one("#rules", DataTable)))
 
     def _render_rules(self, select: RulePath | None = None) -> None:
         draft = self.draft

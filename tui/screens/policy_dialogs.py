@@ -6,8 +6,6 @@ Enter never applies or rolls back anything.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from tui.client import PolicyVersionSummary
+from tui.screens.base import row_key
 
 
 def diff_text(diff: str) -> Text:
@@ -34,19 +33,10 @@ def diff_text(diff: str) -> Text:
     return text
 
 
-def _widen(dialog: ModalScreen[Any]) -> None:
-    """Diffs and history need more room than a question (the app's .dialog is 70 wide)."""
-    dialog.query_one(".dialog").styles.width = 100
-
-
 class DiffModal(ModalScreen[bool]):
     """What applying would change; ``y`` applies it as a new version."""
 
-    DEFAULT_CSS = """
-    #policy-diff { height: auto; max-height: 16; }
-    #policy-versions { height: auto; max-height: 16; }
-    #policy-stale { color: $text-warning; text-style: bold; margin-bottom: 1; }
-    """
+    CSS_PATH = "policy_dialogs.tcss"
     BINDINGS = [
         Binding("y", "answer(True)", "Apply"),
         Binding("n,escape", "answer(False)", "Cancel"),
@@ -77,7 +67,6 @@ class DiffModal(ModalScreen[bool]):
                 yield Button("Cancel (n)", id="no")
 
     def on_mount(self) -> None:
-        _widen(self)
         self.query_one("#no", Button).focus()
 
     def action_answer(self, answer: bool) -> None:
@@ -90,10 +79,7 @@ class DiffModal(ModalScreen[bool]):
 class HistoryModal(ModalScreen[int | None]):
     """Every applied version, newest first; ``r`` rolls back to the selected one."""
 
-    DEFAULT_CSS = """
-    #policy-diff { height: auto; max-height: 16; }
-    #policy-versions { height: auto; max-height: 16; }
-    """
+    CSS_PATH = "policy_dialogs.tcss"
     BINDINGS = [
         Binding("r", "rollback", "Roll back to the selected version"),
         Binding("escape", "close", "Close"),
@@ -109,7 +95,6 @@ class HistoryModal(ModalScreen[int | None]):
             yield DataTable(id="policy-versions", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        _widen(self)
         table = self.query_one(DataTable)
         table.add_columns("Version", "Applied (UTC)", "By", "Comment")
         for v in self.versions:
@@ -119,11 +104,9 @@ class HistoryModal(ModalScreen[int | None]):
         table.focus()
 
     def action_rollback(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        self.dismiss(int(key) if key is not None else None)
+        key = row_key(self.query_one(DataTable))
+        if key is not None:
+            self.dismiss(int(key))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -18,8 +18,6 @@ key: a viewer's or approver's press ends there, with the server's "not allowed")
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.table import Table
@@ -28,19 +26,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
-from textual.worker import Worker
 
 from hub.events import SystemEvent, ToolBlocked, UpstreamStateChanged
 from tui.client import ServerError, UpstreamHealth, UpstreamServer, UpstreamTool
 from tui.feed import ConnectionState, FeedStatus
+from tui.screens.base import DashboardScreen, row_key
 from tui.screens.modals import ConfirmModal
-from tui.widgets.footer import ScreenFooter
-from tui.widgets.status import ConnectionBar
-
-if TYPE_CHECKING:
-    from tui.app import PreloopApp
 
 SERVER_COLUMNS = (
     ("server", "Server"),
@@ -67,35 +59,14 @@ def ordered(tools: list[UpstreamTool]) -> list[UpstreamTool]:
     return sorted(tools, key=lambda tool: (not tool.blocked, tool.name))
 
 
-class ServersScreen(Screen[None]):
+class ServersScreen(DashboardScreen):
     HELP_SECTION = "Servers"
+    CSS_PATH = "servers.tcss"
     BINDINGS = [
         Binding("a", "accept", "Accept changed tool"),
         Binding("f", "refresh", "Refresh tools from upstream"),
         Binding("r", "reload", "Reload"),
     ]
-    DEFAULT_CSS = """
-    ServersScreen #servers-panes { height: 1fr; }
-    ServersScreen #upstreams {
-        height: auto;
-        max-height: 8;
-        border: round $primary;
-    }
-    ServersScreen #tools {
-        height: 1fr;
-        min-height: 5;
-        max-height: 12;
-        border: round $primary;
-    }
-    ServersScreen #upstreams:focus, ServersScreen #tools:focus { border: round $accent; }
-    ServersScreen #tool-detail {
-        height: 2fr;
-        min-height: 5;
-        border: round $secondary;
-        padding: 0 1;
-    }
-    ServersScreen #tool-detail:focus { border: round $accent; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -104,12 +75,7 @@ class ServersScreen(Screen[None]):
         self.live_health: dict[str, UpstreamHealth] = {}  # from the feed, newer than a listing
         self._tools_shown: str | None = None  # whose tools the tools table shows
 
-    @property
-    def preloop(self) -> PreloopApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield ConnectionBar(id="connection")
+    def compose_body(self) -> ComposeResult:
         with Vertical(id="servers-panes"):
             servers: DataTable[str] = DataTable(id="upstreams", cursor_type="row")
             servers.border_title = "Servers"
@@ -121,19 +87,14 @@ class ServersScreen(Screen[None]):
             detail.can_focus = True
             detail.border_title = "Definition"
             yield detail
-        yield ScreenFooter()
 
     def on_mount(self) -> None:
         for table, columns in (("#upstreams", SERVER_COLUMNS), ("#tools", TOOL_COLUMNS)):
             widget = self.query_one(table, DataTable)
             for key, label in columns:
                 widget.add_column(label, key=key)
-        self.watch(self.app, "connection", self._show_connection)
         self._render_servers()
         self.reload()
-
-    def _show_connection(self, status: FeedStatus) -> None:
-        self.query_one(ConnectionBar).show(status, self.preloop.client.url, self.preloop.who)
 
     # -- the feed -------------------------------------------------------------------------
 
@@ -208,9 +169,6 @@ class ServersScreen(Screen[None]):
 
     # -- actions --------------------------------------------------------------------------
 
-    def action_reload(self) -> None:
-        self.reload()
-
     def action_refresh(self) -> None:
         server = self._selected_server()
         if server is None:
@@ -235,19 +193,16 @@ class ServersScreen(Screen[None]):
         question = f"Accept the new definition of {server}/{name}? Agents may call it again."
         self.app.push_screen(ConfirmModal(question, "Accept"), confirmed)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.preloop.worker_changed(event)
-
     # -- rendering ------------------------------------------------------------------------
 
     def _health(self, server: UpstreamServer) -> UpstreamHealth | None:
         return self.live_health.get(server.name, server.health)
 
     def _selected_server(self) -> str | None:
-        return _row_key(self.query_one("#upstreams", DataTable))
+        return row_key(self.query_one("#upstreams", DataTable))
 
     def _selected_tool(self) -> UpstreamTool | None:
-        server, name = self._selected_server(), _row_key(self.query_one("#tools", DataTable))
+        server, name = self._selected_server(), row_key(self.query_one("#tools", DataTable))
         if server is None or name is None:
             return None
         return next((tool for tool in self.tools.get(server, []) if tool.name == name), None)
@@ -277,7 +232,7 @@ class ServersScreen(Screen[None]):
     def _render_tools(self) -> None:
         table = self.query_one("#tools", DataTable)
         server = self._selected_server()
-        kept = _row_key(table) if server == self._tools_shown else None  # same server: stay
+        kept = row_key(table) if server == self._tools_shown else None  # same server: stay
         self._tools_shown = server
         table.clear()
         tools = ordered(self.tools.get(server, [])) if server else []
@@ -306,12 +261,6 @@ class ServersScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#tools")
     def _tool_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._render_detail()
-
-
-def _row_key(table: DataTable[Any]) -> str | None:
-    if table.row_count == 0:
-        return None
-    return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
 
 def _detail(

@@ -18,25 +18,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
-from textual.worker import Worker
 
 from tui.client import BudgetStatus, ServerError, UsageGroup, UsageSummary
-from tui.feed import ConnectionState, FeedStatus
-from tui.widgets.footer import ScreenFooter
-from tui.widgets.status import ConnectionBar
-
-if TYPE_CHECKING:
-    from tui.app import PreloopApp
+from tui.screens.base import DashboardScreen
 
 PERIODS = ("today", "month")
 PERIOD_TITLES = {"today": "today", "month": "this month"}
@@ -112,20 +104,14 @@ def scope_text(budget: BudgetStatus) -> str:
     return f"{budget.scope}:{budget.scope_id}" if budget.scope_id else budget.scope
 
 
-class UsageScreen(Screen[None]):
+class UsageScreen(DashboardScreen):
     HELP_SECTION = "Usage"
+    CSS_PATH = "usage.tcss"
     BINDINGS = [
         Binding("p", "period", "Today / this month"),
         Binding("g", "group", "Group: model/flow/day"),
         Binding("r", "reload", "Reload"),
     ]
-    DEFAULT_CSS = """
-    UsageScreen #usage-body { height: 1fr; }
-    UsageScreen #spend { height: 1fr; min-height: 5; border: round $primary; }
-    UsageScreen #budgets { height: 1fr; min-height: 5; border: round $secondary; }
-    UsageScreen #spend:focus, UsageScreen #budgets:focus { border: round $accent; }
-    UsageScreen #usage-note { height: auto; padding: 0 1; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,14 +120,8 @@ class UsageScreen(Screen[None]):
         self.summary: UsageSummary | None = None
         self.budgets: list[BudgetStatus] = []
         self.loaded_at: datetime | None = None
-        self._last_state: ConnectionState | None = None
 
-    @property
-    def preloop(self) -> PreloopApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield ConnectionBar(id="connection")
+    def compose_body(self) -> ComposeResult:
         with Vertical(id="usage-body"):
             yield Static(id="usage-note")
             spend: DataTable[str] = DataTable(id="spend", cursor_type="row", zebra_stripes=True)
@@ -150,24 +130,18 @@ class UsageScreen(Screen[None]):
             budgets: DataTable[str] = DataTable(id="budgets", cursor_type="row")
             budgets.border_title = "Budgets"
             yield budgets
-        yield ScreenFooter()
 
     def on_mount(self) -> None:
         for table, columns in (("#spend", SPEND_COLUMNS), ("#budgets", BUDGET_COLUMNS)):
             widget = self.query_one(table, DataTable)
             for key, label in columns:
                 widget.add_column(label, key=key)
-        self.watch(self.app, "connection", self._show_connection)
         self.set_interval(REFRESH_SECONDS, self.reload)
         self._redraw()
         self.reload()
 
-    def _show_connection(self, status: FeedStatus) -> None:
-        self.query_one(ConnectionBar).show(status, self.preloop.client.url, self.preloop.who)
-        back = status.state == ConnectionState.CONNECTED != self._last_state
-        if back and self._last_state is not None:
-            self.reload()  # the server is back: show what was spent meanwhile
-        self._last_state = status.state
+    def reconnected(self) -> None:
+        self.reload()  # the server is back: show what was spent meanwhile
 
     # -- workers (all I/O) ----------------------------------------------------------------
 
@@ -184,9 +158,6 @@ class UsageScreen(Screen[None]):
         self.summary, self.budgets, self.loaded_at = summary, budgets, now
         self._redraw()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.preloop.worker_changed(event)
-
     # -- actions --------------------------------------------------------------------------
 
     def action_period(self) -> None:
@@ -199,9 +170,6 @@ class UsageScreen(Screen[None]):
         self.group_by = GROUPINGS[(GROUPINGS.index(self.group_by) + 1) % len(GROUPINGS)]
         self.summary = None
         self._redraw()
-        self.reload()
-
-    def action_reload(self) -> None:
         self.reload()
 
     # -- rendering ------------------------------------------------------------------------
