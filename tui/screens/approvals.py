@@ -22,7 +22,7 @@ from tui.client import ServerError
 from tui.feed import ConnectionState, FeedStatus
 from tui.queue import ApprovalQueue, Item, countdown, outcome, quorum
 from tui.screens.base import DashboardScreen, row_key
-from tui.screens.modals import ConfirmModal, DenyModal
+from tui.screens.modals import DenyModal
 from tui.widgets.detail import ApprovalDetailView
 
 COLUMNS = (("expires", "Expires"), ("tool", "Tool"), ("principal", "Principal"),
@@ -123,12 +123,7 @@ class ApprovalsScreen(DashboardScreen):
         if item is None:
             return
         request_id = item.request.id
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self.decide(request_id, True)
-
-        self.app.push_screen(ConfirmModal(f"Approve {_what(item)}?", "Approve"), confirmed)
+        self.confirm(f"Approve {_what(item)}?", "Approve", lambda: self.decide(request_id, True))
 
     def action_deny(self) -> None:
         item = self._actionable()

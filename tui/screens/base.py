@@ -8,7 +8,8 @@ holds the rest, once:
 - the connection bar, redrawn whenever the app's ``connection`` changes (who the dashboard is
   signed in as, where, and whether it is live); ``reconnected`` is called when the live
   connection comes back after an outage, for the screens that load again then;
-- ``r``'s action (``action_reload`` calls the screen's ``reload`` worker);
+- ``r``'s action (``action_reload`` calls the screen's ``reload`` worker), and ``confirm``:
+  a question whose yes runs a step (the confirmation's focus is on the harmless choice);
 - the app's typed handle (``preloop``), and every worker's state change handed to the app
   (which stops workers on exit and shows an unexpected failure in its error modal).
 
@@ -23,6 +24,7 @@ Styles: each screen's rules live in the ``.tcss`` file of the same name beside i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -31,6 +33,7 @@ from textual.widgets import DataTable
 from textual.worker import Worker
 
 from tui.feed import ConnectionState, FeedStatus
+from tui.screens.modals import ConfirmModal
 from tui.widgets.footer import ScreenFooter
 from tui.widgets.status import ConnectionBar
 
@@ -83,6 +86,15 @@ class DashboardScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.preloop.worker_changed(event)
+
+    def confirm(self, question: str, yes: str, then: Callable[[], object]) -> None:
+        """Ask ``question`` (``yes`` labels the button that agrees); ``then`` runs only on yes."""
+
+        def answered(answer: bool | None) -> None:
+            if answer:
+                then()
+
+        self.app.push_screen(ConfirmModal(question, yes), answered)
 
 
 def row_key(table: DataTable[Any]) -> str | None:

@@ -36,7 +36,6 @@ from hub.records import User
 from tui.client import DeviceInfo, PairingInfo, ServerError
 from tui.queue import countdown
 from tui.screens.base import DashboardScreen, row_key
-from tui.screens.modals import ConfirmModal
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -208,16 +207,11 @@ class DevicesScreen(DashboardScreen):
             self.notify(f"{device.name} is already revoked.", severity="warning")
             return
         device_id = device.id
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self.revoke(device_id)
-
         question = (
             f"Revoke {device.name} ({device.platform}) of {self._user(device.user_id)}? "
             "Its credential stops working at once."
         )
-        self.app.push_screen(ConfirmModal(question, "Revoke"), confirmed)
+        self.confirm(question, "Revoke", lambda: self.revoke(device_id))
 
     # -- rendering ------------------------------------------------------------------------
 

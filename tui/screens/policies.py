@@ -25,7 +25,6 @@ from hub.errors import PolicyError, Problem
 from tui.client import ServerError
 from tui.policy_draft import PolicyDraft, RulePath
 from tui.screens.base import DashboardScreen, row_key
-from tui.screens.modals import ConfirmModal
 from tui.screens.policy_dialogs import DiffModal, HistoryModal
 
 VALIDATE_AFTER = 0.4  # seconds of quiet typing before the working copy is validated
@@ -219,12 +218,7 @@ class PoliciesScreen(DashboardScreen):
         if self.draft is None or not self.draft.dirty:
             self.reload()
             return
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self.reload()
-
-        self.app.push_screen(ConfirmModal("Discard your changes and reload?", "Discard"), confirmed)
+        self.confirm("Discard your changes and reload?", "Discard", self.reload)
 
     def _rollback_chosen(self, version: int | None) -> None:
         if version is None:
@@ -232,12 +226,7 @@ class PoliciesScreen(DashboardScreen):
         question = f"Roll back to version {version}? It is applied again as a new version."
         if self.draft is not None and self.draft.dirty:
             question += " Your changes that are not applied are discarded."
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self.rollback(version)
-
-        self.app.push_screen(ConfirmModal(question, "Roll back"), confirmed)
+        self.confirm(question, "Roll back", lambda: self.rollback(version))
 
     # -- the condition editor -------------------------------------------------------------
 

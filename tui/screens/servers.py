@@ -32,7 +32,6 @@ from hub.events import SystemEvent, ToolBlocked, UpstreamStateChanged
 from tui.client import ServerError, UpstreamHealth, UpstreamServer, UpstreamTool
 from tui.feed import ConnectionState, FeedStatus
 from tui.screens.base import DashboardScreen, row_key
-from tui.screens.modals import ConfirmModal
 
 SERVER_COLUMNS = (
     ("server", "Server"),
@@ -185,13 +184,8 @@ class ServersScreen(DashboardScreen):
             self.notify(f"{server}/{tool.name} has not changed.", severity="warning")
             return
         name = tool.name
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self.accept_tool(server, name)
-
         question = f"Accept the new definition of {server}/{name}? Agents may call it again."
-        self.app.push_screen(ConfirmModal(question, "Accept"), confirmed)
+        self.confirm(question, "Accept", lambda: self.accept_tool(server, name))
 
     # -- rendering ------------------------------------------------------------------------
 
