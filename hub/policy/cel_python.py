@@ -28,6 +28,7 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError, Evaluator
 
+from hub.errors import PreloopError, ValidationError
 from hub.policy._celcheck import check_tree
 from hub.policy._celtypes import TypeChecker
 
@@ -52,23 +53,27 @@ _QUIET_RE2 = re2.Options()
 _QUIET_RE2.log_errors = False  # a rejected pattern is our error message, not stderr noise
 
 
-class CelCompileError(Exception):
+class CelCompileError(ValidationError):
     """An expression that cannot be compiled. ``column`` and ``line`` are 1-based, within
-    the expression text (``None`` when unknown)."""
+    the expression text (``None`` when unknown). Loading a policy turns it into one
+    :class:`~hub.errors.Problem` of a ``PolicyError``."""
+
+    title = "Invalid CEL expression"
 
     def __init__(self, message: str, column: int | None = None, line: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.column = column
         self.line = line
 
 
-class CelEvaluationError(Exception):
-    """An expression that could not be evaluated for this input (missing key, bad types…)."""
+class CelEvaluationError(PreloopError):
+    """An expression that could not be evaluated for this input (missing key, bad types…).
+    The decision engine turns it into a refusal or an approval, never a forwarded call."""
+
+    title = "CEL evaluation error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
 
 @runtime_checkable
