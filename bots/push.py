@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from hub.auditing import Auditor
+from hub.errors import PreloopError
 from hub.notifier import Announcement, Notice
 from hub.ports import DeviceStore
 from hub.records import ApprovalRequest, Device
@@ -37,8 +38,10 @@ MAX_BODY = 180  # characters of the notification's text; phones cut the rest any
 _RETRIED = (httpx.TransportError,)
 
 
-class PushFailedError(Exception):
+class PushFailedError(PreloopError):
     """One push could not be delivered (after its retries, when retried)."""
+
+    title = "Push not delivered"
 
     def __init__(self, reason: str, *, attempts: int) -> None:
         super().__init__(reason)

@@ -5,12 +5,35 @@
     ├── PolicyError                   a policy file is invalid (carries every problem found)
     │   └── PolicyTooLargeError       ... because it is over a size limit (bytes, alias expansion)
     ├── ValidationError               a request's content is wrong (bad field, bad value)
+    │   ├── CelCompileError           a CEL expression does not compile
+    │   ├── WebSocketMessageError     a WebSocket client sent a message the server cannot use
+    │   └── FilterError               the audit screen's filter bar cannot be read
     ├── NotFoundError                 the thing named does not exist (in this account)
     ├── ConflictError                 the change collides with the current state
     ├── AuthenticationError           no credential, or a credential that is not valid
+    │   └── LinkExpiredError          a genuine email link or chat button, but too old
     ├── PermissionDeniedError         a valid credential without the right to do this
     ├── PayloadTooLargeError          a body over the configured limit
-    └── StorageError                  the database failed or is out of date
+    ├── StorageError                  the database failed or is out of date
+    ├── CelEvaluationError            a CEL expression failed on this call's values
+    ├── BudgetExceededError           a hard budget stops a model request before the provider
+    ├── McpUpstreamError              an upstream MCP server failed, or cannot be reached
+    ├── ProviderUnavailableError      a model provider cannot be reached, or did not answer
+    ├── BridgeConnectError            ``preloop mcp stdio`` cannot reach the server (or the key)
+    └── PushFailedError               one push notification was not delivered
+
+The classes above ``CelCompileError`` are defined here. The others live beside the code that
+raises them: ``CelCompileError`` and ``CelEvaluationError`` in ``hub.policy.cel_python``,
+``LinkExpiredError`` in ``hub.links``, ``BudgetExceededError`` in ``hub.model_gateway.ports``,
+``McpUpstreamError`` in ``server.mcp._pool_types`` (imported from ``server.mcp.upstream``),
+``ProviderUnavailableError`` in ``server.model_gateway.errors``, ``BridgeConnectError`` in
+``server.mcp.bridge``, ``WebSocketMessageError`` in ``server.ws``, ``PushFailedError`` in
+``bots.push`` and ``FilterError`` (also a ``ValueError``) in ``tui.audit_log``.
+
+Every exception class Preloop defines is in this drawing, under its real parent, with the
+``Error`` suffix; only private control-flow signals (``_Found`` and the like, caught in their
+own package) are not errors. ``tests/unit/structure/test_error_tree.py`` holds the code to
+this drawing (decision 0080).
 
 Edges translate third-party errors into these once, at their seam, with ``raise ... from``.
 """

@@ -77,9 +77,9 @@ async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @asgi("/mcp", is_mount=True, copy_scope=True, include_in_schema=False)
 async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     """The MCP firewall for agents (streamable HTTP); see docs/mcp.md. Behind the front
-    (``preloop serve``) requests reach the gateway before this app; tests reach it here."""
-    gateway = await Litestar.from_scope(scope).state.mcp.gateway()
-    await gateway.handle(scope, receive, send)
+    (``preloop serve``) requests reach the endpoint before this app; tests reach it here."""
+    endpoint = await Litestar.from_scope(scope).state.mcp.endpoint()
+    await endpoint.handle(scope, receive, send)
 
 
 @asgi("/sse", copy_scope=True, include_in_schema=False)
@@ -228,7 +228,7 @@ async def _own_mcp(endpoints: McpEndpoints) -> AsyncIterator[None]:
     """The app's own MCP endpoints, started with it (not on first use, as behind the front)."""
     endpoints.start()
     try:
-        await endpoints.gateway()
+        await endpoints.endpoint()
         yield
     finally:
         await endpoints.aclose()

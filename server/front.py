@@ -7,15 +7,15 @@ everything else after (docs/decisions/0069, 0070).
                         Litestar app is imported, built and started (its lifespan: scheduler,
                         notices, ledger, system events)
       GET /healthz ─▶ answered here until the Litestar app is up, by Litestar after
-      /mcp, /mcp/... ─▶ the MCP gateway's ``handle``, before Litestar's routing; the gateway
+      /mcp, /mcp/... ─▶ the MCP endpoint's ``handle``, before Litestar's routing; the endpoint
                         (the MCP SDK) is built and started on the first MCP request
       anything else ─▶ the Litestar app (a request arriving before it is up waits for it)
-      lifespan shutdown: the MCP gateway stops, then the Litestar app's lifespan, then the hub
+      lifespan shutdown: the MCP endpoint stops, then the Litestar app's lifespan, then the hub
 
 Nothing here imports Litestar, the MCP SDK or the model gateway at module level: they cost
 about 1.5 s of imports and 60 MB that ``/healthz`` does not need. What Litestar did for
-``/mcp`` is done here: the host header check, the path seen by the gateway (the mount's
-remaining path), and a 500 in the error envelope (logged) when the gateway fails before
+``/mcp`` is done here: the host header check, the path seen by the endpoint (the mount's
+remaining path), and a 500 in the error envelope (logged) when the endpoint fails before
 answering.
 """
 
@@ -82,7 +82,7 @@ def mcp_allowed_hosts(settings: Settings) -> list[str]:
 
 
 class McpEndpoints:
-    """The MCP gateway (``/mcp``) and the legacy SSE endpoint (``/sse``, ``/messages``) of one
+    """The MCP endpoint (``/mcp``) and the legacy SSE endpoint (``/sse``, ``/messages``) of one
     hub, built and started by ``start`` (at once, or on the first MCP request). Its run
     context (the SDK's session manager) lives in a task of its own, ended by ``aclose``."""
 
@@ -94,7 +94,7 @@ class McpEndpoints:
         self._runner: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def gateway(self) -> McpEndpoint:
+    async def endpoint(self) -> McpEndpoint:
         return (await self._endpoints())[0]
 
     async def sse(self) -> SseEndpoint:
@@ -107,7 +107,7 @@ class McpEndpoints:
         return await asyncio.shield(self._ready)
 
     def start(self) -> None:
-        """Build and start the gateway in the background (once)."""
+        """Build and start the MCP endpoint in the background (once)."""
         if self._ready is not None:
             return
         if self._closed:
@@ -122,9 +122,9 @@ class McpEndpoints:
             from server.mcp.endpoint import McpEndpoint
             from server.mcp.sse import SseEndpoint
 
-            gateway = McpEndpoint(self._hub, allowed_hosts=mcp_allowed_hosts(self._settings))
-            endpoints = (gateway, SseEndpoint(gateway))
-            async with gateway.run():
+            endpoint = McpEndpoint(self._hub, allowed_hosts=mcp_allowed_hosts(self._settings))
+            endpoints = (endpoint, SseEndpoint(endpoint))
+            async with endpoint.run():
                 ready.set_result(endpoints)
                 await self._stop.wait()
         except BaseException as exc:
@@ -213,11 +213,11 @@ class Front:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        # The mount's remaining path, as Litestar hands it to the gateway (``/mcp`` ─▶ ``/``).
+        # The mount's remaining path, as Litestar hands it to the endpoint (``/mcp`` ─▶ ``/``).
         mounted = {**scope, "path": scope["path"][len(MCP_PATH) :] or "/", "path_params": {}}
         try:
-            gateway = await self.mcp.gateway()
-            await gateway.handle(mounted, receive, sending)
+            endpoint = await self.mcp.endpoint()
+            await endpoint.handle(mounted, receive, sending)
         except Exception as exc:
             if started:
                 raise

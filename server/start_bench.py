@@ -6,7 +6,7 @@ from process start: ``/healthz`` 200 and the server's CPU time by then (``/proc/
 less sensitive than the wall clock to a busy machine), then the first REST answer (an admin
 key's ``GET /api/v1/policies/versions``: the Litestar app is up), then, after a quiet
 ``IDLE_SECONDS``, the idle RSS (``/proc/<pid>/status``), then how long the first MCP request
-takes (an ``initialize`` POSTed to ``/mcp``: the MCP gateway is built on first use) and the
+takes (an ``initialize`` POSTed to ``/mcp``: the MCP endpoint is built on first use) and the
 RSS after it. Medians over the runs, with the load average before and after, since this
 machine is shared.
 """

@@ -33,7 +33,7 @@ from litestar.types import Receive, Scope, Send
 
 from hub.deep_json import too_deep
 from hub.devices import DeviceCaller, DeviceService, approver_of
-from hub.errors import AuthenticationError, NotFoundError
+from hub.errors import AuthenticationError, NotFoundError, ValidationError
 from hub.events import (
     APPROVALS_TOPIC,
     SYSTEM_TOPIC,
@@ -67,7 +67,7 @@ ACTIVITY_BATCH = 100
 MAX_MESSAGE_CHARS = 65_536
 
 
-class ClientError(Exception):
+class WebSocketMessageError(ValidationError):
     """A client message the server cannot use: answered with an ``error`` message."""
 
 
@@ -80,16 +80,18 @@ def parse_filters(topic: str, raw: object) -> Filters:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ClientError('\'filters\' must be an object, e.g. {"status": "pending"}')
+        raise WebSocketMessageError('\'filters\' must be an object, e.g. {"status": "pending"}')
     known = FILTERS.get(topic, ())
     filters: Filters = {}
     for name, value in raw.items():
         if name not in known:
             allowed = ", ".join(known) or "none"
-            raise ClientError(f"unknown filter {name!r} for topic {topic!r} (known: {allowed})")
+            raise WebSocketMessageError(
+                f"unknown filter {name!r} for topic {topic!r} (known: {allowed})"
+            )
         values = (value,) if isinstance(value, str) else value
         if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
-            raise ClientError(f"filter {name!r} must be a string or a list of strings")
+            raise WebSocketMessageError(f"filter {name!r} must be a string or a list of strings")
         filters[name] = tuple(values)
     return filters
 
@@ -169,27 +171,29 @@ class UnifiedSocket:
         """One client message; a bad one gets an ``error`` answer, never a closed socket."""
         try:
             await self._dispatch(text)
-        except ClientError as error:
+        except WebSocketMessageError as error:
             await self._send({"type": "error", "message": str(error)})
 
     async def _dispatch(self, text: str) -> None:
         if len(text) > MAX_MESSAGE_CHARS:
-            raise ClientError(f"message too long (at most {MAX_MESSAGE_CHARS} characters)")
+            raise WebSocketMessageError(
+                f"message too long (at most {MAX_MESSAGE_CHARS} characters)"
+            )
         try:
             message = msgspec.json.decode(text)
         except msgspec.DecodeError:
-            raise ClientError("the message is not valid JSON") from None
+            raise WebSocketMessageError("the message is not valid JSON") from None
         except RecursionError:
-            raise ClientError(too_deep("the message").message) from None
+            raise WebSocketMessageError(too_deep("the message").message) from None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            raise ClientError('every message is a JSON object with a "type"')
+            raise WebSocketMessageError('every message is a JSON object with a "type"')
         kind = message["type"]
         if kind == "ping":
             await self._send({"type": "pong"})
         elif kind == "subscribe":
             topic = self._topic(message)
             if not may_subscribe(self._caller, topic):
-                raise ClientError(refusal(self._caller, topic))
+                raise WebSocketMessageError(refusal(self._caller, topic))
             filters = parse_filters(topic, message.get("filters"))
             if not await self._subscribe(topic, filters):
                 return
@@ -199,13 +203,15 @@ class UnifiedSocket:
             await self._unsubscribe(topic)
             await self._send({"type": "unsubscribed", "topic": topic})
         else:
-            raise ClientError(f"unknown message type {kind!r} (use subscribe, unsubscribe or ping)")
+            raise WebSocketMessageError(
+                f"unknown message type {kind!r} (use subscribe, unsubscribe or ping)"
+            )
 
     @staticmethod
     def _topic(message: dict[str, Any]) -> str:
         topic = message.get("topic")
         if topic not in TOPICS:
-            raise ClientError(f"unknown topic {topic!r} (topics: {', '.join(TOPICS)})")
+            raise WebSocketMessageError(f"unknown topic {topic!r} (topics: {', '.join(TOPICS)})")
         return str(topic)
 
     async def _subscribe(self, topic: str, filters: Filters) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from hub.errors import ValidationError
 from hub.records import AuditEvent
 from tui.feed import ActivityEvent
 
@@ -33,8 +34,11 @@ _AGE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-class FilterError(ValueError):
-    """A filter the bar cannot turn into a query; the message says which word and why."""
+class FilterError(ValidationError, ValueError):
+    """A filter the bar cannot turn into a query; the message says which word and why. Still
+    a ``ValueError``, as it was before it joined the error tree."""
+
+    title = "Filter not understood"
 
 
 class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):

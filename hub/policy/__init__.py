@@ -29,6 +29,7 @@ from hub.policy.cel import (
     default_engine,
     engine_named,
 )
+from hub.policy.diff import diff_policies
 from hub.policy.engine import (
     CallContext,
     CompiledPolicy,
@@ -38,7 +39,7 @@ from hub.policy.engine import (
     Principal,
     ToolCall,
 )
-from hub.policy.export import diff_policies, export_policy, policy_digest
+from hub.policy.export import export_policy, policy_digest
 from hub.policy.loader import load_policy, load_policy_file
 from hub.policy.model import (
     SUPPORTED_VERSIONS,

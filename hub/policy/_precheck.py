@@ -41,7 +41,7 @@ import lark
 import re2
 from celpy import celtypes
 
-from hub.policy.cel import _QUIET_RE2
+from hub.policy.cel_python import _QUIET_RE2
 
 __all__ = ["QuickCheck", "quick_check"]
 

@@ -1,4 +1,4 @@
-"""The canonical YAML form of a policy, and diffs between policies.
+"""The canonical YAML form of a policy.
 
 Canonical means: fields in schema order, default values omitted, mappings such as ``env``
 sorted by key, lists indented under their key, multi-line strings as ``|`` blocks, no line
@@ -7,11 +7,13 @@ stored, hashed (``CompiledPolicy.digest``) and diffed:
 
     load_policy(export_policy(d)).document == d
     export_policy(load_policy(export_policy(d)).document) == export_policy(d)
+
+Diffs between two policy texts load both, so they live beside the loader
+(:mod:`hub.policy.diff`): this module never imports the loader, which imports it.
 """
 
 from __future__ import annotations
 
-import difflib
 import enum
 import functools
 import hashlib
@@ -26,7 +28,7 @@ import yaml
 
 from hub.policy.model import Defaults, PolicyDocument
 
-__all__ = ["diff_policies", "export_policy", "policy_digest"]
+__all__ = ["export_policy", "policy_digest"]
 
 _SORTED_MAPPINGS = frozenset({"env", "headers"})
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -197,35 +199,3 @@ def _block_ok(text: str) -> bool:
 def policy_digest(canonical_text: str) -> str:
     """sha256 of a canonical export, hex: the policy's identity in decisions and audit."""
     return hashlib.sha256(canonical_text.encode("utf-8")).hexdigest()
-
-
-def diff_policies(
-    old_text: str | None,
-    new_text: str,
-    *,
-    old_name: str = "current",
-    new_name: str = "proposed",
-) -> str:
-    """Unified diff of the canonical forms of two policy texts ("" when they are the same).
-
-    ``old_text`` ``None`` means there is no current policy. Both texts are loaded (and
-    validated: an invalid one raises :class:`hub.errors.PolicyError`), so formatting,
-    comments and key order do not show up as changes.
-    """
-    from hub.policy.loader import load_policy  # loader imports this module
-
-    old = (
-        export_policy(load_policy(old_text, filename=old_name).document)
-        if old_text is not None
-        else ""
-    )
-    new = export_policy(load_policy(new_text, filename=new_name).document)
-    if old == new:
-        return ""
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True),
-        new.splitlines(keepends=True),
-        fromfile=old_name,
-        tofile=new_name,
-    )
-    return "".join(lines)

@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 from server.mcp._link import Link, describe, log
 
 if TYPE_CHECKING:
-    from server.mcp.upstream import ListChangedCallback, PoolOptions
+    from server.mcp._pool_types import ListChangedCallback, PoolOptions
 
 _LIST_CHANGED: dict[type[Any], str] = {
     types.ToolListChangedNotification: "tools",

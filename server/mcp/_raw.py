@@ -35,7 +35,7 @@ from server.mcp._link import log
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession
 
-    from server.mcp.upstream import ProgressCallback
+    from server.mcp._pool_types import ProgressCallback
 
 ID_PREFIX = "preloop~"
 MARK = b'"' + ID_PREFIX.encode()

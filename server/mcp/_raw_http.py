@@ -53,7 +53,7 @@ from server.mcp._raw import (
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession
 
-    from server.mcp.upstream import ProgressCallback
+    from server.mcp._pool_types import ProgressCallback
 
 DRAIN_LIMIT = 30.0  # bound on reading an answered SSE stream to its end
 

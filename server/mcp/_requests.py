@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from hub.tool_results import ToolResult
 from server.mcp import _raw
 from server.mcp._link import log
-from server.mcp.upstream import McpUpstreamError, ProgressCallback
+from server.mcp._pool_types import McpUpstreamError, ProgressCallback
 
 if TYPE_CHECKING:
     from server.mcp._supervisor import Live, Upstream

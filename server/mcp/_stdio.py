@@ -31,7 +31,7 @@ from server.mcp._raw import RawCall, RawCalls, cancel_line
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession
 
-    from server.mcp.upstream import UpstreamConfig
+    from server.mcp._pool_types import UpstreamConfig
 
 BASE_ENV_NAMES = (
     "PATH",

@@ -30,8 +30,7 @@ from hub import __version__
 from hub.clock import Clock
 from server.mcp._changes import ChangeListener
 from server.mcp._link import PROCESS_ENDINGS, TORN_DOWN, Link, describe, log
-from server.mcp._transports import open_transport
-from server.mcp.upstream import (
+from server.mcp._pool_types import (
     ListChangedCallback,
     McpUpstreamError,
     PoolOptions,
@@ -40,6 +39,7 @@ from server.mcp.upstream import (
     UpstreamHealth,
     UpstreamStateChange,
 )
+from server.mcp._transports import open_transport
 
 CLIENT_INFO = types.Implementation(name="preloop", version=__version__)
 

@@ -14,7 +14,7 @@ from server.mcp._link import Link, WatchedReadStream
 from server.mcp._stdio import open_stdio
 
 if TYPE_CHECKING:
-    from server.mcp.upstream import UpstreamConfig
+    from server.mcp._pool_types import UpstreamConfig
 
 Streams = tuple[Any, Any]  # (read stream, write stream) in the SDK's SessionMessage contract
 

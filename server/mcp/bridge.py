@@ -20,6 +20,7 @@ from mcp.server import Server, ServerRequestContext
 from pydantic import TypeAdapter
 
 from hub import __version__
+from hub.errors import PreloopError
 
 Ctx = ServerRequestContext[Any, Any]
 
@@ -29,8 +30,10 @@ READ_TIMEOUT_SECONDS = 3600.0  # a held call may wait long for a human approval
 _RAW: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
 
-class BridgeConnectError(Exception):
+class BridgeConnectError(PreloopError):
     """The Preloop server could not be reached, or refused the key."""
+
+    title = "Cannot connect to Preloop"
 
 
 def mcp_endpoint(url: str) -> str:

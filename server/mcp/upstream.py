@@ -23,23 +23,33 @@ streamable HTTP; docs/decisions/0064).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
 
 from hub.clock import Clock, SystemClock
-from hub.errors import ConfigError, ConflictError, NotFoundError, PreloopError
-from hub.policy.model import McpServerSpec
+from hub.errors import ConflictError, NotFoundError
 from hub.tool_results import ToolResult
+from server.mcp._pool_types import (
+    PROTOCOLS,
+    TRANSPORTS,
+    ListChangedCallback,
+    McpUpstreamError,
+    PoolOptions,
+    ProgressCallback,
+    StateCallback,
+    UpstreamConfig,
+    UpstreamHealth,
+    UpstreamStateChange,
+)
 
 if TYPE_CHECKING:
     from server.mcp._supervisor import Upstream
 
 __all__ = [
+    "PROTOCOLS",
     "TRANSPORTS",
     "ListChangedCallback",
     "McpUpstreamError",
@@ -52,110 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("preloop.mcp.upstream")
-
-TRANSPORTS = ("stdio", "streamable-http", "sse")
-PROTOCOLS = ("auto", "legacy", "2026-07-28")
-
-ListChangedCallback = Callable[[str, str], Awaitable[None]]
-"""``(server_name, kind)`` with kind ``"tools"``, ``"resources"`` or ``"prompts"``."""
-
-ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
-"""``(progress, total, message)`` for one call, in the order the upstream sent them."""
-
-
-class UpstreamConfig(msgspec.Struct, frozen=True):
-    """How to reach one upstream MCP server. Already resolved: no ``${NAME}`` references."""
-
-    name: str
-    transport: str  # "stdio" | "streamable-http" | "sse"
-    command: str | None = None
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = {}  # merged over a minimal base env (PATH, HOME, LANG, ...) only
-    cwd: str | None = None
-    url: str | None = None
-    headers: dict[str, str] = {}
-    protocol: str = "auto"  # "auto" (let the SDK negotiate), "legacy" (initialize), "2026-07-28"
-
-    def __post_init__(self) -> None:
-        problem = None
-        if self.transport not in TRANSPORTS:
-            problem = f"unknown transport {self.transport!r}"
-        elif self.protocol not in PROTOCOLS:
-            problem = f"unknown protocol {self.protocol!r}"
-        elif self.transport == "stdio" and not self.command:
-            problem = "a stdio server needs a command"
-        elif self.transport != "stdio" and not self.url:
-            problem = f"a {self.transport} server needs a url"
-        if problem is not None:
-            raise ConfigError(f"MCP server '{self.name}': {problem}")
-
-    @classmethod
-    def from_spec(cls, spec: McpServerSpec, *, cwd: str | None = None) -> UpstreamConfig:
-        """From a policy's server definition, once :func:`resolve_server_env` resolved it."""
-        return cls(
-            name=spec.name,
-            transport=str(spec.transport),
-            command=spec.command,
-            args=tuple(spec.args),
-            env=dict(spec.env),
-            cwd=cwd,
-            url=spec.url,
-            headers=dict(spec.headers),
-        )
-
-
-class UpstreamHealth(msgspec.Struct, frozen=True):
-    """What an operator sees about one upstream."""
-
-    name: str
-    state: str  # "connecting" | "ready" | "failed" (backing off) | "stopped"
-    last_error: str | None  # why the last session or attempt ended; kept after recovery
-    restarts: int  # connection attempts after the first (reconnects and retries)
-    connected_at: datetime | None  # when the current (or last) session became ready
-    protocol_version: str | None  # negotiated: "2025-11-25" (handshake era) or "2026-07-28"
-    transport: str = ""
-    pid: int | None = None  # of a stdio server's process, while it runs
-
-
-class UpstreamStateChange(msgspec.Struct, frozen=True, kw_only=True):
-    """An upstream's state as last reported changed: to ``ready``, ``connecting`` (a session
-    ended and it reconnects at once), ``failed`` (backing off ``retry_in`` seconds) or
-    ``stopped``. Reported when the state or the error differs from the last report."""
-
-    server: str
-    state: str
-    previous_state: str
-    error: str | None
-    restarts: int
-    retry_in: float | None = None
-
-
-StateCallback = Callable[[UpstreamStateChange], None]
-"""Called in the supervisor's task: must not block or raise (it only queues)."""
-
-
-class McpUpstreamError(PreloopError):
-    """An upstream MCP server failed a request, or could not be reached. The message names it.
-
-    ``code`` and ``data`` carry the JSON-RPC error: the upstream's own when it answered with
-    one (so the firewall can relay it), or the SDK's -32000 (connection closed) and -32001
-    (request timeout). Both are ``None`` when no request could be sent at all.
-    """
-
-    title = "Upstream MCP server error"
-
-    def __init__(self, message: str, *, server: str, code: int | None = None, data: Any = None):
-        super().__init__(message)
-        self.server = server
-        self.code = code
-        self.data = data
-
-
-class PoolOptions(msgspec.Struct, frozen=True):
-    call_timeout: float
-    connect_timeout: float
-    backoff_initial: float
-    backoff_max: float
 
 
 class UpstreamPool:
@@ -202,7 +108,7 @@ class UpstreamPool:
 
     async def add(self, config: UpstreamConfig) -> None:
         """Start connecting to ``config``'s server; returns without waiting for it."""
-        from server.mcp._supervisor import Upstream
+        from server.mcp._supervisor import Upstream  # the MCP SDK, once there is an upstream
 
         if self._closed:
             raise RuntimeError("the upstream pool is closed")
@@ -299,7 +205,7 @@ class UpstreamPool:
             for upstream in upstreams:
                 tg.start_soon(upstream.stop, "was stopped")
 
-    # -- requests (the modules doing the work import this one, hence the local imports) ----
+    # -- requests (local imports: the modules doing the work import the MCP SDK) -----------
 
     async def list_tools(self, name: str) -> list[dict[str, Any]]:
         """Every tool definition (all pages) as JSON dicts."""

@@ -6,14 +6,14 @@ exceptions (they pick the exception class from the status, and read the envelope
 
 One table maps Preloop's error tree to (status, OpenAI type, OpenAI code, Anthropic type):
 
-    AuthenticationError     401  invalid_request_error / invalid_api_key   authentication_error
-    PermissionDeniedError   403  permission_denied                         permission_error
-    NotFoundError           404  invalid_request_error / model_not_found   not_found_error
-    ValidationError         400  invalid_request_error                     invalid_request_error
-    PayloadTooLargeError    413  invalid_request_error / request_too_large request_too_large
-    BudgetExceededError          429  insufficient_quota / budget_exceeded      rate_limit_error
-    ProviderUnavailableError           502/504  upstream_error                        api_error
-    ConfigError (custody)   502  upstream_error                            api_error
+    AuthenticationError      401     invalid_request_error / invalid_api_key   authentication_error
+    PermissionDeniedError    403     permission_denied                         permission_error
+    NotFoundError            404     invalid_request_error / model_not_found   not_found_error
+    ValidationError          400     invalid_request_error                     invalid_request_error
+    PayloadTooLargeError     413     invalid_request_error / request_too_large request_too_large
+    BudgetExceededError      429     insufficient_quota / budget_exceeded      rate_limit_error
+    ProviderUnavailableError 502/504 upstream_error                            api_error
+    ConfigError (custody)    502     upstream_error                            api_error
 
 A budget refusal also carries ``x-should-retry: false`` (both SDKs honour it: retrying cannot
 help until the budget resets) and, when the budget resets, ``retry-after`` in seconds.

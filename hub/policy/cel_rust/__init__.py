@@ -4,7 +4,7 @@
 interpreter of the PyPI package ``common-expression-language`` (import name ``cel``; a main
 dependency, but importing this package fails where its wheel is missing or fails the
 self-test, and cel-python is then the default) and gives the same value, or the same error, as
-:class:`~hub.policy.cel.CelPythonEngine`, the reference engine:
+:class:`~hub.policy.cel_python.CelPythonEngine`, the reference engine:
 
 - ``compile`` goes through cel-python first, so both engines accept the same expressions and
   raise the same load-time errors (with columns). cel-python's parse tree is then translated

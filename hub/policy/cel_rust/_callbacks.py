@@ -11,7 +11,7 @@ import re2
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, base_functions
 
-from hub.policy.cel import _QUIET_RE2, _to_python
+from hub.policy.cel_python import _QUIET_RE2, _to_python
 from hub.policy.cel_rust._values import _BAIL, _MISSING, _from_rust, _kind_of
 
 _PATTERNS: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 from celpy import celtypes
 
-from hub.policy.cel import POLICY_VARIABLES, CelPythonEngine, CelPythonProgram, _to_python
+from hub.policy.cel_python import POLICY_VARIABLES, CelPythonEngine, CelPythonProgram, _to_python
 from hub.policy.cel_rust._guards import _Need, _Node, _with_elements
 from hub.policy.cel_rust._library import _lib
 from hub.policy.cel_rust._translate import _Translation, _Translator
@@ -153,7 +153,7 @@ class RustCelProgram:
 class RustCelEngine:
     """cel-rust (``common-expression-language``) with cel-python's semantics; see the package
     documentation (:mod:`hub.policy.cel_rust`). ``variables`` as for
-    :class:`~hub.policy.cel.CelPythonEngine`."""
+    :class:`~hub.policy.cel_python.CelPythonEngine`."""
 
     name = "cel-rust"
 
