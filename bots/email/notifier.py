@@ -3,7 +3,7 @@
 Each recipient gets their own pair of links (``hub.links``): signed with the server's link
 secret, naming the request, the recipient and the choice, expiring with the request (or after
 ``PRELOOP_NOTIFICATIONS_LINK_SECONDS``, whichever is first) and usable once. A link opens a
-confirmation page on the server (``server/email_links.py``); only that page's POST decides,
+confirmation page on the server (``bots/email/pages.py``); only that page's POST decides,
 as the recipient, through ``ApprovalService.decide``. Mail cannot be changed once sent, so
 ``settle`` sends nothing: the link page shows the outcome.
 
