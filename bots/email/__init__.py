@@ -1,7 +1,7 @@
 """The email channel, whole: the notifier (``notifier``: mail with per-recipient approve/deny
 links) and the pages those links open (``pages``: GET confirms, POST decides).
 
-Importing the package loads aiosmtplib (the notifier); the pages themselves need only the core.
+aiosmtplib is imported when the first mail is sent; the pages need only the core.
 """
 
 from bots.email.notifier import LINK_PATH, EmailNotifier

@@ -22,8 +22,6 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-import aiosmtplib
-
 from hub.clock import Clock
 from hub.links import Choice, DecisionLink, LinkSigner, new_link_id
 from hub.notifier import Announcement, Notice, Recipient
@@ -144,6 +142,8 @@ class EmailNotifier:
         return f"{self._public_url}{LINK_PATH}{token}"
 
     async def _send(self, message: EmailMessage) -> None:
+        import aiosmtplib  # only where mail is sent: the link pages import this package too
+
         smtp = self._smtp
         await aiosmtplib.send(
             message,
