@@ -21,6 +21,12 @@ user id; a key that belongs to no user is its own person), beside the person's n
 credential the vote came through (``key:<id>``, ``slack:<id>``, ``email:<link id>``,
 ``device:<id>``…).
 
+Every step is told one way (``_recorded_and_published``, docs/decisions/0077): its audit
+record queued, its event published, the record awaited before the actor is answered. A vote
+(``decide``) answers a :class:`VoteResult`: the request as the vote left it and its approvals
+so far. The channels decide through ``hub.channel_decisions`` (the person behind a Slack,
+Mattermost or email identity).
+
 A request of an ``approval_type: ai`` workflow is first reviewed by a model (hub/ai_approval.py)
 in a task of its own, started by ``open``: the call waits as for people, and the request's
 deadline bounds the review. A confident verdict is a vote that decides (actor ``ai:<model>``,
