@@ -44,10 +44,10 @@ async def test_a_linked_identity_votes_as_its_person_and_gets_the_count(world: W
     assert (first.request.status, first.approvals) == (ApprovalStatus.PENDING, 1)
     assert (second.request.status, second.approvals) == (ApprovalStatus.PENDING, 2)
     votes = await world.service.votes(world.account_id, request.id)
-    assert [
+    assert {
         ("ada@example.com", "slack", "slack:U_ADA"),
         ("bo@example.com", "mattermost", "mattermost:mm-bo"),
-    ] == [(v.approver_name, v.channel, v.via) for v in votes]
+    } == {(v.approver_name, v.channel, v.via) for v in votes}
 
 
 async def test_a_deny_decides_and_still_counts_the_approvals_before_it(world: World) -> None:
