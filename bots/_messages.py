@@ -8,6 +8,8 @@ The claim in ``hub.notification_dispatch`` makes one process deliver each notice
 retries a failed delivery itself. A retry must not post again when only the recording
 failed: the message posted but not yet recorded is kept here, and the retry records it
 instead of posting. Nothing else is kept in memory.
+
+:func:`decider_shown` is who a settled message names, the same on every channel.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from hub.clock import Clock
-from hub.ports import ChannelMessageStore
+from hub.ports import ChannelMessageStore, UserStore
 from hub.records import ApprovalRequest, ChannelMessage
 
 
@@ -58,3 +60,17 @@ class PostedMessages:
     async def of(self, request: ApprovalRequest) -> Sequence[ChannelMessage]:
         """Every recorded message of ``request`` on this channel, oldest first."""
         return await self._store.list(request.account_id, request.id, self._channel)
+
+
+async def decider_shown(users: UserStore, request: ApprovalRequest) -> str:
+    """Who decided, as a message shows it: the name recorded with the decision; for a
+    decision recorded before names were, a person's email when it is a user id, else as
+    recorded ("" when nobody decided)."""
+    if request.decided_by_name:
+        return request.decided_by_name
+    decided_by = request.decided_by or ""
+    if decided_by:
+        user = await users.get(request.account_id, decided_by)
+        if user is not None:
+            return user.email
+    return decided_by

@@ -21,6 +21,12 @@ user id; a key that belongs to no user is its own person), beside the person's n
 credential the vote came through (``key:<id>``, ``slack:<id>``, ``email:<link id>``,
 ``device:<id>``…).
 
+Every step is told one way (``_recorded_and_published``, docs/decisions/0077): its audit
+record queued, its event published, the record awaited before the actor is answered. A vote
+(``decide``) answers a :class:`VoteResult`: the request as the vote left it and its approvals
+so far. The channels decide through ``hub.channel_decisions`` (the person behind a Slack,
+Mattermost or email identity).
+
 A request of an ``approval_type: ai`` workflow is first reviewed by a model (hub/ai_approval.py)
 in a task of its own, started by ``open``: the call waits as for people, and the request's
 deadline bounds the review. A confident verdict is a vote that decides (actor ``ai:<model>``,
@@ -36,7 +42,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -53,6 +60,7 @@ from hub.events import (
     ApprovalEscalated,
     ApprovalRequested,
     ApprovalVoted,
+    Event,
     EventBus,
 )
 from hub.identity import KeyOwners
@@ -80,6 +88,15 @@ def ended_by_deadline(request: ApprovalRequest) -> bool:
 def args_digest(args: dict[str, Any]) -> str:
     """The SHA-256 of the arguments' canonical JSON: what an approval is bound to."""
     return hashlib.sha256(_digest_encoder.encode(args)).hexdigest()
+
+
+class VoteResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What one vote did (``ApprovalService.decide``): the request as it is now, still pending
+    while it waits for more approvals, and how many approvals it has, this vote's included.
+    A channel answers "2 of 3 so far" from it without reading the votes again."""
+
+    request: ApprovalRequest
+    approvals: int
 
 
 class ApprovalService:
@@ -145,8 +162,7 @@ class ApprovalService:
             else (),
         )
         await self._storage.approvals.add(request)
-        await self._auditor.record(
-            request.account_id,
+        await self._record_and_publish(
             "approval.requested",
             caller.key_id,
             {
@@ -158,9 +174,6 @@ class ApprovalService:
                 "args": request.args,
                 "justification": justification,
             },
-        )
-        await self._bus.publish(
-            APPROVALS_TOPIC,
             ApprovalRequested(
                 account_id=request.account_id,
                 at=now,
@@ -263,8 +276,7 @@ class ApprovalService:
             decided_by=actor,
         )
         verdict = review.verdict
-        await self._auditor.record(
-            request.account_id,
+        async with self._recorded_and_published(
             "approval.voted",
             actor,
             {
@@ -279,9 +291,6 @@ class ApprovalService:
                 "confidence": verdict.confidence if verdict else None,
                 "reason": verdict.reason if verdict else None,
             },
-        )
-        await self._bus.publish(
-            APPROVALS_TOPIC,
             ApprovalVoted(
                 account_id=request.account_id,
                 at=now,
@@ -293,9 +302,9 @@ class ApprovalService:
                 approver_name=actor,
                 via=actor,
             ),
-        )
-        if outcome.decided is not None:
-            await self._announce(outcome.decided)
+        ):
+            if outcome.decided is not None:
+                await self._announce(outcome.decided)
 
     async def reviews_finished(self) -> None:
         """Wait for the AI reviews running now (tests, and a graceful drain)."""
@@ -332,11 +341,12 @@ class ApprovalService:
         approve: bool,
         comment: str = "",
         channel: str = "api",
-    ) -> ApprovalRequest:
+    ) -> VoteResult:
         """Record one approver's vote; a deny decides at once, enough approvals approve.
 
         The vote, the quorum count and the transition are one store transaction
-        (``cast_vote``); the audit records and events follow it, voted before decided."""
+        (``cast_vote``); the audit records and events follow it, voted before decided. The
+        result is the request as the vote left it and its approvals so far."""
         request = await self._pending(account_id, request_id)
         await self._check_may_decide(request, approver)
         person, name = await self._person(account_id, approver)
@@ -367,8 +377,7 @@ class ApprovalService:
                     f"{current.status.value} by {_decider(current)}"
                 ) from exc
             raise ConflictError(f"{name} already voted on {request.id}") from exc
-        recorded = self._record_soon(
-            account_id,
+        async with self._recorded_and_published(
             "approval.voted",
             person,
             {
@@ -381,27 +390,21 @@ class ApprovalService:
                 "approvals": outcome.approvals,
                 "required": request.required_approvals,
             },
-        )
-        try:
-            await self._bus.publish(
-                APPROVALS_TOPIC,
-                ApprovalVoted(
-                    account_id=account_id,
-                    at=now,
-                    request_id=request.id,
-                    approver=person,
-                    choice=choice.value,
-                    approvals=outcome.approvals,
-                    required=request.required_approvals,
-                    approver_name=name,
-                    via=via,
-                ),
-            )
+            ApprovalVoted(
+                account_id=account_id,
+                at=now,
+                request_id=request.id,
+                approver=person,
+                choice=choice.value,
+                approvals=outcome.approvals,
+                required=request.required_approvals,
+                approver_name=name,
+                via=via,
+            ),
+        ):
             if outcome.decided is not None:
                 await self._announce(outcome.decided)
-        finally:
-            await asyncio.shield(recorded)  # a cancelled decider still gets it written
-        return request if outcome.decided is None else outcome.decided
+        return VoteResult(request=outcome.decided or request, approvals=outcome.approvals)
 
     async def cancel(
         self,
@@ -505,8 +508,7 @@ class ApprovalService:
         )
         if done is None:  # decided meanwhile, or another replica escalated it first
             return False
-        await self._auditor.record(
-            request.account_id,
+        await self._record_and_publish(
             "approval.escalated",
             "system",
             {
@@ -515,9 +517,6 @@ class ApprovalService:
                 "added": list(added),
                 "approvers": list(approvers),
             },
-        )
-        await self._bus.publish(
-            APPROVALS_TOPIC,
             ApprovalEscalated(
                 account_id=request.account_id,
                 at=now,
@@ -667,8 +666,7 @@ class ApprovalService:
         answered only once it is written, and in this process it is queued ahead of anything
         the woken call records."""
         status = done.status
-        recorded = self._record_soon(
-            done.account_id,
+        await self._record_and_publish(
             "approval.decided",
             done.decided_by or "system",
             {
@@ -680,35 +678,45 @@ class ApprovalService:
                 "decided_by_name": done.decided_by_name,
                 "via": done.decided_via,
             },
+            ApprovalDecided(
+                account_id=done.account_id,
+                at=done.decided_at or self._clock.now(),
+                request_id=done.id,
+                status=status.value,
+                decided_by=done.decided_by,
+                comment=done.comment,
+                decided_by_name=done.decided_by_name,
+                decided_via=done.decided_via,
+            ),
         )
-        try:
-            await self._bus.publish(
-                APPROVALS_TOPIC,
-                ApprovalDecided(
-                    account_id=done.account_id,
-                    at=done.decided_at or self._clock.now(),
-                    request_id=done.id,
-                    status=status.value,
-                    decided_by=done.decided_by,
-                    comment=done.comment,
-                    decided_by_name=done.decided_by_name,
-                    decided_via=done.decided_via,
-                ),
-            )
-        finally:
-            await asyncio.shield(recorded)  # a cancelled decider still gets it written
 
-    def _record_soon(
-        self, account_id: str, kind: str, actor: str, data: dict[str, Any]
-    ) -> asyncio.Future[Any]:
-        """Start an audit record and return it, to be awaited after work that need not wait
-        for it. Its draft is queued as soon as the loop runs, ahead of anything a task woken
-        after this call records (records started in turn are queued in turn)."""
-        recording = asyncio.ensure_future(self._auditor.record(account_id, kind, actor, data))
+    async def _record_and_publish(
+        self, kind: str, actor: str, data: dict[str, Any], event: Event
+    ) -> None:
+        """Audit ``kind`` and publish ``event`` on the approvals topic (see
+        :meth:`_recorded_and_published`)."""
+        async with self._recorded_and_published(kind, actor, data, event):
+            pass
+
+    @asynccontextmanager
+    async def _recorded_and_published(
+        self, kind: str, actor: str, data: dict[str, Any], event: Event
+    ) -> AsyncIterator[None]:
+        """Every step of the state machine is told the same way: its audit record (in the
+        event's account) and its event. The record's draft is queued first, ahead of anything
+        a task woken by the event records; the event does not wait for the record to be
+        written (a waiting call wakes at once), the block runs (a vote announcing the decision
+        it made), and the record is awaited on leaving, so the actor is answered only once it
+        is written, even when cancelled meanwhile."""
+        recorded = asyncio.ensure_future(self._auditor.record(event.account_id, kind, actor, data))
         # Retrieve the outcome even when the awaiting caller was cancelled, so asyncio never
         # reports it as lost.
-        recording.add_done_callback(lambda done: done.cancelled() or done.exception())
-        return recording
+        recorded.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            await self._bus.publish(APPROVALS_TOPIC, event)
+            yield
+        finally:
+            await asyncio.shield(recorded)  # a cancelled actor still gets it written
 
 
 def _as_decided(pending: ApprovalRequest, event: ApprovalDecided) -> ApprovalRequest:

@@ -257,7 +257,7 @@ class DeviceService:
         self, device: DeviceCaller, request_id: str, *, approve: bool, comment: str = ""
     ) -> ApprovalRequest:
         """Vote as the device's user; the approval service applies every rule."""
-        return await self._approvals.decide(
+        voted = await self._approvals.decide(
             device.account_id,
             request_id,
             approver=approver_of(device),
@@ -265,6 +265,7 @@ class DeviceService:
             comment=comment,
             channel=DEVICE_CHANNEL,
         )
+        return voted.request
 
     # --- internals ------------------------------------------------------------------------
     async def _user(self, account_id: str, user: str) -> User:

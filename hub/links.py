@@ -81,6 +81,12 @@ class LinkSigner:
             raise LinkExpiredError("this link has expired")
         return link
 
+    def derived_key(self, label: bytes) -> bytes:
+        """A key of its own, under the same secret, for another kind of token (a Mattermost
+        button's: ``bots/mattermost/tokens.py``), so no token of one kind passes as the
+        other."""
+        return hmac.new(self._key, label, hashlib.sha256).digest()
+
     def _signature(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
 

@@ -76,6 +76,8 @@ class _State:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
         self.users: dict[str, User] = {}
+        # (account, channel, the channel's id of the person) -> the users who linked it
+        self.user_identities: dict[tuple[str, str, str], set[str]] = {}
         self.teams: dict[str, Team] = {}
         self.keys: dict[str, ApiKey] = {}
         self.servers: dict[tuple[str, str], McpServer] = {}
@@ -99,6 +101,17 @@ class _State:
         self.secrets: dict[tuple[str, str], StoredSecret] = {}
         self.flow_executions: dict[str, FlowExecution] = {}
         self.runtime_tokens: dict[str, RuntimeToken] = {}
+
+    def index_identities(self, user: User, before: Mapping[str, str]) -> None:
+        """Move ``user`` in ``user_identities`` from its ``before`` identities to its own."""
+        for channel, external_id in before.items():
+            self.user_identities.get((user.account_id, channel, external_id), set()).discard(
+                user.id
+            )
+        for channel, external_id in user.identities.items():
+            if external_id:
+                key = (user.account_id, channel, external_id)
+                self.user_identities.setdefault(key, set()).add(user.id)
 
     def require_account(self, account_id: str) -> None:
         if account_id not in self.accounts:
@@ -143,6 +156,7 @@ class InMemoryUserStore(_Store):
         if user.id in self._s.users or await self.get_by_email(user.account_id, user.email):
             raise ConflictError(f"user {user.id!r} or email {user.email!r} exists")
         self._s.users[user.id] = _stored(user)
+        self._s.index_identities(user, {})
 
     async def get(self, account_id: str, user_id: str) -> User | None:
         user = self._s.users.get(user_id)
@@ -152,6 +166,11 @@ class InMemoryUserStore(_Store):
         return _one(
             self._s.users.values(), lambda u: (u.account_id, u.email) == (account_id, email)
         )
+
+    async def get_by_identity(self, account_id: str, channel: str, external_id: str) -> User | None:
+        linked = self._s.user_identities.get((account_id, channel, external_id), set())
+        found = [self._s.users[user_id] for user_id in linked]
+        return min(found, key=lambda u: u.email, default=None)
 
     async def list(self, account_id: str) -> Sequence[User]:
         found = [u for u in self._s.users.values() if u.account_id == account_id]
@@ -163,8 +182,10 @@ class InMemoryUserStore(_Store):
         user = await self.get(account_id, user_id)
         if user is None:
             raise NotFoundError(f"user {user_id!r} does not exist")
+        before = user.identities
         user = _stored(msgspec.structs.replace(user, identities=dict(identities)))
         self._s.users[user.id] = user
+        self._s.index_identities(user, before)
         return user
 
 

@@ -69,6 +69,11 @@ class UserStore(Protocol):
 
     async def get(self, account_id: str, user_id: str) -> User | None: ...
     async def get_by_email(self, account_id: str, email: str) -> User | None: ...
+    async def get_by_identity(self, account_id: str, channel: str, external_id: str) -> User | None:
+        """The user who linked ``external_id`` on ``channel`` (``identities[channel]``); of
+        several, the first by email. A lookup by index: it never reads every user."""
+        ...
+
     async def set_identities(
         self, account_id: str, user_id: str, identities: Mapping[str, str]
     ) -> User:

@@ -9,15 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response, asgi, get
+from litestar import Litestar, MediaType, Request, asgi, get
 from litestar.logging import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 
 from hub import __version__
-from hub.deep_json import too_deep
 from hub.settings import Settings
 from server.api import api_router
 from server.api_docs import swagger_assets_router, swagger_render_plugin
@@ -28,11 +27,10 @@ from server.bootstrap import (
     open_hub,
     start_upstreams,
 )
-from server.email_links import email_links_router
+from server.channel_routes import channel_inbound, channel_router
 from server.errors import EXCEPTION_HANDLERS
 from server.front import McpEndpoints
 from server.hub_services import Hub, ModelGatewayOnFirstUse
-from server.mattermost_actions import mattermost_router
 from server.model_gateway.routes import GATEWAY_PATHS, GATEWAY_ROUTES
 from server.openapi import openapi_plugins
 from server.request import JsonRequest
@@ -40,7 +38,7 @@ from server.scheduler import scheduler_running
 from server.system_events import system_events_running
 from server.ws import unified_websocket
 
-# /email/links: the signed link token is the credential (server/email_links.py); the app's
+# /email/links: the signed link token is the credential (bots/email/pages.py); the app's
 # exchange of a pairing token for a device credential, /mattermost/actions (the button's
 # signed token): the token is the proof.
 PUBLIC_PATHS = [
@@ -50,7 +48,7 @@ PUBLIC_PATHS = [
     "^/email/links/",
     "^/api/v1/devices/pair$",
     "^/mattermost/actions$",
-    "^/slack/events$",  # Slack signs every request; bolt verifies it (server/slack_events.py)
+    "^/slack/events$",  # Slack signs every request; bolt verifies it (bots/slack/interactions.py)
 ]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 # The unified WebSocket authenticates on connect (a browser cannot send the header).
@@ -96,35 +94,6 @@ async def sse_messages(scope: Scope, receive: Receive, send: Send) -> None:
     await sse.post(scope, receive, send)
 
 
-@asgi("/slack/events", copy_scope=True, include_in_schema=False)
-async def slack_events(scope: Scope, receive: Receive, send: Send) -> None:
-    """Slack's signed callbacks (buttons, modals, ``/preloop``); 404 when Slack's HTTP mode is
-    off (no bot token or no signing secret: Slack off, or its clicks come over Socket Mode)."""
-    handler = getattr(Litestar.from_scope(scope).state, "slack", None)
-    if handler is None:
-        off = Response(
-            "Slack's HTTP mode is off on this server", status_code=404, media_type=MediaType.TEXT
-        )
-        await off.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
-        return
-    started = False
-
-    async def sending(message: Message) -> None:
-        nonlocal started
-        started = started or message["type"] == "http.response.start"
-        await send(message)
-
-    try:
-        await handler(scope, receive, sending)
-    except RecursionError:  # bolt parses the body (unsigned yet) before anything is sent
-        if started:
-            raise
-        deep = Response(
-            too_deep("the request body").message, status_code=400, media_type=MediaType.TEXT
-        )
-        await deep.to_asgi_response(app=None, request=Request(scope))(scope, receive, send)
-
-
 def create_app(
     settings: Settings,
     *,
@@ -142,10 +111,7 @@ def create_app(
         endpoints = mcp or McpEndpoints(opened, settings)
         app.state.mcp = endpoints
         app.state.model_gateway = ModelGatewayOnFirstUse(opened)  # built on first use
-        if settings.slack.bot_token and settings.slack.signing_secret:
-            from server.slack_events import slack_handler
-
-            app.state.slack = slack_handler(opened, settings.slack)
+        app.state.channels = channel_inbound(opened)  # Slack, Mattermost, email callbacks
         every = settings.server.scheduler_seconds
         delivering = settings.notifications.deliver == "server"
         async with (
@@ -184,12 +150,10 @@ def create_app(
             mcp_endpoint,
             sse_endpoint,
             sse_messages,
-            slack_events,
             unified_websocket,
             api_router(),
             swagger_assets_router(),
-            email_links_router(),
-            mattermost_router(),
+            channel_router(),
             *GATEWAY_ROUTES,
         ],
         lifespan=[lifespan],

@@ -14,6 +14,7 @@ import msgspec
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.catalog import CatalogService
+from hub.channel_decisions import ChannelDecisions
 from hub.clock import Clock, SystemClock
 from hub.devices import DeviceService
 from hub.errors import ConfigError, ValidationError
@@ -160,6 +161,7 @@ async def open_hub(
         policies=policies,
         bus=bus,
         approvals=approvals,
+        channel_decisions=ChannelDecisions(approvals, identity, storage),
         pool=pool,
         catalog=catalog,
         mcp_servers=mcp_servers,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
 from hub.catalog import CatalogService
+from hub.channel_decisions import ChannelDecisions
 from hub.clock import Clock
 from hub.devices import DeviceService
 from hub.events import EventBus
@@ -26,6 +27,7 @@ from hub.model_gateway.providers import ProviderService
 from hub.model_gateway.records import Attribution
 from hub.model_gateway.runtime import RuntimeService
 from hub.notification_dispatch import NotificationDispatch
+from hub.notifier import Notifier
 from hub.passthrough import PassThroughService
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
@@ -35,7 +37,6 @@ from hub.tool_calls import ToolCalls
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
-    from bots.mattermost import MattermostNotifier
     from server.model_gateway.proxy import ModelGatewayProxy
 
 
@@ -51,6 +52,7 @@ class Hub:
     policies: PolicyService
     bus: EventBus
     approvals: ApprovalService
+    channel_decisions: ChannelDecisions  # the channels' clicks decide through it (bots/)
     pool: UpstreamPool
     catalog: CatalogService
     mcp_servers: McpServers[UpstreamConfig]  # registering servers; the pool follows them
@@ -73,7 +75,7 @@ class Hub:
     # use (``model_gateway``): aiohttp takes a fifth of a second and ~10 MB an idle server
     # does not need
     _model_gateway: ModelGatewayProxy | None = field(default=None, init=False, repr=False)
-    mattermost: MattermostNotifier | None = None  # its signer checks the buttons' callbacks
+    mattermost: Notifier | None = None  # the Mattermost channel, when configured
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
     def __post_init__(self) -> None:

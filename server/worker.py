@@ -3,7 +3,7 @@
     PostgreSQL ──LISTEN "approvals"──▶ NotificationDispatch ──▶ Slack, Mattermost, email, push
                                        (deliver on request and escalation, settle on decision)
     PostgreSQL ──LISTEN "system"────▶ (BudgetCrossed) ──▶ Notifier.announce (budget notices)
-    Slack ◀──WebSocket (app token)──▶ the /slack/events handlers ──▶ ApprovalService.decide
+    Slack ◀──WebSocket (app token)──▶ bots/slack handlers ──▶ ChannelDecisions.decide
 
 It opens the hub on the configured database with the same settings as ``preloop serve`` but
 serves no HTTP, applies no policy and makes no keys: it only reacts to the events the servers
@@ -85,9 +85,11 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             async with contextlib.AsyncExitStack() as running:
                 await running.enter_async_context(hub.notifications.running())
                 if settings.slack.app_token:
-                    from server.slack_socket import slack_socket_mode  # slack-bolt: when on
+                    from bots.slack.socket_mode import slack_socket_mode  # slack-bolt: when on
 
-                    await running.enter_async_context(slack_socket_mode(hub, settings.slack))
+                    await running.enter_async_context(
+                        slack_socket_mode(hub.channel_decisions, settings.slack)
+                    )
                 log.info(READY)
                 await stop.wait()
                 log.info("preloop bots is stopping")

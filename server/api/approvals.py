@@ -61,9 +61,10 @@ class ApprovalController(Controller):
     ) -> ApprovalRequest:
         """Vote to approve; the request is approved once its quorum is reached."""
         caller = caller_of(request)
-        return await hub_of(request).approvals.decide(
+        voted = await hub_of(request).approvals.decide(
             caller.account_id, request_id, approver=caller, approve=True, comment=data.comment
         )
+        return voted.request
 
     @post("/{request_id:str}/deny", opt=roles(DECIDE, raises=(ConflictError,)), status_code=200)
     async def deny(
@@ -74,6 +75,7 @@ class ApprovalController(Controller):
     ) -> ApprovalRequest:
         """Deny: the request is denied at once, with the comment shown to the agent."""
         caller = caller_of(request)
-        return await hub_of(request).approvals.decide(
+        voted = await hub_of(request).approvals.decide(
             caller.account_id, request_id, approver=caller, approve=False, comment=data.comment
         )
+        return voted.request

@@ -100,6 +100,19 @@ users = Table(
     UniqueConstraint("account_id", "email"),
 )
 
+# users.identities again, one row per (user, channel), indexed by the channel's id of the
+# person: a click finds its user without reading every user (migration 0014). Written with
+# users.identities in one transaction; users.identities stays what a user record is read from.
+user_identities = Table(
+    "user_identities",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(20), primary_key=True),
+    _account_id(),
+    Column("external_id", String(320), nullable=False),
+    Index(None, "account_id", "channel", "external_id"),
+)
+
 teams = Table(
     "teams",
     metadata,

@@ -76,9 +76,10 @@ class Replicas(msgspec.Struct):
         )
 
     async def decide_on_b(self, request: ApprovalRequest, approver: Caller) -> ApprovalRequest:
-        return await self.b.approvals.decide(
+        voted = await self.b.approvals.decide(
             self.account_id, request.id, approver=approver, approve=True
         )
+        return voted.request
 
 
 @pytest.fixture

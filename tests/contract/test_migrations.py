@@ -291,3 +291,47 @@ async def test_0013_adds_who_decided_by_name_and_keeps_older_decisions(empty_url
     assert ([("apr_1", "approved", {"path": "/tmp/x"})], [("apr_1", "user_alice")]) == tuple(
         [tuple(row) for row in rows] for rows in await _run(empty_url, _rows_at_0001)
     )
+
+
+def _insert_linked_user_at_0013(connection: Connection) -> None:
+    tables = MetaData()
+    tables.reflect(connection, only=["accounts", "users"])
+    connection.execute(
+        tables.tables["accounts"].insert().values(id="acct_1", name="acme", created_at=T0)
+    )
+    connection.execute(
+        tables.tables["users"]
+        .insert()
+        .values(
+            id="user_ada",
+            account_id="acct_1",
+            email="ada@example.com",
+            name="Ada",
+            created_at=T0,
+            identities={"slack": "U123", "mattermost": "mm-ada", "email": ""},
+        )
+    )
+
+
+async def test_0014_indexes_the_identities_users_linked_before(empty_url: str) -> None:
+    await _run(empty_url, _migrate("upgrade", "0013"))
+    await _run(empty_url, _insert_linked_user_at_0013)
+
+    await upgrade_database(empty_url)
+
+    storage = await open_storage(empty_url, migrate=False)
+    try:
+        slack = await storage.users.get_by_identity("acct_1", "slack", "U123")
+        mattermost = await storage.users.get_by_identity("acct_1", "mattermost", "mm-ada")
+        assert ("user_ada", "user_ada") == (
+            slack.id if slack else None,
+            mattermost.id if mattermost else None,
+        )
+        assert await storage.users.get_by_identity("acct_1", "email", "") is None
+    finally:
+        await storage.close()
+
+    await _run(empty_url, _migrate("downgrade", "0013"))
+    assert "user_identities" not in await _run(
+        empty_url, lambda c: set(inspect(c).get_table_names())
+    )

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from bots.slack import DENY_VIEW
 from hub.memory import InMemoryStorage
 from server.app import create_app
 from server.bootstrap import open_hub
-from server.slack_events import DENY_VIEW
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.fakes.slack import (
     APP_TOKEN,

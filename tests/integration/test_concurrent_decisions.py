@@ -38,8 +38,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 
+from bots.slack import DENY_VIEW
 from hub.devices import DEVICE_CHANNEL
-from server.slack_events import DENY_VIEW
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.fakes.mail import Mailbox
 from tests.integration.fakes.mattermost import FakeMattermost

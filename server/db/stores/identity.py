@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import case, insert, literal, select, update
+from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import NotFoundError
 from hub.records import Account, ApiKey, Team, User
@@ -40,6 +41,7 @@ class SqlUserStore(SqlStore):
         conflict = f"user {user.id!r} or email {user.email!r} exists"
         async with self._db.write(conflict=conflict, missing=_no_account(user.account_id)) as conn:
             await conn.execute(insert(t.users).values(to_values(user)))
+            await _index_identities(conn, user.account_id, user.id, user.identities)
 
     async def get(self, account_id: str, user_id: str) -> User | None:
         c = t.users.c
@@ -49,6 +51,21 @@ class SqlUserStore(SqlStore):
     async def get_by_email(self, account_id: str, email: str) -> User | None:
         c = t.users.c
         stmt = select(t.users).where(c.account_id == account_id, c.email == email)
+        return await self._first(stmt, User)
+
+    async def get_by_identity(self, account_id: str, channel: str, external_id: str) -> User | None:
+        c, linked = t.users.c, t.user_identities.c
+        stmt = (
+            select(t.users)
+            .join(t.user_identities, linked.user_id == c.id)
+            .where(
+                linked.account_id == account_id,
+                linked.channel == channel,
+                linked.external_id == external_id,
+            )
+            .order_by(c.email)
+            .limit(1)
+        )
         return await self._first(stmt, User)
 
     async def list(self, account_id: str) -> Sequence[User]:
@@ -69,9 +86,26 @@ class SqlUserStore(SqlStore):
         )
         async with self._db.write() as conn:
             row = (await conn.execute(stmt)).first()
+            if row is not None:
+                linked = t.user_identities.c
+                await conn.execute(delete(t.user_identities).where(linked.user_id == user_id))
+                await _index_identities(conn, account_id, user_id, identities)
         if row is None:
             raise NotFoundError(f"user {user_id!r} does not exist")
         return to_record(row, User)
+
+
+async def _index_identities(
+    conn: AsyncConnection, account_id: str, user_id: str, identities: Mapping[str, str]
+) -> None:
+    """The rows of ``t.user_identities`` for a user's identities (none for an empty id)."""
+    rows = [
+        {"user_id": user_id, "channel": channel, "account_id": account_id, "external_id": value}
+        for channel, value in identities.items()
+        if value
+    ]
+    if rows:
+        await conn.execute(insert(t.user_identities), rows)
 
 
 class SqlUsedLinkStore(SqlStore):

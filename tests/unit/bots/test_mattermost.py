@@ -1,4 +1,4 @@
-"""Mattermost button tokens and driver options (bots/mattermost.py)."""
+"""Mattermost button tokens and driver options (bots/mattermost/tokens.py, notifier.py)."""
 
 from __future__ import annotations
 

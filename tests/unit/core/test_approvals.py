@@ -138,9 +138,10 @@ async def test_only_deciding_roles_and_listed_approvers(world: World) -> None:
     await world.identity.add_team(
         world.account_id, name="oncall", members=["dee@example.com"], actor="t"
     )
-    decided = await world.service.decide(
+    voted = await world.service.decide(
         world.account_id, request.id, approver=member, approve=True, comment="ok"
     )
+    decided = voted.request
     assert decided.status is ApprovalStatus.APPROVED
     assert member.user_id == decided.decided_by  # the person, not the key
     assert ("dee@example.com", f"key:{member.key_id}") == (
@@ -156,16 +157,18 @@ async def test_quorum_needs_distinct_approvers_and_a_deny_decides(world: World) 
     after_one = await world.service.decide(
         world.account_id, request.id, approver=first, approve=True
     )
-    assert after_one.status is ApprovalStatus.PENDING
+    assert (after_one.request.status, after_one.approvals) == (ApprovalStatus.PENDING, 1)
     with pytest.raises(ConflictError, match="already voted"):
         await world.service.decide(world.account_id, request.id, approver=first, approve=True)
     done = await world.service.decide(world.account_id, request.id, approver=second, approve=True)
-    assert done.status is ApprovalStatus.APPROVED
+    assert (done.request.status, done.approvals) == (ApprovalStatus.APPROVED, 2)
 
     other = await world.request(agent, required_approvals=2)
-    denied = await world.service.decide(
-        world.account_id, other.id, approver=first, approve=False, comment="not on a Friday"
-    )
+    denied = (
+        await world.service.decide(
+            world.account_id, other.id, approver=first, approve=False, comment="not on a Friday"
+        )
+    ).request
     assert (denied.status, denied.comment) == (ApprovalStatus.DENIED, "not on a Friday")
     with pytest.raises(ConflictError, match=re.escape(f"already denied by k ({first.key_id})")):
         await world.service.decide(world.account_id, other.id, approver=second, approve=True)
@@ -213,9 +216,11 @@ async def test_who_decided_is_the_person_their_name_and_the_credential_on_every_
     async with world.bus.subscribe("approvals") as events:
         for label, (approver, *_) in expected.items():
             request = await world.request(agent)
-            decided = await world.service.decide(
-                world.account_id, request.id, approver=approver, approve=True
-            )
+            decided = (
+                await world.service.decide(
+                    world.account_id, request.id, approver=approver, approve=True
+                )
+            ).request
             (vote,) = await world.service.votes(world.account_id, request.id)
             voted = await anext(e async for e in events if isinstance(e, ApprovalVoted))
             trail = await world.storage.audit.all(world.account_id)
@@ -258,7 +263,7 @@ async def test_concurrent_decisions_have_exactly_one_winner(world: World) -> Non
     assert len(winners) == 1
     assert all(isinstance(r, ConflictError) for r in results if isinstance(r, BaseException))
     final = await world.service.get(world.account_id, request.id)
-    assert final.status is winners[0].status
+    assert final.status is winners[0].request.status
 
 
 async def test_deadline_expires_the_request(world: World) -> None:
@@ -383,3 +388,24 @@ async def test_the_deadline_and_a_withdrawal_record_a_name_and_a_credential(worl
         ("system", "system"),
         ("k", f"key:{agent.key_id}"),
     ]
+
+
+async def test_a_vote_result_carries_the_approvals_so_far(world: World) -> None:
+    agent = await world.caller(Role.AGENT)
+    one, two, three = [await world.caller(Role.APPROVER) for _ in range(3)]
+    request = await world.request(agent, required_approvals=3)
+
+    counts = [
+        (voted.request.status, voted.approvals)
+        for voted in [
+            await world.service.decide(world.account_id, request.id, approver=one, approve=True),
+            await world.service.decide(world.account_id, request.id, approver=two, approve=True),
+            await world.service.decide(world.account_id, request.id, approver=three, approve=False),
+        ]
+    ]
+
+    assert [
+        (ApprovalStatus.PENDING, 1),
+        (ApprovalStatus.PENDING, 2),
+        (ApprovalStatus.DENIED, 2),
+    ] == counts

@@ -289,7 +289,8 @@ async def test_a_decision_settles_on_the_workflows_channels(world: World) -> Non
     agent = await world.user("bot@example.com", role=Role.AGENT)
     email, mattermost, down = Recording("email"), Recording("mattermost"), Failing("slack")
     request = await world.open(agent)
-    decided = await world.approvals.decide(world.account, request.id, approver=ada, approve=True)
+    voted = await world.approvals.decide(world.account, request.id, approver=ada, approve=True)
+    decided = voted.request
 
     await world.dispatch(email, mattermost, down, attempts=2).handle(
         ApprovalDecided(

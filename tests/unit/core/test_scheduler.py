@@ -99,8 +99,8 @@ async def test_escalation_fires_once_and_lets_the_escalation_approvers_decide(
     audit = await world.storage.audit.query(world.account_id, AuditQuery(kind="approval.escalated"))
     assert [(e.actor, e.data["request_id"]) for e in audit] == [("system", request.id)]
 
-    decided = await world.service.decide(world.account_id, request.id, approver=bo, approve=True)
-    assert decided.status is ApprovalStatus.APPROVED
+    voted = await world.service.decide(world.account_id, request.id, approver=bo, approve=True)
+    assert voted.request.status is ApprovalStatus.APPROVED
 
 
 async def test_a_decided_request_is_neither_escalated_nor_expired(world: World) -> None:
@@ -123,10 +123,8 @@ async def test_escalation_keeps_an_open_approver_list_open(world: World) -> None
     assert await restarted(world).tick() == Tick(escalated=1)
     escalated = await world.service.get(world.account_id, request.id)
     assert escalated.approvers == ()  # listing bo would shut out every other approver
-    decided = await world.service.decide(
-        world.account_id, request.id, approver=anyone, approve=True
-    )
-    assert decided.status is ApprovalStatus.APPROVED
+    voted = await world.service.decide(world.account_id, request.id, approver=anyone, approve=True)
+    assert voted.request.status is ApprovalStatus.APPROVED
 
 
 async def test_both_due_escalates_then_ends(world: World) -> None:

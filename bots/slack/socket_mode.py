@@ -7,7 +7,8 @@
 slack_sdk's aiohttp ``SocketModeClient`` (through slack-bolt's ``AsyncSocketModeHandler``)
 keeps the connection: it pings, and it reconnects with a fresh URL when Slack asks it to
 (``disconnect`` envelopes) or the connection drops. Each envelope's payload is dispatched to
-the same bolt app, and so the same handlers, as ``/slack/events`` (``server/slack_events.py``);
+the same bolt app, and so the same handlers, as ``/slack/events``
+(``bots/slack/interactions.py``);
 there is no signature to check, the app token that opened the connection is the proof.
 
 The first URL is asked for here, before connecting, so a refused token is a clear error at
@@ -24,19 +25,21 @@ from aiohttp import ClientError
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 
+from bots.slack.interactions import slack_app
+from hub.channel_decisions import ChannelDecisions
 from hub.errors import ConfigError
 from hub.settings import SlackSettings
-from server.hub_services import Hub
-from server.slack_events import slack_app
 
 log = logging.getLogger("preloop.slack")
 
 
 @asynccontextmanager
-async def slack_socket_mode(hub: Hub, settings: SlackSettings) -> AsyncIterator[None]:
+async def slack_socket_mode(
+    decisions: ChannelDecisions, settings: SlackSettings
+) -> AsyncIterator[None]:
     """Connected to Slack in Socket Mode while the block runs; closed on the way out."""
     handler = AsyncSocketModeHandler(
-        slack_app(hub, settings, socket_mode=True), app_token=settings.app_token, logger=log
+        slack_app(decisions, settings, socket_mode=True), app_token=settings.app_token, logger=log
     )
     try:
         handler.client.wss_uri = await _first_url(handler)

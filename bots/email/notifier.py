@@ -3,7 +3,7 @@
 Each recipient gets their own pair of links (``hub.links``): signed with the server's link
 secret, naming the request, the recipient and the choice, expiring with the request (or after
 ``PRELOOP_NOTIFICATIONS_LINK_SECONDS``, whichever is first) and usable once. A link opens a
-confirmation page on the server (``server/email_links.py``); only that page's POST decides,
+confirmation page on the server (``bots/email/pages.py``); only that page's POST decides,
 as the recipient, through ``ApprovalService.decide``. Mail cannot be changed once sent, so
 ``settle`` sends nothing: the link page shows the outcome.
 
@@ -21,8 +21,6 @@ import json
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
-
-import aiosmtplib
 
 from hub.clock import Clock
 from hub.links import Choice, DecisionLink, LinkSigner, new_link_id
@@ -144,6 +142,8 @@ class EmailNotifier:
         return f"{self._public_url}{LINK_PATH}{token}"
 
     async def _send(self, message: EmailMessage) -> None:
+        import aiosmtplib  # only where mail is sent: the link pages import this package too
+
         smtp = self._smtp
         await aiosmtplib.send(
             message,

@@ -2,11 +2,8 @@
 
 The post goes to ``channel_settings["mattermost"]["channel"]`` (a channel id) of the workflow,
 else to ``PRELOOP_MATTERMOST_CHANNEL_ID``. Its buttons call back ``{public_url}/mattermost/
-actions`` (``server/mattermost_actions.py``). Mattermost does not sign those callbacks, so
-each button's ``context`` carries an :class:`ActionToken` signed with the server's link secret
-(under a key of its own: an email link is no Mattermost token, nor the reverse), naming the
-request and the choice and expiring with the request. The token proves the button is ours;
-the clicker's Mattermost ``user_id`` says who decides (their linked identity). ``settle``
+actions`` (``bots/mattermost/actions.py``). Mattermost does not sign those callbacks, so
+each button's ``context`` carries a signed token (``bots/mattermost/tokens.py``). ``settle``
 rewrites the post with the outcome and no buttons. Where the posts are (channel id + post id)
 is stored (``Storage.channel_messages``, ``bots._messages``), so any replica, also after a
 restart, rewrites them.
@@ -20,81 +17,19 @@ mattermostdriver is synchronous (requests): every call runs in a thread.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
-
-from bots._messages import PostedMessages
+from bots._messages import PostedMessages, decider_shown
+from bots.mattermost.posts import announcement_post, decided_post, details
+from bots.mattermost.tokens import ACTION_PATH, Action, ActionSigner, ActionToken
 from hub.clock import Clock
-from hub.errors import AuthenticationError, ConfigError, ValidationError
-from hub.links import LinkExpiredError
+from hub.errors import ConfigError
 from hub.notifier import Announcement, Notice
 from hub.ports import ChannelMessageStore, UserStore
-from hub.records import ApprovalRequest, ApprovalStatus
+from hub.records import ApprovalRequest
 from hub.settings import MattermostSettings
-
-ACTION_PATH = "/mattermost/actions"
-Action = Literal["approve", "deny"]
-_ARGS_CHARS = 3000
-_KEY_LABEL = b"preloop mattermost action token v1"
-
-
-class ActionToken(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What one button may do: this choice on this request, until ``expires_at``."""
-
-    account_id: str
-    request_id: str
-    action: Action
-    expires_at: int  # unix seconds
-
-
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(ActionToken)
-
-
-class ActionSigner:
-    """Signs and checks button tokens (HMAC-SHA256 under a key derived from the link secret)."""
-
-    def __init__(self, secret: str) -> None:
-        if len(secret) < 32:
-            raise ValidationError("the link secret must be at least 32 characters")
-        self._key = hmac.new(secret.encode("utf-8"), _KEY_LABEL, hashlib.sha256).digest()
-
-    def sign(self, token: ActionToken) -> str:
-        payload = _b64(_encoder.encode(token))
-        return f"{payload}.{self._signature(payload)}"
-
-    def verify(self, text: str, now: datetime) -> ActionToken:
-        """The token inside ``text``; ``AuthenticationError`` when this server did not issue
-        it (tampered, cut short, another server's), ``LinkExpiredError`` when too old."""
-        payload, dot, signature = text.partition(".")
-        if (
-            not dot
-            or not text.isascii()
-            or not hmac.compare_digest(signature, self._signature(payload))
-        ):
-            raise AuthenticationError("this button is not valid: its token was changed")
-        try:
-            token = _decoder.decode(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except (msgspec.DecodeError, binascii.Error, ValueError) as exc:
-            raise AuthenticationError("this button is not valid") from exc
-        if now.timestamp() >= token.expires_at:
-            raise LinkExpiredError("this button has expired")
-        return token
-
-    def _signature(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def driver_options(settings: MattermostSettings) -> dict[str, Any]:
@@ -193,7 +128,7 @@ class MattermostNotifier:
                     {
                         "fallback": f"{prefix}: {request.server}/{request.tool} ({request.id})",
                         "color": "#f2c744",
-                        "text": _details(request) + f"\n\nMay decide: {names}",
+                        "text": details(request) + f"\n\nMay decide: {names}",
                         "actions": [
                             self._button(request, "approve", "Approve", "success"),
                             self._button(request, "deny", "Deny", "danger"),
@@ -228,11 +163,7 @@ class MattermostNotifier:
 
     async def decided_post(self, request: ApprovalRequest) -> dict[str, Any]:
         """The post once decided, naming the decider by email when they are a user."""
-        by = request.decided_by_name or request.decided_by or ""
-        if by and not request.decided_by_name:
-            user = await self._users.get(request.account_id, by)
-            by = user.email if user is not None else by
-        return decided_post(request, by)
+        return decided_post(request, await decider_shown(self._users, request))
 
     async def _call(self, operation: str, *args: Any) -> dict[str, Any]:
         async with self._lock:  # one requests session, used from one thread at a time
@@ -243,76 +174,3 @@ class MattermostNotifier:
                 getattr(self._driver.posts, operation), *args
             )
             return result
-
-
-_SEVERITY_COLOR = {"info": "#0969da", "warning": "#f2c744", "critical": "#cf222e"}
-
-
-def announcement_post(announcement: Announcement, channel_id: str) -> dict[str, Any]:
-    """An announcement as a post: the title, the lines, who it is for; no buttons."""
-    names = ", ".join(r.email for r in announcement.recipients)
-    text = "\n".join(f"- {_cell(line)}" for line in announcement.lines)
-    if names:
-        text += f"\n\nFor: {names}"
-    return {
-        "channel_id": channel_id,
-        "message": f"**{_cell(announcement.title)}**",
-        "props": {
-            "attachments": [
-                {
-                    "fallback": announcement.title,
-                    "color": _SEVERITY_COLOR.get(announcement.severity, "#8c959f"),
-                    "text": text,
-                    "actions": [],
-                }
-            ]
-        },
-    }
-
-
-def decided_post(request: ApprovalRequest, by: str) -> dict[str, Any]:
-    """The post once decided: who (``by``), when, the outcome; no buttons."""
-    state = request.status.value
-    who = f" by {by}" if by else ""
-    when = (
-        f" at {request.decided_at.strftime('%Y-%m-%d %H:%M:%S UTC')}" if request.decided_at else ""
-    )
-    color = {ApprovalStatus.APPROVED: "#1a7f37", ApprovalStatus.DENIED: "#cf222e"}.get(
-        request.status, "#8c959f"
-    )
-    return {
-        "message": f"**{state.capitalize()}**: `{request.server}/{request.tool}`{who}{when}.",
-        "props": {
-            "attachments": [
-                {
-                    "fallback": f"{request.server}/{request.tool} ({request.id}) {state}",
-                    "color": color,
-                    "text": _details(request) + f"\n\nOutcome: **{state}**{who}{when}.",
-                    "actions": [],
-                }
-            ]
-        },
-    }
-
-
-def _details(request: ApprovalRequest) -> str:
-    """What an approver needs to decide (arguments already redacted), as Markdown."""
-    args = json.dumps(request.args, indent=2, sort_keys=True, ensure_ascii=False)
-    if len(args) > _ARGS_CHARS:
-        args = args[:_ARGS_CHARS] + "\n… (truncated)"
-    args = args.replace("```", "`\u200b``")  # cannot close the code block
-    rows = [
-        ("Tool", request.tool),
-        ("Server", request.server),
-        ("Asked by (key)", request.principal_key_id),
-        ("Rule", f"{request.rule} {request.reason}".strip()),
-        ("Justification", request.justification or "(none given)"),
-        ("Approvals needed", str(request.required_approvals)),
-        ("Request", request.id),
-    ]
-    table = "\n".join(f"| {label} | {_cell(value)} |" for label, value in rows)
-    return f"| | |\n|---|---|\n{table}\n\nArguments:\n```json\n{args}\n```"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
