@@ -18,12 +18,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from hub.api_client import resolve_target
 from hub.profiles import save_profile
 from server.cli.main import cli
 from tests.integration.conftest import LiveServer
 from tests.integration.mcp.support import REPO
 from tui.client import PreloopClient, ServerError, error_of
-from tui.config import resolve_target
 from tui.feed import Backoff, ws_url
 
 
@@ -53,7 +53,7 @@ def test_without_a_key_preloop_tui_says_what_to_do() -> None:
 
 def test_the_cli_lists_tui_without_importing_textual() -> None:
     code = (
-        "import sys; from server.cli.main import cli, COMMANDS; import tui.cli;"
+        "import sys; from server.cli.main import cli, COMMANDS; import server.cli.tui;"
         "assert 'tui' in COMMANDS; assert 'textual' not in sys.modules, 'textual imported'"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

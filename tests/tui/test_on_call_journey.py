@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from textual.widgets import DataTable, Static
 
+from hub.api_client import resolve_target
 from server.cli.main import cli
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.support import REPO, agent, agent_key, raw_call, text_of
 from tests.tui.conftest import plain, until
 from tui.app import PreloopApp
 from tui.client import PreloopClient
-from tui.config import resolve_target
 from tui.feed import ConnectionState
 from tui.screens.audit import AuditScreen
 from tui.screens.modals import ConfirmModal, ErrorModal
