@@ -54,7 +54,7 @@ from hub.wire import (
 
 T = TypeVar("T")
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-Params = Mapping[str, str | int | None]
+Params = Mapping[str, Any]  # query parameters; None: not given
 
 
 def segment(name: str) -> str:
@@ -378,7 +378,7 @@ class ApiClient:
 
     async def budgets(self) -> list[BudgetView]:
         """The account's budgets with their spend and state."""
-        return await self._call("GET", "/api/v1/budgets/", list[BudgetView])
+        return await self._call("GET", "/api/v1/budgets", list[BudgetView])
 
     async def add_budget(self, body: Mapping[str, Any]) -> BudgetView:
         return await self._call("POST", "/api/v1/budgets/", BudgetView, json=body)
@@ -396,7 +396,7 @@ class ApiClient:
         await self._send("DELETE", "/api/v1/gateway/prices", params={"model": model})
 
 
-def _clean(params: Params) -> dict[str, str | int]:
+def _clean(params: Params) -> dict[str, Any]:
     """Query parameters without the ones not given."""
     return {k: v for k, v in params.items() if v is not None}
 

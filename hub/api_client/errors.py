@@ -51,7 +51,9 @@ def error_from_answer(status: int, body: bytes, reason: str = "") -> PreloopErro
         detail = _envelope.decode(body).error
     except (msgspec.DecodeError, msgspec.ValidationError):
         text = body.decode("utf-8", "replace").strip()[:200] or reason
-        return _error_class(status)(f"HTTP {status}: {text}")
+        fallback = _error_class(status)
+        title = "Server error" if fallback is PreloopError else None
+        return fallback(f"HTTP {status}: {text}", title=title)
     found: Any = getattr(errors, detail.type, None)
     error: PreloopError
     if isinstance(found, type) and issubclass(found, PolicyError):  # PolicyTooLargeError too

@@ -17,7 +17,7 @@ from server.cli.target import TargetFlags, target_options
 def tui(target: TargetFlags) -> None:
     """The on-call dashboard: approve and deny held calls as they arrive."""
     resolved = target.resolve()  # a ConfigError is printed by the CLI
+    from hub.api_client import ApiClient
     from tui.app import PreloopApp
-    from tui.client import PreloopClient
 
-    PreloopApp(PreloopClient(resolved.url, resolved.api_key)).run()
+    PreloopApp(ApiClient(resolved.url, resolved.api_key)).run()

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.worker import Worker
 
-from tui.client import ServerError
+from hub.errors import NotFoundError, PreloopError
 from tui.feed import ConnectionState, FeedStatus
 from tui.queue import ApprovalQueue, Item, countdown, outcome, quorum
 from tui.screens.modals import ConfirmModal, DenyModal
@@ -92,7 +92,7 @@ class ApprovalsScreen(Screen[None]):
     async def reload(self) -> None:
         try:
             pending = await self.preloop.client.pending()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         vanished = self.queue.load(pending)
@@ -107,9 +107,10 @@ class ApprovalsScreen(Screen[None]):
     async def fetch(self, request_id: str) -> None:
         try:
             found = await self.preloop.client.approval(request_id)
-        except ServerError as exc:
-            if exc.status != 404:
-                self.preloop.show_error(exc)
+        except NotFoundError:
+            return
+        except PreloopError as exc:
+            self.preloop.show_error(exc)
             return
         self.queue.put(found.request, found.votes)
         self._render_queue()
@@ -122,7 +123,7 @@ class ApprovalsScreen(Screen[None]):
                 decided = await client.approve(request_id, comment)
             else:
                 decided = await client.deny(request_id, comment)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.queue.put(decided)

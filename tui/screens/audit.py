@@ -29,9 +29,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker
 
-from hub.records import AuditEvent
+from hub.errors import NotFoundError, PreloopError
+from hub.wire import ApprovalDetail, AuditEventView
 from tui.audit_log import PAGE, AuditFilter, AuditLog, FilterError
-from tui.client import ApprovalDetail, ServerError
 from tui.feed import ActivityEvent, ConnectionState, FeedStatus, LiveFeed
 from tui.widgets.audit_detail import AuditDetailView, actor_name_in
 from tui.widgets.footer import ScreenFooter
@@ -143,7 +143,7 @@ class AuditScreen(Screen[None]):
         try:
             params = self.audit_filter.params() | {"limit": PAGE}
             page = await self.preloop.client.audit_page(params)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         finally:
@@ -170,7 +170,7 @@ class AuditScreen(Screen[None]):
             page = await self.preloop.client.audit_page(
                 self.audit_filter.params() | self.audit.next_page()
             )
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         finally:
@@ -183,7 +183,7 @@ class AuditScreen(Screen[None]):
         params = self.audit_filter.params() | {"after_seq": self.audit.newest, "limit": 1000}
         try:
             page = await self.preloop.client.audit_page(params | {"order": "oldest"})
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         if len(page) == 1000:  # too many to fold in: start again from the newest page
@@ -195,9 +195,10 @@ class AuditScreen(Screen[None]):
     async def fetch_approval(self, approval_id: str) -> None:
         try:
             found = await self.preloop.client.approval(approval_id)
-        except ServerError as exc:
-            if exc.status != 404:
-                self.preloop.show_error(exc)
+        except NotFoundError:
+            return
+        except PreloopError as exc:
+            self.preloop.show_error(exc)
             return
         self.approvals[approval_id] = found
         self._show_detail()
@@ -212,7 +213,7 @@ class AuditScreen(Screen[None]):
         try:
             params = self.audit_filter.params()
             count = await self.preloop.client.export_audit(params, into, progress)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         finally:
@@ -253,21 +254,21 @@ class AuditScreen(Screen[None]):
         try:
             self.audit_filter = AuditFilter.parse(event.value, self.preloop.now())
         except FilterError as exc:
-            self.preloop.show_error(ServerError(str(exc), title="Filter not understood"))
+            self.preloop.show_error(PreloopError(str(exc), title="Filter not understood"))
             return
         self.action_focus_table()
         self.reload()
 
     # -- rendering ------------------------------------------------------------------------
 
-    def selected(self) -> AuditEvent | ActivityEvent | None:
+    def selected(self) -> AuditEventView | ActivityEvent | None:
         table = self.query_one("#audit-table", DataTable)
         if table.row_count == 0:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self.audit.get(int(key)) if key is not None else None
 
-    def _add_rows(self, events: Sequence[AuditEvent | ActivityEvent]) -> None:
+    def _add_rows(self, events: Sequence[AuditEventView | ActivityEvent]) -> None:
         """Add rows and keep the table newest first; the highlighted event stays highlighted
         (a cursor on the top row follows the newest)."""
         if not events:
@@ -311,7 +312,7 @@ class AuditScreen(Screen[None]):
             self.next_page()
 
 
-def _cells(event: AuditEvent | ActivityEvent) -> tuple[Any, ...]:
+def _cells(event: AuditEventView | ActivityEvent) -> tuple[Any, ...]:
     data = event.data
     tool = f"{data['server']}/{data['tool']}" if "tool" in data and "server" in data else ""
     return (
@@ -325,7 +326,7 @@ def _cells(event: AuditEvent | ActivityEvent) -> tuple[Any, ...]:
     )
 
 
-def actor_name(event: AuditEvent | ActivityEvent) -> str:
+def actor_name(event: AuditEventView | ActivityEvent) -> str:
     """Who acted, by name where the event recorded one (a vote or a decision), else by id."""
     return actor_name_in(event.actor, event.data) or event.actor
 

@@ -32,9 +32,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker
 
+from hub.errors import PreloopError
 from hub.qr import qr_terminal
-from hub.records import User
-from tui.client import DeviceInfo, PairingInfo, ServerError
+from hub.wire import DeviceView, PairingCreated, UserView
 from tui.feed import ConnectionState, FeedStatus
 from tui.queue import countdown
 from tui.screens.modals import ConfirmModal
@@ -114,12 +114,12 @@ class DevicesScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.devices: dict[str, DeviceInfo] = {}
+        self.devices: dict[str, DeviceView] = {}
         self.emails: dict[str, str] = {}  # user id -> email
-        self.pairing: PairingInfo | None = None
+        self.pairing: PairingCreated | None = None
         self.pairing_for = ""  # what was typed: shown in the pane
         self.known_before: set[str] = set()  # device ids when the code was made
-        self.paired: DeviceInfo | None = None  # the device that used the code
+        self.paired: DeviceView | None = None  # the device that used the code
         self.code_lines: list[str] = []  # the QR code's half-block rows
         self._last_state: ConnectionState | None = None
 
@@ -163,7 +163,7 @@ class DevicesScreen(Screen[None]):
         try:
             devices = await client.devices()
             users = await client.users()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.emails = {user.id: user.email for user in users}
@@ -184,8 +184,8 @@ class DevicesScreen(Screen[None]):
     async def choose_user(self) -> None:
         """Ask whom to pair for, offering the account's users (if the key may list them)."""
         try:
-            users: list[User] = await self.preloop.client.users()
-        except ServerError:
+            users: list[UserView] = await self.preloop.client.users()
+        except PreloopError:
             users = []  # no completion; the pairing itself reports the refusal
         self.app.push_screen(PairModal(sorted(u.email for u in users)), self._chosen)
 
@@ -197,7 +197,7 @@ class DevicesScreen(Screen[None]):
     async def start_pairing(self, user: str) -> None:
         try:
             pairing = await self.preloop.client.start_pairing(user, PAIRING_SECONDS)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.pairing, self.pairing_for, self.paired = pairing, user, None
@@ -210,7 +210,7 @@ class DevicesScreen(Screen[None]):
     async def revoke(self, device_id: str) -> None:
         try:
             revoked = await self.preloop.client.revoke_device(device_id)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.devices[revoked.id] = revoked
@@ -257,7 +257,7 @@ class DevicesScreen(Screen[None]):
     def _user(self, user_id: str) -> str:
         return self.emails.get(user_id, user_id)
 
-    def _selected(self) -> DeviceInfo | None:
+    def _selected(self) -> DeviceView | None:
         table = self.query_one("#devices", DataTable)
         if table.row_count == 0:
             return None

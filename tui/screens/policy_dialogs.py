@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
-from tui.client import PolicyVersionSummary
+from hub.wire import PolicyVersionSummary
 
 
 def diff_text(diff: str) -> Text:
