@@ -16,7 +16,8 @@ from typing import Any
 import msgspec
 
 from hub import errors
-from hub.errors import PolicyError, PreloopError, Problem
+from hub.errors import PolicyError, PreloopError
+from hub.wire.errors import ErrorEnvelope
 
 # The class for a status when the answer names no class of the tree.
 BY_STATUS: dict[int, type[PreloopError]] = {
@@ -31,18 +32,7 @@ BY_STATUS: dict[int, type[PreloopError]] = {
 }
 
 
-class _Detail(msgspec.Struct, frozen=True, kw_only=True):
-    type: str
-    message: str
-    title: str = ""
-    problems: list[Problem] = []
-
-
-class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
-    error: _Detail
-
-
-_envelope = msgspec.json.Decoder(_Envelope)
+_envelope = msgspec.json.Decoder(ErrorEnvelope)
 
 
 def error_from_answer(status: int, body: bytes, reason: str = "") -> PreloopError:
@@ -57,7 +47,7 @@ def error_from_answer(status: int, body: bytes, reason: str = "") -> PreloopErro
     found: Any = getattr(errors, detail.type, None)
     error: PreloopError
     if isinstance(found, type) and issubclass(found, PolicyError):  # PolicyTooLargeError too
-        error = found(detail.problems)
+        error = found(detail.problems or [])
     else:
         cls = found if isinstance(found, type) and issubclass(found, PreloopError) else None
         title = detail.title or None

@@ -20,6 +20,7 @@ import msgspec
 from hub.wire.approvals import ApprovalDetail, ApprovalRequestView, ApprovalVoteView
 from hub.wire.audit import AuditEventView, ChainReportView
 from hub.wire.devices import DeviceView, DeviceWhoami, Paired, PairingCreated
+from hub.wire.errors import ErrorDetail, ErrorEnvelope
 from hub.wire.gateway import (
     BudgetView,
     ExecutionDetail,
@@ -64,6 +65,8 @@ __all__ = [
     "DecisionView",
     "DeviceView",
     "DeviceWhoami",
+    "ErrorDetail",
+    "ErrorEnvelope",
     "ExecutionDetail",
     "ExecutionStarted",
     "ExecutionView",
