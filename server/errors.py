@@ -35,10 +35,12 @@ from hub.errors import (
     PolicyError,
     PolicyTooLargeError,
     PreloopError,
-    Problem,
     StorageError,
     ValidationError,
 )
+from hub.wire.errors import ErrorDetail, ErrorEnvelope
+
+__all__ = ["EXCEPTION_HANDLERS", "STATUS_OF", "ErrorEnvelope", "error_body", "status_of"]
 
 log = logging.getLogger("preloop.server")
 
@@ -55,22 +57,6 @@ STATUS_OF: dict[type[PreloopError], int] = {
     # at request time: this server is not configured for it (the message names the setting)
     ConfigError: HTTP_503_SERVICE_UNAVAILABLE,
 }
-
-
-class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """What went wrong. ``type`` names the error (``ValidationError``, ``NotFoundError``...);
-    ``problems`` lists each problem of an invalid policy (``PolicyError`` only)."""
-
-    type: str
-    title: str
-    message: str
-    problems: list[Problem] | msgspec.UnsetType = msgspec.UNSET
-
-
-class ErrorEnvelope(msgspec.Struct, frozen=True, kw_only=True):
-    """Every error body of the REST API (the OpenAPI document's error responses)."""
-
-    error: ErrorDetail
 
 
 def status_of(exc: PreloopError) -> int:

@@ -3,9 +3,9 @@
 Every decision made here goes through the same authorization and audit as any other channel,
 because the dashboard holds nothing but an API key. The parts, from the network inwards:
 
-- ``config``: where to connect (``--url/--key``, ``PRELOOP_URL/PRELOOP_API_KEY``, the profile
-  ``preloop login`` saved), read without importing the server.
-- ``client``: the one REST client (httpx), whose failures are all :class:`ServerError`.
+- the REST client is the one the CLI uses too, ``hub.api_client`` (``ApiClient``, answers
+  decoded into ``hub.wire`` types, failures as the core's error tree); ``preloop tui``
+  (``server/cli/tui.py``) resolves where to connect with the CLI's target options.
 - ``feed``: the WebSocket feed, reconnecting with backoff, reporting its connection state.
 - ``queue``: the approvals queue as plain data (events in, rows out), free of Textual.
 - ``app`` wires the screens (``screens/``, one per module) and widgets (``widgets/``).

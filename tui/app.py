@@ -1,7 +1,9 @@
 """``PreloopApp``: wires the client, the live feed and the screens.
 
-The app owns the one :class:`~tui.client.PreloopClient` and runs the one
-:class:`~tui.feed.LiveFeed` in a worker. Feed items go to the screens that follow the feed;
+The app owns the one :class:`~hub.api_client.ApiClient` (the client the CLI uses too) and
+runs the one :class:`~tui.feed.LiveFeed` in a worker. Every failure arrives as the core's
+error tree and is shown by :meth:`PreloopApp.show_error` in the one error modal, titled from
+this surface's table (:data:`TITLES`). Feed items go to the screens that follow the feed;
 the latest connection state is the reactive ``connection``, which every main screen shows in
 its connection bar. ``now`` is injected, so countdowns (and snapshots) can be frozen.
 """
@@ -21,8 +23,18 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
+from hub.api_client import ApiClient, http_note
+from hub.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    PolicyError,
+    PolicyTooLargeError,
+    PreloopError,
+)
 from hub.events import SystemEvent
-from tui.client import PreloopClient, ServerError
 from tui.feed import ConnectionState, FeedStatus, LiveFeed
 from tui.keys import documented
 from tui.screens import MAIN_SCREENS
@@ -33,6 +45,27 @@ from tui.screens.modals import ErrorModal
 LIGHT_THEME, DARK_THEME = "textual-light", "textual-dark"
 # The number keys share one footer entry ("1…6 Screens"): the screen's own keys come first.
 SCREENS = Binding.Group("Screens", compact=True)
+
+
+# The error modal's title for an error the server answered, by class (most specific first);
+# any other error keeps its own title ("Server unreachable", "Invalid request", ...).
+TITLES: dict[type[PreloopError], str] = {
+    AuthenticationError: "Not signed in",
+    PermissionDeniedError: "Not allowed",
+    NotFoundError: "Not found",
+    ConflictError: "Already decided",
+    PolicyTooLargeError: "Too large",
+    PayloadTooLargeError: "Too large",
+    PolicyError: "Refused",
+}
+
+
+def error_text(error: PreloopError) -> tuple[str, str]:
+    """The modal's title and message for ``error``: the message says where it came from
+    (``(HTTP 403, PermissionDeniedError)``) when the server answered it."""
+    title = next((TITLES[cls] for cls in type(error).__mro__ if cls in TITLES), error.title)
+    note = http_note(error)
+    return title, f"{error.message} {note}" if note else error.message
 
 
 def _utcnow() -> datetime:
@@ -58,7 +91,7 @@ class PreloopApp(App[None]):
 
     def __init__(
         self,
-        client: PreloopClient,
+        client: ApiClient,
         feed: Any | None = None,
         *,
         now: Callable[[], datetime] = _utcnow,
@@ -103,7 +136,7 @@ class PreloopApp(App[None]):
     async def identify(self) -> None:
         try:
             me = await self.client.whoami()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.show_error(exc)
             return
         self.who = f"key {me.key_id} ({me.role})"
@@ -123,16 +156,17 @@ class PreloopApp(App[None]):
 
     # -- errors ---------------------------------------------------------------------------
 
-    def show_error(self, error: ServerError) -> None:
+    def show_error(self, error: PreloopError) -> None:
         """The one error modal: a second error while it is open is added to it. Once the app
         is closing (its screens gone), there is nowhere to show it: it goes to the log."""
+        title, message = error_text(error)
         if self._exit or not self.screen_stack:
-            self.log.error(f"{error.title}: {error.message}")
+            self.log.error(f"{title}: {message}")
             return
         if isinstance(self.screen, ErrorModal):
-            self.screen.add(error.title, error.message)
+            self.screen.add(title, message)
         else:
-            self.push_screen(ErrorModal(error.title, error.message))
+            self.push_screen(ErrorModal(title, message))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.worker_changed(event)
@@ -148,7 +182,7 @@ class PreloopApp(App[None]):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             message = f"{type(error).__name__}: {error}"
-            self.show_error(ServerError(message, title="Unexpected error"))
+            self.show_error(PreloopError(message, title="Unexpected error"))
 
     # -- actions --------------------------------------------------------------------------
 

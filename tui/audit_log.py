@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from hub.errors import ValidationError
-from hub.records import AuditEvent
+from hub.wire import AuditEventView
 from tui.feed import ActivityEvent
 
 PAGE = 200
@@ -83,7 +83,7 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
             found["q"] = self.search
         return found
 
-    def admits(self, event: AuditEvent | ActivityEvent) -> bool:
+    def admits(self, event: AuditEventView | ActivityEvent) -> bool:
         """Whether a live event belongs in the table (what the server's search would say)."""
         data = event.data
         if self.kind is not None and not (
@@ -103,7 +103,7 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def _mentions(event: AuditEvent | ActivityEvent, text: str) -> bool:
+def _mentions(event: AuditEventView | ActivityEvent, text: str) -> bool:
     needle = text.lower()
     haystacks = (event.kind, event.actor, json.dumps(event.data, ensure_ascii=True))
     return any(needle in haystack.lower() for haystack in haystacks)
@@ -127,14 +127,14 @@ class AuditLog:
     (pages and live), so tests can check that paging stays bounded."""
 
     def __init__(self) -> None:
-        self.events: dict[int, AuditEvent | ActivityEvent] = {}
+        self.events: dict[int, AuditEventView | ActivityEvent] = {}
         self.exhausted = False  # the oldest page was loaded
         self.fetched = 0
 
     def __len__(self) -> int:
         return len(self.events)
 
-    def reset(self, keep: Iterable[AuditEvent | ActivityEvent] = ()) -> None:
+    def reset(self, keep: Iterable[AuditEventView | ActivityEvent] = ()) -> None:
         """Forget the loaded events, except ``keep`` (live ones newer than a page in flight)."""
         self.events = {event.seq: event for event in keep}
         self.exhausted = False
@@ -152,7 +152,7 @@ class AuditLog:
         oldest = self.oldest
         return {"limit": PAGE} if oldest is None else {"limit": PAGE, "before_seq": oldest}
 
-    def add_page(self, page: Iterable[AuditEvent]) -> list[AuditEvent]:
+    def add_page(self, page: Iterable[AuditEventView]) -> list[AuditEventView]:
         added = [event for event in page if event.seq not in self.events]
         count = 0
         for event in page:
@@ -163,7 +163,7 @@ class AuditLog:
             self.exhausted = True
         return added
 
-    def add_live(self, event: AuditEvent | ActivityEvent) -> bool:
+    def add_live(self, event: AuditEventView | ActivityEvent) -> bool:
         """A live event; ``False`` if it is known already (a catch-up page had it)."""
         self.fetched += 1
         if event.seq in self.events:
@@ -171,5 +171,5 @@ class AuditLog:
         self.events[event.seq] = event
         return True
 
-    def get(self, seq: int) -> AuditEvent | ActivityEvent | None:
+    def get(self, seq: int) -> AuditEventView | ActivityEvent | None:
         return self.events.get(seq)

@@ -18,13 +18,14 @@ from datetime import datetime
 import msgspec
 
 from hub.events import ApprovalDecided, ApprovalEscalated, ApprovalRequested, ApprovalVoted
-from hub.records import ApprovalRequest, ApprovalStatus, ApprovalVote
+from hub.records import ApprovalStatus
+from hub.wire import ApprovalRequestView, ApprovalVoteView
 
 
 @dataclass
 class Item:
-    request: ApprovalRequest
-    votes: list[ApprovalVote] = field(default_factory=list)
+    request: ApprovalRequestView
+    votes: list[ApprovalVoteView] = field(default_factory=list)
     approvals: int = 0  # approve votes so far (quorum progress)
     detailed: bool = False  # votes are known (the request was fetched with them)
 
@@ -55,7 +56,7 @@ class ApprovalQueue:
             reverse=True,
         )
 
-    def load(self, pending: list[ApprovalRequest]) -> list[str]:
+    def load(self, pending: list[ApprovalRequestView]) -> list[str]:
         """Replace the pending requests with ``pending`` (a fresh REST list). Decided items
         are dropped. Returns the ids that were pending here but are not any more: decided
         while we were not looking, to be fetched so they can be marked."""
@@ -72,7 +73,9 @@ class ApprovalQueue:
         self._outcomes.clear()
         return vanished
 
-    def put(self, request: ApprovalRequest, votes: list[ApprovalVote] | None = None) -> None:
+    def put(
+        self, request: ApprovalRequestView, votes: list[ApprovalVoteView] | None = None
+    ) -> None:
         """Add or refresh one request (with its votes, when they were fetched)."""
         item = self._items.get(request.id)
         if item is None:
@@ -111,7 +114,7 @@ class ApprovalQueue:
         return None
 
 
-def _with_outcome(request: ApprovalRequest, event: ApprovalDecided) -> ApprovalRequest:
+def _with_outcome(request: ApprovalRequestView, event: ApprovalDecided) -> ApprovalRequestView:
     return msgspec.structs.replace(
         request,
         status=ApprovalStatus(event.status),

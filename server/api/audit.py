@@ -11,13 +11,20 @@ from litestar import Controller, Request, get
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
-from hub.audit_chain import ChainReport
 from hub.ports import MAX_SEQ, AuditQuery
 from hub.records import AuditEvent
+from hub.wire import AuditEventView, ChainReportView, view_of
 from server.api.deps import caller_of, hub_of
 from server.auth import READ, roles
 
 _encoder = msgspec.json.Encoder()
+
+
+def _line(event: AuditEvent) -> bytes:
+    """One line of the export: the event's wire view as JSON."""
+    return _encoder.encode(view_of(event, AuditEventView)) + b"\n"
+
+
 EXPORT_PAGE = 1000
 EXACT_MAX = {"maximum": MAX_SEQ}  # Litestar writes the bound as a float, 2**63 once rounded
 
@@ -49,7 +56,7 @@ class AuditController(Controller):
         server: FromQuery[str | None] = None,
         decision: FromQuery[str | None] = None,
         q: FromQuery[str | None] = None,
-    ) -> list[AuditEvent]:
+    ) -> list[AuditEventView]:
         """Search events. ``kind`` is exact or a prefix ending in '.', e.g. ``tool.``; ``q`` is
         free text found in the kind, the actor or the data (ignoring case).
         Page newest first with ``before_seq`` (the last page's smallest seq), oldest first
@@ -66,7 +73,8 @@ class AuditController(Controller):
             match=_match(tool=tool, server=server, decision=decision),
             text=q or None,
         )
-        return list(await hub_of(request).auditor.query(caller_of(request).account_id, query))
+        found = await hub_of(request).auditor.query(caller_of(request).account_id, query)
+        return [view_of(e, AuditEventView) for e in found]
 
     @get("/export", opt=roles(READ), media_type="application/x-ndjson")
     async def export(
@@ -92,7 +100,7 @@ class AuditController(Controller):
 
             async def everything() -> AsyncIterator[bytes]:
                 for event in events:
-                    yield _encoder.encode(event) + b"\n"
+                    yield _line(event)
 
             return Stream(everything(), media_type="application/x-ndjson")
         base = AuditQuery(
@@ -108,7 +116,7 @@ class AuditController(Controller):
             page = first
             while True:
                 if page:
-                    yield b"".join(_encoder.encode(event) + b"\n" for event in page)
+                    yield b"".join(_line(event) for event in page)
                 if len(page) < EXPORT_PAGE:
                     return
                 page = await auditor.query(
@@ -118,6 +126,7 @@ class AuditController(Controller):
         return Stream(pages(), media_type="application/x-ndjson")
 
     @get("/verify", opt=roles(READ))
-    async def verify(self, request: Request[Any, Any, Any]) -> ChainReport:
+    async def verify(self, request: Request[Any, Any, Any]) -> ChainReportView:
         """Recompute the hash chain: edited, deleted or reordered events are named."""
-        return await hub_of(request).auditor.verify(caller_of(request).account_id)
+        report = await hub_of(request).auditor.verify(caller_of(request).account_id)
+        return view_of(report, ChainReportView)

@@ -5,7 +5,6 @@ credential (``/devices/me/...``), and listing and revoking devices (admin). See 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -21,6 +20,14 @@ from hub.devices import (
 )
 from hub.errors import AuthenticationError, ConflictError, NotFoundError
 from hub.records import ApprovalRequest, Device
+from hub.wire import (
+    ApprovalRequestView,
+    DeviceView,
+    DeviceWhoami,
+    Paired,
+    PairingCreated,
+    view_of,
+)
 from server.api.approvals import DecisionBody
 from server.api.deps import caller_of, hub_of
 from server.auth import ADMIN, device_only, public, roles
@@ -36,40 +43,11 @@ class PairingCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     )
 
 
-class PairingCreated(msgspec.Struct, frozen=True, kw_only=True):
-    """A new pairing token: ``token`` and ``uri`` are shown once; ``uri`` is the QR payload."""
-
-    id: str
-    user_id: str
-    expires_at: datetime
-    token: str
-    uri: str
-    svg: str  # the QR code as an SVG document
-
-
 class PairBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     platform: Literal["ios", "android"]
     push_token: Annotated[str, msgspec.Meta(max_length=MAX_PUSH_TOKEN_LENGTH)] | None = None
-
-
-class DeviceView(msgspec.Struct, frozen=True, kw_only=True):
-    """A device as shown: never its credential's hash, never its push token."""
-
-    id: str
-    user_id: str
-    name: str
-    platform: str
-    has_push_token: bool
-    created_at: datetime
-    revoked_at: datetime | None
-    status: str
-
-
-class Paired(msgspec.Struct, frozen=True, kw_only=True):
-    device: DeviceView
-    credential: str  # shown once: the app keeps it in the platform's secure storage
 
 
 class PushTokenBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -87,6 +65,10 @@ def view(device: Device) -> DeviceView:
         revoked_at=device.revoked_at,
         status="revoked" if device.revoked_at else "active",
     )
+
+
+def _request(found: ApprovalRequest) -> ApprovalRequestView:
+    return view_of(found, ApprovalRequestView)
 
 
 def device_of(request: Request[Any, Any, Any]) -> DeviceCaller:
@@ -169,9 +151,9 @@ class DeviceController(Controller):
         return Paired(device=view(paired.device), credential=paired.credential)
 
     @get("/me", opt=device_only())
-    async def me(self, request: Request[Any, Any, Any]) -> DeviceCaller:
+    async def me(self, request: Request[Any, Any, Any]) -> DeviceWhoami:
         """The device this credential belongs to, and its user."""
-        return device_of(request)
+        return view_of(device_of(request), DeviceWhoami)
 
     @put("/me/push-token", opt=device_only())
     async def set_push_token(
@@ -186,16 +168,17 @@ class DeviceController(Controller):
         self,
         request: Request[Any, Any, Any],
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    ) -> list[ApprovalRequest]:
+    ) -> list[ApprovalRequestView]:
         """The pending requests the device's user may decide, newest first."""
-        return await hub_of(request).devices.pending(device_of(request), limit=limit)
+        found = await hub_of(request).devices.pending(device_of(request), limit=limit)
+        return [_request(r) for r in found]
 
     @get("/me/approvals/{request_id:str}", opt=device_only())
     async def show(
         self, request: Request[Any, Any, Any], request_id: FromPath[str]
-    ) -> ApprovalRequest:
+    ) -> ApprovalRequestView:
         """One request the device's user may decide."""
-        return await hub_of(request).devices.get(device_of(request), request_id)
+        return _request(await hub_of(request).devices.get(device_of(request), request_id))
 
     @post(
         "/me/approvals/{request_id:str}/approve",
@@ -207,10 +190,12 @@ class DeviceController(Controller):
         request: Request[Any, Any, Any],
         request_id: FromPath[str],
         data: JSONBody[DecisionBody],
-    ) -> ApprovalRequest:
+    ) -> ApprovalRequestView:
         """Vote to approve, as the device's user."""
-        return await hub_of(request).devices.decide(
-            device_of(request), request_id, approve=True, comment=data.comment
+        return _request(
+            await hub_of(request).devices.decide(
+                device_of(request), request_id, approve=True, comment=data.comment
+            )
         )
 
     @post(
@@ -223,10 +208,12 @@ class DeviceController(Controller):
         request: Request[Any, Any, Any],
         request_id: FromPath[str],
         data: JSONBody[DecisionBody],
-    ) -> ApprovalRequest:
+    ) -> ApprovalRequestView:
         """Deny, as the device's user."""
-        return await hub_of(request).devices.decide(
-            device_of(request), request_id, approve=False, comment=data.comment
+        return _request(
+            await hub_of(request).devices.decide(
+                device_of(request), request_id, approve=False, comment=data.comment
+            )
         )
 
     # --- administration -------------------------------------------------------------------

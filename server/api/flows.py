@@ -21,6 +21,7 @@ from hub.model_gateway.records import FlowExecution, RuntimeToken
 from hub.model_gateway.runtime import DEFAULT_TTL_SECONDS, FLOW_PATTERN, MAX_TTL_SECONDS
 from hub.patterns import NOT_SPACE, SPACE
 from hub.records import Role
+from hub.wire import ExecutionDetail, ExecutionStarted, ExecutionView, TokenView
 from server.api.deps import caller_of, hub_of
 from server.api.fields import each
 from server.auth import AGENT, roles
@@ -43,39 +44,6 @@ class ExecutionStart(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     models: Annotated[list[str], each(MODEL_GLOB)] = []
     principal: Annotated[str, msgspec.Meta(max_length=320)] = ""  # admin only; default flow:F
     labels: dict[str, str] = {}
-
-
-class ExecutionView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    flow: str
-    principal: str
-    labels: dict[str, str]
-    created_at: datetime
-
-
-class TokenView(msgspec.Struct, frozen=True, kw_only=True):
-    """A runtime token as shown: never its text."""
-
-    id: str
-    status: str  # active | expired | revoked
-    models: list[str]
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-
-
-class ExecutionStarted(msgspec.Struct, frozen=True, kw_only=True):
-    execution: ExecutionView
-    token: str  # shown once
-    token_id: str
-    expires_at: datetime
-    openai_base_url: str
-    anthropic_base_url: str
-
-
-class ExecutionDetail(msgspec.Struct, frozen=True, kw_only=True):
-    execution: ExecutionView
-    tokens: list[TokenView]
 
 
 def principal_of(caller: Caller) -> str:

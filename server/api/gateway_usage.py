@@ -28,6 +28,17 @@ from hub.model_gateway.records import (
 )
 from hub.patterns import NOT_SPACE
 from hub.ports import UsageGroup, UsageQuery, UsageSession
+from hub.wire import (
+    BudgetView,
+    PriceList,
+    PriceView,
+    SessionDetail,
+    SessionView,
+    UsageEvent,
+    UsagePage,
+    UsageSummary,
+    UsageTotals,
+)
 from server.api.deps import caller_of, hub_of
 from server.api.fields import dollars, shaped
 from server.auth import ADMIN, READ, roles
@@ -45,90 +56,6 @@ def money(amount: Decimal) -> str:
 
 def maybe_money(amount: Decimal | None) -> str | None:
     return None if amount is None else money(amount)
-
-
-# --- views -----------------------------------------------------------------------------------
-class UsageTotals(msgspec.Struct, frozen=True, kw_only=True):
-    key: str | None
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cost: str
-
-
-class UsageSummary(msgspec.Struct, frozen=True, kw_only=True):
-    group_by: str
-    since: datetime | None
-    until: datetime | None
-    flow: str | None
-    groups: list[UsageTotals]
-    total: UsageTotals
-
-
-class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    created_at: datetime
-    api_key_id: str
-    principal: str
-    flow: str | None
-    execution_id: str | None
-    endpoint: str
-    model: str
-    upstream_model: str
-    provider: str
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cost: str
-    latency_ms: float
-    status: int
-    outcome: str
-    stream: bool
-    error: str | None
-
-
-class UsagePage(msgspec.Struct, frozen=True, kw_only=True):
-    events: list[UsageEvent]
-    next_before: str | None  # pass as ``before`` for the next (older) page; None: no more
-
-
-class SessionView(msgspec.Struct, frozen=True, kw_only=True):
-    execution_id: str
-    flow: str | None
-    principal: str
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cost: str
-    errors: int
-    first_seen: datetime
-    last_seen: datetime
-
-
-class SessionDetail(msgspec.Struct, frozen=True, kw_only=True):
-    session: SessionView
-    events: list[UsageEvent]
-
-
-class BudgetView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    name: str
-    scope: str
-    scope_id: str
-    period: str
-    soft_limit: str | None
-    hard_limit: str | None
-    on_soft: str
-    approval_workflow: str | None
-    created_at: datetime
-    period_start: datetime
-    resets_at: datetime | None
-    spent: str
-    reserved: str
-    state: str  # ok | warning | exceeded | awaiting_approval
-    approval_id: str | None
 
 
 Limit = Annotated[Decimal, dollars(MAX_LIMIT, nullable=True)]
@@ -152,14 +79,6 @@ class BudgetBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     approval_workflow: Text | None = None
 
 
-class PriceView(msgspec.Struct, frozen=True, kw_only=True):
-    model: str
-    input: str
-    output: str
-    cached: str | None
-    source: str  # "account" (an override) | "builtin" | "unpriced" (the fallback)
-
-
 class PriceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """US dollars per million tokens for a model id or glob (``"gpt-4o*"``)."""
 
@@ -167,12 +86,6 @@ class PriceBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     input: Price
     output: Price
     cached: MaybePrice | None = None
-
-
-class PriceList(msgspec.Struct, frozen=True, kw_only=True):
-    overrides: list[PriceView]
-    builtin: list[PriceView]
-    unpriced: PriceView
 
 
 def _totals(group: UsageGroup) -> UsageTotals:

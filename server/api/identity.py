@@ -12,7 +12,8 @@ from litestar.params import FromPath, JSONBody
 from hub.allowlist import MAX_PATTERN_LENGTH, MAX_PATTERNS, PATTERN_SHAPE
 from hub.errors import ConflictError, NotFoundError
 from hub.identity import EMAIL_PATTERN, MAX_KEY_SECONDS, NAME_PATTERN
-from hub.records import ApiKey, Role, Team, User
+from hub.records import ApiKey, Role, Team
+from hub.wire import KeyCreated, KeyView, TeamView, UserView, view_of
 from server.api.deps import caller_of, hub_of
 from server.api.fields import each, shaped
 from server.auth import ADMIN, roles
@@ -34,26 +35,6 @@ class KeyCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     ] = []
 
 
-class KeyView(msgspec.Struct, frozen=True, kw_only=True):
-    """A key as shown: never the hash, never the key."""
-
-    id: str
-    name: str
-    role: Role
-    user_id: str | None
-    labels: dict[str, str]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    status: str
-    tools: list[str]  # the tool allow-list; empty: every tool
-
-
-class KeyCreated(msgspec.Struct, frozen=True, kw_only=True):
-    key: KeyView
-    secret: str  # shown once
-
-
 class UserCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     email: Email
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
@@ -73,13 +54,6 @@ class UserLink(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class TeamCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     members: Annotated[list[str], each(EMAIL_PATTERN, max_length=320)] = []
-
-
-class TeamView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    name: str
-    members: list[str]  # emails
-    created_at: datetime
 
 
 def key_view(key: ApiKey, now: datetime) -> KeyView:
@@ -142,26 +116,29 @@ class UserController(Controller):
     tags = ["users"]
 
     @post("/", opt=roles(ADMIN, raises=(ConflictError,)))
-    async def add(self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]) -> User:
+    async def add(self, request: Request[Any, Any, Any], data: JSONBody[UserCreate]) -> UserView:
         """Add a person who can approve requests or own keys."""
         caller = caller_of(request)
-        return await hub_of(request).identity.add_user(
+        user = await hub_of(request).identity.add_user(
             caller.account_id, email=data.email, name=data.name, actor=caller.key_id
         )
+        return view_of(user, UserView)
 
     @get("/", opt=roles(ADMIN))
-    async def list_users(self, request: Request[Any, Any, Any]) -> list[User]:
-        return list(await hub_of(request).identity.list_users(caller_of(request).account_id))
+    async def list_users(self, request: Request[Any, Any, Any]) -> list[UserView]:
+        found = await hub_of(request).identity.list_users(caller_of(request).account_id)
+        return [view_of(u, UserView) for u in found]
 
     @post("/{user:str}/link", opt=roles(ADMIN), status_code=200)
     async def link(
         self, request: Request[Any, Any, Any], user: FromPath[str], data: JSONBody[UserLink]
-    ) -> User:
+    ) -> UserView:
         """Link a user's channel identities (``user`` is an email or a user id)."""
         caller = caller_of(request)
-        return await hub_of(request).identity.link_user(
+        linked = await hub_of(request).identity.link_user(
             caller.account_id, user, data.given(), actor=caller.key_id
         )
+        return view_of(linked, UserView)
 
 
 class TeamController(Controller):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -10,9 +9,18 @@ from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, QueryParameter
 
 from hub.errors import ConflictError, NotFoundError, PolicyError, PolicyTooLargeError
-from hub.policy import CallContext, Decision, Principal, ToolCall
-from hub.policy_versions import MAX_VERSION, ApplyResult
+from hub.policy import CallContext, Principal, ToolCall
+from hub.policy_versions import MAX_VERSION
 from hub.records import PolicyVersion
+from hub.wire import (
+    DecisionView,
+    PolicyApplied,
+    PolicyDiff,
+    PolicyExport,
+    PolicyValidation,
+    PolicyVersionSummary,
+    view_of,
+)
 from server.api.deps import caller_of, hub_of
 from server.auth import ADMIN, READ, roles
 
@@ -41,35 +49,8 @@ class EvaluateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     justification: str | None = None
 
 
-class ValidationResult(msgspec.Struct, frozen=True, kw_only=True):
-    valid: bool
-    name: str = ""
-    tools: int = 0
-    problems: list[dict[str, Any]] = []
-
-
-class VersionSummary(msgspec.Struct, frozen=True, kw_only=True):
-    version: int
-    name: str
-    digest: str
-    created_at: datetime
-    created_by: str
-    comment: str
-    active: bool
-
-
-class ExportResult(msgspec.Struct, frozen=True, kw_only=True):
-    version: int
-    source: str
-
-
-class DiffResult(msgspec.Struct, frozen=True, kw_only=True):
-    changed: bool
-    diff: str
-
-
-def _summary(v: PolicyVersion, active: int | None) -> VersionSummary:
-    return VersionSummary(
+def _summary(v: PolicyVersion, active: int | None) -> PolicyVersionSummary:
+    return PolicyVersionSummary(
         version=v.version,
         name=v.name,
         digest=v.digest,
@@ -87,7 +68,7 @@ class PolicyController(Controller):
     @post("/validate", opt=roles(READ, raises=(PolicyTooLargeError,)), status_code=200)
     async def validate(
         self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
-    ) -> ValidationResult:
+    ) -> PolicyValidation:
         """Check a policy without applying it; every problem is listed. A policy over a size
         limit (bytes, or aliases that expand too far) is a 413, not a list of problems."""
         try:
@@ -95,11 +76,9 @@ class PolicyController(Controller):
         except PolicyTooLargeError:
             raise
         except PolicyError as exc:
-            return ValidationResult(
-                valid=False, problems=[msgspec.to_builtins(p) for p in exc.problems]
-            )
+            return PolicyValidation(valid=False, problems=list(exc.problems))
         doc = compiled.document
-        return ValidationResult(valid=True, name=doc.metadata.name, tools=len(doc.tools))
+        return PolicyValidation(valid=True, name=doc.metadata.name, tools=len(doc.tools))
 
     @post(
         "/apply",
@@ -108,10 +87,10 @@ class PolicyController(Controller):
     )
     async def apply(
         self, request: Request[Any, Any, Any], data: JSONBody[ApplyRequest]
-    ) -> ApplyResult:
+    ) -> PolicyApplied:
         """Make the given policy the account's policy (a new version), or show the diff."""
         caller = caller_of(request)
-        return await hub_of(request).policies.apply(
+        applied = await hub_of(request).policies.apply(
             caller.account_id,
             data.source,
             actor=caller.key_id,
@@ -119,13 +98,14 @@ class PolicyController(Controller):
             dry_run=data.dry_run,
             comment=data.comment,
         )
+        return view_of(applied, PolicyApplied)
 
     @get("/export", opt=roles(READ, raises=(NotFoundError,)))
     async def export(
         self,
         request: Request[Any, Any, Any],
         version: Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)] = None,
-    ) -> ExportResult:
+    ) -> PolicyExport:
         """The active policy (or a given version) as canonical YAML."""
         hub = hub_of(request)
         account = caller_of(request).account_id
@@ -134,20 +114,20 @@ class PolicyController(Controller):
             latest = await hub.storage.policies.latest(account)
             assert latest is not None
             version = latest.version
-        return ExportResult(version=version, source=source)
+        return PolicyExport(version=version, source=source)
 
     @post("/diff", opt=roles(READ, raises=(PolicyError, PolicyTooLargeError)), status_code=200)
     async def diff(
         self, request: Request[Any, Any, Any], data: JSONBody[PolicySource]
-    ) -> DiffResult:
+    ) -> PolicyDiff:
         """What applying the given policy would change."""
         text = await hub_of(request).policies.diff(
             caller_of(request).account_id, data.source, filename=data.filename
         )
-        return DiffResult(changed=bool(text), diff=text)
+        return PolicyDiff(changed=bool(text), diff=text)
 
     @get("/versions", opt=roles(READ))
-    async def versions(self, request: Request[Any, Any, Any]) -> list[VersionSummary]:
+    async def versions(self, request: Request[Any, Any, Any]) -> list[PolicyVersionSummary]:
         """Every applied version, newest first."""
         history = await hub_of(request).policies.history(caller_of(request).account_id)
         active = history[0].version if history else None
@@ -160,17 +140,18 @@ class PolicyController(Controller):
     )
     async def rollback(
         self, request: Request[Any, Any, Any], data: JSONBody[RollbackRequest]
-    ) -> ApplyResult:
+    ) -> PolicyApplied:
         """Apply an earlier version again, as a new version."""
         caller = caller_of(request)
-        return await hub_of(request).policies.rollback(
+        applied = await hub_of(request).policies.rollback(
             caller.account_id, data.version, actor=caller.key_id
         )
+        return view_of(applied, PolicyApplied)
 
     @post("/evaluate", opt=roles(READ, raises=(NotFoundError,)), status_code=200)
     async def evaluate(
         self, request: Request[Any, Any, Any], data: JSONBody[EvaluateRequest]
-    ) -> Decision:
+    ) -> DecisionView:
         """Decide a hypothetical call against the active policy (nothing runs)."""
         hub = hub_of(request)
         active = await hub.policies.active(caller_of(request).account_id)
@@ -184,4 +165,4 @@ class PolicyController(Controller):
             context=CallContext(time=hub.clock.now()),
             justification=data.justification,
         )
-        return active[1].decide(call)
+        return view_of(active[1].decide(call), DecisionView)

@@ -7,7 +7,6 @@ never comes out.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -25,6 +24,7 @@ from hub.model_gateway.custody import (
 )
 from hub.model_gateway.providers import MODEL_PATTERN, NAME_PATTERN
 from hub.model_gateway.records import Provider, ProviderKind
+from hub.wire import ProviderView, SecretRotated, SecretView
 from server.api.deps import caller_of, hub_of
 from server.api.fields import each, keyed, shaped
 from server.auth import ADMIN, READ, roles
@@ -60,40 +60,8 @@ class ProviderChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     aliases: Aliases | None = None
 
 
-class ProviderView(msgspec.Struct, frozen=True, kw_only=True):
-    """A provider as shown: the reference of its key, never the key."""
-
-    id: str
-    name: str
-    kind: str
-    base_url: str
-    secret_ref: str
-    models: list[str]
-    aliases: dict[str, str]
-    created_at: datetime
-    updated_at: datetime
-
-
 class SecretValue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     value: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_VALUE_BYTES)]
-
-
-class SecretView(msgspec.Struct, frozen=True, kw_only=True):
-    """A secret as listed: ``ref`` names it in a provider's ``secret_ref``; ``current`` says
-    a ``local`` secret is sealed under the active key (``null`` for other backends)."""
-
-    name: str
-    backend: str
-    ref: str
-    key_id: str | None
-    current: bool | None
-    updated_at: datetime | None
-
-
-class SecretRotated(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    key_id: str
-    rotated: bool  # False: it was sealed under the active key already
 
 
 def provider_view(provider: Provider) -> ProviderView:

@@ -8,6 +8,7 @@ from litestar import Request, Router, get
 
 from hub.keys import Caller
 from hub.records import Role
+from hub.wire import Whoami, view_of
 from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
 from server.api.devices import DeviceController, PairingController
@@ -25,10 +26,10 @@ from server.auth import role_guard, roles
 
 
 @get("/whoami", opt=roles(Role), tags=["keys"])
-async def whoami(request: Request[Any, Any, Any]) -> Caller:
+async def whoami(request: Request[Any, Any, Any]) -> Whoami:
     """The key this request was made with: id, role, account."""
     caller: Caller = request.user
-    return caller
+    return view_of(caller, Whoami)
 
 
 def api_router() -> Router:

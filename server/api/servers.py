@@ -3,7 +3,6 @@ refreshed from the upstream, and accepting a changed tool's definition."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -14,6 +13,7 @@ from hub.catalog import definition_diff, is_blocked
 from hub.errors import NotFoundError, ValidationError
 from hub.policy.model import McpServerSpec, Transport
 from hub.records import McpServer, ToolRecord
+from hub.wire import AcceptedTool, ServerHealth, ServerView, ToolView
 from server.api.deps import caller_of, hub_of
 from server.auth import ADMIN, READ, roles
 from server.hub_services import Hub
@@ -30,42 +30,6 @@ class ServerBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     env: dict[str, str] = {}
     url: str | None = None
     headers: dict[str, str] = {}
-
-
-class ServerHealth(msgspec.Struct, frozen=True, kw_only=True):
-    state: str
-    last_error: str | None
-    restarts: int
-
-
-class ServerView(msgspec.Struct, frozen=True, kw_only=True):
-    """A stored server. Header and env values may hold secrets: only their keys are shown."""
-
-    name: str
-    transport: str
-    source: str
-    command: str | None
-    args: list[str]
-    url: str | None
-    env_keys: list[str]
-    header_keys: list[str]
-    health: ServerHealth | None
-    updated_at: datetime
-
-
-class ToolView(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    description: str
-    blocked: bool
-    definition_hash: str
-    pinned_hash: str
-    updated_at: datetime
-    diff: str  # blocked: the unified diff from the pinned definition to the served one; else ""
-
-
-class AcceptedTool(msgspec.Struct, frozen=True, kw_only=True):
-    tool: ToolView
-    diff: str
 
 
 def _tool_view(record: ToolRecord) -> ToolView:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from server.cli.client import connect, server_options
-from server.cli.output import echo_json, json_option, table
+from server.cli.output import echo_json, json_option, stamp, table
+from server.cli.target import TargetFlags, target_options
+
+if TYPE_CHECKING:
+    from hub.api_client import ApiClient
+    from hub.wire import AuditEventView
 
 
 @click.group()
@@ -26,7 +30,7 @@ def audit() -> None:
 @click.option("--until", default=None, help="ISO time.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--oldest-first", is_flag=True, help="Oldest events first.")
-@server_options
+@target_options
 @json_option
 def list_events(
     kind: str | None,
@@ -37,23 +41,21 @@ def list_events(
     until: str | None,
     limit: int,
     oldest_first: bool,
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """List audit events, newest first."""
-    rows = connect(url, key, profile).get(
-        "/api/v1/audit/",
-        kind=kind,
-        actor=actor,
-        tool=tool,
-        decision=decision,
-        since=since,
-        until=until,
-        limit=limit,
-        order="oldest" if oldest_first else "newest",
-    )
+    params = {
+        "kind": kind,
+        "actor": actor,
+        "tool": tool,
+        "decision": decision,
+        "since": since,
+        "until": until,
+        "limit": limit,
+        "order": "oldest" if oldest_first else "newest",
+    }
+    rows = target.call(lambda c: c.audit_page(params))
     if as_json:
         echo_json(rows)
         return
@@ -71,7 +73,7 @@ _NAMED = {"decided_by": "decided_by_name", "approver": "approver_name"}
 _DETAILS_WIDTH = 80
 
 
-def events_table(rows: list[dict[str, Any]]) -> str:
+def events_table(rows: list[AuditEventView]) -> str:
     """Audit events as a table: time, kind, actor, what was called (server/tool), decision,
     rule, status, then the remaining data, shortened."""
     cells = [_event_cells(row) for row in rows]
@@ -83,12 +85,12 @@ def events_table(rows: list[dict[str, Any]]) -> str:
     return table(shown, [[cell[name] for name in shown] for cell in cells])
 
 
-def _event_cells(row: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = row["data"]
+def _event_cells(row: AuditEventView) -> dict[str, Any]:
+    data = row.data
     return {
-        "time": row["at"][:19].replace("T", " "),
-        "kind": row["kind"],
-        "actor": _actor(row["actor"], data),
+        "time": stamp(row.at).replace("T", " "),
+        "kind": row.kind,
+        "actor": _actor(row.actor, data),
         "target": _target(data),
         "decision": data.get("decision"),
         "rule": data.get("rule"),
@@ -143,35 +145,35 @@ def _compact(value: Any) -> str:
     help="Output format.",
 )
 @click.option("-o", "--output", default=None, help="Write to this file instead of stdout.")
-@server_options
-def export(fmt: str, output: str | None, url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def export(fmt: str, output: str | None, target: TargetFlags) -> None:
     """Export every event, oldest first, as JSON Lines (with hashes, for offline checks)."""
-    lines = connect(url, key, profile).stream_lines("/api/v1/audit/export")
     if output:
-        count = 0
-        with Path(output).open("w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(line + "\n")
-                count += 1
+        into = Path(output)
+        count = target.call(lambda c: c.export_audit({}, into))
         click.echo(f"Wrote {count} events to {output}.", err=True)
-    else:
-        for line in lines:
+        return
+
+    async def echo_lines(client: ApiClient) -> None:
+        async for line in client.audit_lines():
             click.echo(line)
+
+    target.call(echo_lines)
 
 
 @audit.command()
-@server_options
+@target_options
 @json_option
-def verify(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def verify(target: TargetFlags, as_json: bool) -> None:
     """Recompute the hash chain. Exit 1 if any event was edited, deleted or reordered."""
-    report = connect(url, key, profile).get("/api/v1/audit/verify")
+    report = target.call(lambda c: c.verify_audit())
     if as_json:
         echo_json(report)
-    elif report["ok"]:
-        click.echo(f"OK: {report['events']} events, the hash chain is intact.")
+    elif report.ok:
+        click.echo(f"OK: {report.events} events, the hash chain is intact.")
     else:
-        click.echo(f"BROKEN: {len(report['problems'])} problem(s) in {report['events']} events:")
-        for problem in report["problems"]:
+        click.echo(f"BROKEN: {len(report.problems)} problem(s) in {report.events} events:")
+        for problem in report.problems:
             click.echo(f"  - {problem}")
-    if not report["ok"]:
+    if not report.ok:
         sys.exit(1)

@@ -4,12 +4,11 @@ accounting from the command line (through the REST API)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import click
 
-from server.cli.client import connect, server_options
-from server.cli.output import echo_json, json_option, table
+from server.cli.output import echo_json, json_option, stamp, table
+from server.cli.target import TargetFlags, target_options
 
 
 def _amount(value: str | None) -> str | None:
@@ -44,37 +43,35 @@ def _dollars(text: str | None) -> str:
 @click.option("--flow", default=None, help="Only this flow's usage.")
 @click.option("--since", default=None, help="From this time (ISO 8601, e.g. 2026-11-01T00:00:00Z).")
 @click.option("--until", default=None, help="Before this time (ISO 8601).")
-@server_options
+@target_options
 @json_option
 def usage(
     group_by: str,
     flow: str | None,
     since: str | None,
     until: str | None,
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Model gateway usage: requests, tokens and cost per day, model, flow or API key."""
-    result = connect(url, key, profile).get(
-        "/api/v1/gateway/usage/summary", group_by=group_by, flow=flow, since=since, until=until
-    )
+    import msgspec
+
+    result = target.call(lambda c: c.usage_summary(group_by, since, until=until, flow=flow))
     if as_json:
         echo_json(result)
         return
-    rows = [*result["groups"], {**result["total"], "key": "total"}]
+    rows = [*result.groups, msgspec.structs.replace(result.total, key="total")]
     click.echo(
         table(
             [group_by, "requests", "input", "output", "cached", "cost"],
             [
                 [
-                    "(none)" if r["key"] is None else r["key"],
-                    r["requests"],
-                    r["input_tokens"],
-                    r["output_tokens"],
-                    r["cached_tokens"],
-                    _dollars(r["cost"]),
+                    "(none)" if r.key is None else r.key,
+                    r.requests,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cached_tokens,
+                    _dollars(r.cost),
                 ]
                 for r in rows
             ],
@@ -88,11 +85,11 @@ def budgets() -> None:
 
 
 @budgets.command(name="list")
-@server_options
+@target_options
 @json_option
-def list_budgets(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def list_budgets(target: TargetFlags, as_json: bool) -> None:
     """Every budget with this period's spend, reservations and state."""
-    rows = connect(url, key, profile).get("/api/v1/budgets/")
+    rows = target.call(lambda c: c.budgets())
     if as_json:
         echo_json(rows)
         return
@@ -112,17 +109,16 @@ def list_budgets(url: str | None, key: str | None, profile: str, as_json: bool) 
             ],
             [
                 [
-                    r["name"],
-                    r["scope"] + (f":{r['scope_id']}" if r["scope_id"] else ""),
-                    r["period"],
-                    _dollars(r["spent"]),
-                    _dollars(r["reserved"]),
-                    _dollars(r["soft_limit"]),
-                    _dollars(r["hard_limit"]),
-                    r["on_soft"]
-                    + (f" ({r['approval_workflow']})" if r["approval_workflow"] else ""),
-                    r["state"],
-                    (r["resets_at"] or "never")[:19],
+                    r.name,
+                    r.scope + (f":{r.scope_id}" if r.scope_id else ""),
+                    r.period,
+                    _dollars(r.spent),
+                    _dollars(r.reserved),
+                    _dollars(r.soft_limit),
+                    _dollars(r.hard_limit),
+                    r.on_soft + (f" ({r.approval_workflow})" if r.approval_workflow else ""),
+                    r.state,
+                    stamp(r.resets_at) or "never",
                 ]
                 for r in rows
             ],
@@ -165,7 +161,7 @@ def list_budgets(url: str | None, key: str | None, profile: str, as_json: bool) 
     help="Approval workflow told past the soft limit (its channels and approvers); "
     "with --on-soft ask also the one that decides.",
 )
-@server_options
+@target_options
 @json_option
 def add(
     name: str,
@@ -177,9 +173,7 @@ def add(
     hard: str | None,
     on_soft: str,
     workflow: str | None,
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Add a budget, e.g. ``preloop budgets add team-day --soft 8 --hard 10``."""
@@ -198,27 +192,27 @@ def add(
         "on_soft": on_soft,
         "approval_workflow": workflow,
     }
-    result = connect(url, key, profile).post("/api/v1/budgets/", body)
+    result = target.call(lambda c: c.add_budget(body))
     if as_json:
         echo_json(result)
         return
     limits = ", ".join(
-        f"{label} {_dollars(result[field])}"
-        for label, field in (("soft", "soft_limit"), ("hard", "hard_limit"))
-        if result[field] is not None
+        f"{label} {_dollars(amount)}"
+        for label, amount in (("soft", result.soft_limit), ("hard", result.hard_limit))
+        if amount is not None
     )
-    click.echo(f"Added budget {result['name']} ({result['scope']}, {result['period']}): {limits}.")
-    if result["approval_workflow"]:
-        what = "asks" if result["on_soft"] == "ask" else "tells"
-        click.echo(f"Past the soft limit it {what} workflow {result['approval_workflow']}.")
+    click.echo(f"Added budget {result.name} ({result.scope}, {result.period}): {limits}.")
+    if result.approval_workflow:
+        what = "asks" if result.on_soft == "ask" else "tells"
+        click.echo(f"Past the soft limit it {what} workflow {result.approval_workflow}.")
 
 
 @budgets.command()
 @click.argument("name")
-@server_options
-def remove(name: str, url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def remove(name: str, target: TargetFlags) -> None:
     """Remove a budget (by name or id)."""
-    connect(url, key, profile).request("DELETE", f"/api/v1/budgets/{quote(name, safe='')}")
+    target.call(lambda c: c.remove_budget(name))
     click.echo(f"Removed budget {name}.")
 
 
@@ -229,28 +223,20 @@ def prices() -> None:
 
 @prices.command(name="list")
 @click.option("--all", "show_all", is_flag=True, help="Also list the built-in prices.")
-@server_options
+@target_options
 @json_option
-def list_prices(
-    show_all: bool, url: str | None, key: str | None, profile: str, as_json: bool
-) -> None:
+def list_prices(show_all: bool, target: TargetFlags, as_json: bool) -> None:
     """The account's prices (and with --all the built-in table)."""
-    result = connect(url, key, profile).get("/api/v1/gateway/prices")
+    result = target.call(lambda c: c.prices())
     if as_json:
         echo_json(result)
         return
-    rows = [*result["overrides"], *(result["builtin"] if show_all else []), result["unpriced"]]
+    rows = [*result.overrides, *(result.builtin if show_all else []), result.unpriced]
     click.echo(
         table(
             ["model", "input", "output", "cached", "source"],
             [
-                [
-                    r["model"],
-                    _dollars(r["input"]),
-                    _dollars(r["output"]),
-                    _dollars(r["cached"]),
-                    r["source"],
-                ]
+                [r.model, _dollars(r.input), _dollars(r.output), _dollars(r.cached), r.source]
                 for r in rows
             ],
         )
@@ -262,16 +248,14 @@ def list_prices(
 @click.option("--input", "input_price", required=True, help="Dollars per million input tokens.")
 @click.option("--output", "output_price", required=True, help="Dollars per million output tokens.")
 @click.option("--cached", default=None, help="Dollars per million cached input tokens.")
-@server_options
+@target_options
 @json_option
 def set_price(
     model: str,
     input_price: str,
     output_price: str,
     cached: str | None,
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Set this account's price for MODEL (an id or a glob such as 'gpt-4o*')."""
@@ -281,21 +265,21 @@ def set_price(
         "output": _amount(output_price),
         "cached": _amount(cached),
     }
-    result = connect(url, key, profile).request("PUT", "/api/v1/gateway/prices", json=body)
+    result = target.call(lambda c: c.set_price(body))
     if as_json:
         echo_json(result)
         return
     click.echo(
-        f"Price of {result['model']}: input ${result['input']}, output ${result['output']}"
-        + (f", cached ${result['cached']}" if result["cached"] is not None else "")
+        f"Price of {result.model}: input ${result.input}, output ${result.output}"
+        + (f", cached ${result.cached}" if result.cached is not None else "")
         + " per million tokens."
     )
 
 
 @prices.command()
 @click.argument("model")
-@server_options
-def unset(model: str, url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def unset(model: str, target: TargetFlags) -> None:
     """Remove this account's price for MODEL (the built-in price applies again)."""
-    connect(url, key, profile).request("DELETE", "/api/v1/gateway/prices", params={"model": model})
+    target.call(lambda c: c.unset_price(model))
     click.echo(f"Removed the price of {model}.")

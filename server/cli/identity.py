@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 import click
 
 from hub.errors import ValidationError
-from server.cli.client import connect, server_options
-from server.cli.output import echo_json, json_option, table
+from server.cli.output import echo_json, json_option, stamp, table
+from server.cli.target import TargetFlags, target_options
+
+if TYPE_CHECKING:
+    from hub.wire import UserView
 
 ROLES = ["admin", "approver", "viewer", "agent"]
 
@@ -45,7 +47,7 @@ def keys() -> None:
     help="Allow only the tools whose <server>__<tool> name matches this glob, e.g. "
     "'github__*' (repeatable; without it the key sees every tool).",
 )
-@server_options
+@target_options
 @json_option
 def create(
     name: str,
@@ -54,9 +56,7 @@ def create(
     labels: tuple[str, ...],
     expires_in: int | None,
     tools: tuple[str, ...],
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Create a key. The key is printed once: store it now."""
@@ -66,34 +66,30 @@ def create(
         if not sep or not k:
             raise ValidationError(f"--label must be K=V, got {label!r}")
         parsed[k] = v
-    result = connect(url, key, profile).post(
-        "/api/v1/keys/",
-        {
-            "name": name,
-            "role": role,
-            "user_email": user_email,
-            "labels": parsed,
-            "expires_in_seconds": expires_in,
-            "tools": list(tools),
-        },
-    )
+    body = {
+        "name": name,
+        "role": role,
+        "user_email": user_email,
+        "labels": parsed,
+        "expires_in_seconds": expires_in,
+        "tools": list(tools),
+    }
+    result = target.call(lambda c: c.create_key(body))
     if as_json:
         echo_json(result)
         return
-    allowed = result["key"].get("tools") or []
+    allowed = result.key.tools
     limit = f", tools: {', '.join(allowed)}" if allowed else ""
-    click.echo(
-        f"Created key {result['key']['id']} ({role}{limit}). It is shown once; store it now:\n"
-    )
-    click.echo(f"    {result['secret']}\n")
+    click.echo(f"Created key {result.key.id} ({role}{limit}). It is shown once; store it now:\n")
+    click.echo(f"    {result.secret}\n")
 
 
 @keys.command(name="list")
-@server_options
+@target_options
 @json_option
-def list_keys(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def list_keys(target: TargetFlags, as_json: bool) -> None:
     """List keys (never their secrets)."""
-    rows = connect(url, key, profile).get("/api/v1/keys/")
+    rows = target.call(lambda c: c.keys())
     if as_json:
         echo_json(rows)
         return
@@ -102,13 +98,13 @@ def list_keys(url: str | None, key: str | None, profile: str, as_json: bool) -> 
             ["id", "name", "role", "status", "created", "expires", "tools"],
             [
                 [
-                    r["id"],
-                    r["name"],
-                    r["role"],
-                    r["status"],
-                    r["created_at"][:19],
-                    (r["expires_at"] or "")[:19],
-                    ", ".join(r.get("tools") or []) or "all",
+                    r.id,
+                    r.name,
+                    r.role,
+                    r.status,
+                    stamp(r.created_at),
+                    stamp(r.expires_at),
+                    ", ".join(r.tools) or "all",
                 ]
                 for r in rows
             ],
@@ -118,15 +114,15 @@ def list_keys(url: str | None, key: str | None, profile: str, as_json: bool) -> 
 
 @keys.command()
 @click.argument("key_id")
-@server_options
+@target_options
 @json_option
-def revoke(key_id: str, url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def revoke(key_id: str, target: TargetFlags, as_json: bool) -> None:
     """Revoke KEY_ID: it stops working at once."""
-    result = connect(url, key, profile).post(f"/api/v1/keys/{key_id}/revoke")
+    result = target.call(lambda c: c.revoke_key(key_id))
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"Revoked key {result['id']} ({result['name']}).")
+        click.echo(f"Revoked key {result.id} ({result.name}).")
 
 
 @click.group()
@@ -137,38 +133,36 @@ def users() -> None:
 @users.command(name="add")
 @click.argument("email")
 @click.option("--name", default="", help="Display name.")
-@server_options
+@target_options
 @json_option
-def add_user(
-    email: str, name: str, url: str | None, key: str | None, profile: str, as_json: bool
-) -> None:
+def add_user(email: str, name: str, target: TargetFlags, as_json: bool) -> None:
     """Add a user by EMAIL."""
-    result = connect(url, key, profile).post("/api/v1/users/", {"email": email, "name": name})
+    result = target.call(lambda c: c.add_user(email, name))
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"Added user {result['email']} ({result['id']}).")
+        click.echo(f"Added user {result.email} ({result.id}).")
 
 
 @users.command(name="list")
-@server_options
+@target_options
 @json_option
-def list_users(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def list_users(target: TargetFlags, as_json: bool) -> None:
     """List users."""
-    rows = connect(url, key, profile).get("/api/v1/users/")
+    rows = target.call(lambda c: c.users())
     if as_json:
         echo_json(rows)
         return
     click.echo(
         table(
             ["id", "email", "name", "linked", "created"],
-            [[r["id"], r["email"], r["name"], _linked(r), r["created_at"][:19]] for r in rows],
+            [[r.id, r.email, r.name, _linked(r), stamp(r.created_at)] for r in rows],
         )
     )
 
 
-def _linked(row: dict[str, Any]) -> str:
-    identities: dict[str, str] = row.get("identities") or {}
+def _linked(row: UserView) -> str:
+    identities = row.identities
     return ", ".join(f"{channel}={value}" for channel, value in sorted(identities.items()))
 
 
@@ -177,16 +171,14 @@ def _linked(row: dict[str, Any]) -> str:
 @click.option("--slack", metavar="ID", help="Slack user id (U...); '' unlinks.")
 @click.option("--mattermost", metavar="ID", help="Mattermost user id; '' unlinks.")
 @click.option("--email", metavar="ADDRESS", help="Where approval mail goes; '' unlinks.")
-@server_options
+@target_options
 @json_option
 def link_user(
     user: str,
     slack: str | None,
     mattermost: str | None,
     email: str | None,
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Link USER's (email or id) identities on the approval channels."""
@@ -194,11 +186,11 @@ def link_user(
     body = {k: v for k, v in given.items() if v is not None}
     if not body:
         raise click.UsageError("give at least one of --slack, --mattermost, --email")
-    result = connect(url, key, profile).post(f"/api/v1/users/{quote(user, safe='')}/link", body)
+    result = target.call(lambda c: c.link_user(user, body))
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"Linked {result['email']}: {_linked(result) or 'nothing'}.")
+        click.echo(f"Linked {result.email}: {_linked(result) or 'nothing'}.")
 
 
 @click.group()
@@ -211,38 +203,34 @@ def teams() -> None:
 @click.option(
     "--member", "members", multiple=True, metavar="EMAIL", help="A member's email (repeatable)."
 )
-@server_options
+@target_options
 @json_option
 def add_team(
     name: str,
     members: tuple[str, ...],
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Add a team NAME with its members."""
-    result = connect(url, key, profile).post(
-        "/api/v1/teams/", {"name": name, "members": list(members)}
-    )
+    result = target.call(lambda c: c.add_team(name, list(members)))
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"Added team {result['name']} with {len(result['members'])} member(s).")
+        click.echo(f"Added team {result.name} with {len(result.members)} member(s).")
 
 
 @teams.command(name="list")
-@server_options
+@target_options
 @json_option
-def list_teams(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def list_teams(target: TargetFlags, as_json: bool) -> None:
     """List teams and their members."""
-    rows = connect(url, key, profile).get("/api/v1/teams/")
+    rows = target.call(lambda c: c.teams())
     if as_json:
         echo_json(rows)
         return
     click.echo(
         table(
             ["name", "members", "created"],
-            [[r["name"], ", ".join(r["members"]), r["created_at"][:19]] for r in rows],
+            [[r.name, ", ".join(r.members), stamp(r.created_at)] for r in rows],
         )
     )

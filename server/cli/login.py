@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hub.profiles import save_profile
-from server.cli.client import ApiClient
+from server.cli.target import TargetFlags
 
 
 @click.command()
@@ -14,10 +14,6 @@ from server.cli.client import ApiClient
 @click.option("--profile", default="default", show_default=True, help="Profile name.")
 def login(url: str, key: str, profile: str) -> None:
     """Check URL and KEY against the server and save them as a profile (file mode 0600)."""
-    client = ApiClient(url, key)
-    try:
-        me = client.get("/api/v1/whoami")
-    finally:
-        client.close()
+    me = TargetFlags(url=url, key=key).call(lambda client: client.whoami())
     path = save_profile(profile, url.rstrip("/"), key)
-    click.echo(f"Logged in to {url} as key {me['key_id']} (role {me['role']}); saved to {path}.")
+    click.echo(f"Logged in to {url} as key {me.key_id} (role {me.role}); saved to {path}.")

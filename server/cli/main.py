@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Pair phones by QR code; list and revoke paired devices.",
     ),
     "approvals": ("server.cli.approvals", "approvals", "List, show and decide approval requests."),
-    "tui": ("tui.cli", "tui", "The on-call dashboard: approve and deny held calls live."),
+    "tui": ("server.cli.tui", "tui", "The on-call dashboard: approve and deny held calls live."),
     "servers": (
         "server.cli.servers",
         "servers",

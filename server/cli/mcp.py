@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from server.cli.client import resolve_target
+from server.cli.target import TargetFlags, target_options
 
 
 @click.group()
@@ -15,16 +15,8 @@ def mcp() -> None:
 
 
 @mcp.command("stdio")
-@click.option("--url", default=None, help="Server URL (else PRELOOP_URL or the saved profile).")
-@click.option("--key", default=None, help="API key (else PRELOOP_API_KEY or profile).")
-@click.option(
-    "--profile",
-    default="default",
-    show_default=True,
-    envvar="PRELOOP_PROFILE",
-    help="Saved login profile to use.",
-)
-def stdio(url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def stdio(target: TargetFlags) -> None:
     """Serve MCP on stdin/stdout, forwarding every request to the server's /mcp.
 
     Policy is evaluated by the server, never here. Configure an agent with
@@ -34,10 +26,10 @@ def stdio(url: str | None, key: str | None, profile: str) -> None:
 
     from server.mcp.bridge import BridgeConnectError, mcp_endpoint, serve_stdio
 
-    final_url, final_key = resolve_target(url, key, profile)
+    resolved = target.resolve()
     try:
-        anyio.run(serve_stdio, final_url, final_key)
+        anyio.run(serve_stdio, resolved.url, resolved.api_key)
     except BridgeConnectError as exc:
-        endpoint = mcp_endpoint(final_url)
+        endpoint = mcp_endpoint(resolved.url)
         click.echo(f"preloop mcp stdio: cannot connect to {endpoint}: {exc}", err=True)
         sys.exit(1)

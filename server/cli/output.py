@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import click
@@ -68,3 +69,8 @@ def _cell(value: Any) -> str:
 
 def json_option(func: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def stamp(value: datetime | None) -> str:
+    """A time as a table shows it: ``2026-11-24T10:00:00`` (UTC, to the second); '' for none."""
+    return "" if value is None else value.isoformat(timespec="seconds")[:19]

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hub.errors import PolicyError, ValidationError
-from server.cli.client import connect, server_options
-from server.cli.output import echo_json, json_option, print_error, table
+from server.cli.output import echo_json, json_option, print_error, stamp, table
+from server.cli.target import TargetFlags, target_options
 
 if TYPE_CHECKING:
     from hub.policy import CompiledPolicy
@@ -178,72 +178,58 @@ def test_(file: str, cases_file: str, as_json: bool) -> None:
 @click.argument("file")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--comment", default="", help="Why: kept with the version.")
-@server_options
+@target_options
 @json_option
-def apply(
-    file: str,
-    dry_run: bool,
-    comment: str,
-    url: str | None,
-    key: str | None,
-    profile: str,
-    as_json: bool,
-) -> None:
+def apply(file: str, dry_run: bool, comment: str, target: TargetFlags, as_json: bool) -> None:
     """Make FILE the server's policy (a new version); prints the diff."""
-    client = connect(url, key, profile)
-    result = client.post(
-        "/api/v1/policies/apply",
-        {"source": _read(file), "filename": file, "dry_run": dry_run, "comment": comment},
-    )
+    source = _read(file)
+    result = target.call(lambda c: c.apply_policy(source, comment, filename=file, dry_run=dry_run))
     if as_json:
         echo_json(result)
         return
-    if result["diff"]:
-        click.echo(result["diff"].rstrip("\n"))
-    if not result["changed"]:
-        click.echo(f"No changes: version {result['version']} already matches {file}.")
+    if result.diff:
+        click.echo(result.diff.rstrip("\n"))
+    if not result.changed:
+        click.echo(f"No changes: version {result.version} already matches {file}.")
     elif dry_run:
         click.echo(f"Dry run: applying {file} would change the policy (nothing applied).")
     else:
-        click.echo(f"Applied {file} as version {result['version']}.")
+        click.echo(f"Applied {file} as version {result.version}.")
 
 
 @policy.command()
 @click.option("--version", "version", type=int, default=None, help="A version (default: active).")
 @click.option("-o", "--output", default=None, help="Write to this file instead of stdout.")
-@server_options
-def export(
-    version: int | None, output: str | None, url: str | None, key: str | None, profile: str
-) -> None:
+@target_options
+def export(version: int | None, output: str | None, target: TargetFlags) -> None:
     """Print the active policy (or VERSION) as canonical YAML."""
-    result = connect(url, key, profile).get("/api/v1/policies/export", version=version)
+    result = target.call(lambda c: c.export_policy(version))
     if output:
-        Path(output).write_text(result["source"], encoding="utf-8")
-        click.echo(f"Wrote version {result['version']} to {output}.", err=True)
+        Path(output).write_text(result.source, encoding="utf-8")
+        click.echo(f"Wrote version {result.version} to {output}.", err=True)
     else:
-        click.echo(result["source"], nl=False)
+        click.echo(result.source, nl=False)
 
 
 @policy.command()
 @click.argument("file")
-@server_options
-def diff(file: str, url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def diff(file: str, target: TargetFlags) -> None:
     """Show what applying FILE would change. Exit 1 when it differs (like diff)."""
-    result = connect(url, key, profile).post(
-        "/api/v1/policies/diff", {"source": _read(file), "filename": file}
-    )
-    if result["changed"]:
-        click.echo(result["diff"].rstrip("\n"))
+    source = _read(file)
+    result = target.call(lambda c: c.diff_policy(source, file))
+    if result.changed:
+        click.echo(result.diff.rstrip("\n"))
         sys.exit(1)
     click.echo("No differences.")
 
 
 @policy.command()
-@server_options
+@target_options
 @json_option
-def history(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def history(target: TargetFlags, as_json: bool) -> None:
     """List the applied versions, newest first."""
-    versions = connect(url, key, profile).get("/api/v1/policies/versions")
+    versions = target.call(lambda c: c.policy_versions())
     if as_json:
         echo_json(versions)
         return
@@ -252,12 +238,12 @@ def history(url: str | None, key: str | None, profile: str, as_json: bool) -> No
             ["version", "active", "name", "created", "by", "comment"],
             [
                 [
-                    v["version"],
-                    "*" if v["active"] else "",
-                    v["name"],
-                    v["created_at"][:19],
-                    v["created_by"],
-                    v["comment"],
+                    v.version,
+                    "*" if v.active else "",
+                    v.name,
+                    stamp(v.created_at),
+                    v.created_by,
+                    v.comment,
                 ]
                 for v in versions
             ],
@@ -267,19 +253,19 @@ def history(url: str | None, key: str | None, profile: str, as_json: bool) -> No
 
 @policy.command()
 @click.argument("version", type=int)
-@server_options
+@target_options
 @json_option
-def rollback(version: int, url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def rollback(version: int, target: TargetFlags, as_json: bool) -> None:
     """Apply VERSION's content again, as a new version."""
-    result = connect(url, key, profile).post("/api/v1/policies/rollback", {"version": version})
+    result = target.call(lambda c: c.rollback_policy(version))
     if as_json:
         echo_json(result)
-    elif result["changed"]:
+    elif result.changed:
         click.echo(
-            f"Rolled back to the content of version {version}: now version {result['version']}."
+            f"Rolled back to the content of version {version}: now version {result.version}."
         )
     else:
         click.echo(
             f"Version {version} is already the active content (version "
-            f"{result['version']}); nothing changed."
+            f"{result.version}); nothing changed."
         )

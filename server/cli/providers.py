@@ -7,14 +7,17 @@ visible to every user of the machine and lands in shell history), and is never p
 from __future__ import annotations
 
 import sys
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 import click
 
 from hub.errors import ValidationError
-from server.cli.client import connect, server_options
-from server.cli.output import echo_json, json_option, table
+from server.cli.output import echo_json, json_option, stamp, table
+from server.cli.target import TargetFlags, target_options
+
+if TYPE_CHECKING:
+    from hub.api_client import ApiClient
+    from hub.wire import ProviderView
 
 KINDS = ["openai", "anthropic", "openai-compatible"]
 
@@ -34,13 +37,13 @@ def _aliases(values: tuple[str, ...]) -> dict[str, str]:
     return aliases
 
 
-def _echo_provider(p: dict[str, Any]) -> None:
-    aliases = ", ".join(f"{a}={m}" for a, m in p["aliases"].items()) or "-"
+def _echo_provider(p: ProviderView) -> None:
+    aliases = ", ".join(f"{a}={m}" for a, m in p.aliases.items()) or "-"
     click.echo(
-        f"{p['name']} ({p['kind']})\n"
-        f"  base URL:  {p['base_url']}\n"
-        f"  key:       {p['secret_ref']}\n"
-        f"  models:    {', '.join(p['models']) or 'any (of its family)'}\n"
+        f"{p.name} ({p.kind})\n"
+        f"  base URL:  {p.base_url}\n"
+        f"  key:       {p.secret_ref}\n"
+        f"  models:    {', '.join(p.models) or 'any (of its family)'}\n"
         f"  aliases:   {aliases}"
     )
 
@@ -65,7 +68,7 @@ def _echo_provider(p: dict[str, Any]) -> None:
     "its family).",
 )
 @click.option("--alias", "aliases", multiple=True, metavar="A=M", help="Alias A for model M.")
-@server_options
+@target_options
 @json_option
 def add(
     name: str,
@@ -74,9 +77,7 @@ def add(
     secret_ref: str,
     models: tuple[str, ...],
     aliases: tuple[str, ...],
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Add provider NAME."""
@@ -88,20 +89,20 @@ def add(
         "models": list(models),
         "aliases": _aliases(aliases),
     }
-    created = connect(url, key, profile).post("/api/v1/providers/", body)
+    created = target.call(lambda c: c.add_provider(body))
     if as_json:
         echo_json(created)
         return
-    click.echo(f"Added provider {created['name']}.")
+    click.echo(f"Added provider {created.name}.")
     _echo_provider(created)
 
 
 @providers.command(name="list")
-@server_options
+@target_options
 @json_option
-def list_providers(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def list_providers(target: TargetFlags, as_json: bool) -> None:
     """Every provider (the reference of its key, never the key)."""
-    rows = connect(url, key, profile).get("/api/v1/providers/")
+    rows = target.call(lambda c: c.providers())
     if as_json:
         echo_json(rows)
         return
@@ -110,12 +111,12 @@ def list_providers(url: str | None, key: str | None, profile: str, as_json: bool
             ["name", "kind", "base url", "key", "models", "aliases"],
             [
                 [
-                    r["name"],
-                    r["kind"],
-                    r["base_url"],
-                    r["secret_ref"],
-                    ", ".join(r["models"]) or "any",
-                    ", ".join(f"{a}={m}" for a, m in r["aliases"].items()),
+                    r.name,
+                    r.kind,
+                    r.base_url,
+                    r.secret_ref,
+                    ", ".join(r.models) or "any",
+                    ", ".join(f"{a}={m}" for a, m in r.aliases.items()),
                 ]
                 for r in rows
             ],
@@ -125,11 +126,11 @@ def list_providers(url: str | None, key: str | None, profile: str, as_json: bool
 
 @providers.command()
 @click.argument("name")
-@server_options
+@target_options
 @json_option
-def show(name: str, url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def show(name: str, target: TargetFlags, as_json: bool) -> None:
     """Show provider NAME."""
-    found = connect(url, key, profile).get(f"/api/v1/providers/{quote(name, safe='')}")
+    found = target.call(lambda c: c.provider(name))
     if as_json:
         echo_json(found)
     else:
@@ -138,10 +139,10 @@ def show(name: str, url: str | None, key: str | None, profile: str, as_json: boo
 
 @providers.command()
 @click.argument("name")
-@server_options
-def remove(name: str, url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def remove(name: str, target: TargetFlags) -> None:
     """Remove provider NAME (its key stays in custody)."""
-    connect(url, key, profile).request("DELETE", f"/api/v1/providers/{quote(name, safe='')}")
+    target.call(lambda c: c.remove_provider(name))
     click.echo(f"Removed provider {name}.")
 
 
@@ -165,23 +166,22 @@ def _read_value(name: str) -> str:
 
 @secrets.command(name="set")
 @click.argument("name")
-@server_options
-def set_secret(name: str, url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def set_secret(name: str, target: TargetFlags) -> None:
     """Store NAME as local:NAME. The value comes from stdin (e.g. `preloop secrets set
     openai < key.txt`) or a hidden prompt, never from the command line."""
-    client = connect(url, key, profile)  # fails on a missing key before asking for a value
-    stored = client.request(
-        "PUT", f"/api/v1/secrets/{quote(name, safe='')}", json={"value": _read_value(name)}
-    )
-    click.echo(f"Stored {stored['ref']} (sealed with key {stored['key_id']}).")
+    target.resolve()  # fails on a missing key before asking for a value
+    value = _read_value(name)
+    stored = target.call(lambda c: c.set_secret(name, value))
+    click.echo(f"Stored {stored.ref} (sealed with key {stored.key_id}).")
 
 
 @secrets.command(name="list")
-@server_options
+@target_options
 @json_option
-def list_secrets(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def list_secrets(target: TargetFlags, as_json: bool) -> None:
     """Secrets by name, backend and sealing key (never values)."""
-    rows = connect(url, key, profile).get("/api/v1/secrets/")
+    rows = target.call(lambda c: c.secrets())
     if as_json:
         echo_json(rows)
         return
@@ -190,11 +190,11 @@ def list_secrets(url: str | None, key: str | None, profile: str, as_json: bool) 
             ["ref", "backend", "key", "current", "updated"],
             [
                 [
-                    r["ref"],
-                    r["backend"],
-                    r["key_id"],
-                    {True: "yes", False: "NO (rotate)", None: "-"}[r["current"]],
-                    (r["updated_at"] or "")[:19] or None,
+                    r.ref,
+                    r.backend,
+                    r.key_id,
+                    {True: "yes", False: "NO (rotate)", None: "-"}[r.current],
+                    stamp(r.updated_at) or None,
                 ]
                 for r in rows
             ],
@@ -204,27 +204,31 @@ def list_secrets(url: str | None, key: str | None, profile: str, as_json: bool) 
 
 @secrets.command(name="delete")
 @click.argument("name")
-@server_options
-def delete_secret(name: str, url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def delete_secret(name: str, target: TargetFlags) -> None:
     """Delete local:NAME."""
-    connect(url, key, profile).request("DELETE", f"/api/v1/secrets/{quote(name, safe='')}")
+    target.call(lambda c: c.delete_secret(name))
     click.echo(f"Deleted local:{name}.")
 
 
 @secrets.command()
-@server_options
-def rotate(url: str | None, key: str | None, profile: str) -> None:
+@target_options
+def rotate(target: TargetFlags) -> None:
     """Re-seal every local secret under the active key (the first of PRELOOP_SECRETS_KEYS).
     Idempotent: run it again after an interruption."""
-    client = connect(url, key, profile)
-    local = [r for r in client.get("/api/v1/secrets/") if r["backend"] == "local"]
-    changed = 0
-    for number, row in enumerate(local, start=1):
-        result = client.post(f"/api/v1/secrets/{quote(row['name'], safe='')}/rotate")
-        changed += result["rotated"]
-        state = "re-sealed under" if result["rotated"] else "already under"
-        click.echo(f"[{number}/{len(local)}] {row['ref']}: {state} {result['key_id']}")
+
+    async def each_local(client: ApiClient) -> tuple[int, int]:
+        local = [r for r in await client.secrets() if r.backend == "local"]
+        changed = 0
+        for number, row in enumerate(local, start=1):
+            result = await client.rotate_secret(row.name)
+            changed += result.rotated
+            state = "re-sealed under" if result.rotated else "already under"
+            click.echo(f"[{number}/{len(local)}] {row.ref}: {state} {result.key_id}")
+        return changed, len(local)
+
+    changed, count = target.call(each_local)
     click.echo(
-        f"Rotated {changed} of {len(local)} secrets. Once every server runs with the new key "
+        f"Rotated {changed} of {count} secrets. Once every server runs with the new key "
         "first, the old key can be dropped from PRELOOP_SECRETS_KEYS."
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from server.cli.client import connect, server_options
-from server.cli.output import echo_json, json_option, table
+from server.cli.output import echo_json, json_option, stamp, table
+from server.cli.target import TargetFlags, target_options
+
+if TYPE_CHECKING:
+    from hub.wire import ToolView
 
 
 @click.group()
@@ -26,17 +29,17 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return pairs
 
 
-def _echo_tools(rows: list[dict[str, Any]]) -> None:
+def _echo_tools(rows: list[ToolView]) -> None:
     click.echo(
         table(
             ["tool", "blocked", "hash", "updated", "description"],
             [
                 [
-                    r["name"],
-                    "BLOCKED" if r["blocked"] else "",
-                    r["definition_hash"][:12],
-                    r["updated_at"][:19],
-                    (r["description"] or "").splitlines()[0][:60] if r["description"] else "",
+                    r.name,
+                    "BLOCKED" if r.blocked else "",
+                    r.definition_hash[:12],
+                    stamp(r.updated_at),
+                    r.description.splitlines()[0][:60] if r.description else "",
                 ]
                 for r in rows
             ],
@@ -45,11 +48,11 @@ def _echo_tools(rows: list[dict[str, Any]]) -> None:
 
 
 @servers.command(name="list")
-@server_options
+@target_options
 @json_option
-def list_servers(url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def list_servers(target: TargetFlags, as_json: bool) -> None:
     """Every upstream MCP server and its connection state."""
-    rows = connect(url, key, profile).get("/api/v1/servers/")
+    rows = target.call(lambda c: c.servers())
     if as_json:
         echo_json(rows)
         return
@@ -58,13 +61,13 @@ def list_servers(url: str | None, key: str | None, profile: str, as_json: bool) 
             ["name", "transport", "source", "state", "restarts", "target", "last error"],
             [
                 [
-                    r["name"],
-                    r["transport"],
-                    r["source"],
-                    r["health"]["state"] if r["health"] else "not started",
-                    r["health"]["restarts"] if r["health"] else None,
-                    r["url"] or " ".join([r["command"] or "", *r["args"]]).strip(),
-                    r["health"]["last_error"] if r["health"] else None,
+                    r.name,
+                    r.transport,
+                    r.source,
+                    r.health.state if r.health else "not started",
+                    r.health.restarts if r.health else None,
+                    r.url or " ".join([r.command or "", *r.args]).strip(),
+                    r.health.last_error if r.health else None,
                 ]
                 for r in rows
             ],
@@ -74,11 +77,11 @@ def list_servers(url: str | None, key: str | None, profile: str, as_json: bool) 
 
 @servers.command()
 @click.argument("name")
-@server_options
+@target_options
 @json_option
-def tools(name: str, url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def tools(name: str, target: TargetFlags, as_json: bool) -> None:
     """The tools last seen on server NAME (BLOCKED: changed, waiting for 'accept')."""
-    rows = connect(url, key, profile).get(f"/api/v1/servers/{name}/tools")
+    rows = target.call(lambda c: c.server_tools(name))
     if as_json:
         echo_json(rows)
     else:
@@ -87,11 +90,11 @@ def tools(name: str, url: str | None, key: str | None, profile: str, as_json: bo
 
 @servers.command()
 @click.argument("name")
-@server_options
+@target_options
 @json_option
-def refresh(name: str, url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def refresh(name: str, target: TargetFlags, as_json: bool) -> None:
     """Ask server NAME for its tools now; new tools are pinned, changed ones blocked."""
-    rows = connect(url, key, profile).post(f"/api/v1/servers/{name}/refresh")
+    rows = target.call(lambda c: c.refresh_server(name))
     if as_json:
         echo_json(rows)
     else:
@@ -101,17 +104,15 @@ def refresh(name: str, url: str | None, key: str | None, profile: str, as_json: 
 @servers.command()
 @click.argument("name")
 @click.argument("tool")
-@server_options
+@target_options
 @json_option
-def accept(
-    name: str, tool: str, url: str | None, key: str | None, profile: str, as_json: bool
-) -> None:
+def accept(name: str, tool: str, target: TargetFlags, as_json: bool) -> None:
     """Accept TOOL's current definition on server NAME; prints the diff accepted."""
-    result = connect(url, key, profile).post(f"/api/v1/servers/{name}/tools/{tool}/accept")
+    result = target.call(lambda c: c.accept_tool(name, tool))
     if as_json:
         echo_json(result)
-    elif result["diff"]:
-        click.echo(result["diff"].rstrip("\n"))
+    elif result.diff:
+        click.echo(result.diff.rstrip("\n"))
         click.echo(f"Accepted the new definition of {name}/{tool}.")
     else:
         click.echo(f"{name}/{tool} had no change to accept.")
@@ -131,17 +132,7 @@ def accept(
 @click.option("--header", "headers", multiple=True, help="K=V; repeatable (HTTP servers).")
 @click.option("--env", "env", multiple=True, help="K=V; repeatable (stdio servers).")
 @click.option("--description", default="")
-@click.option(
-    "--preloop-url", "url", default=None, help="Preloop's URL (--url is the MCP server's here)."
-)
-@click.option("--key", default=None, help="API key (else PRELOOP_API_KEY or profile).")
-@click.option(
-    "--profile",
-    default="default",
-    show_default=True,
-    envvar="PRELOOP_PROFILE",
-    help="Saved login profile to use.",
-)
+@target_options(url_flag="--preloop-url")  # --url is the MCP server's here
 @json_option
 def add(
     name: str,
@@ -151,9 +142,7 @@ def add(
     headers: tuple[str, ...],
     env: tuple[str, ...],
     description: str,
-    url: str | None,
-    key: str | None,
-    profile: str,
+    target: TargetFlags,
     as_json: bool,
 ) -> None:
     """Register (or replace) server NAME: --command "CMD ARGS" or --url URL.
@@ -175,20 +164,20 @@ def add(
         body.update(transport=transport, url=server_url, headers=_pairs(headers, "--header"))
         if env:
             raise click.UsageError("--env applies to --command servers only")
-    result = connect(url, key, profile).post("/api/v1/servers/", body)
+    result = target.call(lambda c: c.add_server(body))
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"Registered MCP server {result['name']} ({result['transport']}).")
+        click.echo(f"Registered MCP server {result.name} ({result.transport}).")
 
 
 @servers.command()
 @click.argument("name")
-@server_options
+@target_options
 @json_option
-def remove(name: str, url: str | None, key: str | None, profile: str, as_json: bool) -> None:
+def remove(name: str, target: TargetFlags, as_json: bool) -> None:
     """Forget server NAME and disconnect from it."""
-    connect(url, key, profile).request("DELETE", f"/api/v1/servers/{name}")
+    target.call(lambda c: c.remove_server(name))
     if as_json:
         echo_json({"removed": name})
     else:

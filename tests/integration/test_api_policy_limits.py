@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from hub.api_client import error_from_answer
 from hub.errors import PolicyTooLargeError
 from hub.policy import CelProgram, CelPythonEngine
 from hub.policy_versions import PolicyService
 from hub.records import Role
-from server.cli.client import api_error
 from server.hub_services import Hub
 from tests.integration.conftest import Api, make_settings, run_live
 from tests.unit.policy.policy_helpers import billion_laughs
@@ -147,7 +147,7 @@ async def test_the_cli_client_reads_the_413_back_into_its_problems(api: Api) -> 
         headers=api.auth(),
     )
 
-    error = api_error(httpx.Response(response.status_code, content=response.content))
+    error = error_from_answer(response.status_code, response.content)
 
     assert isinstance(error, PolicyTooLargeError)
     [problem] = error.problems

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
+from hub.api_client import ApiClient
 from tests.tui.scenes import NOW, REQUESTS, URL, VOTES, ConnectedFeed
 from tests.tui.scenes import handler as approvals_handler
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.screens.audit import AuditScreen
 
 AGENT = "9f3c2a1b7d6e5f40"
@@ -70,7 +70,7 @@ def handler(request: httpx.Request) -> httpx.Response:
 
 
 def audit_app(theme: str = "textual-dark") -> PreloopApp:
-    client = PreloopClient(URL, "pl_test", transport=httpx.MockTransport(handler))
+    client = ApiClient(URL, "pl_test", transport=httpx.MockTransport(handler))
     app = PreloopApp(client, ConnectedFeed(), now=lambda: NOW, theme=theme)
     screen = app.main_screens["audit"]
     assert isinstance(screen, AuditScreen)

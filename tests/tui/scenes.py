@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
+from hub.api_client import ApiClient
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import ConnectionState, FeedStatus
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -93,5 +93,5 @@ class ConnectedFeed:
 
 
 def scene_app(theme: str = "textual-dark") -> PreloopApp:
-    client = PreloopClient(URL, "pl_test", transport=httpx.MockTransport(handler))
+    client = ApiClient(URL, "pl_test", transport=httpx.MockTransport(handler))
     return PreloopApp(client, ConnectedFeed(), now=lambda: NOW, theme=theme)

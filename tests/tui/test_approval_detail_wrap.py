@@ -7,10 +7,10 @@ import httpx
 from textual.geometry import Region
 from textual.widgets import Static
 
+from hub.api_client import ApiClient
 from tests.tui import scenes
 from tests.tui.conftest import until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.widgets.detail import ApprovalDetailView
 
 TAIL = "--and-this-is-the-very-end"
@@ -34,7 +34,7 @@ def handler(request: httpx.Request) -> httpx.Response:
 
 async def test_a_300_character_command_is_visible_to_its_end_at_80_columns() -> None:
     assert 300 == len(COMMAND)
-    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
+    client = ApiClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
     app = PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.approvals.queue.get("apr_long") or None)

@@ -12,19 +12,19 @@ from typing import Any
 import httpx
 from textual.widgets import DataTable, Input, Static
 
+from hub.api_client import ApiClient
 from hub.records import ApprovalStatus
 from tests.integration.conftest import LiveServer
 from tests.integration.mcp.support import agent, approval_status, raw_call, text_of
 from tests.tui.conftest import people_of, plain, until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import ConnectionState
 from tui.queue import Item
 from tui.screens.modals import ConfirmModal, DenyModal, ErrorModal
 
 
 def _app(live: LiveServer, key: str) -> PreloopApp:
-    return PreloopApp(PreloopClient(live.url, key))
+    return PreloopApp(ApiClient(live.url, key))
 
 
 def _first_pending(app: PreloopApp) -> Item | None:

@@ -16,11 +16,11 @@ import httpx
 from textual.geometry import Region
 from textual.widgets import DataTable
 
+from hub.api_client import ApiClient
 from tests.tui import audit_scene
 from tests.tui.conftest import until
 from tests.tui.scenes import NOW, URL, ConnectedFeed
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import ActivityEvent, ConnectionState, FeedStatus
 from tui.screens.audit import AuditScreen
 
@@ -53,7 +53,7 @@ async def test_a_live_event_before_the_first_page_draws_full_columns_and_stays()
             await page_held.wait()
         return audit_scene.handler(request)
 
-    client = PreloopClient(URL, "pl_test", transport=httpx.MockTransport(handler))
+    client = ApiClient(URL, "pl_test", transport=httpx.MockTransport(handler))
     app = PreloopApp(client, ConnectedFeed(), now=lambda: NOW)
     screen = app.main_screens["audit"]
     assert isinstance(screen, AuditScreen)

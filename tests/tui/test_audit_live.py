@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from textual.widgets import DataTable, Input, Static
 
+from hub.api_client import ApiClient
 from hub.records import AuditDraft
 from server.db.stores._sqlite_audit import SqliteAuditWriter
 from tests.integration.conftest import LiveServer, make_settings, run_live
@@ -26,7 +27,6 @@ from tests.integration.mcp.support import REPO, agent, raw_call, text_of
 from tests.tui.conftest import people_of, plain, until, write_policy
 from tui.app import PreloopApp
 from tui.audit_log import PAGE
-from tui.client import PreloopClient
 from tui.feed import ConnectionState
 from tui.screens.audit import AuditScreen, ExportModal
 from tui.screens.modals import ErrorModal
@@ -53,7 +53,7 @@ async def test_a_held_call_appears_live_with_its_story_then_filters_and_exports(
     tui_server: LiveServer, tmp_path: Path
 ) -> None:
     people = await people_of(tui_server)
-    app = PreloopApp(PreloopClient(tui_server.url, people.approver))
+    app = PreloopApp(ApiClient(tui_server.url, people.approver))
     headers = {"Authorization": f"Bearer {people.other}"}
     async with (
         app.run_test(size=(120, 40)) as pilot,
@@ -130,7 +130,7 @@ async def test_a_filter_the_bar_cannot_read_ends_in_the_error_modal(
     tui_server: LiveServer,
 ) -> None:
     people = await people_of(tui_server)
-    app = PreloopApp(PreloopClient(tui_server.url, people.viewer))
+    app = PreloopApp(ApiClient(tui_server.url, people.viewer))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         screen = _audit(app)
@@ -194,7 +194,7 @@ async def test_a_hundred_thousand_events_open_and_page_in_bounded_requests(
     async with httpx.AsyncClient(base_url=big_server.url, headers=headers, timeout=30) as http:
         head = (await http.get("/api/v1/audit/", params={"limit": 1})).json()[0]["seq"]
     assert head > EVENTS
-    app = PreloopApp(PreloopClient(big_server.url, big_server.admin_key))
+    app = PreloopApp(ApiClient(big_server.url, big_server.admin_key))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         screen = _audit(app)

@@ -18,12 +18,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from hub.api_client import ApiClient, error_from_answer, resolve_target
+from hub.errors import PreloopError
 from hub.profiles import save_profile
 from server.cli.main import cli
 from tests.integration.conftest import LiveServer
 from tests.integration.mcp.support import REPO
-from tui.client import PreloopClient, ServerError, error_of
-from tui.config import resolve_target
+from tui.app import error_text
 from tui.feed import Backoff, ws_url
 
 
@@ -53,7 +54,7 @@ def test_without_a_key_preloop_tui_says_what_to_do() -> None:
 
 def test_the_cli_lists_tui_without_importing_textual() -> None:
     code = (
-        "import sys; from server.cli.main import cli, COMMANDS; import tui.cli;"
+        "import sys; from server.cli.main import cli, COMMANDS; import server.cli.tui;"
         "assert 'tui' in COMMANDS; assert 'textual' not in sys.modules, 'textual imported'"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -76,12 +77,13 @@ def test_backoff_doubles_to_its_cap_and_resets() -> None:
 
 
 def test_server_errors_read_the_envelope_and_never_carry_a_traceback() -> None:
-    envelope = {"error": {"type": "PermissionDeniedError", "message": "viewers may not decide"}}
-    error = error_of(httpx.Response(403, json=envelope))
-    assert ("Not allowed", 403) == (error.title, error.status)
-    assert "viewers may not decide (HTTP 403, PermissionDeniedError)" == error.message
-    plain = error_of(httpx.Response(502, text="Bad gateway"))
-    assert "HTTP 502: Bad gateway" == plain.message
+    envelope = b'{"error": {"type": "PermissionDeniedError", "message": "viewers may not decide"}}'
+    title, message = error_text(error_from_answer(403, envelope))
+    assert "Not allowed" == title
+    assert "viewers may not decide (HTTP 403, PermissionDeniedError)" == message
+    assert ("Server error", "HTTP 502: Bad gateway") == error_text(
+        error_from_answer(502, b"Bad gateway", "Bad Gateway")
+    )
 
 
 async def test_a_policy_over_the_size_limit_is_a_problem_under_the_editor_not_a_modal() -> None:
@@ -101,18 +103,19 @@ async def test_a_policy_over_the_size_limit_is_a_problem_under_the_editor_not_a_
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(413, json=envelope)
 
-    client = PreloopClient("http://preloop.test", "pl_x", transport=httpx.MockTransport(answer))
+    client = ApiClient("http://preloop.test", "pl_x", transport=httpx.MockTransport(answer))
     checked = await client.validate_policy("x" * 10)
     await client.aclose()
     assert not checked.valid
     assert [problem["message"]] == [p.message for p in checked.problems]
-    error = error_of(httpx.Response(413, json=envelope))
-    assert ("Too large", 413, "PolicyTooLargeError") == (error.title, error.status, error.kind)
+    error = error_from_answer(413, httpx.Response(413, json=envelope).content)
+    assert "Too large" == error_text(error)[0]
+    assert "(HTTP 413, PolicyTooLargeError)" in error_text(error)[1]
 
 
-async def test_an_unreachable_server_is_a_server_error() -> None:
-    client = PreloopClient("http://127.0.0.1:9", "pl_x")  # the discard port: nothing listens
-    with pytest.raises(ServerError, match=re.escape("Cannot reach the Preloop server at")):
+async def test_an_unreachable_server_is_a_preloop_error() -> None:
+    client = ApiClient("http://127.0.0.1:9", "pl_x")  # the discard port: nothing listens
+    with pytest.raises(PreloopError, match=re.escape("cannot reach the Preloop server at")):
         await client.pending()
     await client.aclose()
 

@@ -15,10 +15,10 @@ import segno
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
+from hub.api_client import ApiClient
 from tests.integration.conftest import LiveServer
 from tests.tui.conftest import people_of, plain, until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.screens.devices import QR_BORDER, DevicesScreen, PairModal
 from tui.screens.modals import ConfirmModal, ErrorModal
 
@@ -71,7 +71,7 @@ async def _add_user(live: LiveServer, email: str) -> None:
 
 async def test_pair_a_phone_by_its_qr_code_list_it_and_revoke_it(tui_server: LiveServer) -> None:
     await _add_user(tui_server, "ann@example.com")
-    app = PreloopApp(PreloopClient(tui_server.url, tui_server.admin_key))
+    app = PreloopApp(ApiClient(tui_server.url, tui_server.admin_key))
     async with (
         app.run_test(size=(120, 40)) as pilot,
         httpx.AsyncClient(base_url=tui_server.url, timeout=30) as http,
@@ -120,7 +120,7 @@ async def test_pair_a_phone_by_its_qr_code_list_it_and_revoke_it(tui_server: Liv
 async def test_the_code_expires_and_p_makes_a_new_one(tui_server: LiveServer) -> None:
     await _add_user(tui_server, "bob@example.com")
     clock = [datetime.now(UTC)]
-    client = PreloopClient(tui_server.url, tui_server.admin_key)
+    client = ApiClient(tui_server.url, tui_server.admin_key)
     app = PreloopApp(client, now=lambda: clock[0])
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("5")
@@ -145,7 +145,7 @@ async def test_the_code_expires_and_p_makes_a_new_one(tui_server: LiveServer) ->
 
 async def test_a_viewer_gets_the_error_modal(tui_server: LiveServer) -> None:
     people = await people_of(tui_server)
-    app = PreloopApp(PreloopClient(tui_server.url, people.viewer))
+    app = PreloopApp(ApiClient(tui_server.url, people.viewer))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("5")
         listing = await until(pilot, lambda: _error(app))  # listing devices is for admins

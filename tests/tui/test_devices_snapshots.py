@@ -15,10 +15,10 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
+from hub.api_client import ApiClient
 from tests.tui import scenes
 from tests.tui.conftest import until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import ConnectionState, FeedStatus
 from tui.screens.devices import DevicesScreen, PairModal
 from tui.screens.help import HelpScreen
@@ -81,7 +81,7 @@ def handler(request: httpx.Request, devices: list[dict[str, Any]] = DEVICES) -> 
 
 
 def devices_app(theme: str = "textual-dark") -> PreloopApp:
-    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
+    client = ApiClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
     return PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW, theme=theme)
 
 
@@ -161,7 +161,7 @@ async def test_the_help_and_the_palette_list_every_key_of_the_screen() -> None:
 async def test_the_list_is_reloaded_when_the_connection_comes_back() -> None:
     served = list(DEVICES)
     transport = httpx.MockTransport(lambda request: handler(request, served))
-    client = PreloopClient(scenes.URL, "pl_test", transport=transport)
+    client = ApiClient(scenes.URL, "pl_test", transport=transport)
     app = PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await _listed(pilot)

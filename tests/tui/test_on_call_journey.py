@@ -15,13 +15,12 @@ import pytest
 from click.testing import CliRunner
 from textual.widgets import DataTable, Static
 
+from hub.api_client import ApiClient, resolve_target
 from server.cli.main import cli
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.support import REPO, agent, agent_key, raw_call, text_of
 from tests.tui.conftest import plain, until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
-from tui.config import resolve_target
 from tui.feed import ConnectionState
 from tui.screens.audit import AuditScreen
 from tui.screens.modals import ConfirmModal, ErrorModal
@@ -87,7 +86,7 @@ async def test_login_approve_read_the_audit_and_move_a_rule_with_keys_only(
     assert (live.url, live.admin_key) == (target.url, target.api_key)
 
     caller = await agent_key(live)
-    app = PreloopApp(PreloopClient(target.url, target.api_key))
+    app = PreloopApp(ApiClient(target.url, target.api_key))
     async with app.run_test(size=(120, 40)) as pilot, agent(live, caller, "auto") as client:
         await until(pilot, lambda: app.connection.state == ConnectionState.CONNECTED or None)
 

@@ -15,11 +15,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from hub.api_client import ApiClient
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.integration.mcp.support import REPO, agent, agent_key, raw_call, text_of
 from tests.tui.conftest import people_of, plain, until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.screens.policies import PoliciesScreen
 from tui.screens.policy_dialogs import DiffModal, HistoryModal
@@ -60,7 +60,7 @@ def policy_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
 
 
 def _app(live: LiveServer, key: str) -> PreloopApp:
-    return PreloopApp(PreloopClient(live.url, key))
+    return PreloopApp(ApiClient(live.url, key))
 
 
 def _screen(app: PreloopApp) -> PoliciesScreen:

@@ -15,10 +15,10 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from hub.api_client import ApiClient
 from tests.tui import scenes
 from tests.tui.conftest import until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.screens.help import HelpScreen
 from tui.screens.modals import ErrorModal
 from tui.screens.policies import PoliciesScreen
@@ -117,7 +117,7 @@ def handler(request: httpx.Request) -> httpx.Response:
 
 
 def policies_app(theme: str = "textual-dark") -> PreloopApp:
-    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
+    client = ApiClient(scenes.URL, "pl_test", transport=httpx.MockTransport(handler))
     return PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW, theme=theme)
 
 
@@ -203,7 +203,7 @@ async def test_an_active_policy_the_dashboard_cannot_read_ends_in_the_error_moda
             return httpx.Response(200, json={"version": 7, "source": "version: '9.9'\n"})
         return handler(request)
 
-    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(broken))
+    client = ApiClient(scenes.URL, "pl_test", transport=httpx.MockTransport(broken))
     app = PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
@@ -227,7 +227,7 @@ async def test_a_server_out_of_reach_while_typing_is_said_under_the_field() -> N
             raise httpx.ConnectError("connection refused")
         return handler(request)
 
-    client = PreloopClient(scenes.URL, "pl_test", transport=httpx.MockTransport(unreachable))
+    client = ApiClient(scenes.URL, "pl_test", transport=httpx.MockTransport(unreachable))
     app = PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
     async with app.run_test(size=(80, 24)) as pilot:
         await _loaded(pilot)

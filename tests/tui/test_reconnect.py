@@ -14,13 +14,13 @@ import pytest
 import uvicorn
 from textual.widgets import DataTable
 
+from hub.api_client import ApiClient
 from server.app import create_app
 from server.bootstrap import FIRST_KEY_FILE
 from tests.integration.conftest import LiveServer, make_settings
 from tests.integration.mcp.support import REPO, agent, raw_call
 from tests.tui.conftest import people_of, plain, until, write_policy
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import Backoff, ConnectionState, LiveFeed
 from tui.widgets.status import ConnectionBar
 
@@ -59,7 +59,7 @@ async def test_it_shows_the_server_gone_and_reconnects_when_it_is_back(
     with ExitStack() as running:
         first = running.enter_context(_serve_at(tmp_path, 0))
         people = await people_of(first)
-        client = PreloopClient(first.url, people.approver)
+        client = ApiClient(first.url, people.approver)
         feed = LiveFeed(first.url, people.approver, backoff=Backoff(first=0.2, cap=1.0))
         app = PreloopApp(client, feed)
         async with app.run_test(size=(80, 24)) as pilot:

@@ -8,10 +8,10 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey  # the footer's entries: read, never changed
 
+from hub.api_client import ApiClient
 from tests.integration.conftest import LiveServer
 from tests.tui.conftest import until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import ConnectionState
 from tui.screens import MAIN_SCREENS
 from tui.screens.modals import ErrorModal
@@ -43,7 +43,7 @@ def _hidden_keys(app: PreloopApp, name: str) -> list[str]:
 async def test_every_main_screen_shows_its_keys_in_the_footer_at_80_columns(
     tui_server: LiveServer,
 ) -> None:
-    app = PreloopApp(PreloopClient(tui_server.url, tui_server.admin_key))
+    app = PreloopApp(ApiClient(tui_server.url, tui_server.admin_key))
     async with app.run_test(size=(WIDTH, 24)) as pilot:
         await until(pilot, lambda: app.connection.state == ConnectionState.CONNECTED or None)
         hidden: dict[str, list[str]] = {}
@@ -58,7 +58,7 @@ async def test_every_main_screen_shows_its_keys_in_the_footer_at_80_columns(
 
 async def test_q_quits_while_the_server_is_unreachable() -> None:
     # The discard port: nothing listens, so the first REST call fails.
-    app = PreloopApp(PreloopClient("http://127.0.0.1:9", "pl_x"))
+    app = PreloopApp(ApiClient("http://127.0.0.1:9", "pl_x"))
     async with app.run_test(size=(WIDTH, 24)) as pilot:
         modal = await until(
             pilot, lambda: app.screen if isinstance(app.screen, ErrorModal) else None

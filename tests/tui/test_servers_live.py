@@ -14,18 +14,18 @@ from typing import Any
 import httpx
 from textual.widgets import DataTable, Static
 
+from hub.api_client import ApiClient
 from hub.events import UpstreamStateChanged
 from tests.integration.conftest import LiveServer
 from tests.tui.conftest import people_of, plain, until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import ConnectionState, FeedStatus, LiveFeed
 from tui.screens.modals import ConfirmModal, ErrorModal
 from tui.screens.servers import ServersScreen
 
 
 def _app(live: LiveServer, key: str) -> PreloopApp:
-    return PreloopApp(PreloopClient(live.url, key))
+    return PreloopApp(ApiClient(live.url, key))
 
 
 def _screen(app: PreloopApp) -> ServersScreen:

@@ -17,11 +17,11 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from hub.api_client import ApiClient
 from hub.events import ApprovalRequested, ToolBlocked, UpstreamStateChanged
 from tests.tui import scenes
 from tests.tui.conftest import plain, until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.feed import ConnectionState, FeedStatus
 from tui.screens.help import HelpScreen
 from tui.screens.modals import ConfirmModal
@@ -123,7 +123,7 @@ def servers_app(
     scene: Scene | None = None, feed: ScriptedFeed | None = None, theme: str = "textual-dark"
 ) -> PreloopApp:
     transport = httpx.MockTransport((scene or Scene()).handler)
-    client = PreloopClient(scenes.URL, "pl_test", transport=transport)
+    client = ApiClient(scenes.URL, "pl_test", transport=transport)
     return PreloopApp(client, feed or scenes.ConnectedFeed(), now=lambda: scenes.NOW, theme=theme)
 
 

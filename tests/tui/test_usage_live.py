@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
+from hub.api_client import ApiClient
 from hub.ids import new_id
 from hub.model_gateway.records import Attribution, BudgetPeriod, BudgetScope, UsageRecord
 from server.hub_services import Hub
 from tests.integration.conftest import LiveServer, make_settings, run_live
 from tests.tui.conftest import people_of, until
 from tui.app import PreloopApp
-from tui.client import PreloopClient
 from tui.screens.usage import UsageScreen
 
 
@@ -98,7 +98,7 @@ async def test_the_usage_screen_shows_the_ledger_and_the_budgets(
     usage_server: LiveServer,
 ) -> None:
     people = await people_of(usage_server)
-    app = PreloopApp(PreloopClient(usage_server.url, people.viewer))
+    app = PreloopApp(ApiClient(usage_server.url, people.viewer))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("6")
         screen = app.main_screens["usage"]

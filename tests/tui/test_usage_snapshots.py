@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from hub.api_client import ApiClient
+from hub.wire import BudgetView
 from tests.tui import scenes
 from tests.tui.conftest import until
 from tui.app import PreloopApp
-from tui.client import BudgetStatus, PreloopClient
 from tui.screens.help import HelpScreen
 from tui.screens.usage import UsageScreen, bar, money, period_start
 
@@ -53,6 +54,9 @@ BUDGETS = [
      "period": "total", "soft_limit": None, "hard_limit": "1.00", "spent": "1.000000",
      "reserved": "0", "resets_at": None, "state": "exceeded"},
 ]  # fmt: skip
+for _budget in BUDGETS:  # what the API answers beside the fields the screen shows
+    _budget |= {"on_soft": "warn", "approval_workflow": None, "created_at": _at(-60 * 24 * 30),
+                "period_start": _at(-60), "approval_id": None}  # fmt: skip
 
 
 class Server:
@@ -68,17 +72,18 @@ class Server:
             params = dict(request.url.params)
             self.asked.append(params)
             groups = SUMMARIES[params["group_by"]]
-            return httpx.Response(200, json={"groups": groups, "total": TOTAL})
-        if path == "/api/v1/budgets":  # the bare list on every other call: both are understood
+            summary = {"group_by": params["group_by"], "since": params.get("since"),
+                       "until": None, "flow": None, "groups": groups, "total": TOTAL}  # fmt: skip
+            return httpx.Response(200, json=summary)
+        if path == "/api/v1/budgets":
             self.budget_calls += 1
-            listed = BUDGETS if self.budget_calls % 2 else {"budgets": BUDGETS}
-            return httpx.Response(200, json=listed)
+            return httpx.Response(200, json=BUDGETS)
         return scenes.handler(request)
 
 
 def usage_app(server: Server | None = None) -> PreloopApp:
     transport = httpx.MockTransport(server or Server())
-    client = PreloopClient(scenes.URL, "pl_test", transport=transport)
+    client = ApiClient(scenes.URL, "pl_test", transport=transport)
     return PreloopApp(client, scenes.ConnectedFeed(), now=lambda: scenes.NOW)
 
 
@@ -150,15 +155,23 @@ async def test_period_and_grouping_ask_the_server_and_redraw() -> None:
 
 def test_bars_and_money() -> None:
     def budget(spent: str, reserved: str = "0", soft: str | None = None, hard: str | None = None):  # type: ignore[no-untyped-def]
-        return BudgetStatus(
+        return BudgetView(
             id="b",
             name="b",
             scope="account",
+            scope_id="",
             period="day",
-            spent=Decimal(spent),
-            reserved=Decimal(reserved),
-            soft_limit=Decimal(soft) if soft else None,
-            hard_limit=Decimal(hard) if hard else None,
+            spent=spent,
+            reserved=reserved,
+            soft_limit=soft,
+            hard_limit=hard,
+            on_soft="warn",
+            approval_workflow=None,
+            created_at=scenes.NOW,
+            period_start=scenes.NOW,
+            resets_at=None,
+            state="ok",
+            approval_id=None,
         )
 
     assert bar(budget("5", "2.5", hard="10"), width=10) == "█████▒▒░░░ 50%"

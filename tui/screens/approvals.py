@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
-from tui.client import ServerError
+from hub.errors import NotFoundError, PreloopError
 from tui.feed import ConnectionState, FeedStatus
 from tui.queue import ApprovalQueue, Item, countdown, outcome, quorum
 from tui.screens.base import DashboardScreen, row_key
@@ -77,7 +77,7 @@ class ApprovalsScreen(DashboardScreen):
     async def reload(self) -> None:
         try:
             pending = await self.preloop.client.pending()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         vanished = self.queue.load(pending)
@@ -92,9 +92,10 @@ class ApprovalsScreen(DashboardScreen):
     async def fetch(self, request_id: str) -> None:
         try:
             found = await self.preloop.client.approval(request_id)
-        except ServerError as exc:
-            if exc.status != 404:
-                self.preloop.show_error(exc)
+        except NotFoundError:
+            return
+        except PreloopError as exc:
+            self.preloop.show_error(exc)
             return
         self.queue.put(found.request, found.votes)
         self._render_queue()
@@ -107,7 +108,7 @@ class ApprovalsScreen(DashboardScreen):
                 decided = await client.approve(request_id, comment)
             else:
                 decided = await client.deny(request_id, comment)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.queue.put(decided)

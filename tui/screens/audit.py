@@ -28,9 +28,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 
-from hub.records import AuditEvent
+from hub.errors import NotFoundError, PreloopError
+from hub.wire import ApprovalDetail, AuditEventView
 from tui.audit_log import PAGE, AuditFilter, AuditLog, FilterError
-from tui.client import ApprovalDetail, ServerError
 from tui.feed import ActivityEvent, ConnectionState, FeedStatus, LiveFeed
 from tui.screens.base import DashboardScreen, row_key
 from tui.widgets.audit_detail import AuditDetailView, actor_name_in
@@ -119,7 +119,7 @@ class AuditScreen(DashboardScreen):
         try:
             params = self.audit_filter.params() | {"limit": PAGE}
             page = await self.preloop.client.audit_page(params)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         finally:
@@ -146,7 +146,7 @@ class AuditScreen(DashboardScreen):
             page = await self.preloop.client.audit_page(
                 self.audit_filter.params() | self.audit.next_page()
             )
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         finally:
@@ -159,7 +159,7 @@ class AuditScreen(DashboardScreen):
         params = self.audit_filter.params() | {"after_seq": self.audit.newest, "limit": 1000}
         try:
             page = await self.preloop.client.audit_page(params | {"order": "oldest"})
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         if len(page) == 1000:  # too many to fold in: start again from the newest page
@@ -171,9 +171,10 @@ class AuditScreen(DashboardScreen):
     async def fetch_approval(self, approval_id: str) -> None:
         try:
             found = await self.preloop.client.approval(approval_id)
-        except ServerError as exc:
-            if exc.status != 404:
-                self.preloop.show_error(exc)
+        except NotFoundError:
+            return
+        except PreloopError as exc:
+            self.preloop.show_error(exc)
             return
         self.approvals[approval_id] = found
         self._show_detail()
@@ -188,7 +189,7 @@ class AuditScreen(DashboardScreen):
         try:
             params = self.audit_filter.params()
             count = await self.preloop.client.export_audit(params, into, progress)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         finally:
@@ -223,18 +224,18 @@ class AuditScreen(DashboardScreen):
         try:
             self.audit_filter = AuditFilter.parse(event.value, self.preloop.now())
         except FilterError as exc:
-            self.preloop.show_error(ServerError(str(exc), title="Filter not understood"))
+            self.preloop.show_error(PreloopError(str(exc), title="Filter not understood"))
             return
         self.action_focus_table()
         self.reload()
 
     # -- rendering ------------------------------------------------------------------------
 
-    def selected(self) -> AuditEvent | ActivityEvent | None:
+    def selected(self) -> AuditEventView | ActivityEvent | None:
         key = row_key(self.query_one("#audit-table", DataTable))
         return self.audit.get(int(key)) if key is not None else None
 
-    def _add_rows(self, events: Sequence[AuditEvent | ActivityEvent]) -> None:
+    def _add_rows(self, events: Sequence[AuditEventView | ActivityEvent]) -> None:
         """Add rows and keep the table newest first; the highlighted event stays highlighted
         (a cursor on the top row follows the newest)."""
         if not events:
@@ -278,7 +279,7 @@ class AuditScreen(DashboardScreen):
             self.next_page()
 
 
-def _cells(event: AuditEvent | ActivityEvent) -> tuple[Any, ...]:
+def _cells(event: AuditEventView | ActivityEvent) -> tuple[Any, ...]:
     data = event.data
     tool = f"{data['server']}/{data['tool']}" if "tool" in data and "server" in data else ""
     return (
@@ -292,7 +293,7 @@ def _cells(event: AuditEvent | ActivityEvent) -> tuple[Any, ...]:
     )
 
 
-def actor_name(event: AuditEvent | ActivityEvent) -> str:
+def actor_name(event: AuditEventView | ActivityEvent) -> str:
     """Who acted, by name where the event recorded one (a vote or a decision), else by id."""
     return actor_name_in(event.actor, event.data) or event.actor
 

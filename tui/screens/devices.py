@@ -31,11 +31,11 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, DataTable, Input, Static
 
+from hub.errors import PreloopError
 from hub.qr import qr_terminal
-from hub.records import User
-from tui.client import DeviceInfo, PairingInfo, ServerError
+from hub.wire import DeviceView, PairingCreated, UserView
 from tui.queue import countdown
-from tui.screens.base import DashboardScreen, row_key
+from tui.screens.base import DashboardScreen
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -98,12 +98,12 @@ class DevicesScreen(DashboardScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.devices: dict[str, DeviceInfo] = {}
+        self.devices: dict[str, DeviceView] = {}
         self.emails: dict[str, str] = {}  # user id -> email
-        self.pairing: PairingInfo | None = None
+        self.pairing: PairingCreated | None = None
         self.pairing_for = ""  # what was typed: shown in the pane
         self.known_before: set[str] = set()  # device ids when the code was made
-        self.paired: DeviceInfo | None = None  # the device that used the code
+        self.paired: DeviceView | None = None  # the device that used the code
         self.code_lines: list[str] = []  # the QR code's half-block rows
 
     def compose_body(self) -> ComposeResult:
@@ -135,7 +135,7 @@ class DevicesScreen(DashboardScreen):
         try:
             devices = await client.devices()
             users = await client.users()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.emails = {user.id: user.email for user in users}
@@ -156,8 +156,8 @@ class DevicesScreen(DashboardScreen):
     async def choose_user(self) -> None:
         """Ask whom to pair for, offering the account's users (if the key may list them)."""
         try:
-            users: list[User] = await self.preloop.client.users()
-        except ServerError:
+            users: list[UserView] = await self.preloop.client.users()
+        except PreloopError:
             users = []  # no completion; the pairing itself reports the refusal
         self.app.push_screen(PairModal(sorted(u.email for u in users)), self._chosen)
 
@@ -169,7 +169,7 @@ class DevicesScreen(DashboardScreen):
     async def start_pairing(self, user: str) -> None:
         try:
             pairing = await self.preloop.client.start_pairing(user, PAIRING_SECONDS)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.pairing, self.pairing_for, self.paired = pairing, user, None
@@ -182,7 +182,7 @@ class DevicesScreen(DashboardScreen):
     async def revoke(self, device_id: str) -> None:
         try:
             revoked = await self.preloop.client.revoke_device(device_id)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.devices[revoked.id] = revoked
@@ -218,7 +218,7 @@ class DevicesScreen(DashboardScreen):
     def _user(self, user_id: str) -> str:
         return self.emails.get(user_id, user_id)
 
-    def _selected(self) -> DeviceInfo | None:
+    def _selected(self) -> DeviceView | None:
         key = row_key(self.query_one("#devices", DataTable))
         return self.devices.get(key) if key is not None else None
 

@@ -21,8 +21,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
-from hub.errors import PolicyError, Problem
-from tui.client import ServerError
+from hub.api_client.errors import http_note
+from hub.errors import PolicyError, PreloopError, Problem
 from tui.policy_draft import PolicyDraft, RulePath
 from tui.screens.base import DashboardScreen, row_key
 from tui.screens.policy_dialogs import DiffModal, HistoryModal
@@ -74,7 +74,7 @@ class PoliciesScreen(DashboardScreen):
     async def reload(self) -> None:
         try:
             active = await self.preloop.client.export_policy()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         try:
@@ -82,7 +82,7 @@ class PoliciesScreen(DashboardScreen):
         except PolicyError as exc:  # the server's own export: only if dashboard and server differ
             message = "; ".join(p.message for p in exc.problems[:3])
             self.preloop.show_error(
-                ServerError(f"The active policy could not be read: {message}", title="Unreadable")
+                PreloopError(f"The active policy could not be read: {message}", title="Unreadable")
             )
             return
         self.problems = []
@@ -97,8 +97,8 @@ class PoliciesScreen(DashboardScreen):
             return
         try:
             checked = await self.preloop.client.validate_policy(self.draft.source())
-        except ServerError as exc:
-            if exc.status:  # refused: the error modal
+        except PreloopError as exc:
+            if http_note(exc):  # refused by the server: the error modal
                 self.preloop.show_error(exc)
             else:  # unreachable: said under the field, not a modal per pause in typing
                 self.query_one("#expression-problems", Static).update(
@@ -129,7 +129,7 @@ class PoliciesScreen(DashboardScreen):
                 return
             diff = await client.diff_policy(source)
             active = await client.export_policy()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         if not diff.changed:
@@ -149,7 +149,7 @@ class PoliciesScreen(DashboardScreen):
     async def apply(self, source: str) -> None:
         try:
             result = await self.preloop.client.apply_policy(source, APPLY_COMMENT)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.notify(f"Applied as version {result.version}.")
@@ -159,7 +159,7 @@ class PoliciesScreen(DashboardScreen):
     async def history(self) -> None:
         try:
             versions = await self.preloop.client.policy_versions()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.app.push_screen(HistoryModal(versions), self._rollback_chosen)
@@ -168,7 +168,7 @@ class PoliciesScreen(DashboardScreen):
     async def rollback(self, version: int) -> None:
         try:
             result = await self.preloop.client.rollback_policy(version)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.notify(f"Version {version} applied again as version {result.version}.")

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
-from tui.client import PolicyVersionSummary
+from hub.wire import PolicyVersionSummary
 from tui.screens.base import row_key
 
 

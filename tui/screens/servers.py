@@ -28,8 +28,9 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from hub.errors import NotFoundError, PreloopError
 from hub.events import SystemEvent, ToolBlocked, UpstreamStateChanged
-from tui.client import ServerError, UpstreamHealth, UpstreamServer, UpstreamTool
+from hub.wire import ServerHealth, ServerView, ToolView
 from tui.feed import ConnectionState, FeedStatus
 from tui.screens.base import DashboardScreen, row_key
 
@@ -47,13 +48,13 @@ TOOL_COLUMNS = (("tool", "Tool"), ("status", "Status"), ("description", "Descrip
 _HEALTH_MARK = {"ready": "●", "connecting": "…", "failed": "✕", "stopped": "○"}
 
 
-def health_text(health: UpstreamHealth | None) -> str:
+def health_text(health: ServerHealth | None) -> str:
     if health is None:
         return "- not connected"
     return f"{_HEALTH_MARK.get(health.state, '?')} {health.state}"
 
 
-def ordered(tools: list[UpstreamTool]) -> list[UpstreamTool]:
+def ordered(tools: list[ToolView]) -> list[ToolView]:
     """Changed (blocked) tools first, then by name (the same order from every endpoint)."""
     return sorted(tools, key=lambda tool: (not tool.blocked, tool.name))
 
@@ -69,9 +70,9 @@ class ServersScreen(DashboardScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.upstreams: dict[str, UpstreamServer] = {}
-        self.tools: dict[str, list[UpstreamTool]] = {}
-        self.live_health: dict[str, UpstreamHealth] = {}  # from the feed, newer than a listing
+        self.upstreams: dict[str, ServerView] = {}
+        self.tools: dict[str, list[ToolView]] = {}
+        self.live_health: dict[str, ServerHealth] = {}  # from the feed, newer than a listing
         self._tools_shown: str | None = None  # whose tools the tools table shows
 
     def compose_body(self) -> ComposeResult:
@@ -100,7 +101,7 @@ class ServersScreen(DashboardScreen):
     def follow_system(self, item: FeedStatus | SystemEvent) -> None:
         """One item from the app's live feed: a status change or a system event."""
         if isinstance(item, UpstreamStateChanged):
-            self.live_health[item.server] = UpstreamHealth(
+            self.live_health[item.server] = ServerHealth(
                 state=item.state, last_error=item.error, restarts=item.restarts
             )
         if not self.is_mounted:
@@ -122,7 +123,7 @@ class ServersScreen(DashboardScreen):
         try:
             listed = await client.servers()
             tools = {server.name: await client.server_tools(server.name) for server in listed}
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.upstreams = {server.name: server for server in listed}
@@ -135,9 +136,10 @@ class ServersScreen(DashboardScreen):
     async def load_tools(self, server: str) -> None:
         try:
             self.tools[server] = await self.preloop.client.server_tools(server)
-        except ServerError as exc:
-            if exc.status != 404:
-                self.preloop.show_error(exc)
+        except NotFoundError:
+            return
+        except PreloopError as exc:
+            self.preloop.show_error(exc)
             return
         self._render_servers()
 
@@ -146,7 +148,7 @@ class ServersScreen(DashboardScreen):
         self.notify(f"{server}: asking the upstream for its tools…")
         try:
             self.tools[server] = await self.preloop.client.refresh_server(server)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self._render_servers()
@@ -157,7 +159,7 @@ class ServersScreen(DashboardScreen):
     async def accept_tool(self, server: str, tool: str) -> None:
         try:
             accepted = await self.preloop.client.accept_tool(server, tool)
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         known = self.tools.get(server, [])
@@ -189,13 +191,13 @@ class ServersScreen(DashboardScreen):
 
     # -- rendering ------------------------------------------------------------------------
 
-    def _health(self, server: UpstreamServer) -> UpstreamHealth | None:
+    def _health(self, server: ServerView) -> ServerHealth | None:
         return self.live_health.get(server.name, server.health)
 
     def _selected_server(self) -> str | None:
         return row_key(self.query_one("#upstreams", DataTable))
 
-    def _selected_tool(self) -> UpstreamTool | None:
+    def _selected_tool(self) -> ToolView | None:
         server, name = self._selected_server(), row_key(self.query_one("#tools", DataTable))
         if server is None or name is None:
             return None
@@ -258,7 +260,7 @@ class ServersScreen(DashboardScreen):
 
 
 def _detail(
-    server: UpstreamServer, health: UpstreamHealth | None, tool: UpstreamTool | None
+    server: ServerView, health: ServerHealth | None, tool: ToolView | None
 ) -> RenderableType:
     """The selected server's health, then the selected tool and, when changed, its diff: the
     most important first, so an 80x24 terminal shows the diff without scrolling."""

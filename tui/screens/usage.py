@@ -27,7 +27,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
-from tui.client import BudgetStatus, ServerError, UsageGroup, UsageSummary
+from hub.errors import PreloopError
+from hub.wire import BudgetView, UsageSummary, UsageTotals, dollars
 from tui.screens.base import DashboardScreen
 
 PERIODS = ("today", "month")
@@ -54,11 +55,12 @@ def period_start(period: str, now: datetime) -> datetime:
     return start.replace(day=1) if period == "month" else start
 
 
-def money(amount: Decimal | None, places: int = 2) -> str:
-    """Dollars with ``places`` decimals; a spend too small to show so gets six (never a
-    misleading $0.00)."""
+def money(amount: Decimal | str | None, places: int = 2) -> str:
+    """Dollars (a ``Decimal``, or as the API writes them) with ``places`` decimals; a spend
+    too small to show so gets six (never a misleading $0.00)."""
     if amount is None:
         return "-"
+    amount = Decimal(amount)
     if amount and abs(amount) < Decimal(1).scaleb(-places):
         return f"${amount:,.6f}"
     return f"${amount:,.{places}f}"
@@ -68,12 +70,12 @@ def tokens(count: int) -> str:
     return f"{count:,}"
 
 
-def budget_limit(budget: BudgetStatus) -> Decimal | None:
+def budget_limit(budget: BudgetView) -> Decimal | None:
     """What the bar is measured against: the hard limit, else the soft one."""
-    return budget.hard_limit if budget.hard_limit is not None else budget.soft_limit
+    return dollars(budget.hard_limit if budget.hard_limit is not None else budget.soft_limit)
 
 
-def bar(budget: BudgetStatus, width: int = BAR_WIDTH) -> str:
+def bar(budget: BudgetView, width: int = BAR_WIDTH) -> str:
     """``█`` spent, ``▒`` reserved, ``░`` left, ``│`` where the soft limit is (under a hard
     one); ``no limit`` when the budget has neither."""
     limit = budget_limit(budget)
@@ -83,15 +85,16 @@ def bar(budget: BudgetStatus, width: int = BAR_WIDTH) -> str:
     def cells(amount: Decimal) -> int:
         return max(0, min(width, int(amount / limit * width)))
 
-    spent = cells(budget.spent)
-    reserved = min(width - spent, cells(budget.spent + budget.reserved) - spent)
-    if budget.reserved > 0 and reserved == 0 and spent < width:
+    spent_amount, reserved_amount = Decimal(budget.spent), Decimal(budget.reserved)
+    spent = cells(spent_amount)
+    reserved = min(width - spent, cells(spent_amount + reserved_amount) - spent)
+    if reserved_amount > 0 and reserved == 0 and spent < width:
         reserved = 1  # an open reservation is always visible
     chars = ["█"] * spent + ["▒"] * reserved + ["░"] * (width - spent - reserved)
-    soft = budget.soft_limit
+    soft = dollars(budget.soft_limit)
     if budget.hard_limit is not None and soft is not None and 0 < soft < limit:
         chars[min(width - 1, cells(soft))] = "│"
-    percent = budget.spent / limit * 100
+    percent = spent_amount / limit * 100
     return f"{''.join(chars)} {percent:.0f}%"
 
 
@@ -100,7 +103,7 @@ def state_text(state: str) -> Text:
     return Text(f"{_STATE_MARK.get(state, '?')} {words}", style=_STATE_STYLE.get(state, ""))
 
 
-def scope_text(budget: BudgetStatus) -> str:
+def scope_text(budget: BudgetView) -> str:
     return f"{budget.scope}:{budget.scope_id}" if budget.scope_id else budget.scope
 
 
@@ -118,7 +121,7 @@ class UsageScreen(DashboardScreen):
         self.period = "today"
         self.group_by = "model"
         self.summary: UsageSummary | None = None
-        self.budgets: list[BudgetStatus] = []
+        self.budgets: list[BudgetView] = []
         self.loaded_at: datetime | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -152,7 +155,7 @@ class UsageScreen(DashboardScreen):
         try:
             summary = await client.usage_summary(self.group_by, period_start(self.period, now))
             budgets = await client.budgets()
-        except ServerError as exc:
+        except PreloopError as exc:
             self.preloop.show_error(exc)
             return
         self.summary, self.budgets, self.loaded_at = summary, budgets, now
@@ -232,7 +235,7 @@ class UsageScreen(DashboardScreen):
         )
 
 
-def _spend_cells(group: UsageGroup, key: str | Text, *, bold: bool = False) -> list[str | Text]:
+def _spend_cells(group: UsageTotals, key: str | Text, *, bold: bool = False) -> list[str | Text]:
     style = "bold" if bold else ""
     values = (
         tokens(group.requests),

@@ -16,8 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from hub.records import AuditEvent
-from tui.client import ApprovalDetail
+from hub.wire import ApprovalDetail, AuditEventView
 from tui.feed import ActivityEvent
 
 _SHOWN = {"server", "tool", "decision", "rule", "why", "reason", "status", "error",
@@ -34,7 +33,7 @@ class AuditDetailView(VerticalScroll, can_focus=True):
         return self.query_one("#audit-detail-body", Static)
 
     def show(
-        self, event: AuditEvent | ActivityEvent | None, approval: ApprovalDetail | None = None
+        self, event: AuditEventView | ActivityEvent | None, approval: ApprovalDetail | None = None
     ) -> None:
         if event is None:
             self.body.update(Text("No audit event selected.", style="italic"))

@@ -32,9 +32,7 @@ PRIVATE_SIGNALS: dict[str, str] = {
 }
 
 # Error classes on their way out, each with the change that removes it.
-LEAVING: dict[str, str] = {
-    "tui.client.ServerError": "replaced by the one API client and the core's errors (issue 14)",
-}
+LEAVING: dict[str, str] = {}
 
 _DRAWN = re.compile(r"^(?P<indent>[ │├└─]*)(?P<name>_?[A-Z]\w*)\b")
 

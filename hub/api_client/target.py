@@ -1,9 +1,9 @@
-"""Where the dashboard connects: the same answer the ``preloop`` CLI gives.
+"""Where a client connects: the one answer the ``preloop`` CLI and the dashboard share.
 
 Flags win, then ``PRELOOP_URL`` / ``PRELOOP_API_KEY`` (the hub's settings, which also read
-``./.env``), then the profile ``preloop login`` saved in ``$XDG_CONFIG_HOME/preloop/profiles.json``.
-The profile file is read by ``hub.profiles``, shared with the CLI (the TUI never imports the
-server).
+``./.env``), then the profile ``preloop login`` saved (``hub.profiles``); the URL finally
+defaults to the local server's public URL. No key at all is a :class:`ConfigError` that says
+what to do.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import msgspec
 from hub.errors import ConfigError
 from hub.profiles import read_profile
 from hub.settings import load_settings
+
+NO_KEY = "no API key: pass --key, set PRELOOP_API_KEY, or run 'preloop login URL --key KEY'"
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,7 +34,5 @@ def resolve_target(url: str | None, key: str | None, profile: str = "default") -
     final_url = url or settings.url or saved.get("url") or settings.public_url
     final_key = key or settings.api_key or saved.get("api_key", "")
     if not final_key:
-        raise ConfigError(
-            "no API key: pass --key, set PRELOOP_API_KEY, or run 'preloop login URL --key KEY'"
-        )
+        raise ConfigError(NO_KEY)
     return Target(url=final_url.rstrip("/"), api_key=final_key)
