@@ -35,7 +35,7 @@ from hub.errors import PreloopError
 from hub.qr import qr_terminal
 from hub.wire import DeviceView, PairingCreated, UserView
 from tui.queue import countdown
-from tui.screens.base import DashboardScreen
+from tui.screens.base import DashboardScreen, row_key
 
 if TYPE_CHECKING:
     from datetime import datetime
