@@ -3,14 +3,13 @@ session (per xdist worker); every test gets its own copy."""
 
 from __future__ import annotations
 
+import gc
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from server.db import upgrade_database
 from tests.pg import (
     ENV_URL,
     LocalCluster,
@@ -19,6 +18,7 @@ from tests.pg import (
     external_admin_url,
     run_in_thread,
 )
+from tests.sqlite import copy_migrated
 
 NO_POSTGRES = f"PostgreSQL: no server binaries (initdb/postgres) on PATH and {ENV_URL} unset"
 
@@ -69,17 +69,43 @@ async def empty_postgres_url(postgres_databases: PostgresDatabases) -> AsyncIter
     await postgres_databases.drop(url)
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "preloop.db"
-    run_in_thread(lambda: upgrade_database(f"sqlite:///{path}"))
-    return path
-
-
 @pytest.fixture
-def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
-    """A fresh, migrated SQLite database file for this test alone."""
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh, migrated SQLite database file for this test alone (a copy of the template
+    tests/sqlite.py migrates once per worker)."""
     path = tmp_path / "db" / "preloop.db"
-    path.parent.mkdir()
-    shutil.copyfile(sqlite_template, path)
+    copy_migrated(path)
     return f"sqlite:///{path}"
+
+
+# -- the cyclic garbage collector (decision 0082) -------------------------------------------
+# Everything imported and collected lives until the end. Left in the collector's sight, those
+# ~300k objects are scanned by every full collection, and CPU-heavy tests (the policy benchmark,
+# the property suites) ran several times slower in the suite than alone. So: no collection
+# while collecting, then the survivors are frozen (``gc.freeze``), and again every few tests
+# (what lazy imports and long-lived caches added). The last collection at the end sees
+# everything again, so a leaked object's ResourceWarning still fails the run.
+REFREEZE_EVERY = 10
+_finished_tests = 0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    gc.disable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
+    gc.enable()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    global _finished_tests
+    _finished_tests += 1
+    if _finished_tests % REFREEZE_EVERY == 0:
+        gc.collect()
+        gc.freeze()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    gc.unfreeze()
