@@ -109,3 +109,50 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gc.unfreeze()
+    _record_file_seconds(session.config)
+
+
+# -- the heaviest files first (decision 0082) ------------------------------------------------
+# Each run records how long each test file took (pytest's cache, .pytest_cache/); the next run
+# starts with the files that took longest, so that pytest-xdist hands the long tests out first
+# and the run ends on short ones, not on one worker still busy with a two-minute file. Tests
+# keep their order within a file (module-scoped fixtures stay shared); without a cache (a fresh
+# checkout, CI) the order is the collection order.
+DURATIONS_KEY = "preloop/file-seconds"
+_file_seconds: dict[str, float] = {}
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering for higher-scoped fixtures
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    if cache is None:
+        return
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {})
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(_file_of(item.nodeid), index)
+    items.sort(
+        key=lambda item: (
+            -known.get(_file_of(item.nodeid), 0.0),
+            first_seen[_file_of(item.nodeid)],
+        )
+    )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    name = _file_of(report.nodeid)
+    _file_seconds[name] = _file_seconds.get(name, 0.0) + report.duration
+
+
+def _record_file_seconds(config: pytest.Config) -> None:
+    """Called by the controlling process only (a pytest-xdist worker has ``workerinput``)."""
+    cache = getattr(config, "cache", None)
+    if cache is None or hasattr(config, "workerinput") or not _file_seconds:
+        return
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {})
+    rounded = {name: round(seconds, 2) for name, seconds in _file_seconds.items()}
+    cache.set(DURATIONS_KEY, known | rounded)
