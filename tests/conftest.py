@@ -1,5 +1,6 @@
-"""Shared fixtures: databases. SQLite and PostgreSQL each get one migrated template per
-session (per xdist worker); every test gets its own copy."""
+"""Shared fixtures and the suite's speed (decision 0082): databases (SQLite and PostgreSQL
+each get one migrated template per session, per xdist worker; every test gets its own copy),
+the garbage collector kept off what lives all run, and the heaviest test files first."""
 
 from __future__ import annotations
 
