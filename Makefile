@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Parallel pytest workers: "auto" uses every core.
-WORKERS ?= auto
+# Parallel pytest workers: one per core, and at least 4: most tests wait on a server, a
+# subprocess or a socket, so 4 workers keep 2 cores busy (decision 0082).
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(max(4, os.cpu_count() or 1))')
 
 .PHONY: run test lint typecheck contracts pytest bench clean help
 

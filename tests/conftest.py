@@ -1,16 +1,16 @@
-"""Shared fixtures: databases. SQLite and PostgreSQL each get one migrated template per
-session (per xdist worker); every test gets its own copy."""
+"""Shared fixtures and the suite's speed (decision 0082): databases (SQLite and PostgreSQL
+each get one migrated template per session, per xdist worker; every test gets its own copy),
+the garbage collector kept off what lives all run, and the heaviest test files first."""
 
 from __future__ import annotations
 
+import gc
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from server.db import upgrade_database
 from tests.pg import (
     ENV_URL,
     LocalCluster,
@@ -19,6 +19,7 @@ from tests.pg import (
     external_admin_url,
     run_in_thread,
 )
+from tests.sqlite import copy_migrated
 
 NO_POSTGRES = f"PostgreSQL: no server binaries (initdb/postgres) on PATH and {ENV_URL} unset"
 
@@ -69,17 +70,90 @@ async def empty_postgres_url(postgres_databases: PostgresDatabases) -> AsyncIter
     await postgres_databases.drop(url)
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "preloop.db"
-    run_in_thread(lambda: upgrade_database(f"sqlite:///{path}"))
-    return path
-
-
 @pytest.fixture
-def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
-    """A fresh, migrated SQLite database file for this test alone."""
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh, migrated SQLite database file for this test alone (a copy of the template
+    tests/sqlite.py migrates once per worker)."""
     path = tmp_path / "db" / "preloop.db"
-    path.parent.mkdir()
-    shutil.copyfile(sqlite_template, path)
+    copy_migrated(path)
     return f"sqlite:///{path}"
+
+
+# -- the cyclic garbage collector (decision 0082) -------------------------------------------
+# Everything imported and collected lives until the end. Left in the collector's sight, those
+# ~300k objects are scanned by every full collection, and CPU-heavy tests (the policy benchmark,
+# the property suites) ran several times slower in the suite than alone. So: no collection
+# while collecting, then the survivors are frozen (``gc.freeze``), and again every few tests
+# (what lazy imports and long-lived caches added). The last collection at the end sees
+# everything again, so a leaked object's ResourceWarning still fails the run.
+REFREEZE_EVERY = 10
+_finished_tests = 0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    gc.disable()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
+    gc.enable()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    global _finished_tests
+    _finished_tests += 1
+    if _finished_tests % REFREEZE_EVERY == 0:
+        gc.collect()
+        gc.freeze()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    gc.unfreeze()
+    _record_file_seconds(session.config)
+
+
+# -- the heaviest files first (decision 0082) ------------------------------------------------
+# Each run records how long each test file took (pytest's cache, .pytest_cache/); the next run
+# starts with the files that took longest, so that pytest-xdist hands the long tests out first
+# and the run ends on short ones, not on one worker still busy with a two-minute file. Tests
+# keep their order within a file (module-scoped fixtures stay shared); without a cache (a fresh
+# checkout, CI) the order is the collection order.
+DURATIONS_KEY = "preloop/file-seconds"
+_file_seconds: dict[str, float] = {}
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering for higher-scoped fixtures
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    if cache is None:
+        return
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {})
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(_file_of(item.nodeid), index)
+    items.sort(
+        key=lambda item: (
+            -known.get(_file_of(item.nodeid), 0.0),
+            first_seen[_file_of(item.nodeid)],
+        )
+    )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    name = _file_of(report.nodeid)
+    _file_seconds[name] = _file_seconds.get(name, 0.0) + report.duration
+
+
+def _record_file_seconds(config: pytest.Config) -> None:
+    """Called by the controlling process only (a pytest-xdist worker has ``workerinput``)."""
+    cache = getattr(config, "cache", None)
+    if cache is None or hasattr(config, "workerinput") or not _file_seconds:
+        return
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {})
+    rounded = {name: round(seconds, 2) for name, seconds in _file_seconds.items()}
+    cache.set(DURATIONS_KEY, known | rounded)

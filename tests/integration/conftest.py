@@ -26,6 +26,7 @@ from server.hub_services import Hub
 from tests.integration.fakes.mail import Mailbox, SmtpController
 from tests.integration.fakes.mattermost import FakeMattermost
 from tests.integration.fakes.slack import FakeSlack
+from tests.sqlite import seed_data_directory
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +43,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:
+    """Settings with the data directory in ``tmp_path``; on the default SQLite database, that
+    directory already holds a migrated copy of the template (tests/sqlite.py), so a server or
+    hub started on it does not migrate (a restart on the same ``tmp_path`` keeps its data)."""
     base = {"PRELOOP_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)}
-    return load_settings({**base, **env}, env_file=tmp_path / "no.env")
+    settings = load_settings({**base, **env}, env_file=tmp_path / "no.env")
+    seed_data_directory(settings)
+    return settings
 
 
 class Api(msgspec.Struct):

@@ -100,9 +100,8 @@ def serve_replica(
         _wait_for_port(port)
         key_file = root / "data" / "initial-admin-key"
         key = key_file.read_text().strip() if key_file.exists() else admin_key
-        yield LiveServer(
-            url=f"http://127.0.0.1:{port}", admin_key=key, settings=make_settings(root)
-        )
+        settings = make_settings(root, PRELOOP_DATABASE_URL=database_url)
+        yield LiveServer(url=f"http://127.0.0.1:{port}", admin_key=key, settings=settings)
 
 
 def _wait_for_port(port: int) -> None:

@@ -36,6 +36,7 @@ if importlib.util.find_spec("cel") is None:  # a main dependency: test_policy_ce
 
 from hub.policy import cel_rust  # installed: it must import (and pass its self-test)
 from hub.policy.cel_rust import RustCelEngine
+from tests.properties import examples
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 PY = CelPythonEngine()
@@ -462,7 +463,7 @@ _ACTIVATIONS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=_expressions(_PATHS), activation=_ACTIVATIONS)
 def test_the_engines_agree_on_random_expressions(source: str, activation: dict[str, Any]) -> None:
     assert_agree(source, activation)
@@ -575,7 +576,7 @@ _TYPED_ACTIVATIONS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     source=st.sampled_from(["bool", "int", "double", "string", "list"]).flatmap(
         lambda k: _typed(k, 3)

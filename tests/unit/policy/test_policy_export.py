@@ -30,6 +30,7 @@ from hub.policy import (
     load_policy,
     policy_digest,
 )
+from tests.properties import examples
 
 SPEC_EXAMPLE = textwrap.dedent(
     """\
@@ -339,7 +340,7 @@ def _server(name: str) -> st.SearchStrategy[McpServerSpec]:
     return stdio | remote
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_any_document_round_trips_through_its_canonical_export(document: PolicyDocument) -> None:
     text = export_policy(document)

@@ -24,6 +24,7 @@ from hub.policy import (
 from hub.policy._precheck import quick_check
 from hub.policy.bench import bench_call, generate_policy
 from hub.policy.cel import CelCompileError, CelEvaluationError
+from tests.properties import examples
 
 HERE = Path(__file__).parent
 POLICIES = HERE.parents[2] / "policies"
@@ -221,7 +222,7 @@ _EXPRESSIONS = st.builds(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     source=_EXPRESSIONS,
     args=st.dictionaries(st.sampled_from("xyz"), _VALUES, max_size=3),

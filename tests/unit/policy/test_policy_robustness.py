@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from hub.errors import PolicyError, Problem
 from hub.policy import load_cases, load_policy
+from tests.properties import examples
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 _KEYS = st.sampled_from(
@@ -63,7 +64,7 @@ def test_arbitrary_text(text: str) -> None:
     assert _well_formed(_problems(text))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(_DATA)
 def test_arbitrary_yaml_structures(data: Any) -> None:
     wrapped = {"version": "1.0", "metadata": {"name": "x"}, "tools": [data]}
@@ -72,7 +73,7 @@ def test_arbitrary_yaml_structures(data: Any) -> None:
     assert _well_formed(_problems(yaml.safe_dump(wrapped)))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(_DATA)
 def test_arbitrary_cases_files(data: Any) -> None:
     assert _well_formed(_problems(yaml.safe_dump({"cases": [data]}), cases=True))
