@@ -188,7 +188,10 @@ class ApprovalsScreen(DashboardScreen):
         self._show_detail()
 
     def _show_detail(self) -> None:
-        self.query_one(ApprovalDetailView).show(self._selected(), self.preloop.now())
+        detail = next(self.query(ApprovalDetailView).results(ApprovalDetailView), None)
+        if detail is None or not self.query("#queue"):  # the screen is being taken down
+            return
+        detail.show(self._selected(), self.preloop.now())
 
     @on(DataTable.RowHighlighted, "#queue")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
