@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -157,3 +159,43 @@ def _record_file_seconds(config: pytest.Config) -> None:
     known: dict[str, float] = cache.get(DURATIONS_KEY, {})
     rounded = {name: round(seconds, 2) for name, seconds in _file_seconds.items()}
     cache.set(DURATIONS_KEY, known | rounded)
+
+
+# -- the test MCP server's fork server (tests/servers/forkserver.py) ---------------------------
+# Started once per run by the controlling process (pytest-xdist workers inherit nothing from it
+# but its socket, which tests/servers/launch.py finds by the checkout's path). Without it every
+# launch of the test MCP server imports the MCP SDK afresh; with it a launch is a fork.
+_forkserver: subprocess.Popen[str] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _forkserver
+    if hasattr(config, "workerinput") or os.environ.get("PRELOOP_TEST_FORKSERVER") == "off":
+        return
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.servers.forkserver"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "READY":  # the launcher falls back to exec then
+        process.kill()
+        process.wait()
+        process.stdout.close()
+        return
+    _forkserver = process
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _forkserver
+    if _forkserver is not None:
+        _forkserver.terminate()
+        if _forkserver.stdout is not None:
+            _forkserver.stdout.close()
+        try:
+            _forkserver.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _forkserver.kill()
+            _forkserver.wait()
+        _forkserver = None

@@ -30,7 +30,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
 approval_workflows:
   - name: ai-strict
     timeout_seconds: 120
@@ -153,7 +153,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
 approval_workflows:
   - name: ai-approves
     timeout_seconds: 120

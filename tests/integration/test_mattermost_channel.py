@@ -48,7 +48,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
 approval_workflows:
   - name: by-chat
     timeout_seconds: 120

@@ -329,7 +329,8 @@ async def _getenv(ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
 async def _stats(ctx: Ctx, args: dict[str, Any]) -> types.CallToolResult:
     return _structured(
         {
-            "pid": os.getpid(),
+            "pid": int(os.environ.get("TEST_SERVER_PID") or os.getpid()),
+            "process": os.getpid(),
             "handshakes": STATE.handshakes,
             "session_id": _header(ctx, "mcp-session-id"),
             "protocol_version": ctx.protocol_version,

@@ -31,7 +31,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
 tools:
   - name: echo
     server: demo

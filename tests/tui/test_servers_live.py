@@ -77,7 +77,7 @@ def _extra(toolset: str) -> dict[str, Any]:
         "name": "extra",
         "transport": "stdio",
         "command": sys.executable,
-        "args": ["-m", "tests.servers.upstream_server", "stdio"],
+        "args": ["-m", "tests.servers.launch", "stdio"],
         "env": {"TEST_SERVER_TOOLSET": toolset},
     }
 

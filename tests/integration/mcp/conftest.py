@@ -191,7 +191,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
     env: {TEST_SERVER_TOOLSET: "${DEMO_TOOLSET}"}
 approval_workflows:
   - name: sync-approval

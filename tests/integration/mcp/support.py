@@ -29,6 +29,8 @@ from tests.integration.conftest import LiveServer
 
 REPO = Path(__file__).resolve().parents[3]
 SERVER_MODULE = "tests.servers.upstream_server"
+# Started through the launcher: a fork of an already-imported copy when the fork server runs.
+LAUNCH_MODULE = "tests.servers.launch"
 READY_TIMEOUT = 30.0
 
 RAW: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
@@ -46,7 +48,7 @@ def stdio_config(
         name=name,
         transport="stdio",
         command=sys.executable,
-        args=("-m", SERVER_MODULE, "stdio"),
+        args=("-m", LAUNCH_MODULE, "stdio"),
         env=env or {},
         cwd=str(REPO),
         protocol=protocol,
@@ -74,7 +76,7 @@ class ServerProcess:
 
     def __init__(self, kind: str, port: int = 0) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", SERVER_MODULE, kind, "--port", str(port)],
+            [sys.executable, "-m", LAUNCH_MODULE, kind, "--port", str(port)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,

@@ -43,7 +43,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
 approval_workflows:
   - {name: sync-approval, timeout_seconds: 600, async_approval: false}
 tools:

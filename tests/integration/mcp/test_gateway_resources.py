@@ -45,7 +45,7 @@ SERVER = """\
   - name: %(name)s
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
     env: {TEST_SERVER_FEATURES: "%(features)s"}
 """
 POLICY = """\

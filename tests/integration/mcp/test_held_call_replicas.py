@@ -25,7 +25,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
     env: {TEST_SERVER_CALL_LOG: "%(calls)s"}
 approval_workflows:
   - {name: later, timeout_seconds: 600, async_approval: true}

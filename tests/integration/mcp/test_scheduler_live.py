@@ -29,7 +29,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
 approval_workflows:
   - {name: quick-sync, timeout_seconds: 1, on_timeout: expire}
   - name: quick-async

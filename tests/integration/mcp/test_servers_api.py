@@ -104,7 +104,7 @@ def test_a_server_added_by_hand_is_connected_and_removed(gateway_server: LiveSer
         "name": "extra",
         "transport": "stdio",
         "command": sys.executable,
-        "args": ["-m", "tests.servers.upstream_server", "stdio"],
+        "args": ["-m", "tests.servers.launch", "stdio"],
         "env": {"TEST_SERVER_IDENTITY": "hand-made"},
     }
     assert api(gateway_server, "POST", "/", key=viewer, json=body).status_code == 403

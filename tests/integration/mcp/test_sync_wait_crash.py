@@ -39,7 +39,7 @@ mcp_servers:
   - name: demo
     transport: stdio
     command: "%(python)s"
-    args: ["-m", "tests.servers.upstream_server", "stdio"]
+    args: ["-m", "tests.servers.launch", "stdio"]
     env: {TEST_SERVER_CALL_LOG: "%(calls)s"}
 approval_workflows:
   - {name: now, timeout_seconds: 600}
