@@ -39,12 +39,20 @@ def _preload() -> None:
 
 def _exit_with_launcher(launcher: int) -> None:
     """The copy ends when its launcher does, even by SIGKILL (which cannot be forwarded)."""
+    import select
+    import time
+
     try:
         pidfd = os.pidfd_open(launcher)
     except ProcessLookupError:
         os._exit(1)
-    import select
-
+    except (AttributeError, OSError):  # no pidfd (an old kernel): poll instead
+        while True:
+            try:
+                os.kill(launcher, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            time.sleep(0.2)
     select.select([pidfd], [], [])
     os._exit(1)
 
