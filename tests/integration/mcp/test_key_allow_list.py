@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import LiveServer
-from tests.integration.mcp.test_gateway import (
+from tests.integration.mcp.test_endpoint import (
     MODES,
     agent,
     raw_call,
@@ -16,7 +16,7 @@ from tests.integration.mcp.test_gateway import (
     tool_calls,
     tools_of,
 )
-from tests.integration.mcp.test_gateway_sse import sse_agent
+from tests.integration.mcp.test_endpoint_sse import sse_agent
 
 VISIBLE = {"demo__echo", "demo__fail", "get_approval_status"}
 REFUSAL = "is not in the key's tool allow-list"

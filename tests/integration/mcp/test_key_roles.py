@@ -26,7 +26,7 @@ from tests.integration.mcp.support import (
     text_of,
     tool_calls,
 )
-from tests.integration.mcp.test_gateway import MODES
+from tests.integration.mcp.test_endpoint import MODES
 
 # `slow` ticks the test server's sequence counter: the agent's first call sees 1 only if no
 # refused call reached the upstream before it.

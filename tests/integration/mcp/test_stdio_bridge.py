@@ -13,7 +13,7 @@ from mcp import Client, StdioServerParameters
 
 from tests.integration.conftest import LiveServer
 from tests.integration.mcp.support import REPO, call, direct_raw
-from tests.integration.mcp.test_gateway import MODES, agent, agent_key, raw_call, text_of
+from tests.integration.mcp.test_endpoint import MODES, agent, agent_key, raw_call, text_of
 
 
 def bridge_command(live: LiveServer, key: str) -> list[str]:

@@ -21,7 +21,7 @@ from tests.integration.mcp.support import (
     held_approval_id,
     stdio_config,
 )
-from tests.integration.mcp.test_gateway import (
+from tests.integration.mcp.test_endpoint import (
     INITIALIZE,
     MODES,
     agent,
