@@ -8,9 +8,9 @@ handler in ``bots/`` and sends its :class:`~bots._replies.Reply` back. Nothing h
     POST /email/links/{token}     bots.email.EmailLinkPages.decide
 
 The handlers are built once per app from the hub's services (:func:`channel_inbound`, at
-start-up in ``server/app.py``). With ``server/app.py``, ``server/bootstrap.py`` and
-``server/worker.py``, this is the only server module that imports ``bots`` (import contract in
-pyproject.toml; docs/decisions/0076-channel-identity-decisions.md).
+start-up in ``server/app.py``). With ``server/bootstrap.py`` and ``server/worker.py``, this is
+the only server module that imports ``bots`` (import contract in pyproject.toml;
+docs/decisions/0076-channel-identity-decisions.md).
 """
 
 from __future__ import annotations
