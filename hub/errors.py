@@ -15,6 +15,7 @@
     ├── PermissionDeniedError         a valid credential without the right to do this
     ├── PayloadTooLargeError          a body over the configured limit
     ├── StorageError                  the database failed or is out of date
+    ├── TrackerError                  an issue tracker refused or failed a request
     ├── CelEvaluationError            a CEL expression failed on this call's values
     ├── BudgetExceededError           a hard budget stops a model request before the provider
     ├── McpUpstreamError              an upstream MCP server failed, or cannot be reached
@@ -138,3 +139,26 @@ class PayloadTooLargeError(PreloopError):
 
 class StorageError(PreloopError):
     title = "Storage error"
+
+
+class TrackerError(PreloopError):
+    """An issue tracker refused or failed a request. The message names the tracker and the
+    project; ``status`` is the tracker's HTTP status (``None`` when it could not be reached)
+    and ``retry_after`` the seconds it asked to wait (429, secondary rate limits)."""
+
+    title = "Issue tracker error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tracker: str,
+        project: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.tracker = tracker
+        self.project = project
+        self.status = status
+        self.retry_after = retry_after

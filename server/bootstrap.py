@@ -45,6 +45,7 @@ from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from hub.sync_waits import SyncWaits
 from hub.tool_calls import ToolCalls
+from hub.trackers.ports import TrackerStorage
 from server.hub_services import Hub, close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
@@ -187,9 +188,18 @@ async def open_hub(
         gateway_auth=runtime,
         runtime=runtime,
         **_gateway_accounting(settings, storage, clock, auditor, approvals, policies),
+        trackers=_tracker_storage(storage),
         mattermost=mattermost,
         notes=custody_notes,
     )
+
+
+def _tracker_storage(storage: Storage) -> TrackerStorage:
+    """The synced trackers' stores, beside the hub's storage. Until the SQL stores land (issue
+    15) they are in memory whatever the database."""
+    from hub.trackers.memory import InMemoryTrackerStorage
+
+    return InMemoryTrackerStorage()
 
 
 def _held_calls(custody: Custody, storage: Storage, clock: Clock) -> HeldCalls | None:

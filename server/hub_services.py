@@ -34,6 +34,7 @@ from hub.ports import Storage
 from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from hub.tool_calls import ToolCalls
+from hub.trackers.ports import TrackerClients, TrackerStorage
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ class Hub:
     # use (``model_gateway``): aiohttp takes a fifth of a second and ~10 MB an idle server
     # does not need
     _model_gateway: ModelGatewayProxy | None = field(default=None, init=False, repr=False)
+    # issue trackers: the synced data, and the clients of the trackers' APIs
+    trackers: TrackerStorage | None = None
+    tracker_clients: TrackerClients | None = None
     mattermost: Notifier | None = None  # the Mattermost channel, when configured
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
