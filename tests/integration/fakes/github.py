@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -278,7 +279,7 @@ class FakeGitHub(FakeTracker):
     # --- HTTP ------------------------------------------------------------------------------
     def rate_limit_answer(self, limit: RateLimit) -> Answer:
         if limit.style == "primary":
-            reset = int(self.now.timestamp()) + limit.retry_after
+            reset = int(time.time()) + limit.retry_after  # epoch seconds, as GitHub sends
             return Answer(
                 403,
                 {
