@@ -54,6 +54,17 @@ class HttpTrackerClients:
                 timeout=timeout,
                 transport=transport,
             )
+        if tracker.kind is TrackerKind.GITLAB:
+            from server.trackers.gitlab import GitLabClient
+
+            return GitLabClient(
+                tracker.base_url,
+                token,
+                token_ref=ref,
+                retry=retry,
+                timeout=timeout,
+                transport=transport,
+            )
         raise TrackerError(
             f"{LABELS[tracker.kind]} tracker {tracker.name}: this adapter is not built yet",
             tracker=tracker.kind.value,
