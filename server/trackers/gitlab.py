@@ -170,6 +170,7 @@ class GitLabClient:
 
     # --- issue writes ----------------------------------------------------------------------
     async def create_issue(self, project: str, draft: IssueDraft) -> RemoteIssue:
+        event = _event(draft.status, project) if draft.status else "reopen"
         body: dict[str, Any] = {"title": draft.title, "description": draft.description}
         if draft.labels:
             body["labels"] = ",".join(draft.labels)
@@ -179,7 +180,7 @@ class GitLabClient:
             body["issue_type"] = draft.issue_type.lower()
         row = await self._json("POST", f"{_project(project)}/issues", project, json=body)
         issue = _issue(row, mr=False)
-        if draft.status and _event(draft.status, project) == "close":
+        if event == "close":
             return await self.update_issue(project, issue.number, IssueChanges(status="closed"))
         return issue
 
