@@ -58,14 +58,14 @@ class RetryPolicy:
 class TrackerHttp:
     kind: TrackerKind
     base_url: str  # the API root: https://api.github.com, https://host/api/v4, https://x/rest/api/3
-    auth_headers: Mapping[str, str]
+    auth_headers: Mapping[str, str] = field(repr=False)  # holds the token: never shown
     token_ref: str
-    secrets: tuple[str, ...] = ()  # scrubbed from any message
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from any message
     timeout: float = 20.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.AsyncBaseTransport | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
-    _client: httpx.AsyncClient | None = None
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
 
     @property
     def host(self) -> str:

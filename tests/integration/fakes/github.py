@@ -277,6 +277,17 @@ class FakeGitHub(FakeTracker):
         return comment
 
     # --- HTTP ------------------------------------------------------------------------------
+    def forbidden_answer(self) -> Answer:
+        return Answer(
+            403,
+            {
+                "message": "Resource not accessible by personal access token",
+                "documentation_url": DOCS,
+                "status": "403",
+            },
+            {"x-accepted-github-permissions": "issues=write"},
+        )
+
     def rate_limit_answer(self, limit: RateLimit) -> Answer:
         if limit.style == "primary":
             reset = int(time.time()) + limit.retry_after  # epoch seconds, as GitHub sends

@@ -212,6 +212,9 @@ class FakeJira(FakeTracker):
         return comment
 
     # --- HTTP ------------------------------------------------------------------------------
+    def forbidden_answer(self) -> Answer:
+        return _error(403, "You do not have permission to edit issues in this project.")
+
     def _caller(self, request: Request) -> dict[str, Any] | None:
         auth = request.headers.get("authorization", "")
         basic = base64.b64encode(f"{self.email}:{self.token}".encode()).decode()

@@ -442,3 +442,18 @@ def msgspec_replace(tracker: Tracker, **changes: str) -> Tracker:
     import msgspec
 
     return msgspec.structs.replace(tracker, **changes)
+
+
+async def test_a_token_without_the_permission_is_a_403_named(seeded, waits):
+    fake, url = seeded
+    fake.forbid("POST", "/repos/acme/app/issues")
+    gh = client(url, waits)
+    with pytest.raises(TrackerError) as refused:
+        await gh.create_issue("acme/app", IssueDraft(title="x"))
+    await gh.close()
+    assert refused.value.status == 403
+    assert waits.seen == []  # not a rate limit: not retried
+    assert "refused permission for project acme/app" in refused.value.message
+    assert "Resource not accessible by personal access token" in refused.value.message
+    assert REF in refused.value.message
+    assert TOKEN not in refused.value.message

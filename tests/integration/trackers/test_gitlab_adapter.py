@@ -340,3 +340,17 @@ async def test_http_tracker_clients_build_a_gitlab_client(seeded, waits):
     assert info.project == PROJECT
     assert fake.requests[-1].headers["private-token"] == TOKEN
     assert LOGIN in fake.users
+
+
+async def test_a_token_without_the_role_is_a_403_named(seeded, waits):
+    fake, url = seeded
+    fake.forbid("POST", "/approve")
+    gl = client(url, waits)
+    with pytest.raises(TrackerError) as refused:
+        await gl.update_pull_request(PROJECT, "!1", PullRequestChanges(review_action="approve"))
+    await gl.close()
+    assert refused.value.status == 403
+    assert "GitLab at 127.0.0.1" in refused.value.message
+    assert f"refused permission for project {PROJECT}" in refused.value.message
+    assert "403 Forbidden" in refused.value.message
+    assert REF in refused.value.message

@@ -360,3 +360,16 @@ def test_rich_adf_reads_as_text():
     )
     assert to_text("already text") == "already text"
     assert to_text(None) == ""
+
+
+async def test_a_user_without_the_permission_is_a_403_named(seeded, waits):
+    fake, url = seeded
+    fake.forbid("PUT", "/issue/OPS-1")
+    jira = client(url, waits)
+    with pytest.raises(TrackerError) as refused:
+        await jira.update_issue("OPS", "OPS-1", IssueChanges(title="x"))
+    await jira.close()
+    assert refused.value.status == 403
+    assert "refused permission for project OPS" in refused.value.message
+    assert "You do not have permission to edit issues" in refused.value.message
+    assert TOKEN not in refused.value.message
