@@ -457,3 +457,36 @@ async def test_a_token_without_the_permission_is_a_403_named(seeded, waits):
     assert "Resource not accessible by personal access token" in refused.value.message
     assert REF in refused.value.message
     assert TOKEN not in refused.value.message
+
+
+async def test_the_hub_built_by_bootstrap_reaches_github_with_an_env_token(
+    seeded, tmp_path, monkeypatch
+):
+    from hub.memory import InMemoryStorage
+    from server.bootstrap import open_hub
+    from tests.integration.conftest import make_settings
+
+    fake, url = seeded
+    monkeypatch.setenv("GH_TOKEN", TOKEN)
+    settings = make_settings(tmp_path, PRELOOP_SECRETS_ENV_ALLOW="GH_TOKEN")
+    hub = await open_hub(settings, storage=InMemoryStorage())
+    try:
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        tracker = Tracker(
+            id="trk_9",
+            account_id="acc_1",
+            name="gh",
+            kind=TrackerKind.GITHUB,
+            base_url=url,
+            token_ref="env:GH_TOKEN",
+            created_at=now,
+            updated_at=now,
+        )
+        assert hub.tracker_clients is not None
+        gh = await hub.tracker_clients.client(tracker)
+        info = await gh.test_connection("acme/app")
+        await gh.close()
+    finally:
+        await hub.close()
+    assert info.project == "acme/app"
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {TOKEN}"
