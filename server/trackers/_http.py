@@ -140,7 +140,7 @@ class TrackerHttp:
         status = response.status_code
         said = self._scrub(tracker_message(response))
         said_part = f": {said}" if said else ""
-        thing = what or "the resource"
+        thing = what or "resource"
         if wait is not None:
             kind = (
                 "its API rate limit is exhausted"

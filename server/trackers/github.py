@@ -121,7 +121,12 @@ class GitHubClient:
                 params["since"] = _iso(since)
             headers = {"If-None-Match": etag} if etag else None
             response = await self._http.request(
-                "GET", f"{_repo(project)}/issues", project=project, params=params, headers=headers
+                "GET",
+                f"{_repo(project)}/issues",
+                project=project,
+                what="repository",
+                params=params,
+                headers=headers,
             )
         if response.status_code == 304:
             return IssuePage(not_modified=True, etag=etag)

@@ -126,7 +126,7 @@ class GitLabClient:
         if since is not None:
             params["updated_after"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
         response = await self._http.request(
-            "GET", f"{_project(project)}/{stream}", project=project, params=params
+            "GET", f"{_project(project)}/{stream}", project=project, what="project", params=params
         )
         mr = stream == "merge_requests"
         items = tuple(_issue(row, mr=mr) for row in response.json())

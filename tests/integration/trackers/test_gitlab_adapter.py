@@ -275,7 +275,7 @@ async def test_errors_name_gitlab_the_project_and_the_token_ref(seeded, waits):
     assert "glpat-wrong-value" not in rejected.value.message
     assert missing_project.value.status == 404
     assert "404 Project Not Found" in missing_project.value.message
-    assert "acme/nope" in missing_project.value.message
+    assert "found no project acme/nope" in missing_project.value.message
     assert "merge request !42" in missing_issue.value.message
     assert invalid.value.status == 400
     assert "title: can't be blank" in invalid.value.message
