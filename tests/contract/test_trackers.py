@@ -4,7 +4,6 @@ synced issues and comments, sync cursors and the webhook inbox."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +11,7 @@ import msgspec
 import pytest
 
 from hub.errors import ConflictError, NotFoundError, ValidationError
-from hub.memory import InMemoryStorage
 from hub.ports import Storage
-from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.ports import TrackerStorage
 from hub.trackers.records import (
     DeliveryState,
@@ -39,15 +36,6 @@ NAIVE = datetime(2026, 12, 1, 9, 0)
 
 def at(seconds: float = 0) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-async def trackers(storage: Storage) -> AsyncIterator[TrackerStorage]:
-    if isinstance(storage, SqlStorage):
-        yield SqlTrackerStorage.beside(storage)
-    else:
-        assert isinstance(storage, InMemoryStorage)
-        yield InMemoryTrackerStorage(storage.require_account)
 
 
 def tracker(account: str, name: str = "gh", **extra: Any) -> Tracker:
