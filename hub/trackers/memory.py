@@ -291,8 +291,10 @@ class InMemoryWebhookInbox:
         now: datetime,
         error: str | None = None,
         give_up: bool = False,
+        retry_at: datetime | None = None,
     ) -> None:
         now = aware_utc(now, "now")
+        retry_at = aware_utc(retry_at, "retry_at") if retry_at is not None else None
         found = await self.get(account_id, delivery_id)
         if found is None:
             raise NotFoundError(f"webhook delivery {delivery_id!r} does not exist")
@@ -305,7 +307,9 @@ class InMemoryWebhookInbox:
                 found, state=DeliveryState.FAILED, processed_at=now, error=error
             )
         else:
-            done = msgspec.structs.replace(found, error=error)
+            done = msgspec.structs.replace(
+                found, error=error, claimed_until=retry_at or found.claimed_until
+            )
         self._d.inbox[delivery_id] = done
 
     async def get(self, account_id: str, delivery_id: str) -> WebhookDelivery | None:

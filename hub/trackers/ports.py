@@ -236,9 +236,11 @@ class WebhookInbox(Protocol):
         now: datetime,
         error: str | None = None,
         give_up: bool = False,
+        retry_at: datetime | None = None,
     ) -> None:
         """Done (``error`` None), or failed: with ``give_up`` it stays ``failed``, otherwise it
-        is pending again once its lease ends. ``delivery_id`` is the inbox row's ``id``."""
+        is pending again once its lease ends, or at ``retry_at`` when given (the lease moves
+        there). ``delivery_id`` is the inbox row's ``id``."""
         ...
 
     async def get(self, account_id: str, delivery_id: str) -> WebhookDelivery | None:

@@ -646,6 +646,22 @@ async def test_claimed_deliveries_are_leased_and_come_back_once_the_lease_ends(
         await trackers.inbox.claim(at(0), at(1), limit=-1)
 
 
+async def test_a_failed_delivery_can_be_retried_later_than_its_lease(
+    storage: Storage, trackers: TrackerStorage
+) -> None:
+    account, trk = await _setup(storage, trackers)
+    await trackers.inbox.add(delivery(trk, "d1"))
+    [claimed] = await trackers.inbox.claim(at(0), at(60))
+
+    await trackers.inbox.finish(account, claimed.id, now=at(5), error="429", retry_at=at(300))
+
+    assert [] == list(await trackers.inbox.claim(at(299), at(360)))
+    [again] = await trackers.inbox.claim(at(300), at(360))
+    assert (2, "429", DeliveryState.PENDING) == (again.attempts, again.error, again.state)
+    with pytest.raises(ValidationError):
+        await trackers.inbox.finish(account, claimed.id, now=at(5), error="x", retry_at=NAIVE)
+
+
 async def test_the_inbox_lists_newest_first_per_tracker(
     storage: Storage, trackers: TrackerStorage
 ) -> None:

@@ -450,6 +450,7 @@ class SqlWebhookInbox(SqlStore):
         now: datetime,
         error: str | None = None,
         give_up: bool = False,
+        retry_at: datetime | None = None,
     ) -> None:
         now = aware_utc(now, "now")
         c = t.webhook_deliveries.c
@@ -460,6 +461,8 @@ class SqlWebhookInbox(SqlStore):
             values = {"state": str(DeliveryState.FAILED), "processed_at": now, "error": error}
         else:
             values = {"error": error}
+            if retry_at is not None:
+                values["claimed_until"] = aware_utc(retry_at, "retry_at")
         stmt = (
             update(t.webhook_deliveries)
             .where(c.account_id == account_id, c.id == delivery_id)
