@@ -194,6 +194,24 @@ class InMemoryIssueStore:
                 marked += 1
         return marked
 
+    async def write_synced(self, issue: Issue, comments: Sequence[IssueComment]) -> Issue:
+        stored = await self.upsert(issue)  # no await below suspends: one step, as SQL's one
+        listed = set()
+        for comment in comments:
+            await self.upsert_comment(msgspec.structs.replace(comment, issue_id=stored.id))
+            listed.add(comment.external_id)
+        for key, kept in list(self._d.comments.items()):
+            if (
+                kept.account_id == stored.account_id
+                and kept.issue_id == stored.id
+                and kept.external_id not in listed
+                and not kept.deleted
+            ):
+                self._d.comments[key] = msgspec.structs.replace(
+                    kept, deleted=True, synced_at=stored.synced_at
+                )
+        return stored
+
     async def upsert_comment(self, comment: IssueComment) -> IssueComment:
         copy = _copy(comment)
         if await self.get(comment.account_id, comment.issue_id) is None:

@@ -194,6 +194,13 @@ class IssueStore(Protocol):
         written since then is marked ``deleted``; answers how many were."""
         ...
 
+    async def write_synced(self, issue: Issue, comments: Sequence[IssueComment]) -> Issue:
+        """What a sync writes of one issue, in one transaction: ``issue`` as by ``upsert``,
+        then each of ``comments`` as by ``upsert_comment`` (under the stored issue's id,
+        whatever their ``issue_id``); the issue's other stored comments (the tracker no longer
+        lists them) are marked ``deleted``. Answers the stored issue."""
+        ...
+
     async def upsert_comment(self, comment: IssueComment) -> IssueComment:
         """Insert, or update the row with the same (account, issue, external_id)."""
         ...

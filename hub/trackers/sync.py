@@ -18,7 +18,8 @@ older was written) or from the beginning (a full scan, keeping its start time, s
 are still judged by what this scan wrote). The first page's ETag is kept only when that page
 was the whole answer: a "not modified" for it then means nothing changed at all.
 
-A comment the tracker no longer lists for an issue it answered is marked deleted.
+A scan and ``refresh_issue`` write each issue with all its comments in one transaction
+(``IssueStore.write_synced``): a comment the tracker no longer lists is marked deleted.
 """
 
 from __future__ import annotations
@@ -190,8 +191,7 @@ class Syncer:
         report: SyncReport,
     ) -> None:
         comments = await client.comments(project, remote.number)
-        issue = await self.write_remote(tracker, project, remote, comments)
-        await self._drop_missing_comments(issue, comments)
+        await self._write_synced(tracker, project, remote, comments)
         report.issues += 1
         report.comments += len(comments)
 
@@ -216,19 +216,19 @@ class Syncer:
             comments = await client.comments(project, number)
         finally:
             await client.close()
-        issue = await self.write_remote(tracker, project, remote, comments)
-        await self._drop_missing_comments(issue, comments)
-        return issue
+        return await self._write_synced(tracker, project, remote, comments)
 
-    async def _drop_missing_comments(self, issue: Issue, comments: Sequence[RemoteComment]) -> None:
-        """Mark deleted the stored comments of ``issue`` that the tracker no longer lists
-        (``comments`` is everything it answered)."""
-        listed = {c.external_id for c in comments}
-        for stored in await self._storage.issues.comments(issue.account_id, issue.id):
-            if stored.external_id not in listed:
-                await self._storage.issues.upsert_comment(
-                    msgspec.structs.replace(stored, deleted=True, synced_at=self._clock.now())
-                )
+    async def _write_synced(
+        self,
+        tracker: Tracker,
+        project: str,
+        remote: RemoteIssue,
+        comments: Sequence[RemoteComment],
+    ) -> Issue:
+        """The issue and all its comments as the tracker listed them, in one transaction
+        (comments it no longer lists are marked deleted)."""
+        issue, rows = self._records(tracker, project, remote, comments)
+        return await self._storage.issues.write_synced(issue, rows)
 
     async def write_remote(
         self,
@@ -237,51 +237,67 @@ class Syncer:
         remote: RemoteIssue,
         comments: Sequence[RemoteComment] | None = None,
     ) -> Issue:
-        """Write an issue as the tracker answered it (and, when given, its comments)."""
+        """Write an issue as the tracker answered it (and, when given, its comments; the
+        comments not given are left as they are)."""
+        issue, rows = self._records(tracker, project, remote, comments or ())
+        stored = await self._storage.issues.upsert(issue)
+        for row in rows:
+            await self._storage.issues.upsert_comment(
+                msgspec.structs.replace(row, issue_id=stored.id)
+            )
+        return stored
+
+    def _records(
+        self,
+        tracker: Tracker,
+        project: str,
+        remote: RemoteIssue,
+        comments: Sequence[RemoteComment],
+    ) -> tuple[Issue, list[IssueComment]]:
+        """What Preloop keeps of an issue and its comments (new ids: a store keeps the ids of
+        rows it has)."""
         now = self._clock.now()
-        issue = await self._storage.issues.upsert(
-            Issue(
-                id=new_id("iss"),
+        issue = Issue(
+            id=new_id("iss"),
+            account_id=tracker.account_id,
+            tracker_id=tracker.id,
+            project=project,
+            number=remote.number,
+            key=issue_key(tracker.kind, project, remote.number, remote.kind),
+            external_id=remote.external_id,
+            kind=remote.kind,
+            title=remote.title,
+            body=remote.body,
+            state=remote.state,
+            labels=remote.labels,
+            assignees=remote.assignees,
+            priority=remote.priority,
+            author=remote.author,
+            url=remote.url,
+            created_at=remote.created_at,
+            updated_at=remote.updated_at,
+            synced_at=now,
+            content_hash=content_hash(remote),
+            extra=remote.extra,
+        )
+        rows = [
+            IssueComment(
+                id=new_id("cmt"),
                 account_id=tracker.account_id,
                 tracker_id=tracker.id,
-                project=project,
-                number=remote.number,
-                key=issue_key(tracker.kind, project, remote.number, remote.kind),
-                external_id=remote.external_id,
-                kind=remote.kind,
-                title=remote.title,
-                body=remote.body,
-                state=remote.state,
-                labels=remote.labels,
-                assignees=remote.assignees,
-                priority=remote.priority,
-                author=remote.author,
-                url=remote.url,
-                created_at=remote.created_at,
-                updated_at=remote.updated_at,
+                issue_id=issue.id,
+                external_id=comment.external_id,
+                body=comment.body,
+                author=comment.author,
+                kind=comment.kind,
+                url=comment.url,
+                created_at=comment.created_at,
+                updated_at=comment.updated_at,
                 synced_at=now,
-                content_hash=content_hash(remote),
-                extra=remote.extra,
             )
-        )
-        for comment in comments or ():
-            await self._storage.issues.upsert_comment(
-                IssueComment(
-                    id=new_id("cmt"),
-                    account_id=tracker.account_id,
-                    tracker_id=tracker.id,
-                    issue_id=issue.id,
-                    external_id=comment.external_id,
-                    body=comment.body,
-                    author=comment.author,
-                    kind=comment.kind,
-                    url=comment.url,
-                    created_at=comment.created_at,
-                    updated_at=comment.updated_at,
-                    synced_at=now,
-                )
-            )
-        return issue
+            for comment in comments
+        ]
+        return issue, rows
 
 
 def next_poll(tracker: Tracker, now: datetime) -> datetime:

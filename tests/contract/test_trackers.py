@@ -385,6 +385,35 @@ async def test_comments_are_upserted_and_listed_oldest_first_without_deleted_one
         await trackers.issues.upsert_comment(comment(target, "c9", id=f"cmt_{target.id}_c2"))
 
 
+async def test_a_synced_issue_is_written_with_all_its_comments_and_the_rest_deleted(
+    storage: Storage, trackers: TrackerStorage
+) -> None:
+    account, trk = await _setup(storage, trackers)
+    first = await trackers.issues.upsert(issue(trk, 1))
+    await trackers.issues.upsert_comment(comment(first, "gone", created=1))
+    await trackers.issues.upsert_comment(comment(first, "kept", created=2))
+    other = await trackers.issues.upsert(issue(trk, 2))
+    await trackers.issues.upsert_comment(comment(other, "theirs", created=1))
+    again = issue(trk, 1, id="iss_again", title="Edited", synced_at=at(2000))
+    rows = [
+        comment(again, "kept", created=2, id="cmt_x", body="edited"),
+        comment(again, "new", created=3, id="cmt_new"),
+    ]
+
+    stored = await trackers.issues.write_synced(again, rows)
+
+    assert (first.id, "Edited") == (stored.id, stored.title)
+    listed = await trackers.issues.comments(account, first.id)
+    assert [("kept", "edited", f"cmt_{first.id}_kept"), ("new", "comment new", "cmt_new")] == [
+        (c.external_id, c.body, c.id) for c in listed
+    ]
+    assert ["theirs"] == [c.external_id for c in await trackers.issues.comments(account, other.id)]
+    none = await trackers.issues.write_synced(issue(trk, 1, synced_at=at(3000)), [])
+    assert [] == list(await trackers.issues.comments(account, none.id))
+    with pytest.raises(NotFoundError):
+        await trackers.issues.write_synced(issue(tracker(account, "x", id="trk_missing"), 3), [])
+
+
 def _corpus(trk: Tracker, lab: Tracker) -> list[Issue]:
     return [
         issue(

@@ -150,11 +150,8 @@ class SqlIssueStore(SqlStore):
     async def upsert(self, issue: Issue) -> Issue:
         c = t.issues.c
         values = _values(issue)
-        stmt = self._db.upsert(
-            t.issues,
-            values,
-            key=("account_id", "tracker_id", "external_id"),
-            keep=("id",),
+        stmt = self._db.upsert_all(
+            t.issues, key=("account_id", "tracker_id", "external_id"), keep=("id",)
         )
         read = select(t.issues).where(
             c.account_id == issue.account_id,
@@ -163,12 +160,54 @@ class SqlIssueStore(SqlStore):
         )
 
         def work(conn: Connection) -> Issue:
-            conn.execute(stmt)
+            conn.execute(stmt, values)
             return to_record(conn.execute(read).one(), Issue)
 
         return await self._db.run_write(
             work,
             conflict=f"an issue with id {issue.id!r} exists",
+            missing=_tracker_missing(issue.account_id, issue.tracker_id),
+        )
+
+    async def write_synced(self, issue: Issue, comments: Sequence[IssueComment]) -> Issue:
+        c, cc = t.issues.c, t.issue_comments.c
+        values = _values(issue)
+        upsert = self._db.upsert_all(
+            t.issues, key=("account_id", "tracker_id", "external_id"), keep=("id",)
+        )
+        upsert_comment = self._db.upsert_all(
+            t.issue_comments, key=("account_id", "issue_id", "external_id"), keep=("id",)
+        )
+        read = select(t.issues).where(
+            c.account_id == issue.account_id,
+            c.tracker_id == issue.tracker_id,
+            c.external_id == issue.external_id,
+        )
+        rows = [_values(comment) for comment in comments]
+        listed = [row["external_id"] for row in rows]
+
+        def work(conn: Connection) -> Issue:
+            conn.execute(upsert, values)
+            stored = to_record(conn.execute(read).one(), Issue)
+            for row in rows:
+                row["issue_id"] = stored.id
+            if rows:
+                conn.execute(upsert_comment, rows)
+            conn.execute(
+                update(t.issue_comments)
+                .where(
+                    cc.account_id == stored.account_id,
+                    cc.issue_id == stored.id,
+                    cc.deleted == false(),
+                    cc.external_id.not_in(listed),
+                )
+                .values(deleted=True, synced_at=stored.synced_at)
+            )
+            return stored
+
+        return await self._db.run_write(
+            work,
+            conflict=f"an issue or comment with id {issue.id!r} exists",
             missing=_tracker_missing(issue.account_id, issue.tracker_id),
         )
 
@@ -271,11 +310,9 @@ class SqlIssueStore(SqlStore):
 
     async def upsert_comment(self, comment: IssueComment) -> IssueComment:
         c = t.issue_comments.c
-        stmt = self._db.upsert(
-            t.issue_comments,
-            _values(comment),
-            key=("account_id", "issue_id", "external_id"),
-            keep=("id",),
+        values = _values(comment)
+        stmt = self._db.upsert_all(
+            t.issue_comments, key=("account_id", "issue_id", "external_id"), keep=("id",)
         )
         read = select(t.issue_comments).where(
             c.account_id == comment.account_id,
@@ -284,7 +321,7 @@ class SqlIssueStore(SqlStore):
         )
 
         def work(conn: Connection) -> IssueComment:
-            conn.execute(stmt)
+            conn.execute(stmt, values)
             return to_record(conn.execute(read).one(), IssueComment)
 
         return await self._db.run_write(
@@ -364,14 +401,16 @@ class SqlSyncCursorStore(SqlStore):
         return await self._first(stmt, SyncCursor)
 
     async def put(self, cursor: SyncCursor) -> None:
-        stmt = self._db.upsert(
-            t.sync_cursors,
-            _values(cursor),
-            key=("account_id", "tracker_id", "project"),
-            keep=(),
+        values = _values(cursor)
+        stmt = self._db.upsert_all(
+            t.sync_cursors, key=("account_id", "tracker_id", "project"), keep=()
         )
+
+        def work(conn: Connection) -> None:
+            conn.execute(stmt, values)
+
         await self._db.run_single(
-            executes(stmt), missing=_tracker_missing(cursor.account_id, cursor.tracker_id)
+            work, missing=_tracker_missing(cursor.account_id, cursor.tracker_id)
         )
 
     async def list(self, account_id: str, tracker_id: str | None = None) -> Sequence[SyncCursor]:
