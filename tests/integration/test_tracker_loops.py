@@ -6,6 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from hub.errors import NotFoundError
+from hub.memory import InMemoryStorage
+from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.records import (
     DeliveryState,
     RemoteIssue,
@@ -102,3 +107,26 @@ async def test_the_server_polls_due_trackers_and_processes_kicked_deliveries(
 
 def _fields(tracker: Tracker) -> dict[str, object]:
     return {name: getattr(tracker, name) for name in tracker.__struct_fields__}
+
+
+async def test_beside_in_memory_storage_the_tracker_storage_is_in_memory_and_checks_accounts(
+    tmp_path: Path,
+) -> None:
+    hub = await open_hub(make_settings(tmp_path), storage=InMemoryStorage())
+    try:
+        assert isinstance(hub.trackers, InMemoryTrackerStorage)
+        now = datetime.now(UTC)
+        orphan = Tracker(
+            id="trk_1",
+            account_id="acct_missing",
+            name="gh",
+            kind=TrackerKind.GITHUB,
+            base_url="https://api.github.com",
+            token_ref="env:GH",
+            created_at=now,
+            updated_at=now,
+        )
+        with pytest.raises(NotFoundError):
+            await hub.trackers.trackers.add(orphan)
+    finally:
+        await hub.close()
