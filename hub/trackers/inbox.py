@@ -124,6 +124,14 @@ def _text(payload: Any, *path: str) -> str:
     return str(payload)
 
 
+def _synced(tracker: Tracker, project: str) -> str | None:
+    """The tracker's own spelling of ``project`` when it syncs it (``None`` when not). The
+    trackers look projects up regardless of case (``Octocat/Hello-World`` is
+    ``octocat/hello-world``), and rows are keyed by the spelling scans use."""
+    folded = project.casefold()
+    return next((p for p in tracker.projects if p.casefold() == folded), None)
+
+
 class InboxProcessor:
     def __init__(
         self,
@@ -206,8 +214,10 @@ class InboxProcessor:
         if tracker is None:
             return  # removed since (its inbox rows go with it)
         target = about(tracker.kind, delivery.event, delivery.payload)
-        if target is None or target.project not in tracker.projects:
+        project = _synced(tracker, target.project) if target is not None else None
+        if target is None or project is None:
             return  # nothing this tracker syncs
+        target = msgspec.structs.replace(target, project=project)
         if target.deleted:
             await self._mark_deleted(tracker, target)
             return

@@ -211,6 +211,18 @@ async def test_gitlab_and_jira_deliveries_refresh_their_issues() -> None:
     assert "From Jira" == issue.title
 
 
+async def test_a_delivery_names_its_project_in_the_trackers_case_and_rows_keep_ours() -> None:
+    storage, scripted, _, processor, _ = await setup(projects=("codertocat/hello-world",))
+    scripted.put("codertocat/hello-world", remote("1", "Fetched"))
+    await deliver(storage, "issues", payloads.github_issues("edited", 1))  # Codertocat/Hello-World
+
+    assert 1 == (await processor.run_once()).done
+
+    assert [("codertocat/hello-world", "1")] == scripted.fetched
+    [issue] = await storage.issues.find("acc", "codertocat/hello-world#1")
+    assert "Fetched" == issue.title
+
+
 async def test_deliveries_about_projects_not_synced_and_pings_change_nothing() -> None:
     storage, scripted, _, processor, _ = await setup(projects=("someone/else",))
     await deliver(storage, "issues", payloads.github_issues(), n=1)
