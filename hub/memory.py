@@ -829,6 +829,7 @@ class InMemoryStorage:
 
     def __init__(self) -> None:
         state = _State()
+        self.require_account = state.require_account  # for stores beside these (trackers)
         self.accounts = InMemoryAccountStore(state)
         self.users = InMemoryUserStore(state)
         self.teams = InMemoryTeamStore(state)

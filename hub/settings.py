@@ -57,6 +57,17 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "escalate, in seconds. Safe with several replicas: only one fires each event.",
         ),
     ] = 1.0
+    tracker_sync_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            gt=0,
+            le=3600,
+            description="How often the server looks for trackers whose background poll is "
+            "due (each tracker's own poll interval decides when it is) and for webhook "
+            "deliveries left to process, in seconds. Safe with several replicas: one polls "
+            "each tracker, one processes each delivery.",
+        ),
+    ] = 5.0
     lease_seconds: Annotated[
         float,
         msgspec.Meta(

@@ -36,6 +36,7 @@ from server.openapi import openapi_plugins
 from server.request import JsonRequest
 from server.scheduler import scheduler_running
 from server.system_events import system_events_running
+from server.tracker_loops import trackers_running
 from server.ws import unified_websocket
 
 # /email/links: the signed link token is the credential (bots/email/pages.py); the app's
@@ -118,6 +119,7 @@ def create_app(
             opened.notifications.running() if delivering else contextlib.nullcontext(),
             _own_mcp(endpoints) if mcp is None else contextlib.nullcontext(),
             scheduler_running(opened.scheduler, every=every),
+            trackers_running(opened, every=settings.server.tracker_sync_seconds),
             opened.ledger.running(),  # flushes queued usage records at shutdown
             system_events_running(opened),  # last: started once all runs, stopping first
         ):

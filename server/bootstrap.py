@@ -196,10 +196,19 @@ async def open_hub(
 
 
 def _tracker_storage(storage: Storage) -> TrackerStorage:
-    """The synced trackers' stores, beside the hub's storage. Until the SQL stores land (issue
-    15) they are in memory whatever the database."""
+    """The synced trackers' stores, beside the hub's storage: in its database (the same engine)
+    when that is SQL, else in memory with it."""
+    from server.db import SqlStorage
+
+    if isinstance(storage, SqlStorage):
+        from server.db.stores.trackers import SqlTrackerStorage
+
+        return SqlTrackerStorage.beside(storage)
+    from hub.memory import InMemoryStorage
     from hub.trackers.memory import InMemoryTrackerStorage
 
+    if isinstance(storage, InMemoryStorage):
+        return InMemoryTrackerStorage(storage.require_account)
     return InMemoryTrackerStorage()
 
 

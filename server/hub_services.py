@@ -15,6 +15,7 @@ from hub.catalog import CatalogService
 from hub.channel_decisions import ChannelDecisions
 from hub.clock import Clock
 from hub.devices import DeviceService
+from hub.errors import TrackerError
 from hub.events import EventBus
 from hub.identity import IdentityService
 from hub.links import LinkSigner
@@ -34,7 +35,11 @@ from hub.ports import Storage
 from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from hub.tool_calls import ToolCalls
-from hub.trackers.ports import TrackerClients, TrackerStorage
+from hub.trackers.inbox import InboxProcessor
+from hub.trackers.polling import Poller
+from hub.trackers.ports import TrackerClient, TrackerClients, TrackerStorage
+from hub.trackers.records import Tracker
+from hub.trackers.sync import Syncer
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
@@ -81,9 +86,20 @@ class Hub:
     tracker_clients: TrackerClients | None = None
     mattermost: Notifier | None = None  # the Mattermost channel, when configured
     notes: list[str] = field(default_factory=list)  # printed once the server is up
+    # built from ``trackers`` (and ``tracker_clients``, read when a client is needed):
+    # syncing, background polls (``tracker_poller.tick``) and the webhook inbox
+    # (``tracker_inbox.run_once``; ``tracker_inbox.kick()`` once a delivery is stored)
+    tracker_sync: Syncer | None = field(default=None, init=False)
+    tracker_poller: Poller | None = field(default=None, init=False)
+    tracker_inbox: InboxProcessor | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.approvals.reviewer.gateway = ModelGatewayOnFirstUse(self)  # ai workflows ask it
+        if self.trackers is not None:
+            sync = Syncer(self.trackers, _HubTrackerClients(self), self.clock)
+            self.tracker_sync = sync
+            self.tracker_poller = Poller(self.trackers, sync, self.clock)
+            self.tracker_inbox = InboxProcessor(self.trackers, sync, self.clock)
 
     @property
     def model_gateway(self) -> ModelGatewayProxy:
@@ -121,6 +137,22 @@ class Hub:
                     await self.ledger.close()  # queued usage records are written first
                 finally:
                     await self.storage.close()
+
+
+class _HubTrackerClients:
+    """The hub's ``tracker_clients`` when a client is needed (set after the hub is built)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def client(self, tracker: Tracker) -> TrackerClient:
+        clients = self._hub.tracker_clients
+        if clients is None:
+            raise TrackerError(
+                f"tracker {tracker.name!r}: this server has no tracker adapters configured",
+                tracker=tracker.name,
+            )
+        return await clients.client(tracker)
 
 
 class ModelGatewayOnFirstUse:

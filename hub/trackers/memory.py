@@ -83,7 +83,7 @@ class InMemoryTrackerStore:
         del self._d.trackers[tracker_id]
         gone = {i.id for i in self._d.issues.values() if i.tracker_id == tracker_id}
         self._d.issues = {k: v for k, v in self._d.issues.items() if k not in gone}
-        self._d.comments = {k: v for k, v in self._d.comments.items() if v.tracker_id != tracker_id}
+        self._d.comments = {k: v for k, v in self._d.comments.items() if v.issue_id not in gone}
         self._d.cursors = {k: v for k, v in self._d.cursors.items() if k[1] != tracker_id}
         self._d.inbox = {k: v for k, v in self._d.inbox.items() if v.tracker_id != tracker_id}
 
@@ -117,8 +117,7 @@ class InMemoryIssueStore:
     async def upsert(self, issue: Issue) -> Issue:
         copy = _copy(issue)
         self._d.require_account(issue.account_id)
-        if issue.tracker_id not in self._d.trackers:
-            raise NotFoundError(f"tracker {issue.tracker_id!r} does not exist")
+        self._d.require_tracker(issue.account_id, issue.tracker_id)
         existing = next(
             (
                 i
@@ -160,6 +159,9 @@ class InMemoryIssueStore:
 
     async def search(self, account_id: str, query: IssueQuery) -> Sequence[Issue]:
         check_limit(query.limit)
+        for bound in (query.updated_after, query.updated_before):
+            if bound is not None:
+                aware_utc(bound, "updated_after/updated_before")
         mine = [
             i for i in self._d.issues.values() if i.account_id == account_id and matches(i, query)
         ]
@@ -191,6 +193,24 @@ class InMemoryIssueStore:
                 self._d.issues[issue.id] = msgspec.structs.replace(issue, deleted=True)
                 marked += 1
         return marked
+
+    async def write_synced(self, issue: Issue, comments: Sequence[IssueComment]) -> Issue:
+        stored = await self.upsert(issue)  # no await below suspends: one step, as SQL's one
+        listed = set()
+        for comment in comments:
+            await self.upsert_comment(msgspec.structs.replace(comment, issue_id=stored.id))
+            listed.add(comment.external_id)
+        for key, kept in list(self._d.comments.items()):
+            if (
+                kept.account_id == stored.account_id
+                and kept.issue_id == stored.id
+                and kept.external_id not in listed
+                and not kept.deleted
+            ):
+                self._d.comments[key] = msgspec.structs.replace(
+                    kept, deleted=True, synced_at=stored.synced_at
+                )
+        return stored
 
     async def upsert_comment(self, comment: IssueComment) -> IssueComment:
         copy = _copy(comment)
@@ -230,13 +250,8 @@ class InMemorySyncCursorStore:
 
     async def put(self, cursor: SyncCursor) -> None:
         copy = _copy(cursor)
-        if await self._tracker(cursor.account_id, cursor.tracker_id) is None:
-            raise NotFoundError(f"tracker {cursor.tracker_id!r} does not exist")
+        self._d.require_tracker(cursor.account_id, cursor.tracker_id)
         self._d.cursors[(cursor.account_id, cursor.tracker_id, cursor.project)] = copy
-
-    async def _tracker(self, account_id: str, tracker_id: str) -> Tracker | None:
-        found = self._d.trackers.get(tracker_id)
-        return found if found is not None and found.account_id == account_id else None
 
     async def list(self, account_id: str, tracker_id: str | None = None) -> Sequence[SyncCursor]:
         mine = [
@@ -253,8 +268,7 @@ class InMemoryWebhookInbox:
 
     async def add(self, delivery: WebhookDelivery) -> bool:
         copy = _copy(delivery)
-        if delivery.tracker_id not in self._d.trackers:
-            raise NotFoundError(f"tracker {delivery.tracker_id!r} does not exist")
+        self._d.require_tracker(delivery.account_id, delivery.tracker_id)
         if any(
             (d.account_id, d.tracker_id, d.delivery_id)
             == (delivery.account_id, delivery.tracker_id, delivery.delivery_id)
@@ -295,8 +309,10 @@ class InMemoryWebhookInbox:
         now: datetime,
         error: str | None = None,
         give_up: bool = False,
+        retry_at: datetime | None = None,
     ) -> None:
         now = aware_utc(now, "now")
+        retry_at = aware_utc(retry_at, "retry_at") if retry_at is not None else None
         found = await self.get(account_id, delivery_id)
         if found is None:
             raise NotFoundError(f"webhook delivery {delivery_id!r} does not exist")
@@ -309,7 +325,9 @@ class InMemoryWebhookInbox:
                 found, state=DeliveryState.FAILED, processed_at=now, error=error
             )
         else:
-            done = msgspec.structs.replace(found, error=error)
+            done = msgspec.structs.replace(
+                found, error=error, claimed_until=retry_at or found.claimed_until
+            )
         self._d.inbox[delivery_id] = done
 
     async def get(self, account_id: str, delivery_id: str) -> WebhookDelivery | None:
@@ -338,6 +356,13 @@ class _Data:
         self.comments: dict[str, IssueComment] = {}
         self.cursors: dict[tuple[str, str, str], SyncCursor] = {}
         self.inbox: dict[str, WebhookDelivery] = {}
+
+    def require_tracker(self, account_id: str, tracker_id: str) -> None:
+        """``NotFoundError`` unless the account has that tracker (another account's tracker
+        is refused as SQL's (account_id, tracker_id) foreign key refuses it)."""
+        found = self.trackers.get(tracker_id)
+        if found is None or found.account_id != account_id:
+            raise NotFoundError(f"tracker {tracker_id!r} does not exist in account {account_id!r}")
 
 
 class InMemoryTrackerStorage:

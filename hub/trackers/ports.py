@@ -194,6 +194,13 @@ class IssueStore(Protocol):
         written since then is marked ``deleted``; answers how many were."""
         ...
 
+    async def write_synced(self, issue: Issue, comments: Sequence[IssueComment]) -> Issue:
+        """What a sync writes of one issue, in one transaction: ``issue`` as by ``upsert``,
+        then each of ``comments`` as by ``upsert_comment`` (under the stored issue's id,
+        whatever their ``issue_id``); the issue's other stored comments (the tracker no longer
+        lists them) are marked ``deleted``. Answers the stored issue."""
+        ...
+
     async def upsert_comment(self, comment: IssueComment) -> IssueComment:
         """Insert, or update the row with the same (account, issue, external_id)."""
         ...
@@ -236,9 +243,11 @@ class WebhookInbox(Protocol):
         now: datetime,
         error: str | None = None,
         give_up: bool = False,
+        retry_at: datetime | None = None,
     ) -> None:
         """Done (``error`` None), or failed: with ``give_up`` it stays ``failed``, otherwise it
-        is pending again once its lease ends. ``delivery_id`` is the inbox row's ``id``."""
+        is pending again once its lease ends, or at ``retry_at`` when given (the lease moves
+        there). ``delivery_id`` is the inbox row's ``id``."""
         ...
 
     async def get(self, account_id: str, delivery_id: str) -> WebhookDelivery | None:

@@ -10,6 +10,16 @@
     write_remote(...)   one issue as a tracker answered it (the built-in tools' writes)
 
 A full scan runs when asked, and on its own once ``full_scan_seconds`` passed since the last.
+
+Resuming: an interrupted scan continues from the page token on its cursor. A token the tracker
+no longer accepts (GitLab's keyset and Jira's ``nextPageToken`` expire) is dropped with the
+error, and the next scan starts over from ``updated_since`` (an incremental scan: everything
+older was written) or from the beginning (a full scan, keeping its start time, so deletions
+are still judged by what this scan wrote). The first page's ETag is kept only when that page
+was the whole answer: a "not modified" for it then means nothing changed at all.
+
+A scan and ``refresh_issue`` write each issue with all its comments in one transaction
+(``IssueStore.write_synced``): a comment the tracker no longer lists is marked deleted.
 """
 
 from __future__ import annotations
@@ -108,12 +118,15 @@ class Syncer:
             account_id=tracker.account_id, tracker_id=tracker.id, project=project
         )
         due = cursor.last_full_scan_at is None or now - cursor.last_full_scan_at >= self._full_every
+        resumed = cursor.page
         if cursor.page is not None:  # an interrupted scan: resume where it stopped
             since, page, full = (
                 cursor.page_since,
                 cursor.page,
                 cursor.full_scan_started_at is not None,
             )
+        elif cursor.full_scan_started_at is not None:  # a full scan that lost its page
+            since, page, full = None, None, True
         elif full or due:
             since, page, full = None, None, True
             cursor = msgspec.structs.replace(cursor, full_scan_started_at=now)
@@ -123,9 +136,14 @@ class Syncer:
         newest = cursor.updated_since
         written = 0
         etag = cursor.etag if page is None and not full else None
+        first = True
         while True:
-            answer = await client.issues_since(project, since, page=page, etag=etag)
-            etag = None
+            try:
+                answer = await client.issues_since(project, since, page=page, etag=etag)
+            except TrackerError:
+                if first and resumed is not None:  # the token is refused: start over next time
+                    await cursors.put(msgspec.structs.replace(cursor, page=None, page_since=None))
+                raise
             if answer.not_modified:
                 report.not_modified += 1
                 break
@@ -136,14 +154,17 @@ class Syncer:
                     newest = remote.updated_at
             if progress is not None:
                 progress(SyncProgress(tracker=tracker.name, project=project, issues=written))
-            first_page_etag = answer.etag if page is None else cursor.etag
-            page = answer.next_page
+            if first and page is None:  # kept only when this page is the whole answer
+                kept_etag = answer.etag if answer.next_page is None else None
+            else:
+                kept_etag = None
+            page, etag, first = answer.next_page, None, False
             cursor = msgspec.structs.replace(
                 cursor,
                 page=page,
                 page_since=since if page is not None else None,
                 updated_since=newest,
-                etag=first_page_etag,
+                etag=kept_etag,
             )
             await cursors.put(cursor)  # the page is written: a crash resumes after it
             if page is None:
@@ -170,7 +191,7 @@ class Syncer:
         report: SyncReport,
     ) -> None:
         comments = await client.comments(project, remote.number)
-        await self.write_remote(tracker, project, remote, comments)
+        await self._write_synced(tracker, project, remote, comments)
         report.issues += 1
         report.comments += len(comments)
 
@@ -181,6 +202,12 @@ class Syncer:
         )
         await cursors.put(msgspec.structs.replace(cursor, last_error=message))
 
+    async def note_failure(self, tracker: Tracker, message: str) -> None:
+        """Keep ``message`` on the cursor of every project of ``tracker`` (a failure before
+        or outside one project's scan: the client could not be built, say)."""
+        for project in tracker.projects:
+            await self._note_error(tracker, project, message)
+
     async def refresh_issue(self, tracker: Tracker, project: str, number: str) -> Issue:
         """Fetch one issue (or pull/merge request) and its comments again and write them."""
         client = await self._clients.client(tracker)
@@ -189,7 +216,19 @@ class Syncer:
             comments = await client.comments(project, number)
         finally:
             await client.close()
-        return await self.write_remote(tracker, project, remote, comments)
+        return await self._write_synced(tracker, project, remote, comments)
+
+    async def _write_synced(
+        self,
+        tracker: Tracker,
+        project: str,
+        remote: RemoteIssue,
+        comments: Sequence[RemoteComment],
+    ) -> Issue:
+        """The issue and all its comments as the tracker listed them, in one transaction
+        (comments it no longer lists are marked deleted)."""
+        issue, rows = self._records(tracker, project, remote, comments)
+        return await self._storage.issues.write_synced(issue, rows)
 
     async def write_remote(
         self,
@@ -198,51 +237,67 @@ class Syncer:
         remote: RemoteIssue,
         comments: Sequence[RemoteComment] | None = None,
     ) -> Issue:
-        """Write an issue as the tracker answered it (and, when given, its comments)."""
+        """Write an issue as the tracker answered it (and, when given, its comments; the
+        comments not given are left as they are)."""
+        issue, rows = self._records(tracker, project, remote, comments or ())
+        stored = await self._storage.issues.upsert(issue)
+        for row in rows:
+            await self._storage.issues.upsert_comment(
+                msgspec.structs.replace(row, issue_id=stored.id)
+            )
+        return stored
+
+    def _records(
+        self,
+        tracker: Tracker,
+        project: str,
+        remote: RemoteIssue,
+        comments: Sequence[RemoteComment],
+    ) -> tuple[Issue, list[IssueComment]]:
+        """What Preloop keeps of an issue and its comments (new ids: a store keeps the ids of
+        rows it has)."""
         now = self._clock.now()
-        issue = await self._storage.issues.upsert(
-            Issue(
-                id=new_id("iss"),
+        issue = Issue(
+            id=new_id("iss"),
+            account_id=tracker.account_id,
+            tracker_id=tracker.id,
+            project=project,
+            number=remote.number,
+            key=issue_key(tracker.kind, project, remote.number, remote.kind),
+            external_id=remote.external_id,
+            kind=remote.kind,
+            title=remote.title,
+            body=remote.body,
+            state=remote.state,
+            labels=remote.labels,
+            assignees=remote.assignees,
+            priority=remote.priority,
+            author=remote.author,
+            url=remote.url,
+            created_at=remote.created_at,
+            updated_at=remote.updated_at,
+            synced_at=now,
+            content_hash=content_hash(remote),
+            extra=remote.extra,
+        )
+        rows = [
+            IssueComment(
+                id=new_id("cmt"),
                 account_id=tracker.account_id,
                 tracker_id=tracker.id,
-                project=project,
-                number=remote.number,
-                key=issue_key(tracker.kind, project, remote.number, remote.kind),
-                external_id=remote.external_id,
-                kind=remote.kind,
-                title=remote.title,
-                body=remote.body,
-                state=remote.state,
-                labels=remote.labels,
-                assignees=remote.assignees,
-                priority=remote.priority,
-                author=remote.author,
-                url=remote.url,
-                created_at=remote.created_at,
-                updated_at=remote.updated_at,
+                issue_id=issue.id,
+                external_id=comment.external_id,
+                body=comment.body,
+                author=comment.author,
+                kind=comment.kind,
+                url=comment.url,
+                created_at=comment.created_at,
+                updated_at=comment.updated_at,
                 synced_at=now,
-                content_hash=content_hash(remote),
-                extra=remote.extra,
             )
-        )
-        for comment in comments or ():
-            await self._storage.issues.upsert_comment(
-                IssueComment(
-                    id=new_id("cmt"),
-                    account_id=tracker.account_id,
-                    tracker_id=tracker.id,
-                    issue_id=issue.id,
-                    external_id=comment.external_id,
-                    body=comment.body,
-                    author=comment.author,
-                    kind=comment.kind,
-                    url=comment.url,
-                    created_at=comment.created_at,
-                    updated_at=comment.updated_at,
-                    synced_at=now,
-                )
-            )
-        return issue
+            for comment in comments
+        ]
+        return issue, rows
 
 
 def next_poll(tracker: Tracker, now: datetime) -> datetime:

@@ -483,3 +483,66 @@ def start_bench(runs: int, as_json: bool) -> None:
         f"<= {TARGET_START_S:g} s, <= {TARGET_RSS_MB:g} MB",
     ]
     click.echo(table(headers, rows))
+
+
+@bench.command(name="sync")
+@click.option("--issues", type=int, default=1000, show_default=True, help="Issues in the fake.")
+@click.option("--comments", type=int, default=2, show_default=True, help="Comments on each issue.")
+@click.option(
+    "--per-page", type=int, default=100, show_default=True, help="Issues per page (max 100)."
+)
+@click.option("--runs", type=int, default=3, show_default=True, help="Runs of each row.")
+@json_option
+def sync_bench(issues: int, comments: int, per_page: int, runs: int, as_json: bool) -> None:
+    """Tracker sync throughput: issues/s syncing a repository from the GitHub fake into SQLite,
+    against only fetching the same pages and comments (run from a repository checkout: the
+    fake is tests/integration/fakes/github.py)."""
+    import msgspec
+
+    from server.sync_bench import run_sync_bench
+
+    if issues < 1 or comments < 0 or runs < 1 or not 1 <= per_page <= 100:
+        raise click.BadParameter(
+            "--issues and --runs must be positive, --comments not negative, --per-page 1 to 100"
+        )
+    result = run_sync_bench(
+        issues=issues, comments=comments, per_page=per_page, runs=runs, progress=progress
+    )
+    if as_json:
+        echo_json({"machine": machine_summary(), **msgspec.to_builtins(result)})
+        return
+    click.echo(f"machine: {machine_summary()}")
+    click.echo(
+        f"settings: {issues} issues with {comments} comments each, {per_page} per page, "
+        f"{runs} runs (medians), the GitHub fake in its own process over HTTP, a new SQLite "
+        "database per sync\n"
+    )
+    click.echo(
+        table(
+            [
+                "mode",
+                "issues",
+                "requests",
+                "seconds",
+                "issues/s",
+                "CPU (ms/issue)",
+                "every run (s)",
+            ],
+            [
+                [
+                    r.mode,
+                    r.issues,
+                    r.requests,
+                    f"{r.seconds:.2f}",
+                    f"{r.issues_per_s:.0f}",
+                    f"{r.cpu_ms_per_issue:.2f}",
+                    ", ".join(f"{s:.2f}" for s in r.every_run_s),
+                ]
+                for r in result.rows
+            ],
+        )
+    )
+    click.echo(
+        f"\nsyncing adds {result.added_ms_per_issue:.2f} ms per issue to fetching it; "
+        f"{result.stored_issues} issues stored"
+    )

@@ -520,3 +520,135 @@ runtime_tokens = Table(
     _at("revoked_at", nullable=True),
     Index(None, "account_id", "execution_id"),
 )
+
+# --- issue trackers: connected trackers, synced issues, cursors, the webhook inbox ----------
+# (migration 0015; docs/decisions/0087). A tracker's synced projects are a JSON list on its
+# row: they are read and written with the tracker, never looked up on their own. Everything
+# synced from a tracker references it with a tenant-safe (account_id, tracker_id) foreign key
+# and goes with it.
+PROJECT = String(500)  # GitLab's full paths nest groups
+REF = String(500)  # a custody reference (local:, env:, vault:PATH#FIELD)
+
+trackers = Table(
+    "trackers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("name", NAME, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("token_ref", REF, nullable=False),
+    Column("projects", JSON, nullable=False),
+    Column("webhook_secret_ref", REF, nullable=True),
+    Column("username", String(320), nullable=True),
+    Column("poll_seconds", Integer, nullable=False),
+    _at("next_poll_at", nullable=True),
+    _at("created_at"),
+    _at("updated_at"),
+    UniqueConstraint("account_id", "name"),
+    UniqueConstraint("account_id", "id"),  # the target of the synced rows' foreign keys
+    Index(None, "next_poll_at"),  # due polls, across accounts
+)
+
+
+def _of_tracker() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["account_id", "tracker_id"], ["trackers.account_id", "trackers.id"], ondelete="CASCADE"
+    )
+
+
+issues = Table(
+    "issues",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("tracker_id", ID, nullable=False),
+    Column("project", PROJECT, nullable=False),
+    Column("number", String(100), nullable=False),
+    Column("key", String(700), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", NAME, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("assignees", JSON, nullable=False),
+    Column("priority", NAME, nullable=True),
+    Column("author", String(320), nullable=False),
+    Column("url", Text, nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+    _at("synced_at"),
+    Column("deleted", Boolean, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("extra", JSON, nullable=False),
+    _of_tracker(),
+    UniqueConstraint("account_id", "tracker_id", "external_id"),  # what upsert keys on
+    UniqueConstraint("account_id", "id"),  # the target of the comments' foreign key
+    Index(None, "account_id", "tracker_id", "project", "number"),
+    Index(None, "account_id", "key"),
+    Index(None, "account_id", "url"),
+    Index(None, "account_id", "updated_at"),
+)
+
+issue_comments = Table(
+    "issue_comments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("tracker_id", ID, nullable=False),
+    Column("issue_id", ID, nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("author", String(320), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+    _at("synced_at"),
+    Column("deleted", Boolean, nullable=False),
+    ForeignKeyConstraint(
+        ["account_id", "issue_id"], ["issues.account_id", "issues.id"], ondelete="CASCADE"
+    ),
+    UniqueConstraint("account_id", "issue_id", "external_id"),  # upsert's key; the listing's
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    _account_id(),
+    Column("tracker_id", ID, nullable=False),
+    Column("project", PROJECT, nullable=False),
+    _at("updated_since", nullable=True),
+    Column("etag", String(500), nullable=True),
+    Column("page", Text, nullable=True),
+    _at("page_since", nullable=True),
+    _at("full_scan_started_at", nullable=True),
+    _at("last_full_scan_at", nullable=True),
+    _at("last_sync_at", nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("issues_synced", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "tracker_id", "project"),
+    _of_tracker(),
+)
+
+webhook_deliveries = Table(  # the durable inbox: verified deliveries until processed
+    "webhook_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("tracker_id", ID, nullable=False),
+    Column("delivery_id", String(200), nullable=False),
+    Column("event", NAME, nullable=False),
+    Column("payload", JSON, nullable=False),
+    _at("received_at"),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _at("claimed_until", nullable=True),
+    _at("processed_at", nullable=True),
+    Column("error", Text, nullable=True),
+    _of_tracker(),
+    UniqueConstraint("account_id", "tracker_id", "delivery_id"),  # a replay is refused
+    Index(None, "state", "received_at"),  # the pending ones, oldest first, across accounts
+    Index(None, "account_id", "received_at"),
+)

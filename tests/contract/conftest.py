@@ -9,7 +9,10 @@ import pytest
 
 from hub.memory import InMemoryStorage
 from hub.ports import Storage
+from hub.trackers.memory import InMemoryTrackerStorage
+from hub.trackers.ports import TrackerStorage
 from server.db import SqlStorage, make_engine, open_storage
+from server.db.stores.trackers import SqlTrackerStorage
 
 BACKENDS = [
     pytest.param("memory"),
@@ -41,6 +44,15 @@ async def storage(backend_url: str | None) -> AsyncIterator[Storage]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+def trackers(storage: Storage) -> TrackerStorage:
+    """The tracker storage beside ``storage`` (on its engine, or in memory with it)."""
+    if isinstance(storage, SqlStorage):
+        return SqlTrackerStorage.beside(storage)
+    assert isinstance(storage, InMemoryStorage)
+    return InMemoryTrackerStorage(storage.require_account)
 
 
 @pytest.fixture(params=SQL_BACKENDS)

@@ -335,3 +335,20 @@ async def test_0014_indexes_the_identities_users_linked_before(empty_url: str) -
     assert "user_identities" not in await _run(
         empty_url, lambda c: set(inspect(c).get_table_names())
     )
+
+
+TRACKER_TABLES = {"trackers", "issues", "issue_comments", "sync_cursors", "webhook_deliveries"}
+
+
+async def test_0015_adds_the_tracker_tables_and_takes_them_away_again(empty_url: str) -> None:
+    await _run(empty_url, _migrate("upgrade", "0014"))
+    await _run(empty_url, _insert_linked_user_at_0013)
+
+    await _run(empty_url, _migrate("upgrade", "0015"))
+
+    names = await _run(empty_url, lambda c: set(inspect(c).get_table_names()))
+    assert TRACKER_TABLES <= names
+    await _run(empty_url, _migrate("downgrade", "0014"))
+    names = await _run(empty_url, lambda c: set(inspect(c).get_table_names()))
+    assert not TRACKER_TABLES & names
+    assert "user_identities" in names  # what came before stays

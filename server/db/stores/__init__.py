@@ -76,6 +76,7 @@ class SqlStorage:
             sync = SqliteSync(make_sqlite_sync_engine(engine.url), self._executor)
         self._sync = sync
         db = Database(engine, sync=sync)
+        self.database = db  # for stores beside these (the tracker storage) on the same engine
         self.accounts = SqlAccountStore(db)
         self.users = SqlUserStore(db)
         self.teams = SqlTeamStore(db)
