@@ -147,10 +147,11 @@ class LoginService:
         except RateLimitedError:
             log.warning("login refused: too many failures (user %r, address %r)", username, address)
             raise
+        dummy = await self._dummy_hash()  # made by the first login, whoever logs in
         user = await self._storage.users.get_by_email(account.id, username)
         stored = await self._storage.passwords.get(account.id, user.id) if user else None
         if stored is None:
-            await self._verify(password, await self._dummy_hash())  # as long as a real check
+            await self._verify(password, dummy)  # as long as a real check
             reason = "unknown user" if user is None else "no password set"
         elif not await self._verify(password, stored.password_hash):
             reason = "wrong password"
