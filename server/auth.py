@@ -2,7 +2,8 @@
 
 Every handler under the API router declares ``opt={"roles": ...}``; a handler without it is
 refused (fail closed), and a test walks the app to prove each route has one. The bearer is an
-API key (``pl_...``) or a paired device's credential (``pld_...``, hub/devices.py); a device
+API key (``pl_...``), a password login's access token (``plat_...``, hub/access_tokens.py)
+or a paired device's credential (``pld_...``, hub/devices.py); a device
 may only call the routes declared with ``device_only()``, and no API key may call those.
 """
 
@@ -40,8 +41,9 @@ def device_only(*, raises: Iterable[type[PreloopError]] = ()) -> dict[str, Any]:
 
 
 def public(*, raises: Iterable[type[PreloopError]] = ()) -> dict[str, Any]:
-    """The ``opt`` of a route outside authentication (its path is excluded from it too)."""
-    return {"roles": (PUBLIC,), "raises": tuple(raises)}
+    """The ``opt`` of a route outside authentication: the middleware skips it
+    (``exclude_from_auth``), also where another method of its path authenticates."""
+    return {"roles": (PUBLIC,), "raises": tuple(raises), "exclude_from_auth": True}
 
 
 def bearer_token(header: str) -> str:

@@ -40,7 +40,15 @@ from hub.wire.gateway import (
     UsageTotals,
     dollars,
 )
-from hub.wire.identity import KeyCreated, KeyView, TeamView, UserView, Whoami
+from hub.wire.identity import (
+    AccessTokenIssued,
+    KeyCreated,
+    KeyView,
+    PasswordSet,
+    TeamView,
+    UserView,
+    Whoami,
+)
 from hub.wire.policies import (
     ActionName,
     DecisionView,
@@ -55,6 +63,7 @@ from hub.wire.servers import AcceptedTool, ServerHealth, ServerView, ToolView
 
 __all__ = [
     "AcceptedTool",
+    "AccessTokenIssued",
     "ActionName",
     "ApprovalDetail",
     "ApprovalRequestView",
@@ -75,6 +84,7 @@ __all__ = [
     "KeyView",
     "Paired",
     "PairingCreated",
+    "PasswordSet",
     "PolicyApplied",
     "PolicyDiff",
     "PolicyExport",
