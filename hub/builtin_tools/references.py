@@ -64,7 +64,8 @@ def parse(reference: str) -> Parsed | None:
         if (found := _GITLAB_PATH.match(path)) is not None:
             mr = found["what"] == "merge_requests"
             kinds = frozenset({TrackerKind.GITLAB})
-            return Parsed(kinds, found["project"], found["n"], mr, url.hostname)
+            number = f"!{found['n']}" if mr else found["n"]  # a merge request's number (0086)
+            return Parsed(kinds, found["project"], number, mr, url.hostname)
         if (found := _JIRA_PATH.search(path)) is not None:
             key = found["key"].upper()
             kinds = frozenset({TrackerKind.JIRA})
@@ -75,8 +76,9 @@ def parse(reference: str) -> Parsed | None:
             return Parsed(kinds, found["project"], found["n"], pr, url.hostname)
         return None
     if (found := _HOSTED_KEY.match(text)) is not None:
-        if found["mark"] == "!":
-            return Parsed(frozenset({TrackerKind.GITLAB}), found["project"], found["number"], True)
+        if found["mark"] == "!":  # a GitLab merge request, numbered !IID (decision 0086)
+            gitlab = frozenset({TrackerKind.GITLAB})
+            return Parsed(gitlab, found["project"], f"!{found['number']}", True)
         return Parsed(CODE_KINDS, found["project"], found["number"], None)
     if (found := _JIRA_KEY.match(text)) is not None:
         key = text.upper()
