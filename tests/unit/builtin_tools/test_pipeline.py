@@ -4,6 +4,7 @@ audit path as upstream tools, then run by the built-in runner."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,12 @@ metadata: {name: tracker}
 defaults: {action: deny, unknown_tools: deny}
 approval_workflows:
   - {name: review, timeout_seconds: 60, async_approval: true}
+  - {name: now, timeout_seconds: 60}
 tools:
+  - name: create_pull_request
+    source: builtin
+    approval_workflow: now
+    action: require_approval
   - {name: get_issue, source: builtin, action: allow}
   - {name: search, action: deny}           # an upstream tool named search, on any server
   - {name: search, source: builtin, action: allow}
@@ -47,8 +53,8 @@ class Access:
     tracker_clients: Clients
 
 
-async def world() -> tuple[World, WritingTracker]:
-    w = await make_world(POLICY)
+async def world(heartbeat: float = 10.0) -> tuple[World, WritingTracker]:
+    w = await make_world(POLICY, heartbeat=heartbeat)
     storage = InMemoryTrackerStorage()
     gh = WritingTracker()
     gh.put("acme/app", remote(1, "Password reset links expire too soon"))
@@ -180,3 +186,30 @@ async def test_a_required_justification_and_the_keys_allow_list_apply_to_built_i
     assert Reason.ALLOW_LIST == outside.reason
     assert isinstance(inside, Forwarded)
     assert ["add_comment"] == [write[0] for write in gh.writes]
+
+
+async def test_a_sync_approval_holds_a_built_in_until_a_human_approves_then_runs_it() -> None:
+    w, gh = await world(heartbeat=0.01)
+    waiting = asyncio.Event()
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        waiting.set()
+
+    call = asyncio.create_task(
+        w.tool_calls.call(
+            w.agent,
+            "create_pull_request",
+            {"project": "acme/app", "title": "t", "source_branch": "a", "target_branch": "main"},
+            progress=progress,
+        )
+    )
+    await asyncio.wait_for(waiting.wait(), timeout=10)
+    assert [] == gh.writes
+    [pending] = await w.approvals.list(w.agent.account_id)
+    assert ("preloop", "create_pull_request") == (pending.server, pending.tool)
+    await w.approvals.decide(w.agent.account_id, pending.id, approver=w.approver, approve=True)
+
+    outcome = await asyncio.wait_for(call, timeout=10)
+
+    assert "created" == structured(outcome)["status"]
+    assert ["create_pull_request"] == [write[0] for write in gh.writes]

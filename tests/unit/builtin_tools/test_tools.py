@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hub.builtin_tools.definitions import DEFINITIONS
+from hub.builtin_tools.references import parse
 from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
 from hub.errors import TrackerError
@@ -381,3 +382,37 @@ async def test_an_account_with_only_jira_is_not_offered_pull_request_tools() -> 
         "improve_compliance",
         "add_comment",
     ] == listed
+
+
+@pytest.mark.parametrize(
+    ("reference", "kinds", "project", "number", "pull_request"),
+    [
+        ("https://github.com/acme/app/pull/7", {"github"}, "acme/app", "7", True),
+        ("https://ghe.example.com/acme/app/issues/3/", {"github"}, "acme/app", "3", False),
+        (
+            "https://gitlab.example.com/g/sub/app/-/merge_requests/4",
+            {"gitlab"},
+            "g/sub/app",
+            "!4",
+            True,
+        ),
+        ("https://gitlab.com/g/app/-/issues/5", {"gitlab"}, "g/app", "5", False),
+        ("https://acme.atlassian.net/browse/OPS-12", {"jira"}, "OPS", "OPS-12", False),
+        ("g/sub/app!4", {"gitlab"}, "g/sub/app", "!4", True),
+        ("acme/app#12", {"github", "gitlab"}, "acme/app", "12", None),
+        ("ops-12", {"jira"}, "OPS", "OPS-12", False),
+    ],
+)
+def test_references_parse_into_the_trackers_identifiers(
+    reference: str, kinds: set[str], project: str, number: str, pull_request: bool | None
+) -> None:
+    parsed = parse(reference)
+
+    assert parsed is not None
+    assert (kinds, project, number, pull_request) == (
+        {k.value for k in parsed.kinds},
+        parsed.project,
+        parsed.number,
+        parsed.pull_request,
+    )
+    assert parse("just words") is None
