@@ -7,6 +7,9 @@
     references.py   an issue, pull request or project as an agent names it, found
     compliance.py   the deterministic rule-based Definition-of-Ready check
     results.py      results: ``structuredContent`` and its text; ``isError`` for refusals
+    session.py      one call's view of the trackers: the index, the clients, live reads
+    reads.py        get_issue, search, estimate/improve_compliance, get_pull_request
+    writes.py       create/update_issue, add/update_comment, update/create_pull_request
     runner.py       ``BuiltinTools``: runs one call for an account (the pipeline's companion
                     of the ``Upstream`` port) and lists the tools an account can use
 
