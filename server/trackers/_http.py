@@ -58,14 +58,14 @@ class RetryPolicy:
 class TrackerHttp:
     kind: TrackerKind
     base_url: str  # the API root: https://api.github.com, https://host/api/v4, https://x/rest/api/3
-    auth_headers: Mapping[str, str]
+    auth_headers: Mapping[str, str] = field(repr=False)  # holds the token: never shown
     token_ref: str
-    secrets: tuple[str, ...] = ()  # scrubbed from any message
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from any message
     timeout: float = 20.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.AsyncBaseTransport | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
-    _client: httpx.AsyncClient | None = None
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
 
     @property
     def host(self) -> str:
@@ -140,7 +140,7 @@ class TrackerHttp:
         status = response.status_code
         said = self._scrub(tracker_message(response))
         said_part = f": {said}" if said else ""
-        thing = what or "the resource"
+        thing = what or "resource"
         if wait is not None:
             kind = (
                 "its API rate limit is exhausted"
@@ -165,6 +165,13 @@ class TrackerHttp:
             return self._error(
                 f"refused permission for project {project} (403{said_part}); the token "
                 f"{self.token_ref} lacks the scope or role for this, grant it and try again",
+                project,
+                status,
+            )
+        if status == 404 and what in ("repository", "project"):
+            return self._error(
+                f"found no {what} {project} (404{said_part}); check its name and that the "
+                f"token {self.token_ref} can see it",
                 project,
                 status,
             )

@@ -65,7 +65,14 @@ class HttpTrackerClients:
                 timeout=timeout,
                 transport=transport,
             )
-        raise TrackerError(
-            f"{LABELS[tracker.kind]} tracker {tracker.name}: this adapter is not built yet",
-            tracker=tracker.kind.value,
+        from server.trackers.jira import JiraClient
+
+        return JiraClient(
+            tracker.base_url,
+            token,
+            username=tracker.username,
+            token_ref=ref,
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
         )

@@ -121,7 +121,12 @@ class GitHubClient:
                 params["since"] = _iso(since)
             headers = {"If-None-Match": etag} if etag else None
             response = await self._http.request(
-                "GET", f"{_repo(project)}/issues", project=project, params=params, headers=headers
+                "GET",
+                f"{_repo(project)}/issues",
+                project=project,
+                what="repository",
+                params=params,
+                headers=headers,
             )
         if response.status_code == 304:
             return IssuePage(not_modified=True, etag=etag)
@@ -170,6 +175,7 @@ class GitHubClient:
 
     # --- issue writes ----------------------------------------------------------------------
     async def create_issue(self, project: str, draft: IssueDraft) -> RemoteIssue:
+        state = _state(draft.status, project) if draft.status else "open"
         body: dict[str, Any] = {"title": draft.title, "body": draft.description}
         if draft.labels:
             body["labels"] = list(draft.labels)
@@ -177,8 +183,8 @@ class GitHubClient:
             body["assignees"] = [draft.assignee]
         row = await self._json("POST", f"{_repo(project)}/issues", project, json=body)
         issue = self._remember(project, _issue(row))
-        if draft.status and _state(draft.status, project) != "open":
-            return await self.update_issue(project, issue.number, IssueChanges(status="closed"))
+        if state != "open":
+            return await self.update_issue(project, issue.number, IssueChanges(status=state))
         return issue
 
     async def update_issue(self, project: str, number: str, changes: IssueChanges) -> RemoteIssue:
@@ -261,11 +267,11 @@ class GitHubClient:
         review = comment_type == "review_comment"
         where = "pulls" if review else "issues"
         row = await self._json(
-            "PATCH",
+            "GET" if body is None else "PATCH",
             f"{_repo(project)}/{where}/comments/{_n(comment_id)}",
             project,
             what=f"comment {comment_id}",
-            json={"body": body or ""},
+            json=None if body is None else {"body": body},
         )
         return _review_comment(row) if review else _comment(row)
 

@@ -11,6 +11,7 @@ from server.trackers._http import RetryPolicy
 from tests.integration.conftest import serve_asgi
 from tests.integration.fakes.github import FakeGitHub
 from tests.integration.fakes.gitlab import FakeGitLab
+from tests.integration.fakes.jira import FakeJira
 
 
 class Waits:
@@ -55,3 +56,10 @@ def gitlab_prefixed() -> Iterator[tuple[FakeGitLab, str]]:
     fake = FakeGitLab(prefix="/gitlab")
     with serve_asgi(fake, "the fake GitLab under /gitlab", lifespan="off") as url:
         yield fake, f"{url}/gitlab"
+
+
+@pytest.fixture
+def jira() -> Iterator[tuple[FakeJira, str]]:
+    fake = FakeJira(time_zone="Europe/Athens")
+    with serve_asgi(fake, "the fake Jira", lifespan="off") as url:
+        yield fake, url
