@@ -38,7 +38,5 @@ BUILTIN_TOOL_NAMES: tuple[str, ...] = (
 )
 BUILTIN_TOOLS = frozenset(BUILTIN_TOOL_NAMES)
 READ_ONLY_TOOLS = frozenset({GET_ISSUE, SEARCH, ESTIMATE_COMPLIANCE, GET_PULL_REQUEST})
-# Pull/merge request tools (and comment edits): GitHub and GitLab only, never Jira.
-CODE_REVIEW_TOOLS = frozenset(
-    {UPDATE_COMMENT, GET_PULL_REQUEST, UPDATE_PULL_REQUEST, CREATE_PULL_REQUEST}
-)
+# Pull/merge request tools: GitHub and GitLab only, never Jira.
+PULL_REQUEST_TOOLS = frozenset({GET_PULL_REQUEST, UPDATE_PULL_REQUEST, CREATE_PULL_REQUEST})

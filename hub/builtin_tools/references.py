@@ -221,7 +221,8 @@ def require_kind(tracker: Tracker, kinds: frozenset[TrackerKind], tool: str) -> 
     if tracker.kind not in kinds:
         raise BuiltinToolError(
             f"{tool} works on GitHub and GitLab trackers; {tracker.name!r} is a "
-            f"{tracker.kind.value} tracker, which has no pull or merge requests"
+            f"{tracker.kind.value} tracker, which has no pull or merge requests or review "
+            "threads"
             if kinds == CODE_KINDS
             else f"{tool} cannot run on the {tracker.kind.value} tracker {tracker.name!r}"
         )

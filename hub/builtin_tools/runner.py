@@ -23,13 +23,13 @@ from hub.builtin_tools.arguments import decode
 from hub.builtin_tools.definitions import DEFINITIONS
 from hub.builtin_tools.names import (
     ADD_COMMENT,
-    CODE_REVIEW_TOOLS,
     CREATE_ISSUE,
     CREATE_PULL_REQUEST,
     ESTIMATE_COMPLIANCE,
     GET_ISSUE,
     GET_PULL_REQUEST,
     IMPROVE_COMPLIANCE,
+    PULL_REQUEST_TOOLS,
     SEARCH,
     UPDATE_COMMENT,
     UPDATE_ISSUE,
@@ -86,7 +86,7 @@ class BuiltinTools:
         if not kinds:
             return []
         code = bool(kinds & CODE_KINDS)
-        return [d for d in DEFINITIONS if code or d["name"] not in CODE_REVIEW_TOOLS]
+        return [d for d in DEFINITIONS if code or d["name"] not in PULL_REQUEST_TOOLS]
 
     async def run(self, account_id: str, tool: str, arguments: dict[str, Any]) -> ToolResult:
         """One call of ``tool``; its own failures are ``isError`` results, never raised."""

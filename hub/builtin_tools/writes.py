@@ -97,7 +97,8 @@ async def update_comment(session: Session, args: UpdateComment) -> dict[str, Any
     if args.body is None and args.resolved is None:
         raise BuiltinToolError("nothing to change: give 'body' or 'resolved'")
     found = await session.refs.locate(args.target, "target")
-    require_kind(found.tracker, CODE_KINDS, UPDATE_COMMENT)
+    if args.resolved is not None or args.thread_id is not None:  # review threads
+        require_kind(found.tracker, CODE_KINDS, f"{UPDATE_COMMENT} with resolved or thread_id")
     async with session.client(found.tracker) as client:
         remote = await client.update_comment(
             found.project,

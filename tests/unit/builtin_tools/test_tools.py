@@ -317,8 +317,8 @@ async def test_comments_are_written_then_indexed_and_review_comments_need_both_p
     assert "needs both 'path' and 'line'" in await w.refused(
         "add_comment", target="acme/app#7", comment="x", path="x.py"
     )
-    assert "has no pull or merge requests" in await w.refused(
-        "update_comment", target="OPS-3", comment_id="c1", body="x"
+    assert "has no pull or merge requests or review threads" in await w.refused(
+        "update_comment", target="OPS-3", comment_id="c1", resolved=True
     )
 
 
@@ -381,6 +381,7 @@ async def test_an_account_with_only_jira_is_not_offered_pull_request_tools() -> 
         "estimate_compliance",
         "improve_compliance",
         "add_comment",
+        "update_comment",
     ] == listed
 
 
@@ -416,3 +417,19 @@ def test_references_parse_into_the_trackers_identifiers(
         parsed.pull_request,
     )
     assert parse("just words") is None
+
+
+async def test_a_jira_comment_is_edited_but_has_no_thread_to_resolve() -> None:
+    w = await world()
+    w.jira.comment_lists[("OPS", "OPS-3")] = [
+        RemoteComment(external_id="c9", body="typo", created_at=T0, updated_at=T0)
+    ]
+
+    edited = await w.ok("update_comment", target="OPS-3", comment_id="c9", body="fixed")
+
+    assert ("updated", "fixed", "OPS-3") == (
+        edited["status"],
+        edited["comment"]["body"],
+        edited["target"]["key"],
+    )
+    assert [("update_comment", "OPS", "OPS-3")] == [x[:3] for x in w.jira.writes]
