@@ -4,6 +4,7 @@ server may be registered under their reserved server name."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,26 @@ async def test_no_upstream_server_may_be_called_preloop() -> None:
 
     with pytest.raises(ValidationError, match="reserved for Preloop's built-in tools"):
         await ServerRegistry(storage, clock).register(account.id, spec, source="api")
+
+
+def test_policy_eval_points_a_built_in_at_server_preloop(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from server.cli.main import cli
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        'version: "1.0"\nmetadata: {name: t}\ndefaults: {unknown_tools: deny}\n'
+        "tools:\n  - {name: get_issue, source: builtin, action: allow}\n"
+    )
+    runner = CliRunner()
+
+    bare = runner.invoke(cli, ["policy", "eval", str(policy), "--tool", "get_issue"])
+    served = runner.invoke(
+        cli, ["policy", "eval", str(policy), "--tool", "get_issue", "--server", "preloop"]
+    )
+
+    assert isinstance(bare.exception, ValidationError)  # main() prints it and exits 1
+    assert "pass --server preloop" in bare.exception.message
+    assert 0 == served.exit_code, served.output
+    assert "decision:    allow" in served.output
