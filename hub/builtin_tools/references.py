@@ -153,8 +153,9 @@ class References:
             for tracker in await self.trackers():
                 if tracker.name == name:
                     _check_kind(tracker, kinds, what)
-                    return tracker, rest
-        return await self._tracker_for(project, kinds, None, what), project
+                    return tracker, _spelled(tracker, rest)
+        tracker = await self._tracker_for(project, kinds, None, what)
+        return tracker, _spelled(tracker, project)
 
     async def _tracker_for(
         self, project: str, kinds: frozenset[TrackerKind], host: str | None, what: str
@@ -199,6 +200,13 @@ def _syncs(tracker: Tracker, project: str) -> bool:
     if tracker.kind is TrackerKind.JIRA:
         return project.upper() in (p.upper() for p in tracker.projects)
     return project in tracker.projects
+
+
+def _spelled(tracker: Tracker, project: str) -> str:
+    """The project as the tracker syncs it (Jira keys are upper case: ``ops`` is ``OPS``)."""
+    if tracker.kind is TrackerKind.JIRA:
+        return next((p for p in tracker.projects if p.upper() == project.upper()), project.upper())
+    return project
 
 
 def _same_site(tracker: Tracker, host: str) -> bool:

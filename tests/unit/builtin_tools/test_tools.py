@@ -433,3 +433,14 @@ async def test_a_jira_comment_is_edited_but_has_no_thread_to_resolve() -> None:
         edited["target"]["key"],
     )
     assert [("update_comment", "OPS", "OPS-3")] == [x[:3] for x in w.jira.writes]
+
+
+async def test_a_jira_project_key_is_taken_in_any_case() -> None:
+    w = await world()
+
+    found = await w.ok("search", query="billing", project="ops")
+    created = await w.ok("create_issue", project="ops", title="Rotate keys", description="d")
+
+    assert ["OPS-3"] == [r["key"] for r in found["results"]]
+    assert ("create_issue", "OPS") == w.jira.writes[0][:2]
+    assert "jira" == created["issue"]["tracker"]
