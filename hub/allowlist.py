@@ -2,7 +2,9 @@
 
 A key without patterns sees every tool. A key with patterns sees, and may call, only the
 tools whose exposed name ``<server>__<tool>`` matches at least one of them (the policy still
-decides each call on top); the built-in ``get_approval_status`` is always there.
+decides each call on top); the built-in ``get_approval_status`` is always there. Preloop's
+built-in tools (hub/builtin_tools) are matched by their bare names: ``get_issue``,
+``search``, ``*_pull_request`` (``*`` matches them too).
 
 Patterns: ``*`` matches any run of characters (none included), ``?`` exactly one; every other
 character stands for itself (``[`` too); matching is case-sensitive, like tool names.
@@ -16,6 +18,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from hub.builtin_tools.names import BUILTIN_TOOL_NAMES, BUILTIN_TOOLS
 from hub.errors import ValidationError
 from hub.keys import Caller
 
@@ -26,7 +29,9 @@ _SEPARATOR = "__"
 _WILDCARDS = frozenset("*?")
 # The shape check_patterns accepts, for the OpenAPI document: a wildcard or the separator,
 # printable ASCII without spaces (check_patterns also takes other printable characters).
-PATTERN_SHAPE = r"^(?:get_approval_status|[!-~]*(?:[*?]|__)[!-~]*)$"
+PATTERN_SHAPE = (
+    r"^(?:get_approval_status|" + "|".join(BUILTIN_TOOL_NAMES) + r"|[!-~]*(?:[*?]|__)[!-~]*)$"
+)
 
 
 def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
@@ -46,10 +51,12 @@ def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
                 f"tool pattern {pattern!r} contains whitespace or a control character"
             )
         literal = not _WILDCARDS & set(pattern)
-        if literal and _SEPARATOR not in pattern and pattern not in ALWAYS_ALLOWED:
+        named = pattern in ALWAYS_ALLOWED or pattern in BUILTIN_TOOLS
+        if literal and _SEPARATOR not in pattern and not named:
             raise ValidationError(
                 f"tool pattern {pattern!r} matches no tool: tools are named "
-                f"<server>__<tool> (did you mean '{pattern}__*' for every tool of a server?)"
+                f"<server>__<tool> or are built-in ({', '.join(BUILTIN_TOOL_NAMES)}); did "
+                f"you mean '{pattern}__*' for every tool of a server?"
             )
         if pattern not in checked:
             checked.append(pattern)

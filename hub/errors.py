@@ -7,7 +7,9 @@
     ├── ValidationError               a request's content is wrong (bad field, bad value)
     │   ├── CelCompileError           a CEL expression does not compile
     │   ├── WebSocketMessageError     a WebSocket client sent a message the server cannot use
-    │   └── FilterError               the audit screen's filter bar cannot be read
+    │   ├── FilterError               the audit screen's filter bar cannot be read
+    │   └── BuiltinToolError          a built-in tool's call cannot run as asked (isError)
+    │       └── BuiltinArgumentsError ... because an argument does not fit its schema
     ├── NotFoundError                 the thing named does not exist (in this account)
     ├── ConflictError                 the change collides with the current state
     ├── AuthenticationError           no credential, or a credential that is not valid
@@ -30,7 +32,9 @@ raises them: ``CelCompileError`` and ``CelEvaluationError`` in ``hub.policy.cel_
 ``McpUpstreamError`` in ``server.mcp._pool_types`` (imported from ``server.mcp.upstream``),
 ``ProviderUnavailableError`` in ``server.model_gateway.errors``, ``BridgeConnectError`` in
 ``server.mcp.bridge``, ``WebSocketMessageError`` in ``server.ws``, ``PushFailedError`` in
-``bots.push`` and ``FilterError`` (also a ``ValueError``) in ``tui.audit_log``.
+``bots.push``, ``FilterError`` (also a ``ValueError``) in ``tui.audit_log``,
+``BuiltinToolError`` in ``hub.builtin_tools.results`` and ``BuiltinArgumentsError`` in
+``hub.builtin_tools.arguments``.
 
 Every exception class Preloop defines is in this drawing, under its real parent, with the
 ``Error`` suffix; only private control-flow signals (``_Found`` and the like, caught in their

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import msgspec
 
 from hub.auditing import Auditor
+from hub.builtin_tools.names import BUILTIN_SERVER
 from hub.clock import Clock
-from hub.errors import ConfigError, NotFoundError
+from hub.errors import ConfigError, NotFoundError, ValidationError
 from hub.identity import IdentityService
 from hub.ids import new_id
 from hub.policy.model import McpServerSpec
@@ -67,7 +68,11 @@ class ServerRegistry:
         self, account_id: str, spec: McpServerSpec, *, source: str
     ) -> tuple[McpServer, McpServer | None]:
         """Store ``spec`` (replacing a server of that name); the stored server and the one
-        it replaced."""
+        it replaced. The name ``preloop`` is reserved for the built-in tools."""
+        if spec.name == BUILTIN_SERVER:
+            raise ValidationError(
+                f"the server name {BUILTIN_SERVER!r} is reserved for Preloop's built-in tools"
+            )
         existing = await self._storage.servers.get(account_id, spec.name)
         return await self._store(account_id, spec, source, existing), existing
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
+from hub.builtin_tools.runner import BuiltinTools
 from hub.catalog import CatalogService
 from hub.channel_decisions import ChannelDecisions
 from hub.clock import Clock
@@ -86,6 +87,8 @@ class Hub:
     # issue trackers: the synced data, and the clients of the trackers' APIs
     trackers: TrackerStorage | None = None
     tracker_clients: TrackerClients | None = None
+    # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
+    builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured
     notes: list[str] = field(default_factory=list)  # printed once the server is up
     # built from ``trackers`` (and ``tracker_clients``, read when a client is needed):
@@ -102,6 +105,9 @@ class Hub:
             self.tracker_sync = sync
             self.tracker_poller = Poller(self.trackers, sync, self.clock)
             self.tracker_inbox = InboxProcessor(self.trackers, sync, self.clock)
+        # The built-in tools read ``trackers`` and ``tracker_clients`` from here on each call.
+        self.builtin_tools = BuiltinTools(self, self.clock)
+        self.tool_calls.use_builtins(self.builtin_tools)
 
     @property
     def model_gateway(self) -> ModelGatewayProxy:

@@ -56,6 +56,7 @@ from hub.policy.model import (
     PolicyDocument,
     Rule,
     Tool,
+    ToolSource,
     Transport,
 )
 from hub.policy.servers import resolve_server_env
@@ -94,6 +95,7 @@ __all__ = [
     "Rule",
     "Tool",
     "ToolCall",
+    "ToolSource",
     "Transport",
     "default_engine",
     "diff_policies",

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.builtin_tools.names import BUILTIN_SERVER, BUILTIN_TOOL_NAMES, BUILTIN_TOOLS
 from hub.policy._convert import Collector
 from hub.policy._source import Path, format_path
-from hub.policy.engine import ANY_SERVER
+from hub.policy.engine import index_key
 from hub.policy.model import (
     SUPPORTED_VERSIONS,
     Action,
@@ -25,6 +26,7 @@ from hub.policy.model import (
     McpServerSpec,
     OnError,
     Tool,
+    ToolSource,
     Transport,
 )
 from hub.policy.servers import find_references, is_valid_name, server_values
@@ -128,6 +130,8 @@ def _check_servers(parts: Parts, collector: Collector) -> None:
         )
     for index, server in parts.servers:
         path: Path = ("mcp_servers", index)
+        if server.name == BUILTIN_SERVER:
+            collector.add((*path, "name"), _reserved_server())
         if server.transport is Transport.STDIO:
             if not server.command:
                 collector.add(path, "a stdio server needs 'command'")
@@ -151,6 +155,31 @@ def _check_servers(parts: Parts, collector: Collector) -> None:
                         f"'${{{name}}}' in {where} is not a valid variable reference "
                         "(write ${NAME} with letters, digits and _)",
                     )
+
+
+def _reserved_server() -> str:
+    return (
+        f"the server name '{BUILTIN_SERVER}' is reserved for Preloop's built-in tools "
+        "(name them with source: builtin)"
+    )
+
+
+def _check_source(path: Path, tool: Tool, collector: Collector) -> None:
+    """A built-in entry names one of the built-in tools and no server; an upstream entry
+    never names the built-ins' reserved server."""
+    if tool.source is ToolSource.BUILTIN:
+        if tool.name not in BUILTIN_TOOLS:
+            collector.add(
+                (*path, "name"),
+                f"unknown built-in tool '{tool.name}' (built-in tools: "
+                f"{', '.join(BUILTIN_TOOL_NAMES)})",
+            )
+        if tool.server is not None:
+            collector.add(
+                (*path, "server"), "a built-in tool (source: builtin) runs in Preloop: no server"
+            )
+    elif tool.server == BUILTIN_SERVER:
+        collector.add((*path, "server"), _reserved_server())
 
 
 def _unknown_workflow(name: str, known: set[str]) -> str:
@@ -184,11 +213,17 @@ def _check_defaults(parts: Parts, collector: Collector) -> None:
 def _check_tools(parts: Parts, collector: Collector) -> None:
     defaults = parts.effective_defaults
     workflows = parts.workflow_names
-    keys = ((i, f"{t.server or ANY_SERVER}\0{t.name}") for i, t in parts.tools)
+    keys = ((i, "\0".join(index_key(t))) for i, t in parts.tools)
     by_index = dict(parts.tools)
     for index, _, first in _duplicates(keys):
         tool = by_index[index]
-        where = f"on server '{tool.server}'" if tool.server else "without a server"
+        where = (
+            "(source: builtin)"
+            if tool.source is ToolSource.BUILTIN
+            else f"on server '{tool.server}'"
+            if tool.server
+            else "without a server"
+        )
         collector.add(
             ("tools", index, "name"), f"duplicate tool '{tool.name}' {where} (also tools[{first}])"
         )
@@ -196,6 +231,7 @@ def _check_tools(parts: Parts, collector: Collector) -> None:
     on_error_gaps: list[str] = []
     for index, tool in parts.tools:
         path: Path = ("tools", index)
+        _check_source(path, tool, collector)
         if tool.server is not None and parts.server_names and tool.server not in parts.server_names:
             known = ", ".join(sorted(parts.server_names))
             collector.add(

@@ -8,6 +8,11 @@
         expect: require_approval
         expect_rule: bash#1
         expect_workflow: deploy-approval
+      - name: approving a pull request needs a human
+        tool: update_pull_request
+        source: builtin           # one of Preloop's built-in tools (server "preloop")
+        args: {pull_request: "acme/app#7", review_action: approve}
+        expect: require_approval
 
 ``preloop policy test POLICY --cases CASES`` loads both and prints :meth:`CaseReport.
 render_table`. The file is as strict as a policy: unknown keys are errors with line numbers.
@@ -24,11 +29,12 @@ from typing import Annotated, Any
 
 import msgspec
 
+from hub.builtin_tools.names import BUILTIN_SERVER
 from hub.errors import PolicyError, Problem
 from hub.policy._convert import Collector
 from hub.policy._source import parse_yaml
 from hub.policy.engine import CallContext, CompiledPolicy, Decision, Principal, ToolCall
-from hub.policy.model import Action
+from hub.policy.model import Action, ToolSource
 
 __all__ = [
     "DEFAULT_CASE_TIME",
@@ -64,6 +70,7 @@ class CaseContext(_Strict, frozen=True, kw_only=True):
 class PolicyCase(_Strict, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     tool: Annotated[str, msgspec.Meta(min_length=1)]
+    source: ToolSource = ToolSource.MCP  # builtin: the call of a built-in tool
     server: str = ""
     args: dict[str, Any] = {}
     principal: CasePrincipal = CasePrincipal()
@@ -75,9 +82,10 @@ class PolicyCase(_Strict, frozen=True, kw_only=True):
 
     def to_call(self) -> ToolCall:
         p = self.principal
+        builtin = self.source is ToolSource.BUILTIN
         return ToolCall(
             tool=self.tool,
-            server=self.server,
+            server=BUILTIN_SERVER if builtin else self.server,
             args=self.args,
             principal=Principal(
                 key_id=p.key_id, user=p.user, agent=p.agent, role=p.role, labels=p.labels

@@ -4,7 +4,8 @@
 
 1. Find the tool: exact (server, tool) first, then the server-less entry (``*``, tool). The
    index is built at load, so a decision costs the rules of one tool, not the whole policy.
-   Not found → ``defaults.unknown_tools``.
+   A built-in tool (server ``preloop``) matches only its ``source: builtin`` entry, and an
+   upstream tool never does (docs/decisions/0089). Not found → ``defaults.unknown_tools``.
 2. ``justification: required`` and no (or a blank) justification → deny.
 3. Rules in order, first match wins; a rule with ``enabled: false`` is skipped. A rule
    without an expression matches. An expression
@@ -33,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from hub.builtin_tools.names import BUILTIN_SERVER
 from hub.policy._precheck import QuickCheck, quick_check
 from hub.policy.cel import CelEngine, CelEvaluationError, CelProgram
 from hub.policy.model import (
@@ -42,6 +44,7 @@ from hub.policy.model import (
     OnError,
     PolicyDocument,
     Tool,
+    ToolSource,
 )
 
 __all__ = [
@@ -55,6 +58,14 @@ __all__ = [
 ]
 
 ANY_SERVER = "*"
+
+
+def index_key(tool: Tool) -> tuple[str, str]:
+    """Where a policy's tool entry is indexed: a built-in under the reserved server
+    ``preloop``, an upstream tool under its server or, without one, under ``*``."""
+    if tool.source is ToolSource.BUILTIN:
+        return BUILTIN_SERVER, tool.name
+    return tool.server or ANY_SERVER, tool.name
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,7 +172,7 @@ class CompiledPolicy:
         self._workflows = {w.name: w for w in document.approval_workflows}
         self._servers: dict[str, tuple[str, ...]] = {}
         for server, name in sorted(self._index):
-            if server != ANY_SERVER:
+            if server not in (ANY_SERVER, BUILTIN_SERVER):
                 self._servers[name] = (*self._servers.get(name, ()), server)
         self._quick: dict[str, QuickCheck | None] = {}
         self._plans = {key: self._plan(entry) for key, entry in self._index.items()}
@@ -180,9 +191,12 @@ class CompiledPolicy:
         return self._workflows.get(name)
 
     def lookup(self, server: str, tool: str) -> CompiledTool | None:
-        """The tool entry a call to ``server``/``tool`` uses: exact first, then server-less."""
+        """The tool entry a call to ``server``/``tool`` uses: exact first, then server-less
+        (a built-in call, server ``preloop``: its ``source: builtin`` entry only)."""
         found = self._index.get((server, tool)) if server else None
-        return found if found is not None else self._index.get((ANY_SERVER, tool))
+        if found is not None or server == BUILTIN_SERVER:
+            return found
+        return self._index.get((ANY_SERVER, tool))
 
     def servers_of(self, tool: str) -> tuple[str, ...]:
         """The servers the policy lists ``tool`` under, sorted (its server-less entry, which
@@ -219,7 +233,7 @@ class CompiledPolicy:
 
     def decide(self, call: ToolCall) -> Decision:
         key = (call.server, call.tool)  # exact first, then server-less, as lookup()
-        if not call.server or key not in self._index:
+        if not call.server or (key not in self._index and call.server != BUILTIN_SERVER):
             key = (ANY_SERVER, call.tool)
         plan = self._plans.get(key)
         if plan is None:

@@ -23,7 +23,7 @@ from hub.policy._checks import Parts, check_meaning, raw_names, rule_id
 from hub.policy._convert import Collector
 from hub.policy._source import Path, SourceMap, parse_yaml
 from hub.policy.cel import CelCompileError, CelEngine, CelProgram, default_engine
-from hub.policy.engine import ANY_SERVER, CompiledPolicy, CompiledRule, CompiledTool
+from hub.policy.engine import CompiledPolicy, CompiledRule, CompiledTool, index_key
 from hub.policy.export import export_policy, policy_digest
 from hub.policy.model import (
     ApprovalWorkflow,
@@ -207,7 +207,7 @@ def _index(
             for position, rule in enumerate(tool.conditions, start=1)
             if rule.enabled  # a disabled rule keeps its position but is never checked
         )
-        index[(tool.server or ANY_SERVER, tool.name)] = CompiledTool(
+        index[index_key(tool)] = CompiledTool(
             tool=tool,
             rules=rules,
             fallback_action=tool.action or defaults.action,

@@ -33,6 +33,7 @@ __all__ = [
     "PolicyDocument",
     "Rule",
     "Tool",
+    "ToolSource",
     "Transport",
 ]
 
@@ -84,6 +85,15 @@ class Channel(StrEnum):
     PUSH = "push"
     TUI = "tui"
     WEBSOCKET = "websocket"
+
+
+class ToolSource(StrEnum):
+    """Where a tool lives: on an upstream MCP server (``mcp``) or in Preloop itself
+    (``builtin``: the built-in tools, hub/builtin_tools). An entry matches only calls of its
+    own source (docs/decisions/0089)."""
+
+    MCP = "mcp"
+    BUILTIN = "builtin"
 
 
 class JustificationMode(StrEnum):
@@ -205,11 +215,12 @@ class Rule(_Spec, frozen=True, kw_only=True):
 
 
 class Tool(_Spec, frozen=True, kw_only=True):
-    """A tool the policy governs. Without ``server`` it matches that name on any server."""
+    """A tool the policy governs. Without ``server`` it matches that name on any upstream
+    server; with ``source: builtin`` it is one of Preloop's built-in tools (no server)."""
 
     name: Name
     description: str = ""
-    source: Name = "mcp"
+    source: ToolSource = ToolSource.MCP
     server: str | None = None
     approval_workflow: str | None = None
     justification: JustificationMode = JustificationMode.NONE

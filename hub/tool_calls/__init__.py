@@ -16,7 +16,7 @@ from hub.tool_calls.names import (
 from hub.tool_calls.outcomes import Failed, Forwarded, Held, Outcome, Reason, Refused, Waiting
 from hub.tool_calls.pipeline import Pins, ServerNames, ToolCalls
 from hub.tool_calls.records import ToolAttempt, ToolCallRecord
-from hub.tool_calls.runs import Upstream
+from hub.tool_calls.runs import BuiltinRunner, Upstream
 
 __all__ = [
     "JUSTIFICATION_ARG",
@@ -24,6 +24,7 @@ __all__ = [
     "KEY_ROLE_RULE",
     "SEPARATOR",
     "STATUS_TOOL",
+    "BuiltinRunner",
     "Failed",
     "Forwarded",
     "Gone",

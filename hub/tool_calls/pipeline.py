@@ -4,6 +4,7 @@
       ─▶ the key's role runs nothing ───────────────────────────────▶ Refused (recorded)
       ─▶ get_approval_status (Preloop's own tool) ─▶ its status, or its approved call run once
       ─▶ outside the key's tool allow-list (hub/allowlist.py) ───────▶ Refused (recorded)
+      ─▶ a built-in tool (hub/builtin_tools) ─▶ (preloop, name), not pinned: Preloop's own
       ─▶ the name resolved to (server, tool); none ─────────────────▶ Refused
       ─▶ the tool's definition changed since it was pinned ──────────▶ Refused (recorded)
       ─▶ strip ``justification`` ─▶ policy decision ─┬─ deny / no policy ─▶ Refused
@@ -16,8 +17,9 @@
       every call that reached the policy ─▶ one ``tool.call`` record, written before the
       outcome is returned (hub/tool_calls/records.py, bookkeeping.py)
 
-    get_approval_status: hub/tool_calls/status_tool.py; forwarding, running an approved call
-    once and recording the end: hub/tool_calls/runs.py
+    get_approval_status: hub/tool_calls/status_tool.py; forwarding (to the upstream, or a
+    built-in tool to its runner), running an approved call once and recording the end:
+    hub/tool_calls/runs.py
 
 Outcomes are values (hub/tool_calls/outcomes.py); the edge that answers the agent renders
 them (server/mcp/_answers.py). Nothing runs that cannot be recorded (docs/decisions/0047).
@@ -32,6 +34,7 @@ from typing import Any, Protocol
 from hub.allowlist import key_allows
 from hub.approvals import ApprovalService
 from hub.auditing import Auditor
+from hub.builtin_tools.names import BUILTIN_SERVER, BUILTIN_TOOLS
 from hub.clock import Clock
 from hub.errors import PreloopError
 from hub.held_calls import HeldCalls
@@ -52,7 +55,7 @@ from hub.tool_calls.names import (
 )
 from hub.tool_calls.outcomes import Held, Outcome, Reason, Refused
 from hub.tool_calls.records import DATABASE_DOWN, Trail, refusal_record
-from hub.tool_calls.runs import Runs, Upstream
+from hub.tool_calls.runs import BuiltinRunner, Runs, Upstream
 from hub.tool_calls.status_tool import ApprovalStatusTool
 
 
@@ -82,6 +85,7 @@ class ToolCalls:
         heartbeat_seconds: float = 10.0,
         held_calls: HeldCalls | None = None,
         sync_waits: SyncWaits | None = None,
+        builtins: BuiltinRunner | None = None,
     ) -> None:
         self._clock = clock
         self._policies = policies
@@ -95,8 +99,19 @@ class ToolCalls:
             held_calls=held_calls,
             sync_waits=sync_waits,
         )
-        self._runs = Runs(approvals, upstream, self._books)
+        self._runs = Runs(approvals, upstream, self._books, builtins)
         self._status = ApprovalStatusTool(approvals, self._holds, self._runs, self._books)
+
+    def use_builtins(self, builtins: BuiltinRunner) -> None:
+        """Serve Preloop's built-in tools with ``builtins`` (the composition root's Hub sets
+        it once it holds the trackers). Without it their names are unknown tools."""
+        self._runs.builtins = builtins
+
+    def _target(self, name: str, servers: list[str]) -> tuple[str, str] | None:
+        """(server, tool) of the name an agent called: a built-in's is (preloop, name)."""
+        if name in BUILTIN_TOOLS and self._runs.builtins is not None:
+            return BUILTIN_SERVER, name
+        return split_name(name, servers)
 
     async def approval_status(self, caller: Caller, approval_id: str) -> Outcome:
         """``get_approval_status`` (hub/tool_calls/status_tool.py); :meth:`call` checks the
@@ -138,6 +153,11 @@ class ToolCalls:
             return await self._refuse(
                 caller, name, arguments, session, KEY_ALLOW_LIST_RULE, message
             )
+        if name in BUILTIN_TOOLS and self._runs.builtins is not None:
+            # Preloop's own tool: its definition is Preloop's, never pinned (docs/decisions/0089)
+            return await self._decide(
+                caller, BUILTIN_SERVER, name, arguments, session, progress, gone
+            )
         target = split_name(name, await self._servers.names(caller.account_id))
         if target is None:
             return Refused(
@@ -175,7 +195,7 @@ class ToolCalls:
         reason = Reason.ROLE if rule == KEY_ROLE_RULE else Reason.ALLOW_LIST
         refused = Refused(reason=reason, message=message, decision="deny", rule=rule)
         try:
-            target = split_name(name, await self._servers.names(caller.account_id))
+            target = self._target(name, await self._servers.names(caller.account_id))
         except PreloopError:  # the database failed: the record names the tool as called
             target = None
         server, tool = target if target is not None else ("", name)
@@ -269,7 +289,9 @@ class ToolCalls:
             trail.evaluation_error = decision.error
         if decision.action is Action.ALLOW:
             refused = await self._books.attempt(caller, trail)
-            return refused if refused is not None else await self._runs.forward(trail, progress)
+            if refused is not None:
+                return refused
+            return await self._runs.forward(caller, trail, progress)
         if decision.action is Action.DENY:
             return Refused(
                 reason=Reason.POLICY_DENY,

@@ -3,6 +3,10 @@
 Shared by the pipeline (hub/tool_calls/pipeline.py) and the built-in ``get_approval_status``
 (hub/tool_calls/status_tool.py). An approved call is recorded as attempted before its approval
 is claimed, claimed once, forwarded, and its outcome stored on the approval for later polls.
+
+Forwarding goes to the ``Upstream`` port, or, for a built-in tool (server ``preloop``), to its
+companion ``BuiltinRunner`` (hub/builtin_tools/runner.py), which runs it for the caller's
+account. Everything before and after is the same for both.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 from typing import Any, Protocol
 
 from hub.approvals import ApprovalService, args_digest
+from hub.builtin_tools.names import BUILTIN_SERVER
 from hub.errors import PreloopError
 from hub.keys import Caller
 from hub.records import ApprovalRequest, ApprovalStatus
@@ -34,11 +39,26 @@ class Upstream(Protocol):
     ) -> ToolResult: ...
 
 
+class BuiltinRunner(Protocol):
+    """Where allowed calls of Preloop's built-in tools go (hub/builtin_tools/runner.py). A
+    tool's own failure (a tracker's refusal, a bad argument) is an ``isError`` result; a
+    ``PreloopError`` raised here is reported as the call having failed."""
+
+    async def run(self, account_id: str, tool: str, arguments: dict[str, Any]) -> ToolResult: ...
+
+
 class Runs:
-    def __init__(self, approvals: ApprovalService, upstream: Upstream, books: Bookkeeping) -> None:
+    def __init__(
+        self,
+        approvals: ApprovalService,
+        upstream: Upstream,
+        books: Bookkeeping,
+        builtins: BuiltinRunner | None = None,
+    ) -> None:
         self._approvals = approvals
         self._upstream = upstream
         self._books = books
+        self.builtins = builtins
 
     async def run_approved(
         self,
@@ -78,19 +98,24 @@ class Runs:
                 message=f"Not run: approval {decided.id} was already used.",
                 approval_id=decided.id,
             )
-        outcome = await self.forward(trail, progress)
+        outcome = await self.forward(caller, trail, progress)
         try:
             await self._approvals.store_result(decided.account_id, decided.id, _stored(outcome))
         except PreloopError as exc:  # the call ran: its answer still goes to the agent
             log.error("result of approval %s not stored: %s", decided.id, exc.message)
         return outcome
 
-    async def forward(self, trail: Trail, progress: Progress | None) -> Forwarded | Failed:
+    async def forward(
+        self, caller: Caller, trail: Trail, progress: Progress | None
+    ) -> Forwarded | Failed:
         outcome: Forwarded | Failed
         try:
-            result = await self._upstream.forward(
-                trail.server, trail.tool, trail.args, progress=progress
-            )
+            if trail.server == BUILTIN_SERVER and self.builtins is not None:
+                result = await self.builtins.run(caller.account_id, trail.tool, trail.args)
+            else:
+                result = await self._upstream.forward(
+                    trail.server, trail.tool, trail.args, progress=progress
+                )
         except PreloopError as exc:
             outcome = Failed(server=trail.server, error=exc.message)
         else:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hub.builtin_tools.names import BUILTIN_SERVER
 from hub.errors import PolicyError, ValidationError
 from server.cli.output import echo_json, json_option, print_error, stamp, table
 from server.cli.target import TargetFlags, target_options
@@ -81,7 +82,11 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
 @policy.command(name="eval")
 @click.argument("file")
 @click.option("--tool", required=True, help="Tool name.")
-@click.option("--server", default="", help="MCP server the tool belongs to.")
+@click.option(
+    "--server",
+    default="",
+    help="MCP server the tool belongs to ('preloop' for a built-in tool).",
+)
 @click.option("--args", "args_json", default="{}", show_default=True, help="Arguments as JSON.")
 @click.option(
     "--principal",
@@ -145,6 +150,12 @@ def eval_(
 def _check_server(compiled: CompiledPolicy, tool: str, server: str) -> None:
     """A tool the policy lists only under servers needs ``--server``: without it the call
     would silently get the unknown-tools default."""
+    only_builtin = compiled.lookup("", tool) is None and not compiled.servers_of(tool)
+    if not server and only_builtin and compiled.lookup(BUILTIN_SERVER, tool) is not None:
+        raise ValidationError(
+            f"the policy lists '{tool}' as a built-in tool (source: builtin): pass "
+            f"--server {BUILTIN_SERVER} to decide a call of it"
+        )
     servers = compiled.servers_of(tool)
     if server or not servers or compiled.lookup("", tool) is not None:
         return

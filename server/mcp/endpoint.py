@@ -6,7 +6,8 @@
           ─▶ anything else: the SDK session manager
           ─▶ tools/list: every upstream of the account, synced into the catalogue, names
              prefixed ``<server>__<tool>``, a ``justification`` property where the policy
-             asks for one, and the built-in ``get_approval_status``
+             asks for one; the built-in tools (hub/builtin_tools, unprefixed; when the
+             account has a tracker) and ``get_approval_status``
              (only the tools the key's allow-list matches, hub/allowlist.py, and that the
              policy may let run, CompiledPolicy.may_run: a hidden tool is still refused)
           ─▶ resources/read, prompts/get: a viewer or approver key ─▶ refused, audited,
@@ -52,10 +53,12 @@ from mcp.shared.exceptions import MCPError
 
 from hub import __version__
 from hub.allowlist import key_allows
+from hub.builtin_tools.names import BUILTIN_SERVER, BUILTIN_TOOLS
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
 from hub.events import SYSTEM_TOPIC, PolicyApplied
 from hub.keys import ACTING_ROLES, Caller
 from hub.passthrough import PROMPT_GET, RESOURCE_READ
+from hub.policy.engine import CompiledPolicy
 from hub.policy.model import JustificationMode
 from hub.tool_calls import (
     JUSTIFICATION_ARG,
@@ -359,15 +362,36 @@ class McpEndpoint:
                 if policy is None or not policy.may_run(server, tool):
                     continue  # every call would be denied: not worth the agent's context
                 shown = {**definition, "name": exposed_name(server, tool)}
-                entry = policy.lookup(server, tool) if policy is not None else None
-                mode = entry.tool.justification if entry is not None else JustificationMode.NONE
-                if mode is not JustificationMode.NONE:
-                    shown = with_justification(shown, mode)
-                tools.append(shown)
-                self._schemas[shown["name"]] = shown.get("inputSchema") or {}
-                self._structured[shown["name"]] = shown.get("outputSchema") is not None
+                tools.append(self._listed(policy, server, tool, shown))
+        for definition in await self._builtin_tools(caller):
+            tool = str(definition["name"])
+            if policy is None or not policy.may_run(BUILTIN_SERVER, tool):
+                continue
+            tools.append(self._listed(policy, BUILTIN_SERVER, tool, definition))
         tools.append(STATUS_TOOL_DEFINITION)
         return types.ListToolsResult.model_validate({"tools": tools})
+
+    def _listed(
+        self, policy: CompiledPolicy, server: str, tool: str, shown: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A listed tool's definition, with the ``justification`` property its policy entry
+        asks for; its schema remembered for calls (``Mcp-Param-*`` checks, held answers)."""
+        entry = policy.lookup(server, tool)
+        mode = entry.tool.justification if entry is not None else JustificationMode.NONE
+        if mode is not JustificationMode.NONE:
+            shown = with_justification(shown, mode)
+        self._schemas[shown["name"]] = shown.get("inputSchema") or {}
+        self._structured[shown["name"]] = shown.get("outputSchema") is not None
+        return shown
+
+    async def _builtin_tools(self, caller: Caller) -> list[dict[str, Any]]:
+        """The built-in tools the caller's key may see (docs/decisions/0091)."""
+        try:
+            definitions = await self.hub.builtin_tools.listed(caller.account_id)
+        except PreloopError as exc:
+            log.warning("built-in tools not listed: %s", exc.message)
+            return []
+        return [d for d in definitions if key_allows(caller, str(d["name"]))]
 
     async def _call_tool(
         self, ctx: Ctx, params: types.CallToolRequestParams
@@ -415,8 +439,8 @@ class McpEndpoint:
     async def _has_output_schema(self, caller: Caller, name: str) -> bool:
         """Whether the tool agents know as ``name`` declares an output schema: as last
         listed, else as its upstream lists it now; when that cannot be told, assume so."""
-        if name == STATUS_TOOL:
-            return False
+        if name == STATUS_TOOL or name in BUILTIN_TOOLS:
+            return False  # Preloop's own tools declare no output schema
         known = self._structured.get(name)
         if known is not None:
             return known

@@ -17,7 +17,13 @@ FILES = sorted(p for p in POLICIES.glob("*.yaml") if not p.name.endswith(".cases
 def test_the_folder_has_the_expected_policies() -> None:
     names = {p.stem for p in FILES}
 
-    assert {"production-safeguards", "default-deny", "coding-agent", "database"} <= names
+    assert {
+        "production-safeguards",
+        "default-deny",
+        "coding-agent",
+        "database",
+        "tracker-agent",
+    } <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub.builtin_tools.names import BUILTIN_TOOL_NAMES
 from hub.errors import PolicyError
 from hub.policy import (
     Action,
@@ -24,6 +25,7 @@ from hub.policy import (
     PolicyDocument,
     Rule,
     Tool,
+    ToolSource,
     Transport,
     diff_policies,
     export_policy,
@@ -92,13 +94,13 @@ def test_defaults_are_omitted_but_non_defaults_and_fallback_decisions_kept() -> 
         version="1.0",
         metadata=Metadata(name="m"),
         defaults=Defaults(),
-        tools=(Tool(name="t", source="builtin", action=Action.DENY),),
+        tools=(Tool(name="search", source=ToolSource.BUILTIN, action=Action.DENY),),
     )
 
     assert export_policy(document) == (
         'version: "1.0"\nmetadata:\n  name: m\ndefaults:\n  action: allow\n'
         "  unknown_tools: deny\n  on_error: deny\ntools:\n"
-        "  - name: t\n    source: builtin\n    action: deny\n"
+        "  - name: search\n    source: builtin\n    action: deny\n"
     )
 
 
@@ -240,9 +242,12 @@ def documents(draw: st.DrawFn) -> PolicyDocument:
             max_size=4,
         )
     )
+    # Built-in entries name one of the built-in tools and no server (docs/decisions/0089).
+    builtins = draw(st.lists(st.sampled_from(BUILTIN_TOOL_NAMES), unique=True, max_size=2))
+    sourced = [(n, s, "mcp") for n, s in keys] + [(n, None, "builtin") for n in builtins]
     rule_numbers = iter(range(1000))
     tools = []
-    for name, server in keys:
+    for name, server, source in sourced:
         count = draw(st.integers(0, 3))
         rules = []
         for position in range(count):
@@ -264,7 +269,7 @@ def documents(draw: st.DrawFn) -> PolicyDocument:
             Tool(
                 name=name,
                 description=draw(_TEXT),
-                source=draw(st.sampled_from(["mcp", "builtin"])),
+                source=ToolSource(source),
                 server=server,
                 approval_workflow=None,
                 justification=draw(st.sampled_from(list(JustificationMode))),
