@@ -35,6 +35,7 @@ from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from hub.tool_calls import ToolCalls
 from hub.trackers.ports import TrackerClients, TrackerStorage
+from hub.trackers.service import TrackerService
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Hub:
     # issue trackers: the synced data, and the clients of the trackers' APIs
     trackers: TrackerStorage | None = None
     tracker_clients: TrackerClients | None = None
+    tracker_service: TrackerService | None = None  # connecting trackers, search, webhooks
     mattermost: Notifier | None = None  # the Mattermost channel, when configured
     notes: list[str] = field(default_factory=list)  # printed once the server is up
 
