@@ -22,6 +22,7 @@ from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_502_BAD_GATEWAY,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
@@ -36,6 +37,7 @@ from hub.errors import (
     PolicyTooLargeError,
     PreloopError,
     StorageError,
+    TrackerError,
     ValidationError,
 )
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
@@ -54,6 +56,7 @@ STATUS_OF: dict[type[PreloopError], int] = {
     PermissionDeniedError: HTTP_403_FORBIDDEN,
     PayloadTooLargeError: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     StorageError: HTTP_503_SERVICE_UNAVAILABLE,
+    TrackerError: HTTP_502_BAD_GATEWAY,  # the issue tracker refused or could not be reached
     # at request time: this server is not configured for it (the message names the setting)
     ConfigError: HTTP_503_SERVICE_UNAVAILABLE,
 }
