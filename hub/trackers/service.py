@@ -37,7 +37,7 @@ from hub.errors import (
     ValidationError,
 )
 from hub.ids import new_id
-from hub.model_gateway.custody import LOCAL, Custody
+from hub.model_gateway.custody import LOCAL, REFERENCE_FORMS, Custody
 from hub.trackers.checks import (
     check_base_url,
     check_kind,
@@ -158,10 +158,15 @@ class TrackerService:
         return TrackerAdded(tracker=tracker, webhook_secret=secret)
 
     def _ref(self, field: str, text: str) -> str:
+        """A custody reference; the message never repeats what was given (it may be a token
+        pasted by mistake)."""
         try:
             return str(self._custody.check_ref(text))
-        except ValidationError as exc:
-            raise ValidationError(f"{field}: {exc.message}") from None
+        except ValidationError:
+            raise ValidationError(
+                f"{field}: not a secret reference: expected {REFERENCE_FORMS} (store the value "
+                "with 'preloop secrets set NAME' and give local:NAME)"
+            ) from None
 
     async def _make_webhook_secret(
         self, account_id: str, name: str, actor: str

@@ -90,6 +90,7 @@ async def add(svc: TrackerService, s: Stack, **changes: Any) -> Tracker:
         ({"base_url": "http://github.example.com"}, "base_url:"),
         ({"base_url": "https://user:pw@github.example.com"}, "base_url:"),
         ({"token_ref": "ghp_pasted_a_token"}, "token_ref:"),
+        ({"token_ref": "local:ghp_pasted token"}, "token_ref:"),
         ({"webhook_secret_ref": "vault:nofield"}, "webhook_secret_ref:"),
         ({"projects": ["astrobot"]}, "projects:"),
         ({"kind": "jira", "projects": ["spacecode/astrobot"]}, "projects:"),
@@ -106,6 +107,7 @@ async def test_every_field_is_checked_with_a_message_naming_it(
     with pytest.raises(ValidationError) as caught:
         await add(svc, s, **changes)
     assert caught.value.message.startswith(named)
+    assert "pasted" not in caught.value.message  # a token given as a reference is not echoed
     assert [] == list(await svc.list(s.account_id))
 
 
