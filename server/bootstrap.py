@@ -45,7 +45,7 @@ from hub.scheduler import ApprovalScheduler
 from hub.settings import Settings
 from hub.sync_waits import SyncWaits
 from hub.tool_calls import ToolCalls
-from hub.trackers.ports import TrackerStorage
+from hub.trackers.ports import TrackerClients, TrackerStorage
 from hub.trackers.service import TrackerService
 from server.hub_services import Hub, close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
@@ -190,6 +190,7 @@ async def open_hub(
         runtime=runtime,
         **_gateway_accounting(settings, storage, clock, auditor, approvals, policies),
         trackers=_tracker_storage(storage),
+        tracker_clients=_tracker_clients(custody),
         mattermost=mattermost,
         notes=custody_notes,
     )
@@ -211,6 +212,13 @@ def _tracker_storage(storage: Storage) -> TrackerStorage:
     from hub.trackers.memory import InMemoryTrackerStorage
 
     return InMemoryTrackerStorage()
+
+
+def _tracker_clients(custody: Custody) -> TrackerClients:
+    """The trackers' REST clients (server/trackers/), their tokens resolved through custody."""
+    from server.trackers.clients import HttpTrackerClients
+
+    return HttpTrackerClients(custody)
 
 
 def _held_calls(custody: Custody, storage: Storage, clock: Clock) -> HeldCalls | None:
