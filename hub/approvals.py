@@ -117,7 +117,7 @@ class ApprovalService:
         self.reviewer = reviewer or AiReviewer()
         self._reviews: set[asyncio.Task[None]] = set()
         # The owner of each requester's key, for the self-approval check (read once).
-        self._owners = KeyOwners(storage.api_keys)
+        self._owners = KeyOwners(storage.api_keys, tokens=storage.access_tokens)
 
     # --- creating -------------------------------------------------------------------------
     async def open(

@@ -13,6 +13,7 @@
     ├── AuthenticationError           no credential, or a credential that is not valid
     │   └── LinkExpiredError          a genuine email link or chat button, but too old
     ├── PermissionDeniedError         a valid credential without the right to do this
+    ├── RateLimitedError              too many attempts (failed logins): wait ``retry_after`` s
     ├── PayloadTooLargeError          a body over the configured limit
     ├── StorageError                  the database failed or is out of date
     ├── TrackerError                  an issue tracker refused or failed a request
@@ -131,6 +132,17 @@ class AuthenticationError(PreloopError):
 
 class PermissionDeniedError(PreloopError):
     title = "Permission denied"
+
+
+class RateLimitedError(PreloopError):
+    """Too many attempts in a while (failed logins, hub/login_limits.py); ``retry_after`` is
+    the whole seconds until the next attempt may be made (HTTP 429 with ``Retry-After``)."""
+
+    title = "Too many attempts"
+
+    def __init__(self, message: str, *, retry_after: int = 1, title: str | None = None) -> None:
+        super().__init__(message, title=title)
+        self.retry_after = max(1, retry_after)
 
 
 class PayloadTooLargeError(PreloopError):

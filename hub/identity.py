@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from hub.access_tokens import ID_PREFIX as TOKEN_ID_PREFIX
+from hub.access_tokens import AccessTokens, is_access_token
 from hub.allowlist import check_patterns
 from hub.auditing import Auditor
 from hub.cache import DEFAULT_LIMIT, DEFAULT_SECONDS, Missing, Recent
@@ -23,7 +25,7 @@ from hub.errors import (
 )
 from hub.ids import new_id
 from hub.keys import Caller, hash_key, key_id_of, make_key_text, new_key_id, same_secret
-from hub.ports import ApiKeyStore, Storage
+from hub.ports import AccessTokenStore, ApiKeyStore, Storage
 from hub.records import Account, ApiKey, Role, Team, User
 
 DEFAULT_ACCOUNT = "default"
@@ -47,7 +49,8 @@ class CreatedKey(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class KeyOwners:
-    """Whose each API key is: the user it was made for, or ``None`` (a key of no user).
+    """Whose each API key is: the user it was made for, or ``None`` (a key of no user); an
+    access token (``at_...``, read from ``tokens``) is its user's.
 
     A key's owner is set when the key is created and never changes (no store operation
     reassigns a key, and key ids are random, never reused), so an owner once read is kept as
@@ -59,19 +62,31 @@ class KeyOwners:
     cache (``PRELOOP_SERVER_CACHE_SECONDS``, docs/decisions/0005). A key not found is not
     kept."""
 
-    def __init__(self, keys: ApiKeyStore, *, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(
+        self,
+        keys: ApiKeyStore,
+        *,
+        tokens: AccessTokenStore | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> None:
         self._keys = keys
+        self._tokens = tokens
         self._owners: Recent[str, str | None] = Recent(float("inf"), limit=limit)
 
     async def owner(self, key_id: str) -> str | None:
         known = self._owners.get(key_id)
         if not isinstance(known, Missing):
             return known
-        key = await self._keys.get(key_id)
-        if key is None:
+        if key_id.startswith(TOKEN_ID_PREFIX) and self._tokens is not None:
+            token = await self._tokens.get(key_id)
+            owner = None if token is None else token.user_id
+        else:
+            key = await self._keys.get(key_id)
+            owner = None if key is None else key.user_id
+        if owner is None:
             return None
-        self._owners.put(key_id, key.user_id)
-        return key.user_id
+        self._owners.put(key_id, owner)
+        return owner
 
 
 class IdentityService:
@@ -97,6 +112,10 @@ class IdentityService:
         # Keys as last read, by id (hub/cache.py): revocation here drops the entry at once;
         # a revocation on another replica is honoured within ``cache_seconds``.
         self._keys: Recent[str, ApiKey] = Recent(cache_seconds, timer=cache_timer)
+        # Access tokens from password logins (hub/logins.py), cached the same way.
+        self.tokens = AccessTokens(
+            storage, clock, cache_seconds=cache_seconds, cache_timer=cache_timer
+        )
 
     # --- accounts -------------------------------------------------------------------------
     async def default_account(self) -> Account:
@@ -116,7 +135,8 @@ class IdentityService:
 
     # --- authentication -------------------------------------------------------------------
     async def authenticate(self, presented: str) -> Caller:
-        """The caller behind a bearer key, or ``AuthenticationError`` saying what is wrong."""
+        """The caller behind a bearer key or a login's access token (``plat_...``), or
+        ``AuthenticationError`` saying what is wrong."""
         presented = presented.strip()
         if not presented:
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
@@ -128,6 +148,8 @@ class IdentityService:
                 role=Role.ADMIN,
                 name="PRELOOP_ADMIN_KEY",
             )
+        if is_access_token(presented):
+            return await self.tokens.caller(presented)
         key_id = key_id_of(presented)
         key = await self._key(key_id) if key_id else None
         if key is None or not same_secret(hash_key(presented), key.key_hash):

@@ -25,6 +25,7 @@ from hub.model_gateway.memory import (
 from hub.model_gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
 from hub.ports import AuditQuery, Storage, VoteOutcome
 from hub.records import (
+    AccessToken,
     Account,
     ApiKey,
     ApprovalRequest,
@@ -43,6 +44,7 @@ from hub.records import (
     Team,
     ToolRecord,
     User,
+    UserPassword,
     VoteChoice,
     WorkflowRecord,
 )
@@ -80,6 +82,8 @@ class _State:
         self.user_identities: dict[tuple[str, str, str], set[str]] = {}
         self.teams: dict[str, Team] = {}
         self.keys: dict[str, ApiKey] = {}
+        self.passwords: dict[tuple[str, str], UserPassword] = {}
+        self.access_tokens: dict[str, AccessToken] = {}
         self.servers: dict[tuple[str, str], McpServer] = {}
         self.tools: dict[tuple[str, str, str], ToolRecord] = {}
         self.policies: dict[tuple[str, int], PolicyVersion] = {}
@@ -116,6 +120,11 @@ class _State:
     def require_account(self, account_id: str) -> None:
         if account_id not in self.accounts:
             raise NotFoundError(f"account {account_id!r} does not exist")
+
+    def require_user(self, account_id: str, user_id: str) -> None:
+        user = self.users.get(user_id)
+        if user is None or user.account_id != account_id:
+            raise NotFoundError(f"user {user_id!r} does not exist")
 
 
 def _one(records: Iterable[R], test: Callable[[R], bool]) -> R | None:
@@ -244,6 +253,62 @@ class InMemoryApiKeyStore(_Store):
             raise NotFoundError(f"API key {key_id!r} does not exist")
         at = aware_utc(at, "last_used_at")
         self._s.keys[key_id] = msgspec.structs.replace(key, last_used_at=at)
+
+
+class InMemoryPasswordStore(_Store):
+    async def set(self, password: UserPassword) -> None:
+        self._s.require_account(password.account_id)
+        self._s.require_user(password.account_id, password.user_id)
+        self._s.passwords[(password.account_id, password.user_id)] = _stored(password)
+
+    async def get(self, account_id: str, user_id: str) -> UserPassword | None:
+        return self._s.passwords.get((account_id, user_id))
+
+
+class InMemoryAccessTokenStore(_Store):
+    async def add(self, token: AccessToken) -> None:
+        self._s.require_account(token.account_id)
+        self._s.require_user(token.account_id, token.user_id)
+        if token.id in self._s.access_tokens or _one(
+            self._s.access_tokens.values(), lambda t: t.token_hash == token.token_hash
+        ):
+            raise ConflictError(f"access token {token.id!r} or its hash exists")
+        self._s.access_tokens[token.id] = _stored(token)
+
+    async def get(self, token_id: str) -> AccessToken | None:
+        return self._s.access_tokens.get(token_id)
+
+    async def revoke(self, account_id: str, token_id: str, at: datetime) -> AccessToken:
+        token = self._s.access_tokens.get(token_id)
+        if token is None or token.account_id != account_id:
+            raise NotFoundError(f"access token {token_id!r} does not exist")
+        at = aware_utc(at, "revoked_at")
+        if token.revoked_at is None or at < token.revoked_at:
+            token = msgspec.structs.replace(token, revoked_at=at)
+            self._s.access_tokens[token_id] = token
+        return token
+
+    async def revoke_user(self, account_id: str, user_id: str, at: datetime) -> int:
+        at = aware_utc(at, "revoked_at")
+        found = [
+            t
+            for t in self._s.access_tokens.values()
+            if (t.account_id, t.user_id) == (account_id, user_id) and t.revoked_at is None
+        ]
+        for token in found:
+            self._s.access_tokens[token.id] = msgspec.structs.replace(token, revoked_at=at)
+        return len(found)
+
+    async def remove_expired(self, before: datetime, *, limit: int = 1000) -> int:
+        check_limit(limit)
+        before = aware_utc(before, "before")
+        gone = sorted(
+            (t for t in self._s.access_tokens.values() if t.expires_at < before),
+            key=lambda t: (t.expires_at, t.id),
+        )[:limit]
+        for token in gone:
+            del self._s.access_tokens[token.id]
+        return len(gone)
 
 
 class InMemoryMcpServerStore(_Store):
@@ -833,6 +898,8 @@ class InMemoryStorage:
         self.users = InMemoryUserStore(state)
         self.teams = InMemoryTeamStore(state)
         self.api_keys = InMemoryApiKeyStore(state)
+        self.passwords = InMemoryPasswordStore(state)
+        self.access_tokens = InMemoryAccessTokenStore(state)
         self.servers = InMemoryMcpServerStore(state)
         self.tools = InMemoryToolStore(state)
         self.policies = InMemoryPolicyStore(state)

@@ -31,6 +31,7 @@ from hub.model_gateway.records import (
     UsageRecord,
 )
 from hub.records import (
+    AccessToken,
     Account,
     ApiKey,
     ApprovalRequest,
@@ -49,6 +50,7 @@ from hub.records import (
     Team,
     ToolRecord,
     User,
+    UserPassword,
     WorkflowRecord,
 )
 
@@ -114,6 +116,44 @@ class ApiKeyStore(Protocol):
 
     async def touch(self, key_id: str, at: datetime) -> None:
         """Records the last use. NotFound when the key does not exist."""
+        ...
+
+
+class PasswordStore(Protocol):
+    """Users' password hashes and login roles (hub/logins.py), one per user."""
+
+    async def set(self, password: UserPassword) -> None:
+        """Creates or replaces the user's password. NotFound when the user does not exist in
+        the account."""
+        ...
+
+    async def get(self, account_id: str, user_id: str) -> UserPassword | None: ...
+
+
+class AccessTokenStore(Protocol):
+    """The bearer tokens logins issued (hub/access_tokens.py), only their hashes."""
+
+    async def add(self, token: AccessToken) -> None:
+        """Conflict when the id or the hash exists; NotFound when the user does not exist in
+        the account."""
+        ...
+
+    async def get(self, token_id: str) -> AccessToken | None:
+        """Across accounts: the token id is what authentication starts from."""
+        ...
+
+    async def revoke(self, account_id: str, token_id: str, at: datetime) -> AccessToken:
+        """Marks the token revoked (idempotent: an earlier revocation time is kept).
+        NotFound when the token does not exist in the account."""
+        ...
+
+    async def revoke_user(self, account_id: str, user_id: str, at: datetime) -> int:
+        """Revokes every token of the user not revoked yet; how many."""
+        ...
+
+    async def remove_expired(self, before: datetime, *, limit: int = 1000) -> int:
+        """Deletes up to ``limit`` tokens (of any account) that expired before ``before``;
+        how many."""
         ...
 
 
@@ -684,6 +724,10 @@ class Storage(Protocol):
     def teams(self) -> TeamStore: ...
     @property
     def api_keys(self) -> ApiKeyStore: ...
+    @property
+    def passwords(self) -> PasswordStore: ...
+    @property
+    def access_tokens(self) -> AccessTokenStore: ...
     @property
     def servers(self) -> McpServerStore: ...
     @property

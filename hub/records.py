@@ -66,6 +66,34 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
         return self.expires_at is None or now < self.expires_at
 
 
+class UserPassword(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's password as stored: only its scrypt hash (hub/passwords.py), and the role a
+    login with it gets (``preloop users passwd``, docs/decisions/0092)."""
+
+    account_id: str
+    user_id: str
+    password_hash: str  # scrypt$ln=..,r=..,p=..$salt$hash: the cost travels with the hash
+    role: Role
+    updated_at: datetime
+
+
+class AccessToken(msgspec.Struct, frozen=True, kw_only=True):
+    """A short-lived bearer token a login issued (``plat_<16 hex>_<secret>``): stored only as
+    the SHA-256 of its text, with the user, account and role it acts as (hub/access_tokens.py)."""
+
+    id: str  # at_<16 hex>, the hex also in the token text
+    account_id: str
+    user_id: str
+    role: Role
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
 class McpServer(msgspec.Struct, frozen=True, kw_only=True):
     """An upstream MCP server Preloop protects."""
 

@@ -438,6 +438,58 @@ class BudgetSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ] = 1.0
 
 
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Password logins (``POST /api/v1/auth/token``) and the access tokens they issue."""
+
+    token_seconds: Annotated[
+        int,
+        msgspec.Meta(
+            ge=60,
+            le=86400,
+            description="How long an access token from a password login (`plat_...`) works, "
+            "in seconds.",
+        ),
+    ] = 3600
+    scrypt_log_n: Annotated[
+        int,
+        msgspec.Meta(
+            ge=10,
+            le=20,
+            description="scrypt cost of new password hashes, as log2 of N (17: 128 MiB and "
+            "about 0.4 s of one core per hash). Older hashes keep working and are stored "
+            "again at this cost on their next login.",
+        ),
+    ] = 17
+    login_attempts: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=1000,
+            description="Failed logins one username may have within `PRELOOP_AUTH_"
+            "LOCKOUT_SECONDS` before further logins for it are refused (429).",
+        ),
+    ] = 5
+    address_attempts: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=100000,
+            description="Failed logins one client address may have within `PRELOOP_AUTH_"
+            "LOCKOUT_SECONDS` before further logins from it are refused (429).",
+        ),
+    ] = 20
+    lockout_seconds: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=86400,
+            description="The window failed logins are counted in, per server process: a "
+            "username or address that reached its limit may try again once its oldest "
+            "counted failure is this old.",
+        ),
+    ] = 300
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -480,6 +532,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     gateway: GatewaySettings = GatewaySettings()
     secrets: SecretsSettings = SecretsSettings()  # gateway: custody
     budgets: BudgetSettings = BudgetSettings()
+    auth: AuthSettings = AuthSettings()  # password logins and their access tokens
 
     @property
     def data_path(self) -> Path:

@@ -40,8 +40,9 @@ def device_only(*, raises: Iterable[type[PreloopError]] = ()) -> dict[str, Any]:
 
 
 def public(*, raises: Iterable[type[PreloopError]] = ()) -> dict[str, Any]:
-    """The ``opt`` of a route outside authentication (its path is excluded from it too)."""
-    return {"roles": (PUBLIC,), "raises": tuple(raises)}
+    """The ``opt`` of a route outside authentication: the middleware skips it
+    (``exclude_from_auth``), also where another method of its path authenticates."""
+    return {"roles": (PUBLIC,), "raises": tuple(raises), "exclude_from_auth": True}
 
 
 def bearer_token(header: str) -> str:

@@ -23,6 +23,8 @@ from hub.held_calls import HeldCalls
 from hub.identity import IdentityService
 from hub.ids import new_id
 from hub.links import LinkSigner, new_link_secret
+from hub.login_limits import LoginLimiter
+from hub.logins import LoginService
 from hub.mcp_servers import McpServers, ServerRegistry
 from hub.model_gateway.budgets import BudgetService
 from hub.model_gateway.custody import LOCAL, Custody
@@ -34,6 +36,7 @@ from hub.model_gateway.runtime import RuntimeService
 from hub.notification_dispatch import NotificationDispatch
 from hub.notifier import Notifier
 from hub.passthrough import PassThroughService
+from hub.passwords import ScryptCost
 from hub.policy import CelEngine, engine_named
 from hub.policy.model import McpServerSpec
 from hub.policy.servers import resolve_server_env
@@ -184,6 +187,7 @@ async def open_hub(
         notifications=notifications,
         scheduler=ApprovalScheduler(approvals, sync_waits=sync_waits),
         devices=DeviceService(storage, clock, auditor, approvals, server_url=settings.public_url),
+        logins=_logins(settings, storage, clock, auditor, identity),
         custody=custody,
         model_router=model_router,
         gateway_auth=runtime,
@@ -204,6 +208,27 @@ def _tracker_service(hub: Hub) -> TrackerService | None:
     if hub.trackers is None:
         return None
     return TrackerService(hub.trackers, hub.tracker_clients, hub.custody, hub.auditor, hub.clock)
+
+
+def _logins(
+    settings: Settings, storage: Storage, clock: Clock, auditor: Auditor, identity: IdentityService
+) -> LoginService:
+    a = settings.auth
+    limiter = LoginLimiter(
+        clock,
+        per_username=a.login_attempts,
+        per_address=a.address_attempts,
+        window_seconds=a.lockout_seconds,
+    )
+    return LoginService(
+        storage,
+        clock,
+        auditor,
+        identity,
+        limiter,
+        token_seconds=a.token_seconds,
+        cost=ScryptCost(log_n=a.scrypt_log_n),
+    )
 
 
 def _tracker_storage(storage: Storage) -> TrackerStorage:

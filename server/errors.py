@@ -21,6 +21,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_502_BAD_GATEWAY,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -36,6 +37,7 @@ from hub.errors import (
     PolicyError,
     PolicyTooLargeError,
     PreloopError,
+    RateLimitedError,
     StorageError,
     TrackerError,
     ValidationError,
@@ -55,6 +57,7 @@ STATUS_OF: dict[type[PreloopError], int] = {
     AuthenticationError: HTTP_401_UNAUTHORIZED,
     PermissionDeniedError: HTTP_403_FORBIDDEN,
     PayloadTooLargeError: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    RateLimitedError: HTTP_429_TOO_MANY_REQUESTS,
     StorageError: HTTP_503_SERVICE_UNAVAILABLE,
     TrackerError: HTTP_502_BAD_GATEWAY,  # the issue tracker refused or could not be reached
     # at request time: this server is not configured for it (the message names the setting)
@@ -81,6 +84,8 @@ def error_body(exc: PreloopError) -> dict[str, Any]:
 def handle_preloop_error(_: Request[Any, Any, Any], exc: PreloopError) -> Response[Any]:
     status = status_of(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="preloop"'} if status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
     return Response(error_body(exc), status_code=status, headers=headers)
 
 

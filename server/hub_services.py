@@ -18,6 +18,7 @@ from hub.devices import DeviceService
 from hub.events import EventBus
 from hub.identity import IdentityService
 from hub.links import LinkSigner
+from hub.logins import LoginService
 from hub.mcp_servers import McpServers
 from hub.model_gateway.budgets import BudgetService
 from hub.model_gateway.custody import Custody
@@ -64,6 +65,7 @@ class Hub:
     notifications: NotificationDispatch
     scheduler: ApprovalScheduler
     devices: DeviceService
+    logins: LoginService  # users' passwords and the access tokens logins issue
     # gateway: custody
     custody: Custody
     model_router: ProviderService  # the ModelRouter; also manages providers

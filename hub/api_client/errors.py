@@ -28,6 +28,7 @@ BY_STATUS: dict[int, type[PreloopError]] = {
     409: errors.ConflictError,
     413: errors.PayloadTooLargeError,
     422: errors.ValidationError,
+    429: errors.RateLimitedError,
     503: errors.StorageError,
 }
 

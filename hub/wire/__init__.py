@@ -40,7 +40,15 @@ from hub.wire.gateway import (
     UsageTotals,
     dollars,
 )
-from hub.wire.identity import KeyCreated, KeyView, TeamView, UserView, Whoami
+from hub.wire.identity import (
+    AccessTokenIssued,
+    KeyCreated,
+    KeyView,
+    PasswordSet,
+    TeamView,
+    UserView,
+    Whoami,
+)
 from hub.wire.policies import (
     ActionName,
     DecisionView,
@@ -68,6 +76,7 @@ from hub.wire.trackers import (
 
 __all__ = [
     "AcceptedTool",
+    "AccessTokenIssued",
     "ActionName",
     "ApprovalDetail",
     "ApprovalRequestView",
@@ -91,6 +100,7 @@ __all__ = [
     "KeyView",
     "Paired",
     "PairingCreated",
+    "PasswordSet",
     "PolicyApplied",
     "PolicyDiff",
     "PolicyExport",

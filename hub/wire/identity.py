@@ -52,6 +52,25 @@ class UserView(msgspec.Struct, frozen=True, kw_only=True):
     identities: dict[str, str] = {}
 
 
+class AccessTokenIssued(msgspec.Struct, frozen=True, kw_only=True):
+    """A password login's answer (``POST /api/v1/auth/token``), as OAuth2 clients expect it:
+    the token text is in it once and never again."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - OAuth2's token type, not a secret
+    expires_in: int  # seconds
+
+
+class PasswordSet(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's password was set (``PUT /api/v1/users/{user}/password``): never the hash."""
+
+    user_id: str
+    email: str
+    role: Role  # what the user's logins get
+    updated_at: datetime
+    tokens_revoked: bool = True  # the user's access tokens stopped working
+
+
 class TeamView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str

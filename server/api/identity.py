@@ -6,14 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from hub.allowlist import MAX_PATTERN_LENGTH, MAX_PATTERNS, PATTERN_SHAPE
 from hub.errors import ConflictError, NotFoundError
 from hub.identity import EMAIL_PATTERN, MAX_KEY_SECONDS, NAME_PATTERN
+from hub.logins import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from hub.records import ApiKey, Role, Team
-from hub.wire import KeyCreated, KeyView, TeamView, UserView, view_of
+from hub.wire import KeyCreated, KeyView, PasswordSet, TeamView, UserView, view_of
 from server.api.deps import caller_of, hub_of
 from server.api.fields import each, shaped
 from server.auth import ADMIN, roles
@@ -49,6 +50,16 @@ class UserLink(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def given(self) -> dict[str, str]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
+class PasswordChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A user's new password (12 to 1024 characters) and the role their logins get (absent:
+    the role they had, else viewer)."""
+
+    password: Annotated[
+        str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
+    ]
+    role: Role | None = None
 
 
 class TeamCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -139,6 +150,21 @@ class UserController(Controller):
             caller.account_id, user, data.given(), actor=caller.key_id
         )
         return view_of(linked, UserView)
+
+    @put("/{user:str}/password", opt=roles(ADMIN), status_code=200)
+    async def set_password(
+        self, request: Request[Any, Any, Any], user: FromPath[str], data: JSONBody[PasswordChange]
+    ) -> PasswordSet:
+        """Set a user's password (``user`` is an email or a user id) and the role their
+        logins get; their access tokens stop working. The password is stored as a scrypt
+        hash and never shown."""
+        caller = caller_of(request)
+        found, stored = await hub_of(request).logins.set_password(
+            caller.account_id, user, data.password, role=data.role, actor=caller.key_id
+        )
+        return PasswordSet(
+            user_id=found.id, email=found.email, role=stored.role, updated_at=stored.updated_at
+        )
 
 
 class TeamController(Controller):

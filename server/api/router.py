@@ -11,6 +11,7 @@ from hub.records import Role
 from hub.wire import Whoami, view_of
 from server.api.approvals import ApprovalController
 from server.api.audit import AuditController
+from server.api.auth import issue_token, revoke_token
 from server.api.devices import DeviceController, PairingController
 from server.api.flows import FlowController
 from server.api.gateway_usage import (
@@ -40,6 +41,8 @@ def api_router() -> Router:
         guards=[role_guard],
         route_handlers=[
             whoami,
+            issue_token,
+            revoke_token,
             PolicyController,
             KeyController,
             UserController,

@@ -142,6 +142,35 @@ api_keys = Table(
     Index(None, "account_id", "created_at"),
 )
 
+# A user's password: only its scrypt hash (hub/passwords.py) and the role a login gets
+# (migration 0016).
+user_passwords = Table(
+    "user_passwords",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    _account_id(),
+    Column("password_hash", String(256), nullable=False),
+    Column("role", String(20), nullable=False),
+    _at("updated_at"),
+)
+
+# The bearer tokens logins issued: only the SHA-256 of each (hub/access_tokens.py). A user's
+# removal removes them.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    _account_id(),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("token_hash", HASH, nullable=False, unique=True),  # the token is never stored
+    _at("created_at"),
+    _at("expires_at"),
+    _at("revoked_at", nullable=True),
+    Index(None, "account_id", "user_id"),
+    Index(None, "expires_at"),
+)
+
 mcp_servers = Table(
     "mcp_servers",
     metadata,

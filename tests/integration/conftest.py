@@ -46,7 +46,12 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
     """Settings with the data directory in ``tmp_path``; on the default SQLite database, that
     directory already holds a migrated copy of the template (tests/sqlite.py), so a server or
     hub started on it does not migrate (a restart on the same ``tmp_path`` keeps its data)."""
-    base = {"PRELOOP_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    base = {
+        "PRELOOP_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+        # password hashes at the cheapest cost scrypt is run at (the default takes 0.4 s)
+        "PRELOOP_AUTH_SCRYPT_LOG_N": "10",
+    }
     settings = load_settings({**base, **env}, env_file=tmp_path / "no.env")
     seed_data_directory(settings)
     return settings

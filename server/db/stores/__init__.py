@@ -31,11 +31,13 @@ from server.db.stores.identity import (
     SqlUsedLinkStore,
     SqlUserStore,
 )
+from server.db.stores.logins import SqlAccessTokenStore, SqlPasswordStore
 from server.db.stores.messages import SqlChannelMessageStore, SqlNotificationClaimStore
 from server.db.stores.policy import SqlPolicyStore, SqlWorkflowStore
 from server.db.stores.sync_waits import SqlSyncWaitStore
 
 __all__ = [
+    "SqlAccessTokenStore",
     "SqlAccountStore",
     "SqlApiKeyStore",
     "SqlApprovalStore",
@@ -47,6 +49,7 @@ __all__ = [
     "SqlModelPriceStore",
     "SqlNotificationClaimStore",
     "SqlPairingStore",
+    "SqlPasswordStore",
     "SqlPolicyStore",
     "SqlProviderStore",
     "SqlRuntimeTokenStore",
@@ -80,6 +83,8 @@ class SqlStorage:
         self.users = SqlUserStore(db)
         self.teams = SqlTeamStore(db)
         self.api_keys = SqlApiKeyStore(db)
+        self.passwords = SqlPasswordStore(db)
+        self.access_tokens = SqlAccessTokenStore(db)
         self.servers = SqlMcpServerStore(db)
         self.tools = SqlToolStore(db)
         self.policies = SqlPolicyStore(db)
