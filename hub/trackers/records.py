@@ -5,8 +5,9 @@ of it (``Issue``, ``IssueComment``), and the bookkeeping of syncing (``SyncCurso
 Identifiers are the tracker's own, as users write them:
 - ``project``: GitHub ``owner/repo``, GitLab ``group/subgroup/project`` (its full path), Jira
   the project key (``PROJ``);
-- ``number``: GitHub and GitLab the issue's or pull/merge request's number as text (``"12"``;
-  GitLab's ``iid``), Jira the issue key (``"PROJ-12"``);
+- ``number``: GitHub the issue's or pull request's number as text (``"12"``); GitLab the
+  issue's ``iid`` (``"12"``) and a merge request's ``iid`` after ``!`` (``"!12"``: the two
+  count separately, decision 0086); Jira the issue key (``"PROJ-12"``);
 - ``Issue.key``: how people name one issue: ``owner/repo#12``, ``group/project#12`` (merge
   requests ``group/project!12``), ``PROJ-12``.
 """
@@ -291,6 +292,8 @@ def issue_key(kind: TrackerKind, project: str, number: str, issue_kind: IssueKin
     ``PROJ-12`` (Jira's number is already its key)."""
     if kind is TrackerKind.JIRA:
         return number
+    if kind is TrackerKind.GITLAB and number.startswith("!"):  # a merge request (0086)
+        return f"{project}{number}"
     mark = "!" if kind is TrackerKind.GITLAB and issue_kind is IssueKind.PULL_REQUEST else "#"
     return f"{project}{mark}{number}"
 

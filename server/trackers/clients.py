@@ -54,7 +54,25 @@ class HttpTrackerClients:
                 timeout=timeout,
                 transport=transport,
             )
-        raise TrackerError(
-            f"{LABELS[tracker.kind]} tracker {tracker.name}: this adapter is not built yet",
-            tracker=tracker.kind.value,
+        if tracker.kind is TrackerKind.GITLAB:
+            from server.trackers.gitlab import GitLabClient
+
+            return GitLabClient(
+                tracker.base_url,
+                token,
+                token_ref=ref,
+                retry=retry,
+                timeout=timeout,
+                transport=transport,
+            )
+        from server.trackers.jira import JiraClient
+
+        return JiraClient(
+            tracker.base_url,
+            token,
+            username=tracker.username,
+            token_ref=ref,
+            retry=retry,
+            timeout=timeout,
+            transport=transport,
         )

@@ -10,6 +10,8 @@ import pytest
 from server.trackers._http import RetryPolicy
 from tests.integration.conftest import serve_asgi
 from tests.integration.fakes.github import FakeGitHub
+from tests.integration.fakes.gitlab import FakeGitLab
+from tests.integration.fakes.jira import FakeJira
 
 
 class Waits:
@@ -40,3 +42,24 @@ def github_enterprise() -> Iterator[tuple[FakeGitHub, str]]:
     fake = FakeGitHub(prefix="/api/v3")
     with serve_asgi(fake, "the fake GitHub Enterprise", lifespan="off") as url:
         yield fake, f"{url}/api/v3"
+
+
+@pytest.fixture
+def gitlab() -> Iterator[tuple[FakeGitLab, str]]:
+    fake = FakeGitLab()
+    with serve_asgi(fake, "the fake GitLab", lifespan="off") as url:
+        yield fake, url
+
+
+@pytest.fixture
+def gitlab_prefixed() -> Iterator[tuple[FakeGitLab, str]]:
+    fake = FakeGitLab(prefix="/gitlab")
+    with serve_asgi(fake, "the fake GitLab under /gitlab", lifespan="off") as url:
+        yield fake, f"{url}/gitlab"
+
+
+@pytest.fixture
+def jira() -> Iterator[tuple[FakeJira, str]]:
+    fake = FakeJira(time_zone="Europe/Athens")
+    with serve_asgi(fake, "the fake Jira", lifespan="off") as url:
+        yield fake, url
