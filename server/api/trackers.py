@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -181,7 +182,19 @@ class TrackerController(Controller):
         tests = await service.test(caller.account_id, name)
         return [connection_test(tracker, t) for t in tests]
 
-    @post("/{name:str}/sync", opt=roles(ADMIN), media_type="application/x-ndjson", status_code=200)
+    @post(
+        "/{name:str}/sync",
+        opt=roles(ADMIN),
+        media_type="application/x-ndjson",
+        status_code=200,
+        responses={
+            200: ResponseSpec(
+                data_container=SyncEvent,
+                media_type="application/x-ndjson",
+                description="JSON Lines: one SyncEvent per line (progress..., then a report)",
+            )
+        },
+    )
     async def sync(
         self,
         request: Request[Any, Any, Any],
