@@ -34,14 +34,19 @@ from hub.errors import (
 from hub.identity import IdentityService
 from hub.keys import Caller, hash_key
 from hub.login_limits import LoginLimiter
-from hub.passwords import ScryptCost, hash_password, needs_rehash, verify_password
+from hub.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    ScryptCost,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from hub.ports import Storage
 from hub.records import AccessToken, Role, User, UserPassword
 
 log = logging.getLogger("preloop.logins")
 
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024  # longer is refused before hashing: a long input costs more
 MAX_USERNAME_LENGTH = 320  # an email
 HASH_SLOTS = 2
 DEFAULT_ROLE = Role.VIEWER  # a first password without a role: the least that can log in

@@ -21,6 +21,8 @@ import secrets
 
 import msgspec
 
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # longer is refused before hashing: a long input costs more
 SCHEME = "scrypt"
 DEFAULT_LOG_N = 17
 MIN_LOG_N = 10  # tests; anything lower is refused when read back

@@ -19,9 +19,10 @@ import httpx
 import msgspec
 
 from hub.api_client.errors import error_from_answer
-from hub.errors import PolicyTooLargeError, PreloopError
+from hub.errors import PolicyTooLargeError, PreloopError, RateLimitedError
 from hub.wire import (
     AcceptedTool,
+    AccessTokenIssued,
     ApprovalDetail,
     ApprovalRequestView,
     AuditEventView,
@@ -37,6 +38,7 @@ from hub.wire import (
     KeyCreated,
     KeyView,
     PairingCreated,
+    PasswordSet,
     PolicyApplied,
     PolicyDiff,
     PolicyExport,
@@ -115,7 +117,13 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
-            raise error_from_answer(response.status_code, response.content, response.reason_phrase)
+            error = error_from_answer(
+                response.status_code, response.content, response.reason_phrase
+            )
+            retry_after = response.headers.get("retry-after", "")
+            if isinstance(error, RateLimitedError) and retry_after.isdigit():
+                error.retry_after = max(1, int(retry_after))
+            raise error
         return response
 
     def _unreachable(self, exc: Exception) -> PreloopError:
@@ -129,6 +137,15 @@ class ApiClient:
 
     async def whoami(self) -> Whoami:
         return await self._call("GET", "/api/v1/whoami", Whoami)
+
+    async def login(self, username: str, password: str) -> AccessTokenIssued:
+        """An access token for a user's email and password (no key needed)."""
+        body = {"username": username, "password": password}
+        return await self._call("POST", "/api/v1/auth/token", AccessTokenIssued, json=body)
+
+    async def logout(self) -> None:
+        """Revoke the access token this client sends (an API key cannot be logged out)."""
+        await self._send("DELETE", "/api/v1/auth/token")
 
     # -- approvals ----------------------------------------------------------------------------
 
@@ -264,6 +281,14 @@ class ApiClient:
     async def add_user(self, email: str, name: str = "") -> UserView:
         body = {"email": email, "name": name}
         return await self._call("POST", "/api/v1/users/", UserView, json=body)
+
+    async def set_password(self, user: str, password: str, role: str | None = None) -> PasswordSet:
+        """Set ``user``'s password (admin keys only) and, given, the role their logins get."""
+        body: dict[str, Any] = {"password": password}
+        if role is not None:
+            body["role"] = role
+        path = f"/api/v1/users/{segment(user)}/password"
+        return await self._call("PUT", path, PasswordSet, json=body)
 
     async def users(self) -> list[UserView]:
         """The account's people (admin keys only)."""

@@ -25,7 +25,8 @@ from hub.errors import (
     RateLimitedError,
     ValidationError,
 )
-from hub.logins import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
+from hub.logins import MAX_USERNAME_LENGTH
+from hub.passwords import MAX_PASSWORD_LENGTH
 from hub.records import Role
 from hub.wire import AccessTokenIssued
 from server.api.deps import caller_of, hub_of

@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody
 from hub.allowlist import MAX_PATTERN_LENGTH, MAX_PATTERNS, PATTERN_SHAPE
 from hub.errors import ConflictError, NotFoundError
 from hub.identity import EMAIL_PATTERN, MAX_KEY_SECONDS, NAME_PATTERN
-from hub.logins import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from hub.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from hub.records import ApiKey, Role, Team
 from hub.wire import KeyCreated, KeyView, PasswordSet, TeamView, UserView, view_of
 from server.api.deps import caller_of, hub_of

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import click
 
 from hub.errors import ValidationError
+from hub.passwords import MIN_PASSWORD_LENGTH
 from server.cli.output import echo_json, json_option, stamp, table
 from server.cli.target import TargetFlags, target_options
 
@@ -127,7 +129,7 @@ def revoke(key_id: str, target: TargetFlags, as_json: bool) -> None:
 
 @click.group()
 def users() -> None:
-    """Add and list users (admin)."""
+    """Add and list users, link their identities, set their passwords (admin)."""
 
 
 @users.command(name="add")
@@ -191,6 +193,45 @@ def link_user(
         echo_json(result)
     else:
         click.echo(f"Linked {result.email}: {_linked(result) or 'nothing'}.")
+
+
+@users.command(name="passwd")
+@click.argument("user")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=None,
+    help="The role the user's logins get (default: the role set before, else viewer).",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (its first line) instead of prompting.",
+)
+@target_options
+@json_option
+def set_password(
+    user: str, role: str | None, password_stdin: bool, target: TargetFlags, as_json: bool
+) -> None:
+    """Set USER's (email or id) password for logins (POST /api/v1/auth/token, username: the
+    email). Prompts twice without echo unless --password-stdin. At least 12 characters; stored
+    as a salted scrypt hash. The user's earlier access tokens stop working."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = str(
+            click.prompt("New password", hide_input=True, confirmation_prompt="Repeat it")
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    result = target.call(lambda c: c.set_password(user, password, role))
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(
+            f"Set the password of {result.email}; their logins get role {result.role}. "
+            "Earlier access tokens of theirs stop working."
+        )
 
 
 @click.group()

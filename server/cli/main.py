@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "login": ("server.cli.login", "login", "Save a server URL and API key for later commands."),
     "policy": ("server.cli.policy", "policy", "Validate, test, apply and version policies."),
     "keys": ("server.cli.identity", "keys", "Create, list and revoke API keys."),
-    "users": ("server.cli.identity", "users", "Add and list users."),
+    "users": ("server.cli.identity", "users", "Add users, link them, set passwords."),
     "teams": ("server.cli.identity", "teams", "Add and list teams."),
     "devices": (
         "server.cli.devices",
