@@ -266,3 +266,46 @@ async def test_webhooks_store_verified_deliveries_once_and_refuse_the_rest(api: 
 @pytest.mark.parametrize("route", ["/api/v1/trackers", "/api/v1/sync/status"])
 async def test_the_routes_need_a_key(api: Api, route: str) -> None:
     assert 401 == (await api.client.get(route)).status_code
+
+
+def _gitlab(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    return {
+        "X-Gitlab-Token": secret,
+        "X-Gitlab-Webhook-UUID": delivery,
+        "X-Gitlab-Event": "Issue Hook",
+    }
+
+
+def _jira(secret: str, body: bytes, delivery: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature": f"sha256={digest}", "X-Atlassian-Webhook-Identifier": delivery}
+
+
+@pytest.mark.parametrize(
+    ("kind", "project", "sign"),
+    [("gitlab", "acme/platform/api", _gitlab), ("jira", "PROJ", _jira)],
+)
+async def test_gitlab_and_jira_deliveries_are_verified_their_own_way(
+    api: Api, kind: str, project: str, sign: Any
+) -> None:
+    scripted_hub(api.hub)
+    created = await connect(
+        api, name=kind, kind=kind, base_url="https://tracker.example.com", projects=[project]
+    )
+    secret, tracker_id = created["webhook_secret"], created["tracker"]["id"]
+    url = f"/api/v1/webhooks/{tracker_id}"
+    body = b'{"webhookEvent": "jira:issue_updated", "object_kind": "issue"}'
+    accepted = await api.client.post(url, content=body, headers=sign(secret, body, "k-1"))
+    assert 202 == accepted.status_code, accepted.text
+    for status, headers in [
+        (409, sign(secret, body, "k-1")),
+        (401, sign("forged", body, "k-2")),
+        (401, _signed(secret, body, "k-3")),  # GitHub's scheme is not this tracker's
+    ]:
+        answer = await api.client.post(url, content=body, headers=headers)
+        assert status == answer.status_code, (status, answer.text)
+    service = api.hub.tracker_service
+    assert service is not None
+    account_id = (await api.hub.identity.default_account()).id
+    inbox = await service.storage.inbox.list(account_id, tracker_id)
+    assert ["k-1"] == [d.delivery_id for d in inbox]
