@@ -348,7 +348,13 @@ class TrackerService:
                 f"tracker {tracker.name!r} has no webhook secret: its deliveries cannot be "
                 "verified (add the tracker again without --webhook-secret to get one)"
             )
-        secret = await self._custody.resolve(tracker.account_id, tracker.webhook_secret_ref)
+        try:
+            secret = await self._custody.resolve(tracker.account_id, tracker.webhook_secret_ref)
+        except (NotFoundError, ConfigError) as exc:
+            raise AuthenticationError(
+                f"tracker {tracker.name!r}: its webhook secret {tracker.webhook_secret_ref} "
+                f"cannot be read from custody ({exc.message}), so no delivery can be verified"
+            ) from exc
         now = self._clock.now()
         delivery = verify(tracker.kind.value, headers, body, secret, now=now)
         payload = _json_object(body)

@@ -271,3 +271,17 @@ async def test_a_verified_delivery_is_stored_once_and_wakes_the_processor() -> N
             await svc.receive(tracker, headers, sent)
     assert [stored] == list(await svc.storage.inbox.list(s.account_id, tracker.id))
     assert [stored] == woken
+
+
+async def test_a_secret_gone_from_custody_refuses_deliveries_as_unverifiable() -> None:
+    svc, s, _ = await service()
+    added = await svc.add(
+        s.account_id, name="gh", kind="github", base_url="https://api.github.com",
+        token_ref="env:GH_TOKEN", actor="admin",
+    )  # fmt: skip
+    assert added.webhook_secret is not None
+    await s.custody.delete(s.account_id, "local:tracker-gh-webhook", actor="admin")
+    body = b"{}"
+    with pytest.raises(AuthenticationError, match="cannot be read from custody"):
+        await svc.receive(added.tracker, _signed(added.webhook_secret, body), body)
+    assert [] == list(await svc.storage.inbox.list(s.account_id, added.tracker.id))
