@@ -214,20 +214,19 @@ class _Progress:
     """One status line on a terminal, rewritten as pages arrive; nothing when piped."""
 
     def __init__(self) -> None:
-        self.shown = False
+        self.width = 0  # of the line shown, 0: none
         self.tty = sys.stderr.isatty()
 
     def __call__(self, event: SyncEvent) -> None:
         if self.tty:
-            click.echo(
-                f"\r  {event.tracker} {event.project}: {event.issues} issues…", err=True, nl=False
-            )
-            self.shown = True
+            line = f"  {event.tracker} {event.project}: {event.issues} issues…"
+            click.echo("\r" + line.ljust(self.width), err=True, nl=False)
+            self.width = len(line)
 
     def done(self) -> None:
-        if self.shown:
-            click.echo("\r\033[K", err=True, nl=False)
-            self.shown = False
+        if self.width:
+            click.echo("\r" + " " * self.width + "\r", err=True, nl=False)
+            self.width = 0
 
 
 def _report_line(r: SyncReportView) -> str:

@@ -111,3 +111,40 @@ def test_preloop_sync_is_a_console_script_with_instant_help() -> None:
     assert 0 == done.returncode, done.stderr
     assert "Usage: preloop-sync scan [OPTIONS] all|TRACKER" in done.stdout
     assert "--full" in done.stdout
+
+
+async def test_the_client_hears_each_page_of_a_sync_before_its_report(server: LiveServer) -> None:
+    from hub.api_client import ApiClient
+    from hub.wire import SyncEvent
+
+    events: list[SyncEvent] = []
+    async with ApiClient(server.url, server.admin_key) as client:
+        await client.add_tracker(
+            {
+                "name": "gh",
+                "kind": "github",
+                "base_url": "https://api.github.com",
+                "token_ref": "env:GITHUB_TOKEN",
+                "projects": ["spacecode/astrobot"],
+            }
+        )
+        report = await client.sync_tracker("gh", full=True, progress=events.append)
+    # the scripted tracker answers pages of two
+    assert [("spacecode/astrobot", 2), ("spacecode/astrobot", 3)] == [
+        (e.project, e.issues) for e in events
+    ]
+    assert (3, True) == (report.issues, report.full)
+
+
+def test_progress_rewrites_one_line_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.wire import SyncEvent
+    from server.cli.trackers import _Progress
+
+    progress = _Progress()
+    progress.tty = True
+    progress(SyncEvent(type="progress", tracker="gh", project="o/r", issues=100))
+    progress(SyncEvent(type="progress", tracker="gh", project="o/r", issues=2000))
+    progress.done()
+    err = capsys.readouterr().err
+    first, second = "  gh o/r: 100 issues…", "  gh o/r: 2000 issues…"
+    assert f"\r{first}\r{second}\r{' ' * len(second)}\r" == err
