@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -51,6 +52,7 @@ from server.hub_services import Hub
 PROJECT = rf"(?:{GITHUB_PROJECT})|(?:{GITLAB_PROJECT})|(?:{JIRA_PROJECT})"
 Ref = Annotated[str, shaped(REFERENCE_PATTERN, min_length=1, max_length=500)]
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger("preloop.trackers")
 
 
 class TrackerCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -227,6 +229,10 @@ async def _scan_lines(
             events.put_nowait(SyncEvent(type="report", tracker=name, report=report_view(report)))
         except PreloopError as exc:
             events.put_nowait(SyncEvent(type="error", tracker=name, message=exc.message))
+        except Exception:  # the stream must end: say so, and keep the trace in the log
+            log.exception("the sync of tracker %r failed", name)
+            message = "the sync failed with an internal error (the server's log has the trace)"
+            events.put_nowait(SyncEvent(type="error", tracker=name, message=message))
 
     task = asyncio.create_task(run())
     try:

@@ -309,3 +309,18 @@ async def test_gitlab_and_jira_deliveries_are_verified_their_own_way(
     account_id = (await api.hub.identity.default_account()).id
     inbox = await service.storage.inbox.list(account_id, tracker_id)
     assert ["k-1"] == [d.delivery_id for d in inbox]
+
+
+async def test_a_sync_that_breaks_still_ends_its_stream_with_an_error(api: Api) -> None:
+    scripted = scripted_hub(api.hub)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in an adapter")
+
+    scripted.issues_since = broken  # type: ignore[method-assign]
+    await connect(api)
+    answer = await api.client.post("/api/v1/trackers/gh/sync", headers=api.auth())
+    [line] = [msgspec.json.decode(text) for text in answer.text.splitlines()]
+    assert ("error", "gh") == (line["type"], line["tracker"])
+    assert "internal error" in line["message"]
+    assert "a bug in an adapter" not in line["message"]
