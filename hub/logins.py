@@ -1,10 +1,10 @@
 """Password logins: users' passwords, and the access tokens a login exchanges one for.
 
 ``set_password`` stores a user's password as a scrypt hash (hub/passwords.py) with the role
-its logins get; ``login`` checks a username (the user's email) and password and issues an
-access token (hub/access_tokens.py) that works wherever an API key does until it expires or
-is revoked (``logout``, a new password). Decisions 0092 (passwords and tokens) and 0093
-(failed logins).
+its logins get; ``login`` checks a username (the user's email, or their name when no other
+user has it) and password and issues an access token (hub/access_tokens.py) that works
+wherever an API key does until it expires or is revoked (``logout``, a new password).
+Decisions 0092 (passwords and tokens) and 0093 (failed logins).
 
 A login answers the same ``invalid username or password`` whether the user is unknown, has
 no password or gave a wrong one, and takes as long: an unknown user's password is checked
@@ -130,9 +130,10 @@ class LoginService:
 
     # --- logins ---------------------------------------------------------------------------
     async def login(self, username: str, password: str, *, address: str = "") -> IssuedToken:
-        """An access token for the user whose email is ``username``; ``address`` is the
-        client's (for the per-address limit and the audit). ``AuthenticationError`` with one
-        message whatever failed; ``RateLimitedError`` after too many failures."""
+        """An access token for the user whose email (or unique name) is ``username``;
+        ``address`` is the client's (for the per-address limit and the audit).
+        ``AuthenticationError`` with one message whatever failed; ``RateLimitedError`` after
+        too many failures."""
         username = username.strip().lower()
         if len(username) > MAX_USERNAME_LENGTH:  # blank: no such user, a failed login
             raise ValidationError(
@@ -147,10 +148,11 @@ class LoginService:
         except RateLimitedError:
             log.warning("login refused: too many failures (user %r, address %r)", username, address)
             raise
-        user = await self._storage.users.get_by_email(account.id, username)
+        dummy = await self._dummy_hash()  # made by the first login, whoever logs in
+        user = await self._user(account.id, username)
         stored = await self._storage.passwords.get(account.id, user.id) if user else None
         if stored is None:
-            await self._verify(password, await self._dummy_hash())  # as long as a real check
+            await self._verify(password, dummy)  # as long as a real check
             reason = "unknown user" if user is None else "no password set"
         elif not await self._verify(password, stored.password_hash):
             reason = "wrong password"
@@ -159,6 +161,17 @@ class LoginService:
             return await self._issue(user, stored, password, address)
         await self._failed(account.id, username, address, reason)
         raise AuthenticationError(INVALID_LOGIN)
+
+    async def _user(self, account_id: str, username: str) -> User | None:
+        """The user whose email is ``username``, else the one user whose name it is (ignoring
+        case); ``None`` when there is none, or several share the name."""
+        user = await self._storage.users.get_by_email(account_id, username)
+        if user is not None or not username:
+            return user
+        named = [
+            u for u in await self._storage.users.list(account_id) if u.name.lower() == username
+        ]
+        return named[0] if len(named) == 1 else None
 
     async def logout(self, caller: Caller) -> AccessToken:
         """Revoke the access token ``caller`` authenticated with."""

@@ -178,7 +178,8 @@ def create_app(
                     "bearer": SecurityScheme(
                         type="http",
                         scheme="bearer",
-                        description="A Preloop API key: 'Bearer pl_...'",
+                        description="A Preloop API key ('Bearer pl_...') or an access token "
+                        "from POST /api/v1/auth/token ('Bearer plat_...')",
                     ),
                 }
             ),

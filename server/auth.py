@@ -2,7 +2,8 @@
 
 Every handler under the API router declares ``opt={"roles": ...}``; a handler without it is
 refused (fail closed), and a test walks the app to prove each route has one. The bearer is an
-API key (``pl_...``) or a paired device's credential (``pld_...``, hub/devices.py); a device
+API key (``pl_...``), a password login's access token (``plat_...``, hub/access_tokens.py)
+or a paired device's credential (``pld_...``, hub/devices.py); a device
 may only call the routes declared with ``device_only()``, and no API key may call those.
 """
 

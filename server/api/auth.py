@@ -58,7 +58,9 @@ def _field(description: str, max_length: int) -> Schema:
 
 def _login_schema(*, form: bool) -> Schema:
     properties: dict[str, Schema | Reference] = {
-        "username": _field("The user's email.", MAX_USERNAME_LENGTH),
+        "username": _field(
+            "The user's email, or their name when no other user has it.", MAX_USERNAME_LENGTH
+        ),
         "password": _field("The user's password.", MAX_PASSWORD_LENGTH),
         "grant_type": Schema(
             type=OpenAPIType.STRING,
@@ -155,7 +157,7 @@ def _field_of(message: str) -> str | None:
     tags=["auth"],
 )
 async def issue_token(request: Request[Any, Any, Any]) -> Response[AccessTokenIssued]:
-    """Log in with a user's email and password for a short-lived access token
+    """Log in with a user's email (or unique name) and password for a short-lived access token
     (`PRELOOP_AUTH_TOKEN_SECONDS`) that works wherever an API key does, with the role the
     user's password was given. A wrong password and an unknown user get the same 401; too
     many failures for a username or from an address get 429 with `Retry-After`."""

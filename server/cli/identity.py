@@ -213,9 +213,10 @@ def link_user(
 def set_password(
     user: str, role: str | None, password_stdin: bool, target: TargetFlags, as_json: bool
 ) -> None:
-    """Set USER's (email or id) password for logins (POST /api/v1/auth/token, username: the
-    email). Prompts twice without echo unless --password-stdin. At least 12 characters; stored
-    as a salted scrypt hash. The user's earlier access tokens stop working."""
+    """Set USER's (email or id) password for logins (POST /api/v1/auth/token; username: the
+    email, or the name when no other user has it). Prompts twice without echo unless
+    --password-stdin. At least 12 characters; stored as a salted scrypt hash. The user's
+    earlier access tokens stop working."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

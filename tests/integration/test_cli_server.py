@@ -188,3 +188,60 @@ def test_unreachable_server_is_a_clear_error() -> None:
     assert result.exit_code != 0
     assert isinstance(result.exception, PreloopError)
     assert "cannot reach the Preloop server" in str(result.exception)
+
+
+def test_users_passwd_prompts_or_reads_stdin_and_the_token_is_a_cli_bearer(
+    live_server: LiveServer,
+) -> None:
+    import asyncio
+
+    from hub.api_client import ApiClient
+    from hub.errors import AuthenticationError, RateLimitedError
+
+    invoke(live_server, "users", "add", "pat@example.com")
+    target = ["--url", live_server.url, "--key", live_server.admin_key]
+    argv = ["users", "passwd", "pat@example.com", "--role", "viewer", *target]
+    prompted = CliRunner().invoke(
+        cli, argv, input="correct horse battery\ncorrect horse battery\n", catch_exceptions=False
+    )
+    assert prompted.exit_code == 0, prompted.output
+    assert "correct horse" not in prompted.output  # no echo
+    assert "role viewer" in prompted.output
+    piped = CliRunner().invoke(
+        cli,
+        ["users", "passwd", "pat@example.com", "--password-stdin", "--json", *target],
+        input="another long password\n",
+        catch_exceptions=False,
+    )
+    assert piped.exit_code == 0, piped.output
+    assert "viewer" == json.loads(piped.stdout)["role"]  # kept
+
+    async def session() -> str:
+        async with ApiClient(live_server.url, "") as anonymous:
+            with pytest.raises(AuthenticationError, match="invalid username or password"):
+                await anonymous.login("pat@example.com", "correct horse battery")
+            issued = await anonymous.login("pat@example.com", "another long password")
+        async with ApiClient(live_server.url, issued.access_token) as client:
+            assert "viewer" == (await client.whoami()).role
+            await client.logout()
+            with pytest.raises(AuthenticationError, match="revoked"):
+                await client.whoami()
+        async with ApiClient(live_server.url, "") as anonymous:
+            for _ in range(5):
+                with pytest.raises(AuthenticationError):
+                    await anonymous.login("pat@example.com", "wrong password")
+            with pytest.raises(RateLimitedError) as limited:
+                await anonymous.login("pat@example.com", "another long password")
+        assert 250 < limited.value.retry_after <= 300  # from the Retry-After header
+        return issued.access_token
+
+    token = asyncio.run(session())
+    with pytest.raises(AuthenticationError, match="revoked"):
+        invoke(live_server, "users", "list", key=token)  # the CLI's bearer
+    short = CliRunner().invoke(
+        cli,
+        ["users", "passwd", "pat@example.com", "--password-stdin", *target],
+        input="short\n",
+    )
+    assert short.exit_code != 0
+    assert "at least 12 characters" in short.output + str(short.exception)

@@ -158,6 +158,13 @@ async def test_a_token_stops_working_at_expiry_and_on_logout(api: Api) -> None:
     expired = await api.client.get("/api/v1/whoami", headers=bearer(first))
     assert 401 == expired.status_code
     assert "expired" in expired.json()["error"]["message"]
+    mcp = await api.client.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={**bearer(first), "Accept": "application/json, text/event-stream"},
+    )
+    assert 401 == mcp.status_code
+    assert "expired" in mcp.text
 
     second = await login(api.client, "ann@example.com")
     out = await api.client.delete("/api/v1/auth/token", headers=bearer(second))

@@ -409,3 +409,37 @@ async def test_a_vote_result_carries_the_approvals_so_far(world: World) -> None:
         (ApprovalStatus.PENDING, 2),
         (ApprovalStatus.DENIED, 2),
     ] == counts
+
+
+async def test_a_users_login_token_and_their_key_are_one_person_to_the_approval(
+    world: World,
+) -> None:
+    from hub.login_limits import LoginLimiter
+    from hub.logins import LoginService
+    from hub.passwords import ScryptCost
+
+    logins = LoginService(
+        world.storage,
+        world.clock,
+        Auditor(world.storage.audit, world.clock),
+        world.identity,
+        LoginLimiter(world.clock, per_username=5, per_address=20, window_seconds=300),
+        cost=ScryptCost(log_n=10),
+    )
+    own_key = await world.caller(Role.APPROVER, email="ana@example.com")
+    await logins.set_password(
+        world.account_id, "ana@example.com", "a long password", role=Role.ADMIN, actor="t"
+    )
+    first = await logins.login("ana@example.com", "a long password")
+    second = await logins.login("ana@example.com", "a long password")
+    by_token = await world.identity.authenticate(first.text)
+    request = await world.request(by_token)
+
+    for approver in (by_token, await world.identity.authenticate(second.text), own_key):
+        with pytest.raises(PermissionDeniedError, match="never decide"):
+            await world.service.decide(
+                world.account_id, request.id, approver=approver, approve=True
+            )
+    other = await world.caller(Role.APPROVER, email="bo@example.com")
+    decided = await world.service.decide(world.account_id, request.id, approver=other, approve=True)
+    assert ApprovalStatus.APPROVED is decided.request.status

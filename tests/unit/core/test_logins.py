@@ -298,3 +298,20 @@ async def test_the_user_behind_a_token_is_known_to_the_self_approval_check(
 
     assert issued.token.user_id == await owners.owner(issued.token.id)
     assert await owners.owner("at_0000000000000000") is None
+
+
+async def test_the_username_is_the_email_or_a_name_no_other_user_has(logins: Logins) -> None:
+    add = logins.identity.add_user
+    await add(logins.account_id, email="bo@example.com", name="your-username", actor="t")
+    await add(logins.account_id, email="cy@example.com", name="Twin", actor="t")
+    await add(logins.account_id, email="di@example.com", name="twin", actor="t")
+    for email in ("bo@example.com", "cy@example.com"):
+        await logins.service.set_password(logins.account_id, email, SECRET, role=None, actor="t")
+
+    by_name = await logins.service.login("your-username", SECRET)
+    assert "bo@example.com" == (await logins.identity.authenticate(by_name.text)).name
+    by_email = await logins.service.login("Ann@example.com", SECRET)
+    assert "ann@example.com" == (await logins.identity.authenticate(by_email.text)).name
+    with pytest.raises(AuthenticationError, match=INVALID_LOGIN):
+        await logins.service.login("twin", SECRET)  # two users have the name
+    assert (await logins.service.login("ANN", SECRET)).token.user_id == by_email.token.user_id
