@@ -168,6 +168,13 @@ class TrackerHttp:
                 project,
                 status,
             )
+        if status == 404 and what in ("repository", "project"):
+            return self._error(
+                f"found no {what} {project} (404{said_part}); check its name and that the "
+                f"token {self.token_ref} can see it",
+                project,
+                status,
+            )
         if status == 404:
             return self._error(
                 f"found no {thing} in project {project} (404{said_part}); check the project "

@@ -170,6 +170,7 @@ class GitHubClient:
 
     # --- issue writes ----------------------------------------------------------------------
     async def create_issue(self, project: str, draft: IssueDraft) -> RemoteIssue:
+        state = _state(draft.status, project) if draft.status else "open"
         body: dict[str, Any] = {"title": draft.title, "body": draft.description}
         if draft.labels:
             body["labels"] = list(draft.labels)
@@ -177,8 +178,8 @@ class GitHubClient:
             body["assignees"] = [draft.assignee]
         row = await self._json("POST", f"{_repo(project)}/issues", project, json=body)
         issue = self._remember(project, _issue(row))
-        if draft.status and _state(draft.status, project) != "open":
-            return await self.update_issue(project, issue.number, IssueChanges(status="closed"))
+        if state != "open":
+            return await self.update_issue(project, issue.number, IssueChanges(status=state))
         return issue
 
     async def update_issue(self, project: str, number: str, changes: IssueChanges) -> RemoteIssue:
@@ -261,11 +262,11 @@ class GitHubClient:
         review = comment_type == "review_comment"
         where = "pulls" if review else "issues"
         row = await self._json(
-            "PATCH",
+            "GET" if body is None else "PATCH",
             f"{_repo(project)}/{where}/comments/{_n(comment_id)}",
             project,
             what=f"comment {comment_id}",
-            json={"body": body or ""},
+            json=None if body is None else {"body": body},
         )
         return _review_comment(row) if review else _comment(row)
 

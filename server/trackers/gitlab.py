@@ -163,14 +163,14 @@ class GitLabClient:
         comments = await self.comments(project, f"!{iid}") if include_comments else ()
         diff = None
         if include_diff:
-            files = await self._all(f"{_item(project, True, iid)}/diffs", project, what)
-            diff = "".join(_unified(f) for f in files)
+            diff = "".join(_unified(f) for f in await self._diffs(project, iid))
         return RemotePullRequest(
             pull_request=_issue(row, mr=True), comments=tuple(comments), diff=diff
         )
 
     # --- issue writes ----------------------------------------------------------------------
     async def create_issue(self, project: str, draft: IssueDraft) -> RemoteIssue:
+        event = _event(draft.status, project) if draft.status else "reopen"
         body: dict[str, Any] = {"title": draft.title, "description": draft.description}
         if draft.labels:
             body["labels"] = ",".join(draft.labels)
@@ -180,7 +180,7 @@ class GitLabClient:
             body["issue_type"] = draft.issue_type.lower()
         row = await self._json("POST", f"{_project(project)}/issues", project, json=body)
         issue = _issue(row, mr=False)
-        if draft.status and _event(draft.status, project) == "close":
+        if event == "close":
             return await self.update_issue(project, issue.number, IssueChanges(status="closed"))
         return issue
 
@@ -413,6 +413,18 @@ class GitLabClient:
                 )
 
     # --- helpers ---------------------------------------------------------------------------
+    async def _diffs(self, project: str, iid: int) -> list[dict[str, Any]]:
+        """The merge request's file diffs: ``/diffs`` (GitLab 15.7 and later), else the older
+        ``/changes``."""
+        item, what = _item(project, True, iid), _what(True, iid)
+        try:
+            return await self._all(f"{item}/diffs", project, what)
+        except TrackerError as exc:
+            if exc.status != 404:
+                raise
+        answer = await self._json("GET", f"{item}/changes", project, what=what)
+        return list(answer.get("changes") or [])
+
     async def _user_id(self, project: str, username: str) -> int:
         name = username.removeprefix("@")
         if name.isdigit():

@@ -154,6 +154,9 @@ async def test_create_and_update_an_issue(seeded, waits):
     )
     with pytest.raises(TrackerError) as bad:
         await gh.update_issue("acme/app", "1", IssueChanges(status="in progress"))
+    before = len(fake.repos["acme/app"]["issues"])
+    with pytest.raises(TrackerError):
+        await gh.create_issue("acme/app", IssueDraft(title="x", status="in progress"))
     await gh.close()
     stored = fake.issue("acme/app", int(created.number))
     assert (stored["title"], stored["body"], stored["state"]) == ("New", "Body", "closed")
@@ -166,6 +169,7 @@ async def test_create_and_update_an_issue(seeded, waits):
         (),
     )
     assert "open or closed" in bad.value.message
+    assert len(fake.repos["acme/app"]["issues"]) == before  # refused before anything was made
 
 
 async def test_comments_on_issues_diff_lines_and_replies(seeded, waits):
@@ -177,6 +181,9 @@ async def test_comments_on_issues_diff_lines_and_replies(seeded, waits):
     edited = await gh.update_comment("acme/app", "1", plain.external_id, body="Edited")
     edited_review = await gh.update_comment(
         "acme/app", "3", line.external_id, body="Edited line", comment_type="review_comment"
+    )
+    unchanged = await gh.update_comment(
+        "acme/app", "3", line.external_id, comment_type="review_comment"
     )
     with pytest.raises(TrackerError) as resolving:
         await gh.update_comment("acme/app", "3", line.external_id, resolved=True)
@@ -191,6 +198,7 @@ async def test_comments_on_issues_diff_lines_and_replies(seeded, waits):
     assert sent["commit_id"] == fake.pull("acme/app", 3)["head"]["sha"]
     assert (reply.thread_id, reply.path) == (line.external_id, "x")
     assert (edited.body, edited_review.body) == ("Edited", "Edited line")
+    assert unchanged.body == "Edited line"
     assert [c["body"] for c in fake.comments_of("acme/app", 1)] == ["Edited"]
     assert "resolve" in resolving.value.message
 

@@ -282,6 +282,16 @@ async def test_errors_name_gitlab_the_project_and_the_token_ref(seeded, waits):
     assert "nobody" in unknown_user.value.message
 
 
+async def test_an_older_gitlab_answers_the_diff_from_changes(seeded, waits):
+    fake, url = seeded
+    fake.legacy = True
+    gl = client(url, waits)
+    pr = await gl.get_pull_request(PROJECT, "!1", include_comments=False)
+    await gl.close()
+    assert "+Fix the crash" in pr.diff
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests[-2:]] == ["diffs", "changes"]
+
+
 async def test_a_429_is_retried_after_retry_after(seeded, waits):
     fake, url = seeded
     fake.limit(2, retry_after=1)
