@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.records import Role, User
+from hub.records import Role
 from server.hub_services import Hub
 from tests.integration.conftest import LiveServer, make_settings, run_live, serve_asgi
 from tests.integration.fakes.github import TOKEN, FakeGitHub
@@ -90,16 +90,10 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
 def server(tmp_path: Path) -> Iterator[LiveServer]:
     async def user_with_password(hub: Hub) -> None:
         account = await hub.identity.default_account()
-        # Logins name the user by email (t-auth, decision 0092); the description's username
-        # is not an email address, so the record is stored as it is, past add_user's check.
-        user = User(
-            id="user_example",
-            account_id=account.id,
-            email="your-username",
-            name="The example's user",
-            created_at=hub.clock.now(),
+        # a login's username is the user's email, or their name when no other user has it
+        user = await hub.identity.add_user(
+            account.id, email="astro@spacecode.example", name="your-username", actor="test"
         )
-        await hub.storage.users.add(user)
         await hub.logins.set_password(
             account.id, user.id, "your-password", role=Role.AGENT, actor="test"
         )
