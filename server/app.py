@@ -50,6 +50,7 @@ PUBLIC_PATHS = [
     "^/api/v1/devices/pair$",
     "^/mattermost/actions$",
     "^/slack/events$",  # Slack signs every request; bolt verifies it (bots/slack/interactions.py)
+    "^/api/v1/webhooks/",  # a tracker signs each delivery its own way (hub/trackers/webhooks.py)
 ]
 # Paths that authenticate themselves (the MCP endpoints answer in their own way).
 # The unified WebSocket authenticates on connect (a browser cannot send the header).

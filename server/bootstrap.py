@@ -49,6 +49,7 @@ from hub.settings import Settings
 from hub.sync_waits import SyncWaits
 from hub.tool_calls import ToolCalls
 from hub.trackers.ports import TrackerClients, TrackerStorage
+from hub.trackers.service import TrackerService
 from server.hub_services import Hub, close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
@@ -156,7 +157,7 @@ async def open_hub(
         pool=pool,
         configure=lambda server: upstream_config(server, settings),
     )
-    return Hub(
+    hub = Hub(
         settings=settings,
         storage=storage,
         clock=clock,
@@ -197,6 +198,20 @@ async def open_hub(
         mattermost=mattermost,
         notes=custody_notes,
     )
+    hub.tracker_service = _tracker_service(hub)
+    return hub
+
+
+def _tracker_service(hub: Hub) -> TrackerService | None:
+    """Connecting trackers, searching them and receiving their webhooks, over the hub's
+    tracker storage and the clients of the trackers' APIs (absent: no adapters)."""
+    if hub.trackers is None:
+        return None
+    service = TrackerService(hub.trackers, hub.tracker_clients, hub.custody, hub.auditor, hub.clock)
+    inbox = hub.tracker_inbox
+    if inbox is not None:  # a stored delivery wakes the inbox loop at once
+        service.on_delivery(lambda _delivery: inbox.kick())
+    return service
 
 
 def _logins(

@@ -23,6 +23,7 @@ from litestar.status_codes import (
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_502_BAD_GATEWAY,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
@@ -38,6 +39,7 @@ from hub.errors import (
     PreloopError,
     RateLimitedError,
     StorageError,
+    TrackerError,
     ValidationError,
 )
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
@@ -57,6 +59,7 @@ STATUS_OF: dict[type[PreloopError], int] = {
     PayloadTooLargeError: HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     RateLimitedError: HTTP_429_TOO_MANY_REQUESTS,
     StorageError: HTTP_503_SERVICE_UNAVAILABLE,
+    TrackerError: HTTP_502_BAD_GATEWAY,  # the issue tracker refused or could not be reached
     # at request time: this server is not configured for it (the message names the setting)
     ConfigError: HTTP_503_SERVICE_UNAVAILABLE,
 }

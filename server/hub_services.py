@@ -41,6 +41,7 @@ from hub.trackers.inbox import InboxProcessor
 from hub.trackers.polling import Poller
 from hub.trackers.ports import TrackerClient, TrackerClients, TrackerStorage
 from hub.trackers.records import Tracker
+from hub.trackers.service import TrackerService
 from hub.trackers.sync import Syncer
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
@@ -87,6 +88,7 @@ class Hub:
     # issue trackers: the synced data, and the clients of the trackers' APIs
     trackers: TrackerStorage | None = None
     tracker_clients: TrackerClients | None = None
+    tracker_service: TrackerService | None = None  # connecting trackers, search, webhooks
     # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
     builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured

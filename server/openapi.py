@@ -56,6 +56,7 @@ MEANING = {
     HTTP_413_REQUEST_ENTITY_TOO_LARGE: "The body is over the server's limit",
     422: "The policy is invalid: every problem is listed in `problems`",
     429: "Too many attempts: try again after the seconds in the `Retry-After` header",
+    502: "The issue tracker refused the request or could not be reached (its message is shown)",
     HTTP_503_SERVICE_UNAVAILABLE: "The database failed or is out of date, or this server is not "
     "configured for this (the message names the setting)",
 }

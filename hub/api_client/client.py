@@ -28,10 +28,13 @@ from hub.wire import (
     AuditEventView,
     BudgetView,
     ChainReportView,
+    ConnectionTest,
     DecisionView,
     DeviceView,
     ExecutionDetail,
     ExecutionStarted,
+    IssueSearchResults,
+    IssueView,
     KeyCreated,
     KeyView,
     PairingCreated,
@@ -47,8 +50,13 @@ from hub.wire import (
     SecretRotated,
     SecretView,
     ServerView,
+    SyncEvent,
+    SyncReportView,
     TeamView,
     ToolView,
+    TrackerCreated,
+    TrackerSyncStatus,
+    TrackerView,
     UsageSummary,
     UserView,
     Whoami,
@@ -56,6 +64,8 @@ from hub.wire import (
 
 T = TypeVar("T")
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# a sync streams a line per page; one page (and its comments) may take a while to fetch
+SYNC_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=600.0)
 Params = Mapping[str, Any]  # query parameters; None: not given
 
 
@@ -97,13 +107,7 @@ class ApiClient:
 
     async def _call(self, method: str, path: str, into: type[T], **kwargs: Any) -> T:
         response = await self._send(method, path, **kwargs)
-        try:
-            return msgspec.json.decode(response.content, type=into)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise PreloopError(
-                f"The server's answer to {method} {path} was not understood: {exc}.",
-                title="Unexpected answer",
-            ) from exc
+        return self._decode(response.content, into, method, path)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if "params" in kwargs:
@@ -419,6 +423,87 @@ class ApiClient:
 
     async def unset_price(self, model: str) -> None:
         await self._send("DELETE", "/api/v1/gateway/prices", params={"model": model})
+
+    # -- issue trackers ---------------------------------------------------------------------
+
+    async def add_tracker(self, body: Mapping[str, Any]) -> TrackerCreated:
+        """Connect a tracker; the webhook secret made for it is in the answer once."""
+        return await self._call("POST", "/api/v1/trackers/", TrackerCreated, json=body)
+
+    async def trackers(self) -> list[TrackerView]:
+        return await self._call("GET", "/api/v1/trackers/", list[TrackerView])
+
+    async def tracker(self, name: str) -> TrackerView:
+        return await self._call("GET", f"/api/v1/trackers/{segment(name)}", TrackerView)
+
+    async def remove_tracker(self, name: str) -> None:
+        await self._send("DELETE", f"/api/v1/trackers/{segment(name)}")
+
+    async def test_tracker(self, name: str) -> list[ConnectionTest]:
+        """What the tracker answers for each of its projects."""
+        path = f"/api/v1/trackers/{segment(name)}/test"
+        return await self._call("POST", path, list[ConnectionTest])
+
+    async def sync_tracker(
+        self,
+        name: str,
+        *,
+        full: bool = False,
+        progress: Callable[[SyncEvent], None] = lambda _: None,
+    ) -> SyncReportView:
+        """Sync ``name`` now, calling ``progress`` with each page's event; its report. A
+        scan that could not run at all raises ``PreloopError`` with the server's message."""
+        path = f"/api/v1/trackers/{segment(name)}/sync"
+        params = {"full": "true" if full else "false"}
+        try:
+            async with self._http.stream(
+                "POST", path, params=params, timeout=SYNC_TIMEOUT
+            ) as response:
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    raise error_from_answer(response.status_code, body, response.reason_phrase)
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event = self._decode(line.encode(), SyncEvent, "POST", path)
+                    if event.type == "progress":
+                        progress(event)
+                    elif event.report is not None:
+                        return event.report
+                    else:
+                        raise PreloopError(f"{name}: {event.message}", title="Sync failed")
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        raise PreloopError(
+            f"the server ended the sync of {name} without a report", title="Unexpected answer"
+        )
+
+    def _decode(self, content: bytes, into: type[T], method: str, path: str) -> T:
+        try:
+            return msgspec.json.decode(content, type=into)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise PreloopError(
+                f"The server's answer to {method} {path} was not understood: {exc}.",
+                title="Unexpected answer",
+            ) from exc
+
+    async def sync_status(self) -> list[TrackerSyncStatus]:
+        return await self._call("GET", "/api/v1/sync/status", list[TrackerSyncStatus])
+
+    async def test_connection(
+        self, organization: str | None, project: str, *, tracker: str | None = None
+    ) -> ConnectionTest:
+        body = {"organization": organization, "project": project, "tracker": tracker}
+        path = "/api/v1/projects/test-connection"
+        return await self._call("POST", path, ConnectionTest, json=_clean(body))
+
+    async def search_issues(self, params: Params) -> IssueSearchResults:
+        """``GET /api/v1/issues/search`` (organization, project, query, limit, filters)."""
+        path = "/api/v1/issues/search"
+        return await self._call("GET", path, IssueSearchResults, params=params)
+
+    async def create_issue(self, body: Mapping[str, Any]) -> IssueView:
+        return await self._call("POST", "/api/v1/issues/", IssueView, json=dict(body))
 
 
 def _clean(params: Params) -> dict[str, Any]:

@@ -20,9 +20,11 @@ from server.api.gateway_usage import (
     GatewayUsageController,
 )
 from server.api.identity import KeyController, TeamController, UserController
+from server.api.issues import IssueController, ProjectController, WebhookController
 from server.api.policies import PolicyController
 from server.api.providers import ProviderController, SecretController
 from server.api.servers import ServerController
+from server.api.trackers import SyncController, TrackerController
 from server.auth import role_guard, roles
 
 
@@ -57,6 +59,12 @@ def api_router() -> Router:
             GatewayUsageController,
             FlowGatewayEventsController,
             BudgetController,
+            # issue trackers
+            TrackerController,
+            SyncController,
+            ProjectController,
+            IssueController,
+            WebhookController,
         ],
         security=[{"bearer": []}],
     )

@@ -59,6 +59,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("server.cli.gateway_usage", "usage", "Model gateway usage and cost, grouped."),
     "budgets": ("server.cli.gateway_usage", "budgets", "List, add and remove gateway budgets."),
     "prices": ("server.cli.gateway_usage", "prices", "List, set and unset model prices."),
+    # issue trackers
+    "trackers": (
+        "server.cli.trackers",
+        "trackers",
+        "Connect GitHub, GitLab and Jira; list, test and remove them.",
+    ),
+    "sync": ("server.cli.trackers", "sync", "Sync trackers now (scan all|TRACKER); their status."),
 }
 
 

@@ -12,10 +12,10 @@ import click
 from hub.errors import PolicyError, PreloopError
 
 
-def run(cli: click.Group, argv: list[str]) -> None:
+def run(cli: click.Group, argv: list[str], *, prog_name: str = "preloop") -> None:
     """Run the CLI; a ``PreloopError`` becomes ``error: ...`` on stderr and exit status 1."""
     try:
-        cli.main(args=argv, prog_name="preloop", standalone_mode=False)
+        cli.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -148,6 +148,17 @@ include-path = "/api/v1/budgets"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "409"]
 
 [[operations]]
+# a project's syntax depends on the kind (owner/repo, group/project, KEY), plain http only for
+# a loopback host, username only for Jira, poll_seconds 1-59 refused: rules across fields
+include-path = "/api/v1/trackers"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "409"]
+
+[[operations]]
+# organization without project names no project
+include-path = "/api/v1/issues/search"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404"]
+
+[[operations]]
 # failed logins are limited per username and address: the fuzzer's logins trip the limit
 include-name = "POST /api/v1/auth/token"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "429"]
@@ -168,8 +179,12 @@ FUZZ_CHECKS = ",".join(
     ]
 )
 # Not fuzzed: registering a server starts its command or connects to its URL (random ones
-# here); revoking keys could revoke the run's own key.
-NOT_FUZZED = "^/api/v1/(servers|keys/[^/]+/revoke$)"
+# here); revoking keys could revoke the run's own key; testing, syncing and creating issues
+# call the tracker's API (tests/integration/test_api_trackers.py drives them).
+NOT_FUZZED = (
+    "^/api/v1/(servers|keys/[^/]+/revoke$|trackers/[^/]+/(test|sync)$"
+    "|projects/test-connection$|issues$)"
+)
 
 
 def test_the_live_server_holds_to_its_document_under_fuzzing(tmp_path: Path) -> None:
