@@ -8,6 +8,7 @@ tracker client, timeouts, a User-Agent, rate limits and the translation of every
                         │   RateLimit-Reset says and ask again (``RetryPolicy``: at most
                         │   ``attempts`` retries, each wait at most ``max_wait`` seconds), else
                         │   TrackerError(status, retry_after)
+                        ├─▶ 502 / 503 / 504 to a GET: asked again after 1, 2, 4 s (``attempts``)
                         ├─▶ 401 / 403 / 404 / 410 / 400 / 422 / 5xx ──▶ TrackerError (status)
                         └─▶ unreachable, timed out ──▶ TrackerError (status None)
 
@@ -36,6 +37,7 @@ USER_AGENT = "Preloop-tracker-sync/0.1 (+https://github.com/preloop/preloop)"
 LABELS = {TrackerKind.GITHUB: "GitHub", TrackerKind.GITLAB: "GitLab", TrackerKind.JIRA: "Jira"}
 MAX_MESSAGE_CHARS = 300
 DEFAULT_WAIT = 60.0  # a rate limit that says nothing of when it ends
+TRANSIENT = (502, 503, 504)  # a GET is asked again after 1 s, 2 s, 4 s
 
 
 async def _sleep(seconds: float) -> None:
@@ -58,14 +60,14 @@ class RetryPolicy:
 class TrackerHttp:
     kind: TrackerKind
     base_url: str  # the API root: https://api.github.com, https://host/api/v4, https://x/rest/api/3
-    auth_headers: Mapping[str, str]
+    auth_headers: Mapping[str, str] = field(repr=False)  # holds the token: never shown
     token_ref: str
-    secrets: tuple[str, ...] = ()  # scrubbed from any message
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from any message
     timeout: float = 20.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.AsyncBaseTransport | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
-    _client: httpx.AsyncClient | None = None
+    _client: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
 
     @property
     def host(self) -> str:
@@ -132,6 +134,14 @@ class TrackerHttp:
                 retries += 1
                 await self.retry.sleep(wait)
                 continue
+            if (
+                method == "GET"
+                and response.status_code in TRANSIENT
+                and retries < (self.retry.attempts)
+            ):  # a read is safe to ask again; a write might have happened
+                retries += 1
+                await self.retry.sleep(min(float(2 ** (retries - 1)), self.retry.max_wait))
+                continue
             raise self.failure(response, project, what, wait)
 
     def failure(
@@ -140,7 +150,7 @@ class TrackerHttp:
         status = response.status_code
         said = self._scrub(tracker_message(response))
         said_part = f": {said}" if said else ""
-        thing = what or "the resource"
+        thing = what or "resource"
         if wait is not None:
             kind = (
                 "its API rate limit is exhausted"
@@ -165,6 +175,13 @@ class TrackerHttp:
             return self._error(
                 f"refused permission for project {project} (403{said_part}); the token "
                 f"{self.token_ref} lacks the scope or role for this, grant it and try again",
+                project,
+                status,
+            )
+        if status == 404 and what in ("repository", "project"):
+            return self._error(
+                f"found no {what} {project} (404{said_part}); check its name and that the "
+                f"token {self.token_ref} can see it",
                 project,
                 status,
             )

@@ -257,11 +257,11 @@ class JiraClient:
                 status=422,
             )
         row = await self._json(
-            "PUT",
+            "GET" if body is None else "PUT",
             f"/issue/{key}/comment/{comment_id}",
             project,
             what=f"comment {comment_id} of issue {number}",
-            json={"body": to_adf(body or "")},
+            json=None if body is None else {"body": to_adf(body)},
         )
         return self._comment(key, row)
 

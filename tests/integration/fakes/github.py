@@ -11,11 +11,11 @@ Seed it (``add_repo``, ``add_issue``, ``add_pull``, ``add_comment``, ``add_revie
   ``ETag`` (a hash of the page), and 304 when ``If-None-Match`` carries it. Pull requests are in
   the list with a ``pull_request`` key, as on GitHub.
 - issues: ``GET``/``PATCH /issues/{n}``, ``POST /issues`` (422 without a title), comments
-  ``GET``/``POST /issues/{n}/comments``, ``PATCH /issues/comments/{id}``, reactions
+  ``GET``/``POST /issues/{n}/comments``, ``GET``/``PATCH /issues/comments/{id}``, reactions
   ``GET``/``POST /issues/{n}/reactions``, ``DELETE /issues/{n}/reactions/{id}``.
 - pulls: ``GET /pulls/{n}`` (the diff with ``Accept: application/vnd.github.diff``), ``POST
   /pulls``, ``PATCH /pulls/{n}``, review comments ``GET``/``POST /pulls/{n}/comments`` (with
-  ``in_reply_to``), ``PATCH /pulls/comments/{id}``, ``POST /pulls/{n}/requested_reviewers``,
+  ``in_reply_to``), ``GET``/``PATCH /pulls/comments/{id}``, ``POST /pulls/{n}/requested_reviewers``,
   ``POST /pulls/{n}/reviews`` (``event`` APPROVE / REQUEST_CHANGES / COMMENT, ``comments``).
 - 404 ``Not Found`` for an unknown repository, issue or route; ``limit()`` switches on
   rate-limit answers: 429 with Retry-After, or GitHub's 403s (``style="primary"``:
@@ -277,6 +277,17 @@ class FakeGitHub(FakeTracker):
         return comment
 
     # --- HTTP ------------------------------------------------------------------------------
+    def forbidden_answer(self) -> Answer:
+        return Answer(
+            403,
+            {
+                "message": "Resource not accessible by personal access token",
+                "documentation_url": DOCS,
+                "status": "403",
+            },
+            {"x-accepted-github-permissions": "issues=write"},
+        )
+
     def rate_limit_answer(self, limit: RateLimit) -> Answer:
         if limit.style == "primary":
             reset = int(time.time()) + limit.retry_after  # epoch seconds, as GitHub sends
@@ -342,6 +353,7 @@ class FakeGitHub(FakeTracker):
             ("PATCH", f"{repo}/issues/{n}", self._patch_issue),
             ("GET", f"{repo}/issues/{n}/comments", self._list_comments),
             ("POST", f"{repo}/issues/{n}/comments", self._post_comment),
+            ("GET", f"{repo}/issues/comments/{c}", self._get_comment),
             ("PATCH", f"{repo}/issues/comments/{c}", self._patch_comment),
             ("GET", f"{repo}/issues/{n}/reactions", self._list_reactions),
             ("POST", f"{repo}/issues/{n}/reactions", self._post_reaction),
@@ -351,6 +363,7 @@ class FakeGitHub(FakeTracker):
             ("PATCH", f"{repo}/pulls/{n}", self._patch_pull),
             ("GET", f"{repo}/pulls/{n}/comments", self._list_review_comments),
             ("POST", f"{repo}/pulls/{n}/comments", self._post_review_comment),
+            ("GET", f"{repo}/pulls/comments/{c}", self._get_review_comment),
             ("PATCH", f"{repo}/pulls/comments/{c}", self._patch_review_comment),
             ("POST", f"{repo}/pulls/{n}/requested_reviewers", self._request_reviewers),
             ("POST", f"{repo}/pulls/{n}/reviews", self._post_review),
@@ -447,6 +460,16 @@ class FakeGitHub(FakeTracker):
         if not body.get("body"):
             return _invalid("IssueComment", "body", "missing_field")
         return Answer(201, _public(self._new_comment(repo, int(number), body["body"], LOGIN)))
+
+    def _get_comment(self, request: Request, repo: str, data: dict[str, Any], comment_id: str):
+        comment = data["comments"].get(int(comment_id))
+        return Answer(200, _public(comment)) if comment else Answer(404, NOT_FOUND)
+
+    def _get_review_comment(
+        self, request: Request, repo: str, data: dict[str, Any], comment_id: str
+    ) -> Answer:
+        comment = data["review_comments"].get(int(comment_id))
+        return Answer(200, _public(comment)) if comment else Answer(404, NOT_FOUND)
 
     def _patch_comment(self, request: Request, repo: str, data: dict[str, Any], comment_id: str):
         comment = data["comments"].get(int(comment_id))

@@ -50,6 +50,7 @@ class FakeGitLab(FakeTracker):
         self.token = token
         self.users: dict[str, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}
+        self.legacy = False  # True: an older GitLab without ``/diffs`` (only ``/changes``)
         self._ids = 5000
         self.add_user(LOGIN)
 
@@ -564,6 +565,8 @@ class FakeGitLab(FakeTracker):
         return Answer(201, {"approved": False})
 
     def _diffs(self, request: Request, data, kind, row, sub) -> Answer:
+        if self.legacy:
+            return _no_route()
         return _paged(request, list(row.get("_diffs", [])))
 
     def _changes(self, request: Request, data, kind, row, sub) -> Answer:

@@ -13,7 +13,7 @@ adapter at it, assert on ``requests``. Jira's ways:
 - ``GET /rest/api/3/project/{key}``, ``GET /rest/api/3/myself``, ``GET /rest/api/3/user/search``.
 - issues: ``GET``/``PUT /issue/{key}``, ``POST /issue`` (descriptions and comments in the
   Atlassian Document Format), transitions ``GET``/``POST /issue/{key}/transitions`` (To Do, In
-  Progress, Done), comments ``GET``/``POST /issue/{key}/comment``, ``PUT .../comment/{id}``.
+  Progress, Done), comments ``GET``/``POST /issue/{key}/comment``, ``GET``/``PUT .../comment/{id}``.
 - Errors in Jira's envelope ``{"errorMessages": [...], "errors": {field: message}}``;
   ``limit()``: 429 with Retry-After.
 """
@@ -212,6 +212,9 @@ class FakeJira(FakeTracker):
         return comment
 
     # --- HTTP ------------------------------------------------------------------------------
+    def forbidden_answer(self) -> Answer:
+        return _error(403, "You do not have permission to edit issues in this project.")
+
     def _caller(self, request: Request) -> dict[str, Any] | None:
         auth = request.headers.get("authorization", "")
         basic = base64.b64encode(f"{self.email}:{self.token}".encode()).decode()
@@ -304,6 +307,11 @@ class FakeJira(FakeTracker):
                 return _error(400, "", errors={"comment": "Comment body can not be empty!"})
             return Answer(201, self._new_comment(issue["key"], body, self.bot))
         match = re.fullmatch(r"/comment/(\d+)", rest)
+        if match and method == "GET":
+            for comment in issue["_comments"]:
+                if comment["id"] == match[1]:
+                    return Answer(200, comment)
+            return _error(404, "Can not find a comment for the id: " + match[1])
         if match and method == "PUT":
             for comment in issue["_comments"]:
                 if comment["id"] == match[1]:

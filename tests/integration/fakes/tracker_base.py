@@ -1,6 +1,6 @@
 """What the fakes of GitHub, GitLab and Jira share: the raw ASGI plumbing, the request log a
 test asserts on, a clock that moves one second per write (so ``updated_at`` orders writes
-deterministically), and switchable rate-limit answers.
+deterministically), switchable rate-limit answers and 403s (``limit``, ``forbid``).
 
 A fake subclasses ``FakeTracker`` and implements ``handle(request) -> Answer``; it is served
 on 127.0.0.1 by ``tests/integration/conftest.py``'s ``serve_asgi``. Every request is logged
@@ -62,6 +62,7 @@ class FakeTracker:
         self.now = START
         self.rate_limit: RateLimit | None = None
         self.rate_limited = 0  # requests answered with a rate-limit refusal
+        self.forbidden: list[tuple[str, str]] = []  # (method, path suffix) answered 403
         self._lock = threading.Lock()
 
     # --- seeding helpers -------------------------------------------------------------------
@@ -69,6 +70,11 @@ class FakeTracker:
         """The fake's clock, moved one second on."""
         self.now += timedelta(seconds=1)
         return self.now
+
+    def forbid(self, method: str, suffix: str) -> None:
+        """Answer ``method`` requests whose path ends with ``suffix`` with the tracker's 403
+        (a token without the scope or role for it)."""
+        self.forbidden.append((method, suffix))
 
     def limit(self, times: int = 1, *, retry_after: int = 1, style: str = "429") -> None:
         self.rate_limit = RateLimit(times=times, retry_after=retry_after, style=style)
@@ -94,7 +100,7 @@ class FakeTracker:
         )
         with self._lock:
             self.requests.append(request)
-            answer = self._limited() or self.handle(request)
+            answer = self._limited() or self._forbidden(request) or self.handle(request)
         await _send(send, answer)
 
     def _limited(self) -> Answer | None:
@@ -104,6 +110,15 @@ class FakeTracker:
         limit.times -= 1
         self.rate_limited += 1
         return self.rate_limit_answer(limit)
+
+    def _forbidden(self, request: Request) -> Answer | None:
+        for method, suffix in self.forbidden:
+            if request.method == method and request.path.endswith(suffix):
+                return self.forbidden_answer()
+        return None
+
+    def forbidden_answer(self) -> Answer:
+        return Answer(403, {"message": "403 Forbidden"})
 
     def rate_limit_answer(self, limit: RateLimit) -> Answer:
         return Answer(

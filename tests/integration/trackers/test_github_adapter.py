@@ -154,6 +154,9 @@ async def test_create_and_update_an_issue(seeded, waits):
     )
     with pytest.raises(TrackerError) as bad:
         await gh.update_issue("acme/app", "1", IssueChanges(status="in progress"))
+    before = len(fake.repos["acme/app"]["issues"])
+    with pytest.raises(TrackerError):
+        await gh.create_issue("acme/app", IssueDraft(title="x", status="in progress"))
     await gh.close()
     stored = fake.issue("acme/app", int(created.number))
     assert (stored["title"], stored["body"], stored["state"]) == ("New", "Body", "closed")
@@ -166,6 +169,7 @@ async def test_create_and_update_an_issue(seeded, waits):
         (),
     )
     assert "open or closed" in bad.value.message
+    assert len(fake.repos["acme/app"]["issues"]) == before  # refused before anything was made
 
 
 async def test_comments_on_issues_diff_lines_and_replies(seeded, waits):
@@ -177,6 +181,9 @@ async def test_comments_on_issues_diff_lines_and_replies(seeded, waits):
     edited = await gh.update_comment("acme/app", "1", plain.external_id, body="Edited")
     edited_review = await gh.update_comment(
         "acme/app", "3", line.external_id, body="Edited line", comment_type="review_comment"
+    )
+    unchanged = await gh.update_comment(
+        "acme/app", "3", line.external_id, comment_type="review_comment"
     )
     with pytest.raises(TrackerError) as resolving:
         await gh.update_comment("acme/app", "3", line.external_id, resolved=True)
@@ -191,6 +198,7 @@ async def test_comments_on_issues_diff_lines_and_replies(seeded, waits):
     assert sent["commit_id"] == fake.pull("acme/app", 3)["head"]["sha"]
     assert (reply.thread_id, reply.path) == (line.external_id, "x")
     assert (edited.body, edited_review.body) == ("Edited", "Edited line")
+    assert unchanged.body == "Edited line"
     assert [c["body"] for c in fake.comments_of("acme/app", 1)] == ["Edited"]
     assert "resolve" in resolving.value.message
 
@@ -434,3 +442,51 @@ def msgspec_replace(tracker: Tracker, **changes: str) -> Tracker:
     import msgspec
 
     return msgspec.structs.replace(tracker, **changes)
+
+
+async def test_a_token_without_the_permission_is_a_403_named(seeded, waits):
+    fake, url = seeded
+    fake.forbid("POST", "/repos/acme/app/issues")
+    gh = client(url, waits)
+    with pytest.raises(TrackerError) as refused:
+        await gh.create_issue("acme/app", IssueDraft(title="x"))
+    await gh.close()
+    assert refused.value.status == 403
+    assert waits.seen == []  # not a rate limit: not retried
+    assert "refused permission for project acme/app" in refused.value.message
+    assert "Resource not accessible by personal access token" in refused.value.message
+    assert REF in refused.value.message
+    assert TOKEN not in refused.value.message
+
+
+async def test_the_hub_built_by_bootstrap_reaches_github_with_an_env_token(
+    seeded, tmp_path, monkeypatch
+):
+    from hub.memory import InMemoryStorage
+    from server.bootstrap import open_hub
+    from tests.integration.conftest import make_settings
+
+    fake, url = seeded
+    monkeypatch.setenv("GH_TOKEN", TOKEN)
+    settings = make_settings(tmp_path, PRELOOP_SECRETS_ENV_ALLOW="GH_TOKEN")
+    hub = await open_hub(settings, storage=InMemoryStorage())
+    try:
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        tracker = Tracker(
+            id="trk_9",
+            account_id="acc_1",
+            name="gh",
+            kind=TrackerKind.GITHUB,
+            base_url=url,
+            token_ref="env:GH_TOKEN",
+            created_at=now,
+            updated_at=now,
+        )
+        assert hub.tracker_clients is not None
+        gh = await hub.tracker_clients.client(tracker)
+        info = await gh.test_connection("acme/app")
+        await gh.close()
+    finally:
+        await hub.close()
+    assert info.project == "acme/app"
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {TOKEN}"

@@ -275,11 +275,21 @@ async def test_errors_name_gitlab_the_project_and_the_token_ref(seeded, waits):
     assert "glpat-wrong-value" not in rejected.value.message
     assert missing_project.value.status == 404
     assert "404 Project Not Found" in missing_project.value.message
-    assert "acme/nope" in missing_project.value.message
+    assert "found no project acme/nope" in missing_project.value.message
     assert "merge request !42" in missing_issue.value.message
     assert invalid.value.status == 400
     assert "title: can't be blank" in invalid.value.message
     assert "nobody" in unknown_user.value.message
+
+
+async def test_an_older_gitlab_answers_the_diff_from_changes(seeded, waits):
+    fake, url = seeded
+    fake.legacy = True
+    gl = client(url, waits)
+    pr = await gl.get_pull_request(PROJECT, "!1", include_comments=False)
+    await gl.close()
+    assert "+Fix the crash" in pr.diff
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests[-2:]] == ["diffs", "changes"]
 
 
 async def test_a_429_is_retried_after_retry_after(seeded, waits):
@@ -330,3 +340,17 @@ async def test_http_tracker_clients_build_a_gitlab_client(seeded, waits):
     assert info.project == PROJECT
     assert fake.requests[-1].headers["private-token"] == TOKEN
     assert LOGIN in fake.users
+
+
+async def test_a_token_without_the_role_is_a_403_named(seeded, waits):
+    fake, url = seeded
+    fake.forbid("POST", "/approve")
+    gl = client(url, waits)
+    with pytest.raises(TrackerError) as refused:
+        await gl.update_pull_request(PROJECT, "!1", PullRequestChanges(review_action="approve"))
+    await gl.close()
+    assert refused.value.status == 403
+    assert "GitLab at 127.0.0.1" in refused.value.message
+    assert f"refused permission for project {PROJECT}" in refused.value.message
+    assert "403 Forbidden" in refused.value.message
+    assert REF in refused.value.message

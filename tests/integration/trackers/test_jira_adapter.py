@@ -196,6 +196,7 @@ async def test_comments_written_as_adf(seeded, waits):
     jira = client(url, waits)
     added = await jira.add_comment("OPS", "OPS-3", "Done by\nthe bot", in_reply_to="1")
     edited = await jira.update_comment("OPS", "OPS-3", added.external_id, body="Edited")
+    unchanged = await jira.update_comment("OPS", "OPS-3", added.external_id)
     with pytest.raises(TrackerError) as on_a_line:
         await jira.add_comment("OPS", "OPS-3", "x", path="a.py", line=1)
     with pytest.raises(TrackerError) as resolving:
@@ -205,6 +206,7 @@ async def test_comments_written_as_adf(seeded, waits):
     assert to_text(sent) == "Done by\nthe bot"
     assert sent == fake_adf("Done by\nthe bot")
     assert (added.body, edited.body, added.author) == ("Done by\nthe bot", "Edited", "Preloop Bot")
+    assert unchanged.body == "Edited"
     assert "no pull requests" in on_a_line.value.message
     assert "cannot be resolved" in resolving.value.message
 
@@ -358,3 +360,16 @@ def test_rich_adf_reads_as_text():
     )
     assert to_text("already text") == "already text"
     assert to_text(None) == ""
+
+
+async def test_a_user_without_the_permission_is_a_403_named(seeded, waits):
+    fake, url = seeded
+    fake.forbid("PUT", "/issue/OPS-1")
+    jira = client(url, waits)
+    with pytest.raises(TrackerError) as refused:
+        await jira.update_issue("OPS", "OPS-1", IssueChanges(title="x"))
+    await jira.close()
+    assert refused.value.status == 403
+    assert "refused permission for project OPS" in refused.value.message
+    assert "You do not have permission to edit issues" in refused.value.message
+    assert TOKEN not in refused.value.message
