@@ -8,6 +8,7 @@ tracker client, timeouts, a User-Agent, rate limits and the translation of every
                         │   RateLimit-Reset says and ask again (``RetryPolicy``: at most
                         │   ``attempts`` retries, each wait at most ``max_wait`` seconds), else
                         │   TrackerError(status, retry_after)
+                        ├─▶ 502 / 503 / 504 to a GET: asked again after 1, 2, 4 s (``attempts``)
                         ├─▶ 401 / 403 / 404 / 410 / 400 / 422 / 5xx ──▶ TrackerError (status)
                         └─▶ unreachable, timed out ──▶ TrackerError (status None)
 
@@ -36,6 +37,7 @@ USER_AGENT = "Preloop-tracker-sync/0.1 (+https://github.com/preloop/preloop)"
 LABELS = {TrackerKind.GITHUB: "GitHub", TrackerKind.GITLAB: "GitLab", TrackerKind.JIRA: "Jira"}
 MAX_MESSAGE_CHARS = 300
 DEFAULT_WAIT = 60.0  # a rate limit that says nothing of when it ends
+TRANSIENT = (502, 503, 504)  # a GET is asked again after 1 s, 2 s, 4 s
 
 
 async def _sleep(seconds: float) -> None:
@@ -131,6 +133,14 @@ class TrackerHttp:
             if wait is not None and retries < self.retry.attempts and wait <= self.retry.max_wait:
                 retries += 1
                 await self.retry.sleep(wait)
+                continue
+            if (
+                method == "GET"
+                and response.status_code in TRANSIENT
+                and retries < (self.retry.attempts)
+            ):  # a read is safe to ask again; a write might have happened
+                retries += 1
+                await self.retry.sleep(min(float(2 ** (retries - 1)), self.retry.max_wait))
                 continue
             raise self.failure(response, project, what, wait)
 

@@ -16,7 +16,7 @@ as a ``TrackerClient``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +36,8 @@ from hub.trackers.records import (
     RemotePullRequest,
     TrackerKind,
 )
-from server.trackers._http import RetryPolicy, TrackerHttp, parse_time
+from server.trackers import _github_wire as wire
+from server.trackers._http import RetryPolicy, TrackerHttp
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
@@ -91,7 +92,7 @@ class GitHubClient:
 
     # --- reads -----------------------------------------------------------------------------
     async def test_connection(self, project: str) -> ProjectInfo:
-        repo = await self._json("GET", _repo(project), project, what="repository")
+        repo = await self._json("GET", wire.repo_path(project), project, what="repository")
         return ProjectInfo(
             project=repo.get("full_name") or project,
             name=repo.get("name") or project,
@@ -118,11 +119,11 @@ class GitHubClient:
                 "per_page": self._per_page,
             }
             if since is not None:
-                params["since"] = _iso(since)
+                params["since"] = wire.iso(since)
             headers = {"If-None-Match": etag} if etag else None
             response = await self._http.request(
                 "GET",
-                f"{_repo(project)}/issues",
+                f"{wire.repo_path(project)}/issues",
                 project=project,
                 what="repository",
                 params=params,
@@ -130,7 +131,7 @@ class GitHubClient:
             )
         if response.status_code == 304:
             return IssuePage(not_modified=True, etag=etag)
-        items = tuple(self._remember(project, _issue(row)) for row in response.json())
+        items = tuple(self._remember(project, wire.issue_of(row)) for row in response.json())
         return IssuePage(
             items=items,
             next_page=response.links.get("next", {}).get("url"),
@@ -139,21 +140,28 @@ class GitHubClient:
 
     async def get_issue(self, project: str, number: str) -> RemoteIssue:
         row = await self._json(
-            "GET", f"{_repo(project)}/issues/{_n(number)}", project, what=f"issue #{number}"
+            "GET",
+            f"{wire.repo_path(project)}/issues/{wire.number_of(number)}",
+            project,
+            what=f"issue #{number}",
         )
-        return self._remember(project, _issue(row))
+        return self._remember(project, wire.issue_of(row))
 
     async def comments(self, project: str, number: str) -> Sequence[RemoteComment]:
         kind = self._kinds.get((project, number))
         if kind is None:
             kind = (await self.get_issue(project, number)).kind
-        rows = await self._all(f"{_repo(project)}/issues/{_n(number)}/comments", project, number)
-        found = [_comment(row) for row in rows]
+        rows = await self._all(
+            f"{wire.repo_path(project)}/issues/{wire.number_of(number)}/comments", project, number
+        )
+        found = [wire.comment_of(row) for row in rows]
         if kind is IssueKind.PULL_REQUEST:
             reviews = await self._all(
-                f"{_repo(project)}/pulls/{_n(number)}/comments", project, number
+                f"{wire.repo_path(project)}/pulls/{wire.number_of(number)}/comments",
+                project,
+                number,
             )
-            found += [_review_comment(row) for row in reviews]
+            found += [wire.review_comment_of(row) for row in reviews]
         return sorted(found, key=lambda c: (c.created_at, c.external_id))
 
     async def get_pull_request(
@@ -165,7 +173,7 @@ class GitHubClient:
         if include_diff:
             response = await self._http.request(
                 "GET",
-                f"{_repo(project)}/pulls/{_n(number)}",
+                f"{wire.repo_path(project)}/pulls/{wire.number_of(number)}",
                 project=project,
                 what=f"pull request #{number}",
                 headers={"Accept": "application/vnd.github.diff"},
@@ -175,28 +183,28 @@ class GitHubClient:
 
     # --- issue writes ----------------------------------------------------------------------
     async def create_issue(self, project: str, draft: IssueDraft) -> RemoteIssue:
-        state = _state(draft.status, project) if draft.status else "open"
+        state = wire.state_of(draft.status, project) if draft.status else "open"
         body: dict[str, Any] = {"title": draft.title, "body": draft.description}
         if draft.labels:
             body["labels"] = list(draft.labels)
         if draft.assignee:
             body["assignees"] = [draft.assignee]
-        row = await self._json("POST", f"{_repo(project)}/issues", project, json=body)
-        issue = self._remember(project, _issue(row))
+        row = await self._json("POST", f"{wire.repo_path(project)}/issues", project, json=body)
+        issue = self._remember(project, wire.issue_of(row))
         if state != "open":
             return await self.update_issue(project, issue.number, IssueChanges(status=state))
         return issue
 
     async def update_issue(self, project: str, number: str, changes: IssueChanges) -> RemoteIssue:
-        body = _issue_patch(changes, project)
+        body = wire.issue_patch(changes, project)
         row = await self._json(
             "PATCH",
-            f"{_repo(project)}/issues/{_n(number)}",
+            f"{wire.repo_path(project)}/issues/{wire.number_of(number)}",
             project,
             what=f"issue #{number}",
             json=body,
         )
-        return self._remember(project, _issue(row))
+        return self._remember(project, wire.issue_of(row))
 
     async def add_comment(
         self,
@@ -209,23 +217,26 @@ class GitHubClient:
         side: str = "RIGHT",
         in_reply_to: str | None = None,
     ) -> RemoteComment:
-        n = _n(number)
+        n = wire.number_of(number)
         if in_reply_to is not None:
             row = await self._json(
                 "POST",
-                f"{_repo(project)}/pulls/{n}/comments",
+                f"{wire.repo_path(project)}/pulls/{n}/comments",
                 project,
                 what=f"pull request #{number}",
                 json={"body": body, "in_reply_to": int(in_reply_to)},
             )
-            return _review_comment(row)
+            return wire.review_comment_of(row)
         if path is not None and line is not None:
             pull = await self._json(
-                "GET", f"{_repo(project)}/pulls/{n}", project, what=f"pull request #{number}"
+                "GET",
+                f"{wire.repo_path(project)}/pulls/{n}",
+                project,
+                what=f"pull request #{number}",
             )
             row = await self._json(
                 "POST",
-                f"{_repo(project)}/pulls/{n}/comments",
+                f"{wire.repo_path(project)}/pulls/{n}/comments",
                 project,
                 what=f"pull request #{number}",
                 json={
@@ -236,15 +247,15 @@ class GitHubClient:
                     "side": side.upper(),
                 },
             )
-            return _review_comment(row)
+            return wire.review_comment_of(row)
         row = await self._json(
             "POST",
-            f"{_repo(project)}/issues/{n}/comments",
+            f"{wire.repo_path(project)}/issues/{n}/comments",
             project,
             what=f"issue #{number}",
             json={"body": body},
         )
-        return _comment(row)
+        return wire.comment_of(row)
 
     async def update_comment(
         self,
@@ -268,12 +279,12 @@ class GitHubClient:
         where = "pulls" if review else "issues"
         row = await self._json(
             "GET" if body is None else "PATCH",
-            f"{_repo(project)}/{where}/comments/{_n(comment_id)}",
+            f"{wire.repo_path(project)}/{where}/comments/{wire.number_of(comment_id)}",
             project,
             what=f"comment {comment_id}",
             json=None if body is None else {"body": body},
         )
-        return _review_comment(row) if review else _comment(row)
+        return wire.review_comment_of(row) if review else wire.comment_of(row)
 
     # --- pull request writes ---------------------------------------------------------------
     async def create_pull_request(self, project: str, draft: PullRequestDraft) -> RemoteIssue:
@@ -287,7 +298,7 @@ class GitHubClient:
         for name in ("maintainer_can_modify", "head_repo"):
             if name in draft.extra_options:
                 body[name] = draft.extra_options[name]
-        row = await self._json("POST", f"{_repo(project)}/pulls", project, json=body)
+        row = await self._json("POST", f"{wire.repo_path(project)}/pulls", project, json=body)
         number = str(row["number"])
         patch: dict[str, Any] = {}
         if draft.labels:
@@ -297,7 +308,9 @@ class GitHubClient:
         if draft.milestone is not None and draft.milestone.isdigit():
             patch["milestone"] = int(draft.milestone)
         if patch:
-            await self._json("PATCH", f"{_repo(project)}/issues/{number}", project, json=patch)
+            await self._json(
+                "PATCH", f"{wire.repo_path(project)}/issues/{number}", project, json=patch
+            )
         if draft.reviewers:
             await self._request_reviewers(project, number, draft.reviewers)
         return await self._pull_issue(project, number)
@@ -305,7 +318,7 @@ class GitHubClient:
     async def update_pull_request(
         self, project: str, number: str, changes: PullRequestChanges
     ) -> RemoteIssue:
-        n = _n(number)
+        n = wire.number_of(number)
         if changes.draft is not None:
             raise TrackerError(
                 f"GitHub at {self._http.host} cannot change a pull request's draft state over "
@@ -320,9 +333,11 @@ class GitHubClient:
         if changes.description is not None:
             pull["body"] = changes.description
         if changes.state is not None:
-            pull["state"] = _state(changes.state, project)
+            pull["state"] = wire.state_of(changes.state, project)
         if pull:
-            await self._json("PATCH", f"{_repo(project)}/pulls/{n}", project, what=what, json=pull)
+            await self._json(
+                "PATCH", f"{wire.repo_path(project)}/pulls/{n}", project, what=what, json=pull
+            )
         issue: dict[str, Any] = {}
         if changes.labels is not None:
             issue["labels"] = list(changes.labels)
@@ -330,7 +345,7 @@ class GitHubClient:
             issue["assignees"] = list(changes.assignees)
         if issue:
             await self._json(
-                "PATCH", f"{_repo(project)}/issues/{n}", project, what=what, json=issue
+                "PATCH", f"{wire.repo_path(project)}/issues/{n}", project, what=what, json=issue
             )
         if changes.reviewers:
             await self._request_reviewers(project, number, changes.reviewers)
@@ -339,7 +354,7 @@ class GitHubClient:
         if changes.add_reaction:
             await self._json(
                 "POST",
-                f"{_repo(project)}/issues/{n}/reactions",
+                f"{wire.repo_path(project)}/issues/{n}/reactions",
                 project,
                 what=what,
                 json={"content": changes.add_reaction},
@@ -369,7 +384,7 @@ class GitHubClient:
             ]
         await self._json(
             "POST",
-            f"{_repo(project)}/pulls/{_n(number)}/reviews",
+            f"{wire.repo_path(project)}/pulls/{wire.number_of(number)}/reviews",
             project,
             what=f"pull request #{number}",
             json=body,
@@ -378,7 +393,7 @@ class GitHubClient:
     async def _request_reviewers(self, project: str, number: str, reviewers: Sequence[str]) -> None:
         await self._json(
             "POST",
-            f"{_repo(project)}/pulls/{_n(number)}/requested_reviewers",
+            f"{wire.repo_path(project)}/pulls/{wire.number_of(number)}/requested_reviewers",
             project,
             what=f"pull request #{number}",
             json={"reviewers": list(reviewers)},
@@ -388,24 +403,29 @@ class GitHubClient:
         if self._login is None:
             self._login = str((await self._json("GET", "/user", project)).get("login", ""))
         rows = await self._json(
-            "GET", f"{_repo(project)}/issues/{n}/reactions", project, params={"content": content}
+            "GET",
+            f"{wire.repo_path(project)}/issues/{n}/reactions",
+            project,
+            params={"content": content},
         )
         for row in rows:
             if row.get("content") == content and (row.get("user") or {}).get("login") == (
                 self._login
             ):
                 await self._http.request(
-                    "DELETE", f"{_repo(project)}/issues/{n}/reactions/{row['id']}", project=project
+                    "DELETE",
+                    f"{wire.repo_path(project)}/issues/{n}/reactions/{row['id']}",
+                    project=project,
                 )
 
     async def _pull_issue(self, project: str, number: str) -> RemoteIssue:
         """The pull request as an issue (its issue id, labels, assignees) with the pull
         request's own fields in ``extra``."""
-        n = _n(number)
+        n = wire.number_of(number)
         what = f"pull request #{number}"
-        pull = await self._json("GET", f"{_repo(project)}/pulls/{n}", project, what=what)
-        row = await self._json("GET", f"{_repo(project)}/issues/{n}", project, what=what)
-        issue = _issue(row)
+        pull = await self._json("GET", f"{wire.repo_path(project)}/pulls/{n}", project, what=what)
+        row = await self._json("GET", f"{wire.repo_path(project)}/issues/{n}", project, what=what)
+        issue = wire.issue_of(row)
         state = "merged" if pull.get("merged") else issue.state
         extra = {
             "source_branch": (pull.get("head") or {}).get("ref"),
@@ -420,7 +440,7 @@ class GitHubClient:
             project,
             RemoteIssue(
                 **{
-                    **_fields(issue),
+                    **wire.fields_of(issue),
                     "kind": IssueKind.PULL_REQUEST,
                     "state": state,
                     "extra": extra,
@@ -459,111 +479,3 @@ class GitHubClient:
     def _remember(self, project: str, issue: RemoteIssue) -> RemoteIssue:
         self._kinds[(project, issue.number)] = issue.kind
         return issue
-
-
-def _repo(project: str) -> str:
-    owner, _, name = project.strip("/").partition("/")
-    if not owner or not name or "/" in name:
-        raise TrackerError(
-            f"GitHub: project {project!r} is not owner/repo",
-            tracker="github",
-            project=project,
-            status=422,
-        )
-    return f"/repos/{owner}/{name}"
-
-
-def _n(number: str) -> int:
-    text = str(number).rsplit("#", 1)[-1]
-    if not text.isdigit():
-        raise TrackerError(
-            f"GitHub: {number!r} is not an issue or pull request number",
-            tracker="github",
-            status=422,
-        )
-    return int(text)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _state(status: str, project: str) -> str:
-    state = status.strip().lower()
-    if state in ("open", "opened", "reopen", "reopened"):
-        return "open"
-    if state in ("closed", "close", "done"):
-        return "closed"
-    raise TrackerError(
-        f"GitHub: status {status!r} is not open or closed (project {project})",
-        tracker="github",
-        project=project,
-        status=422,
-    )
-
-
-def _issue_patch(changes: IssueChanges, project: str) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if changes.title is not None:
-        body["title"] = changes.title
-    if changes.description is not None:
-        body["body"] = changes.description
-    if changes.status is not None:
-        body["state"] = _state(changes.status, project)
-    if changes.labels is not None:
-        body["labels"] = list(changes.labels)
-    if changes.assignee is not None:
-        body["assignees"] = [changes.assignee] if changes.assignee else []
-    return body
-
-
-def _fields(issue: RemoteIssue) -> dict[str, Any]:
-    return {name: getattr(issue, name) for name in issue.__struct_fields__}
-
-
-def _issue(row: dict[str, Any]) -> RemoteIssue:
-    pull = row.get("pull_request")
-    state = row.get("state") or "open"
-    if pull is not None and pull.get("merged_at"):
-        state = "merged"
-    return RemoteIssue(
-        external_id=str(row["id"]),
-        number=str(row["number"]),
-        kind=IssueKind.PULL_REQUEST if pull is not None else IssueKind.ISSUE,
-        title=row.get("title") or "",
-        body=row.get("body") or "",
-        state=state,
-        labels=tuple(label["name"] for label in row.get("labels") or []),
-        assignees=tuple(user["login"] for user in row.get("assignees") or []),
-        author=(row.get("user") or {}).get("login", ""),
-        url=row.get("html_url") or "",
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-    )
-
-
-def _comment(row: dict[str, Any]) -> RemoteComment:
-    return RemoteComment(
-        external_id=str(row["id"]),
-        body=row.get("body") or "",
-        author=(row.get("user") or {}).get("login", ""),
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-        url=row.get("html_url") or "",
-    )
-
-
-def _review_comment(row: dict[str, Any]) -> RemoteComment:
-    reply_to = row.get("in_reply_to_id")
-    return RemoteComment(
-        external_id=str(row["id"]),
-        body=row.get("body") or "",
-        author=(row.get("user") or {}).get("login", ""),
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-        url=row.get("html_url") or "",
-        kind="review_comment",
-        path=row.get("path"),
-        line=row.get("line"),
-        thread_id=str(reply_to if reply_to is not None else row["id"]),
-    )

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -31,7 +30,6 @@ from hub.errors import TrackerError
 from hub.trackers.records import (
     IssueChanges,
     IssueDraft,
-    IssueKind,
     IssuePage,
     ProjectInfo,
     PullRequestChanges,
@@ -41,12 +39,10 @@ from hub.trackers.records import (
     RemotePullRequest,
     TrackerKind,
 )
-from server.trackers._http import RetryPolicy, TrackerHttp, parse_time
+from server.trackers import _gitlab_wire as wire
+from server.trackers._http import RetryPolicy, TrackerHttp
 
 PER_PAGE = 100
-STREAMS = ("issues", "merge_requests")
-STATES = {"opened": "open", "closed": "closed", "merged": "merged", "locked": "closed"}
-EMOJI = {"+1": "thumbsup", "-1": "thumbsdown", "laugh": "laughing", "hooray": "tada"}
 DRAFT = "Draft: "
 MR_OPTIONS = (
     "squash",
@@ -98,7 +94,7 @@ class GitLabClient:
 
     # --- reads -----------------------------------------------------------------------------
     async def test_connection(self, project: str) -> ProjectInfo:
-        row = await self._json("GET", _project(project), project, what="project")
+        row = await self._json("GET", wire.project_path(project), project, what="project")
         return ProjectInfo(
             project=row.get("path_with_namespace") or project,
             name=row.get("name") or project,
@@ -115,7 +111,7 @@ class GitLabClient:
         page: str | None = None,
         etag: str | None = None,
     ) -> IssuePage:
-        stream, number = _page_token(page, project)
+        stream, number = wire.parse_page(page, project)
         params: dict[str, Any] = {
             "order_by": "updated_at",
             "sort": "asc",
@@ -126,10 +122,14 @@ class GitLabClient:
         if since is not None:
             params["updated_after"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
         response = await self._http.request(
-            "GET", f"{_project(project)}/{stream}", project=project, what="project", params=params
+            "GET",
+            f"{wire.project_path(project)}/{stream}",
+            project=project,
+            what="project",
+            params=params,
         )
         mr = stream == "merge_requests"
-        items = tuple(_issue(row, mr=mr) for row in response.json())
+        items = tuple(wire.issue_of(row, mr=mr) for row in response.json())
         following = response.headers.get("x-next-page", "").strip()
         if following:
             next_page: str | None = f"{stream}:{following}"
@@ -140,37 +140,39 @@ class GitLabClient:
         return IssuePage(items=items, next_page=next_page)
 
     async def get_issue(self, project: str, number: str) -> RemoteIssue:
-        mr, iid = _number(number)
-        row = await self._json("GET", _item(project, mr, iid), project, what=_what(mr, iid))
-        return _issue(row, mr=mr)
+        mr, iid = wire.parse_number(number)
+        row = await self._json(
+            "GET", wire.item_path(project, mr, iid), project, what=wire.describe(mr, iid)
+        )
+        return wire.issue_of(row, mr=mr)
 
     async def comments(self, project: str, number: str) -> Sequence[RemoteComment]:
-        mr, iid = _number(number)
-        url = f"{_item(project, mr, iid)}/discussions"
+        mr, iid = wire.parse_number(number)
+        url = f"{wire.item_path(project, mr, iid)}/discussions"
         found: list[RemoteComment] = []
-        for discussion in await self._all(url, project, _what(mr, iid)):
+        for discussion in await self._all(url, project, wire.describe(mr, iid)):
             for note in discussion.get("notes") or []:
                 if not note.get("system"):
-                    found.append(_comment(note, discussion.get("id")))
+                    found.append(wire.comment_of(note, discussion.get("id")))
         return sorted(found, key=lambda c: (c.created_at, int(c.external_id)))
 
     async def get_pull_request(
         self, project: str, number: str, *, include_comments: bool = True, include_diff: bool = True
     ) -> RemotePullRequest:
-        iid = _mr_number(number)
-        what = _what(True, iid)
-        row = await self._json("GET", _item(project, True, iid), project, what=what)
+        iid = wire.mr_iid(number)
+        what = wire.describe(True, iid)
+        row = await self._json("GET", wire.item_path(project, True, iid), project, what=what)
         comments = await self.comments(project, f"!{iid}") if include_comments else ()
         diff = None
         if include_diff:
-            diff = "".join(_unified(f) for f in await self._diffs(project, iid))
+            diff = "".join(wire.unified_diff(f) for f in await self._diffs(project, iid))
         return RemotePullRequest(
-            pull_request=_issue(row, mr=True), comments=tuple(comments), diff=diff
+            pull_request=wire.issue_of(row, mr=True), comments=tuple(comments), diff=diff
         )
 
     # --- issue writes ----------------------------------------------------------------------
     async def create_issue(self, project: str, draft: IssueDraft) -> RemoteIssue:
-        event = _event(draft.status, project) if draft.status else "reopen"
+        event = wire.state_event(draft.status, project) if draft.status else "reopen"
         body: dict[str, Any] = {"title": draft.title, "description": draft.description}
         if draft.labels:
             body["labels"] = ",".join(draft.labels)
@@ -178,21 +180,21 @@ class GitLabClient:
             body["assignee_ids"] = [await self._user_id(project, draft.assignee)]
         if draft.issue_type:
             body["issue_type"] = draft.issue_type.lower()
-        row = await self._json("POST", f"{_project(project)}/issues", project, json=body)
-        issue = _issue(row, mr=False)
+        row = await self._json("POST", f"{wire.project_path(project)}/issues", project, json=body)
+        issue = wire.issue_of(row, mr=False)
         if event == "close":
             return await self.update_issue(project, issue.number, IssueChanges(status="closed"))
         return issue
 
     async def update_issue(self, project: str, number: str, changes: IssueChanges) -> RemoteIssue:
-        mr, iid = _number(number)
+        mr, iid = wire.parse_number(number)
         body: dict[str, Any] = {}
         if changes.title is not None:
             body["title"] = changes.title
         if changes.description is not None:
             body["description"] = changes.description
         if changes.status is not None:
-            body["state_event"] = _event(changes.status, project)
+            body["state_event"] = wire.state_event(changes.status, project)
         if changes.labels is not None:
             body["labels"] = ",".join(changes.labels)
         if changes.assignee is not None:
@@ -200,9 +202,9 @@ class GitLabClient:
                 [await self._user_id(project, changes.assignee)] if changes.assignee else []
             )
         row = await self._json(
-            "PUT", _item(project, mr, iid), project, what=_what(mr, iid), json=body
+            "PUT", wire.item_path(project, mr, iid), project, what=wire.describe(mr, iid), json=body
         )
-        return _issue(row, mr=mr)
+        return wire.issue_of(row, mr=mr)
 
     async def add_comment(
         self,
@@ -215,11 +217,11 @@ class GitLabClient:
         side: str = "RIGHT",
         in_reply_to: str | None = None,
     ) -> RemoteComment:
-        mr, iid = _number(number)
+        mr, iid = wire.parse_number(number)
         if path is not None and line is not None:
             mr = True
-        item = _item(project, mr, iid)
-        what = _what(mr, iid)
+        item = wire.item_path(project, mr, iid)
+        what = wire.describe(mr, iid)
         if in_reply_to is not None:
             discussion = await self._discussion_of(project, mr, iid, in_reply_to)
             note = await self._json(
@@ -229,7 +231,7 @@ class GitLabClient:
                 what=what,
                 json={"body": body},
             )
-            return _comment(note, discussion)
+            return wire.comment_of(note, discussion)
         if path is not None and line is not None:
             row = await self._json("GET", item, project, what=what)
             refs = row.get("diff_refs") or {}
@@ -249,9 +251,9 @@ class GitLabClient:
                 what=what,
                 json={"body": body, "position": position},
             )
-            return _comment(discussion["notes"][0], discussion["id"])
+            return wire.comment_of(discussion["notes"][0], discussion["id"])
         note = await self._json("POST", f"{item}/notes", project, what=what, json={"body": body})
-        return _comment(note, None)
+        return wire.comment_of(note, None)
 
     async def update_comment(
         self,
@@ -264,11 +266,11 @@ class GitLabClient:
         thread_id: str | None = None,
         comment_type: str = "issue_comment",
     ) -> RemoteComment:
-        mr, iid = _number(number)
+        mr, iid = wire.parse_number(number)
         if comment_type == "review_comment" or resolved is not None:
             mr = True
-        item = _item(project, mr, iid)
-        what = _what(mr, iid)
+        item = wire.item_path(project, mr, iid)
+        what = wire.describe(mr, iid)
         note: dict[str, Any] | None = None
         discussion = thread_id
         if body is not None:
@@ -288,7 +290,7 @@ class GitLabClient:
                 if str(candidate.get("id")) == str(comment_id):
                     note = candidate
         if note is None:
-            for comment in await self.comments(project, _num(mr, iid)):
+            for comment in await self.comments(project, wire.number_text(mr, iid)):
                 if comment.external_id == str(comment_id):
                     return comment
             raise TrackerError(
@@ -298,12 +300,12 @@ class GitLabClient:
                 project=project,
                 status=404,
             )
-        return _comment(note, discussion)
+        return wire.comment_of(note, discussion)
 
     # --- merge request writes --------------------------------------------------------------
     async def create_pull_request(self, project: str, draft: PullRequestDraft) -> RemoteIssue:
         title = draft.title
-        if draft.draft and not _is_draft(title):
+        if draft.draft and not wire.is_draft(title):
             title = DRAFT + title
         body: dict[str, Any] = {
             "title": title,
@@ -322,28 +324,30 @@ class GitLabClient:
         for name in MR_OPTIONS:
             if name in draft.extra_options:
                 body[name] = draft.extra_options[name]
-        row = await self._json("POST", f"{_project(project)}/merge_requests", project, json=body)
-        return _issue(row, mr=True)
+        row = await self._json(
+            "POST", f"{wire.project_path(project)}/merge_requests", project, json=body
+        )
+        return wire.issue_of(row, mr=True)
 
     async def update_pull_request(
         self, project: str, number: str, changes: PullRequestChanges
     ) -> RemoteIssue:
-        iid = _mr_number(number)
-        item = _item(project, True, iid)
-        what = _what(True, iid)
+        iid = wire.mr_iid(number)
+        item = wire.item_path(project, True, iid)
+        what = wire.describe(True, iid)
         body: dict[str, Any] = {}
         title = changes.title
         if changes.draft is not None:
             if title is None:
                 title = (await self._json("GET", item, project, what=what))["title"]
-            bare = _undraft(title)
+            bare = wire.undraft(title)
             title = DRAFT + bare if changes.draft else bare
         if title is not None:
             body["title"] = title
         if changes.description is not None:
             body["description"] = changes.description
         if changes.state is not None:
-            body["state_event"] = _event(changes.state, project)
+            body["state_event"] = wire.state_event(changes.state, project)
         if changes.labels is not None:
             body["labels"] = ",".join(changes.labels)
         if changes.assignees is not None:
@@ -360,16 +364,16 @@ class GitLabClient:
                 f"{item}/award_emoji",
                 project,
                 what=what,
-                json={"name": _emoji(changes.add_reaction)},
+                json={"name": wire.emoji_name(changes.add_reaction)},
             )
         if changes.remove_reaction:
-            await self._remove_emoji(project, item, what, _emoji(changes.remove_reaction))
+            await self._remove_emoji(project, item, what, wire.emoji_name(changes.remove_reaction))
         if row is None or changes.review_action or changes.review_comments:
             row = await self._json("GET", item, project, what=what)
-        return _issue(row, mr=True)
+        return wire.issue_of(row, mr=True)
 
     async def _review(self, project: str, iid: int, changes: PullRequestChanges) -> None:
-        item, what = _item(project, True, iid), _what(True, iid)
+        item, what = wire.item_path(project, True, iid), wire.describe(True, iid)
         action = (changes.review_action or "").lower()
         if action not in ("", "approve", "request_changes", "comment"):
             raise TrackerError(
@@ -416,7 +420,7 @@ class GitLabClient:
     async def _diffs(self, project: str, iid: int) -> list[dict[str, Any]]:
         """The merge request's file diffs: ``/diffs`` (GitLab 15.7 and later), else the older
         ``/changes``."""
-        item, what = _item(project, True, iid), _what(True, iid)
+        item, what = wire.item_path(project, True, iid), wire.describe(True, iid)
         try:
             return await self._all(f"{item}/diffs", project, what)
         except TrackerError as exc:
@@ -446,13 +450,13 @@ class GitLabClient:
         """The discussion id a reply goes to: ``reference`` is one, or a note in one."""
         if not reference.isdigit():
             return reference
-        url = f"{_item(project, mr, iid)}/discussions"
-        for discussion in await self._all(url, project, _what(mr, iid)):
+        url = f"{wire.item_path(project, mr, iid)}/discussions"
+        for discussion in await self._all(url, project, wire.describe(mr, iid)):
             if any(str(n.get("id")) == reference for n in discussion.get("notes") or []):
                 return str(discussion["id"])
         raise TrackerError(
             f"GitLab at {self._http.host} found no discussion holding note {reference} on "
-            f"{_what(mr, iid)} in project {project}",
+            f"{wire.describe(mr, iid)} in project {project}",
             tracker="gitlab",
             project=project,
             status=404,
@@ -487,140 +491,3 @@ class GitLabClient:
             rows += response.json()
             page = response.headers.get("x-next-page", "").strip()
         return rows
-
-
-def _project(project: str) -> str:
-    path = project.strip("/")
-    if not path:
-        raise TrackerError("GitLab: the project is empty", tracker="gitlab", status=422)
-    return f"/projects/{quote(path, safe='')}"
-
-
-def _number(number: str) -> tuple[bool, int]:
-    """(is a merge request, iid) of ``12``, ``#12``, ``!12``, ``group/project!12``."""
-    text = str(number).strip()
-    mr = "!" in text
-    tail = text.rsplit("!" if mr else "#", 1)[-1]
-    if not tail.isdigit():
-        raise TrackerError(
-            f"GitLab: {number!r} is not an issue (12) or merge request (!12) number",
-            tracker="gitlab",
-            status=422,
-        )
-    return mr, int(tail)
-
-
-def _mr_number(number: str) -> int:
-    return _number(number)[1]
-
-
-def _num(mr: bool, iid: int) -> str:
-    return f"!{iid}" if mr else str(iid)
-
-
-def _item(project: str, mr: bool, iid: int) -> str:
-    return f"{_project(project)}/{'merge_requests' if mr else 'issues'}/{iid}"
-
-
-def _what(mr: bool, iid: int) -> str:
-    return f"merge request !{iid}" if mr else f"issue #{iid}"
-
-
-def _page_token(page: str | None, project: str) -> tuple[str, int]:
-    if page is None:
-        return "issues", 1
-    stream, _, number = page.partition(":")
-    if stream not in STREAMS or not number.isdigit():
-        raise TrackerError(
-            f"GitLab: page token {page!r} is not one this adapter gave (project {project})",
-            tracker="gitlab",
-            project=project,
-            status=422,
-        )
-    return stream, int(number)
-
-
-def _event(status: str, project: str) -> str:
-    state = status.strip().lower()
-    if state in ("open", "opened", "reopen", "reopened"):
-        return "reopen"
-    if state in ("closed", "close", "done"):
-        return "close"
-    raise TrackerError(
-        f"GitLab: status {status!r} is not open or closed (project {project})",
-        tracker="gitlab",
-        project=project,
-        status=422,
-    )
-
-
-def _is_draft(title: str) -> bool:
-    return title.lower().startswith(("draft:", "[draft]", "(draft)"))
-
-
-def _undraft(title: str) -> str:
-    for mark in ("draft:", "[draft]", "(draft)"):
-        if title.lower().startswith(mark):
-            return title[len(mark) :].lstrip()
-    return title
-
-
-def _emoji(name: str) -> str:
-    return EMOJI.get(name, name)
-
-
-def _unified(diff: dict[str, Any]) -> str:
-    old, new = diff.get("old_path", ""), diff.get("new_path", "")
-    head = f"diff --git a/{old} b/{new}\n"
-    head += "--- /dev/null\n" if diff.get("new_file") else f"--- a/{old}\n"
-    head += "+++ /dev/null\n" if diff.get("deleted_file") else f"+++ b/{new}\n"
-    body = diff.get("diff") or ""
-    return head + body + ("" if body.endswith("\n") or not body else "\n")
-
-
-def _issue(row: dict[str, Any], *, mr: bool) -> RemoteIssue:
-    iid = int(row["iid"])
-    extra: dict[str, Any] = {}
-    if mr:
-        extra = {
-            "source_branch": row.get("source_branch"),
-            "target_branch": row.get("target_branch"),
-            "draft": bool(row.get("draft") or row.get("work_in_progress")),
-            "merged": row.get("state") == "merged",
-            "reviewers": [r["username"] for r in row.get("reviewers") or []],
-            "head_sha": (row.get("diff_refs") or {}).get("head_sha") or row.get("sha"),
-        }
-    return RemoteIssue(
-        external_id=str(row["id"]),
-        number=_num(mr, iid),
-        kind=IssueKind.PULL_REQUEST if mr else IssueKind.ISSUE,
-        title=row.get("title") or "",
-        body=row.get("description") or "",
-        state=STATES.get(row.get("state") or "", row.get("state") or "open"),
-        labels=tuple(
-            label if isinstance(label, str) else label.get("name", "")
-            for label in row.get("labels") or []
-        ),
-        assignees=tuple(u["username"] for u in row.get("assignees") or []),
-        author=(row.get("author") or {}).get("username", ""),
-        url=row.get("web_url") or "",
-        created_at=parse_time(row["created_at"]),
-        updated_at=parse_time(row["updated_at"]),
-        extra=extra,
-    )
-
-
-def _comment(note: dict[str, Any], discussion: str | None) -> RemoteComment:
-    position = note.get("position") or {}
-    diff = note.get("type") == "DiffNote"
-    return RemoteComment(
-        external_id=str(note["id"]),
-        body=note.get("body") or "",
-        author=(note.get("author") or {}).get("username", ""),
-        created_at=parse_time(note["created_at"]),
-        updated_at=parse_time(note["updated_at"]),
-        kind="review_comment" if diff else "issue_comment",
-        path=position.get("new_path") or position.get("old_path") if diff else None,
-        line=position.get("new_line") or position.get("old_line") if diff else None,
-        thread_id=discussion,
-    )

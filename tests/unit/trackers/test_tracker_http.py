@@ -51,14 +51,14 @@ def test_each_trackers_error_body_is_read():
     assert tracker_message(_response(500, text="Bad gateway\n")) == "Bad gateway"
 
 
-def _http(handler) -> TrackerHttp:  # type: ignore[no-untyped-def]
+def _http(handler, retry: RetryPolicy | None = None) -> TrackerHttp:  # type: ignore[no-untyped-def]
     return TrackerHttp(
         kind=TrackerKind.GITHUB,
         base_url="https://api.github.com",
         auth_headers={"Authorization": f"Bearer {TOKEN}"},
         token_ref="local:gh",
         secrets=(TOKEN,),
-        retry=RetryPolicy(attempts=0),
+        retry=retry or RetryPolicy(attempts=0),
         transport=httpx.MockTransport(handler),
     )
 
@@ -97,3 +97,23 @@ def test_tracker_timestamps_parse_timezone_aware():
     assert parse_time("2026-01-05T09:00:01Z").isoformat() == "2026-01-05T09:00:01+00:00"
     assert parse_time("2026-01-05T09:00:01.123Z").microsecond == 123000
     assert parse_time("2026-01-05T11:00:01.000+0200").isoformat() == ("2026-01-05T11:00:01+02:00")
+
+
+async def test_a_transient_server_error_is_asked_again_for_reads_only():
+    answers = [503, 502, 200, 503]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(answers.pop(0), json={})
+
+    http = _http(handler, RetryPolicy(attempts=3, sleep=sleep))
+    read = await http.request("GET", "/repos/o/r", project="o/r")
+    with pytest.raises(TrackerError) as write:
+        await http.request("POST", "/repos/o/r/issues", project="o/r", json={})
+    await http.close()
+    assert read.status_code == 200
+    assert waits == [1.0, 2.0]
+    assert write.value.status == 503
