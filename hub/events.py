@@ -167,6 +167,14 @@ class BudgetCrossed(SystemEvent, frozen=True, kw_only=True, tag="budget.soft_cro
     resets_at: datetime | None
 
 
+class TrackersChanged(SystemEvent, frozen=True, kw_only=True, tag="tracker.changed"):
+    """An issue tracker was connected (``change`` ``added``) or removed (``removed``): which
+    built-in tools the account's agents are listed may change (decision 0091)."""
+
+    tracker: str
+    change: str
+
+
 SYSTEM_EVENTS = (
     UpstreamStateChanged,
     PolicyApplied,
@@ -176,6 +184,7 @@ SYSTEM_EVENTS = (
     ServerStarted,
     ServerStopping,
     BudgetCrossed,
+    TrackersChanged,
 )
 
 # Every concrete event, for decoding events that crossed a process boundary.
@@ -193,6 +202,7 @@ AnyEvent = (
     | ServerStarted
     | ServerStopping
     | BudgetCrossed
+    | TrackersChanged
 )
 
 

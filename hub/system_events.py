@@ -3,7 +3,8 @@
     PolicyService.apply ─▶ audit "policy.applied" ──┐
     CatalogService.sync ─▶ audit "tool.changed" ────┼─▶ Auditor ─▶ bus "system": PolicyApplied,
     NotificationDispatch ─▶ audit "notification.failed"            PolicyRolledBack, ToolBlocked,
-                                                                   NotificationFailed
+    TrackerService ─▶ audit "tracker.added"/"tracker.removed"      NotificationFailed,
+                                                                   TrackersChanged
 
 The facts that are audited anyway become ``system`` events in one place, the :class:`Auditor`,
 right after their audit record is written: no service publishes twice, and no event goes out
@@ -24,11 +25,19 @@ from hub.events import (
     PolicyRolledBack,
     SystemEvent,
     ToolBlocked,
+    TrackersChanged,
 )
 from hub.records import AuditEvent
 
 SYSTEM_AUDIT_KINDS = frozenset(
-    {"policy.applied", "tool.changed", "notification.failed", "budget.soft_crossed"}
+    {
+        "policy.applied",
+        "tool.changed",
+        "notification.failed",
+        "budget.soft_crossed",
+        "tracker.added",
+        "tracker.removed",
+    }
 )
 
 
@@ -58,6 +67,9 @@ def system_event_of(audited: AuditEvent) -> SystemEvent | None:
             pinned_hash=str(data["pinned_hash"]),
             hash=str(data["hash"]),
         )
+    if audited.kind in ("tracker.added", "tracker.removed"):
+        change = audited.kind.removeprefix("tracker.")
+        return TrackersChanged(**base, tracker=str(data.get("tracker") or ""), change=change)
     if audited.kind == "budget.soft_crossed":
         return msgspec.convert({**data, **base}, BudgetCrossed, from_attributes=False)
     return NotificationFailed(

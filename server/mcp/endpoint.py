@@ -55,7 +55,7 @@ from hub import __version__
 from hub.allowlist import key_allows
 from hub.builtin_tools.names import BUILTIN_SERVER, BUILTIN_TOOLS
 from hub.errors import NotFoundError, PermissionDeniedError, PreloopError
-from hub.events import SYSTEM_TOPIC, PolicyApplied
+from hub.events import SYSTEM_TOPIC, PolicyApplied, TrackersChanged
 from hub.keys import ACTING_ROLES, Caller
 from hub.passthrough import PROMPT_GET, RESOURCE_READ
 from hub.policy.engine import CompiledPolicy
@@ -325,6 +325,8 @@ class McpEndpoint:
                 async for event in events:
                     if isinstance(event, PolicyApplied):  # a PolicyRolledBack too
                         self.hub.policies.forget(event.account_id)  # listed from the new one
+                        await self.relay.publish(event.account_id, "tools")
+                    elif isinstance(event, TrackersChanged):  # the built-ins listed follow
                         await self.relay.publish(event.account_id, "tools")
         except Exception:  # advisory: serving goes on without it
             log.exception("policy applies are not relayed to MCP agents")

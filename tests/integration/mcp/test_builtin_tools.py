@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+from mcp.shared.subscriptions import ToolsListChanged
 
 from hub.settings import Settings
 from hub.trackers.records import Tracker, TrackerKind
@@ -198,3 +200,28 @@ async def test_approving_a_pull_request_is_held_then_run_once_when_a_human_appro
     assert [("update_pull_request", "pending"), ("update_pull_request", "ok")] == [
         (e["tool"], e["status"]) for e in events
     ]
+
+
+async def test_removing_the_tracker_tells_a_listening_agent_its_tools_changed(
+    live: LiveServer,
+) -> None:
+    """The built-ins are listed only while the account has a tracker (decision 0091), so a
+    tracker removed (through the REST API: audited, published as ``tracker.changed``) is a
+    tools list change the agent hears of."""
+    async with agent(live, await agent_key(live), "auto") as client:
+        before = await tools_of(client)
+        async with client.listen(tools_list_changed=True) as subscription:
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+                removed = await http.delete(
+                    "/api/v1/trackers/gh", headers={"Authorization": f"Bearer {live.admin_key}"}
+                )
+            assert removed.status_code in (200, 204), removed.text
+            with anyio.fail_after(30):
+                async for event in subscription:
+                    if isinstance(event, ToolsListChanged):
+                        break
+        after = await tools_of(client)
+
+    assert "get_issue" in before
+    assert "get_issue" not in after
+    assert "get_approval_status" in after
