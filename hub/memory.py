@@ -48,21 +48,16 @@ from hub.records import (
     VoteChoice,
     WorkflowRecord,
 )
-from hub.store_rules import aware_utc, check_audit_query, check_limit, vote_outcome
+from hub.store_rules import (
+    aware_utc,
+    check_audit_query,
+    check_limit,
+    stored_copy,
+    vote_outcome,
+)
 
 R = TypeVar("R", bound=msgspec.Struct)
 _Scalar = str | int | float | bool | None
-
-
-def _stored(record: R) -> R:
-    """A private copy of ``record`` as a database gives it back."""
-    changes = {
-        name: aware_utc(value, name)
-        for name in record.__struct_fields__
-        if isinstance(value := getattr(record, name), datetime)
-    }
-    normalised = msgspec.structs.replace(record, **changes)
-    return msgspec.json.decode(msgspec.json.encode(normalised), type=type(record))
 
 
 def _json_equal(actual: Any, expected: _Scalar) -> bool:
@@ -147,7 +142,7 @@ class InMemoryAccountStore(_Store):
     async def add(self, account: Account) -> None:
         if account.id in self._s.accounts or await self.get_by_name(account.name):
             raise ConflictError(f"account {account.id!r} or name {account.name!r} exists")
-        self._s.accounts[account.id] = _stored(account)
+        self._s.accounts[account.id] = stored_copy(account)
 
     async def get(self, account_id: str) -> Account | None:
         return self._s.accounts.get(account_id)
@@ -164,7 +159,7 @@ class InMemoryUserStore(_Store):
         self._s.require_account(user.account_id)
         if user.id in self._s.users or await self.get_by_email(user.account_id, user.email):
             raise ConflictError(f"user {user.id!r} or email {user.email!r} exists")
-        self._s.users[user.id] = _stored(user)
+        self._s.users[user.id] = stored_copy(user)
         self._s.index_identities(user, {})
 
     async def get(self, account_id: str, user_id: str) -> User | None:
@@ -192,7 +187,7 @@ class InMemoryUserStore(_Store):
         if user is None:
             raise NotFoundError(f"user {user_id!r} does not exist")
         before = user.identities
-        user = _stored(msgspec.structs.replace(user, identities=dict(identities)))
+        user = stored_copy(msgspec.structs.replace(user, identities=dict(identities)))
         self._s.users[user.id] = user
         self._s.index_identities(user, before)
         return user
@@ -203,7 +198,7 @@ class InMemoryTeamStore(_Store):
         self._s.require_account(team.account_id)
         if team.id in self._s.teams or await self.get_by_name(team.account_id, team.name):
             raise ConflictError(f"team {team.id!r} or name {team.name!r} exists")
-        self._s.teams[team.id] = _stored(team)
+        self._s.teams[team.id] = stored_copy(team)
 
     async def get_by_name(self, account_id: str, name: str) -> Team | None:
         return _one(self._s.teams.values(), lambda t: (t.account_id, t.name) == (account_id, name))
@@ -212,7 +207,7 @@ class InMemoryTeamStore(_Store):
         team = await self.get_by_name(account_id, name)
         if team is None:
             raise NotFoundError(f"team {name!r} does not exist")
-        team = _stored(msgspec.structs.replace(team, members=tuple(members)))
+        team = stored_copy(msgspec.structs.replace(team, members=tuple(members)))
         self._s.teams[team.id] = team
         return team
 
@@ -228,7 +223,7 @@ class InMemoryApiKeyStore(_Store):
             self._s.keys.values(), lambda k: k.key_hash == key.key_hash
         ):
             raise ConflictError(f"API key {key.id!r} or its hash exists")
-        self._s.keys[key.id] = _stored(key)
+        self._s.keys[key.id] = stored_copy(key)
 
     async def get(self, key_id: str) -> ApiKey | None:
         return self._s.keys.get(key_id)
@@ -259,7 +254,7 @@ class InMemoryPasswordStore(_Store):
     async def set(self, password: UserPassword) -> None:
         self._s.require_account(password.account_id)
         self._s.require_user(password.account_id, password.user_id)
-        self._s.passwords[(password.account_id, password.user_id)] = _stored(password)
+        self._s.passwords[(password.account_id, password.user_id)] = stored_copy(password)
 
     async def get(self, account_id: str, user_id: str) -> UserPassword | None:
         return self._s.passwords.get((account_id, user_id))
@@ -273,7 +268,7 @@ class InMemoryAccessTokenStore(_Store):
             self._s.access_tokens.values(), lambda t: t.token_hash == token.token_hash
         ):
             raise ConflictError(f"access token {token.id!r} or its hash exists")
-        self._s.access_tokens[token.id] = _stored(token)
+        self._s.access_tokens[token.id] = stored_copy(token)
 
     async def get(self, token_id: str) -> AccessToken | None:
         return self._s.access_tokens.get(token_id)
@@ -320,7 +315,7 @@ class InMemoryMcpServerStore(_Store):
             server = msgspec.structs.replace(server, id=old.id, created_at=old.created_at)
         elif _one(self._s.servers.values(), lambda s: s.id == server.id):
             raise ConflictError(f"MCP server id {server.id!r} exists")
-        self._s.servers[key] = _stored(server)
+        self._s.servers[key] = stored_copy(server)
 
     async def get(self, account_id: str, name: str) -> McpServer | None:
         return self._s.servers.get((account_id, name))
@@ -345,7 +340,7 @@ class InMemoryToolStore(_Store):
             tool = msgspec.structs.replace(tool, id=old.id, first_seen_at=old.first_seen_at)
         elif _one(self._s.tools.values(), lambda t: t.id == tool.id):
             raise ConflictError(f"tool id {tool.id!r} exists")
-        self._s.tools[key] = _stored(tool)
+        self._s.tools[key] = stored_copy(tool)
 
     async def get(self, account_id: str, server_name: str, name: str) -> ToolRecord | None:
         return self._s.tools.get((account_id, server_name, name))
@@ -369,7 +364,7 @@ class InMemoryPolicyStore(_Store):
         key = (version.account_id, version.version)
         if key in self._s.policies:
             raise ConflictError(f"policy version {version.version} exists")
-        self._s.policies[key] = _stored(version)
+        self._s.policies[key] = stored_copy(version)
 
     async def latest(self, account_id: str) -> PolicyVersion | None:
         found = await self.list(account_id)
@@ -388,7 +383,7 @@ class InMemoryWorkflowStore(_Store):
         self._s.require_account(account_id)
         if any(w.account_id != account_id for w in workflows):
             raise ValidationError(f"every workflow must belong to account {account_id!r}")
-        by_name = {w.name: _stored(w) for w in workflows}
+        by_name = {w.name: stored_copy(w) for w in workflows}
         if len(by_name) != len(workflows):
             raise ConflictError("two workflows share a name")
         self._s.workflows[account_id] = by_name
@@ -405,7 +400,7 @@ class InMemoryApprovalStore(_Store):
         self._s.require_account(request.account_id)
         if request.id in self._s.approvals:
             raise ConflictError(f"approval request {request.id!r} exists")
-        self._s.approvals[request.id] = _stored(request)
+        self._s.approvals[request.id] = stored_copy(request)
 
     async def get(self, account_id: str, request_id: str) -> ApprovalRequest | None:
         found = self._s.approvals.get(request_id)
@@ -449,7 +444,7 @@ class InMemoryApprovalStore(_Store):
             decided_via=decided_via,
             comment=comment,
         )
-        self._s.approvals[request_id] = _stored(changed)
+        self._s.approvals[request_id] = stored_copy(changed)
         return self._s.approvals[request_id]
 
     async def claim(self, account_id: str, request_id: str, at: datetime) -> ApprovalRequest | None:
@@ -458,7 +453,7 @@ class InMemoryApprovalStore(_Store):
         current = self._request(account_id, request_id)
         if current.status != ApprovalStatus.APPROVED or current.claimed_at is not None:
             return None
-        self._s.approvals[request_id] = _stored(msgspec.structs.replace(current, claimed_at=at))
+        self._s.approvals[request_id] = stored_copy(msgspec.structs.replace(current, claimed_at=at))
         return self._s.approvals[request_id]
 
     async def store_result(
@@ -469,7 +464,7 @@ class InMemoryApprovalStore(_Store):
             raise ConflictError(
                 f"approval request {request_id!r} is not claimed or already has a result"
             )
-        self._s.approvals[request_id] = _stored(msgspec.structs.replace(current, result=result))
+        self._s.approvals[request_id] = stored_copy(msgspec.structs.replace(current, result=result))
         return self._s.approvals[request_id]
 
     async def due(self, before: datetime, *, limit: int = 100) -> Sequence[ApprovalRequest]:
@@ -508,7 +503,7 @@ class InMemoryApprovalStore(_Store):
         if current.status != ApprovalStatus.PENDING or current.escalated_at is not None:
             return None
         changed = msgspec.structs.replace(current, escalated_at=at, approvers=tuple(approvers))
-        self._s.approvals[request_id] = _stored(changed)
+        self._s.approvals[request_id] = stored_copy(changed)
         return self._s.approvals[request_id]
 
     async def add_vote(self, vote: ApprovalVote) -> None:
@@ -517,7 +512,7 @@ class InMemoryApprovalStore(_Store):
         key = (vote.request_id, vote.approver)
         if key in self._s.votes:
             raise ConflictError(f"{vote.approver!r} already voted on {vote.request_id!r}")
-        self._s.votes[key] = _stored(vote)
+        self._s.votes[key] = stored_copy(vote)
 
     async def cast_vote(self, vote: ApprovalVote, *, required: int, decided_by: str) -> VoteOutcome:
         # No await between the checks and the writes: concurrent votes cannot interleave.
@@ -529,7 +524,7 @@ class InMemoryApprovalStore(_Store):
         key = (vote.request_id, vote.approver)
         if key in self._s.votes:
             raise ConflictError(f"{vote.approver!r} already voted on {vote.request_id!r}")
-        self._s.votes[key] = _stored(vote)
+        self._s.votes[key] = stored_copy(vote)
         approvals = sum(
             1
             for v in self._s.votes.values()
@@ -548,7 +543,7 @@ class InMemoryApprovalStore(_Store):
             decided_via=vote.via or None,
             comment=vote.comment or None,
         )
-        self._s.approvals[vote.request_id] = _stored(changed)
+        self._s.approvals[vote.request_id] = stored_copy(changed)
         return VoteOutcome(approvals=approvals, decided=self._s.approvals[vote.request_id])
 
     async def votes(self, account_id: str, request_id: str) -> Sequence[ApprovalVote]:
@@ -594,7 +589,7 @@ class InMemoryAuditStore(_Store):
         async with self._lock:
             self._s.require_account(draft.account_id)
             seq, prev_hash = self._s.heads.get(draft.account_id, (0, GENESIS_HASH))
-            event = _stored(chain(draft, seq=seq + 1, prev_hash=prev_hash))
+            event = stored_copy(chain(draft, seq=seq + 1, prev_hash=prev_hash))
             self._s.events.setdefault(draft.account_id, []).append(event)
             self._s.heads[draft.account_id] = (event.seq, event.hash)
             return event
@@ -657,7 +652,7 @@ class InMemoryDeviceStore(_Store):
             self._s.devices.values(), lambda d: d.secret_hash == device.secret_hash
         ):
             raise ConflictError(f"device {device.id!r} or its secret hash exists")
-        self._s.devices[device.id] = _stored(device)
+        self._s.devices[device.id] = stored_copy(device)
 
     async def get(self, device_id: str) -> Device | None:
         return self._s.devices.get(device_id)
@@ -700,7 +695,7 @@ class InMemoryHeldCallStore(_Store):
         key = (held.account_id, held.request_id)
         if key in self._s.held_calls:
             raise ConflictError(f"approval request {held.request_id!r} already holds a call")
-        self._s.held_calls[key] = _stored(held)
+        self._s.held_calls[key] = stored_copy(held)
 
     async def get(self, account_id: str, request_id: str) -> HeldCall | None:
         return self._s.held_calls.get((account_id, request_id))
@@ -715,7 +710,7 @@ class InMemorySyncWaitStore(_Store):
         key = (wait.account_id, wait.request_id)
         if key in self._s.sync_waits:
             raise ConflictError(f"approval request {wait.request_id!r} already has a wait")
-        self._s.sync_waits[key] = _stored(wait)
+        self._s.sync_waits[key] = stored_copy(wait)
 
     async def remove(self, account_id: str, request_id: str) -> bool:
         return self._s.sync_waits.pop((account_id, request_id), None) is not None
@@ -741,7 +736,7 @@ class InMemoryPairingStore(_Store):
             self._s.pairings.values(), lambda p: p.token_hash == token.token_hash
         ):
             raise ConflictError(f"pairing token {token.id!r} or its hash exists")
-        self._s.pairings[token.id] = _stored(token)
+        self._s.pairings[token.id] = stored_copy(token)
 
     async def get(self, pairing_id: str) -> PairingToken | None:
         return self._s.pairings.get(pairing_id)
@@ -767,7 +762,7 @@ class InMemoryProviderStore(_Store):
             self._s.providers.values(), lambda p: p.id == provider.id
         ):
             raise ConflictError(f"provider {provider.name!r} or id {provider.id!r} exists")
-        self._s.providers[key] = _stored(provider)
+        self._s.providers[key] = stored_copy(provider)
 
     async def get(self, account_id: str, name: str) -> Provider | None:
         return self._s.providers.get((account_id, name))
@@ -783,7 +778,9 @@ class InMemoryProviderStore(_Store):
         old = self._s.providers.get(key)
         if old is None:
             raise NotFoundError(f"provider {provider.name!r} does not exist")
-        stored = _stored(msgspec.structs.replace(provider, id=old.id, created_at=old.created_at))
+        stored = stored_copy(
+            msgspec.structs.replace(provider, id=old.id, created_at=old.created_at)
+        )
         self._s.providers[key] = stored
         return stored
 
@@ -799,7 +796,7 @@ class InMemorySecretStore(_Store):
         old = self._s.secrets.get(key)
         if old is not None:
             secret = msgspec.structs.replace(secret, created_at=old.created_at)
-        self._s.secrets[key] = _stored(secret)
+        self._s.secrets[key] = stored_copy(secret)
 
     async def get(self, account_id: str, name: str) -> StoredSecret | None:
         return self._s.secrets.get((account_id, name))
@@ -815,7 +812,7 @@ class InMemorySecretStore(_Store):
         current = self._s.secrets.get(key)
         if current is None or current.ciphertext != expected.ciphertext:
             return False
-        self._s.secrets[key] = _stored(
+        self._s.secrets[key] = stored_copy(
             msgspec.structs.replace(
                 current,
                 ciphertext=new.ciphertext,
@@ -835,7 +832,7 @@ class InMemoryFlowExecutionStore(_Store):
         self._s.require_account(execution.account_id)
         if execution.id in self._s.flow_executions:
             raise ConflictError(f"flow execution {execution.id!r} exists")
-        self._s.flow_executions[execution.id] = _stored(execution)
+        self._s.flow_executions[execution.id] = stored_copy(execution)
 
     async def get(self, account_id: str, execution_id: str) -> FlowExecution | None:
         found = self._s.flow_executions.get(execution_id)
@@ -865,7 +862,7 @@ class InMemoryRuntimeTokenStore(_Store):
             self._s.runtime_tokens.values(), lambda t: t.token_hash == token.token_hash
         ):
             raise ConflictError(f"runtime token {token.id!r} or its hash exists")
-        self._s.runtime_tokens[token.id] = _stored(token)
+        self._s.runtime_tokens[token.id] = stored_copy(token)
 
     async def get(self, token_id: str) -> RuntimeToken | None:
         return self._s.runtime_tokens.get(token_id)

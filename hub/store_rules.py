@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
+
+import msgspec
 
 from hub.errors import ValidationError
 from hub.ports import AuditQuery
@@ -14,6 +17,21 @@ def aware_utc(value: datetime, what: str = "datetime") -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
     return value.astimezone(UTC)
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def stored_copy(record: S) -> S:
+    """A private copy of ``record`` as a database gives it back: datetimes in UTC (naive ones
+    refused), JSON fields as JSON types. The in-memory stores keep and hand out such copies."""
+    changes = {
+        name: aware_utc(value, name)
+        for name in record.__struct_fields__
+        if isinstance(value := getattr(record, name), datetime)
+    }
+    normalised = msgspec.structs.replace(record, **changes)
+    return msgspec.json.decode(msgspec.json.encode(normalised), type=type(record))
 
 
 def check_audit_query(query: AuditQuery) -> None:

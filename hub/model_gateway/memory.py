@@ -23,17 +23,9 @@ from hub.ports import (
     UsageQuery,
     UsageSession,
 )
-from hub.store_rules import aware_utc, check_limit
+from hub.store_rules import aware_utc, check_limit, stored_copy
 
-
-def _copy(record: msgspec.Struct) -> msgspec.Struct:
-    changes = {
-        name: aware_utc(value, name)
-        for name in record.__struct_fields__
-        if isinstance(value := getattr(record, name), datetime)
-    }
-    normalised = msgspec.structs.replace(record, **changes)
-    return msgspec.json.decode(msgspec.json.encode(normalised), type=type(record))
+_copy = stored_copy
 
 
 def usage_key(record: UsageRecord, group_by: str) -> str | None:

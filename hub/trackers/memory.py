@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 
 from hub.errors import ConflictError, NotFoundError
-from hub.store_rules import aware_utc, check_limit
+from hub.store_rules import aware_utc, check_limit, stored_copy
 from hub.trackers.records import (
     DeliveryState,
     Issue,
@@ -26,14 +26,7 @@ from hub.trackers.search import matches, rank
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-def _copy(record: S) -> S:
-    changes = {
-        name: aware_utc(value, name)
-        for name in record.__struct_fields__
-        if isinstance(value := getattr(record, name), datetime)
-    }
-    normalised = msgspec.structs.replace(record, **changes)
-    return msgspec.json.decode(msgspec.json.encode(normalised), type=type(record))
+_copy = stored_copy  # a private copy, as a database gives it back
 
 
 def _no_check(account_id: str) -> None:

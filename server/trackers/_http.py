@@ -93,6 +93,22 @@ class TrackerHttp:
             await self._client.aclose()
             self._client = None
 
+    async def json(
+        self,
+        method: str,
+        url: str,
+        project: str,
+        *,
+        what: str = "",
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The answer's JSON (``{}`` for an empty body), or ``TrackerError`` as :meth:`request`."""
+        response = await self.request(
+            method, url, project=project, what=what, json=json, params=params
+        )
+        return response.json() if response.content else {}
+
     async def request(
         self,
         method: str,

@@ -92,7 +92,7 @@ class GitHubClient:
 
     # --- reads -----------------------------------------------------------------------------
     async def test_connection(self, project: str) -> ProjectInfo:
-        repo = await self._json("GET", wire.repo_path(project), project, what="repository")
+        repo = await self._http.json("GET", wire.repo_path(project), project, what="repository")
         return ProjectInfo(
             project=repo.get("full_name") or project,
             name=repo.get("name") or project,
@@ -139,7 +139,7 @@ class GitHubClient:
         )
 
     async def get_issue(self, project: str, number: str) -> RemoteIssue:
-        row = await self._json(
+        row = await self._http.json(
             "GET",
             f"{wire.repo_path(project)}/issues/{wire.number_of(number)}",
             project,
@@ -189,7 +189,7 @@ class GitHubClient:
             body["labels"] = list(draft.labels)
         if draft.assignee:
             body["assignees"] = [draft.assignee]
-        row = await self._json("POST", f"{wire.repo_path(project)}/issues", project, json=body)
+        row = await self._http.json("POST", f"{wire.repo_path(project)}/issues", project, json=body)
         issue = self._remember(project, wire.issue_of(row))
         if state != "open":
             return await self.update_issue(project, issue.number, IssueChanges(status=state))
@@ -197,7 +197,7 @@ class GitHubClient:
 
     async def update_issue(self, project: str, number: str, changes: IssueChanges) -> RemoteIssue:
         body = wire.issue_patch(changes, project)
-        row = await self._json(
+        row = await self._http.json(
             "PATCH",
             f"{wire.repo_path(project)}/issues/{wire.number_of(number)}",
             project,
@@ -219,7 +219,7 @@ class GitHubClient:
     ) -> RemoteComment:
         n = wire.number_of(number)
         if in_reply_to is not None:
-            row = await self._json(
+            row = await self._http.json(
                 "POST",
                 f"{wire.repo_path(project)}/pulls/{n}/comments",
                 project,
@@ -228,13 +228,13 @@ class GitHubClient:
             )
             return wire.review_comment_of(row)
         if path is not None and line is not None:
-            pull = await self._json(
+            pull = await self._http.json(
                 "GET",
                 f"{wire.repo_path(project)}/pulls/{n}",
                 project,
                 what=f"pull request #{number}",
             )
-            row = await self._json(
+            row = await self._http.json(
                 "POST",
                 f"{wire.repo_path(project)}/pulls/{n}/comments",
                 project,
@@ -248,7 +248,7 @@ class GitHubClient:
                 },
             )
             return wire.review_comment_of(row)
-        row = await self._json(
+        row = await self._http.json(
             "POST",
             f"{wire.repo_path(project)}/issues/{n}/comments",
             project,
@@ -277,7 +277,7 @@ class GitHubClient:
             )
         review = comment_type == "review_comment"
         where = "pulls" if review else "issues"
-        row = await self._json(
+        row = await self._http.json(
             "GET" if body is None else "PATCH",
             f"{wire.repo_path(project)}/{where}/comments/{wire.number_of(comment_id)}",
             project,
@@ -298,7 +298,7 @@ class GitHubClient:
         for name in ("maintainer_can_modify", "head_repo"):
             if name in draft.extra_options:
                 body[name] = draft.extra_options[name]
-        row = await self._json("POST", f"{wire.repo_path(project)}/pulls", project, json=body)
+        row = await self._http.json("POST", f"{wire.repo_path(project)}/pulls", project, json=body)
         number = str(row["number"])
         patch: dict[str, Any] = {}
         if draft.labels:
@@ -308,7 +308,7 @@ class GitHubClient:
         if draft.milestone is not None and draft.milestone.isdigit():
             patch["milestone"] = int(draft.milestone)
         if patch:
-            await self._json(
+            await self._http.json(
                 "PATCH", f"{wire.repo_path(project)}/issues/{number}", project, json=patch
             )
         if draft.reviewers:
@@ -335,7 +335,7 @@ class GitHubClient:
         if changes.state is not None:
             pull["state"] = wire.state_of(changes.state, project)
         if pull:
-            await self._json(
+            await self._http.json(
                 "PATCH", f"{wire.repo_path(project)}/pulls/{n}", project, what=what, json=pull
             )
         issue: dict[str, Any] = {}
@@ -344,7 +344,7 @@ class GitHubClient:
         if changes.assignees is not None:
             issue["assignees"] = list(changes.assignees)
         if issue:
-            await self._json(
+            await self._http.json(
                 "PATCH", f"{wire.repo_path(project)}/issues/{n}", project, what=what, json=issue
             )
         if changes.reviewers:
@@ -352,7 +352,7 @@ class GitHubClient:
         if changes.review_action is not None or changes.review_comments:
             await self._review(project, number, changes)
         if changes.add_reaction:
-            await self._json(
+            await self._http.json(
                 "POST",
                 f"{wire.repo_path(project)}/issues/{n}/reactions",
                 project,
@@ -382,7 +382,7 @@ class GitHubClient:
                 {"path": c.path, "line": c.line, "side": c.side.upper(), "body": c.body}
                 for c in changes.review_comments
             ]
-        await self._json(
+        await self._http.json(
             "POST",
             f"{wire.repo_path(project)}/pulls/{wire.number_of(number)}/reviews",
             project,
@@ -391,7 +391,7 @@ class GitHubClient:
         )
 
     async def _request_reviewers(self, project: str, number: str, reviewers: Sequence[str]) -> None:
-        await self._json(
+        await self._http.json(
             "POST",
             f"{wire.repo_path(project)}/pulls/{wire.number_of(number)}/requested_reviewers",
             project,
@@ -401,8 +401,8 @@ class GitHubClient:
 
     async def _remove_reaction(self, project: str, n: int, content: str) -> None:
         if self._login is None:
-            self._login = str((await self._json("GET", "/user", project)).get("login", ""))
-        rows = await self._json(
+            self._login = str((await self._http.json("GET", "/user", project)).get("login", ""))
+        rows = await self._http.json(
             "GET",
             f"{wire.repo_path(project)}/issues/{n}/reactions",
             project,
@@ -423,8 +423,12 @@ class GitHubClient:
         request's own fields in ``extra``."""
         n = wire.number_of(number)
         what = f"pull request #{number}"
-        pull = await self._json("GET", f"{wire.repo_path(project)}/pulls/{n}", project, what=what)
-        row = await self._json("GET", f"{wire.repo_path(project)}/issues/{n}", project, what=what)
+        pull = await self._http.json(
+            "GET", f"{wire.repo_path(project)}/pulls/{n}", project, what=what
+        )
+        row = await self._http.json(
+            "GET", f"{wire.repo_path(project)}/issues/{n}", project, what=what
+        )
         issue = wire.issue_of(row)
         state = "merged" if pull.get("merged") else issue.state
         extra = {
@@ -449,21 +453,6 @@ class GitHubClient:
         )
 
     # --- HTTP helpers ----------------------------------------------------------------------
-    async def _json(
-        self,
-        method: str,
-        url: str,
-        project: str,
-        *,
-        what: str = "",
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> Any:
-        response = await self._http.request(
-            method, url, project=project, what=what, json=json, params=params
-        )
-        return response.json() if response.content else {}
-
     async def _all(self, url: str, project: str, number: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         next_url: str | None = url

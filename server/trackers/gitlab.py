@@ -94,7 +94,7 @@ class GitLabClient:
 
     # --- reads -----------------------------------------------------------------------------
     async def test_connection(self, project: str) -> ProjectInfo:
-        row = await self._json("GET", wire.project_path(project), project, what="project")
+        row = await self._http.json("GET", wire.project_path(project), project, what="project")
         return ProjectInfo(
             project=row.get("path_with_namespace") or project,
             name=row.get("name") or project,
@@ -141,7 +141,7 @@ class GitLabClient:
 
     async def get_issue(self, project: str, number: str) -> RemoteIssue:
         mr, iid = wire.parse_number(number)
-        row = await self._json(
+        row = await self._http.json(
             "GET", wire.item_path(project, mr, iid), project, what=wire.describe(mr, iid)
         )
         return wire.issue_of(row, mr=mr)
@@ -161,7 +161,7 @@ class GitLabClient:
     ) -> RemotePullRequest:
         iid = wire.mr_iid(number)
         what = wire.describe(True, iid)
-        row = await self._json("GET", wire.item_path(project, True, iid), project, what=what)
+        row = await self._http.json("GET", wire.item_path(project, True, iid), project, what=what)
         comments = await self.comments(project, f"!{iid}") if include_comments else ()
         diff = None
         if include_diff:
@@ -180,7 +180,9 @@ class GitLabClient:
             body["assignee_ids"] = [await self._user_id(project, draft.assignee)]
         if draft.issue_type:
             body["issue_type"] = draft.issue_type.lower()
-        row = await self._json("POST", f"{wire.project_path(project)}/issues", project, json=body)
+        row = await self._http.json(
+            "POST", f"{wire.project_path(project)}/issues", project, json=body
+        )
         issue = wire.issue_of(row, mr=False)
         if event == "close":
             return await self.update_issue(project, issue.number, IssueChanges(status="closed"))
@@ -201,7 +203,7 @@ class GitLabClient:
             body["assignee_ids"] = (
                 [await self._user_id(project, changes.assignee)] if changes.assignee else []
             )
-        row = await self._json(
+        row = await self._http.json(
             "PUT", wire.item_path(project, mr, iid), project, what=wire.describe(mr, iid), json=body
         )
         return wire.issue_of(row, mr=mr)
@@ -224,7 +226,7 @@ class GitLabClient:
         what = wire.describe(mr, iid)
         if in_reply_to is not None:
             discussion = await self._discussion_of(project, mr, iid, in_reply_to)
-            note = await self._json(
+            note = await self._http.json(
                 "POST",
                 f"{item}/discussions/{discussion}/notes",
                 project,
@@ -233,7 +235,7 @@ class GitLabClient:
             )
             return wire.comment_of(note, discussion)
         if path is not None and line is not None:
-            row = await self._json("GET", item, project, what=what)
+            row = await self._http.json("GET", item, project, what=what)
             refs = row.get("diff_refs") or {}
             position: dict[str, Any] = {
                 "position_type": "text",
@@ -244,7 +246,7 @@ class GitLabClient:
                 "new_path": path,
             }
             position["old_line" if side.upper() == "LEFT" else "new_line"] = line
-            discussion = await self._json(
+            discussion = await self._http.json(
                 "POST",
                 f"{item}/discussions",
                 project,
@@ -252,7 +254,9 @@ class GitLabClient:
                 json={"body": body, "position": position},
             )
             return wire.comment_of(discussion["notes"][0], discussion["id"])
-        note = await self._json("POST", f"{item}/notes", project, what=what, json={"body": body})
+        note = await self._http.json(
+            "POST", f"{item}/notes", project, what=what, json={"body": body}
+        )
         return wire.comment_of(note, None)
 
     async def update_comment(
@@ -274,12 +278,12 @@ class GitLabClient:
         note: dict[str, Any] | None = None
         discussion = thread_id
         if body is not None:
-            note = await self._json(
+            note = await self._http.json(
                 "PUT", f"{item}/notes/{comment_id}", project, what=what, json={"body": body}
             )
         if resolved is not None:
             discussion = discussion or await self._discussion_of(project, mr, iid, comment_id)
-            answer = await self._json(
+            answer = await self._http.json(
                 "PUT",
                 f"{item}/discussions/{discussion}",
                 project,
@@ -324,7 +328,7 @@ class GitLabClient:
         for name in MR_OPTIONS:
             if name in draft.extra_options:
                 body[name] = draft.extra_options[name]
-        row = await self._json(
+        row = await self._http.json(
             "POST", f"{wire.project_path(project)}/merge_requests", project, json=body
         )
         return wire.issue_of(row, mr=True)
@@ -339,7 +343,7 @@ class GitLabClient:
         title = changes.title
         if changes.draft is not None:
             if title is None:
-                title = (await self._json("GET", item, project, what=what))["title"]
+                title = (await self._http.json("GET", item, project, what=what))["title"]
             bare = wire.undraft(title)
             title = DRAFT + bare if changes.draft else bare
         if title is not None:
@@ -356,10 +360,10 @@ class GitLabClient:
             body["reviewer_ids"] = [await self._user_id(project, u) for u in changes.reviewers]
         row = None
         if body:
-            row = await self._json("PUT", item, project, what=what, json=body)
+            row = await self._http.json("PUT", item, project, what=what, json=body)
         await self._review(project, iid, changes)
         if changes.add_reaction:
-            await self._json(
+            await self._http.json(
                 "POST",
                 f"{item}/award_emoji",
                 project,
@@ -369,7 +373,7 @@ class GitLabClient:
         if changes.remove_reaction:
             await self._remove_emoji(project, item, what, wire.emoji_name(changes.remove_reaction))
         if row is None or changes.review_action or changes.review_comments:
-            row = await self._json("GET", item, project, what=what)
+            row = await self._http.json("GET", item, project, what=what)
         return wire.issue_of(row, mr=True)
 
     async def _review(self, project: str, iid: int, changes: PullRequestChanges) -> None:
@@ -393,21 +397,21 @@ class GitLabClient:
                 side=comment.side,
             )
         if action == "approve":
-            await self._json("POST", f"{item}/approve", project, what=what)
+            await self._http.json("POST", f"{item}/approve", project, what=what)
         elif action == "request_changes":
             try:
-                await self._json("POST", f"{item}/unapprove", project, what=what)
+                await self._http.json("POST", f"{item}/unapprove", project, what=what)
             except TrackerError as exc:  # not approved by this user: nothing to take back
                 if exc.status != 404:
                     raise
         if changes.review_body:
-            await self._json(
+            await self._http.json(
                 "POST", f"{item}/notes", project, what=what, json={"body": changes.review_body}
             )
 
     async def _remove_emoji(self, project: str, item: str, what: str, name: str) -> None:
         if self._login is None:
-            self._login = str((await self._json("GET", "/user", project)).get("username", ""))
+            self._login = str((await self._http.json("GET", "/user", project)).get("username", ""))
         for award in await self._all(f"{item}/award_emoji", project, what):
             if award.get("name") == name and (award.get("user") or {}).get("username") == (
                 self._login
@@ -426,7 +430,7 @@ class GitLabClient:
         except TrackerError as exc:
             if exc.status != 404:
                 raise
-        answer = await self._json("GET", f"{item}/changes", project, what=what)
+        answer = await self._http.json("GET", f"{item}/changes", project, what=what)
         return list(answer.get("changes") or [])
 
     async def _user_id(self, project: str, username: str) -> int:
@@ -434,7 +438,7 @@ class GitLabClient:
         if name.isdigit():
             return int(name)
         if name not in self._user_ids:
-            rows = await self._json("GET", "/users", project, params={"username": name})
+            rows = await self._http.json("GET", "/users", project, params={"username": name})
             if not rows:
                 raise TrackerError(
                     f"GitLab at {self._http.host} has no user {name!r} (project {project}); "
@@ -461,21 +465,6 @@ class GitLabClient:
             project=project,
             status=404,
         )
-
-    async def _json(
-        self,
-        method: str,
-        url: str,
-        project: str,
-        *,
-        what: str = "",
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> Any:
-        response = await self._http.request(
-            method, url, project=project, what=what, json=json, params=params
-        )
-        return response.json() if response.content else {}
 
     async def _all(self, url: str, project: str, what: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

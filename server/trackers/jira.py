@@ -110,7 +110,7 @@ class JiraClient:
 
     # --- reads -----------------------------------------------------------------------------
     async def test_connection(self, project: str) -> ProjectInfo:
-        row = await self._json("GET", f"/project/{_key(project)}", project, what="project")
+        row = await self._http.json("GET", f"/project/{_key(project)}", project, what="project")
         description = row.get("description") or ""
         return ProjectInfo(
             project=row.get("key") or project,
@@ -135,13 +135,13 @@ class JiraClient:
         body: dict[str, Any] = {"jql": jql, "fields": list(FIELDS), "maxResults": self._per_page}
         if page is not None:
             body["nextPageToken"] = page
-        answer = await self._json("POST", "/search/jql", project, json=body)
+        answer = await self._http.json("POST", "/search/jql", project, json=body)
         items = tuple(self._issue(row) for row in answer.get("issues") or [])
         token = answer.get("nextPageToken")
         return IssuePage(items=items, next_page=None if answer.get("isLast", not token) else token)
 
     async def get_issue(self, project: str, number: str) -> RemoteIssue:
-        row = await self._json(
+        row = await self._http.json(
             "GET",
             f"/issue/{_issue_key(number, project)}",
             project,
@@ -155,7 +155,7 @@ class JiraClient:
         found: list[RemoteComment] = []
         start = 0
         while True:
-            answer = await self._json(
+            answer = await self._http.json(
                 "GET",
                 f"/issue/{key}/comment",
                 project,
@@ -183,7 +183,7 @@ class JiraClient:
             fields["priority"] = {"name": draft.priority}
         if draft.assignee:
             fields["assignee"] = {"accountId": await self._account(project, draft.assignee)}
-        created = await self._json("POST", "/issue", project, json={"fields": fields})
+        created = await self._http.json("POST", "/issue", project, json={"fields": fields})
         key = str(created["key"])
         if draft.status:
             await self._transition(project, key, draft.status)
@@ -207,7 +207,7 @@ class JiraClient:
                 else None
             )
         if fields:
-            await self._json(
+            await self._http.json(
                 "PUT", f"/issue/{key}", project, what=f"issue {number}", json={"fields": fields}
             )
         if changes.status is not None:
@@ -228,7 +228,7 @@ class JiraClient:
         key = _issue_key(number, project)
         if path is not None or line is not None:
             self._no_pull_requests(project, "comment on a diff line")
-        row = await self._json(
+        row = await self._http.json(
             "POST",
             f"/issue/{key}/comment",
             project,
@@ -256,7 +256,7 @@ class JiraClient:
                 project=project,
                 status=422,
             )
-        row = await self._json(
+        row = await self._http.json(
             "GET" if body is None else "PUT",
             f"/issue/{key}/comment/{comment_id}",
             project,
@@ -289,7 +289,9 @@ class JiraClient:
         )
 
     async def _transition(self, project: str, key: str, status: str) -> None:
-        answer = await self._json("GET", f"/issue/{key}/transitions", project, what=f"issue {key}")
+        answer = await self._http.json(
+            "GET", f"/issue/{key}/transitions", project, what=f"issue {key}"
+        )
         transitions = answer.get("transitions") or []
         wanted = status.strip().lower()
         chosen = next(
@@ -332,7 +334,7 @@ class JiraClient:
         if "@" not in who and " " not in who:
             return who
         if who not in self._accounts:
-            rows = await self._json("GET", "/user/search", project, params={"query": who})
+            rows = await self._http.json("GET", "/user/search", project, params={"query": who})
             match = next(
                 (
                     r
@@ -355,27 +357,12 @@ class JiraClient:
 
     async def _user_zone(self, project: str) -> ZoneInfo:
         if self._zone is None:
-            me = await self._json("GET", "/myself", project)
+            me = await self._http.json("GET", "/myself", project)
             try:
                 self._zone = ZoneInfo(str(me.get("timeZone") or "UTC"))
             except (ZoneInfoNotFoundError, ValueError):
                 self._zone = ZoneInfo("UTC")
         return self._zone
-
-    async def _json(
-        self,
-        method: str,
-        url: str,
-        project: str,
-        *,
-        what: str = "",
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-    ) -> Any:
-        response = await self._http.request(
-            method, url, project=project, what=what, json=json, params=params
-        )
-        return response.json() if response.content else {}
 
     def _issue(self, row: dict[str, Any]) -> RemoteIssue:
         fields = row.get("fields") or {}

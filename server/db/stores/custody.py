@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy import delete, insert, select, update
 
 from hub.errors import NotFoundError
 from hub.model_gateway.records import FlowExecution, Provider, RuntimeToken, StoredSecret
 from hub.store_rules import check_limit
 from server.db import tables as t
 from server.db.stores._base import SqlStore, to_record, to_values
-from server.db.tables import UtcDateTime
+from server.db.stores._tokens import revoke_token
 
 
 class SqlProviderStore(SqlStore):
@@ -152,19 +152,6 @@ class SqlRuntimeTokenStore(SqlStore):
         return await self._all(stmt, RuntimeToken)
 
     async def revoke(self, account_id: str, token_id: str, at: datetime) -> RuntimeToken:
-        c = t.runtime_tokens.c
-        at_value = literal(at, UtcDateTime())
-        earliest = case(
-            (c.revoked_at.is_(None) | (c.revoked_at > at_value), at_value), else_=c.revoked_at
+        return await revoke_token(
+            self._db, t.runtime_tokens, RuntimeToken, account_id, token_id, at, "runtime token"
         )
-        stmt = (
-            update(t.runtime_tokens)
-            .where(c.account_id == account_id, c.id == token_id)
-            .values(revoked_at=earliest)
-            .returning(*c)
-        )
-        async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None:
-            raise NotFoundError(f"runtime token {token_id!r} does not exist")
-        return to_record(row, RuntimeToken)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import NotFoundError
 from hub.records import AccessToken, UserPassword
 from hub.store_rules import aware_utc, check_limit
 from server.db import tables as t
-from server.db.stores._base import SqlStore, to_record, to_values
-from server.db.tables import UtcDateTime
+from server.db.stores._base import SqlStore, to_values
+from server.db.stores._tokens import revoke_token
 
 
 async def _require_user(conn: AsyncConnection, account_id: str, user_id: str) -> None:
@@ -53,22 +53,9 @@ class SqlAccessTokenStore(SqlStore):
         return await self._first(stmt, AccessToken)
 
     async def revoke(self, account_id: str, token_id: str, at: datetime) -> AccessToken:
-        c = t.access_tokens.c
-        at_value = literal(at, UtcDateTime())
-        earliest = case(
-            (c.revoked_at.is_(None) | (c.revoked_at > at_value), at_value), else_=c.revoked_at
+        return await revoke_token(
+            self._db, t.access_tokens, AccessToken, account_id, token_id, at, "access token"
         )
-        stmt = (
-            update(t.access_tokens)
-            .where(c.account_id == account_id, c.id == token_id)
-            .values(revoked_at=earliest)
-            .returning(*c)
-        )
-        async with self._db.write() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None:
-            raise NotFoundError(f"access token {token_id!r} does not exist")
-        return to_record(row, AccessToken)
 
     async def revoke_user(self, account_id: str, user_id: str, at: datetime) -> int:
         c = t.access_tokens.c
