@@ -18,7 +18,7 @@ of dimensions:
 Each feature is hashed with BLAKE2b (never Python's ``hash``, which is salted per process), so
 the same text gives the same vector in every process, on every platform and every version.
 It finds **lexical near-duplicates only**: two texts that say the same thing in other words
-score low, and its scores are on its own scale (a paraphrase often scores 0.4-0.6 where a
+score low, and its scores are on its own scale (a paraphrase scores 0.3-0.65 where a
 sentence-embedding model scores 0.8-0.9). A similarity threshold therefore belongs to one
 embedder identity and is never carried over to another.
 """
