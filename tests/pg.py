@@ -116,6 +116,36 @@ def server_bin_dir() -> Path | None:
     return directory if _has_server(directory) else None
 
 
+def _others_can_reach(path: Path) -> bool:
+    """Whether a user other than the owner can get to ``path`` (every directory on the way
+    searchable by others), as the ``postgres`` user must to run the binaries."""
+    return all(os.stat(directory).st_mode & 0o001 for directory in (path, *path.parents))
+
+
+def _runnable_by_postgres(bin_dir: Path) -> Path:
+    """``bin_dir``, or (as root, when the ``postgres`` user cannot reach it: a checkout under
+    a private home such as ``/root``) a copy of its installation, beside the clusters, that it
+    can. PostgreSQL finds its ``lib`` and ``share`` relative to ``bin``, so the copy is of the
+    whole installation; it is made once per source and reused."""
+    bin_dir = bin_dir.resolve()
+    if os.geteuid() != 0 or _others_can_reach(bin_dir):
+        return bin_dir
+    install = bin_dir.parent
+    stamp = f"{os.stat(install).st_ino}-{int(os.stat(bin_dir / 'postgres').st_mtime)}"
+    target = Path(tempfile.gettempdir()) / f"preloop-pg-binaries-{stamp}"
+    if not _has_server(target / bin_dir.name):
+        staging = Path(tempfile.mkdtemp(prefix="preloop-pg-binaries-", dir=target.parent))
+        shutil.copytree(install, staging / "install", symlinks=True)
+        try:
+            os.rename(staging / "install", target)  # atomic: another worker may win the race
+        except OSError:
+            if not _has_server(target / bin_dir.name):
+                raise
+        shutil.rmtree(staging, ignore_errors=True)
+    os.chmod(target, 0o755)  # noqa: S103 - the postgres user runs what is inside
+    return target / bin_dir.name
+
+
 def binaries_available() -> bool:
     return server_bin_dir() is not None
 
@@ -173,9 +203,10 @@ class LocalCluster:
 
     @classmethod
     def start(cls) -> LocalCluster:
-        bin_dir = server_bin_dir()
-        if bin_dir is None:
+        found = server_bin_dir()
+        if found is None:
             raise RuntimeError("no PostgreSQL server binaries (see tests/pg.py)")
+        bin_dir = _runnable_by_postgres(found)
         root = Path(tempfile.mkdtemp(prefix=f"preloop-pg-{os.getpid()}-", dir=_scratch_parent()))
         os.chmod(root, 0o700)
         drop = _as_postgres_user()
