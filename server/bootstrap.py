@@ -207,7 +207,14 @@ def _tracker_service(hub: Hub) -> TrackerService | None:
     tracker storage and the clients of the trackers' APIs (absent: no adapters)."""
     if hub.trackers is None:
         return None
-    service = TrackerService(hub.trackers, hub.tracker_clients, hub.custody, hub.auditor, hub.clock)
+    service = TrackerService(
+        hub.trackers,
+        hub.tracker_clients,
+        hub.custody,
+        hub.auditor,
+        hub.clock,
+        syncer=hub.tracker_sync,  # one Syncer per process: the polls', the inbox's, the API's
+    )
     inbox = hub.tracker_inbox
     if inbox is not None:  # a stored delivery wakes the inbox loop at once
         service.on_delivery(lambda _delivery: inbox.kick())

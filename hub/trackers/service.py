@@ -106,9 +106,12 @@ class TrackerService:
         custody: Custody,
         auditor: Auditor,
         clock: Clock,
+        *,
+        syncer: Syncer | None = None,
     ) -> None:
         self.storage = storage
         self._clients = clients
+        self._syncer = syncer  # the hub's; else one over ``clients``, made when first needed
         self._custody = custody
         self._auditor = auditor
         self._clock = clock
@@ -217,7 +220,9 @@ class TrackerService:
 
     @property
     def syncer(self) -> Syncer:
-        return Syncer(self.storage, self.clients, self._clock)
+        if self._syncer is None:
+            self._syncer = Syncer(self.storage, self.clients, self._clock)
+        return self._syncer
 
     async def test(self, account_id: str, name: str) -> Sequence[ProjectTest]:
         """Each project's answer: what ``test_connection`` says, or the tracker's error."""
@@ -356,7 +361,7 @@ class TrackerService:
                 f"cannot be read from custody ({exc.message}), so no delivery can be verified"
             ) from exc
         now = self._clock.now()
-        delivery = verify(tracker.kind.value, headers, body, secret, now=now)
+        delivery = verify(tracker.kind, headers, body, secret, now=now)
         payload = _json_object(body)
         stored = WebhookDelivery(
             id=new_id("whd"),

@@ -28,13 +28,12 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
 
 import msgspec
 
 from hub.errors import AuthenticationError, ValidationError
+from hub.trackers.records import TrackerKind
 
-TrackerKind = Literal["github", "gitlab", "jira"]
 TIMESTAMP_TOLERANCE_SECONDS = 300  # Standard Webhooks' recommendation
 
 
@@ -59,14 +58,14 @@ def verify(
     if not secret:
         raise AuthenticationError(f"no webhook secret is configured for this {kind} tracker")
     lower = {name.lower(): value for name, value in headers.items()}
-    if kind == "github":
+    if kind == TrackerKind.GITHUB:
         _check_hex_hmac(lower, "x-hub-signature-256", body, secret)
         return Delivery(
             tracker=kind,
             delivery_id=_required(lower, "x-github-delivery"),
             event=lower.get("x-github-event", ""),
         )
-    if kind == "gitlab":
+    if kind == TrackerKind.GITLAB:
         if "webhook-signature" in lower:
             delivery_id = _check_standard_webhook(lower, body, secret, now)
         else:
