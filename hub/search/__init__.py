@@ -1,9 +1,9 @@
 """Search over issues by meaning: embedders and vector comparison (issue 16).
 
-So far the foundation only: the ``Embedder`` port with the offline ``HashingEmbedder``
-(``embedders.py``, decision 0097) and exact cosine top-k in pure Python (``vectors.py``).
-Nothing uses the package yet: the index, the search engines and duplicate detection come with
-the rest of issue 16.
+- ``embedders.py``: the ``Embedder`` port and the offline ``HashingEmbedder`` (decision 0097);
+- ``vectors.py``: exact cosine top-k in pure Python;
+- ``records.py``, ``ports.py``: stored vectors (``IssueVector``), the ``IssueVectorStore``
+  port, the kinds of search and what a search answers; ``memory.py``: the in-memory store.
 """
 
 from hub.search.embedders import Embedder, EmbedderIdentity, HashingEmbedder, Vector

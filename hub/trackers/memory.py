@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 
 from hub.errors import ConflictError, NotFoundError
+from hub.search.memory import InMemoryIssueVectors
 from hub.store_rules import aware_utc, check_limit, stored_copy
 from hub.trackers.records import (
     DeliveryState,
@@ -368,6 +369,7 @@ class InMemoryTrackerStorage:
         self.issues = InMemoryIssueStore(data)
         self.cursors = InMemorySyncCursorStore(data)
         self.inbox = InMemoryWebhookInbox(data)
+        self.vectors = InMemoryIssueVectors(lambda: data.issues)  # issue 16's vector index
 
 
 if TYPE_CHECKING:  # mypy proves the fake keeps the port's shape
