@@ -501,6 +501,58 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ] = 300
 
 
+class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Search over synced issues: the embedder, the background indexer, duplicate detection
+    and compliance scoring (docs/search.md)."""
+
+    embedder: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^(local:[A-Za-z0-9._\-]+|gateway:[^\s@]+)(@[1-9][0-9]{0,4})?$",
+            description="What turns issue text into vectors: `local:hashing-v1` (offline, "
+            "lexical, the default), `local:minilm` (the `local-embeddings` extra), or "
+            "`gateway:MODEL[@DIMS]` (an embeddings model the model gateway routes). A change "
+            "re-embeds every issue in the background.",
+        ),
+    ] = "local:hashing-v1"
+    index_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0.1,
+            le=3600,
+            description="How often the background indexer looks for issues to embed (new or "
+            "changed since they were embedded).",
+        ),
+    ] = 5.0
+    index_batch: Annotated[
+        int,
+        msgspec.Meta(ge=1, le=2048, description="Issues embedded per embedder call."),
+    ] = 64
+    duplicate_threshold: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            le=1,
+            description="Cosine at or above which two issues are duplicate candidates (0: the "
+            "embedder's own measured threshold; a threshold belongs to one embedder).",
+        ),
+    ] = 0.0
+    duplicate_model: Annotated[
+        str,
+        msgspec.Meta(
+            description="A chat model, routed by the model gateway, that confirms duplicate "
+            "candidates (DUPLICATE / OVERLAPPING / UNRELATED); empty: similarity only."
+        ),
+    ] = ""
+    compliance_model: Annotated[
+        str,
+        msgspec.Meta(
+            description="A chat model, routed by the model gateway, that scores issue "
+            "compliance (DoR, INVEST, Risk); empty: the rule-based scorer."
+        ),
+    ] = ""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[
         str,
@@ -544,6 +596,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     secrets: SecretsSettings = SecretsSettings()  # gateway: custody
     budgets: BudgetSettings = BudgetSettings()
     auth: AuthSettings = AuthSettings()  # password logins and their access tokens
+    search: SearchSettings = SearchSettings()  # issue search, duplicates, compliance
 
     @property
     def data_path(self) -> Path:
