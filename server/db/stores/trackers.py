@@ -19,9 +19,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
+from typing import cast as type_cast
 
-from sqlalchemy import ColumnElement, Select, and_, delete, false, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -84,7 +99,7 @@ class SqlTrackerStore(SqlStore):
         stmt = (
             select(t.trackers)
             .where(c.account_id == account_id)
-            .order_by(_by_code_point(c.name, self._db), _by_code_point(c.id, self._db))
+            .order_by(by_code_point(c.name, self._db), by_code_point(c.id, self._db))
         )
         return await self._all(stmt, Tracker)
 
@@ -123,7 +138,7 @@ class SqlTrackerStore(SqlStore):
         stmt = (
             select(t.trackers)
             .where(c.poll_seconds > 0, or_(c.next_poll_at.is_(None), c.next_poll_at <= now))
-            .order_by(c.next_poll_at.is_not(None), c.next_poll_at, _by_code_point(c.id, self._db))
+            .order_by(c.next_poll_at.is_not(None), c.next_poll_at, by_code_point(c.id, self._db))
             .limit(limit)
         )
         return await self._all(stmt, Tracker)
@@ -228,7 +243,7 @@ class SqlIssueStore(SqlStore):
                 c.project == project,
                 c.number == number,
             )
-            .order_by(_by_code_point(c.id, self._db))
+            .order_by(by_code_point(c.id, self._db))
             .limit(1)
         )
         return await self._first(stmt, Issue)
@@ -238,7 +253,7 @@ class SqlIssueStore(SqlStore):
         stmt = (
             select(t.issues)
             .where(c.account_id == account_id, or_(c.key == key, and_(c.url != "", c.url == key)))
-            .order_by(_by_code_point(c.id, self._db))
+            .order_by(by_code_point(c.id, self._db))
         )
         return await self._all(stmt, Issue)
 
@@ -248,8 +263,8 @@ class SqlIssueStore(SqlStore):
             if bound is not None:
                 aware_utc(bound, "updated_after/updated_before")
         c = t.issues.c
-        id_order = _by_code_point(c.id, self._db)
-        stmt = select(t.issues).where(c.account_id == account_id, *_narrowing(query))
+        id_order = by_code_point(c.id, self._db)
+        stmt = select(t.issues).where(c.account_id == account_id, *narrowing(query, self._db))
         if words(query.text):  # ranked by score: every candidate is read, then ranked
             candidates = await self._all(stmt, Issue)
             return rank([i for i in candidates if matches(i, query)], query.text)[: query.limit]
@@ -335,18 +350,18 @@ class SqlIssueStore(SqlStore):
         stmt = (
             select(t.issue_comments)
             .where(c.account_id == account_id, c.issue_id == issue_id, c.deleted == false())
-            .order_by(c.created_at, _by_code_point(c.id, self._db))
+            .order_by(c.created_at, by_code_point(c.id, self._db))
         )
         return await self._all(stmt, IssueComment)
 
 
-def _by_code_point(column: ColumnElement[str], db: Database) -> ColumnElement[str]:
+def by_code_point(column: ColumnElement[str], db: Database) -> ColumnElement[str]:
     """``column`` ordered as Python orders text (PostgreSQL's "C" collation; SQLite's default
     is already binary)."""
     return column.collate("C") if db.dialect == "postgresql" else column
 
 
-def _narrowing(query: IssueQuery) -> list[ColumnElement[bool]]:
+def narrowing(query: IssueQuery, db: Database) -> list[ColumnElement[bool]]:
     """SQL conditions that every issue ``matches(issue, query)`` accepts also pass (a superset
     where SQL and Python could differ: case folding outside ASCII, JSON lists)."""
     c = t.issues.c
@@ -366,10 +381,22 @@ def _narrowing(query: IssueQuery) -> list[ColumnElement[bool]]:
     for column, wanted in ((c.state, query.state), (c.priority, query.priority)):
         if wanted is not None and wanted.isascii():
             where.append(_folds_to(column, wanted.lower()))
+    for label in query.labels:
+        where.append(_json_list_holds(c.labels, label, db))
+    if query.assignee is not None:
+        where.append(_json_list_holds(c.assignees, query.assignee, db))
     text = _text_narrowing(words(query.text))
     if text is not None:
         where.append(text)
     return where
+
+
+def _json_list_holds(column: ColumnElement[Any], value: str, db: Database) -> ColumnElement[bool]:
+    """The JSON list in ``column`` holds the text ``value`` (exactly, as Python's ``in``)."""
+    if db.dialect == "postgresql":
+        return cast(column, JSONB).contains([value])
+    element = func.json_each(column).table_valued("value")
+    return exists().select_from(element).where(element.c.value == value)
 
 
 def _folds_to(column: ColumnElement[Any], lowered: str) -> ColumnElement[bool]:
@@ -418,7 +445,7 @@ class SqlSyncCursorStore(SqlStore):
         stmt = select(t.sync_cursors).where(c.account_id == account_id)
         if tracker_id is not None:
             stmt = stmt.where(c.tracker_id == tracker_id)
-        order = (_by_code_point(c.tracker_id, self._db), _by_code_point(c.project, self._db))
+        order = (by_code_point(c.tracker_id, self._db), by_code_point(c.project, self._db))
         return await self._all(stmt.order_by(*order), SyncCursor)
 
 
@@ -451,7 +478,7 @@ class SqlWebhookInbox(SqlStore):
                 c.state == str(DeliveryState.PENDING),
                 or_(c.claimed_until.is_(None), c.claimed_until <= now),
             )
-            .order_by(c.received_at, _by_code_point(c.id, self._db))
+            .order_by(c.received_at, by_code_point(c.id, self._db))
             .limit(limit)
         )
         lease = {"claimed_until": lease_until, "attempts": c.attempts + 1}
@@ -527,7 +554,7 @@ class SqlWebhookInbox(SqlStore):
         stmt: Select[Any] = select(t.webhook_deliveries).where(c.account_id == account_id)
         if tracker_id is not None:
             stmt = stmt.where(c.tracker_id == tracker_id)
-        stmt = stmt.order_by(c.received_at.desc(), _by_code_point(c.id, self._db)).limit(limit)
+        stmt = stmt.order_by(c.received_at.desc(), by_code_point(c.id, self._db)).limit(limit)
         return await self._all(stmt, WebhookDelivery)
 
 
@@ -536,10 +563,13 @@ class SqlTrackerStorage:
     closes it), so this object has nothing to close."""
 
     def __init__(self, db: Database) -> None:
+        from server.db.stores.issue_vectors import SqlIssueVectorStore  # it imports this module
+
         self.trackers = SqlTrackerStore(db)
         self.issues = SqlIssueStore(db)
         self.cursors = SqlSyncCursorStore(db)
         self.inbox = SqlWebhookInbox(db)
+        self.vectors = SqlIssueVectorStore(db)  # issue 16's vector index
 
     @classmethod
     def beside(cls, storage: SqlStorage) -> SqlTrackerStorage:
@@ -550,4 +580,4 @@ class SqlTrackerStorage:
 if TYPE_CHECKING:  # mypy proves the SQL stores keep the port's shape
     from hub.trackers.ports import TrackerStorage
 
-    _storage: TrackerStorage = SqlTrackerStorage(Database(cast(AsyncEngine, None)))
+    _storage: TrackerStorage = SqlTrackerStorage(Database(type_cast(AsyncEngine, None)))
