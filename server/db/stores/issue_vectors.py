@@ -47,7 +47,7 @@ from hub.trackers.records import Issue, IssueQuery
 from hub.trackers.search import matches
 from server.db import tables as t
 from server.db.stores._base import Database, to_record
-from server.db.stores.trackers import by_code_point, narrowing
+from server.db.stores._issue_filters import by_code_point, narrowing
 
 PGVECTOR = "pgvector-hnsw"
 HNSW_MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index over ``vector``
