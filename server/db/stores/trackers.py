@@ -10,6 +10,7 @@ pool, the same SQLite write lock and thread, the same error translation.
 - ``WebhookInbox.claim`` leases a batch in one statement on PostgreSQL (``UPDATE … WHERE id IN
   (SELECT … FOR UPDATE SKIP LOCKED)``: concurrent claimers take disjoint rows, without
   waiting); on SQLite it reads and updates in one ``BEGIN IMMEDIATE`` transaction.
+- ``vectors`` is the vector index of the issues (``issue_vectors.SqlIssueVectorStore``).
 - ``IssueStore.search`` narrows in SQL (every filter SQL answers exactly as Python does, and
   the text as a superset: ``lower(title|body) LIKE '%word%'`` for any query word), then applies
   ``hub.trackers.search.matches`` and ``rank`` in Python, so every backend answers the same.
@@ -19,8 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from typing import cast as type_cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Select,
@@ -509,4 +509,4 @@ class SqlTrackerStorage:
 if TYPE_CHECKING:  # mypy proves the SQL stores keep the port's shape
     from hub.trackers.ports import TrackerStorage
 
-    _storage: TrackerStorage = SqlTrackerStorage(Database(type_cast(AsyncEngine, None)))
+    _storage: TrackerStorage = SqlTrackerStorage(Database(cast(AsyncEngine, None)))
