@@ -22,7 +22,8 @@ It checks the provider key (``Authorization: Bearer`` for OpenAI, ``x-api-key`` 
 ``anthropic-version`` for Anthropic) and answers 401 in the provider's envelope otherwise.
 Errors on request: model ``fail-<status>`` (e.g. ``fail-429``, ``fail-500``) answers that
 status in the provider's envelope. Embeddings model ``embed-fewer`` answers one vector less
-than it was asked for (a provider that must not be trusted). Model ``slow`` streams
+than it was asked for (a provider that must not be trusted), ``embed-no-usage`` no ``usage``
+(as some local embeddings servers). Model ``slow`` streams
 ``SLOW_WORDS`` words, one every ``slow_seconds`` (disconnect tests). Every request is kept in
 ``seen`` (path, headers, decoded body, the usage reported), so tests can assert what reached
 the upstream.
@@ -342,7 +343,10 @@ async def _embeddings(send: Send, model: str, body: dict[str, Any], raw: bytes, 
         for i, vector in enumerate(vectors)
     ]
     usage = {"prompt_tokens": seen.input_tokens, "total_tokens": seen.input_tokens}
-    await _json(send, 200, {"object": "list", "data": data, "model": model, "usage": usage})
+    answer = {"object": "list", "data": data, "model": model, "usage": usage}
+    if model == "embed-no-usage":
+        del answer["usage"]
+    await _json(send, 200, answer)
 
 
 _ANSWERS: dict[str, Answer] = {

@@ -183,3 +183,14 @@ async def test_a_provider_error_passes_through(gateway: LiveModelGateway) -> Non
     await all_settled(gateway, 1)
     record = only_record(gateway)
     assert (record.endpoint, record.status, record.outcome) == ("openai.embeddings", 500, "error")
+
+
+async def test_an_answer_without_usage_is_charged_its_estimate(gateway: LiveModelGateway) -> None:
+    async with gateway.openai() as client:
+        answer = await client.embeddings.create(
+            model="embed-no-usage", input=["abcd", "abcdefgh"], encoding_format="float"
+        )
+    assert len(answer.data) == 2
+    await all_settled(gateway, 1)
+    record = only_record(gateway)
+    assert (record.input_tokens, record.output_tokens, record.outcome) == (2 + 4, 0, "ok")
