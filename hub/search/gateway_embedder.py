@@ -55,7 +55,7 @@ KNOWN_DIMENSIONS: dict[str, int] = {
 
 class EmbeddingError(PreloopError):
     """An embeddings model refused, failed or answered something unusable. The message names
-    the model; ``cause`` is the gateway's own error, when there was one."""
+    the model; its ``__cause__`` is the gateway's own error, when there was one."""
 
     title = "Embedding failed"
 
