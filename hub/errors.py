@@ -23,6 +23,7 @@
     ├── BudgetExceededError           a hard budget stops a model request before the provider
     ├── McpUpstreamError              an upstream MCP server failed, or cannot be reached
     ├── ProviderUnavailableError      a model provider cannot be reached, or did not answer
+    ├── EmbeddingError                an embeddings model refused, failed or answered garbage
     ├── BridgeConnectError            ``preloop mcp stdio`` cannot reach the server (or the key)
     └── PushFailedError               one push notification was not delivered
 
@@ -30,7 +31,8 @@ The classes above ``CelCompileError`` are defined here. The others live beside t
 raises them: ``CelCompileError`` and ``CelEvaluationError`` in ``hub.policy.cel_python``,
 ``LinkExpiredError`` in ``hub.links``, ``BudgetExceededError`` in ``hub.model_gateway.ports``,
 ``McpUpstreamError`` in ``server.mcp._pool_types`` (imported from ``server.mcp.upstream``),
-``ProviderUnavailableError`` in ``server.model_gateway.errors``, ``BridgeConnectError`` in
+``ProviderUnavailableError`` in ``server.model_gateway.errors``, ``EmbeddingError`` in
+``hub.search.gateway_embedder``, ``BridgeConnectError`` in
 ``server.mcp.bridge``, ``WebSocketMessageError`` in ``server.ws``, ``PushFailedError`` in
 ``bots.push``, ``FilterError`` (also a ``ValueError``) in ``tui.audit_log``,
 ``BuiltinToolError`` in ``hub.builtin_tools.results`` and ``BuiltinArgumentsError`` in
