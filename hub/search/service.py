@@ -16,7 +16,7 @@ answer's ``pending`` says how many of the account's issues it cannot see yet.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -36,6 +36,7 @@ MIN_DEPTH = 30  # each list of a hybrid search is fetched at least this deep
 MIN_SIMILARITY = 1e-6
 
 
+@runtime_checkable
 class SearchStorage(Protocol):
     """What search reads of ``TrackerStorage``: its trackers, issues and issue vectors."""
 
