@@ -117,7 +117,7 @@ class Hub:
             self.tracker_poller = Poller(self.trackers, sync, self.clock)
             self.tracker_inbox = InboxProcessor(self.trackers, sync, self.clock)
         # The built-in tools read ``trackers`` and ``tracker_clients`` from here on each call.
-        self.builtin_tools = BuiltinTools(self, self.clock)
+        self.builtin_tools = BuiltinTools(self, self.clock, embedder=lambda: self.search_embedder)
         self.tool_calls.use_builtins(self.builtin_tools)
 
     @property
