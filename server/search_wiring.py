@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hub.errors import ConfigError
 from hub.search.embedders import Embedder, HashingEmbedder
 from hub.search.indexer import Indexer
-from hub.search.service import IssueSearch, SearchStorage, searchable
+from hub.search.service import IssueSearch
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,9 +73,7 @@ def build_search(hub: Hub) -> None:
     if storage is None:
         hub.issue_search, hub.indexer = None, None
         return
-    hub.issue_search = IssueSearch(searchable(storage), hub.search_embedder)
-    hub.indexer = None  # nothing to index into without a vector index
-    if isinstance(storage, SearchStorage):
-        hub.indexer = Indexer(
-            storage, hub.search_embedder, hub.clock, batch=hub.settings.search.index_batch
-        )
+    hub.issue_search = IssueSearch(storage, hub.search_embedder)
+    hub.indexer = Indexer(
+        storage, hub.search_embedder, hub.clock, batch=hub.settings.search.index_batch
+    )

@@ -12,7 +12,7 @@ from hub.builtin_tools.results import BuiltinToolError
 from hub.clock import Clock
 from hub.ids import new_id
 from hub.search.embedders import Embedder, HashingEmbedder
-from hub.search.service import IssueSearch, searchable
+from hub.search.service import IssueSearch
 from hub.trackers.ports import TrackerClient, TrackerClients, TrackerStorage
 from hub.trackers.records import Issue, IssueComment, IssueKind, RemoteComment, Tracker
 from hub.trackers.sync import Syncer
@@ -48,7 +48,7 @@ class Session:
 
     def issue_search(self) -> IssueSearch:
         """Search of the synced index with the hub's embedder (only the query is embedded)."""
-        return IssueSearch(searchable(self.storage), self.embedder)
+        return IssueSearch(self.storage, self.embedder)
 
     @asynccontextmanager
     async def client(self, tracker: Tracker) -> AsyncIterator[TrackerClient]:

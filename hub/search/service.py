@@ -16,7 +16,7 @@ answer's ``pending`` says how many of the account's issues it cannot see yet.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, cast, runtime_checkable
+from typing import Protocol
 
 import msgspec
 
@@ -36,7 +36,6 @@ MIN_DEPTH = 30  # each list of a hybrid search is fetched at least this deep
 MIN_SIMILARITY = 1e-6
 
 
-@runtime_checkable
 class SearchStorage(Protocol):
     """What search reads of ``TrackerStorage``: its trackers, issues and issue vectors."""
 
@@ -46,55 +45,6 @@ class SearchStorage(Protocol):
     def issues(self) -> IssueStore: ...
     @property
     def vectors(self) -> IssueVectorStore: ...
-
-
-class _NoVectors:
-    """The vector index of a tracker storage that has none: every use is refused, saying so."""
-
-    engine = "none"
-
-    def _refuse(self) -> ValidationError:
-        return ValidationError(
-            "search_type: similarity and hybrid search need the vector index, which this "
-            "server's issue storage does not have; use fulltext"
-        )
-
-    async def put(self, vector: object) -> None:
-        raise self._refuse()
-
-    async def get(self, *args: object) -> None:
-        raise self._refuse()
-
-    async def stale(self, *args: object) -> list[Issue]:
-        raise self._refuse()
-
-    async def nearest(self, *args: object, **kwargs: object) -> list[tuple[Issue, float]]:
-        raise self._refuse()
-
-    async def count(self, *args: object) -> int:
-        raise self._refuse()
-
-
-class _FulltextOnly:
-    def __init__(self, storage: _TrackersAndIssues) -> None:
-        self.trackers = storage.trackers
-        self.issues = storage.issues
-        self.vectors = _NoVectors()
-
-
-class _TrackersAndIssues(Protocol):
-    @property
-    def trackers(self) -> TrackerStore: ...
-    @property
-    def issues(self) -> IssueStore: ...
-
-
-def searchable(storage: _TrackersAndIssues) -> SearchStorage:
-    """``storage`` itself when it has a vector index; else a view of it whose similarity and
-    hybrid searches are refused with a message saying why (full text still works)."""
-    if isinstance(storage, SearchStorage):
-        return storage
-    return cast(SearchStorage, _FulltextOnly(storage))
 
 
 def depth(limit: int) -> int:
