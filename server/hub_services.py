@@ -184,6 +184,9 @@ class ModelGatewayOnFirstUse:
     async def chat(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
         return await self._hub.model_gateway.chat(who, body)
 
+    async def embed(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._hub.model_gateway.embed(who, body)
+
     async def handle(self, scope: Any, receive: Any, send: Any, family: str) -> None:
         await self._hub.model_gateway.handle(scope, receive, send, family)
 

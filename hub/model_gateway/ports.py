@@ -112,9 +112,18 @@ class Ledger(Protocol):
 
 
 class ModelGateway(Protocol):
-    """HTTP edge part: a chat completion through the gateway in-process, accounted and
-    budgeted like any request (AI approval uses it). ``body`` is an OpenAI chat-completions
-    request; the answer is the provider's response as JSON (OpenAI shape; an Anthropic
-    provider's answer is translated)."""
+    """HTTP edge part: the gateway in-process, accounted to ``who`` and budgeted like any
+    request. Refusals raise (``BudgetExceededError``, ``NotFoundError``, ``ValidationError``...),
+    and so does a provider's error answer."""
 
-    async def chat(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def chat(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` is an OpenAI chat-completions request (AI approval, duplicate and
+        compliance judgements); the answer is the provider's response as JSON (OpenAI shape; an
+        Anthropic provider's answer is translated)."""
+        ...
+
+    async def embed(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` is an OpenAI embeddings request (the search indexer, principal
+        ``indexer``); the answer is the provider's embeddings response as JSON. Ledger
+        endpoint ``openai.embeddings``; only OpenAI-compatible providers serve it."""
+        ...

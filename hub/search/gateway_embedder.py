@@ -2,8 +2,10 @@
 model gateway, in process (``ModelGateway.embed``), so custody, routing, budgets and the usage
 ledger apply to issue text as they do to chat (decision 0103).
 
-    texts ─▶ batches of at most ``batch`` ─▶ gateway.embed(who, {"model", "input": [...],
-             "encoding_format": "float", "dimensions"?}) ─▶ checked ─▶ unit vectors, in order
+    texts ─▶ (a blank one: the zero vector) ─▶ batches of at most ``batch``
+          ─▶ gateway.embed(who, {"model", "input": [...], "encoding_format": "float",
+                                 "dimensions"?})
+          ─▶ checked ─▶ unit vectors, in order
 
 Every answer is checked before a vector is kept: a ``data`` list of exactly one embedding per
 input, each ``index`` present once, every vector of the identity's dimensions and every number
@@ -119,9 +121,16 @@ class GatewayEmbedder:
         return self._identity
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
-        vectors: list[Vector] = []
-        for start in range(0, len(texts), self.batch):
-            vectors += await self._embed_batch(list(texts[start : start + self.batch]))
+        """One unit vector per text, in order; a blank text is the zero vector and is not sent
+        (providers refuse empty inputs)."""
+        zero: Vector = (0.0,) * self._identity.dimensions
+        vectors = [zero] * len(texts)
+        wanted = [i for i, text in enumerate(texts) if text.strip()]
+        for start in range(0, len(wanted), self.batch):
+            chunk = wanted[start : start + self.batch]
+            answered = await self._embed_batch([texts[i] for i in chunk])
+            for i, vector in zip(chunk, answered, strict=True):
+                vectors[i] = vector
         return vectors
 
     async def _embed_batch(self, texts: list[str]) -> list[Vector]:

@@ -204,6 +204,12 @@ def responses_usage(body: bytes) -> Usage | None:
     return usage.usage() if usage else None
 
 
+def embeddings_usage(body: bytes) -> Usage | None:
+    """An OpenAI embeddings answer's usage: ``usage.prompt_tokens`` in, nothing out."""
+    usage = chat_usage(body)
+    return Usage(input_tokens=usage.input_tokens) if usage else None
+
+
 def anthropic_usage(body: bytes) -> Usage | None:
     try:
         usage = _anthropic_message.decode(body).usage
@@ -389,6 +395,13 @@ RESPONSES = Dialect(
     responses_usage,
     ResponsesMeter,
     limits=("max_output_tokens",),
+)
+EMBEDDINGS = Dialect(  # never streamed: its meter is never fed (server/model_gateway/embeddings.py)
+    "openai.embeddings",
+    "openai",
+    "/embeddings",
+    embeddings_usage,
+    ChatMeter,
 )
 MESSAGES = Dialect(
     "anthropic.messages",

@@ -2,23 +2,31 @@
 ``preloop bench gateway`` (there is no installable model provider).
 
 It speaks the wire formats the real SDKs expect: ``GET /v1/models``,
-``POST /v1/chat/completions``, ``POST /v1/responses`` (OpenAI) and ``POST /v1/messages``
-(Anthropic), each streaming (server-sent events, framed as the providers frame them) or not.
-Answers are instant and deterministic:
+``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/embeddings`` (OpenAI) and
+``POST /v1/messages`` (Anthropic), each streaming (server-sent events, framed as the providers
+frame them) or not (embeddings never stream). Answers are instant and deterministic:
 
 - the reply is ``REPLY`` (or ``replies[model]`` when set, e.g. an AI reviewer's JSON verdict)
   cut to the request's max tokens, one token per word; a chat completion asking for ``n``
   choices gets ``n`` of them and ``n`` times the output tokens (a stream always has one choice);
 - input tokens are ``len(body) // 8`` (at least 1), a quarter of them reported as cached;
 - OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is set,
-  like OpenAI's.
+  like OpenAI's;
+- an embedding is ``HashingEmbedder(dimensions).embed_one(text)`` (``hub.search.embedders``;
+  ``fake_embeddings`` gives the same vectors to a test), ``dimensions`` from the request or
+  ``EMBEDDING_DIMENSIONS``; a token array is embedded as its numbers joined by spaces;
+  ``encoding_format`` ``base64`` answers little-endian float32, as OpenAI's; usage is
+  ``prompt_tokens`` counted like chat's input tokens, nothing cached, no output.
 
 It checks the provider key (``Authorization: Bearer`` for OpenAI, ``x-api-key`` plus
 ``anthropic-version`` for Anthropic) and answers 401 in the provider's envelope otherwise.
 Errors on request: model ``fail-<status>`` (e.g. ``fail-429``, ``fail-500``) answers that
-status in the provider's envelope. Model ``slow`` streams ``SLOW_WORDS`` words, one every
-``slow_seconds`` (disconnect tests). Every request is kept in ``seen`` (path, headers, decoded
-body, the usage reported), so tests can assert what reached the upstream.
+status in the provider's envelope. Embeddings model ``embed-fewer`` answers one vector less
+than it was asked for (a provider that must not be trusted), ``embed-no-usage`` no ``usage``
+(as some local embeddings servers). Model ``slow`` streams
+``SLOW_WORDS`` words, one every ``slow_seconds`` (disconnect tests). Every request is kept in
+``seen`` (path, headers, decoded body, the usage reported), so tests can assert what reached
+the upstream.
 
 Run it alone with ``python -m server.model_gateway.fake_provider --port 9100 --key sk-test``.
 """
@@ -27,15 +35,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import struct
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import msgspec
 
+from hub.search.embedders import HashingEmbedder, Vector
+
 REPLY = "Hello from the fake provider: every word of this answer is one output token."
 SLOW_WORDS = 200
 CREATED = 1_700_000_000
-MODELS = ("gpt-fake", "gpt-fake-mini", "claude-fake")
+MODELS = ("gpt-fake", "gpt-fake-mini", "claude-fake", "embed-fake")
+EMBEDDING_DIMENSIONS = 256  # when the request names no ``dimensions``
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -111,7 +124,7 @@ class FakeProvider:
             ]
             await _json(send, 200, {"object": "list", "data": data})
             return
-        if path not in ("/v1/chat/completions", "/v1/responses", "/v1/messages"):
+        if path not in ("/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/embeddings"):
             await _error(send, 404, anthropic, f"no route {path}")
             return
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
@@ -121,6 +134,9 @@ class FakeProvider:
         if model.startswith("fail-"):
             status = int(model.removeprefix("fail-") or 500)
             await _error(send, status, anthropic, f"the fake provider fails with {status}")
+            return
+        if path == "/v1/embeddings":
+            await _embeddings(send, model, body, raw, seen)
             return
         words = self.replies.get(model, REPLY).split(" ")
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
@@ -279,6 +295,58 @@ def _messages(model: str, words: list[str], seen: Seen, body: dict[str, Any], st
         },
     )
     yield "message_stop", {"type": "message_stop"}
+
+
+def fake_embeddings(texts: list[str], dimensions: int = EMBEDDING_DIMENSIONS) -> list[Vector]:
+    """The vectors the fake answers for ``texts``."""
+    embedder = HashingEmbedder(dimensions)
+    return [embedder.embed_one(text) for text in texts]
+
+
+def _embedding_texts(given: Any) -> list[str] | None:
+    """The texts of an embeddings ``input`` (token arrays as their numbers), or ``None``."""
+    if isinstance(given, str):
+        return [given]
+    if not isinstance(given, list) or not given:
+        return None
+    if all(isinstance(item, str) for item in given):
+        return list(given)
+    if all(isinstance(item, int) for item in given):
+        return [" ".join(map(str, given))]
+    if all(isinstance(item, list) and item for item in given):
+        return [" ".join(map(str, item)) for item in given]
+    return None
+
+
+async def _embeddings(send: Send, model: str, body: dict[str, Any], raw: bytes, seen: Seen) -> None:
+    texts = _embedding_texts(body.get("input"))
+    dimensions = body.get("dimensions", EMBEDDING_DIMENSIONS)
+    encoding = body.get("encoding_format") or "float"
+    if texts is None or not isinstance(dimensions, int) or dimensions < 1:
+        await _error(send, 400, False, "'input' or 'dimensions' is invalid")
+        return
+    if encoding not in ("float", "base64"):
+        await _error(send, 400, False, f"unknown encoding_format {encoding!r}")
+        return
+    vectors = fake_embeddings(texts, dimensions)
+    if model == "embed-fewer":
+        vectors = vectors[:-1]
+    seen.input_tokens = input_tokens_of(raw)
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": list(vector)
+            if encoding == "float"
+            else base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii"),
+        }
+        for i, vector in enumerate(vectors)
+    ]
+    usage = {"prompt_tokens": seen.input_tokens, "total_tokens": seen.input_tokens}
+    answer = {"object": "list", "data": data, "model": model, "usage": usage}
+    if model == "embed-no-usage":
+        del answer["usage"]
+    await _json(send, 200, answer)
 
 
 _ANSWERS: dict[str, Answer] = {

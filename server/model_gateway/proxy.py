@@ -7,7 +7,8 @@ One request, in order:
 3. check the model against the credential's allowed models, route it (``ModelRouter``);
 4. reserve the most it can cost against the budgets (``Budgets.admit``; a hard stop is a 429):
    its input, and its output limit times its choices (``dialects.output_bound``; a limit
-   below 1 is refused, not read as "no output");
+   below 1 is refused, not read as "no output"); an embeddings request reserves its input
+   tokens alone (``embeddings.input_tokens``), and is never streamed;
 5. forward the client's bytes to the provider with the provider's key, changing only the
    model (alias → upstream id) and, for an OpenAI chat stream that did not ask for usage,
    ``stream_options.include_usage`` (the extra usage chunk is dropped on the way back);
@@ -39,6 +40,7 @@ from hub.errors import (
     NotFoundError,
     PermissionDeniedError,
     PreloopError,
+    ValidationError,
 )
 from hub.model_gateway.ports import Admission, Budgets, GatewayAuth, Ledger, ModelRouter, Prices
 from hub.model_gateway.records import (
@@ -50,8 +52,8 @@ from hub.model_gateway.records import (
     UsageRecord,
 )
 from hub.settings import GatewaySettings
-from server.model_gateway import dialects, inbound, translate, upstream
-from server.model_gateway.dialects import CHAT, MESSAGES, RESPONSES, Dialect
+from server.model_gateway import dialects, embeddings, inbound, translate, upstream
+from server.model_gateway.dialects import CHAT, EMBEDDINGS, MESSAGES, RESPONSES, Dialect
 from server.model_gateway.errors import ProviderUnavailableError, render, short_reason
 
 Scope = MutableMapping[str, Any]
@@ -63,6 +65,7 @@ log = logging.getLogger("preloop.gateway")
 _ENDPOINTS = {
     ("openai", "POST", "chat/completions"): CHAT,
     ("openai", "POST", "responses"): RESPONSES,
+    ("openai", "POST", "embeddings"): EMBEDDINGS,
     ("anthropic", "POST", "messages"): MESSAGES,
 }
 _json = msgspec.json.Encoder()
@@ -77,6 +80,7 @@ class _Call:
         "cost",
         "endpoint",
         "error",
+        "estimated_input",
         "model",
         "outcome",
         "price",
@@ -107,11 +111,13 @@ class _Call:
         self.outcome = "ok"
         self.error: str | None = None
         self.admission: Admission | None = None
+        self.estimated_input = 0  # embeddings: the input tokens reserved for
 
 
 class ModelGatewayProxy:
     """The gateway edge. Serve it with ``handle(scope, receive, send, family)`` from the
-    ``/openai/v1`` and ``/anthropic/v1`` mounts; ``chat`` is the in-process ``ModelGateway``."""
+    ``/openai/v1`` and ``/anthropic/v1`` mounts; ``chat`` and ``embed`` are the in-process
+    ``ModelGateway``."""
 
     def __init__(
         self,
@@ -242,26 +248,31 @@ class ModelGatewayProxy:
     ) -> None:
         head = dialects.decode_head(body)
         bound = dialects.output_bound(head, dialect)
+        if dialect is EMBEDDINGS:  # no output, never streamed: the input is the bound
+            call.estimated_input = embeddings.input_tokens(body)
         who = call.who
         assert who is not None
         assert head.model is not None
         call.model = head.model
-        call.stream = bool(head.stream)
+        call.stream = bool(head.stream) and dialect is not EMBEDDINGS
         if not _allowed(who, head.model):
             raise PermissionDeniedError(
                 f"model '{head.model}' is not allowed for this credential "
                 f"(allowed: {', '.join(who.models)})"
             )
-        route = await self.router.route(who.account_id, head.model, family=dialect.family)
+        route = await self._route(who, head.model, dialect)
         call.upstream_model = route.upstream_model
         call.provider = route.provider.name
         price = call.price = await self.prices.price(who.account_id, route.upstream_model)
-        estimate = self.prices.estimate(
-            price,
-            input_bytes=len(body),
-            max_output_tokens=bound.max_tokens,
-            choices=bound.choices,
-        )
+        if dialect is EMBEDDINGS:
+            estimate = self.prices.cost(price, Usage(input_tokens=call.estimated_input))
+        else:
+            estimate = self.prices.estimate(
+                price,
+                input_bytes=len(body),
+                max_output_tokens=bound.max_tokens,
+                choices=bound.choices,
+            )
         call.admission = await self.budgets.admit(
             who, model=route.upstream_model, estimate=estimate
         )
@@ -272,6 +283,27 @@ class ModelGatewayProxy:
             body = dialects.rewrite(body, model=renamed, include_usage=strip)
         headers = {**(extra or {}), "content-type": "application/json"}
         await self._exchange(call, dialect, route, key, headers, body, strip, receive, send)
+
+    async def _route(self, who: Attribution, model: str, dialect: Dialect) -> ModelRoute:
+        """The route of ``model`` in the dialect's family. An embeddings model routed only to
+        an Anthropic provider is a 400 saying why (Anthropic has no embeddings API)."""
+        try:
+            return await self.router.route(who.account_id, model, family=dialect.family)
+        except NotFoundError:
+            if dialect is not EMBEDDINGS:
+                raise
+            try:
+                route = await self.router.route(who.account_id, model, family="anthropic")
+            except NotFoundError:
+                pass
+            else:
+                raise ValidationError(
+                    f"model '{model}' is routed to Anthropic provider '{route.provider.name}', "
+                    "which has no embeddings API: route an embeddings model to a provider of "
+                    "kind openai (OpenAI, Ollama, vLLM, TEI...)",
+                    field="model",
+                ) from None
+            raise
 
     async def _exchange(
         self,
@@ -306,7 +338,8 @@ class ModelGatewayProxy:
                 return
             if not call.stream or "event-stream" not in response.content_type:
                 answer = await upstream.read_answer(response, provider.name)
-                call.usage = dialect.usage(answer) or Usage()
+                # an embeddings answer without usage is charged its estimate, never nothing
+                call.usage = dialect.usage(answer) or Usage(input_tokens=call.estimated_input)
                 out.append((b"content-length", str(len(answer)).encode()))
                 await send(
                     {"type": "http.response.start", "status": response.status, "headers": out}
@@ -426,6 +459,19 @@ class ModelGatewayProxy:
                 pass  # _forward raises the openai family's NotFoundError, and records it
             else:
                 dialect, request = MESSAGES, translate.to_anthropic(request)
+        answer = await self._in_process(who, dialect, request)
+        return translate.from_anthropic(answer) if dialect is MESSAGES else answer
+
+    async def embed(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
+        """An OpenAI embeddings request for ``who`` (the indexer), accounted and budgeted like
+        ``POST /openai/v1/embeddings``; the answer as the provider gave it. Refusals raise as
+        ``chat``'s do."""
+        return await self._in_process(who, EMBEDDINGS, {**body})
+
+    async def _in_process(
+        self, who: Attribution, dialect: Dialect, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``request`` through ``_forward`` with the answer captured instead of sent."""
         call = _Call(dialect.endpoint)
         call.who = who
         sent: dict[str, Any] = {"body": b""}
@@ -453,7 +499,7 @@ class ModelGatewayProxy:
         if status >= 400:
             raise ProviderUnavailableError(call.error or "the provider failed", status=status)
         answer: dict[str, Any] = msgspec.json.decode(sent["body"])
-        return translate.from_anthropic(answer) if dialect is MESSAGES else answer
+        return answer
 
 
 # --- helpers ------------------------------------------------------------------------------

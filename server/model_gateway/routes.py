@@ -29,7 +29,8 @@ async def _serve(scope: Scope, receive: Receive, send: Send, family: str) -> Non
 
 @asgi("/openai/v1", is_mount=True, copy_scope=True, include_in_schema=False)
 async def openai_mount(scope: Scope, receive: Receive, send: Send) -> None:
-    """OpenAI-compatible: ``GET /models``, ``POST /chat/completions``, ``POST /responses``."""
+    """OpenAI-compatible: ``GET /models``, ``POST /chat/completions``, ``POST /responses``,
+    ``POST /embeddings``."""
     await _serve(scope, receive, send, "openai")
 
 

@@ -18,8 +18,10 @@ from server.model_gateway.dialects import (
     Meter,
     OutputBound,
     ResponsesMeter,
+    embeddings_usage,
     rewrite,
 )
+from server.model_gateway.embeddings import input_tokens
 
 CHAT = (
     b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null}\n\n'
@@ -144,3 +146,26 @@ def test_an_output_limit_that_is_not_an_integer_is_refused_naming_the_field(
     with pytest.raises(ValidationError) as raised:
         bound(dialects.CHAT, **{field: value})
     assert f"$.{field}" in raised.value.message
+
+
+# --- embeddings: what a request reserves ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("given", "tokens"),
+    [
+        ("abc", 2),  # ceil(3 / 2)
+        ("a", 1),
+        ("é", 1),  # two UTF-8 bytes
+        (["abcd", "ab", "a"], 2 + 1 + 1),
+        ([5, 6, 7], 3),  # one token array: its tokens
+        ([[1, 2], [3]], 3),
+    ],
+)
+def test_embeddings_input_tokens(given: object, tokens: int) -> None:
+    body = msgspec.json.encode({"model": "m", "input": given})
+    assert input_tokens(body) == tokens
+
+
+def test_embeddings_usage_is_input_only() -> None:
+    answer = b'{"data": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}'
+    assert embeddings_usage(answer) == Usage(input_tokens=7)
+    assert embeddings_usage(b'{"data": []}') is None

@@ -85,10 +85,14 @@ def test_unknown_dimensions_are_a_config_error_saying_what_to_write() -> None:
         GatewayEmbedder(Scripted(), "m", 0, WHO)
 
 
-async def test_no_texts_asks_nothing() -> None:
+async def test_no_texts_asks_nothing_and_blank_texts_are_zero_vectors() -> None:
     gateway = Scripted()
-    assert await GatewayEmbedder(gateway, "m", 3, WHO).embed([]) == []
+    embedder = GatewayEmbedder(gateway, "m", 3, WHO)
+    assert await embedder.embed([]) == []
+    assert await embedder.embed(["", "  "]) == [(0.0, 0.0, 0.0)] * 2
     assert gateway.asked == []
+    assert await embedder.embed(["", "a"]) == [(0.0, 0.0, 0.0), (1.0, 0.0, 0.0)]
+    assert [body["input"] for _, body in gateway.asked] == [["a"]]
 
 
 def _answer(*items: dict[str, Any]) -> Any:
