@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from hub.errors import ConfigError
+from hub.model_gateway.records import Attribution
 from hub.search.embedders import HashingEmbedder
-from hub.settings import load_settings
+from hub.search.gateway_embedder import GatewayEmbedder
+from hub.settings import SearchSettings, Settings, load_settings
 from server.search_wiring import parse, search_embedder
 
 if TYPE_CHECKING:
@@ -65,3 +68,52 @@ def test_minilm_has_384_dimensions(tmp_path: Path) -> None:
 )
 def test_parse(spec: str, parsed: tuple[str, str, int | None]) -> None:
     assert parsed == parse(spec)
+
+
+class FakeGateway:
+    def __init__(self) -> None:
+        self.asked: list[tuple[Attribution, dict[str, Any]]] = []
+
+    async def embed(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
+        self.asked.append((who, body))
+        data = [{"index": i, "embedding": [1.0, 0.0]} for i in range(len(body["input"]))]
+        return {"data": data}
+
+
+class FakeIdentity:
+    async def default_account(self) -> SimpleNamespace:
+        return SimpleNamespace(id="acct_1")
+
+
+async def test_a_gateway_embedder_asks_the_hub_gateway_as_the_default_account_indexer(
+    tmp_path: Path,
+) -> None:
+    gateway = FakeGateway()
+    hub = cast("Hub", SimpleNamespace(identity=FakeIdentity(), model_gateway=gateway))
+    settings = load_settings(
+        {"PRELOOP_SEARCH_EMBEDDER": "gateway:embed-model@2"}, env_file=tmp_path / "no.env"
+    )
+
+    embedder = search_embedder(settings, hub)
+    vectors = await embedder.embed(["one", "two"])
+
+    assert isinstance(embedder, GatewayEmbedder)
+    assert "gateway:embed-model@2" == str(embedder.identity)
+    assert [(1.0, 0.0), (1.0, 0.0)] == vectors
+    ((who, body),) = gateway.asked
+    assert ("acct_1", "indexer", "indexer") == (who.account_id, who.api_key_id, who.principal)
+    assert ("embed-model", ["one", "two"], 2) == (body["model"], body["input"], body["dimensions"])
+
+
+def test_a_gateway_model_of_unknown_size_needs_its_dimensions(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        embedder_of(tmp_path, "gateway:embed-model")
+
+    assert "gateway:embed-model@DIMS" in raised.value.message
+
+
+def test_an_unknown_provider_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        search_embedder(Settings(search=SearchSettings(embedder="remote:x")), NO_HUB)
+
+    assert raised.value.message.startswith("PRELOOP_SEARCH_EMBEDDER: unknown embedder provider")
