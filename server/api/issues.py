@@ -29,6 +29,7 @@ from hub.errors import (
     ValidationError,
 )
 from hub.records import Role
+from hub.search.gateway_embedder import EmbeddingError
 from hub.search.records import SearchAnswer, SearchType
 from hub.trackers.records import Issue, IssueDraft, IssueQuery
 from hub.wire import ConnectionTest, IssueSearchResults, IssueView, WebhookAccepted
@@ -110,7 +111,7 @@ class IssueController(Controller):
     path = "/issues"
     tags = ["issues"]
 
-    @get("/search", opt=roles(READ_OR_ACT, raises=(NotFoundError,)))
+    @get("/search", opt=roles(READ_OR_ACT, raises=(NotFoundError, EmbeddingError)))
     async def search(
         self,
         request: Request[Any, Any, Any],

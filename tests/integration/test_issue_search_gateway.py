@@ -13,13 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.trackers.records import Tracker, TrackerKind
+from hub.trackers.records import RemoteIssue, Tracker, TrackerKind
 from hub.trackers.sync import Syncer
 from server.hub_services import Hub
 from server.model_gateway.fake_provider import FakeProvider
 from tests.integration.conftest import LiveServer, make_settings, run_live, serve_asgi
 from tests.integration.fakes.github import TOKEN, FakeGitHub
 from tests.integration.mcp.support import eventually
+from tests.unit.trackers.scripted_client import ScriptedTracker
 
 PROVIDER_KEY = "sk-provider-secret-search-0123456789"
 KEY_VAR = "SEARCH_TEST_PROVIDER_KEY"
@@ -114,3 +115,66 @@ async def test_the_indexer_embeds_through_the_gateway_and_similarity_uses_the_mo
     bodies = [s for s in provider.seen if s.path.endswith("/embeddings")]
     assert bodies, "the provider was never asked for embeddings"
     assert all(s.headers["authorization"] == f"Bearer {PROVIDER_KEY}" for s in bodies)
+
+
+@pytest.fixture
+def unrouted(tmp_path: Path) -> Iterator[LiveServer]:
+    """A gateway embedder whose model no provider serves; one issue synced (scripted)."""
+
+    async def connect(hub: Hub) -> None:
+        assert hub.trackers is not None
+        scripted = ScriptedTracker()
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        scripted.put(
+            "acme/app",
+            RemoteIssue(
+                external_id="e1",
+                number="1",
+                title="App crashes",
+                state="open",
+                created_at=at,
+                updated_at=at,
+            ),
+        )
+        hub.tracker_clients = scripted
+        account = await hub.identity.default_account()
+        now = datetime.now(UTC)
+        tracker = Tracker(
+            id="trk_gh",
+            account_id=account.id,
+            name="gh",
+            kind=TrackerKind.GITHUB,
+            base_url="https://api.github.com",
+            token_ref="env:GH",
+            projects=("acme/app",),
+            poll_seconds=0,
+            created_at=now,
+            updated_at=now,
+        )
+        await hub.trackers.trackers.add(tracker)
+        await Syncer(hub.trackers, scripted, hub.clock).scan(tracker)
+
+    settings = make_settings(tmp_path, PRELOOP_SEARCH_EMBEDDER=MODEL)
+    with run_live(settings, on_ready=connect) as server:
+        yield server
+
+
+async def test_a_failing_embeddings_model_is_a_502_naming_it_and_fulltext_still_works(
+    unrouted: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=f"{unrouted.url}/api/v1",
+        headers={"Authorization": f"Bearer {unrouted.admin_key}"},
+        timeout=30,
+    ) as api:
+        similar = await api.get(
+            "/issues/search", params={"query": "crash", "search_type": "similarity"}
+        )
+        words = await api.get("/issues/search", params={"query": "crashes"})
+
+    assert 502 == similar.status_code, similar.text
+    error = similar.json()["error"]
+    assert "EmbeddingError" == error["type"]
+    assert error["message"].startswith("embeddings model 'text-embedding-3-small' failed")
+    assert 200 == words.status_code
+    assert ["acme/app#1"] == [r["key"] for r in words.json()["results"]]
