@@ -546,3 +546,60 @@ def sync_bench(issues: int, comments: int, per_page: int, runs: int, as_json: bo
         f"\nsyncing adds {result.added_ms_per_issue:.2f} ms per issue to fetching it; "
         f"{result.stored_issues} issues stored"
     )
+
+
+@bench.command(name="search")
+@click.option("--issues", type=int, default=10_000, show_default=True, help="Issues to index.")
+@click.option("--queries", type=int, default=200, show_default=True, help="Queries of each kind.")
+@click.option(
+    "--database-url",
+    default=None,
+    help="A PostgreSQL database to run on as well (migrated and written to); default: a "
+    "throwaway local cluster when the PostgreSQL binaries are installed (dev extras).",
+)
+@click.option("--no-postgres", is_flag=True, help="SQLite only.")
+@click.option(
+    "--write",
+    "write_to",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also replace this bench's section of that Markdown file (docs/performance.md).",
+)
+@json_option
+def search_bench(
+    issues: int,
+    queries: int,
+    database_url: str | None,
+    no_postgres: bool,
+    write_to: str | None,
+    as_json: bool,
+) -> None:
+    """Issue search: indexing throughput (issues/s: embedding alone, then embed + store) and
+    query latency p50/p99 of full text, similarity and filtered similarity, on SQLite and
+    PostgreSQL (pgvector when the server has it)."""
+    import msgspec
+
+    from server.search_bench import run_search_bench, section
+
+    if issues < 1 or queries < 1:
+        raise click.BadParameter("--issues and --queries must be positive")
+    result = run_search_bench(
+        issues=issues,
+        queries=queries,
+        database_url=database_url,
+        postgres=not no_postgres,
+        progress=progress,
+    )
+    machine = machine_summary()
+    if write_to is not None:
+        from pathlib import Path
+
+        path = Path(write_to)
+        path.write_text(section(path.read_text(encoding="utf-8"), result, machine), "utf-8")
+        progress(f"wrote the results into {write_to}")
+    if as_json:
+        echo_json({"machine": machine, **msgspec.to_builtins(result)})
+        return
+    from server.search_bench import render
+
+    click.echo(render(result, machine))

@@ -724,8 +724,11 @@ postgresql_base.ischema_names.setdefault("vector", PgVector)
 # Schema objects migrations make that ``metadata`` cannot declare (they depend on the database
 # server): the schema comparison (tests/contract/test_sql_schema.py) leaves them out.
 UNDECLARED_COLUMNS = {("issue_vectors", "embedding")}  # pgvector's column, when it exists
-UNDECLARED_INDEX_PREFIXES = ("ix_issue_vectors_hnsw_",)  # one per model, made by the store
-UNDECLARED_TABLE_PREFIXES: tuple[str, ...] = ()
+UNDECLARED_INDEX_PREFIXES = (
+    "ix_issue_vectors_hnsw_",  # one per model, made by the store
+    "ix_issues_search_tsv",  # PostgreSQL: the GIN index of full text (an expression)
+)
+UNDECLARED_TABLE_PREFIXES = ("issues_fts", "issue_search_rows")  # SQLite: FTS5 and its rows
 
 
 def declared(name: str | None, type_: str, parent: dict[str, str | None]) -> bool:

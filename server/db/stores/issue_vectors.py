@@ -53,6 +53,9 @@ PGVECTOR = "pgvector-hnsw"
 HNSW_MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index over ``vector``
 INDEX_PREFIX = "ix_issue_vectors_hnsw_"
 _BATCH = 1000  # vectors read per query on the exact path
+# pgvector rows beyond ``limit``: ties at the cut are ordered by id in Python (as every store
+# orders them) among the rows fetched
+_TIE_MARGIN = 5
 _MIN_EF_SEARCH = 40  # pgvector's default; more for a larger limit (at most 1000)
 
 log = logging.getLogger("preloop.search")
@@ -311,8 +314,8 @@ class SqlIssueVectorStore:
             _candidates(account_id, model, query, exclude, self._db, literal_model=True)
             .with_only_columns(*_ISSUE_COLUMNS, v.data)
             .where(text("issue_vectors.embedding IS NOT NULL"))
-            .order_by(distance, v.issue_id)
-            .limit(wanted)
+            .order_by(distance)  # alone: a second key would keep the planner off the index
+            .limit(wanted + _TIE_MARGIN)
         )
         ef_search = max(_MIN_EF_SEARCH, min(1000, wanted))
 
@@ -323,7 +326,7 @@ class SqlIssueVectorStore:
             issues = {r.id: to_record(r, Issue) for r in rows}
             # scored again from the float32 data: the same numbers as every other engine
             scored = top_k(vector, [(r.id, from_blob(r.data)) for r in rows], len(rows))
-            return [(issues[s.id], s.score) for s in scored], len(rows) < wanted
+            return [(issues[s.id], s.score) for s in scored], len(rows) < wanted + _TIE_MARGIN
 
         # a transaction (SET LOCAL) that writes nothing
         return await self._db.run_write(work)
