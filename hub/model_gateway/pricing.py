@@ -58,6 +58,7 @@ BUILTIN_PRICES: tuple[ModelPrice, ...] = (
     _p("o4-mini*", "1.10", "4.40", "0.275"),
     _p("text-embedding-3-small", "0.02", "0"),
     _p("text-embedding-3-large", "0.13", "0"),
+    _p("text-embedding-ada-002", "0.10", "0"),
     # Anthropic
     _p("claude-opus-4*", "15.00", "75.00", "1.50"),
     _p("claude-opus-4-5*", "5.00", "25.00", "0.50"),

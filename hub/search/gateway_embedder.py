@@ -25,11 +25,10 @@ vectors of that size.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from hub.errors import ConfigError, PreloopError
-from hub.identity import DEFAULT_ACCOUNT
 from hub.model_gateway.records import Attribution
 from hub.search.embedders import EmbedderIdentity, Vector, normalised
 
@@ -56,7 +55,7 @@ KNOWN_DIMENSIONS: dict[str, int] = {
 
 class EmbeddingError(PreloopError):
     """An embeddings model refused, failed or answered something unusable. The message names
-    the model; ``cause`` is the gateway's own error, when there was one."""
+    the model; its ``__cause__`` is the gateway's own error, when there was one."""
 
     title = "Embedding failed"
 
@@ -73,21 +72,25 @@ def known_dimensions(model: str) -> int | None:
     return KNOWN_DIMENSIONS.get(model, KNOWN_DIMENSIONS.get(name))
 
 
-def indexer_attribution(account_id: str = DEFAULT_ACCOUNT) -> Attribution:
+def indexer_attribution(account_id: str) -> Attribution:
     """Who pays for the background indexer's embeddings: principal and key ``indexer`` of the
-    account (the default account of a single-tenant hub)."""
+    account, which is the default account's id (``(await hub.identity.default_account()).id``,
+    not its name ``default``) in a single-tenant hub."""
     return Attribution(account_id=account_id, api_key_id=INDEXER, principal=INDEXER)
 
 
 class GatewayEmbedder:
-    """Implements ``hub.search.embedders.Embedder`` through the model gateway."""
+    """Implements ``hub.search.embedders.Embedder`` through the model gateway. ``who`` is whom
+    its requests are accounted to, or an async function answering it, called once on the first
+    request (the default account's id is only known from the store:
+    ``server.search.gateway.gateway_embedder`` builds one for a hub)."""
 
     def __init__(
         self,
         gateway: Embeddings,
         model: str,
         dimensions: int | None,
-        who: Attribution,
+        who: Attribution | Callable[[], Awaitable[Attribution]],
         *,
         batch: int = DEFAULT_BATCH,
     ) -> None:
@@ -99,7 +102,7 @@ class GatewayEmbedder:
             raise ConfigError(f"the embedding batch must be at least 1, not {batch}")
         self._gateway = gateway
         self.model = model
-        self.who = who
+        self._who = who  # or how to learn it, once, on the first request (an account lookup)
         self.batch = batch
         self._asked = dimensions  # sent to the provider only when configured
         size = dimensions if dimensions is not None else known_dimensions(model)
@@ -113,6 +116,12 @@ class GatewayEmbedder:
     @property
     def identity(self) -> EmbedderIdentity:
         return self._identity
+
+    async def who(self) -> Attribution:
+        """Whom the requests are accounted to."""
+        if not isinstance(self._who, Attribution):
+            self._who = await self._who()
+        return self._who
 
     async def probe(self) -> EmbedderIdentity:
         """Embed one short text: ``EmbeddingError`` unless the model answers a vector of the
@@ -138,7 +147,7 @@ class GatewayEmbedder:
         if self._asked is not None:
             body["dimensions"] = self._asked
         try:
-            answer = await self._gateway.embed(self.who, body)
+            answer = await self._gateway.embed(await self.who(), body)
         except PreloopError as exc:
             raise EmbeddingError(f"embeddings model {self.model!r} failed: {exc.message}") from exc
         vectors = self._checked(answer, len(texts))

@@ -13,7 +13,8 @@ frame them) or not (embeddings never stream). Answers are instant and determinis
 - OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is set,
   like OpenAI's;
 - an embedding is ``HashingEmbedder(dimensions).embed_one(text)`` (``hub.search.embedders``;
-  ``fake_embeddings`` gives the same vectors to a test), ``dimensions`` from the request or
+  ``fake_embeddings`` gives the same vectors to a test), ``dimensions`` from the request, else
+  the model's native size when it is a well-known one (``text-embedding-3-small``: 1536), else
   ``EMBEDDING_DIMENSIONS``; a token array is embedded as its numbers joined by spaces;
   ``encoding_format`` ``base64`` answers little-endian float32, as OpenAI's; usage is
   ``prompt_tokens`` counted like chat's input tokens, nothing cached, no output.
@@ -43,6 +44,7 @@ from typing import Any
 import msgspec
 
 from hub.search.embedders import HashingEmbedder, Vector
+from hub.search.gateway_embedder import known_dimensions
 
 REPLY = "Hello from the fake provider: every word of this answer is one output token."
 SLOW_WORDS = 200
@@ -320,7 +322,7 @@ def _embedding_texts(given: Any) -> list[str] | None:
 
 async def _embeddings(send: Send, model: str, body: dict[str, Any], raw: bytes, seen: Seen) -> None:
     texts = _embedding_texts(body.get("input"))
-    dimensions = body.get("dimensions", EMBEDDING_DIMENSIONS)
+    dimensions = body.get("dimensions", known_dimensions(model) or EMBEDDING_DIMENSIONS)
     encoding = body.get("encoding_format") or "float"
     if texts is None or not isinstance(dimensions, int) or dimensions < 1:
         await _error(send, 400, False, "'input' or 'dimensions' is invalid")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +15,7 @@ from hub.errors import NotFoundError
 from hub.model_gateway.ports import BudgetExceededError, ModelGateway
 from hub.search.embedders import EmbedderIdentity
 from hub.search.gateway_embedder import EmbeddingError, GatewayEmbedder, indexer_attribution
+from server.hub_services import ModelGatewayOnFirstUse
 from server.model_gateway.fake_provider import fake_embeddings
 from tests.model_gateway.conftest import LiveModelGateway
 from tests.model_gateway.embeddings_support import SMALL, SMALL_PRICE, add_embeddings
@@ -60,7 +62,9 @@ async def test_embed_refusals_raise(gateway: LiveModelGateway) -> None:
 
 
 async def test_the_gateway_embedder_end_to_end(gateway: LiveModelGateway) -> None:
-    embedder = GatewayEmbedder(gateway.proxy, "embed-fake", 32, INDEXER, batch=2)
+    hub = SimpleNamespace(model_gateway=gateway.proxy)  # what the hub hands the embedder
+    on_first_use = ModelGatewayOnFirstUse(hub)  # type: ignore[arg-type]
+    embedder = GatewayEmbedder(on_first_use, "embed-fake", 32, INDEXER, batch=2)
     assert embedder.identity == EmbedderIdentity("gateway", "embed-fake", 32)
     texts = ["crash on start", "", "crash at startup", "dark mode please", "export is slow"]
     vectors = await embedder.embed(texts)

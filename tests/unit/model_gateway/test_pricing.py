@@ -113,3 +113,16 @@ def test_a_price_with_a_negative_amount_is_refused() -> None:
         check_price(ModelPrice(model="x", input=Decimal("1e7"), output=Decimal(1)))
     with pytest.raises(ValidationError, match="model"):
         check_price(ModelPrice(model=" ", input=Decimal(1), output=Decimal(1)))
+
+
+async def test_embeddings_models_are_priced_for_input_only() -> None:
+    from hub.model_gateway.pricing import BUILTIN_PRICES, best_match
+
+    for model, per_million in (
+        ("text-embedding-3-small", "0.02"),
+        ("text-embedding-3-large", "0.13"),
+        ("text-embedding-ada-002", "0.10"),
+    ):
+        price = best_match(BUILTIN_PRICES, model)
+        assert price is not None
+        assert (price.model, price.input, price.output) == (model, Decimal(per_million), 0)

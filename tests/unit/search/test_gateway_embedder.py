@@ -19,7 +19,7 @@ from hub.search.gateway_embedder import (
     known_dimensions,
 )
 
-WHO = indexer_attribution()
+WHO = indexer_attribution("acct_1")
 
 
 class Scripted:
@@ -46,8 +46,23 @@ class Scripted:
         return dict(answer)
 
 
-def test_the_indexer_pays_in_the_default_account() -> None:
-    assert (WHO.account_id, WHO.api_key_id, WHO.principal) == ("default", "indexer", "indexer")
+def test_the_indexer_pays() -> None:
+    assert (WHO.account_id, WHO.api_key_id, WHO.principal) == ("acct_1", "indexer", "indexer")
+
+
+async def test_whom_to_account_may_be_learnt_once_on_the_first_request() -> None:
+    looked_up: list[str] = []
+
+    async def who() -> Attribution:
+        looked_up.append("once")
+        return WHO
+
+    gateway = Scripted()
+    embedder = GatewayEmbedder(gateway, "m", 3, who)
+    await embedder.embed(["a"])
+    await embedder.embed(["b"])
+    assert looked_up == ["once"]
+    assert [asked_by for asked_by, _ in gateway.asked] == [WHO, WHO]
 
 
 async def test_batches_in_order_and_normalised() -> None:
