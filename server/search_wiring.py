@@ -5,7 +5,7 @@ hub's ``issue_search`` and ``indexer`` over the tracker storage (issue 16).
     local:minilm              server.search.minilm.MiniLMEmbedder (the local-embeddings extra)
     gateway:MODEL[@DIMS]      hub.search.gateway_embedder.GatewayEmbedder: MODEL through the
                               hub's own model gateway, accounted to the principal ``indexer``
-                              of the default account (``IndexerGateway``)
+                              of the default account (server/search/gateway.py)
 
 A setting that names no embedder, or one whose extra is not installed, is a ``ConfigError``
 naming the setting: the server does not start with a search it cannot serve.
@@ -13,14 +13,10 @@ naming the setting: the server does not start with a search it cannot serve.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from typing import TYPE_CHECKING
 
 from hub.errors import ConfigError
-from hub.model_gateway.records import Attribution
 from hub.search.embedders import Embedder, HashingEmbedder
-from hub.search.gateway_embedder import GatewayEmbedder, indexer_attribution
 from hub.search.indexer import Indexer
 from hub.search.service import IssueSearch
 from hub.settings import Settings
@@ -60,28 +56,13 @@ def search_embedder(settings: Settings, hub: Hub) -> Embedder:
             f"{SETTING}: no local embedder {model!r} (local:hashing-v1[@DIMS] or local:minilm)"
         )
     if provider == "gateway":
-        return GatewayEmbedder(IndexerGateway(hub), model, dims, indexer_attribution())
+        from server.search.gateway import gateway_embedder
+
+        return gateway_embedder(hub, model, dims)
     raise ConfigError(
         f"{SETTING}: unknown embedder provider {provider!r} (local:hashing-v1, local:minilm "
         "or gateway:MODEL[@DIMS])"
     )
-
-
-class IndexerGateway:
-    """The hub's model gateway as the gateway embedder calls it: in process, built on first
-    use, each request accounted to the default account's principal ``indexer`` (its account
-    id is looked up on the first request; the embedder is built before the account may
-    exist). Issues of every account and search queries are embedded under it."""
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-        self._account_id: str | None = None
-
-    async def embed(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:
-        if self._account_id is None:
-            self._account_id = (await self._hub.identity.default_account()).id
-        who = msgspec.structs.replace(who, account_id=self._account_id)
-        return await self._hub.model_gateway.embed(who, body)
 
 
 def build_search(hub: Hub) -> None:
