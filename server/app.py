@@ -35,6 +35,7 @@ from server.model_gateway.routes import GATEWAY_PATHS, GATEWAY_ROUTES
 from server.openapi import openapi_plugins
 from server.request import JsonRequest
 from server.scheduler import scheduler_running
+from server.search_loop import indexer_running
 from server.system_events import system_events_running
 from server.tracker_loops import trackers_running
 from server.ws import unified_websocket
@@ -121,6 +122,7 @@ def create_app(
             _own_mcp(endpoints) if mcp is None else contextlib.nullcontext(),
             scheduler_running(opened.scheduler, every=every),
             trackers_running(opened, every=settings.server.tracker_sync_seconds),
+            indexer_running(opened, every=settings.search.index_seconds),
             opened.ledger.running(),  # flushes queued usage records at shutdown
             system_events_running(opened),  # last: started once all runs, stopping first
         ):

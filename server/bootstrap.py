@@ -52,6 +52,7 @@ from hub.trackers.ports import TrackerClients, TrackerStorage
 from hub.trackers.service import TrackerService
 from server.hub_services import Hub, close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
+from server.search_wiring import build_search
 
 if TYPE_CHECKING:
     from bots.mattermost import MattermostNotifier
@@ -199,6 +200,11 @@ async def open_hub(
         notes=custody_notes,
     )
     hub.tracker_service = _tracker_service(hub)
+    try:  # the embedder of PRELOOP_SEARCH_EMBEDDER, issue search, the indexer
+        build_search(hub)
+    except BaseException:  # a bad setting (ConfigError): nothing is left open
+        await hub.close()
+        raise
     return hub
 
 

@@ -42,6 +42,7 @@ from hub.errors import (
     TrackerError,
     ValidationError,
 )
+from hub.search.gateway_embedder import EmbeddingError
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
 
 __all__ = ["EXCEPTION_HANDLERS", "STATUS_OF", "ErrorEnvelope", "error_body", "status_of"]
@@ -60,6 +61,7 @@ STATUS_OF: dict[type[PreloopError], int] = {
     RateLimitedError: HTTP_429_TOO_MANY_REQUESTS,
     StorageError: HTTP_503_SERVICE_UNAVAILABLE,
     TrackerError: HTTP_502_BAD_GATEWAY,  # the issue tracker refused or could not be reached
+    EmbeddingError: HTTP_502_BAD_GATEWAY,  # the embeddings model (a search's query) failed
     # at request time: this server is not configured for it (the message names the setting)
     ConfigError: HTTP_503_SERVICE_UNAVAILABLE,
 }

@@ -36,6 +36,8 @@ from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.scheduler import ApprovalScheduler
 from hub.search.embedders import Embedder, HashingEmbedder
+from hub.search.indexer import Indexer
+from hub.search.service import IssueSearch
 from hub.settings import Settings
 from hub.tool_calls import ToolCalls
 from hub.trackers.inbox import InboxProcessor
@@ -92,6 +94,10 @@ class Hub:
     tracker_service: TrackerService | None = None  # connecting trackers, search, webhooks
     # what embeds issue text for search and duplicates (settings.search.embedder; issue 16)
     search_embedder: Embedder = field(default_factory=HashingEmbedder)
+    # searching synced issues (fulltext, similarity, hybrid) and the background indexer that
+    # embeds them (server/search_wiring.py); None without tracker storage
+    issue_search: IssueSearch | None = None
+    indexer: Indexer | None = None
     # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
     builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured
@@ -111,7 +117,7 @@ class Hub:
             self.tracker_poller = Poller(self.trackers, sync, self.clock)
             self.tracker_inbox = InboxProcessor(self.trackers, sync, self.clock)
         # The built-in tools read ``trackers`` and ``tracker_clients`` from here on each call.
-        self.builtin_tools = BuiltinTools(self, self.clock)
+        self.builtin_tools = BuiltinTools(self, self.clock, embedder=lambda: self.search_embedder)
         self.tool_calls.use_builtins(self.builtin_tools)
 
     @property

@@ -5,7 +5,8 @@ the server runs.
 Every replica runs both; the store's compare-and-sets make sure each due poll is scanned by
 one replica and each delivery processed by one. The inbox loop also wakes at once when the
 webhook endpoint calls ``Hub.tracker_inbox.kick()``. A failing round (the database briefly
-gone) is logged and the next one tries again.
+gone) is logged and the next one tries again. A round that wrote issues kicks the search
+indexer (``Hub.indexer.kick()``), so new and edited issues are embedded at once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from hub.trackers.inbox import InboxProcessor
 from hub.trackers.polling import Poller
@@ -22,14 +23,19 @@ from server.hub_services import Hub
 log = logging.getLogger("preloop.trackers")
 
 
-async def run_polls(poller: Poller, *, every: float) -> None:
-    """Tick forever (until cancelled)."""
+async def run_polls(
+    poller: Poller, *, every: float, written: Callable[[], None] | None = None
+) -> None:
+    """Tick forever (until cancelled); ``written`` is called after a tick that wrote issues
+    (the search indexer's ``kick``)."""
     while True:
         try:
             tick = await poller.tick()
         except Exception:  # the loop must outlive one bad tick
             log.exception("tracker poll tick failed; retrying in %ss", every)
         else:
+            if tick.issues and written is not None:
+                written()
             if tick.claimed:
                 log.info(
                     "trackers: %d polled, %d issues written, %d failed",
@@ -40,15 +46,19 @@ async def run_polls(poller: Poller, *, every: float) -> None:
         await asyncio.sleep(every)
 
 
-async def run_inbox(inbox: InboxProcessor, *, every: float) -> None:
+async def run_inbox(
+    inbox: InboxProcessor, *, every: float, written: Callable[[], None] | None = None
+) -> None:
     """Process the webhook inbox forever (until cancelled): every ``every`` seconds, and at
-    once when kicked."""
+    once when kicked; ``written`` is called after a round that processed deliveries."""
     while True:
         try:
             run = await inbox.run_once()
         except Exception:
             log.exception("webhook inbox round failed; retrying in %ss", every)
         else:
+            if run.done and written is not None:
+                written()
             if run.claimed:
                 log.info(
                     "webhook inbox: %d processed, %d to retry, %d given up",
@@ -64,14 +74,13 @@ async def trackers_running(hub: Hub, *, every: float) -> AsyncIterator[None]:
     """Run the poll and inbox loops in the background for the duration of the block (nothing
     when the hub holds no tracker storage)."""
     tasks = []
+    written = hub.indexer.kick if hub.indexer is not None else None  # embed what was synced
     if hub.tracker_poller is not None:
-        tasks.append(
-            asyncio.create_task(run_polls(hub.tracker_poller, every=every), name="tracker-polls")
-        )
+        polls = run_polls(hub.tracker_poller, every=every, written=written)
+        tasks.append(asyncio.create_task(polls, name="tracker-polls"))
     if hub.tracker_inbox is not None:
-        tasks.append(
-            asyncio.create_task(run_inbox(hub.tracker_inbox, every=every), name="tracker-inbox")
-        )
+        inbox = run_inbox(hub.tracker_inbox, every=every, written=written)
+        tasks.append(asyncio.create_task(inbox, name="tracker-inbox"))
     try:
         yield
     finally:

@@ -61,6 +61,8 @@ class Search(_Args, frozen=True, kw_only=True):
     query: Text
     project: Text | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    # None: hybrid when the query has words, else fulltext (docs/decisions/0101)
+    search_type: Literal["fulltext", "similarity", "hybrid"] | None = None
 
 
 class Compliance(_Args, frozen=True, kw_only=True):

@@ -166,10 +166,12 @@ DEFINITIONS: tuple[dict[str, Any], ...] = (
         SEARCH,
         "Search issues",
         "Preloop: search the synced issues and pull/merge requests of the connected trackers "
-        "(full-text for now; the answer names the engine).",
+        "by words (fulltext), by meaning (similarity: embeddings) or both fused (hybrid, the "
+        "default). The answer names the search type, engine and embedding model, scores each "
+        "result, and says how many issues are not embedded yet (pending).",
         _object(
             {
-                "query": _string("What to look for."),
+                "query": _string("What to look for: words, or a sentence describing the issue."),
                 "project": _string(_PROJECT),
                 "limit": {
                     "type": "integer",
@@ -178,6 +180,13 @@ DEFINITIONS: tuple[dict[str, Any], ...] = (
                     "default": 10,
                     "description": "How many results at most.",
                 },
+                "search_type": _string(
+                    "fulltext: issues containing the query's words; similarity: issues "
+                    "nearest the query's meaning; hybrid: both, fused by rank (the default "
+                    "when the query has words).",
+                    enum=["fulltext", "similarity", "hybrid"],
+                    default="hybrid",
+                ),
             },
             ["query"],
         ),

@@ -14,9 +14,10 @@ from hub.builtin_tools.arguments import Compliance, GetIssue, GetPullRequest, Se
 from hub.builtin_tools.names import GET_PULL_REQUEST
 from hub.builtin_tools.results import BuiltinToolError, comment_views, issue_view
 from hub.builtin_tools.session import Session
-from hub.errors import TrackerError
+from hub.errors import TrackerError, ValidationError
+from hub.search.records import SearchType
 from hub.trackers.records import Issue, IssueQuery
-from hub.trackers.search import ENGINE as SEARCH_ENGINE
+from hub.trackers.search import words
 
 
 async def get_issue(session: Session, args: GetIssue) -> dict[str, Any]:
@@ -33,18 +34,37 @@ async def get_issue(session: Session, args: GetIssue) -> dict[str, Any]:
     }
 
 
+def search_type_of(args: Search) -> SearchType:
+    """The type asked for; else hybrid when the query has words, fulltext when it has none
+    (it then lists the most recently updated issues) (docs/decisions/0101)."""
+    if args.search_type is not None:
+        return SearchType(args.search_type)
+    return SearchType.HYBRID if words(args.query) else SearchType.FULLTEXT
+
+
 async def search(session: Session, args: Search) -> dict[str, Any]:
     tracker_id = project = None
     if args.project is not None:
         tracker, project = await session.refs.project(args.project)
         tracker_id = tracker.id
     query = IssueQuery(text=args.query, tracker_id=tracker_id, project=project, limit=args.limit)
-    issues = await session.storage.issues.search(session.account_id, query)
+    try:
+        answer = await session.issue_search().search(
+            session.account_id, query, search_type_of(args)
+        )
+    except ValidationError as exc:  # e.g. a similarity search of a query without words
+        raise BuiltinToolError(exc.message) from exc
     names = {t.id: t.name for t in await session.refs.trackers()}
     return {
-        "engine": SEARCH_ENGINE,
+        "search_type": answer.search_type.value,
+        "engine": answer.engine,
+        "model": answer.model,
+        "pending": answer.pending,
         "query": args.query,
-        "results": [_summary(i, names.get(i.tracker_id, "")) for i in issues],
+        "results": [
+            _summary(h.issue, names.get(h.issue.tracker_id, "")) | {"score": round(h.score, 6)}
+            for h in answer.hits
+        ],
     }
 
 

@@ -40,6 +40,7 @@ from hub.builtin_tools.results import BuiltinToolError, ok, refused, tracker_fai
 from hub.builtin_tools.session import Session
 from hub.clock import Clock
 from hub.errors import PreloopError, TrackerError
+from hub.search.embedders import Embedder
 from hub.tool_results import ToolResult
 from hub.trackers.ports import TrackerClients, TrackerStorage
 
@@ -71,9 +72,19 @@ class TrackerAccess(Protocol):
 
 
 class BuiltinTools:
-    def __init__(self, access: TrackerAccess, clock: Clock) -> None:
+    """``embedder``: what embeds a ``search`` query (read on each call: the composition root
+    sets the hub's after start-up); the hashing embedder when not given."""
+
+    def __init__(
+        self,
+        access: TrackerAccess,
+        clock: Clock,
+        *,
+        embedder: Callable[[], Embedder] | None = None,
+    ) -> None:
         self._access = access
         self._clock = clock
+        self._embedder = embedder
 
     async def listed(self, account_id: str) -> list[dict[str, Any]]:
         """The definitions of the tools the account can use: none without a connected
@@ -98,7 +109,10 @@ class BuiltinTools:
             storage = self._access.trackers
             if storage is None:
                 raise BuiltinToolError(NO_TRACKER)
-            session = Session(account_id, storage, self._access.tracker_clients, self._clock)
+            embedder = self._embedder() if self._embedder is not None else None
+            session = Session(
+                account_id, storage, self._access.tracker_clients, self._clock, embedder
+            )
             if not await session.refs.trackers():
                 raise BuiltinToolError(NO_TRACKER)
             return ok(await handler(session, args))

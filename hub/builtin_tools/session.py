@@ -11,6 +11,8 @@ from hub.builtin_tools.references import CODE_KINDS, Located, References, requir
 from hub.builtin_tools.results import BuiltinToolError
 from hub.clock import Clock
 from hub.ids import new_id
+from hub.search.embedders import Embedder, HashingEmbedder
+from hub.search.service import IssueSearch
 from hub.trackers.ports import TrackerClient, TrackerClients, TrackerStorage
 from hub.trackers.records import Issue, IssueComment, IssueKind, RemoteComment, Tracker
 from hub.trackers.sync import Syncer
@@ -28,9 +30,11 @@ class Session:
         storage: TrackerStorage,
         clients: TrackerClients | None,
         clock: Clock,
+        embedder: Embedder | None = None,
     ) -> None:
         self.account_id = account_id
         self.storage = storage
+        self.embedder = embedder or HashingEmbedder()
         self.refs = References(storage, account_id)
         self._clients = clients
         self._clock = clock
@@ -41,6 +45,10 @@ class Session:
         if self._syncer is None:
             raise BuiltinToolError(NO_CLIENTS)
         return self._syncer
+
+    def issue_search(self) -> IssueSearch:
+        """Search of the synced index with the hub's embedder (only the query is embedded)."""
+        return IssueSearch(self.storage, self.embedder)
 
     @asynccontextmanager
     async def client(self, tracker: Tracker) -> AsyncIterator[TrackerClient]:

@@ -41,9 +41,12 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
 class SearchAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """What a search found, best first, and what served it: ``engine`` (``fulltext``,
     ``pgvector-hnsw``, ``exact``, ``hybrid-rrf(...)``) and ``model`` (the embedder's identity;
-    ``None`` for full text)."""
+    ``None`` for full text). ``pending``: the account's issues the embedder has not embedded
+    yet (the background indexer is still at work; similarity cannot find them until it is);
+    0 for full text."""
 
     search_type: SearchType
     engine: str
     model: str | None
     hits: tuple[SearchHit, ...] = ()
+    pending: int = 0

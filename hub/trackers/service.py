@@ -277,6 +277,22 @@ class TrackerService:
         tracker: str | None = None,
     ) -> Sequence[Issue]:
         """The synced index, narrowed to the project named (if any)."""
+        narrowed = await self.narrowed(
+            account_id, query, organization=organization, project=project, tracker=tracker
+        )
+        return await self.storage.issues.search(account_id, narrowed)
+
+    async def narrowed(
+        self,
+        account_id: str,
+        query: IssueQuery,
+        *,
+        organization: str | None = None,
+        project: str | None = None,
+        tracker: str | None = None,
+    ) -> IssueQuery:
+        """``query`` narrowed to the tracker and project named (``NotFoundError`` when no
+        connected tracker syncs it), as every kind of search takes it."""
         if project:
             where = await self.locate(account_id, organization, project, tracker=tracker)
             query = msgspec.structs.replace(
@@ -288,7 +304,7 @@ class TrackerService:
             )
         elif organization:
             raise ValidationError("project: name the project too (organization alone is not one)")
-        return await self.storage.issues.search(account_id, query)
+        return query
 
     async def create_issue(
         self, account_id: str, where: Located, draft: IssueDraft, *, actor: str

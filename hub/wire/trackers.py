@@ -118,15 +118,24 @@ class IssueView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     synced_at: datetime
     extra: dict[str, Any]
+    # in a search's answer: the score on the search type's own scale (matched words, cosine,
+    # or the fused reciprocal-rank score); absent elsewhere
+    score: float | None = None
 
 
 class IssueSearchResults(msgspec.Struct, frozen=True, kw_only=True):
-    """``engine``: what answered (``fulltext`` until vector search arrives)."""
+    """``search_type``: fulltext, similarity or hybrid; ``engine``: what answered
+    (``fulltext``, ``exact``, ``pgvector-hnsw``, ``hybrid-rrf(fulltext+...)``); ``model``: the
+    embedder's identity (``None`` for fulltext); ``pending``: the account's issues not
+    embedded yet (similarity cannot find them until the background indexer has)."""
 
     engine: str
     query: str
     count: int
     results: list[IssueView]
+    search_type: str = "fulltext"
+    model: str | None = None
+    pending: int = 0
 
 
 class WebhookAccepted(msgspec.Struct, frozen=True, kw_only=True):

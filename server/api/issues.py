@@ -21,6 +21,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from hub.errors import (
     AuthenticationError,
+    ConfigError,
     ConflictError,
     NotFoundError,
     PayloadTooLargeError,
@@ -28,12 +29,14 @@ from hub.errors import (
     ValidationError,
 )
 from hub.records import Role
+from hub.search.gateway_embedder import EmbeddingError
+from hub.search.records import SearchAnswer, SearchType
 from hub.trackers.records import Issue, IssueDraft, IssueQuery
-from hub.trackers.search import ENGINE
 from hub.wire import ConnectionTest, IssueSearchResults, IssueView, WebhookAccepted
 from server.api.deps import caller_of, hub_of
 from server.api.trackers import connection_test, trackers_of
 from server.auth import AGENT, READ, public, roles
+from server.hub_services import Hub
 
 READ_OR_ACT = (*READ, Role.AGENT)  # reading issues: people, and the agents that work on them
 Text = Annotated[str, msgspec.Meta(max_length=500)]
@@ -108,7 +111,7 @@ class IssueController(Controller):
     path = "/issues"
     tags = ["issues"]
 
-    @get("/search", opt=roles(READ_OR_ACT, raises=(NotFoundError,)))
+    @get("/search", opt=roles(READ_OR_ACT, raises=(NotFoundError, EmbeddingError)))
     async def search(
         self,
         request: Request[Any, Any, Any],
@@ -116,7 +119,13 @@ class IssueController(Controller):
         project: Annotated[str | None, QueryParameter(max_length=500)] = None,
         text: Annotated[str, QueryParameter(name="query", max_length=2000)] = "",
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
-        search_type: Annotated[str, QueryParameter(pattern="^fulltext$")] = ENGINE,
+        search_type: Annotated[
+            SearchType,
+            QueryParameter(
+                description="fulltext (the query's words), similarity (the query's meaning, "
+                "by embeddings) or hybrid (both, fused by reciprocal rank)"
+            ),
+        ] = SearchType.FULLTEXT,
         status: Annotated[str | None, QueryParameter(max_length=500)] = None,
         labels: Annotated[list[str] | None, QueryParameter(max_items=100)] = None,
         assignee: Annotated[str | None, QueryParameter(max_length=500)] = None,
@@ -125,11 +134,14 @@ class IssueController(Controller):
         last_updated_after: Annotated[datetime | None, QueryParameter()] = None,
         tracker: Annotated[str | None, QueryParameter(max_length=500)] = None,
     ) -> IssueSearchResults:
-        """Search the synced issues and pull/merge requests: every query word may match the
-        title or description (ranked by how many do, title words counting double, then the
-        most recently updated). The filters narrow; ``labels`` (repeated, or comma-separated)
-        must all be present. ``search_type`` is ``fulltext`` (similarity arrives with vector
-        search); the answer names the engine that answered."""
+        """Search the synced issues and pull/merge requests. ``search_type`` ``fulltext``
+        (the default): every query word may match the title or description (ranked by how
+        many do, title words counting double, then the most recently updated);
+        ``similarity``: the issues nearest the query's meaning (cosine of embeddings; a query
+        is required); ``hybrid``: both lists fused by reciprocal rank. The filters narrow;
+        ``labels`` (repeated, or comma-separated) must all be present. The answer names the
+        ``search_type``, the ``engine`` and embedding ``model`` that answered, each result's
+        ``score``, and ``pending``: issues not embedded yet (docs/search.md)."""
         hub, caller = hub_of(request), caller_of(request)
         service = trackers_of(hub)
         wanted = tuple(
@@ -145,16 +157,30 @@ class IssueController(Controller):
             updated_after=_aware(last_updated_after, "last_updated_after"),
             limit=limit,
         )
-        found = await service.search(
+        narrowed = await service.narrowed(
             caller.account_id,
             issue_query,
             organization=organization or None,
             project=project or None,
             tracker=tracker or None,
         )
+        answer = await _search(hub, caller.account_id, narrowed, search_type)
         names = {t.id: t.name for t in await service.list(caller.account_id)}
-        results = [issue_view(i, names.get(i.tracker_id, "")) for i in found]
-        return IssueSearchResults(engine=ENGINE, query=text, count=len(results), results=results)
+        results = [
+            msgspec.structs.replace(
+                issue_view(h.issue, names.get(h.issue.tracker_id, "")), score=h.score
+            )
+            for h in answer.hits
+        ]
+        return IssueSearchResults(
+            search_type=answer.search_type.value,
+            engine=answer.engine,
+            model=answer.model,
+            pending=answer.pending,
+            query=text,
+            count=len(results),
+            results=results,
+        )
 
     @post("/", opt=roles(AGENT, raises=(NotFoundError, TrackerError)), status_code=201)
     async def create(
@@ -177,7 +203,15 @@ class IssueController(Controller):
             issue_type=data.issue_type,
         )
         issue = await service.create_issue(caller.account_id, where, draft, actor=caller.key_id)
+        if hub.indexer is not None:  # embedded at once, in the background
+            hub.indexer.kick()
         return issue_view(issue, where.tracker.name)
+
+
+async def _search(hub: Hub, account_id: str, query: IssueQuery, kind: SearchType) -> SearchAnswer:
+    if hub.issue_search is None:  # never with trackers (trackers_of refused already)
+        raise ConfigError("this server has no issue search")
+    return await hub.issue_search.search(account_id, query, kind)
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:

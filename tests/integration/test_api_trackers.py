@@ -165,15 +165,20 @@ async def test_issues_are_created_in_the_tracker_indexed_and_found_by_search(api
     }
     found = await api.client.get("/api/v1/issues/search", params=params, headers=viewer)
     assert 200 == found.status_code
-    assert ("fulltext", 1) == (found.json()["engine"], found.json()["count"])
-    assert [issue["id"]] == [r["id"] for r in found.json()["results"]]
+    assert ("fulltext", "fulltext", None, 1) == (
+        found.json()["search_type"],
+        found.json()["engine"],
+        found.json()["model"],
+        found.json()["count"],
+    )
+    assert [(issue["id"], 2.0)] == [(r["id"], r["score"]) for r in found.json()["results"]]
     narrowed = await api.client.get(
         "/api/v1/issues/search",
         params={**params, "labels": "enhancement,bug", "status": "open"},
         headers=viewer,
     )
     assert 0 == narrowed.json()["count"]
-    for wrong in ({"limit": 0}, {"limit": 101}, {"search_type": "similarity"}):
+    for wrong in ({"limit": 0}, {"limit": 101}, {"search_type": "vector"}):
         answer = await api.client.get(
             "/api/v1/issues/search", params={**params, **wrong}, headers=viewer
         )

@@ -137,7 +137,7 @@ async def test_an_allowed_read_and_write_reach_the_tracker_and_the_index(
         renamed = await raw_call(
             client, "update_issue", {"issue": "acme/app#1", "title": "Reset links last an hour"}
         )
-        found = await raw_call(client, "search", {"query": "hour"})
+        found = await raw_call(client, "search", {"query": "hour", "search_type": "fulltext"})
 
     assert issue["isError"] is False
     assert ("index", "Password reset links expire too soon") == (

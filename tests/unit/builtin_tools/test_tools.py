@@ -13,6 +13,8 @@ from hub.builtin_tools.references import parse
 from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
 from hub.errors import TrackerError
+from hub.search.embedders import HashingEmbedder
+from hub.search.indexer import Indexer
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.ports import TrackerClients
 from hub.trackers.records import (
@@ -166,12 +168,61 @@ async def test_unknown_references_and_bad_arguments_are_refusals_naming_them() -
 async def test_search_uses_the_full_text_index_and_says_so() -> None:
     w = await world()
 
-    answer = await w.ok("search", query="password reset", project="acme/app")
+    answer = await w.ok(
+        "search", query="password reset", project="acme/app", search_type="fulltext"
+    )
 
-    assert "fulltext" == answer["engine"]
+    assert ("fulltext", "fulltext", None) == (
+        answer["search_type"],
+        answer["engine"],
+        answer["model"],
+    )
     assert ["acme/app#1", "acme/app#7"] == [r["key"] for r in answer["results"]]
+    assert [4.0, 2.0] == [r["score"] for r in answer["results"]]  # title words count double
     assert [] == (await w.ok("search", query="billing", project="acme/app"))["results"]
     assert ["OPS-3"] == [r["key"] for r in (await w.ok("search", query="billing"))["results"]]
+
+
+async def test_search_is_hybrid_by_default_and_says_what_is_not_embedded_yet() -> None:
+    w = await world()
+
+    before = await w.ok("search", query="password reset")
+    await Indexer(w.storage, HashingEmbedder(), FrozenClock(T0)).run_once()
+    after = await w.ok("search", query="password reset")
+
+    assert ("hybrid", "hybrid-rrf(fulltext+exact)", "local:hashing-v1@512") == (
+        after["search_type"],
+        after["engine"],
+        after["model"],
+    )
+    assert (4, 0) == (before["pending"], after["pending"])
+    assert "acme/app#1" == after["results"][0]["key"]  # found by words and by meaning
+    assert after["results"][0]["score"] > after["results"][1]["score"] > 0
+
+
+async def test_similarity_search_finds_by_meaning_what_full_text_misses() -> None:
+    w = await world()
+    await Indexer(w.storage, HashingEmbedder(), FrozenClock(T0)).run_once()
+
+    # neither word is in any issue as written ("password", "reset"): lexical similarity only
+    words = await w.ok("search", query="resetting passwords", search_type="fulltext")
+    meaning = await w.ok("search", query="resetting passwords", search_type="similarity", limit=1)
+
+    assert [] == words["results"]
+    assert ["acme/app#1"] == [r["key"] for r in meaning["results"]]
+    assert "exact" == meaning["engine"]
+
+
+async def test_a_query_without_words_lists_recent_issues_by_default() -> None:
+    w = await world()
+
+    listed = await w.ok("search", query="?")
+
+    assert "fulltext" == listed["search_type"]
+    assert 4 == len(listed["results"])
+    similar = await w.ok("search", query="?", search_type="similarity")
+    assert [] == similar["results"]  # nothing to compare: no result is near it
+    assert "search_type" in await w.refused("search", query="x", search_type="vector")
 
 
 async def test_a_project_several_trackers_sync_is_an_error_naming_them() -> None:
