@@ -6,10 +6,8 @@ the ``structuredContent`` of its result."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from hub.builtin_tools import compliance
 from hub.builtin_tools.arguments import Compliance, GetIssue, GetPullRequest, Search
 from hub.builtin_tools.names import GET_PULL_REQUEST
 from hub.builtin_tools.results import BuiltinToolError, comment_views, issue_view
@@ -49,17 +47,16 @@ async def search(session: Session, args: Search) -> dict[str, Any]:
 
 
 async def estimate_compliance(session: Session, args: Compliance) -> dict[str, Any]:
-    return await _compliance(session, args, compliance.estimate)
+    return await _compliance(session, args, improve=False)
 
 
 async def improve_compliance(session: Session, args: Compliance) -> dict[str, Any]:
-    return await _compliance(session, args, compliance.improve)
+    return await _compliance(session, args, improve=True)
 
 
-async def _compliance(
-    session: Session, args: Compliance, check: Callable[[Issue], dict[str, Any]]
-) -> dict[str, Any]:
-    """Each issue checked; one that cannot be found gets an ``error`` entry of its own."""
+async def _compliance(session: Session, args: Compliance, *, improve: bool) -> dict[str, Any]:
+    """Each issue scored (hub/compliance: the model when configured, else the rules); one that
+    cannot be found gets an ``error`` entry of its own."""
     results: list[dict[str, Any]] = []
     for reference in args.issues:
         try:
@@ -68,9 +65,12 @@ async def _compliance(
             results.append({"issue": reference, "error": exc.message})
             continue
         shown = {"issue": issue.key, "title": issue.title, "url": issue.url}
-        results.append(shown | check(issue))
+        scored = await session.compliance.assess(
+            session.account_id, issue, args.compliance_metric, improve=improve
+        )
+        results.append(shown | scored)
     return {
-        "engine": compliance.ENGINE,
+        "engine": session.compliance.engine,
         "compliance_metric": args.compliance_metric,
         "results": results,
     }

@@ -681,3 +681,22 @@ webhook_deliveries = Table(  # the durable inbox: verified deliveries until proc
     Index(None, "state", "received_at"),  # the pending ones, oldest first, across accounts
     Index(None, "account_id", "received_at"),
 )
+
+# --- compliance (issue 16, s-compliance): the cache of model-scored compliance answers --------
+compliance_results = Table(  # one answer per issue, metric, mode and engine (hub/compliance)
+    "compliance_results",
+    metadata,
+    _account_id(),
+    Column("issue_id", ID, nullable=False),
+    Column("metric", String(40), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("engine", String(300), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("catalogue", String(64), nullable=False),
+    Column("result", JSON, nullable=False),
+    _at("created_at"),
+    PrimaryKeyConstraint("account_id", "issue_id", "metric", "mode", "engine"),
+    ForeignKeyConstraint(
+        ["account_id", "issue_id"], ["issues.account_id", "issues.id"], ondelete="CASCADE"
+    ),
+)

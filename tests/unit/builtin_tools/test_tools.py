@@ -12,6 +12,7 @@ from hub.builtin_tools.definitions import DEFINITIONS
 from hub.builtin_tools.references import parse
 from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
+from hub.compliance.service import ComplianceService
 from hub.errors import TrackerError
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.ports import TrackerClients
@@ -36,6 +37,7 @@ READY = (
 class Access:
     trackers: InMemoryTrackerStorage | None
     tracker_clients: TrackerClients | None
+    compliance: ComplianceService | None = None  # the packaged catalogue's rules
 
 
 @dataclass
