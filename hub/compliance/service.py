@@ -22,7 +22,6 @@ from hub.compliance import model, rules
 from hub.compliance.catalogue import Catalogue, packaged_catalogue
 from hub.compliance.ports import ComplianceResults
 from hub.compliance.records import ComplianceResult, Mode, compliance_hash
-from hub.errors import PreloopError
 from hub.model_gateway.ports import ModelGateway
 from hub.trackers.records import Issue
 
@@ -78,7 +77,7 @@ class ComplianceService:
             answer = await model.ask(
                 self._gateway, self.model, account_id, chosen, issue, improve=improve
             )
-        except (model.UnusableAnswer, PreloopError) as exc:
+        except Exception as exc:  # unusable answer, budget, no route, provider down: rules
             reason = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
             log.warning("compliance: %s fell back to the rules: %s", engine, reason)
             return self._rules(metric, issue, improve=improve) | {"fallback_reason": reason}
