@@ -509,9 +509,9 @@ class ApiClient:
     async def issue_compliance(
         self, issue: str, *, metric: str = "DoR", improve: bool = False
     ) -> ComplianceReport:
-        """``GET /api/v1/issues/{issue}/compliance`` (issue: id, key or URL)."""
-        path = f"/api/v1/issues/{quote(issue, safe='')}/compliance"
-        params = {"metric": metric, "improve": "true" if improve else "false"}
+        """``GET /api/v1/issues/compliance`` (issue: id, key or URL, in the query)."""
+        path = "/api/v1/issues/compliance"
+        params = {"issue": issue, "metric": metric, "improve": "true" if improve else "false"}
         return await self._call("GET", path, ComplianceReport, params=params)
 
 

@@ -10,7 +10,7 @@ reviewer does, hub/ai_approval.py).
 The answer must be one JSON object with exactly upstream's fields (``compliance_factor`` in
 [0, 1], ``reason``, ``suggestion``, ``annotated_description`` as a list of ``{text, label,
 status, comment}``) and, for an improvement, ``improved_description`` (``changes`` optional).
-Anything else raises :class:`UnusableAnswer`; the caller then falls back to the rules
+Anything else raises :class:`ModelAnswerError`; the caller then falls back to the rules
 (hub/compliance/service.py, docs/decisions/0108).
 """
 
@@ -22,6 +22,7 @@ import msgspec
 
 from hub.ai_approval import answer_text, quote_data
 from hub.compliance.catalogue import Metric
+from hub.errors import PreloopError
 from hub.model_gateway.ports import ModelGateway
 from hub.model_gateway.records import Attribution
 from hub.trackers.records import Issue
@@ -58,8 +59,10 @@ class Improved(Assessed, frozen=True, kw_only=True, forbid_unknown_fields=True):
     changes: Annotated[list[Short], msgspec.Meta(max_length=50)] = []
 
 
-class UnusableAnswer(Exception):
-    """The model's answer is not the JSON asked for (or the model could not be asked)."""
+class ModelAnswerError(PreloopError):
+    """The model answered, but not the JSON it was asked for (the caller falls back)."""
+
+    title = "Unusable model answer"
 
 
 _assessed = msgspec.json.Decoder(Assessed)
@@ -132,14 +135,14 @@ def chat_body(model: str, metric: Metric, issue: Issue, *, improve: bool) -> dic
 
 
 def parse_answer(response: Any, *, improve: bool) -> dict[str, Any]:
-    """The model's answer as the contract's dict; :class:`UnusableAnswer` when it is not."""
+    """The model's answer as the contract's dict; :class:`ModelAnswerError` when it is not."""
     text = answer_text(response)
     if not isinstance(text, str):
-        raise UnusableAnswer("the gateway's answer holds no message text")
+        raise ModelAnswerError("the gateway's answer holds no message text")
     try:
         answer: Assessed = (_improved if improve else _assessed).decode(text.strip())
     except msgspec.DecodeError as exc:
-        raise UnusableAnswer(f"the model's answer is not the JSON asked for: {exc}") from exc
+        raise ModelAnswerError(f"the model's answer is not the JSON asked for: {exc}") from exc
     result: dict[str, Any] = msgspec.to_builtins(answer)
     result["compliance_factor"] = round(float(answer.compliance_factor), 2)
     return result
@@ -154,7 +157,7 @@ async def ask(
     *,
     improve: bool,
 ) -> dict[str, Any]:
-    """The model's assessment of ``issue`` (raises :class:`UnusableAnswer` or the gateway's
+    """The model's assessment of ``issue`` (raises :class:`ModelAnswerError` or the gateway's
     error: budget exceeded, no route, provider down)."""
     body = chat_body(model, metric, issue, improve=improve)
     response = await gateway.chat(attribution(account_id), body)

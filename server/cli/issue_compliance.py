@@ -1,5 +1,6 @@
 """``preloop issues compliance ISSUE...``: how well synced issues meet a compliance metric
-(DoR, INVEST or Risk), through ``GET /api/v1/issues/{issue}/compliance``.
+(DoR, INVEST or Risk), through ``GET /api/v1/issues/compliance`` (server/api/issue_compliance.py).
+Added to the ``preloop issues`` group by server/cli/issues.py.
 
     preloop issues compliance acme/app#12 PROJ-7 --metric INVEST
     preloop issues compliance acme/app#12 --improve        (prints a proposed description)
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from server.cli.issues import issues
 from server.cli.output import echo_json, json_option
 from server.cli.target import TargetFlags, target_options
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 METRICS = ["DoR", "INVEST", "Risk"]
 
 
-@issues.command(name="compliance")
+@click.command(name="compliance")
 @click.argument("references", nargs=-1, required=True, metavar="ISSUE...")
 @click.option(
     "--metric",

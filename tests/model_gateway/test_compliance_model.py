@@ -14,7 +14,7 @@ import pytest
 from hub.clock import FrozenClock
 from hub.compliance.catalogue import PACKAGED, load_catalogue, packaged_catalogue
 from hub.compliance.memory import InMemoryComplianceResults
-from hub.compliance.model import DATA_START, UnusableAnswer, parse_answer
+from hub.compliance.model import DATA_START, ModelAnswerError, parse_answer
 from hub.compliance.service import ComplianceService
 from tests.model_gateway.conftest import LiveModelGateway
 from tests.unit.compliance.support import issue
@@ -122,7 +122,7 @@ async def test_a_malformed_answer_falls_back_to_the_rules_and_is_not_kept(
     answer = await scorer.assess("acc", ISSUE, "DoR")
 
     assert "rules" == answer["engine"]
-    assert answer["fallback_reason"].startswith("UnusableAnswer: ")
+    assert answer["fallback_reason"].startswith("ModelAnswerError: ")
     assert "checks" in answer
     assert {} == RESULTS._rows
     await scorer.assess("acc", ISSUE, "DoR")
@@ -182,9 +182,9 @@ def test_parse_answer_is_strict() -> None:
         return {"choices": [{"message": {"content": text}}]}
 
     assert 0.6 == parse_answer(reply(json.dumps(ANSWER)), improve=False)["compliance_factor"]
-    with pytest.raises(UnusableAnswer):  # an evaluation is not an improvement
+    with pytest.raises(ModelAnswerError):  # an evaluation is not an improvement
         parse_answer(reply(json.dumps(ANSWER)), improve=True)
-    with pytest.raises(UnusableAnswer):
+    with pytest.raises(ModelAnswerError):
         parse_answer(reply(json.dumps(ANSWER | {"compliance_factor": True})), improve=False)
-    with pytest.raises(UnusableAnswer):
+    with pytest.raises(ModelAnswerError):
         parse_answer({"choices": []}, improve=False)
