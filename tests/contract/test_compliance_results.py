@@ -89,3 +89,35 @@ async def test_sql_refuses_an_unknown_issue_and_drops_results_with_their_tracker
         await results.put(result(account, "iss_nope"))
     await trackers.trackers.remove(account, trk.id)
     assert await results.get(account, one.id, "DoR", "estimate", "model:gpt-fake") is None
+
+
+async def test_the_migration_adds_the_table_and_takes_it_away_again(empty_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import Connection
+
+    from server.db import make_engine, upgrade_database
+    from server.db.migrate import alembic_config
+
+    def names(connection: Connection) -> set[str]:
+        return set(inspect(connection).get_table_names())
+
+    def down_to_0016(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0016")
+
+    async def run(work: Any) -> Any:
+        engine = make_engine(empty_url)
+        try:
+            async with engine.begin() as conn:
+                return await conn.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    await upgrade_database(empty_url)
+    assert "compliance_results" in await run(names)
+    await run(down_to_0016)
+    after = await run(names)
+    assert "compliance_results" not in after
+    assert "issues" in after  # what came before stays

@@ -262,3 +262,23 @@ async def test_a_model_scores_through_the_gateway_cached_until_the_issue_changes
 
     events = await eventually(recorded)
     assert {("compliance", "gpt-fake")} == {(e["api_key_id"], e["model"]) for e in events}
+
+
+async def test_a_bad_catalogue_stops_the_start_naming_file_and_field(tmp_path: Path) -> None:
+    from hub.compliance.catalogue import PACKAGED
+    from hub.errors import ConfigError
+    from server.bootstrap import open_hub
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(PACKAGED.read_text().replace("min: 20", "min: 50", 1))
+    hub = await open_hub(make_settings(tmp_path, PRELOOP_SEARCH_COMPLIANCE_CATALOGUE=str(mine)))
+    try:
+        assert hub.compliance is not None
+        assert str(mine) == hub.compliance.catalogue.source
+        assert "rules" == hub.compliance.engine
+    finally:
+        await hub.close()
+
+    mine.write_text(PACKAGED.read_text() + "oops: 1\n")
+    with pytest.raises(ConfigError, match=f"compliance catalogue {mine}: .*unknown field `oops`"):
+        await open_hub(make_settings(tmp_path, PRELOOP_SEARCH_COMPLIANCE_CATALOGUE=str(mine)))
