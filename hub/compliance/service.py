@@ -22,6 +22,7 @@ from hub.compliance import model, rules
 from hub.compliance.catalogue import Catalogue, packaged_catalogue
 from hub.compliance.ports import ComplianceResults
 from hub.compliance.records import ComplianceResult, Mode, compliance_hash
+from hub.errors import PreloopError
 from hub.model_gateway.ports import ModelGateway
 from hub.trackers.records import Issue
 
@@ -82,7 +83,7 @@ class ComplianceService:
             log.warning("compliance: %s fell back to the rules: %s", engine, reason)
             return self._rules(metric, issue, improve=improve) | {"fallback_reason": reason}
         if self._results is not None:
-            await self._results.put(
+            await self._keep(
                 ComplianceResult(
                     account_id=account_id,
                     issue_id=issue.id,
@@ -96,6 +97,15 @@ class ComplianceService:
                 )
             )
         return answer | {"engine": engine, "metric": metric, "cached": False}
+
+    async def _keep(self, result: ComplianceResult) -> None:
+        """Cache ``result``; a store that refuses (the issue was removed meanwhile, the database
+        is down) costs the next request a model call, never this answer."""
+        assert self._results is not None
+        try:
+            await self._results.put(result)
+        except PreloopError as exc:
+            log.warning("compliance: the answer for %s was not cached: %s", result.issue_id, exc)
 
     def _rules(self, metric: str, issue: Issue, *, improve: bool) -> dict[str, Any]:
         chosen = self.catalogue.metric(metric)
