@@ -6,6 +6,7 @@ the ``structuredContent`` of its result."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from hub.builtin_tools.arguments import Compliance, GetIssue, GetPullRequest, Search
@@ -15,6 +16,8 @@ from hub.builtin_tools.session import Session
 from hub.errors import TrackerError
 from hub.trackers.records import Issue, IssueQuery
 from hub.trackers.search import ENGINE as SEARCH_ENGINE
+
+_SCORED_AT_ONCE = 4  # issues of one compliance call scored concurrently
 
 
 async def get_issue(session: Session, args: GetIssue) -> dict[str, Any]:
@@ -55,24 +58,28 @@ async def improve_compliance(session: Session, args: Compliance) -> dict[str, An
 
 
 async def _compliance(session: Session, args: Compliance, *, improve: bool) -> dict[str, Any]:
-    """Each issue scored (hub/compliance: the model when configured, else the rules); one that
-    cannot be found gets an ``error`` entry of its own."""
-    results: list[dict[str, Any]] = []
-    for reference in args.issues:
-        try:
-            issue = await session.indexed(await session.refs.locate(reference, "issue"))
-        except (BuiltinToolError, TrackerError) as exc:
-            results.append({"issue": reference, "error": exc.message})
-            continue
-        shown = {"issue": issue.key, "title": issue.title, "url": issue.url}
-        scored = await session.compliance.assess(
-            session.account_id, issue, args.compliance_metric, improve=improve
-        )
-        results.append(shown | scored)
+    """Each issue scored (hub/compliance: the model when configured, else the rules), a few at
+    a time (a model call takes a while); one that cannot be found gets an ``error`` entry of
+    its own. Results keep the order of ``issues``."""
+    limit = asyncio.Semaphore(_SCORED_AT_ONCE)
+
+    async def one(reference: str) -> dict[str, Any]:
+        async with limit:
+            try:
+                issue = await session.indexed(await session.refs.locate(reference, "issue"))
+            except (BuiltinToolError, TrackerError) as exc:
+                return {"issue": reference, "error": exc.message}
+            shown = {"issue": issue.key, "title": issue.title, "url": issue.url}
+            scored = await session.compliance.assess(
+                session.account_id, issue, args.compliance_metric, improve=improve
+            )
+            return shown | scored
+
+    results = await asyncio.gather(*(one(reference) for reference in args.issues))
     return {
         "engine": session.compliance.engine,
         "compliance_metric": args.compliance_metric,
-        "results": results,
+        "results": list(results),
     }
 
 
