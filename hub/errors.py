@@ -24,6 +24,7 @@
     ├── McpUpstreamError              an upstream MCP server failed, or cannot be reached
     ├── ProviderUnavailableError      a model provider cannot be reached, or did not answer
     ├── EmbeddingError                an embeddings model refused, failed or answered garbage
+    ├── ModelAnswerError              a model answered, but not the JSON it was asked for
     ├── BridgeConnectError            ``preloop mcp stdio`` cannot reach the server (or the key)
     └── PushFailedError               one push notification was not delivered
 
@@ -35,8 +36,8 @@ raises them: ``CelCompileError`` and ``CelEvaluationError`` in ``hub.policy.cel_
 ``hub.search.gateway_embedder``, ``BridgeConnectError`` in
 ``server.mcp.bridge``, ``WebSocketMessageError`` in ``server.ws``, ``PushFailedError`` in
 ``bots.push``, ``FilterError`` (also a ``ValueError``) in ``tui.audit_log``,
-``BuiltinToolError`` in ``hub.builtin_tools.results`` and ``BuiltinArgumentsError`` in
-``hub.builtin_tools.arguments``.
+``BuiltinToolError`` in ``hub.builtin_tools.results``, ``BuiltinArgumentsError`` in
+``hub.builtin_tools.arguments`` and ``ModelAnswerError`` in ``hub.compliance.model``.
 
 Every exception class Preloop defines is in this drawing, under its real parent, with the
 ``Error`` suffix; only private control-flow signals (``_Found`` and the like, caught in their

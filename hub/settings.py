@@ -551,6 +551,13 @@ class SearchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             "compliance (DoR, INVEST, Risk); empty: the rule-based scorer."
         ),
     ] = ""
+    compliance_catalogue: Annotated[
+        str,
+        msgspec.Meta(
+            description="A YAML file of compliance metrics (DoR, INVEST, Risk: prompts and "
+            "rules) to use instead of the packaged one; checked when the server starts."
+        ),
+    ] = ""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

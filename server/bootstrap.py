@@ -16,6 +16,8 @@ from hub.auditing import Auditor
 from hub.catalog import CatalogService
 from hub.channel_decisions import ChannelDecisions
 from hub.clock import Clock, SystemClock
+from hub.compliance.catalogue import Catalogue, load_catalogue
+from hub.compliance.service import ComplianceService
 from hub.devices import DeviceService
 from hub.errors import ConfigError, ValidationError
 from hub.events import EventBus, InMemoryEventBus
@@ -50,7 +52,7 @@ from hub.sync_waits import SyncWaits
 from hub.tool_calls import ToolCalls
 from hub.trackers.ports import TrackerClients, TrackerStorage
 from hub.trackers.service import TrackerService
-from server.hub_services import Hub, close_bus
+from server.hub_services import Hub, ModelGatewayOnFirstUse, close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 from server.search_wiring import build_search
 
@@ -70,6 +72,8 @@ async def open_hub(
     """Open storage (migrating when configured) and build the services. Events cross
     processes through PostgreSQL when the database is PostgreSQL (and storage is not given)."""
     opened_here = storage is None
+    # checked before anything is opened: a bad catalogue stops the start, naming file and field
+    catalogue = load_catalogue(settings.search.compliance_catalogue or None)
     if storage is None:
         from server.db import open_storage
 
@@ -205,6 +209,7 @@ async def open_hub(
     except BaseException:  # a bad setting (ConfigError): nothing is left open
         await hub.close()
         raise
+    hub.compliance = compliance_service(settings, hub, catalogue)
     return hub
 
 
@@ -225,6 +230,30 @@ def _tracker_service(hub: Hub) -> TrackerService | None:
     if inbox is not None:  # a stored delivery wakes the inbox loop at once
         service.on_delivery(lambda _delivery: inbox.kick())
     return service
+
+
+def compliance_service(settings: Settings, hub: Hub, catalogue: Catalogue) -> ComplianceService:
+    """Scoring issues against ``catalogue``: the cache beside the hub's storage, and the model
+    through the hub's gateway when ``PRELOOP_SEARCH_COMPLIANCE_MODEL`` names one."""
+    from hub.compliance.memory import InMemoryComplianceResults
+    from hub.compliance.ports import ComplianceResults
+    from server.db import SqlStorage
+
+    results: ComplianceResults
+    if isinstance(hub.storage, SqlStorage):
+        from server.db.stores.compliance import SqlComplianceResults
+
+        results = SqlComplianceResults(hub.storage.database)
+    else:
+        results = InMemoryComplianceResults()
+    model = settings.search.compliance_model
+    return ComplianceService(
+        catalogue,
+        results,
+        hub.clock,
+        gateway=ModelGatewayOnFirstUse(hub) if model else None,
+        model=model,
+    )
 
 
 def _logins(

@@ -15,6 +15,7 @@ from hub.builtin_tools.runner import BuiltinTools
 from hub.catalog import CatalogService
 from hub.channel_decisions import ChannelDecisions
 from hub.clock import Clock
+from hub.compliance.service import ComplianceService
 from hub.devices import DeviceService
 from hub.errors import TrackerError
 from hub.events import EventBus
@@ -98,6 +99,10 @@ class Hub:
     # embeds them (server/search_wiring.py); None without tracker storage
     issue_search: IssueSearch | None = None
     indexer: Indexer | None = None
+    # scoring issues for compliance (DoR, INVEST, Risk; hub/compliance): the catalogue, the
+    # model through the gateway when settings.search.compliance_model says so, the cache.
+    # None: the built-in tools use the packaged catalogue's rules
+    compliance: ComplianceService | None = None
     # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
     builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured

@@ -28,6 +28,7 @@ from hub.wire import (
     AuditEventView,
     BudgetView,
     ChainReportView,
+    ComplianceReport,
     ConnectionTest,
     DecisionView,
     DeviceView,
@@ -504,6 +505,14 @@ class ApiClient:
 
     async def create_issue(self, body: Mapping[str, Any]) -> IssueView:
         return await self._call("POST", "/api/v1/issues/", IssueView, json=dict(body))
+
+    async def issue_compliance(
+        self, issue: str, *, metric: str = "DoR", improve: bool = False
+    ) -> ComplianceReport:
+        """``GET /api/v1/issues/compliance`` (issue: id, key or URL, in the query)."""
+        path = "/api/v1/issues/compliance"
+        params = {"issue": issue, "metric": metric, "improve": "true" if improve else "false"}
+        return await self._call("GET", path, ComplianceReport, params=params)
 
 
 def _clean(params: Params) -> dict[str, Any]:

@@ -5,7 +5,6 @@
                     tests/unit/builtin_tools/toolsnaps/)
     arguments.py    each tool's arguments, decoded into frozen Structs; bad ones refused by name
     references.py   an issue, pull request or project as an agent names it, found
-    compliance.py   the deterministic rule-based Definition-of-Ready check
     results.py      results: ``structuredContent`` and its text; ``isError`` for refusals
     session.py      one call's view of the trackers: the index, the clients, live reads
     reads.py        get_issue, search, estimate/improve_compliance, get_pull_request

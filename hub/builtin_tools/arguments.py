@@ -67,7 +67,7 @@ class Search(_Args, frozen=True, kw_only=True):
 
 class Compliance(_Args, frozen=True, kw_only=True):
     issues: Annotated[tuple[Text, ...], msgspec.Meta(min_length=1, max_length=50)]
-    compliance_metric: Literal["DoR"] = "DoR"
+    compliance_metric: Literal["DoR", "INVEST", "Risk"] = "DoR"
 
 
 class AddComment(_Args, frozen=True, kw_only=True):

@@ -104,8 +104,10 @@ def _tool(
 
 
 _METRIC = _string(
-    "The compliance metric to check against: DoR (Definition of Ready).",
-    enum=["DoR"],
+    "The compliance metric to check against: DoR (Definition of Ready), INVEST (independent, "
+    "negotiable, valuable, estimable, small, testable) or Risk (1.0 is low risk: risky work "
+    "named and mitigated).",
+    enum=["DoR", "INVEST", "Risk"],
     default="DoR",
 )
 _ISSUES = {
@@ -195,18 +197,19 @@ DEFINITIONS: tuple[dict[str, Any], ...] = (
     _tool(
         ESTIMATE_COMPLIANCE,
         "Estimate compliance",
-        "Preloop: how well issues meet a compliance metric (the Definition of Ready): a "
-        "factor from 0 to 1, the reason and a suggestion for each (rule-based for now; the "
-        "answer names the engine).",
+        "Preloop: how well issues meet a compliance metric (Definition of Ready, INVEST or "
+        "Risk): a factor from 0 to 1, the reason, a suggestion and an annotated description "
+        "for each. Scored by a model through Preloop's gateway when one is configured, else "
+        "by rules; each answer names its engine.",
         _object({"issues": _ISSUES, "compliance_metric": _METRIC}, ["issues"]),
         read_only=True,
     ),
     _tool(
         IMPROVE_COMPLIANCE,
         "Improve compliance",
-        "Preloop: for each issue, what it lacks to meet a compliance metric (the Definition "
-        "of Ready) and a proposed description that adds it. Nothing is written: apply a "
-        "proposal with update_issue.",
+        "Preloop: for each issue, what it lacks to meet a compliance metric (Definition of "
+        "Ready, INVEST or Risk) and a proposed description that adds it. Nothing is written: "
+        "apply a proposal with update_issue.",
         _object({"issues": _ISSUES, "compliance_metric": _METRIC}, ["issues"]),
         read_only=False,
         idempotent=True,

@@ -6,10 +6,9 @@ the ``structuredContent`` of its result."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
 from typing import Any
 
-from hub.builtin_tools import compliance
 from hub.builtin_tools.arguments import Compliance, GetIssue, GetPullRequest, Search
 from hub.builtin_tools.names import GET_PULL_REQUEST
 from hub.builtin_tools.results import BuiltinToolError, comment_views, issue_view
@@ -18,6 +17,8 @@ from hub.errors import TrackerError, ValidationError
 from hub.search.records import SearchType
 from hub.trackers.records import Issue, IssueQuery
 from hub.trackers.search import words
+
+_SCORED_AT_ONCE = 4  # issues of one compliance call scored concurrently
 
 
 async def get_issue(session: Session, args: GetIssue) -> dict[str, Any]:
@@ -69,30 +70,36 @@ async def search(session: Session, args: Search) -> dict[str, Any]:
 
 
 async def estimate_compliance(session: Session, args: Compliance) -> dict[str, Any]:
-    return await _compliance(session, args, compliance.estimate)
+    return await _compliance(session, args, improve=False)
 
 
 async def improve_compliance(session: Session, args: Compliance) -> dict[str, Any]:
-    return await _compliance(session, args, compliance.improve)
+    return await _compliance(session, args, improve=True)
 
 
-async def _compliance(
-    session: Session, args: Compliance, check: Callable[[Issue], dict[str, Any]]
-) -> dict[str, Any]:
-    """Each issue checked; one that cannot be found gets an ``error`` entry of its own."""
-    results: list[dict[str, Any]] = []
-    for reference in args.issues:
-        try:
-            issue = await session.indexed(await session.refs.locate(reference, "issue"))
-        except (BuiltinToolError, TrackerError) as exc:
-            results.append({"issue": reference, "error": exc.message})
-            continue
-        shown = {"issue": issue.key, "title": issue.title, "url": issue.url}
-        results.append(shown | check(issue))
+async def _compliance(session: Session, args: Compliance, *, improve: bool) -> dict[str, Any]:
+    """Each issue scored (hub/compliance: the model when configured, else the rules), a few at
+    a time (a model call takes a while); one that cannot be found gets an ``error`` entry of
+    its own. Results keep the order of ``issues``."""
+    limit = asyncio.Semaphore(_SCORED_AT_ONCE)
+
+    async def one(reference: str) -> dict[str, Any]:
+        async with limit:
+            try:
+                issue = await session.indexed(await session.refs.locate(reference, "issue"))
+            except (BuiltinToolError, TrackerError) as exc:
+                return {"issue": reference, "error": exc.message}
+            shown = {"issue": issue.key, "title": issue.title, "url": issue.url}
+            scored = await session.compliance.assess(
+                session.account_id, issue, args.compliance_metric, improve=improve
+            )
+            return shown | scored
+
+    results = await asyncio.gather(*(one(reference) for reference in args.issues))
     return {
-        "engine": compliance.ENGINE,
+        "engine": session.compliance.engine,
         "compliance_metric": args.compliance_metric,
-        "results": results,
+        "results": list(results),
     }
 
 

@@ -9,8 +9,9 @@ record); what it answers is recorded like an upstream's result.
       ─▶ writes.py the tracker (Hub.tracker_clients ─▶ TrackerClient), then the index
       ─▶ structuredContent and its JSON text │ a tracker's refusal ─▶ isError, its message
 
-The trackers are read from ``access`` on every call (the Hub's ``trackers`` and
-``tracker_clients``), so the composition root or a test may set them after start-up.
+The trackers are read from ``access`` on every call (the Hub's ``trackers``,
+``tracker_clients`` and ``compliance``, the scorer of issues), so the composition root or a
+test may set them after start-up.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from hub.builtin_tools.references import CODE_KINDS, NO_TRACKER
 from hub.builtin_tools.results import BuiltinToolError, ok, refused, tracker_failed
 from hub.builtin_tools.session import Session
 from hub.clock import Clock
+from hub.compliance.service import ComplianceService
 from hub.errors import PreloopError, TrackerError
 from hub.search.embedders import Embedder
 from hub.tool_results import ToolResult
@@ -69,6 +71,9 @@ class TrackerAccess(Protocol):
 
     @property
     def tracker_clients(self) -> TrackerClients | None: ...
+
+    @property
+    def compliance(self) -> ComplianceService | None: ...
 
 
 class BuiltinTools:
@@ -111,7 +116,12 @@ class BuiltinTools:
                 raise BuiltinToolError(NO_TRACKER)
             embedder = self._embedder() if self._embedder is not None else None
             session = Session(
-                account_id, storage, self._access.tracker_clients, self._clock, embedder
+                account_id,
+                storage,
+                self._access.tracker_clients,
+                self._clock,
+                embedder,
+                self._access.compliance,
             )
             if not await session.refs.trackers():
                 raise BuiltinToolError(NO_TRACKER)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from hub.builtin_tools.references import CODE_KINDS, Located, References, require_kind
 from hub.builtin_tools.results import BuiltinToolError
 from hub.clock import Clock
+from hub.compliance.service import ComplianceService
 from hub.ids import new_id
 from hub.search.embedders import Embedder, HashingEmbedder
 from hub.search.service import IssueSearch
@@ -31,6 +32,7 @@ class Session:
         clients: TrackerClients | None,
         clock: Clock,
         embedder: Embedder | None = None,
+        compliance: ComplianceService | None = None,
     ) -> None:
         self.account_id = account_id
         self.storage = storage
@@ -39,6 +41,8 @@ class Session:
         self._clients = clients
         self._clock = clock
         self._syncer = Syncer(storage, clients, clock) if clients is not None else None
+        # scoring issues (hub/compliance); without one, the packaged catalogue's rules
+        self.compliance = compliance or ComplianceService.rules_only(clock)
 
     @property
     def syncer(self) -> Syncer:

@@ -19,6 +19,7 @@ import msgspec
 
 from hub.wire.approvals import ApprovalDetail, ApprovalRequestView, ApprovalVoteView
 from hub.wire.audit import AuditEventView, ChainReportView
+from hub.wire.compliance import ComplianceAnnotation, ComplianceReport
 from hub.wire.devices import DeviceView, DeviceWhoami, Paired, PairingCreated
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
 from hub.wire.gateway import (
@@ -84,6 +85,8 @@ __all__ = [
     "AuditEventView",
     "BudgetView",
     "ChainReportView",
+    "ComplianceAnnotation",
+    "ComplianceReport",
     "ConnectionTest",
     "DecisionView",
     "DeviceView",

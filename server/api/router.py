@@ -20,6 +20,7 @@ from server.api.gateway_usage import (
     GatewayUsageController,
 )
 from server.api.identity import KeyController, TeamController, UserController
+from server.api.issue_compliance import IssueComplianceController
 from server.api.issues import IssueController, ProjectController, WebhookController
 from server.api.policies import PolicyController
 from server.api.providers import ProviderController, SecretController
@@ -64,6 +65,7 @@ def api_router() -> Router:
             SyncController,
             ProjectController,
             IssueController,
+            IssueComplianceController,  # issue 16: compliance metrics
             WebhookController,
         ],
         security=[{"bearer": []}],

@@ -5,7 +5,8 @@
 ``search`` is ``GET /api/v1/issues/search``: fulltext (words), similarity (meaning, by
 embeddings) or hybrid (both, fused by rank); it prints what answered (search type, engine,
 embedding model) and each result's score. Duplicates and compliance attach their commands to
-this group at the end of the module.
+this group at the end of the module (each lives in a module of its own that does not import
+this one, so there is no import cycle).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from server.cli.issue_compliance import compliance
 from server.cli.output import echo_json, json_option, stamp, table
 from server.cli.target import TargetFlags, target_options
 
@@ -114,3 +116,6 @@ def describe(found: IssueSearchResults) -> str:
             "(the indexer is at work)"
         )
     return line
+
+
+issues.add_command(compliance)

@@ -743,3 +743,21 @@ def declared(name: str | None, type_: str, parent: dict[str, str | None]) -> boo
     if type_ == "column":
         return (parent.get("table_name"), name) not in UNDECLARED_COLUMNS
     return True
+# --- compliance (issue 16, s-compliance): the cache of model-scored compliance answers --------
+compliance_results = Table(  # one answer per issue, metric, mode and engine (hub/compliance)
+    "compliance_results",
+    metadata,
+    _account_id(),
+    Column("issue_id", ID, nullable=False),
+    Column("metric", String(40), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("engine", String(300), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("catalogue", String(64), nullable=False),
+    Column("result", JSON, nullable=False),
+    _at("created_at"),
+    PrimaryKeyConstraint("account_id", "issue_id", "metric", "mode", "engine"),
+    ForeignKeyConstraint(
+        ["account_id", "issue_id"], ["issues.account_id", "issues.id"], ondelete="CASCADE"
+    ),
+)

@@ -13,6 +13,7 @@ import pytest
 
 from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
+from hub.compliance.service import ComplianceService
 from hub.model_gateway.custody import Custody, EnvBackend
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.records import Tracker, TrackerKind
@@ -28,6 +29,7 @@ PROJECT = "group/app"
 class Access:
     trackers: InMemoryTrackerStorage
     tracker_clients: HttpTrackerClients
+    compliance: ComplianceService | None = None  # the packaged catalogue's rules
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.builtin_tools.runner import BuiltinTools
+from hub.compliance.service import ComplianceService
 from hub.keys import Caller
 from hub.records import Role
 from hub.tool_calls import Forwarded, Held, Reason, Refused
@@ -51,6 +52,7 @@ tools:
 class Access:
     trackers: InMemoryTrackerStorage
     tracker_clients: Clients
+    compliance: ComplianceService | None = None  # the packaged catalogue's rules
 
 
 async def world(heartbeat: float = 10.0) -> tuple[World, WritingTracker]:

@@ -12,6 +12,8 @@ from hub.builtin_tools.definitions import DEFINITIONS
 from hub.builtin_tools.references import parse
 from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
+from hub.compliance.catalogue import PACKAGED, load_catalogue
+from hub.compliance.service import ComplianceService
 from hub.errors import TrackerError
 from hub.search.embedders import HashingEmbedder
 from hub.search.indexer import Indexer
@@ -38,6 +40,7 @@ READY = (
 class Access:
     trackers: InMemoryTrackerStorage | None
     tracker_clients: TrackerClients | None
+    compliance: ComplianceService | None = None  # the packaged catalogue's rules
 
 
 @dataclass
@@ -495,3 +498,18 @@ async def test_a_jira_project_key_is_taken_in_any_case() -> None:
     assert ["OPS-3"] == [r["key"] for r in found["results"]]
     assert ("create_issue", "OPS") == w.jira.writes[0][:2]
     assert "jira" == created["issue"]["tracker"]
+
+
+async def test_compliance_takes_invest_and_risk_and_the_hubs_scorer() -> None:
+    w = await world()
+
+    invest = await w.ok("estimate_compliance", issues=["acme/app#1"], compliance_metric="INVEST")
+    risk = await w.ok("improve_compliance", issues=["acme/app#2"], compliance_metric="Risk")
+
+    assert ("rules", "INVEST") == (invest["engine"], invest["results"][0]["metric"])
+    assert {"independent", "testable"} <= set(invest["results"][0]["checks"])
+    assert "## Rollback plan" in risk["results"][0]["improved_description"]
+    w.access.compliance = ComplianceService(
+        load_catalogue(PACKAGED), None, FrozenClock(T0), model="ignored-without-a-gateway"
+    )
+    assert "rules" == (await w.ok("estimate_compliance", issues=["acme/app#1"]))["engine"]
