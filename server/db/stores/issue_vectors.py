@@ -28,6 +28,7 @@ answers ``limit`` rows whenever that many match.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import sys
 from array import array
@@ -50,6 +51,7 @@ from server.db.stores._base import Database, to_record
 from server.db.stores._issue_filters import by_code_point, narrowing
 
 PGVECTOR = "pgvector-hnsw"
+MINIMUM_PGVECTOR = (0, 8)  # iterative index scans: filtered searches still return k rows
 HNSW_MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index over ``vector``
 INDEX_PREFIX = "ix_issue_vectors_hnsw_"
 _BATCH = 1000  # vectors read per query on the exact path
@@ -89,6 +91,17 @@ def index_name(model: str) -> str:
     return INDEX_PREFIX + hashlib.sha256(model.encode()).hexdigest()[:16]
 
 
+def _at_least(version: str | None, minimum: tuple[int, ...]) -> bool:
+    """Whether the extension ``version`` (``0.8.6``) is at least ``minimum``."""
+    if version is None:
+        return False
+    parts = []
+    for part in version.split(".")[: len(minimum)]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        parts.append(int(digits or 0))
+    return tuple(parts) >= minimum
+
+
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -111,21 +124,32 @@ class SqlIssueVectorStore:
     async def _uses_pgvector(self) -> bool:
         if self._pgvector is None:
 
-            def probe(conn: Connection) -> bool:
-                found = conn.exec_driver_sql(
+            def probe(conn: Connection) -> tuple[bool, str | None]:
+                column = conn.exec_driver_sql(
                     "SELECT count(*) FROM information_schema.columns WHERE table_name ="
                     " 'issue_vectors' AND column_name = 'embedding'"
                     " AND table_schema = current_schema()"
                 ).scalar()
-                return bool(found)
+                version = conn.exec_driver_sql(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+                ).scalar()
+                return bool(column), None if version is None else str(version)
 
-            self._pgvector = await self._db.run_read(probe)
-            if not self._pgvector:
+            column, version = await self._db.run_read(probe)
+            self._pgvector = column and _at_least(version, MINIMUM_PGVECTOR)
+            if not column:
                 log.warning(
                     "issue vectors: this PostgreSQL database has no pgvector column "
                     "(the server lacked the 'vector' extension or the right to create it when "
                     "it was migrated): similarity search scores every vector in Python "
                     "(docs/search.md says how to turn pgvector on)"
+                )
+            elif not self._pgvector:
+                log.warning(
+                    "issue vectors: pgvector %s is older than 0.8 (no iterative index scans, "
+                    "so filtered searches could miss results): similarity search scores every "
+                    "vector in Python until pgvector is upgraded (ALTER EXTENSION vector UPDATE)",
+                    version,
                 )
         return self._pgvector
 
