@@ -84,7 +84,14 @@ async def _report(
     if hub.trackers is None:
         raise ConfigError("this server keeps no tracker storage")
     scorer = hub.compliance or ComplianceService.rules_only(hub.clock)
-    session = Session(caller.account_id, hub.trackers, hub.tracker_clients, hub.clock, scorer)
+    session = Session(
+        caller.account_id,
+        hub.trackers,
+        hub.tracker_clients,
+        hub.clock,
+        hub.search_embedder,
+        compliance=scorer,
+    )
     try:
         found = await session.indexed(await session.refs.locate(reference.strip(), "issue"))
     except BuiltinToolError as exc:

@@ -743,6 +743,8 @@ def declared(name: str | None, type_: str, parent: dict[str, str | None]) -> boo
     if type_ == "column":
         return (parent.get("table_name"), name) not in UNDECLARED_COLUMNS
     return True
+
+
 # --- compliance (issue 16, s-compliance): the cache of model-scored compliance answers --------
 compliance_results = Table(  # one answer per issue, metric, mode and engine (hub/compliance)
     "compliance_results",
