@@ -43,7 +43,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.modals import ErrorModal
 
 LIGHT_THEME, DARK_THEME = "textual-light", "textual-dark"
-# The number keys share one footer entry ("1…6 Screens"): the screen's own keys come first.
+# The number keys share one footer entry ("1…7 Screens"): the screen's own keys come first.
 SCREENS = Binding.Group("Screens", compact=True)
 
 

@@ -33,6 +33,7 @@ from hub.wire import (
     DeviceView,
     ExecutionDetail,
     ExecutionStarted,
+    InteractionSearch,
     IssueSearchResults,
     IssueView,
     KeyCreated,
@@ -47,6 +48,8 @@ from hub.wire import (
     PriceList,
     PriceView,
     ProviderView,
+    RuntimeSessionDetail,
+    RuntimeSessionList,
     SecretRotated,
     SecretView,
     ServerView,
@@ -504,6 +507,24 @@ class ApiClient:
 
     async def create_issue(self, body: Mapping[str, Any]) -> IssueView:
         return await self._call("POST", "/api/v1/issues/", IssueView, json=dict(body))
+
+    # -- runtime sessions and captured gateway interactions ---------------------------------
+
+    async def runtime_sessions(self, params: Params) -> RuntimeSessionList:
+        """``GET /api/v1/runtime/sessions`` (flow, principal, status, since, limit)."""
+        path = "/api/v1/runtime/sessions"
+        return await self._call("GET", path, RuntimeSessionList, params=params)
+
+    async def runtime_session(self, session_id: str) -> RuntimeSessionDetail:
+        """One session and its timeline; content only when the server gives it to this key."""
+        path = f"/api/v1/runtime/sessions/{segment(session_id)}"
+        return await self._call("GET", path, RuntimeSessionDetail)
+
+    async def search_interactions(self, params: Params) -> InteractionSearch:
+        """``GET /api/v1/gateway/interactions`` (q, search_type, model, flow, principal,
+        session, since, until, limit): captured interactions with scores and snippets."""
+        path = "/api/v1/gateway/interactions"
+        return await self._call("GET", path, InteractionSearch, params=params)
 
 
 def _clean(params: Params) -> dict[str, Any]:

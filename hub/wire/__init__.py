@@ -60,6 +60,14 @@ from hub.wire.policies import (
     PolicyVersionSummary,
 )
 from hub.wire.servers import AcceptedTool, ServerHealth, ServerView, ToolView
+from hub.wire.sessions import (
+    InteractionHit,
+    InteractionSearch,
+    InteractionView,
+    RuntimeSessionDetail,
+    RuntimeSessionList,
+    RuntimeSessionView,
+)
 from hub.wire.trackers import (
     ConnectionTest,
     IssueSearchResults,
@@ -93,6 +101,9 @@ __all__ = [
     "ExecutionDetail",
     "ExecutionStarted",
     "ExecutionView",
+    "InteractionHit",
+    "InteractionSearch",
+    "InteractionView",
     "IssueSearchResults",
     "IssueView",
     "JustificationName",
@@ -111,6 +122,9 @@ __all__ = [
     "ProjectCursorView",
     "ProjectDetails",
     "ProviderView",
+    "RuntimeSessionDetail",
+    "RuntimeSessionList",
+    "RuntimeSessionView",
     "SecretRotated",
     "SecretView",
     "ServerHealth",
