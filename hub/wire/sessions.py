@@ -54,7 +54,7 @@ class InteractionView(msgspec.Struct, frozen=True, kw_only=True):
     request: str | None = None
     response: str | None = None
     truncated: bool = False
-    session_id: str | None = None
+    session: str | None = None
     flow: str | None = None
     principal: str | None = None
 
@@ -80,7 +80,7 @@ class InteractionSearch(msgspec.Struct, frozen=True, kw_only=True):
 
 # How a snippet marks the words that matched: the server writes each match between a pair of
 # markers (``ts_headline``'s and FTS5's ``snippet()`` take them as arguments).
-HIGHLIGHTS: tuple[tuple[str, str], ...] = (("<b>", "</b>"), ("<mark>", "</mark>"), ("[[", "]]"))
+HIGHLIGHTS: tuple[tuple[str, str], ...] = (("[[", "]]"), ("<b>", "</b>"), ("<mark>", "</mark>"))
 
 
 def snippet_parts(snippet: str) -> list[tuple[str, bool]]:

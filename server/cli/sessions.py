@@ -249,7 +249,7 @@ def search(
 
 
 def _hit_line(hit: InteractionHit) -> str:
-    where = hit.session_id or "-"
+    where = hit.session or "-"
     return (
         f"{stamp(hit.created_at)}  {hit.score:.3f}  session {where}  {hit.model}  "
         f"{hit.endpoint}  {hit.id}"

@@ -72,7 +72,7 @@ def interaction(iid: str, minutes: float, **extra: Any) -> dict[str, Any]:
         "cost": "0.000288",
         "latency_ms": 812.4,
         "captured": "full",
-        "session_id": "fx_7c1e",
+        "session": "fx_7c1e",
         "flow": "nightly-triage",
         "principal": "flow:nightly-triage",
         **extra,
@@ -91,11 +91,11 @@ TIMELINE = [
 
 HITS = [
     interaction("int_01", -12, model="claude-sonnet-4-5", endpoint="anthropic.messages",
-                score=0.912, snippet="Summarise issue #412: the <b>refund</b> <b>policy</b> "
+                score=0.912, snippet="Summarise issue #412: the [[refund]] [[policy]] "
                 "page shows the old 14-day window.", request=REQUEST, response=RESPONSE),
-    interaction("int_44", -60 * 3, session_id="cli-ada-0931", flow=None,
+    interaction("int_44", -60 * 3, session="cli-ada-0931", flow=None,
                 principal="ada@example.com", model="gpt-4o", score=0.407,
-                snippet="…asked whether the <b>refund</b> applies to annual plans…"),
+                snippet="…asked whether the [[refund]] applies to annual plans…"),
 ]  # fmt: skip
 
 CONTENT = ("request", "response", "snippet")
@@ -132,7 +132,7 @@ class Server:
             found = next((s for s in self.sessions if s["id"] == sid), None)
             if found is None:
                 return _error(404, "NotFoundError", f"no runtime session {sid!r}")
-            calls = [c for c in self.timeline if c["session_id"] == sid]
+            calls = [c for c in self.timeline if c["session"] == sid]
             if not content:
                 calls = [_metadata_only(c) for c in calls]
             return httpx.Response(200, json={"session": found, "interactions": calls})

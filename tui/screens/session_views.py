@@ -259,10 +259,10 @@ class InteractionSearchScreen(DashboardScreen):
         hit = self.selected()
         if hit is None:
             return
-        if not hit.session_id:
+        if not hit.session:
             self.notify("This call belongs to no session.", title="No session")
             return
-        self.app.push_screen(SessionTimelineScreen(hit.session_id, at_call=hit.id))
+        self.app.push_screen(SessionTimelineScreen(hit.session, at_call=hit.id))
 
     @on(DataTable.RowSelected, "#search-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -321,7 +321,7 @@ def _search_cells(hit: InteractionHit) -> tuple[Any, ...]:
     return (
         hit.created_at.strftime("%m-%d %H:%M"),
         Text(f"{hit.score:.3f}", justify="right"),
-        hit.session_id or "-",
+        hit.session or "-",
         hit.model,
         snippet,
     )
