@@ -12,13 +12,13 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 from hub.wire import InteractionView
 from hub.wire.sessions import CONTENT_WITHHELD, content_note, snippet_parts
 from tests.tui import scenes, sessions_scene
 from tests.tui.conftest import plain, until
-from tests.tui.test_sessions_snapshots import searched, shown, timeline
+from tests.tui.test_sessions_snapshots import searched, shown, timeline, typed_in
 from tui.app import PreloopApp
 from tui.audit_log import FilterError
 from tui.screens.help import HelpScreen
@@ -154,10 +154,8 @@ async def test_search_sends_the_bar_s_fields_and_highlights_the_matches() -> Non
         assert marked == ["refund", "policy"]
         assert "2 matches · fulltext · sqlite-fts5" == str(table.border_subtitle)
         # Search again in place, with a type and a model.
-        await pilot.press("slash")
-        bar = screen.query_one("#search-bar", Input)
-        bar.value = ""
-        await pilot.press(*"annual model:gpt-4o type:similarity", "enter")
+        await typed_in(pilot, "#search-bar", "annual model:gpt-4o type:similarity")
+        await pilot.press("enter")
         await until(pilot, lambda: server.asked[-1][1].get("q") == "annual" or None)
         assert server.asked[-1][1] == {"q": "annual", "search_type": "similarity",
                                        "model": "gpt-4o", "limit": "50"}  # fmt: skip
@@ -179,7 +177,8 @@ async def test_a_viewer_s_search_shows_the_server_s_refusal() -> None:
     app = sessions_scene.sessions_app(sessions_scene.Server("viewer"))
     async with app.run_test(size=(120, 40)) as pilot:
         await shown(pilot)
-        await pilot.press("slash", *"refund", "enter")
+        await typed_in(pilot, "#sessions-search", "refund")
+        await pilot.press("enter")
         modal = await until(
             pilot, lambda: app.screen if isinstance(app.screen, ErrorModal) else None
         )
@@ -193,7 +192,8 @@ async def test_a_search_bar_it_cannot_read_is_refused_before_asking() -> None:
     app = sessions_scene.sessions_app(server)
     async with app.run_test(size=(120, 40)) as pilot:
         await shown(pilot)
-        await pilot.press("slash", *"refund modle:gpt-4o", "enter")
+        await typed_in(pilot, "#sessions-search", "refund modle:gpt-4o")
+        await pilot.press("enter")
         modal = await until(
             pilot, lambda: app.screen if isinstance(app.screen, ErrorModal) else None
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.tui import sessions_scene
 from tests.tui.conftest import until
@@ -38,10 +39,21 @@ async def timeline(pilot: Pilot[Any]) -> SessionTimelineScreen:
     return screen
 
 
+async def typed_in(pilot: Pilot[Any], bar_id: str, text: str) -> None:
+    """``/``, then ``text`` in the bar once it has the focus (keys pressed before would go to
+    the table: ``r`` and ``s`` are its keys), as typed but in one step (no key is lost to a
+    busy machine); the caller presses ``enter``."""
+    await pilot.press("slash")
+    bar = pilot.app.screen.query_one(bar_id, Input)
+    await until(pilot, lambda: bar.has_focus or None)
+    bar.value = text
+    bar.cursor_position = len(text)
+    await pilot.pause()
+
+
 async def searched(pilot: Pilot[Any]) -> InteractionSearchScreen:
     await shown(pilot)
-    await pilot.press("slash")
-    await pilot.press(*"refund policy since:7d")
+    await typed_in(pilot, "#sessions-search", "refund policy since:7d")
     await pilot.press("enter")
     screen = await until(
         pilot,
