@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from hub.cache import Recent
@@ -146,7 +146,7 @@ class GatewayCapture:
     def __init__(
         self,
         store: CaptureStore,
-        embedder: Embedder,
+        embedder: Callable[[], Embedder],
         clock: Clock,
         *,
         cache_seconds: float = 2.0,
@@ -157,7 +157,7 @@ class GatewayCapture:
         purge_seconds: float = 3600.0,
     ) -> None:
         self.store = store
-        self.embedder = embedder
+        self.embedder = embedder  # read per batch: the hub's search embedder of the moment
         self._clock = clock
         self._rules: Recent[str, tuple[CaptureRule, ...]] = Recent(cache_seconds)
         self._batch = batch
@@ -297,12 +297,13 @@ class GatewayCapture:
 
     async def _write(self, batch: list[Pending]) -> None:
         interactions = [interaction_of(p) for p in batch]
+        embedder = self.embedder()
         texts = [i.text for i in interactions if i.text]
-        vectors = iter(await self.embedder.embed(texts) if texts else [])
+        vectors = iter(await embedder.embed(texts) if texts else [])
         items: list[tuple[Interaction, Vector | None]] = [
             (i, next(vectors) if i.text else None) for i in interactions
         ]
-        model = str(self.embedder.identity)
+        model = str(embedder.identity)
         try:
             await self.store.add_many(items, model=model)
         except NotFoundError:  # an account deleted meanwhile: store the others
