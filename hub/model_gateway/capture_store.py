@@ -35,6 +35,11 @@ MAX_LIMIT = 1000
 
 
 class CaptureStore(Protocol):
+    @property
+    def engine(self) -> str:
+        """What answers full-text queries: ``memory``, ``fts5`` (SQLite), ``tsvector``."""
+        ...
+
     async def set_rule(self, rule: CaptureRule) -> None:
         """Create or replace the rule of (account, scope, subject). NotFound without the
         account."""
@@ -86,6 +91,12 @@ class CaptureStore(Protocol):
     ) -> Sequence[RuntimeSession]:
         """Runtime sessions from the usage ledger (not from captured content): the requests
         grouped by flow execution, else by session header; the most recent first."""
+        ...
+
+    async def session_records(
+        self, account_id: str, session: str, *, limit: int = 100
+    ) -> Sequence[UsageRecord]:
+        """The session's usage records (its execution's, or its header's), newest first."""
         ...
 
 
@@ -165,6 +176,7 @@ class InMemoryCaptureStore:
         self._usage = usage
         self._require_account = require_account
         self._rules: dict[tuple[str, CaptureScope, str], CaptureRule] = {}
+        self.engine = "memory"
         self._items: dict[str, tuple[Interaction, Vector | None, str]] = {}
 
     async def set_rule(self, rule: CaptureRule) -> None:
@@ -250,6 +262,14 @@ class InMemoryCaptureStore:
             session=session,
             limit=limit,
         )
+
+    async def session_records(
+        self, account_id: str, session: str, *, limit: int = 100
+    ) -> Sequence[UsageRecord]:
+        check_limit(limit)
+        found = [r for r in self._usage(account_id) if session == (r.execution_id or r.session_id)]
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return found[:limit]
 
 
 RECENT = timedelta(minutes=15)  # a session with a call this recent is active (decision 0110)

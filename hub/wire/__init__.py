@@ -19,6 +19,15 @@ import msgspec
 
 from hub.wire.approvals import ApprovalDetail, ApprovalRequestView, ApprovalVoteView
 from hub.wire.audit import AuditEventView, ChainReportView
+from hub.wire.capture import (
+    CaptureRules,
+    CaptureRuleView,
+    InteractionSearch,
+    InteractionView,
+    RuntimeSessionDetail,
+    RuntimeSessions,
+    RuntimeSessionView,
+)
 from hub.wire.devices import DeviceView, DeviceWhoami, Paired, PairingCreated
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
 from hub.wire.gateway import (
@@ -83,6 +92,8 @@ __all__ = [
     "ApprovalVoteView",
     "AuditEventView",
     "BudgetView",
+    "CaptureRuleView",
+    "CaptureRules",
     "ChainReportView",
     "ConnectionTest",
     "DecisionView",
@@ -93,6 +104,8 @@ __all__ = [
     "ExecutionDetail",
     "ExecutionStarted",
     "ExecutionView",
+    "InteractionSearch",
+    "InteractionView",
     "IssueSearchResults",
     "IssueView",
     "JustificationName",
@@ -111,6 +124,9 @@ __all__ = [
     "ProjectCursorView",
     "ProjectDetails",
     "ProviderView",
+    "RuntimeSessionDetail",
+    "RuntimeSessionView",
+    "RuntimeSessions",
     "SecretRotated",
     "SecretView",
     "ServerHealth",

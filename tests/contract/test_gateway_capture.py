@@ -241,3 +241,33 @@ async def test_sessions_group_the_ledger_by_execution_and_by_session_header(
     ]
     assert [s.id for s in by_flow] == ["fx_1"]
     assert [s.id for s in recent] == ["fx_1"]
+
+
+async def test_session_records_are_the_sessions_ledger_rows_newest_first(
+    storage: Storage, captures: CaptureStore
+) -> None:
+    account = await new_account(storage, "acme")
+    first = usage(account, seconds=1, execution_id="fx_1")
+    second = usage(account, seconds=2, execution_id="fx_1")
+    header = usage(account, seconds=3, session_id="cli-1")
+    await storage.usage.add_many([first, second, header, usage(account, seconds=4)])
+
+    assert [r.id for r in await captures.session_records(account, "fx_1")] == [
+        second.id,
+        first.id,
+    ]
+    assert await captures.session_records(account, "cli-1") == [header]
+    assert await captures.session_records(account, "fx_1", limit=1) == [second]
+    assert captures.engine in {"memory", "fts5", "tsvector"}
+
+
+async def test_modes_come_back_as_the_enum(storage: Storage, captures: CaptureStore) -> None:
+    account = await new_account(storage, "acme")
+    await put(captures, interaction(account, 1, "a", "b"))
+
+    found = await captures.get(account, f"use_{account[-6:]}_1")
+    listed = await captures.search(account, InteractionQuery())
+
+    assert found is not None
+    assert found.mode is CaptureMode.FULL
+    assert listed[0].interaction.mode is CaptureMode.FULL

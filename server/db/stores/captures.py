@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.model_gateway.capture_records import (
+    CaptureMode,
     CaptureRule,
     CaptureScope,
     Interaction,
@@ -36,13 +37,13 @@ from hub.model_gateway.capture_records import (
 )
 from hub.model_gateway.capture_store import hit
 from hub.model_gateway.capture_text import words
-from hub.model_gateway.records import from_nanos, to_nanos
+from hub.model_gateway.records import UsageRecord, from_nanos, to_nanos
 from hub.search.embedders import Vector
 from hub.search.vectors import top_k
 from hub.store_rules import aware_utc, check_limit
 from server.db import tables as t
 from server.db.stores._base import Database, SqlStore, to_record, to_values
-from server.db.stores.gateway import _utc
+from server.db.stores.gateway import _usage_record, _utc
 
 if TYPE_CHECKING:
     from server.db import SqlStorage
@@ -65,6 +66,7 @@ def _interaction(row: Any) -> Interaction:
     values["cost"] = from_nanos(int(row.cost_nanos))
     for name in ("created_at", "expires_at"):
         values[name] = _utc(values[name])
+    values["mode"] = CaptureMode(values["mode"])
     return Interaction(**values)
 
 
@@ -73,6 +75,10 @@ class SqlCaptureStore(SqlStore):
     def beside(cls, storage: SqlStorage) -> SqlCaptureStore:
         """On the same engine (and SQLite writer) as the hub's ``storage``."""
         return cls(storage.database)
+
+    @property
+    def engine(self) -> str:
+        return "fts5" if self._db.dialect == "sqlite" else "tsvector"
 
     # --- rules ---------------------------------------------------------------------------
     async def set_rule(self, rule: CaptureRule) -> None:
@@ -302,6 +308,26 @@ class SqlCaptureStore(SqlStore):
             ]
 
         return await self._db.run_read(rows)
+
+    async def session_records(
+        self, account_id: str, session: str, *, limit: int = 100
+    ) -> Sequence[UsageRecord]:
+        check_limit(limit)
+        c = t.usage_records.c
+        stmt = (
+            select(t.usage_records)
+            .where(
+                c.account_id == account_id,
+                func.coalesce(c.execution_id, c.session_id) == session,
+            )
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(limit)
+        )
+
+        def every(conn: Connection) -> list[UsageRecord]:
+            return [_usage_record(row) for row in conn.execute(stmt)]
+
+        return await self._db.run_read(every)
 
 
 if TYPE_CHECKING:  # mypy proves the SQL store keeps the port's shape
