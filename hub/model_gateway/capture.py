@@ -4,9 +4,12 @@
                                        the rules once, as the router and price book do)
                  ─▶ capture(pending)   after the ledger record: appends to a bounded queue,
                                        never awaits; a full queue drops and counts (``dropped``)
-    writer task  ─▶ for each queued request: pull the text out of the wire format, redact,
-                    cap, embed (``embedder``, for similarity search), then store the batch
-                    in one transaction; every ``purge_seconds`` delete expired interactions
+    writer task  ─▶ lingers ``linger_seconds`` (or until ``batch`` are queued) so a busy
+                    gateway pays one transaction per batch, not per request; then for each
+                    queued request, yielding to the event loop between them: pull the text
+                    out of the wire format, redact, cap, embed (``embedder``, at most
+                    ``EMBED_CHARS`` of it, for similarity search); then store the batch in one
+                    transaction; every ``purge_seconds`` delete expired interactions
     flush()      ─▶ returns once everything captured before the call is stored
     close()      ─▶ flushes (bounded by ``close_seconds``), then stops the writer
 
@@ -40,6 +43,7 @@ from hub.search.embedders import Embedder, Vector
 log = logging.getLogger("preloop.gateway.capture")
 
 MAX_RETRY_SECONDS = 60.0
+EMBED_CHARS = 4000  # what similarity search reads of a captured text (the cost is linear)
 
 
 def rule_for(rules: tuple[CaptureRule, ...], who: Attribution) -> CaptureRule | None:
@@ -155,6 +159,7 @@ class GatewayCapture:
         retry_seconds: float = 1.0,
         close_seconds: float = 30.0,
         purge_seconds: float = 3600.0,
+        linger_seconds: float = 0.25,
     ) -> None:
         self.store = store
         self.embedder = embedder  # read per batch: the hub's search embedder of the moment
@@ -165,6 +170,9 @@ class GatewayCapture:
         self._retry = retry_seconds
         self._close_seconds = close_seconds
         self._purge_seconds = purge_seconds
+        self._linger = linger_seconds
+        self._closing = False
+        self._flushing = 0  # flushes waiting: the writer does not linger for them
         self._pending: list[Pending] = []
         self._queued = 0
         self._done = 0
@@ -212,13 +220,20 @@ class GatewayCapture:
         return self._queued - self._done
 
     async def flush(self) -> None:
+        """Wait until everything captured before the call is stored (no lingering)."""
         target = self._queued
         if self._done >= target:
             return
         self._start()
         assert self._progress is not None
-        async with self._progress:
-            await self._progress.wait_for(lambda: self._done >= target)
+        assert self._wake is not None
+        self._flushing += 1
+        self._wake.set()
+        try:
+            async with self._progress:
+                await self._progress.wait_for(lambda: self._done >= target)
+        finally:
+            self._flushing -= 1
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[GatewayCapture]:
@@ -229,6 +244,9 @@ class GatewayCapture:
             await self.close()
 
     async def close(self) -> None:
+        self._closing = True  # no more lingering: write what is queued now
+        if self._wake is not None:
+            self._wake.set()
         try:
             await asyncio.wait_for(self.flush(), timeout=self._close_seconds)
         except TimeoutError:
@@ -274,6 +292,8 @@ class GatewayCapture:
                     self._wake.wait(), timeout=max(0.0, next_purge - loop.time())
                 )
             self._wake.clear()
+            if self._pending and self._linger > 0:
+                await self._gather()
             while self._pending:
                 batch = self._pending[: self._batch]
                 try:
@@ -295,14 +315,27 @@ class GatewayCapture:
                 del self._pending[: len(batch)]
                 await self._advance(len(batch))
 
+    async def _gather(self) -> None:
+        """Wait up to ``linger_seconds`` for a batch to fill (a flush or close cuts it short)."""
+        assert self._wake is not None
+        deadline = asyncio.get_running_loop().time() + self._linger
+        while len(self._pending) < self._batch and not self._closing and not self._flushing:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=left)
+            self._wake.clear()
+
     async def _write(self, batch: list[Pending]) -> None:
-        interactions = [interaction_of(p) for p in batch]
         embedder = self.embedder()
-        texts = [i.text for i in interactions if i.text]
-        vectors = iter(await embedder.embed(texts) if texts else [])
-        items: list[tuple[Interaction, Vector | None]] = [
-            (i, next(vectors) if i.text else None) for i in interactions
-        ]
+        items: list[tuple[Interaction, Vector | None]] = []
+        for pending in batch:  # one at a time, letting requests through in between
+            interaction = interaction_of(pending)
+            text = interaction.text[:EMBED_CHARS]
+            vector = (await embedder.embed([text]))[0] if text else None
+            items.append((interaction, vector))
+            await asyncio.sleep(0)
         model = str(embedder.identity)
         try:
             await self.store.add_many(items, model=model)

@@ -259,3 +259,19 @@ async def test_retention_purges_expired_interactions() -> None:
     assert purged == 1
     assert await store.get("acc", "use_1") is None
     assert await store.get("acc", "use_2") is not None
+
+
+async def test_the_writer_lingers_to_batch_and_a_flush_cuts_the_wait_short() -> None:
+    store = SlowStore()
+    store.release.set()
+    capture = GatewayCapture(store, HashingEmbedder, FrozenClock(), linger_seconds=60.0)
+    capture.capture(Pending(record(1), rule(), CHAT_BODY, None, None))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the writer wakes and lingers for more
+    capture.capture(Pending(record(2), rule(), CHAT_BODY, None, None))
+    capture.capture(Pending(record(3), rule(), CHAT_BODY, None, None))
+
+    await asyncio.wait_for(capture.flush(), timeout=5)
+    await capture.close()
+
+    assert store.batches == [3]
