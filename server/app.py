@@ -122,6 +122,7 @@ def create_app(
             scheduler_running(opened.scheduler, every=every),
             trackers_running(opened, every=settings.server.tracker_sync_seconds),
             opened.ledger.running(),  # flushes queued usage records at shutdown
+            opened.capture.running(),  # captured content, and the retention purge
             system_events_running(opened),  # last: started once all runs, stopping first
         ):
             yield

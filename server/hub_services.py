@@ -23,6 +23,8 @@ from hub.links import LinkSigner
 from hub.logins import LoginService
 from hub.mcp_servers import McpServers
 from hub.model_gateway.budgets import BudgetService
+from hub.model_gateway.capture import GatewayCapture
+from hub.model_gateway.capture_store import CaptureStore, InMemoryCaptureStore
 from hub.model_gateway.custody import Custody
 from hub.model_gateway.ledger import UsageLedger
 from hub.model_gateway.pricing import PriceBook
@@ -92,6 +94,10 @@ class Hub:
     tracker_service: TrackerService | None = None  # connecting trackers, search, webhooks
     # what embeds issue text for search and duplicates (settings.search.embedder; issue 16)
     search_embedder: Embedder = field(default_factory=HashingEmbedder)
+    # gateway content capture (off unless a rule turns it on; decision 0109) and its store;
+    # built beside ``storage`` by the composition root, in memory when not given
+    capture_store: CaptureStore | None = None
+    capture: GatewayCapture = field(init=False, repr=False)
     # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
     builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured
@@ -105,6 +111,14 @@ class Hub:
 
     def __post_init__(self) -> None:
         self.approvals.reviewer.gateway = ModelGatewayOnFirstUse(self)  # ai workflows ask it
+        if self.capture_store is None:
+            self.capture_store = InMemoryCaptureStore()
+        self.capture = GatewayCapture(
+            self.capture_store,
+            lambda: self.search_embedder,
+            self.clock,
+            cache_seconds=self.settings.server.cache_seconds,
+        )
         if self.trackers is not None:
             sync = Syncer(self.trackers, _HubTrackerClients(self), self.clock)
             self.tracker_sync = sync
@@ -128,6 +142,7 @@ class Hub:
                 ledger=self.ledger,
                 clock=self.clock,
                 settings=self.settings.gateway,
+                capture=self.capture,
             )
         return self._model_gateway
 
@@ -149,7 +164,10 @@ class Hub:
                 try:
                     await self.ledger.close()  # queued usage records are written first
                 finally:
-                    await self.storage.close()
+                    try:
+                        await self.capture.close()  # then queued captures
+                    finally:
+                        await self.storage.close()
 
 
 class _HubTrackerClients:

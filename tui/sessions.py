@@ -11,6 +11,7 @@ rather than searched, so a typo never silently finds nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from rich.text import Text
@@ -66,18 +67,16 @@ class InteractionFilter(msgspec.Struct, frozen=True, kw_only=True):
             raise FilterError("Type the words to search for (field:value words only narrow it).")
         return cls(text=" ".join(text.split()), q=" ".join(words), **values)  # type: ignore[arg-type]  # checked above
 
-    def params(self, limit: int) -> dict[str, str | int | None]:
-        """The query parameters of ``GET /api/v1/gateway/interactions``."""
+    def filters(self) -> dict[str, Any]:
+        """The search's arguments besides ``q`` (``ApiClient.search_interactions``)."""
         return {
-            "q": self.q,
             "search_type": self.search_type,
             "model": self.model,
             "flow": self.flow,
             "principal": self.principal,
             "session": self.session,
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-            "limit": limit,
+            "since": self.since,
+            "until": self.until,
         }
 
 

@@ -27,6 +27,8 @@ from hub.wire import (
     ApprovalRequestView,
     AuditEventView,
     BudgetView,
+    CaptureRules,
+    CaptureRuleView,
     ChainReportView,
     ConnectionTest,
     DecisionView,
@@ -49,7 +51,7 @@ from hub.wire import (
     PriceView,
     ProviderView,
     RuntimeSessionDetail,
-    RuntimeSessionList,
+    RuntimeSessions,
     SecretRotated,
     SecretView,
     ServerView,
@@ -427,6 +429,73 @@ class ApiClient:
     async def unset_price(self, model: str) -> None:
         await self._send("DELETE", "/api/v1/gateway/prices", params={"model": model})
 
+    # -- the model gateway: content capture, runtime sessions, captured interactions -------
+
+    async def capture_rules(self) -> CaptureRules:
+        """The account's capture rules (admin)."""
+        return await self._call("GET", "/api/v1/gateway/capture", CaptureRules)
+
+    async def set_capture_rule(self, body: Mapping[str, Any]) -> CaptureRuleView:
+        """``{"scope", "subject", "mode", "max_bytes", "retention_days"}`` (admin)."""
+        return await self._call("PUT", "/api/v1/gateway/capture", CaptureRuleView, json=body)
+
+    async def delete_capture_rule(self, scope: str = "account", subject: str = "") -> None:
+        params = {"scope": scope, "subject": subject}
+        await self._send("DELETE", "/api/v1/gateway/capture", params=params)
+
+    async def runtime_sessions(
+        self,
+        *,
+        flow: str | None = None,
+        principal: str | None = None,
+        status: str = "all",
+        since: datetime | str | None = None,
+        limit: int = 50,
+    ) -> RuntimeSessions:
+        """Recent runtime sessions (flow executions and ``X-Preloop-Session-Id`` sessions)."""
+        params = {
+            "flow": flow,
+            "principal": principal,
+            "status": status,
+            "since": _time(since),
+            "limit": limit,
+        }
+        path = "/api/v1/runtime/sessions"
+        return await self._call("GET", path, RuntimeSessions, params=_clean(params))
+
+    async def runtime_session(self, session_id: str, *, limit: int = 100) -> RuntimeSessionDetail:
+        """One session with its latest calls; content for admins and approvers only."""
+        path = f"/api/v1/runtime/sessions/{segment(session_id)}"
+        return await self._call("GET", path, RuntimeSessionDetail, params={"limit": limit})
+
+    async def search_interactions(
+        self,
+        q: str = "",
+        *,
+        search_type: str = "fulltext",
+        model: str | None = None,
+        flow: str | None = None,
+        principal: str | None = None,
+        session: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = 50,
+    ) -> InteractionSearch:
+        """Search captured interactions (full text or similarity); audited by the server."""
+        params = {
+            "q": q,
+            "search_type": search_type,
+            "model": model,
+            "flow": flow,
+            "principal": principal,
+            "session": session,
+            "since": _time(since),
+            "until": _time(until),
+            "limit": limit,
+        }
+        path = "/api/v1/gateway/interactions"
+        return await self._call("GET", path, InteractionSearch, params=_clean(params))
+
     # -- issue trackers ---------------------------------------------------------------------
 
     async def add_tracker(self, body: Mapping[str, Any]) -> TrackerCreated:
@@ -507,24 +576,6 @@ class ApiClient:
 
     async def create_issue(self, body: Mapping[str, Any]) -> IssueView:
         return await self._call("POST", "/api/v1/issues/", IssueView, json=dict(body))
-
-    # -- runtime sessions and captured gateway interactions ---------------------------------
-
-    async def runtime_sessions(self, params: Params) -> RuntimeSessionList:
-        """``GET /api/v1/runtime/sessions`` (flow, principal, status, since, limit)."""
-        path = "/api/v1/runtime/sessions"
-        return await self._call("GET", path, RuntimeSessionList, params=params)
-
-    async def runtime_session(self, session_id: str) -> RuntimeSessionDetail:
-        """One session and its timeline; content only when the server gives it to this key."""
-        path = f"/api/v1/runtime/sessions/{segment(session_id)}"
-        return await self._call("GET", path, RuntimeSessionDetail)
-
-    async def search_interactions(self, params: Params) -> InteractionSearch:
-        """``GET /api/v1/gateway/interactions`` (q, search_type, model, flow, principal,
-        session, since, until, limit): captured interactions with scores and snippets."""
-        path = "/api/v1/gateway/interactions"
-        return await self._call("GET", path, InteractionSearch, params=params)
 
 
 def _clean(params: Params) -> dict[str, Any]:

@@ -19,6 +19,15 @@ import msgspec
 
 from hub.wire.approvals import ApprovalDetail, ApprovalRequestView, ApprovalVoteView
 from hub.wire.audit import AuditEventView, ChainReportView
+from hub.wire.capture import (
+    CaptureRules,
+    CaptureRuleView,
+    InteractionSearch,
+    InteractionView,
+    RuntimeSessionDetail,
+    RuntimeSessions,
+    RuntimeSessionView,
+)
 from hub.wire.devices import DeviceView, DeviceWhoami, Paired, PairingCreated
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
 from hub.wire.gateway import (
@@ -60,14 +69,6 @@ from hub.wire.policies import (
     PolicyVersionSummary,
 )
 from hub.wire.servers import AcceptedTool, ServerHealth, ServerView, ToolView
-from hub.wire.sessions import (
-    InteractionHit,
-    InteractionSearch,
-    InteractionView,
-    RuntimeSessionDetail,
-    RuntimeSessionList,
-    RuntimeSessionView,
-)
 from hub.wire.trackers import (
     ConnectionTest,
     IssueSearchResults,
@@ -91,6 +92,8 @@ __all__ = [
     "ApprovalVoteView",
     "AuditEventView",
     "BudgetView",
+    "CaptureRuleView",
+    "CaptureRules",
     "ChainReportView",
     "ConnectionTest",
     "DecisionView",
@@ -101,7 +104,6 @@ __all__ = [
     "ExecutionDetail",
     "ExecutionStarted",
     "ExecutionView",
-    "InteractionHit",
     "InteractionSearch",
     "InteractionView",
     "IssueSearchResults",
@@ -123,8 +125,8 @@ __all__ = [
     "ProjectDetails",
     "ProviderView",
     "RuntimeSessionDetail",
-    "RuntimeSessionList",
     "RuntimeSessionView",
+    "RuntimeSessions",
     "SecretRotated",
     "SecretView",
     "ServerHealth",

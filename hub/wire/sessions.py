@@ -1,96 +1,27 @@
-"""Runtime sessions and captured gateway interactions as the REST API answers them.
+"""How the clients read runtime sessions and captured interactions (the shapes are in
+:mod:`hub.wire.capture`): the snippet's match markers, why a call shows no content, and
+captured JSON made readable. The CLI (``preloop sessions``) and the dashboard's Sessions
+screens both use these, so they say the same thing.
 
-``GET /api/v1/runtime/sessions`` lists sessions (a flow execution, or the caller's
-``X-Preloop-Session-Id``) from the usage ledger, so they list even when capture is off;
-``GET /api/v1/runtime/sessions/{id}`` is one session with its timeline of interactions;
-``GET /api/v1/gateway/interactions`` searches the captured interactions. Content (``request``,
-``response``, ``snippet``) is in an answer only for admins and approvers and only for what was
-captured with content: every content field is optional, and a viewer's answer simply lacks it.
+Content (``request``, ``response``, ``snippet``) is in an answer only for admins and approvers
+and only for what was captured with content; a viewer's answer has ``null`` there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-import msgspec
+from hub.wire.capture import InteractionView
 
-
-class RuntimeSessionView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    flow: str | None = None
-    principal: str = ""
-    execution_id: str | None = None
-    models: list[str] = []
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: str = "0"  # US dollars
-    started_at: datetime | None = None
-    last_at: datetime | None = None
-    status: str = "ended"  # active | ended
-
-
-class RuntimeSessionList(msgspec.Struct, frozen=True, kw_only=True):
-    sessions: list[RuntimeSessionView]
-
-
-class InteractionView(msgspec.Struct, frozen=True, kw_only=True):
-    """One gateway request of a session. ``captured`` is the capture mode it was stored
-    under (``metadata``, ``redacted_preview``, ``full``), ``None`` when nothing was captured;
-    ``request``/``response`` are its (redacted, capped) text when the caller may read it."""
-
-    id: str
-    created_at: datetime
-    endpoint: str = ""
-    model: str = ""
-    status: int = 0  # the HTTP status the gateway answered
-    outcome: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: str = "0"
-    latency_ms: float = 0.0
-    captured: str | None = None
-    request: str | None = None
-    response: str | None = None
-    truncated: bool = False
-    session: str | None = None
-    flow: str | None = None
-    principal: str | None = None
-
-
-class RuntimeSessionDetail(msgspec.Struct, frozen=True, kw_only=True):
-    session: RuntimeSessionView
-    interactions: list[InteractionView]
-
-
-class InteractionHit(InteractionView, frozen=True, kw_only=True):
-    """A search result: the interaction, its score and a snippet of the matching text
-    (highlighted; ``None`` for a caller who may not read content)."""
-
-    score: float = 0.0
-    snippet: str | None = None
-
-
-class InteractionSearch(msgspec.Struct, frozen=True, kw_only=True):
-    engine: str = ""  # what served the search (e.g. ``sqlite-fts5``, ``postgresql-tsvector``)
-    model: str | None = None  # the embedder's identity for a similarity search
-    interactions: list[InteractionHit]
-
-
-# How a snippet marks the words that matched: the server writes each match between a pair of
-# markers (``ts_headline``'s and FTS5's ``snippet()`` take them as arguments).
-HIGHLIGHTS: tuple[tuple[str, str], ...] = (("[[", "]]"), ("<b>", "</b>"), ("<mark>", "</mark>"))
+# How a snippet marks the words that matched: the server writes each match as ``[[word]]``.
+HIGHLIGHT = ("[[", "]]")
 
 
 def snippet_parts(snippet: str) -> list[tuple[str, bool]]:
     """``snippet`` as runs of text, each with whether it is a highlighted match:
-    ``"a <b>b</b> c"`` → ``[("a ", False), ("b", True), (" c", False)]``. A marker left open
+    ``"a [[b]] c"`` → ``[("a ", False), ("b", True), (" c", False)]``. A marker left open
     highlights to the end; text without markers is one plain run."""
-    opening = next((pair for pair in HIGHLIGHTS if pair[0] in snippet), None)
-    if opening is None:
-        return [(snippet, False)] if snippet else []
-    start, end = opening
+    start, end = HIGHLIGHT
     parts: list[tuple[str, bool]] = []
     rest = snippet
     while rest:

@@ -22,7 +22,7 @@ from server.cli.output import echo_json, json_option, stamp, table
 from server.cli.target import TargetFlags, target_options
 
 if TYPE_CHECKING:
-    from hub.wire import InteractionHit, InteractionView, RuntimeSessionView
+    from hub.wire import InteractionView, RuntimeSessionView
 
 LIST_COLUMNS = ("id", "flow", "principal", "models", "calls", "tokens in/out", "cost",
                 "last activity", "status")  # fmt: skip
@@ -71,7 +71,7 @@ def _tokens(session: RuntimeSessionView | InteractionView) -> str:
     help="Active sessions, ended ones, or both.",
 )
 @click.option("--since", default=None, help="Active since: an ISO time or an age (2h, 7d).")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @target_options
 @json_option
 def list_sessions(
@@ -85,14 +85,12 @@ def list_sessions(
 ) -> None:
     """Recent runtime sessions, most recently active first: flow executions and callers that
     send an X-Preloop-Session-Id header."""
-    params = {
-        "flow": flow,
-        "principal": principal,
-        "status": status,
-        "since": _since(since, "since"),
-        "limit": limit,
-    }
-    result = target.call(lambda c: c.runtime_sessions(params))
+    after = _since(since, "since")
+    result = target.call(
+        lambda c: c.runtime_sessions(
+            flow=flow, principal=principal, status=status, since=after, limit=limit
+        )
+    )
     if as_json:
         echo_json(result)
         return
@@ -122,12 +120,19 @@ def list_sessions(
 
 @sessions.command()
 @click.argument("session_id", metavar="ID")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 500),
+    default=100,
+    show_default=True,
+    help="Show the latest N calls.",
+)
 @target_options
 @json_option
-def show(session_id: str, target: TargetFlags, as_json: bool) -> None:
+def show(session_id: str, limit: int, target: TargetFlags, as_json: bool) -> None:
     """One session and its timeline of gateway calls, oldest first; each call's request and
     response when they were captured and this key may read them."""
-    result = target.call(lambda c: c.runtime_session(session_id))
+    result = target.call(lambda c: c.runtime_session(session_id, limit=limit))
     if as_json:
         echo_json(result)
         return
@@ -145,6 +150,8 @@ def show(session_id: str, target: TargetFlags, as_json: bool) -> None:
         click.echo("\nNo gateway calls recorded.")
         return
     click.echo()
+    if len(calls) < s.calls:
+        click.echo(f"The latest {len(calls)} of {s.calls} calls (--limit shows more):")
     click.echo(
         table(
             TIMELINE_COLUMNS,
@@ -224,18 +231,20 @@ def search(
 ) -> None:
     """Search the captured request and response text of gateway calls; best matches first,
     each with a snippet. Needs an admin or approver key; every search is audited."""
-    params = {
-        "q": query,
-        "search_type": search_type,
-        "model": model,
-        "flow": flow,
-        "principal": principal,
-        "session": session_id,
-        "since": _since(since, "since"),
-        "until": _since(until, "until"),
-        "limit": limit,
-    }
-    result = target.call(lambda c: c.search_interactions(params))
+    after, before = _since(since, "since"), _since(until, "until")
+    result = target.call(
+        lambda c: c.search_interactions(
+            query,
+            search_type=search_type,
+            model=model,
+            flow=flow,
+            principal=principal,
+            session=session_id,
+            since=after,
+            until=before,
+            limit=limit,
+        )
+    )
     if as_json:
         echo_json(result)
         return
@@ -248,10 +257,10 @@ def search(
             click.echo("    " + highlighted(hit.snippet))
 
 
-def _hit_line(hit: InteractionHit) -> str:
+def _hit_line(hit: InteractionView) -> str:
     where = hit.session or "-"
     return (
-        f"{stamp(hit.created_at)}  {hit.score:.3f}  session {where}  {hit.model}  "
+        f"{stamp(hit.created_at)}  {hit.score or 0:.3f}  session {where}  {hit.model}  "
         f"{hit.endpoint}  {hit.id}"
     )
 

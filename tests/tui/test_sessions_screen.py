@@ -236,11 +236,11 @@ def test_the_search_bar_reads_fields_and_words() -> None:
 
 
 def test_snippets_ages_and_notes() -> None:
-    assert snippet_parts("a <b>b</b> c <b>d") == [("a ", False), ("b", True), (" c ", False),
+    assert snippet_parts("a [[b]] c [[d") == [("a ", False), ("b", True), (" c ", False),
                                                  ("d", True)]  # fmt: skip
     assert snippet_parts("no markers") == [("no markers", False)]
     assert snippet_parts("") == []
-    text = snippet_text("the\n<mark>refund</mark>  policy")
+    text = snippet_text("the\n[[refund]]  policy")
     assert text.plain == "the refund policy"
     assert [text.plain[s.start : s.end] for s in text.spans] == ["refund"]
     now = scenes.NOW
@@ -249,7 +249,10 @@ def test_snippets_ages_and_notes() -> None:
             timedelta(days=2))] == ["5s ago", "12m ago", "3h ago", "2d ago"]  # fmt: skip
 
     def call(captured: str | None, request: str | None = None) -> InteractionView:
-        return InteractionView(id="i", created_at=now, captured=captured, request=request)
+        return InteractionView(id="i", created_at=now, endpoint="openai.chat", model="m",
+                               status=200, outcome="ok", input_tokens=1, output_tokens=1,
+                               cost="0", latency_ms=1.0, captured=captured,
+                               request=request)  # fmt: skip
 
     assert content_note([call(None), call(None)]).startswith("Nothing was captured")
     assert content_note([call("metadata")]).startswith("Captured as metadata only")

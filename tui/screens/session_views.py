@@ -29,7 +29,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from hub.errors import PreloopError
-from hub.wire import InteractionHit, InteractionSearch, InteractionView, RuntimeSessionDetail
+from hub.wire import InteractionSearch, InteractionView, RuntimeSessionDetail
 from hub.wire.sessions import TURN_CAPTURE_ON, content_note, readable
 from tui.audit_log import FilterError
 from tui.screens.base import DashboardScreen, row_key
@@ -37,6 +37,7 @@ from tui.screens.usage import money
 from tui.sessions import InteractionFilter, ago, snippet_text, state_text
 
 REFRESH_SECONDS = 10.0
+CALLS = 500  # a session's latest calls the timeline shows (the API's most)
 SEARCH_LIMIT = 50
 SPEND_PLACES = 4
 TIMELINE_COLUMNS = (("at", "Time"), ("endpoint", "Endpoint"), ("model", "Model"),
@@ -69,7 +70,7 @@ def content(call: InteractionView) -> RenderableType:
     )
     facts.add_row("Captured", call.captured or "no")
     parts: list[RenderableType] = [facts]
-    if isinstance(call, InteractionHit):
+    if call.score is not None:  # a search's match
         parts += [Text(""), Text(f"Match (score {call.score:.3f})", style="bold")]
         parts.append(snippet_text(call.snippet, one_line=False) if call.snippet else Text("-"))
     for label, text in (("Request", call.request), ("Response", call.response)):
@@ -78,7 +79,7 @@ def content(call: InteractionView) -> RenderableType:
     if call.truncated:
         parts += [Text(""), Text("(cut at the capture's size limit)", style="italic")]
     note = content_note([call])
-    if note and not isinstance(call, InteractionHit):
+    if note and call.score is None:
         parts += [Text(""), Text(note, style="italic")]
     return Group(*parts)
 
@@ -125,7 +126,7 @@ class SessionTimelineScreen(DashboardScreen):
     @work(group="timeline-reload", exclusive=True, exit_on_error=False)
     async def reload(self) -> None:
         try:
-            found = await self.preloop.client.runtime_session(self.session_id)
+            found = await self.preloop.client.runtime_session(self.session_id, limit=CALLS)
         except PreloopError as exc:
             self.preloop.show_error(exc)
             return
@@ -236,7 +237,9 @@ class InteractionSearchScreen(DashboardScreen):
         self.found = None
         self._redraw()
         try:
-            found = await self.preloop.client.search_interactions(self.wanted.params(SEARCH_LIMIT))
+            found = await self.preloop.client.search_interactions(
+                self.wanted.q, **self.wanted.filters(), limit=SEARCH_LIMIT
+            )
         except PreloopError as exc:
             self.query_one("#search-table", DataTable).border_subtitle = "refused"
             self.query_one("#search-body", Static).update(Text(exc.message, style="italic"))
@@ -278,7 +281,7 @@ class InteractionSearchScreen(DashboardScreen):
         self.query_one("#search-table", DataTable).focus()
         self.reload()
 
-    def selected(self) -> InteractionHit | None:
+    def selected(self) -> InteractionView | None:
         key = row_key(self.query_one("#search-table", DataTable))
         hits = self.found.interactions if self.found else []
         return next((hit for hit in hits if hit.id == key), None)
@@ -315,12 +318,12 @@ class InteractionSearchScreen(DashboardScreen):
         self._show_hit()
 
 
-def _search_cells(hit: InteractionHit) -> tuple[Any, ...]:
+def _search_cells(hit: InteractionView) -> tuple[Any, ...]:
     snippet = snippet_text(hit.snippet) if hit.snippet else Text("-")
     snippet.truncate(60, overflow="ellipsis")
     return (
         hit.created_at.strftime("%m-%d %H:%M"),
-        Text(f"{hit.score:.3f}", justify="right"),
+        Text(f"{hit.score or 0:.3f}", justify="right"),
         hit.session or "-",
         hit.model,
         snippet,

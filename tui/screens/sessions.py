@@ -123,9 +123,8 @@ class SessionsScreen(DashboardScreen):
 
     @work(group="sessions-reload", exclusive=True, exit_on_error=False)
     async def reload(self) -> None:
-        params = {"status": self.status, "limit": LIMIT}
         try:
-            found = await self.preloop.client.runtime_sessions(params)
+            found = await self.preloop.client.runtime_sessions(status=self.status, limit=LIMIT)
         except PreloopError as exc:
             self.preloop.show_error(exc)
             return
