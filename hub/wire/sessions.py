@@ -70,3 +70,8 @@ def readable(text: str) -> str:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
         return text
+
+
+def score_text(score: float | None) -> str:
+    """A match's score to read: three significant digits (full-text ranks can be tiny)."""
+    return "-" if score is None else f"{score:.3g}"

@@ -258,9 +258,11 @@ def search(
 
 
 def _hit_line(hit: InteractionView) -> str:
+    from hub.wire.sessions import score_text
+
     where = hit.session or "-"
     return (
-        f"{stamp(hit.created_at)}  {hit.score or 0:.3f}  session {where}  {hit.model}  "
+        f"{stamp(hit.created_at)}  {score_text(hit.score)}  session {where}  {hit.model}  "
         f"{hit.endpoint}  {hit.id}"
     )
 

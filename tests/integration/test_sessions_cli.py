@@ -1,6 +1,5 @@
 """``preloop sessions list|show|search`` against a real server (uvicorn on 127.0.0.1, SQLite)
-with s-capture's REST: usage records go in through ``hub.ledger`` and captured interactions
-through ``hub.capture_store`` as the gateway's capture queue writes them; the CLI runs with
+with s-capture's REST, seeded by :mod:`tests.integration.sessions_seed`; the CLI runs with
 an admin's, an approver's and a viewer's key (a viewer sees no content and its search is
 refused with the server's message)."""
 
@@ -10,74 +9,23 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from hub.model_gateway.capture_records import CaptureMode, Interaction
-from hub.records import Role
 from server.cli.main import cli
 from server.hub_services import Hub
-from tests.contract.gateway_records import usage
 from tests.integration.conftest import LiveServer, make_settings, run_live
+from tests.integration.sessions_seed import ANSWER, seed
 
 KEYS: dict[str, str] = {}
-PROMPT = "Summarise issue 412: the refund policy page still shows the old 14-day window."
-ANSWER = "The refund page says 14 days; the policy changed to 30 days."
-
-
-def _captured(record: object, mode: CaptureMode, request: str | None, response: str | None):  # type: ignore[no-untyped-def]
-    fields = {name: getattr(record, name) for name in (
-        "id", "account_id", "principal", "api_key_id", "flow", "execution_id", "endpoint",
-        "model", "provider", "status", "outcome", "input_tokens", "output_tokens", "cost",
-        "latency_ms", "created_at")}  # fmt: skip
-    session_id = getattr(record, "session_id", None)
-    return Interaction(
-        **fields,
-        session_id=session_id,
-        expires_at=fields["created_at"] + timedelta(days=30),
-        mode=mode,
-        request=request,
-        response=response,
-    )
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
     async def on_ready(hub: Hub) -> None:
-        account = await hub.identity.default_account()
-        now = datetime.now(UTC)
-        triage = [
-            usage(account.id, flow="triage", execution_id="fx_triage1", principal="flow:triage",
-                  model="claude-sonnet-4-5", created_at=now - timedelta(minutes=20),
-                  cost=Decimal("0.0125"), input_tokens=1200, output_tokens=150),
-            usage(account.id, flow="triage", execution_id="fx_triage1", principal="flow:triage",
-                  created_at=now - timedelta(minutes=19), cost=Decimal("0.0005")),
-        ]  # fmt: skip
-        header = usage(account.id, session_id="cli-ada-1", principal="ada@example.com",
-                       model="gpt-4o", created_at=now - timedelta(hours=3))  # fmt: skip
-        for record in [*triage, header]:
-            hub.ledger.record(record)
-        await hub.ledger.flush()
-        embedder = hub.search_embedder
-        items = [
-            _captured(triage[0], CaptureMode.FULL, PROMPT, ANSWER),
-            _captured(triage[1], CaptureMode.METADATA, None, None),
-            _captured(header, CaptureMode.FULL, "Is the refund due for annual plans?", "Yes."),
-        ]
-        vectors = await embedder.embed([item.text for item in items])
-        assert hub.capture_store is not None
-        await hub.capture_store.add_many(
-            list(zip(items, vectors, strict=True)), model=str(embedder.identity)
-        )
-        for role in (Role.APPROVER, Role.VIEWER):
-            created = await hub.identity.create_key(
-                account.id, name=role.value, role=role, actor="t"
-            )
-            KEYS[role.value] = created.secret
+        KEYS.update(await seed(hub))
 
     with run_live(make_settings(tmp_path), on_ready=on_ready) as live:
         yield live

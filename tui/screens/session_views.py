@@ -30,7 +30,7 @@ from textual.widgets import DataTable, Input, Static
 
 from hub.errors import PreloopError
 from hub.wire import InteractionSearch, InteractionView, RuntimeSessionDetail
-from hub.wire.sessions import TURN_CAPTURE_ON, content_note, readable
+from hub.wire.sessions import TURN_CAPTURE_ON, content_note, readable, score_text
 from tui.audit_log import FilterError
 from tui.screens.base import DashboardScreen, row_key
 from tui.screens.usage import money
@@ -71,7 +71,7 @@ def content(call: InteractionView) -> RenderableType:
     facts.add_row("Captured", call.captured or "no")
     parts: list[RenderableType] = [facts]
     if call.score is not None:  # a search's match
-        parts += [Text(""), Text(f"Match (score {call.score:.3f})", style="bold")]
+        parts += [Text(""), Text(f"Match (score {score_text(call.score)})", style="bold")]
         parts.append(snippet_text(call.snippet, one_line=False) if call.snippet else Text("-"))
     for label, text in (("Request", call.request), ("Response", call.response)):
         if text is not None:
@@ -323,7 +323,7 @@ def _search_cells(hit: InteractionView) -> tuple[Any, ...]:
     snippet.truncate(60, overflow="ellipsis")
     return (
         hit.created_at.strftime("%m-%d %H:%M"),
-        Text(f"{hit.score or 0:.3f}", justify="right"),
+        Text(score_text(hit.score), justify="right"),
         hit.session or "-",
         hit.model,
         snippet,
