@@ -172,6 +172,7 @@ class GatewayCapture:
         self._purge_seconds = purge_seconds
         self._linger = linger_seconds
         self._closing = False
+        self._stopped = False
         self._flushing = 0  # flushes waiting: the writer does not linger for them
         self._pending: list[Pending] = []
         self._queued = 0
@@ -252,6 +253,9 @@ class GatewayCapture:
         except TimeoutError:
             log.error("gateway capture: %d captures not written before shutdown", self.queued)
         finally:
+            self._stopped = True  # the writer's loop ends even if a cancel is swallowed
+            if self._wake is not None:
+                self._wake.set()
             task, self._task = self._task, None
             if task is not None:
                 task.cancel()
@@ -266,6 +270,7 @@ class GatewayCapture:
     def _start(self) -> None:
         if self._task is not None and not self._task.done():
             return
+        self._stopped = False
         if self._wake is None:
             self._wake = asyncio.Event()
             self._progress = asyncio.Condition()
@@ -280,17 +285,14 @@ class GatewayCapture:
         delay = self._retry
         loop = asyncio.get_running_loop()
         next_purge = loop.time()
-        while True:
+        while not self._stopped:
             if loop.time() >= next_purge:
                 next_purge = loop.time() + self._purge_seconds
                 try:
                     await self.purge_expired()
                 except Exception as exc:  # retention is retried at the next period
                     log.warning("gateway capture: purging expired interactions failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=max(0.0, next_purge - loop.time())
-                )
+            await self._wait_wake(next_purge - loop.time())
             self._wake.clear()
             if self._pending and self._linger > 0:
                 await self._gather()
@@ -315,6 +317,15 @@ class GatewayCapture:
                 del self._pending[: len(batch)]
                 await self._advance(len(batch))
 
+    async def _wait_wake(self, seconds: float) -> None:
+        """Until woken or ``seconds`` pass. ``asyncio.timeout``, not ``wait_for``: on Python
+        3.11 ``wait_for`` swallows a cancel that arrives as its awaitable completes (a close
+        wakes the writer and cancels it at once), and the writer would sleep on."""
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._wake.wait()
+
     async def _gather(self) -> None:
         """Wait up to ``linger_seconds`` for a batch to fill (a flush or close cuts it short)."""
         assert self._wake is not None
@@ -323,8 +334,7 @@ class GatewayCapture:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=left)
+            await self._wait_wake(left)
             self._wake.clear()
 
     async def _write(self, batch: list[Pending]) -> None:

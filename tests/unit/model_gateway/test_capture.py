@@ -275,3 +275,23 @@ async def test_the_writer_lingers_to_batch_and_a_flush_cuts_the_wait_short() -> 
     await capture.close()
 
     assert store.batches == [3]
+
+
+async def test_close_returns_when_it_comes_while_the_writer_is_busy() -> None:
+    # On Python 3.11 a cancel that meets a completing wait_for is swallowed: the writer must
+    # stop anyway, or a server's shutdown waits on it for the purge period (an hour).
+    store = InMemoryCaptureStore()
+    capture = GatewayCapture(store, HashingEmbedder, FrozenClock(), batch=10, linger_seconds=0.01)
+    for n in range(200):
+        capture.capture(Pending(record(n), rule(), CHAT_BODY, CHAT_ANSWER, None))
+        if n % 20 == 0:
+            await asyncio.sleep(0.001)
+    hung: list[bool] = []  # a guard against a hang, not a timing measurement
+    guard = asyncio.get_running_loop().call_later(5, hung.append, True)
+
+    await asyncio.wait_for(capture.close(), timeout=10)
+
+    guard.cancel()
+    assert hung == []
+    assert capture.queued == 0
+    assert await store.get("acc", "use_199") is not None
