@@ -258,3 +258,14 @@ def test_snippets_ages_and_notes() -> None:
     assert content_note([call("metadata")]).startswith("Captured as metadata only")
     assert content_note([call("metadata"), call("full")]) == CONTENT_WITHHELD
     assert content_note([call("full", "hi")]) == ""
+
+
+async def test_the_number_keys_leave_a_timeline_for_another_screen() -> None:
+    app = sessions_scene.sessions_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await timeline(pilot)
+        await pilot.press("1")
+        await until(pilot, lambda: app.screen is app.main_screens["approvals"] or None)
+        await pilot.press("7")
+        await until(pilot, lambda: app.screen is app.main_screens["sessions"] or None)
+        assert [type(s).__name__ for s in app.screen_stack[1:]] == ["SessionsScreen"]
