@@ -227,7 +227,8 @@ def test_the_search_bar_reads_fields_and_words() -> None:
     assert found.since.isoformat() == "2026-11-24T07:00:00+00:00"
     assert found.text == "refund session:fx_1 since:2h policy flow:x"
     assert InteractionFilter.parse("see https://x.test/a", now).q == "see https://x.test/a"
-    for bad in ("type:fuzzy refund", "since:yesterday refund", "model:gpt-4o", "principal: x"):
+    wrong = ("type:fuzzy refund", "since:yesterday refund", "since:2026-11-24T08:00:00 refund")
+    for bad in (*wrong, "model:gpt-4o", "principal: x"):
         try:
             InteractionFilter.parse(bad, now)
         except FilterError:
