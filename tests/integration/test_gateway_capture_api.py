@@ -197,3 +197,27 @@ def test_interaction_of_is_what_the_server_stored(server: LiveServer) -> None:
     )  # fmt: skip
     made = interaction_of(Pending(usage("a", created_at=T0), rule, BODY, ANSWER, None))
     assert made.response == "check the liveness probe"
+
+
+async def test_the_api_client_decodes_what_the_capture_routes_answer(server: LiveServer) -> None:
+    from hub.api_client import ApiClient
+    from hub.errors import PermissionDeniedError
+
+    async with ApiClient(server.url, server.admin_key) as admin:
+        rule = await admin.set_capture_rule({"scope": "api_key", "subject": "key_x", "mode": "off"})
+        rules = await admin.capture_rules()
+        await admin.delete_capture_rule("api_key", "key_x")
+        sessions = await admin.runtime_sessions(flow="triage")
+        detail = await admin.runtime_session("cli-42")
+        found = await admin.search_interactions("liveness", session="fx_1", limit=5)
+    async with ApiClient(server.url, KEYS["agent"]) as agent:
+        with pytest.raises(PermissionDeniedError):
+            await agent.search_interactions("liveness")
+
+    assert (rule.scope, rule.subject, rule.mode) == ("api_key", "key_x", "off")
+    assert [r.subject for r in rules.rules] == ["key_x"]
+    assert [s.id for s in sessions.sessions] == ["fx_1"]
+    assert [i.captured for i in detail.interactions] == ["full"]
+    assert detail.interactions[0].response == "check the liveness probe"
+    assert found.engine == "fts5"
+    assert {i.session for i in found.interactions} == {"fx_1"}
