@@ -56,6 +56,8 @@ def test_list_shows_sessions_from_the_ledger(server: LiveServer) -> None:
     assert "1,300/160" in lines[1]
     assert "$0.013" in lines[1]
     assert lines[2].startswith("cli-ada-1")
+    code, out, _ = invoke(server, "sessions", "list", "--since", "1h", "--json")
+    assert ["fx_triage1"] == [s["id"] for s in json.loads(out)["sessions"]]  # an age, as ISO
     code, out, _ = invoke(server, "sessions", "list", "--flow", "triage", "--json")
     listed = json.loads(out)["sessions"]
     assert ["fx_triage1"] == [s["id"] for s in listed]
