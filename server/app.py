@@ -124,6 +124,7 @@ def create_app(
             trackers_running(opened, every=settings.server.tracker_sync_seconds),
             indexer_running(opened, every=settings.search.index_seconds),
             opened.ledger.running(),  # flushes queued usage records at shutdown
+            opened.capture.running(),  # captured content, and the retention purge
             system_events_running(opened),  # last: started once all runs, stopping first
         ):
             yield

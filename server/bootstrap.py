@@ -29,6 +29,7 @@ from hub.login_limits import LoginLimiter
 from hub.logins import LoginService
 from hub.mcp_servers import McpServers, ServerRegistry
 from hub.model_gateway.budgets import BudgetService
+from hub.model_gateway.capture_store import CaptureStore, InMemoryCaptureStore
 from hub.model_gateway.custody import LOCAL, Custody
 from hub.model_gateway.ledger import UsageLedger
 from hub.model_gateway.pricing import PriceBook, check_price
@@ -199,6 +200,7 @@ async def open_hub(
         runtime=runtime,
         **_gateway_accounting(settings, storage, clock, auditor, approvals, policies),
         trackers=_tracker_storage(storage),
+        capture_store=_capture_store(storage),
         tracker_clients=_tracker_clients(custody),
         mattermost=mattermost,
         notes=custody_notes,
@@ -292,6 +294,25 @@ def _tracker_storage(storage: Storage) -> TrackerStorage:
     if isinstance(storage, InMemoryStorage):
         return InMemoryTrackerStorage(storage.require_account)
     return InMemoryTrackerStorage()
+
+
+def _capture_store(storage: Storage) -> CaptureStore:
+    """Gateway capture's store beside the hub's storage: in its database when that is SQL, else
+    in memory (reading the in-memory ledger for runtime sessions)."""
+    from server.db import SqlStorage
+
+    if isinstance(storage, SqlStorage):
+        from server.db.stores.captures import SqlCaptureStore
+
+        return SqlCaptureStore.beside(storage)
+    from hub.memory import InMemoryStorage
+    from hub.model_gateway.memory import InMemoryUsageStore
+
+    if isinstance(storage, InMemoryStorage) and isinstance(storage.usage, InMemoryUsageStore):
+        return InMemoryCaptureStore(
+            usage=storage.usage.records_of, require_account=storage.require_account
+        )
+    return InMemoryCaptureStore()
 
 
 def _tracker_clients(custody: Custody) -> TrackerClients:

@@ -24,6 +24,8 @@ from hub.links import LinkSigner
 from hub.logins import LoginService
 from hub.mcp_servers import McpServers
 from hub.model_gateway.budgets import BudgetService
+from hub.model_gateway.capture import GatewayCapture
+from hub.model_gateway.capture_store import CaptureStore, InMemoryCaptureStore
 from hub.model_gateway.custody import Custody
 from hub.model_gateway.ledger import UsageLedger
 from hub.model_gateway.pricing import PriceBook
@@ -103,6 +105,10 @@ class Hub:
     # model through the gateway when settings.search.compliance_model says so, the cache.
     # None: the built-in tools use the packaged catalogue's rules
     compliance: ComplianceService | None = None
+    # gateway content capture (off unless a rule turns it on; decision 0109) and its store;
+    # built beside ``storage`` by the composition root, in memory when not given
+    capture_store: CaptureStore | None = None
+    capture: GatewayCapture = field(init=False, repr=False)
     # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
     builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured
@@ -116,6 +122,14 @@ class Hub:
 
     def __post_init__(self) -> None:
         self.approvals.reviewer.gateway = ModelGatewayOnFirstUse(self)  # ai workflows ask it
+        if self.capture_store is None:
+            self.capture_store = InMemoryCaptureStore()
+        self.capture = GatewayCapture(
+            self.capture_store,
+            lambda: self.search_embedder,
+            self.clock,
+            cache_seconds=self.settings.server.cache_seconds,
+        )
         if self.trackers is not None:
             sync = Syncer(self.trackers, _HubTrackerClients(self), self.clock)
             self.tracker_sync = sync
@@ -139,6 +153,7 @@ class Hub:
                 ledger=self.ledger,
                 clock=self.clock,
                 settings=self.settings.gateway,
+                capture=self.capture,
             )
         return self._model_gateway
 
@@ -160,7 +175,10 @@ class Hub:
                 try:
                     await self.ledger.close()  # queued usage records are written first
                 finally:
-                    await self.storage.close()
+                    try:
+                        await self.capture.close()  # then queued captures
+                    finally:
+                        await self.storage.close()
 
 
 class _HubTrackerClients:

@@ -39,11 +39,12 @@ from tui.feed import ConnectionState, FeedStatus, LiveFeed
 from tui.keys import documented
 from tui.screens import MAIN_SCREENS
 from tui.screens.approvals import ApprovalsScreen
+from tui.screens.base import DashboardScreen
 from tui.screens.help import HelpScreen
 from tui.screens.modals import ErrorModal
 
 LIGHT_THEME, DARK_THEME = "textual-light", "textual-dark"
-# The number keys share one footer entry ("1…6 Screens"): the screen's own keys come first.
+# The number keys share one footer entry ("1…7 Screens"): the screen's own keys come first.
 SCREENS = Binding.Group("Screens", compact=True)
 
 
@@ -192,10 +193,14 @@ class PreloopApp(App[None]):
         self.push_screen(HelpScreen(documented(self, self.screen)))
 
     def action_show_screen(self, name: str) -> None:
-        """Show one of the main screens (its number key), keeping the one left as it was."""
+        """Show one of the main screens (its number key), keeping the one left as it was. From
+        a view a main screen opened (a session's timeline), that view is closed first."""
         if name not in self.main_screens or self.screen is self.main_screens[name]:
             return
-        if self.screen in self.main_screens.values():  # not over a dialog
+        mains = self.main_screens.values()
+        while isinstance(self.screen, DashboardScreen) and self.screen not in mains:
+            self.pop_screen()
+        if self.screen in mains and self.screen is not self.main_screens[name]:  # no dialog
             self.switch_screen(name)
 
     def action_toggle_theme(self) -> None:

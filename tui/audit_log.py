@@ -16,22 +16,20 @@ fetched, however many events the store holds.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from hub.errors import ValidationError
+from hub.moments import moment
 from hub.wire import AuditEventView
 from tui.feed import ActivityEvent
 
 PAGE = 200
 FIELDS = {"tool": "tool", "server": "server", "principal": "actor", "actor": "actor",
           "decision": "decision", "kind": "kind", "since": "since", "until": "until"}  # fmt: skip
-_AGE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 class FilterError(ValidationError, ValueError):
@@ -110,16 +108,10 @@ def _mentions(event: AuditEventView | ActivityEvent, text: str) -> bool:
 
 
 def _time(value: str, now: datetime) -> datetime:
-    age = _AGE.match(value)
-    if age:
-        return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise FilterError(f"{value!r}: give an ISO time or an age like 30m, 2h, 7d.") from exc
-    if moment.tzinfo is None:
-        raise FilterError(f"{value!r}: give the time zone too, e.g. {value}Z.")
-    return moment
+        return moment(value, now)
+    except ValidationError as exc:
+        raise FilterError(exc.message) from exc
 
 
 class AuditLog:

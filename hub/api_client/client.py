@@ -27,6 +27,8 @@ from hub.wire import (
     ApprovalRequestView,
     AuditEventView,
     BudgetView,
+    CaptureRules,
+    CaptureRuleView,
     ChainReportView,
     ComplianceReport,
     ConnectionTest,
@@ -34,6 +36,7 @@ from hub.wire import (
     DeviceView,
     ExecutionDetail,
     ExecutionStarted,
+    InteractionSearch,
     IssueSearchResults,
     IssueView,
     KeyCreated,
@@ -48,6 +51,8 @@ from hub.wire import (
     PriceList,
     PriceView,
     ProviderView,
+    RuntimeSessionDetail,
+    RuntimeSessions,
     SecretRotated,
     SecretView,
     ServerView,
@@ -424,6 +429,73 @@ class ApiClient:
 
     async def unset_price(self, model: str) -> None:
         await self._send("DELETE", "/api/v1/gateway/prices", params={"model": model})
+
+    # -- the model gateway: content capture, runtime sessions, captured interactions -------
+
+    async def capture_rules(self) -> CaptureRules:
+        """The account's capture rules (admin)."""
+        return await self._call("GET", "/api/v1/gateway/capture", CaptureRules)
+
+    async def set_capture_rule(self, body: Mapping[str, Any]) -> CaptureRuleView:
+        """``{"scope", "subject", "mode", "max_bytes", "retention_days"}`` (admin)."""
+        return await self._call("PUT", "/api/v1/gateway/capture", CaptureRuleView, json=body)
+
+    async def delete_capture_rule(self, scope: str = "account", subject: str = "") -> None:
+        params = {"scope": scope, "subject": subject}
+        await self._send("DELETE", "/api/v1/gateway/capture", params=params)
+
+    async def runtime_sessions(
+        self,
+        *,
+        flow: str | None = None,
+        principal: str | None = None,
+        status: str = "all",
+        since: datetime | str | None = None,
+        limit: int = 50,
+    ) -> RuntimeSessions:
+        """Recent runtime sessions (flow executions and ``X-Preloop-Session-Id`` sessions)."""
+        params = {
+            "flow": flow,
+            "principal": principal,
+            "status": status,
+            "since": _time(since),
+            "limit": limit,
+        }
+        path = "/api/v1/runtime/sessions"
+        return await self._call("GET", path, RuntimeSessions, params=_clean(params))
+
+    async def runtime_session(self, session_id: str, *, limit: int = 100) -> RuntimeSessionDetail:
+        """One session with its latest calls; content for admins and approvers only."""
+        path = f"/api/v1/runtime/sessions/{segment(session_id)}"
+        return await self._call("GET", path, RuntimeSessionDetail, params={"limit": limit})
+
+    async def search_interactions(
+        self,
+        q: str = "",
+        *,
+        search_type: str = "fulltext",
+        model: str | None = None,
+        flow: str | None = None,
+        principal: str | None = None,
+        session: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int = 50,
+    ) -> InteractionSearch:
+        """Search captured interactions (full text or similarity); audited by the server."""
+        params = {
+            "q": q,
+            "search_type": search_type,
+            "model": model,
+            "flow": flow,
+            "principal": principal,
+            "session": session,
+            "since": _time(since),
+            "until": _time(until),
+            "limit": limit,
+        }
+        path = "/api/v1/gateway/interactions"
+        return await self._call("GET", path, InteractionSearch, params=_clean(params))
 
     # -- issue trackers ---------------------------------------------------------------------
 

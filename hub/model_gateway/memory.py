@@ -68,6 +68,10 @@ class InMemoryUsageStore:
     def _of(self, account_id: str) -> list[UsageRecord]:
         return [r for r in self._records.values() if r.account_id == account_id]
 
+    def records_of(self, account_id: str) -> list[UsageRecord]:
+        """Every record of the account (the in-memory capture store's runtime sessions)."""
+        return self._of(account_id)
+
     async def list(self, account_id: str, query: UsageQuery) -> Sequence[UsageRecord]:
         check_limit(query.limit)
         found = []

@@ -147,6 +147,7 @@ class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
     stream: bool
     created_at: datetime
     error: str | None = None  # short, secret-free reason when not ok
+    session_id: str | None = None  # the client's X-Preloop-Session-Id (runtime sessions)
 
 
 # --- budgets ------------------------------------------------------------------------------

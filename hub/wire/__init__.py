@@ -19,6 +19,15 @@ import msgspec
 
 from hub.wire.approvals import ApprovalDetail, ApprovalRequestView, ApprovalVoteView
 from hub.wire.audit import AuditEventView, ChainReportView
+from hub.wire.capture import (
+    CaptureRules,
+    CaptureRuleView,
+    InteractionSearch,
+    InteractionView,
+    RuntimeSessionDetail,
+    RuntimeSessions,
+    RuntimeSessionView,
+)
 from hub.wire.compliance import ComplianceAnnotation, ComplianceReport
 from hub.wire.devices import DeviceView, DeviceWhoami, Paired, PairingCreated
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
@@ -84,6 +93,8 @@ __all__ = [
     "ApprovalVoteView",
     "AuditEventView",
     "BudgetView",
+    "CaptureRuleView",
+    "CaptureRules",
     "ChainReportView",
     "ComplianceAnnotation",
     "ComplianceReport",
@@ -96,6 +107,8 @@ __all__ = [
     "ExecutionDetail",
     "ExecutionStarted",
     "ExecutionView",
+    "InteractionSearch",
+    "InteractionView",
     "IssueSearchResults",
     "IssueView",
     "JustificationName",
@@ -114,6 +127,9 @@ __all__ = [
     "ProjectCursorView",
     "ProjectDetails",
     "ProviderView",
+    "RuntimeSessionDetail",
+    "RuntimeSessionView",
+    "RuntimeSessions",
     "SecretRotated",
     "SecretView",
     "ServerHealth",

@@ -14,6 +14,7 @@ from server.api.audit import AuditController
 from server.api.auth import issue_token, revoke_token
 from server.api.devices import DeviceController, PairingController
 from server.api.flows import FlowController
+from server.api.gateway_capture import GatewayCaptureController
 from server.api.gateway_usage import (
     BudgetController,
     FlowGatewayEventsController,
@@ -24,6 +25,7 @@ from server.api.issue_compliance import IssueComplianceController
 from server.api.issues import IssueController, ProjectController, WebhookController
 from server.api.policies import PolicyController
 from server.api.providers import ProviderController, SecretController
+from server.api.runtime_sessions import RuntimeSessionController
 from server.api.servers import ServerController
 from server.api.trackers import SyncController, TrackerController
 from server.auth import role_guard, roles
@@ -60,6 +62,8 @@ def api_router() -> Router:
             GatewayUsageController,
             FlowGatewayEventsController,
             BudgetController,
+            GatewayCaptureController,  # content capture and its search (issue 16)
+            RuntimeSessionController,
             # issue trackers
             TrackerController,
             SyncController,

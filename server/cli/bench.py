@@ -384,7 +384,7 @@ def gateway_bench(requests: int, concurrencies: str, as_json: bool) -> None:
     )
     rows = []
     for r in result.rows:
-        extra = overhead(result.rows, r.mode, r.concurrency) if r.path == "proxied" else None
+        extra = overhead(result.rows, r.mode, r.concurrency, r.path) if r.path != "direct" else None
         rows.append(
             [
                 r.mode,
@@ -415,7 +415,9 @@ def gateway_bench(requests: int, concurrencies: str, as_json: bool) -> None:
     click.echo(
         f"\ncold start {result.cold_start_s:.2f} s (new data dir), "
         f"restart {result.restart_s:.2f} s, idle RSS {result.idle_rss_mb:.0f} MB, "
-        f"ledger rows {result.ledger_rows} for {result.proxied_requests} proxied requests\n"
+        f"ledger rows {result.ledger_rows} for {result.proxied_requests} proxied requests; "
+        f"capture: {result.captured_found} of the last {result.captured_checked} calls of the "
+        "captured execution captured\n"
     )
     click.echo(
         table(

@@ -59,6 +59,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("server.cli.gateway_usage", "usage", "Model gateway usage and cost, grouped."),
     "budgets": ("server.cli.gateway_usage", "budgets", "List, add and remove gateway budgets."),
     "prices": ("server.cli.gateway_usage", "prices", "List, set and unset model prices."),
+    "sessions": (
+        "server.cli.sessions",
+        "sessions",
+        "Recent runtime sessions; search captured gateway interactions.",
+    ),
     # issue trackers
     "trackers": (
         "server.cli.trackers",

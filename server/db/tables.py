@@ -727,8 +727,13 @@ UNDECLARED_COLUMNS = {("issue_vectors", "embedding")}  # pgvector's column, when
 UNDECLARED_INDEX_PREFIXES = (
     "ix_issue_vectors_hnsw_",  # one per model, made by the store
     "ix_issues_search_tsv",  # PostgreSQL: the GIN index of full text (an expression)
+    "ix_gateway_interactions_fts",  # PostgreSQL: the GIN index of captured interactions
 )
-UNDECLARED_TABLE_PREFIXES = ("issues_fts", "issue_search_rows")  # SQLite: FTS5 and its rows
+UNDECLARED_TABLE_PREFIXES = (  # SQLite: FTS5 tables, their shadow tables and rows
+    "issues_fts",
+    "issue_search_rows",
+    "gateway_interactions_fts",
+)
 
 
 def declared(name: str | None, type_: str, parent: dict[str, str | None]) -> bool:
@@ -763,3 +768,61 @@ compliance_results = Table(  # one answer per issue, metric, mode and engine (hu
         ["account_id", "issue_id"], ["issues.account_id", "issues.id"], ondelete="CASCADE"
     ),
 )
+# --- issue 16, s-capture: gateway content capture (migration 0020) --------------------------
+# The runtime session a gateway request belongs to when it names one (X-Preloop-Session-Id).
+usage_records.append_column(Column("session_id", ID, nullable=True))
+Index(None, usage_records.c.account_id, usage_records.c.session_id)
+
+gateway_capture_rules = Table(  # what is captured, per account, flow or API key
+    "gateway_capture_rules",
+    metadata,
+    _account_id(),
+    Column("scope", String(20), nullable=False),
+    Column("subject", NAME, nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("max_bytes", Integer, nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    _at("created_at"),
+    _at("updated_at"),
+    Column("updated_by", DECIDER, nullable=False),
+    PrimaryKeyConstraint("account_id", "scope", "subject"),
+)
+
+gateway_interactions = Table(  # captured gateway requests (redacted), until expires_at
+    "gateway_interactions",
+    metadata,
+    Column("id", ID, primary_key=True),  # the usage record's id
+    _account_id(),
+    Column("principal", NAME, nullable=False),
+    Column("api_key_id", ID, nullable=False),
+    Column("flow", NAME, nullable=True),
+    Column("execution_id", ID, nullable=True),
+    Column("session_id", ID, nullable=True),
+    Column("endpoint", String(40), nullable=False),
+    Column("model", NAME, nullable=False),
+    Column("provider", NAME, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    _at("created_at"),
+    _at("expires_at"),
+    Column("mode", String(20), nullable=False),
+    Column("request", Text, nullable=True),
+    Column("response", Text, nullable=True),
+    Column("truncated", Boolean, nullable=False),
+    # request and response: what full-text search reads (SQLite: the FTS5 table
+    # gateway_interactions_fts kept by triggers; PostgreSQL: a GIN index on its tsvector)
+    Column("search_text", Text, nullable=False),
+    Column("vector", LargeBinary, nullable=True),  # float32, for similarity search
+    Column("vector_model", NAME, nullable=True),  # the embedder identity that made it
+    Index(None, "account_id", "created_at"),
+    Index(None, "account_id", "execution_id"),
+    Index(None, "account_id", "session_id"),
+    Index(None, "expires_at"),
+)
+# Made by migration 0020 for one dialect only, so not declared here (``UNDECLARED_*`` above):
+# SQLite's FTS5 table (and its shadow tables), PostgreSQL's GIN index on
+# ``to_tsvector('simple', search_text)``.

@@ -13,6 +13,11 @@ latency of both paths and their difference (Preloop's overhead), requests per se
 Preloop's CPU time per request (``/proc/<pid>/stat`` delta / requests). Also Preloop's cold
 start (process start → ``/healthz`` 200) and idle RSS, and the ledger rows at the end (every
 proxied request must be there).
+
+Capture (decision 0109) is measured in the same run: a third path, ``captured``, sends the same
+requests with a second flow execution's token whose flow has a ``full`` capture rule, right after
+the ``proxied`` (capture off) path; their p50 difference is capture's cost on the request. At the
+end, the latest calls of the captured execution are read back to check each was captured.
 """
 
 from __future__ import annotations
@@ -47,12 +52,15 @@ TARGET_P99_MS = 5.0
 TARGET_RPS = 500.0
 TARGET_COLD_START_S = 2.0
 TARGET_RSS_MB = 150.0
+TARGET_CAPTURE_MS = 0.5  # capture "never slows a request measurably" (issue 16)
+CAPTURE_FLOW = "bench-capture"
+CAPTURE_CHECKED = 500  # the most calls of the captured execution read back
 
 
 class Row(msgspec.Struct):
     mode: str  # "non-streaming" | "streaming"
     concurrency: int
-    path: str  # "direct" | "proxied"
+    path: str  # "direct" | "proxied" | "captured" (proxied with capture full)
     requests: int
     p50_ms: float  # whole answer; for streaming, time to first byte
     p99_ms: float
@@ -76,6 +84,8 @@ class GatewayBench(msgspec.Struct):
     ledger_rows: int
     proxied_requests: int
     targets: list[Target]
+    captured_checked: int = 0  # latest calls of the captured execution read back
+    captured_found: int = 0  # of those, captured (with request and response text)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -179,8 +189,9 @@ async def _load(
         return latencies, time.perf_counter() - started
 
 
-async def _configure(url: str, admin_key: str, fake_url: str) -> str:
-    """The provider (key by ``env:`` reference) and a flow execution's runtime token."""
+async def _configure(url: str, admin_key: str, fake_url: str) -> tuple[str, str, str]:
+    """The provider (key by ``env:`` reference), a flow execution's runtime token, and another
+    execution's (id and token) of a flow whose capture is ``full``."""
     headers = {"authorization": f"Bearer {admin_key}"}
     provider = {
         "name": "bench-fake",
@@ -197,7 +208,30 @@ async def _configure(url: str, admin_key: str, fake_url: str) -> str:
             if response.status >= 300:
                 raise RuntimeError(f"starting a flow execution failed: {await response.text()}")
             token: str = (await response.json())["token"]
-    return token
+        rule = {"scope": "flow", "subject": CAPTURE_FLOW, "mode": "full"}
+        async with session.put("/api/v1/gateway/capture", json=rule) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"turning capture on failed: {await response.text()}")
+        async with session.post(f"/api/v1/flows/{CAPTURE_FLOW}/executions", json={}) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"starting a flow execution failed: {await response.text()}")
+            started = await response.json()
+    return token, started["execution"]["id"], started["token"]
+
+
+async def _captured(url: str, admin_key: str, execution_id: str) -> tuple[int, int]:
+    """Of the captured execution's latest calls: how many were read, how many captured."""
+    headers = {"authorization": f"Bearer {admin_key}"}
+    path = f"/api/v1/runtime/sessions/{execution_id}"
+    async with (
+        aiohttp.ClientSession(base_url=url, headers=headers) as session,
+        session.get(path, params={"limit": CAPTURE_CHECKED}) as response,
+    ):
+        if response.status != 200:
+            return 0, 0
+        calls = (await response.json())["interactions"]
+    found = [c for c in calls if c["captured"] == "full" and c["request"] and c["response"]]
+    return len(calls), len(found)
 
 
 async def _ledger_rows(url: str, admin_key: str) -> int:
@@ -244,7 +278,7 @@ async def _run(
             )
             await _wait_http(f"{url}/healthz", preloop, "preloop serve")
             cold_start = time.perf_counter() - started
-            token = await _configure(url, admin_key, fake_url)
+            token, capture_execution, capture_token = await _configure(url, admin_key, fake_url)
             await asyncio.sleep(1.0)
             idle_rss = _rss_mb(preloop.pid)
             rows: list[Row] = []
@@ -254,6 +288,7 @@ async def _run(
                     for path, target, key in (
                         ("direct", f"{fake_url}/v1/chat/completions", provider_key),
                         ("proxied", f"{url}/openai/v1/chat/completions", token),
+                        ("captured", f"{url}/openai/v1/chat/completions", capture_token),
                     ):
                         progress(f"{mode}, concurrency {concurrency}, {path}...")
                         cpu = _cpu_seconds(preloop.pid)
@@ -273,12 +308,13 @@ async def _run(
                                 p99_ms=_percentile(latencies, 0.99),
                                 requests_per_s=len(latencies) / elapsed,
                                 preloop_cpu_ms_per_request=used * 1000 / len(latencies)
-                                if path == "proxied"
+                                if path != "direct"
                                 else None,
                             )
                         )
             await asyncio.sleep(2.0)  # the ledger's writer flushes in the background
             ledger_rows = await _ledger_rows(url, admin_key)
+            checked, found = await _captured(url, admin_key, capture_execution)
             _stop(preloop)
             progress("restarting preloop serve on the same data directory...")
             started = time.perf_counter()
@@ -299,15 +335,21 @@ async def _run(
         ledger_rows=ledger_rows,
         proxied_requests=proxied,
         targets=targets(rows, cold_start, restart, idle_rss),
+        captured_checked=checked,
+        captured_found=found,
     )
 
 
-def overhead(rows: list[Row], mode: str, concurrency: int) -> tuple[float, float] | None:
+def overhead(
+    rows: list[Row], mode: str, concurrency: int, path: str = "proxied", base: str = "direct"
+) -> tuple[float, float] | None:
+    """``path``'s p50 and p99 minus ``base``'s (Preloop's overhead over the provider; with
+    ``path="captured", base="proxied"``, capture's cost on the request)."""
     by_path = {r.path: r for r in rows if r.mode == mode and r.concurrency == concurrency}
-    if "direct" not in by_path or "proxied" not in by_path:
+    if base not in by_path or path not in by_path:
         return None
-    direct, proxied = by_path["direct"], by_path["proxied"]
-    return proxied.p50_ms - direct.p50_ms, proxied.p99_ms - direct.p99_ms
+    measured, baseline = by_path[path], by_path[base]
+    return measured.p50_ms - baseline.p50_ms, measured.p99_ms - baseline.p99_ms
 
 
 def targets(rows: list[Row], cold_start: float, restart: float, rss: float) -> list[Target]:
@@ -319,6 +361,17 @@ def targets(rows: list[Row], cold_start: float, restart: float, rss: float) -> l
         )
         found.append(
             Target("overhead p99, c=1", single[1], TARGET_P99_MS, "ms", single[1] <= TARGET_P99_MS)
+        )
+    capture = overhead(rows, "non-streaming", 1, "captured", "proxied")
+    if capture is not None:
+        found.append(
+            Target(
+                "capture full vs off p50, c=1",
+                capture[0],
+                TARGET_CAPTURE_MS,
+                "ms",
+                capture[0] <= TARGET_CAPTURE_MS,
+            )
         )
     ten = [
         r for r in rows if r.mode == "non-streaming" and r.concurrency == 10 and r.path == "proxied"

@@ -3,10 +3,12 @@ Anthropic headers passed on to the provider."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from hub.errors import AuthenticationError, PayloadTooLargeError, ValidationError
+from hub.model_gateway.capture_records import SESSION_ID_PATTERN
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,3 +65,22 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+
+_SESSION_HEADER = b"x-preloop-session-id"
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+
+
+def session_id(scope: Scope) -> str | None:
+    """The client's ``X-Preloop-Session-Id`` (a runtime session of a caller without a flow):
+    1 to 64 letters, digits, ``.``, ``_``, ``:`` or ``-``; ``ValidationError`` otherwise."""
+    for name, value in scope["headers"]:
+        if name == _SESSION_HEADER:
+            text: str = value.decode("latin-1").strip()
+            if not _SESSION_ID.match(text):
+                raise ValidationError(
+                    "X-Preloop-Session-Id must be 1 to 64 letters, digits, '.', '_', ':' or '-'",
+                    field="X-Preloop-Session-Id",
+                )
+            return text
+    return None

@@ -14,7 +14,11 @@ One request, in order:
    ``stream_options.include_usage`` (the extra usage chunk is dropped on the way back);
 6. stream the answer back chunk by chunk, reading it only for its usage (``dialects``);
 7. settle the reservation to the actual cost and ``Ledger.record`` one ``UsageRecord``,
-   also for refusals, errors and clients that went away mid-stream.
+   also for refusals, errors and clients that went away mid-stream;
+8. when a capture rule applies (off by default; ``GatewayCapture.rule_for``, cached), hand the
+   record and the bytes already held (request, answer, a stream's chunks up to a cap) to
+   ``GatewayCapture.capture``, which queues them: parsing, redaction and storage happen in its
+   writer, off the request path (decision 0109).
 
 Nothing here reads the database: the collaborators cache. Nothing is logged per request at
 INFO. Provider keys only ever travel in the upstream request's headers.
@@ -42,6 +46,8 @@ from hub.errors import (
     PreloopError,
     ValidationError,
 )
+from hub.model_gateway.capture import GatewayCapture, Pending, StreamTap
+from hub.model_gateway.capture_records import CaptureRule
 from hub.model_gateway.ports import Admission, Budgets, GatewayAuth, Ledger, ModelRouter, Prices
 from hub.model_gateway.records import (
     Attribution,
@@ -69,6 +75,9 @@ _ENDPOINTS = {
     ("anthropic", "POST", "messages"): MESSAGES,
 }
 _json = msgspec.json.Encoder()
+# What capture may keep: conversations. Never embeddings (capture embeds what it keeps, which
+# through the gateway would capture itself).
+_CAPTURED = frozenset({CHAT.endpoint, RESPONSES.endpoint, MESSAGES.endpoint})
 
 
 class _Call:
@@ -77,6 +86,8 @@ class _Call:
     __slots__ = (
         "accounted",
         "admission",
+        "answer",
+        "body",
         "cost",
         "endpoint",
         "error",
@@ -86,9 +97,12 @@ class _Call:
         "price",
         "provider",
         "responded",
+        "rule",
+        "session_id",
         "started",
         "status",
         "stream",
+        "tap",
         "upstream_model",
         "usage",
         "who",
@@ -112,6 +126,11 @@ class _Call:
         self.error: str | None = None
         self.admission: Admission | None = None
         self.estimated_input = 0  # embeddings: the input tokens reserved for
+        self.session_id: str | None = None  # X-Preloop-Session-Id
+        self.rule: CaptureRule | None = None  # capture on: what to keep (decision 0109)
+        self.body: bytes | None = None  # the request, kept by reference for capture
+        self.answer: bytes | None = None  # a whole answer, kept by reference for capture
+        self.tap: StreamTap | None = None  # a stream's raw bytes, up to a cap, for capture
 
 
 class ModelGatewayProxy:
@@ -129,8 +148,10 @@ class ModelGatewayProxy:
         ledger: Ledger,
         clock: Clock,
         settings: GatewaySettings,
+        capture: GatewayCapture | None = None,
     ) -> None:
         self.auth = auth
+        self.capture = capture
         self.router = router
         self.prices = prices
         self.budgets = budgets
@@ -172,6 +193,7 @@ class ModelGatewayProxy:
             if dialect is None and not (method == "GET" and tail == "models"):
                 raise NotFoundError(f"no such endpoint: {method} {scope['path']}")
             call.who = await self.auth.authenticate(inbound.credential(scope))
+            call.session_id = inbound.session_id(scope)
             if dialect is None:
                 await self._models(call, send_accounted, anthropic)
             else:
@@ -255,6 +277,8 @@ class ModelGatewayProxy:
         assert head.model is not None
         call.model = head.model
         call.stream = bool(head.stream) and dialect is not EMBEDDINGS
+        if self.capture is not None:
+            await self._plan_capture(call, who, body)
         if not _allowed(who, head.model):
             raise PermissionDeniedError(
                 f"model '{head.model}' is not allowed for this credential "
@@ -329,6 +353,7 @@ class ModelGatewayProxy:
             out = upstream.answer_headers(response, warnings)
             if response.status >= 400:
                 answer = await upstream.read_answer(response, provider.name)
+                call.answer, call.tap = answer, None
                 call.status, call.outcome = response.status, "error"
                 call.error = short_reason(response.status, answer)
                 await send(
@@ -338,6 +363,7 @@ class ModelGatewayProxy:
                 return
             if not call.stream or "event-stream" not in response.content_type:
                 answer = await upstream.read_answer(response, provider.name)
+                call.answer, call.tap = answer, None
                 # an embeddings answer without usage is charged its estimate, never nothing
                 call.usage = dialect.usage(answer) or Usage(input_tokens=call.estimated_input)
                 out.append((b"content-length", str(len(answer)).encode()))
@@ -369,9 +395,12 @@ class ModelGatewayProxy:
             response.close()
 
         watcher = asyncio.create_task(watch())
+        tap = call.tap
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
             async for chunk in response.content.iter_any():
+                if tap is not None:
+                    tap.feed(chunk)
                 out = meter.feed(chunk)
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -412,35 +441,49 @@ class ModelGatewayProxy:
             admission, call.admission = call.admission, None
             await self.budgets.settle(admission, call.cost)
 
+    async def _plan_capture(self, call: _Call, who: Attribution, body: bytes) -> None:
+        """Capture's rule for ``who`` (cached; ``None``: off), and what to keep for it: the
+        request's bytes by reference, and a tap on a stream's bytes up to a cap."""
+        assert self.capture is not None
+        if call.endpoint not in _CAPTURED:
+            return
+        rule = call.rule = await self.capture.rule_for(who)
+        if rule is not None and rule.mode.keeps_content:
+            call.body = body
+            if call.stream:
+                call.tap = StreamTap(8 * rule.max_bytes + 4096)  # SSE framing around the text
+
     def _record(self, call: _Call) -> None:
         who = call.who
         if who is None:
             return  # nobody to attribute it to: an unauthenticated request is not accounted
         usage = call.usage
-        self.ledger.record(
-            UsageRecord(
-                id=uuid.uuid4().hex,
-                account_id=who.account_id,
-                api_key_id=who.api_key_id,
-                principal=who.principal,
-                flow=who.flow,
-                execution_id=who.execution_id,
-                endpoint=call.endpoint,
-                model=call.model,
-                upstream_model=call.upstream_model,
-                provider=call.provider,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_tokens=usage.cached_tokens,
-                cost=call.cost,
-                latency_ms=(time.perf_counter() - call.started) * 1000,
-                status=call.status,
-                outcome=call.outcome,
-                stream=call.stream,
-                created_at=self.clock.now(),
-                error=call.error,
-            )
+        record = UsageRecord(
+            id=uuid.uuid4().hex,
+            account_id=who.account_id,
+            api_key_id=who.api_key_id,
+            principal=who.principal,
+            flow=who.flow,
+            execution_id=who.execution_id,
+            endpoint=call.endpoint,
+            model=call.model,
+            upstream_model=call.upstream_model,
+            provider=call.provider,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost=call.cost,
+            latency_ms=(time.perf_counter() - call.started) * 1000,
+            status=call.status,
+            outcome=call.outcome,
+            stream=call.stream,
+            created_at=self.clock.now(),
+            error=call.error,
+            session_id=call.session_id,
         )
+        self.ledger.record(record)
+        if call.rule is not None and self.capture is not None:  # queued, never awaited
+            self.capture.capture(Pending(record, call.rule, call.body, call.answer, call.tap))
 
     # --- in process (ModelGateway) -------------------------------------------------------
     async def chat(self, who: Attribution, body: dict[str, Any]) -> dict[str, Any]:

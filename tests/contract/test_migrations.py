@@ -352,3 +352,46 @@ async def test_0015_adds_the_tracker_tables_and_takes_them_away_again(empty_url:
     names = await _run(empty_url, lambda c: set(inspect(c).get_table_names()))
     assert not TRACKER_TABLES & names
     assert "user_identities" in names  # what came before stays
+
+
+def _insert_usage_at_0016(connection: Connection) -> None:
+    tables = MetaData()
+    tables.reflect(connection, only=["accounts", "usage_records"])
+    connection.execute(
+        tables.tables["accounts"].insert().values(id="acct_1", name="acme", created_at=T0)
+    )
+    connection.execute(
+        tables.tables["usage_records"].insert().values(
+            id="use_1", account_id="acct_1", api_key_id="key_1", principal="p", flow=None,
+            execution_id=None, endpoint="openai.chat", model="m", upstream_model="m",
+            provider="p", input_tokens=1, output_tokens=2, cached_tokens=0, cost_nanos=5,
+            latency_ms=1.0, status=200, outcome="ok", stream=False, created_at=T0, error=None,
+        )
+    )  # fmt: skip
+
+
+async def test_0020_adds_capture_and_session_ids_and_takes_them_away_again(
+    empty_url: str,
+) -> None:
+    capture = {"gateway_capture_rules", "gateway_interactions"}
+    await _run(empty_url, _migrate("upgrade", "0016"))
+    await _run(empty_url, _insert_usage_at_0016)
+
+    await _run(empty_url, _migrate("upgrade", "0020"))
+
+    names = await _run(empty_url, lambda c: set(inspect(c).get_table_names()))
+    columns = await _run(
+        empty_url, lambda c: {col["name"] for col in inspect(c).get_columns("usage_records")}
+    )
+    kept = await _run(
+        empty_url, lambda c: list(c.exec_driver_sql("SELECT id, session_id FROM usage_records"))
+    )
+    assert capture <= names
+    assert "session_id" in columns
+    assert [("use_1", None)] == [tuple(row) for row in kept]
+    await _run(empty_url, _migrate("downgrade", "0016"))
+    names = await _run(empty_url, lambda c: set(inspect(c).get_table_names()))
+    kept = await _run(empty_url, lambda c: list(c.exec_driver_sql("SELECT id FROM usage_records")))
+    assert not capture & names
+    assert not {n for n in names if n.startswith("gateway_interactions")}
+    assert [("use_1",)] == [tuple(row) for row in kept]

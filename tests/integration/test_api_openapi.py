@@ -154,6 +154,11 @@ include-path = "/api/v1/trackers"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "409"]
 
 [[operations]]
+# scope and subject go together: the account scope takes none, a flow or a key needs one
+include-path = "/api/v1/gateway/capture"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404"]
+
+[[operations]]
 # organization without project names no project
 include-path = "/api/v1/issues/search"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404"]

@@ -24,13 +24,14 @@ def test_bench_gateway_reports_both_paths_and_the_targets(monkeypatch: pytest.Mo
     assert outcome.exit_code == 0, outcome.output
     report = json.loads(outcome.stdout)
     rows = {(r["mode"], r["concurrency"], r["path"]): r for r in report["rows"]}
-    assert len(rows) == 8
+    assert len(rows) == 12  # direct, proxied, captured (capture full) per mode and concurrency
     for (_, _, path), row in rows.items():
         assert row["requests"] == 12
         assert 0 < row["p50_ms"] <= row["p99_ms"]
         assert row["requests_per_s"] > 0
         assert (row["preloop_cpu_ms_per_request"] is None) == (path == "direct")
     assert report["ledger_rows"] == report["proxied_requests"] > 0
+    assert report["captured_checked"] == report["captured_found"] > 0
     assert report["cold_start_s"] > 0
     assert report["restart_s"] > 0
     assert report["idle_rss_mb"] > 10
@@ -38,6 +39,7 @@ def test_bench_gateway_reports_both_paths_and_the_targets(monkeypatch: pytest.Mo
     assert names == [
         "overhead p50, c=1",
         "overhead p99, c=1",
+        "capture full vs off p50, c=1",
         "cold start, new data dir",
         "restart",
         "idle RSS",

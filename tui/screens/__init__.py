@@ -18,6 +18,7 @@ from tui.screens.base import DashboardScreen
 from tui.screens.devices import DevicesScreen
 from tui.screens.policies import PoliciesScreen
 from tui.screens.servers import ServersScreen
+from tui.screens.sessions import SessionsScreen
 from tui.screens.usage import UsageScreen
 
 
@@ -35,4 +36,5 @@ MAIN_SCREENS: tuple[MainScreen, ...] = (
     MainScreen("4", "servers", "Servers", ServersScreen),
     MainScreen("5", "devices", "Devices", DevicesScreen),
     MainScreen("6", "usage", "Usage", UsageScreen),
+    MainScreen("7", "sessions", "Sessions", SessionsScreen),
 )
