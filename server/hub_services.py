@@ -35,6 +35,7 @@ from hub.passthrough import PassThroughService
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.scheduler import ApprovalScheduler
+from hub.search.duplicates import Duplicates
 from hub.search.embedders import Embedder, HashingEmbedder
 from hub.settings import Settings
 from hub.tool_calls import ToolCalls
@@ -92,6 +93,8 @@ class Hub:
     tracker_service: TrackerService | None = None  # connecting trackers, search, webhooks
     # what embeds issue text for search and duplicates (settings.search.embedder; issue 16)
     search_embedder: Embedder = field(default_factory=HashingEmbedder)
+    # duplicate candidates, confirmation and resolutions (create_issue checks drafts with it)
+    duplicates: Duplicates | None = None
     # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
     builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured

@@ -9,8 +9,9 @@ record); what it answers is recorded like an upstream's result.
       ─▶ writes.py the tracker (Hub.tracker_clients ─▶ TrackerClient), then the index
       ─▶ structuredContent and its JSON text │ a tracker's refusal ─▶ isError, its message
 
-The trackers are read from ``access`` on every call (the Hub's ``trackers`` and
-``tracker_clients``), so the composition root or a test may set them after start-up.
+The trackers are read from ``access`` on every call (the Hub's ``trackers``,
+``tracker_clients`` and ``duplicates``), so the composition root or a test may set them after
+start-up.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from hub.builtin_tools.results import BuiltinToolError, ok, refused, tracker_fai
 from hub.builtin_tools.session import Session
 from hub.clock import Clock
 from hub.errors import PreloopError, TrackerError
+from hub.search.duplicates import Duplicates
 from hub.tool_results import ToolResult
 from hub.trackers.ports import TrackerClients, TrackerStorage
 
@@ -68,6 +70,11 @@ class TrackerAccess(Protocol):
 
     @property
     def tracker_clients(self) -> TrackerClients | None: ...
+
+    @property
+    def duplicates(self) -> Duplicates | None:
+        """What ``create_issue`` checks a draft with (``None``: no check)."""
+        ...
 
 
 class BuiltinTools:
@@ -98,7 +105,13 @@ class BuiltinTools:
             storage = self._access.trackers
             if storage is None:
                 raise BuiltinToolError(NO_TRACKER)
-            session = Session(account_id, storage, self._access.tracker_clients, self._clock)
+            session = Session(
+                account_id,
+                storage,
+                self._access.tracker_clients,
+                self._clock,
+                duplicates=self._access.duplicates,
+            )
             if not await session.refs.trackers():
                 raise BuiltinToolError(NO_TRACKER)
             return ok(await handler(session, args))

@@ -11,6 +11,7 @@ from hub.builtin_tools.references import CODE_KINDS, Located, References, requir
 from hub.builtin_tools.results import BuiltinToolError
 from hub.clock import Clock
 from hub.ids import new_id
+from hub.search.duplicates import Duplicates
 from hub.trackers.ports import TrackerClient, TrackerClients, TrackerStorage
 from hub.trackers.records import Issue, IssueComment, IssueKind, RemoteComment, Tracker
 from hub.trackers.sync import Syncer
@@ -28,8 +29,11 @@ class Session:
         storage: TrackerStorage,
         clients: TrackerClients | None,
         clock: Clock,
+        *,
+        duplicates: Duplicates | None = None,
     ) -> None:
         self.account_id = account_id
+        self.duplicates = duplicates  # create_issue's duplicate check (None: none)
         self.storage = storage
         self.refs = References(storage, account_id)
         self._clients = clients

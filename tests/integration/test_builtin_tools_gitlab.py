@@ -14,6 +14,7 @@ import pytest
 from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
 from hub.model_gateway.custody import Custody, EnvBackend
+from hub.search.duplicates import Duplicates
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.records import Tracker, TrackerKind
 from hub.trackers.sync import Syncer
@@ -28,6 +29,7 @@ PROJECT = "group/app"
 class Access:
     trackers: InMemoryTrackerStorage
     tracker_clients: HttpTrackerClients
+    duplicates: Duplicates | None = None  # create_issue checks no duplicates
 
 
 @pytest.fixture

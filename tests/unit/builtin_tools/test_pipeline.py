@@ -11,6 +11,7 @@ from typing import Any
 from hub.builtin_tools.runner import BuiltinTools
 from hub.keys import Caller
 from hub.records import Role
+from hub.search.duplicates import Duplicates
 from hub.tool_calls import Forwarded, Held, Reason, Refused
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.records import IssueKind
@@ -51,6 +52,7 @@ tools:
 class Access:
     trackers: InMemoryTrackerStorage
     tracker_clients: Clients
+    duplicates: Duplicates | None = None  # create_issue checks no duplicates
 
 
 async def world(heartbeat: float = 10.0) -> tuple[World, WritingTracker]:
