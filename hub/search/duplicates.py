@@ -39,6 +39,7 @@ from hub.search.duplicate_store import DuplicatePairStore
 from hub.search.duplicate_thresholds import threshold_for
 from hub.search.embedders import Embedder, Vector
 from hub.search.records import IssueVector
+from hub.search.text import draft_text, issue_text
 from hub.trackers.records import Issue, IssueQuery
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from hub.search.ports import IssueVectorStore
     from hub.trackers.ports import TrackerStorage
 
-TEXT_CHARS = 8000  # of an issue's text embedded (the indexer's ``issue_text``)
 SCAN_ISSUES = 5000  # issues compared by one scan at most (the most recently updated)
 PER_ISSUE = 10  # nearest neighbours asked per issue in a scan
 EMBED_BATCH = 64
@@ -55,15 +55,6 @@ NO_INDEX = "none"
 CLOSED_STATES = frozenset(
     {"closed", "merged", "done", "resolved", "cancelled", "canceled", "won't do", "rejected"}
 )
-
-
-def draft_text(title: str, description: str) -> str:
-    """What is embedded of an issue or a draft: the title, a blank line, the description."""
-    return f"{title}\n\n{description}"[:TEXT_CHARS]
-
-
-def issue_text(issue: Issue) -> str:
-    return draft_text(issue.title, issue.body)
 
 
 def is_closed(issue: Issue) -> bool:

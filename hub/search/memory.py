@@ -4,6 +4,7 @@ storage is one of these) and searches exactly (hub/search/vectors.py ``top_k``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import msgspec
 from hub.errors import NotFoundError, ValidationError
 from hub.search.embedders import Vector
 from hub.search.records import IssueVector
-from hub.search.vectors import top_k
+from hub.search.vectors import as_array, top_k
 from hub.store_rules import check_limit, stored_copy
 from hub.trackers.records import Issue, IssueQuery
 from hub.trackers.search import matches
@@ -28,12 +29,31 @@ def model_dimensions(model: str) -> int:
     return int(dims)
 
 
-def check_vector(vector: IssueVector) -> None:
-    dims = model_dimensions(vector.model)
-    if len(vector.vector) != dims:
+def check_query_vector(model: str, vector: Sequence[float]) -> None:
+    """``vector`` has the dimensions of ``model`` and only finite values (as float32, what
+    every store keeps: a value beyond float32's range is refused too)."""
+    dims = model_dimensions(model)
+    if len(vector) != dims:
         raise ValidationError(
-            f"a vector of {len(vector.vector)} dimensions for {vector.model} (which has {dims})"
+            f"a vector of {len(vector)} dimensions for {model} (which has {dims})"
         )
+    if not all(map(math.isfinite, as_array(vector))):
+        raise ValidationError(f"a vector for {model} holds NaN or an infinite value")
+
+
+def check_vector(vector: IssueVector) -> None:
+    check_query_vector(vector.model, vector.vector)
+
+
+def as_float32(vector: IssueVector) -> IssueVector:
+    """``vector`` with its values rounded to float32, as the SQL stores keep them."""
+    return msgspec.structs.replace(vector, vector=tuple(as_array(vector.vector)))
+
+
+def is_zero(vector: Sequence[float]) -> bool:
+    """A vector of zeros (a featureless text): its cosine with anything is undefined, so it
+    is near nothing (decision 0099)."""
+    return not any(vector)
 
 
 class InMemoryIssueVectors:
@@ -62,7 +82,7 @@ class InMemoryIssueVectors:
             raise NotFoundError(
                 f"issue {vector.issue_id!r} does not exist in account {vector.account_id!r}"
             )
-        copy = stored_copy(vector)
+        copy = stored_copy(as_float32(vector))
         self._live()[(vector.account_id, vector.issue_id, vector.model)] = copy
 
     async def get(self, account_id: str, issue_id: str, model: str) -> IssueVector | None:
@@ -94,6 +114,9 @@ class InMemoryIssueVectors:
         exclude: Sequence[str] = (),
     ) -> Sequence[tuple[Issue, float]]:
         check_limit(query.limit)
+        check_query_vector(model, vector)
+        if is_zero(vector):
+            return []
         issues = self._issues()
         unfiltered = msgspec.structs.replace(query, text=None)
         skip = set(exclude)
@@ -103,6 +126,7 @@ class InMemoryIssueVectors:
             if acct == account_id
             and m == model
             and issue_id not in skip
+            and not is_zero(v.vector)
             and matches(issues[issue_id], unfiltered)
         ]
         best = top_k(vector, candidates, query.limit, min_score=min_score)

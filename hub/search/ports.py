@@ -28,7 +28,8 @@ class IssueVectorStore(Protocol):
     async def put(self, vector: IssueVector) -> None:
         """Insert or replace the vector of (account, issue, model). ``NotFoundError`` when the
         account has no such issue; ``ValidationError`` when the vector's length is not the
-        model's dimensions (the number after ``@``)."""
+        model's dimensions (the number after ``@``) or holds NaN or an infinite value. Values
+        are kept as float32 (``get`` answers them rounded so)."""
         ...
 
     async def get(self, account_id: str, issue_id: str, model: str) -> IssueVector | None: ...
@@ -54,7 +55,10 @@ class IssueVectorStore(Protocol):
         applies except ``text``; deleted issues only with ``include_deleted``; issues whose
         vector is stale still count (their last vector). With ``min_score`` only those scoring
         at least that; ``exclude``: issue ids left out. A filtered search still answers
-        ``limit`` rows when that many match (no post-filtering of a fixed candidate set)."""
+        ``limit`` rows when that many match (no post-filtering of a fixed candidate set).
+        A vector of zeros (a featureless text) is near nothing: as ``vector`` the answer is
+        empty, and stored vectors of zeros are never found (decision 0099). ``vector`` of
+        other dimensions than the model's, or holding NaN or infinities: ``ValidationError``."""
         ...
 
     async def count(self, account_id: str, model: str) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from hub.search.ports import IssueVectorStore
 from hub.trackers.records import (
     Issue,
     IssueChanges,
@@ -270,3 +271,8 @@ class TrackerStorage(Protocol):
     def cursors(self) -> SyncCursorStore: ...
     @property
     def inbox(self) -> WebhookInbox: ...
+    @property
+    def vectors(self) -> IssueVectorStore:
+        """The vector index of these issues (hub/search/ports.py); removing an issue or a
+        tracker removes its vectors."""
+        ...

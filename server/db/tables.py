@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -29,7 +30,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.dialects.postgresql import base as postgresql_base
+from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from hub.store_rules import aware_utc
 
@@ -681,6 +683,64 @@ webhook_deliveries = Table(  # the durable inbox: verified deliveries until proc
     Index(None, "state", "received_at"),  # the pending ones, oldest first, across accounts
     Index(None, "account_id", "received_at"),
 )
+
+
+# --- issue 16, s-index: the vector index of synced issues (migration 0017) -------------------
+# One row per (account, issue, embedder identity). ``data`` holds the vector as little-endian
+# float32 on every database; on PostgreSQL with pgvector, migration 0017 adds an untyped
+# ``embedding vector`` column the store writes too, and the store creates one partial HNSW
+# index per model (``ix_issue_vectors_hnsw_<hash>``): neither is declared here, since whether
+# they exist depends on the server (``UNDECLARED``). Removing an issue (or its tracker, or its
+# account) removes its vectors (docs/decisions/0099-sql-issue-vectors.md).
+issue_vectors = Table(
+    "issue_vectors",
+    metadata,
+    _account_id(),
+    Column("issue_id", ID, nullable=False),
+    Column("model", String(300), nullable=False),  # the embedder's identity, provider:model@dims
+    Column("content_hash", String(64), nullable=False),
+    _at("embedded_at"),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("account_id", "issue_id", "model"),
+    ForeignKeyConstraint(
+        ["account_id", "issue_id"], ["issues.account_id", "issues.id"], ondelete="CASCADE"
+    ),
+    Index(None, "model", "account_id", "issue_id"),  # one model's vectors of one account
+)
+
+
+class PgVector(UserDefinedType[Any]):
+    """pgvector's ``vector`` (untyped: any dimensions), known to reflection so that comparing
+    a migrated PostgreSQL schema with ``metadata`` does not warn about it; never declared."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+
+postgresql_base.ischema_names.setdefault("vector", PgVector)
+
+# Schema objects migrations make that ``metadata`` cannot declare (they depend on the database
+# server): the schema comparison (tests/contract/test_sql_schema.py) leaves them out.
+UNDECLARED_COLUMNS = {("issue_vectors", "embedding")}  # pgvector's column, when it exists
+UNDECLARED_INDEX_PREFIXES = ("ix_issue_vectors_hnsw_",)  # one per model, made by the store
+UNDECLARED_TABLE_PREFIXES: tuple[str, ...] = ()
+
+
+def declared(name: str | None, type_: str, parent: dict[str, str | None]) -> bool:
+    """Whether the reflected object ``name`` (of alembic's ``include_name`` kinds) belongs to
+    the compared schema (everything but the ``UNDECLARED_*`` objects)."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(UNDECLARED_TABLE_PREFIXES)
+    if type_ == "index":
+        return not name.startswith(UNDECLARED_INDEX_PREFIXES)
+    if type_ == "column":
+        return (parent.get("table_name"), name) not in UNDECLARED_COLUMNS
+    return True
+
 
 # --- duplicate detection (issue 16, part s-dupes; migration 0018; decision 0105) ------------
 # One row per pair of issues (``issue_a < issue_b``): the model's latest verdict (with the

@@ -10,6 +10,7 @@ pool, the same SQLite write lock and thread, the same error translation.
 - ``WebhookInbox.claim`` leases a batch in one statement on PostgreSQL (``UPDATE … WHERE id IN
   (SELECT … FOR UPDATE SKIP LOCKED)``: concurrent claimers take disjoint rows, without
   waiting); on SQLite it reads and updates in one ``BEGIN IMMEDIATE`` transaction.
+- ``vectors`` is the vector index of the issues (``issue_vectors.SqlIssueVectorStore``).
 - ``IssueStore.search`` narrows in SQL (every filter SQL answers exactly as Python does, and
   the text as a superset: ``lower(title|body) LIKE '%word%'`` for any query word), then applies
   ``hub.trackers.search.matches`` and ``rank`` in Python, so every backend answers the same.
@@ -21,7 +22,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, delete, false, func, insert, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,13 +50,12 @@ from hub.trackers.records import (
 from hub.trackers.search import matches, rank, words
 from server.db import tables as t
 from server.db.stores._base import Database, SqlStore, executes, to_record, to_values
+from server.db.stores._issue_filters import by_code_point, narrowing
+from server.db.stores.issue_vectors import SqlIssueVectorStore
 
 if TYPE_CHECKING:
     from server.db.stores import SqlStorage
 
-# Characters whose Python lower case holds an ASCII letter while SQL's ``lower`` (SQLite's is
-# ASCII only) may leave them as they are: a text holding one may match an ASCII query word.
-_LOWERS_TO_ASCII = {"i": "\u0130", "k": "\u212a"}  # İ -> i̇, the Kelvin sign -> k
 _SEARCH_BATCH = 200
 
 
@@ -84,7 +94,7 @@ class SqlTrackerStore(SqlStore):
         stmt = (
             select(t.trackers)
             .where(c.account_id == account_id)
-            .order_by(_by_code_point(c.name, self._db), _by_code_point(c.id, self._db))
+            .order_by(by_code_point(c.name, self._db), by_code_point(c.id, self._db))
         )
         return await self._all(stmt, Tracker)
 
@@ -123,7 +133,7 @@ class SqlTrackerStore(SqlStore):
         stmt = (
             select(t.trackers)
             .where(c.poll_seconds > 0, or_(c.next_poll_at.is_(None), c.next_poll_at <= now))
-            .order_by(c.next_poll_at.is_not(None), c.next_poll_at, _by_code_point(c.id, self._db))
+            .order_by(c.next_poll_at.is_not(None), c.next_poll_at, by_code_point(c.id, self._db))
             .limit(limit)
         )
         return await self._all(stmt, Tracker)
@@ -228,7 +238,7 @@ class SqlIssueStore(SqlStore):
                 c.project == project,
                 c.number == number,
             )
-            .order_by(_by_code_point(c.id, self._db))
+            .order_by(by_code_point(c.id, self._db))
             .limit(1)
         )
         return await self._first(stmt, Issue)
@@ -238,7 +248,7 @@ class SqlIssueStore(SqlStore):
         stmt = (
             select(t.issues)
             .where(c.account_id == account_id, or_(c.key == key, and_(c.url != "", c.url == key)))
-            .order_by(_by_code_point(c.id, self._db))
+            .order_by(by_code_point(c.id, self._db))
         )
         return await self._all(stmt, Issue)
 
@@ -248,8 +258,8 @@ class SqlIssueStore(SqlStore):
             if bound is not None:
                 aware_utc(bound, "updated_after/updated_before")
         c = t.issues.c
-        id_order = _by_code_point(c.id, self._db)
-        stmt = select(t.issues).where(c.account_id == account_id, *_narrowing(query))
+        id_order = by_code_point(c.id, self._db)
+        stmt = select(t.issues).where(c.account_id == account_id, *narrowing(query, self._db))
         if words(query.text):  # ranked by score: every candidate is read, then ranked
             candidates = await self._all(stmt, Issue)
             return rank([i for i in candidates if matches(i, query)], query.text)[: query.limit]
@@ -335,61 +345,9 @@ class SqlIssueStore(SqlStore):
         stmt = (
             select(t.issue_comments)
             .where(c.account_id == account_id, c.issue_id == issue_id, c.deleted == false())
-            .order_by(c.created_at, _by_code_point(c.id, self._db))
+            .order_by(c.created_at, by_code_point(c.id, self._db))
         )
         return await self._all(stmt, IssueComment)
-
-
-def _by_code_point(column: ColumnElement[str], db: Database) -> ColumnElement[str]:
-    """``column`` ordered as Python orders text (PostgreSQL's "C" collation; SQLite's default
-    is already binary)."""
-    return column.collate("C") if db.dialect == "postgresql" else column
-
-
-def _narrowing(query: IssueQuery) -> list[ColumnElement[bool]]:
-    """SQL conditions that every issue ``matches(issue, query)`` accepts also pass (a superset
-    where SQL and Python could differ: case folding outside ASCII, JSON lists)."""
-    c = t.issues.c
-    where: list[ColumnElement[bool]] = []
-    if not query.include_deleted:
-        where.append(c.deleted == false())
-    if query.tracker_id is not None:
-        where.append(c.tracker_id == query.tracker_id)
-    if query.project is not None:
-        where.append(c.project == query.project)
-    if query.kind is not None:
-        where.append(c.kind == str(query.kind))
-    if query.updated_after is not None:
-        where.append(c.updated_at >= query.updated_after)
-    if query.updated_before is not None:
-        where.append(c.updated_at <= query.updated_before)
-    for column, wanted in ((c.state, query.state), (c.priority, query.priority)):
-        if wanted is not None and wanted.isascii():
-            where.append(_folds_to(column, wanted.lower()))
-    text = _text_narrowing(words(query.text))
-    if text is not None:
-        where.append(text)
-    return where
-
-
-def _folds_to(column: ColumnElement[Any], lowered: str) -> ColumnElement[bool]:
-    """``column`` whose Python ``lower()`` may equal the ASCII ``lowered``."""
-    maybe = [func.lower(column) == lowered]
-    maybe += [column.contains(odd) for ascii, odd in _LOWERS_TO_ASCII.items() if ascii in lowered]
-    return or_(*maybe)
-
-
-def _text_narrowing(query_words: Sequence[str]) -> ColumnElement[bool] | None:
-    """Title or body holds one of the words (``None``: no narrowing possible)."""
-    if not query_words or not all(w.isascii() for w in query_words):
-        return None  # SQL's lower() may not fold the text the way Python does
-    c = t.issues.c
-    either: list[ColumnElement[bool]] = []
-    for word in query_words:  # letters and digits only: nothing LIKE treats specially
-        for column in (c.title, c.body):
-            either.append(func.lower(column).contains(word))
-            either += [column.contains(odd) for ch, odd in _LOWERS_TO_ASCII.items() if ch in word]
-    return or_(*either)
 
 
 class SqlSyncCursorStore(SqlStore):
@@ -418,7 +376,7 @@ class SqlSyncCursorStore(SqlStore):
         stmt = select(t.sync_cursors).where(c.account_id == account_id)
         if tracker_id is not None:
             stmt = stmt.where(c.tracker_id == tracker_id)
-        order = (_by_code_point(c.tracker_id, self._db), _by_code_point(c.project, self._db))
+        order = (by_code_point(c.tracker_id, self._db), by_code_point(c.project, self._db))
         return await self._all(stmt.order_by(*order), SyncCursor)
 
 
@@ -451,7 +409,7 @@ class SqlWebhookInbox(SqlStore):
                 c.state == str(DeliveryState.PENDING),
                 or_(c.claimed_until.is_(None), c.claimed_until <= now),
             )
-            .order_by(c.received_at, _by_code_point(c.id, self._db))
+            .order_by(c.received_at, by_code_point(c.id, self._db))
             .limit(limit)
         )
         lease = {"claimed_until": lease_until, "attempts": c.attempts + 1}
@@ -527,7 +485,7 @@ class SqlWebhookInbox(SqlStore):
         stmt: Select[Any] = select(t.webhook_deliveries).where(c.account_id == account_id)
         if tracker_id is not None:
             stmt = stmt.where(c.tracker_id == tracker_id)
-        stmt = stmt.order_by(c.received_at.desc(), _by_code_point(c.id, self._db)).limit(limit)
+        stmt = stmt.order_by(c.received_at.desc(), by_code_point(c.id, self._db)).limit(limit)
         return await self._all(stmt, WebhookDelivery)
 
 
@@ -540,6 +498,7 @@ class SqlTrackerStorage:
         self.issues = SqlIssueStore(db)
         self.cursors = SqlSyncCursorStore(db)
         self.inbox = SqlWebhookInbox(db)
+        self.vectors = SqlIssueVectorStore(db)  # issue 16's vector index
 
     @classmethod
     def beside(cls, storage: SqlStorage) -> SqlTrackerStorage:

@@ -14,9 +14,10 @@ import msgspec
 from hub.clock import FrozenClock
 from hub.model_gateway.records import Attribution
 from hub.search.confirmation import Confirmer
-from hub.search.duplicates import Duplicates, issue_text
+from hub.search.duplicates import Duplicates
 from hub.search.embedders import HashingEmbedder
 from hub.search.records import IssueVector
+from hub.search.text import issue_text
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.records import Issue, Tracker, TrackerKind
 from tests.unit.search.duplicates import ISSUES

@@ -1,7 +1,7 @@
 """Duplicate pairs of issues: the model's verdict and people's resolutions.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017 (0016 before s-index was merged; the chain the merge makes)
 Create Date: 2026-12-08
 
 Adds ``duplicate_pairs``: one row per pair of synced issues (``issue_a < issue_b``) with the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
