@@ -50,11 +50,13 @@ from hub.sync_waits import SyncWaits
 from hub.tool_calls import ToolCalls
 from hub.trackers.ports import TrackerClients, TrackerStorage
 from hub.trackers.service import TrackerService
-from server.hub_services import Hub, close_bus
+from server.hub_services import Hub, ModelGatewayOnFirstUse, close_bus
 from server.mcp.upstream import UpstreamConfig, UpstreamPool
 
 if TYPE_CHECKING:
     from bots.mattermost import MattermostNotifier
+    from hub.search.duplicate_store import DuplicatePairStore
+    from hub.search.duplicates import Duplicates
 
 log = logging.getLogger("preloop.server")
 
@@ -199,6 +201,7 @@ async def open_hub(
         notes=custody_notes,
     )
     hub.tracker_service = _tracker_service(hub)
+    hub.duplicates = _duplicates(hub)
     return hub
 
 
@@ -219,6 +222,43 @@ def _tracker_service(hub: Hub) -> TrackerService | None:
     if inbox is not None:  # a stored delivery wakes the inbox loop at once
         service.on_delivery(lambda _delivery: inbox.kick())
     return service
+
+
+def _duplicates(hub: Hub) -> Duplicates | None:
+    """Duplicate detection over the hub's trackers (decision 0105): pairs kept beside the
+    trackers' storage, the hub's embedder read on each call, and the duplicate model (when
+    set) asked through the hub's own model gateway."""
+    if hub.trackers is None:
+        return None
+    from hub.search.confirmation import Confirmer
+    from hub.search.duplicates import Duplicates
+    from server.db import SqlStorage
+
+    pairs: DuplicatePairStore
+    if isinstance(hub.storage, SqlStorage):
+        from server.db.stores.duplicates import SqlDuplicatePairs
+
+        pairs = SqlDuplicatePairs(hub.storage.database)
+    else:
+        from hub.trackers.memory import InMemoryTrackerStorage
+
+        if not isinstance(hub.trackers, InMemoryTrackerStorage):
+            return None
+        pairs = hub.trackers.duplicates
+    search = hub.settings.search
+    confirmer = None
+    if search.duplicate_model:
+        gateway = ModelGatewayOnFirstUse(hub)
+        confirmer = Confirmer(gateway, search.duplicate_model, hub.clock)
+    return Duplicates(
+        hub.trackers,
+        pairs,
+        lambda: hub.search_embedder,
+        hub.clock,
+        hub.auditor,
+        threshold=search.duplicate_threshold,
+        confirmer=confirmer,
+    )
 
 
 def _logins(

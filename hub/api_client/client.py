@@ -31,6 +31,9 @@ from hub.wire import (
     ConnectionTest,
     DecisionView,
     DeviceView,
+    DuplicateCandidates,
+    DuplicatePairs,
+    DuplicateResolved,
     ExecutionDetail,
     ExecutionStarted,
     IssueSearchResults,
@@ -504,6 +507,22 @@ class ApiClient:
 
     async def create_issue(self, body: Mapping[str, Any]) -> IssueView:
         return await self._call("POST", "/api/v1/issues/", IssueView, json=dict(body))
+
+    # -- duplicates (issue 16) --------------------------------------------------------------
+
+    async def duplicate_pairs(self, params: Params) -> DuplicatePairs:
+        """``GET /api/v1/issues/duplicates`` (project, threshold, limit, confirm)."""
+        path = "/api/v1/issues/duplicates"
+        return await self._call("GET", path, DuplicatePairs, params=params)
+
+    async def duplicates_of(self, issue: str, params: Params) -> DuplicateCandidates:
+        """One issue's candidates (``issue``: Preloop's id, a key or a URL)."""
+        path = "/api/v1/issues/duplicates/candidates"
+        return await self._call("GET", path, DuplicateCandidates, params={**params, "issue": issue})
+
+    async def resolve_duplicate(self, body: Mapping[str, Any]) -> DuplicateResolved:
+        path = "/api/v1/issues/duplicates/resolve"
+        return await self._call("POST", path, DuplicateResolved, json=_clean(body))
 
 
 def _clean(params: Params) -> dict[str, Any]:

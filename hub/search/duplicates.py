@@ -130,7 +130,8 @@ class Duplicates:
         vectors = self.vectors
         if vectors is None:
             return _no_index(model, minimum)
-        (vector,), _ = await self._vectors_of(account_id, [issue], embedder, store=False)
+        await self._catch_up(account_id, embedder, None if any_project else issue)
+        (vector,), _ = await self._vectors_of(account_id, [issue], embedder, store=True)
         stored = {
             p.issue_b if p.issue_a == issue.id else p.issue_a: p
             for p in await self.pairs.involving(account_id, [issue.id])
@@ -342,6 +343,22 @@ class Duplicates:
         return stored
 
     # --- vectors ----------------------------------------------------------------------------
+    async def _catch_up(self, account_id: str, embedder: Embedder, near: Issue | None) -> int:
+        """Embed and store what the index lacks of ``near``'s project (``None``: of the
+        account), among the ``SCAN_ISSUES`` least recently synced issues waiting; answers how
+        many were embedded."""
+        vectors = self.vectors
+        assert vectors is not None
+        model = str(embedder.identity)
+        waiting = [
+            i
+            for i in await vectors.stale(model, SCAN_ISSUES)
+            if i.account_id == account_id
+            and (near is None or (i.tracker_id, i.project) == (near.tracker_id, near.project))
+        ]
+        _, embedded = await self._vectors_of(account_id, waiting, embedder, store=True)
+        return embedded
+
     async def _vectors_of(
         self, account_id: str, issues: Sequence[Issue], embedder: Embedder, *, store: bool
     ) -> tuple[list[Vector], int]:

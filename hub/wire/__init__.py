@@ -20,6 +20,16 @@ import msgspec
 from hub.wire.approvals import ApprovalDetail, ApprovalRequestView, ApprovalVoteView
 from hub.wire.audit import AuditEventView, ChainReportView
 from hub.wire.devices import DeviceView, DeviceWhoami, Paired, PairingCreated
+from hub.wire.duplicates import (
+    DuplicateCandidates,
+    DuplicateCandidateView,
+    DuplicateIssue,
+    DuplicatePairs,
+    DuplicatePairView,
+    DuplicateResolutionView,
+    DuplicateResolved,
+    DuplicateVerdictView,
+)
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
 from hub.wire.gateway import (
     BudgetView,
@@ -88,6 +98,14 @@ __all__ = [
     "DecisionView",
     "DeviceView",
     "DeviceWhoami",
+    "DuplicateCandidateView",
+    "DuplicateCandidates",
+    "DuplicateIssue",
+    "DuplicatePairView",
+    "DuplicatePairs",
+    "DuplicateResolutionView",
+    "DuplicateResolved",
+    "DuplicateVerdictView",
     "ErrorDetail",
     "ErrorEnvelope",
     "ExecutionDetail",

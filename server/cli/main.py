@@ -66,6 +66,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Connect GitHub, GitLab and Jira; list, test and remove them.",
     ),
     "sync": ("server.cli.trackers", "sync", "Sync trackers now (scan all|TRACKER); their status."),
+    "issues": (
+        "server.cli.issues",
+        "issues",
+        "Search synced issues; find duplicates; score compliance.",
+    ),
 }
 
 
