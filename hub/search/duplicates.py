@@ -91,8 +91,9 @@ class Duplicates:
         return found
 
     def threshold(self, override: float | None = None) -> float:
-        """``override`` when given, else the configured or the embedder's own threshold."""
-        if override is not None:
+        """``override`` when given (0: not given), else the configured or the embedder's own
+        threshold."""
+        if override:
             if not 0.0 < override <= 1.0:
                 raise ValidationError(f"threshold: a cosine in (0, 1], not {override}")
             return override

@@ -45,7 +45,7 @@ from server.auth import DECIDE, roles
 from server.hub_services import Hub
 
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
-Threshold = Annotated[float | None, QueryParameter(gt=0, le=1)]
+Threshold = Annotated[float, QueryParameter(ge=0, le=1)]  # 0: the embedder's own
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 Flag = Annotated[bool, QueryParameter()]
 
@@ -125,14 +125,14 @@ class IssueDuplicatesController(Controller):
         organization: Annotated[str | None, QueryParameter(max_length=500)] = None,
         project: Annotated[str | None, QueryParameter(max_length=500)] = None,
         tracker: Annotated[str | None, QueryParameter(max_length=500)] = None,
-        threshold: Threshold = None,
+        threshold: Threshold = 0.0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         confirm: Flag = False,
     ) -> DuplicatePairs:
         """Pairs of synced issues that may be duplicates, best first: every pair of a project
         (``project``, with ``organization`` and ``tracker`` as in ``/issues/search``; without
         it every project, each within itself) whose cosine is at or above ``threshold`` (the
-        embedder's own when absent). Pairs resolved ``not_duplicate`` are left out.
+        embedder's own when absent or 0). Pairs resolved ``not_duplicate`` are left out.
         ``confirm=true`` adds the duplicate model's verdict to each pair (400 when none is
         configured). Issues not embedded yet are embedded for the scan (``embedded``)."""
         hub, caller = hub_of(request), caller_of(request)
@@ -179,7 +179,7 @@ class IssueDuplicatesController(Controller):
         self,
         request: Request[Any, Any, Any],
         issue: FromPath[str],
-        threshold: Threshold = None,
+        threshold: Threshold = 0.0,
         limit: Limit = 5,
         any_project: Flag = False,
         confirm: Flag = False,
@@ -196,7 +196,7 @@ class IssueDuplicatesController(Controller):
         self,
         request: Request[Any, Any, Any],
         issue: Annotated[str, QueryParameter(min_length=1, max_length=1000)],
-        threshold: Threshold = None,
+        threshold: Threshold = 0.0,
         limit: Limit = 5,
         any_project: Flag = False,
         confirm: Flag = False,

@@ -39,7 +39,7 @@ def _key(issue_key: str, closed: bool) -> str:
 @click.option("--tracker", default=None, help="The tracker, when several sync the project.")
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=click.FloatRange(0, 1),
     default=None,
     help="Cosine at or above which a pair is shown (default: the embedder's own).",
 )
