@@ -27,6 +27,7 @@ from tests.integration.conftest import (
     run_live,
     serve_asgi,
 )
+from tests.integration.mcp.support import eventually
 from tests.unit.search.duplicate_world import PROJECT, seeded_issue, tracker
 from tests.unit.search.duplicates import DUPLICATES, ISSUES
 
@@ -324,3 +325,32 @@ def test_the_cli_lists_confirms_and_resolves_duplicates(
             "--as",
             "not-duplicate",
         )
+
+
+async def test_confirmations_are_accounted_to_the_duplicates_principal(
+    server: LiveServer, provider: tuple[FakeProvider, str]
+) -> None:
+    fake, _ = provider
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as http:
+        auth = {"Authorization": f"Bearer {server.admin_key}"}
+        scan = await http.get(
+            "/issues/duplicates", params={"limit": 1, "confirm": "true"}, headers=auth
+        )
+        assert 200 == scan.status_code, scan.text
+
+        async def recorded() -> list[dict[str, Any]] | None:
+            usage = await http.get(
+                "/gateway/usage", params={"principal": "duplicates"}, headers=auth
+            )
+            events: list[dict[str, Any]] = usage.json()["events"]
+            return events or None
+
+        (event,) = await eventually(recorded)
+    assert ("duplicates", "gpt-fake", "ok") == (
+        event["api_key_id"],
+        event["model"],
+        event["outcome"],
+    )
+    (asked,) = [s for s in fake.seen if s.path == "/v1/chat/completions"]
+    assert f"Bearer {PROVIDER_KEY}" == asked.headers["authorization"]
+    assert "<<<TOOL_CALL_DATA" in asked.body["messages"][1]["content"]
