@@ -59,6 +59,8 @@ from server.search_wiring import build_search
 
 if TYPE_CHECKING:
     from bots.mattermost import MattermostNotifier
+    from hub.search.duplicate_store import DuplicatePairStore
+    from hub.search.duplicates import Duplicates
 
 log = logging.getLogger("preloop.server")
 
@@ -212,6 +214,7 @@ async def open_hub(
         await hub.close()
         raise
     hub.compliance = compliance_service(settings, hub, catalogue)
+    hub.duplicates = _duplicates(hub)
     return hub
 
 
@@ -255,6 +258,43 @@ def compliance_service(settings: Settings, hub: Hub, catalogue: Catalogue) -> Co
         hub.clock,
         gateway=ModelGatewayOnFirstUse(hub) if model else None,
         model=model,
+    )
+
+
+def _duplicates(hub: Hub) -> Duplicates | None:
+    """Duplicate detection over the hub's trackers (decision 0105): pairs kept beside the
+    trackers' storage, the hub's embedder read on each call, and the duplicate model (when
+    set) asked through the hub's own model gateway."""
+    if hub.trackers is None:
+        return None
+    from hub.search.confirmation import Confirmer
+    from hub.search.duplicates import Duplicates
+    from server.db import SqlStorage
+
+    pairs: DuplicatePairStore
+    if isinstance(hub.storage, SqlStorage):
+        from server.db.stores.duplicates import SqlDuplicatePairs
+
+        pairs = SqlDuplicatePairs(hub.storage.database)
+    else:
+        from hub.trackers.memory import InMemoryTrackerStorage
+
+        if not isinstance(hub.trackers, InMemoryTrackerStorage):
+            return None
+        pairs = hub.trackers.duplicates
+    search = hub.settings.search
+    confirmer = None
+    if search.duplicate_model:
+        gateway = ModelGatewayOnFirstUse(hub)
+        confirmer = Confirmer(gateway, search.duplicate_model, hub.clock)
+    return Duplicates(
+        hub.trackers,
+        pairs,
+        lambda: hub.search_embedder,
+        hub.clock,
+        hub.auditor,
+        threshold=search.duplicate_threshold,
+        confirmer=confirmer,
     )
 
 

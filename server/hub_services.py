@@ -38,6 +38,7 @@ from hub.passthrough import PassThroughService
 from hub.policy_versions import PolicyService
 from hub.ports import Storage
 from hub.scheduler import ApprovalScheduler
+from hub.search.duplicates import Duplicates
 from hub.search.embedders import Embedder, HashingEmbedder
 from hub.search.indexer import Indexer
 from hub.search.service import IssueSearch
@@ -109,6 +110,8 @@ class Hub:
     # built beside ``storage`` by the composition root, in memory when not given
     capture_store: CaptureStore | None = None
     capture: GatewayCapture = field(init=False, repr=False)
+    # duplicate candidates, confirmation and resolutions (create_issue checks drafts with it)
+    duplicates: Duplicates | None = None
     # the 11 built-in tools (hub/builtin_tools): run through tool_calls on the trackers above
     builtin_tools: BuiltinTools = field(init=False, repr=False)
     mattermost: Notifier | None = None  # the Mattermost channel, when configured

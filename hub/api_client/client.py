@@ -34,6 +34,9 @@ from hub.wire import (
     ConnectionTest,
     DecisionView,
     DeviceView,
+    DuplicateCandidates,
+    DuplicatePairs,
+    DuplicateResolved,
     ExecutionDetail,
     ExecutionStarted,
     InteractionSearch,
@@ -585,6 +588,22 @@ class ApiClient:
         path = "/api/v1/issues/compliance"
         params = {"issue": issue, "metric": metric, "improve": "true" if improve else "false"}
         return await self._call("GET", path, ComplianceReport, params=params)
+
+    # -- duplicates (issue 16) --------------------------------------------------------------
+
+    async def duplicate_pairs(self, params: Params) -> DuplicatePairs:
+        """``GET /api/v1/issues/duplicates`` (project, threshold, limit, confirm)."""
+        path = "/api/v1/issues/duplicates"
+        return await self._call("GET", path, DuplicatePairs, params=params)
+
+    async def duplicates_of(self, issue: str, params: Params) -> DuplicateCandidates:
+        """One issue's candidates (``issue``: Preloop's id, a key or a URL)."""
+        path = "/api/v1/issues/duplicates/candidates"
+        return await self._call("GET", path, DuplicateCandidates, params={**params, "issue": issue})
+
+    async def resolve_duplicate(self, body: Mapping[str, Any]) -> DuplicateResolved:
+        path = "/api/v1/issues/duplicates/resolve"
+        return await self._call("POST", path, DuplicateResolved, json=_clean(body))
 
 
 def _clean(params: Params) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class CreateIssue(_Args, frozen=True, kw_only=True):
     assignee: str | None = None
     priority: str | None = None
     status: str | None = None
+    force: bool = False  # create even when possible duplicates exist (decision 0106)
 
 
 class UpdateIssue(_Args, frozen=True, kw_only=True):

@@ -129,7 +129,10 @@ DEFINITIONS: tuple[dict[str, Any], ...] = (
     _tool(
         CREATE_ISSUE,
         "Create an issue",
-        "Preloop: create an issue in the tracker of a project; it is indexed at once.",
+        "Preloop: create an issue in the tracker of a project; it is indexed at once. It first "
+        "looks for synced issues of the project that the new one may duplicate: when there "
+        "are some it creates nothing and answers them (created: false); call again with "
+        "force: true to create it anyway.",
         _object(
             {
                 "project": _string(_PROJECT),
@@ -139,6 +142,12 @@ DEFINITIONS: tuple[dict[str, Any], ...] = (
                 "assignee": _string("Who to assign (the tracker's user name or account id)."),
                 "priority": _string("The priority (Jira's priority name; a label elsewhere)."),
                 "status": _string("The initial status, where the tracker allows one."),
+                "force": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Create the issue even when synced issues of the project "
+                    "look like duplicates of it (skips the duplicate check).",
+                },
             },
             ["project", "title", "description"],
         ),

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from hub.errors import TrackerError, ValidationError
+from hub.search.duplicate_records import DuplicateCheck
 from hub.tool_results import ToolResult
 from hub.trackers.records import Issue, IssueComment, RemoteComment
 
@@ -105,3 +106,43 @@ def comment_view(comment: IssueComment | RemoteComment) -> dict[str, Any]:
 
 def comment_views(comments: Sequence[IssueComment | RemoteComment]) -> list[dict[str, Any]]:
     return [comment_view(c) for c in comments]
+
+
+def duplicate_check_view(check: DuplicateCheck) -> dict[str, Any]:
+    """How ``create_issue`` looked for duplicates: the embedder, engine and threshold, and
+    whether the project's issues were all embedded (``note`` says what was not compared)."""
+    view: dict[str, Any] = {
+        "model": check.model,
+        "engine": check.engine,
+        "threshold": check.threshold,
+        "index_ready": check.ready,
+    }
+    if check.note:
+        view["note"] = check.note
+    return view
+
+
+def possible_duplicates(check: DuplicateCheck, tracker_name: str) -> dict[str, Any]:
+    """``create_issue``'s answer when the draft may duplicate synced issues: nothing was
+    created; the candidates, best first, and how to create it anyway (decision 0106)."""
+    return {
+        "status": "possible_duplicates",
+        "created": False,
+        "message": f"{len(check.candidates)} synced issue(s) may already cover this: nothing "
+        "was created. Comment on one of them, or call create_issue again with the same "
+        "arguments and force: true to create it anyway.",
+        "candidates": [
+            {
+                "id": c.issue.id,
+                "key": c.issue.key,
+                "tracker": tracker_name,
+                "title": c.issue.title,
+                "url": c.issue.url,
+                "state": c.issue.state,
+                "closed": c.closed,
+                "score": round(c.score, 4),
+            }
+            for c in check.candidates
+        ],
+        "duplicate_check": duplicate_check_view(check),
+    }

@@ -10,8 +10,8 @@ record); what it answers is recorded like an upstream's result.
       ─▶ structuredContent and its JSON text │ a tracker's refusal ─▶ isError, its message
 
 The trackers are read from ``access`` on every call (the Hub's ``trackers``,
-``tracker_clients`` and ``compliance``, the scorer of issues), so the composition root or a
-test may set them after start-up.
+``tracker_clients``, ``compliance``, the scorer of issues, and ``duplicates``), so the
+composition root or a test may set them after start-up.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from hub.builtin_tools.session import Session
 from hub.clock import Clock
 from hub.compliance.service import ComplianceService
 from hub.errors import PreloopError, TrackerError
+from hub.search.duplicates import Duplicates
 from hub.search.embedders import Embedder
 from hub.tool_results import ToolResult
 from hub.trackers.ports import TrackerClients, TrackerStorage
@@ -74,6 +75,11 @@ class TrackerAccess(Protocol):
 
     @property
     def compliance(self) -> ComplianceService | None: ...
+
+    @property
+    def duplicates(self) -> Duplicates | None:
+        """What ``create_issue`` checks a draft with (``None``: no check)."""
+        ...
 
 
 class BuiltinTools:
@@ -122,6 +128,7 @@ class BuiltinTools:
                 self._clock,
                 embedder,
                 self._access.compliance,
+                duplicates=self._access.duplicates,
             )
             if not await session.refs.trackers():
                 raise BuiltinToolError(NO_TRACKER)

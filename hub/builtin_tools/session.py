@@ -12,6 +12,7 @@ from hub.builtin_tools.results import BuiltinToolError
 from hub.clock import Clock
 from hub.compliance.service import ComplianceService
 from hub.ids import new_id
+from hub.search.duplicates import Duplicates
 from hub.search.embedders import Embedder, HashingEmbedder
 from hub.search.service import IssueSearch
 from hub.trackers.ports import TrackerClient, TrackerClients, TrackerStorage
@@ -33,8 +34,11 @@ class Session:
         clock: Clock,
         embedder: Embedder | None = None,
         compliance: ComplianceService | None = None,
+        *,
+        duplicates: Duplicates | None = None,
     ) -> None:
         self.account_id = account_id
+        self.duplicates = duplicates  # create_issue's duplicate check (None: none)
         self.storage = storage
         self.embedder = embedder or HashingEmbedder()
         self.refs = References(storage, account_id)

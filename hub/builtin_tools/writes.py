@@ -17,7 +17,13 @@ from hub.builtin_tools.arguments import (
 )
 from hub.builtin_tools.names import ADD_COMMENT, UPDATE_COMMENT, UPDATE_PULL_REQUEST
 from hub.builtin_tools.references import CODE_KINDS, Located, require_kind
-from hub.builtin_tools.results import BuiltinToolError, comment_view, issue_view
+from hub.builtin_tools.results import (
+    BuiltinToolError,
+    comment_view,
+    duplicate_check_view,
+    issue_view,
+    possible_duplicates,
+)
 from hub.builtin_tools.session import Session
 from hub.trackers.records import (
     Issue,
@@ -32,7 +38,16 @@ from hub.trackers.records import (
 
 
 async def create_issue(session: Session, args: CreateIssue) -> dict[str, Any]:
+    """Checks the draft for duplicates first (unless ``force``): with candidates nothing is
+    created and they are answered (decision 0106)."""
     tracker, project = await session.refs.project(args.project)
+    check = None
+    if not args.force and session.duplicates is not None:
+        check = await session.duplicates.of_draft(
+            session.account_id, tracker.id, project, args.title, args.description
+        )
+        if check.candidates:
+            return possible_duplicates(check, tracker.name)
     draft = IssueDraft(
         title=args.title,
         description=args.description,
@@ -44,7 +59,14 @@ async def create_issue(session: Session, args: CreateIssue) -> dict[str, Any]:
     async with session.client(tracker) as client:
         remote = await client.create_issue(project, draft)
     issue = await session.syncer.write_remote(tracker, project, remote)
-    return {"status": "created", "issue": issue_view(issue, tracker.name)}
+    answer: dict[str, Any] = {
+        "status": "created",
+        "created": True,
+        "issue": issue_view(issue, tracker.name),
+    }
+    if check is not None:
+        answer["duplicate_check"] = duplicate_check_view(check)
+    return answer
 
 
 async def update_issue(session: Session, args: UpdateIssue) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 
 from hub.errors import ConflictError, NotFoundError
+from hub.search.duplicate_store import InMemoryDuplicatePairs
 from hub.search.memory import InMemoryIssueVectors
 from hub.store_rules import aware_utc, check_limit, stored_copy
 from hub.trackers.records import (
@@ -370,6 +371,7 @@ class InMemoryTrackerStorage:
         self.cursors = InMemorySyncCursorStore(data)
         self.inbox = InMemoryWebhookInbox(data)
         self.vectors = InMemoryIssueVectors(lambda: data.issues)  # issue 16's vector index
+        self.duplicates = InMemoryDuplicatePairs(lambda: data.issues)  # pairs and verdicts
 
 
 if TYPE_CHECKING:  # mypy proves the fake keeps the port's shape

@@ -30,6 +30,16 @@ from hub.wire.capture import (
 )
 from hub.wire.compliance import ComplianceAnnotation, ComplianceReport
 from hub.wire.devices import DeviceView, DeviceWhoami, Paired, PairingCreated
+from hub.wire.duplicates import (
+    DuplicateCandidates,
+    DuplicateCandidateView,
+    DuplicateIssue,
+    DuplicatePairs,
+    DuplicatePairView,
+    DuplicateResolutionView,
+    DuplicateResolved,
+    DuplicateVerdictView,
+)
 from hub.wire.errors import ErrorDetail, ErrorEnvelope
 from hub.wire.gateway import (
     BudgetView,
@@ -102,6 +112,14 @@ __all__ = [
     "DecisionView",
     "DeviceView",
     "DeviceWhoami",
+    "DuplicateCandidateView",
+    "DuplicateCandidates",
+    "DuplicateIssue",
+    "DuplicatePairView",
+    "DuplicatePairs",
+    "DuplicateResolutionView",
+    "DuplicateResolved",
+    "DuplicateVerdictView",
     "ErrorDetail",
     "ErrorEnvelope",
     "ExecutionDetail",

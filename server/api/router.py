@@ -22,6 +22,7 @@ from server.api.gateway_usage import (
 )
 from server.api.identity import KeyController, TeamController, UserController
 from server.api.issue_compliance import IssueComplianceController
+from server.api.issue_duplicates import IssueDuplicatesController
 from server.api.issues import IssueController, ProjectController, WebhookController
 from server.api.policies import PolicyController
 from server.api.providers import ProviderController, SecretController
@@ -68,6 +69,7 @@ def api_router() -> Router:
             TrackerController,
             SyncController,
             ProjectController,
+            IssueDuplicatesController,  # before IssueController: /issues/duplicates is no issue
             IssueController,
             IssueComplianceController,  # issue 16: compliance metrics
             WebhookController,

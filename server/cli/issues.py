@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from server.cli import issue_duplicates
 from server.cli.issue_compliance import compliance
 from server.cli.output import echo_json, json_option, stamp, table
 from server.cli.target import TargetFlags, target_options
@@ -32,6 +33,9 @@ def issues() -> None:
     \b
     preloop issues search "password reset link expired"
     preloop issues search crash --type similarity --project acme/app --state open
+    preloop issues duplicates --project acme/app
+    preloop issues resolve-duplicate acme/app#12 acme/app#31 --as duplicate --canonical acme/app#12
+    preloop issues compliance acme/app#12 --metric INVEST
     """
 
 
@@ -119,3 +123,4 @@ def describe(found: IssueSearchResults) -> str:
 
 
 issues.add_command(compliance)
+issue_duplicates.attach(issues)  # duplicates, resolve-duplicate

@@ -826,3 +826,34 @@ gateway_interactions = Table(  # captured gateway requests (redacted), until exp
 # Made by migration 0020 for one dialect only, so not declared here (``UNDECLARED_*`` above):
 # SQLite's FTS5 table (and its shadow tables), PostgreSQL's GIN index on
 # ``to_tsvector('simple', search_text)``.
+# --- duplicate detection (issue 16, part s-dupes; migration 0018; decision 0105) ------------
+# One row per pair of issues (``issue_a < issue_b``): the model's latest verdict (with the
+# model and both content hashes it judged) and a person's resolution, in separate columns so
+# that neither write overwrites the other. Both issues cascade: a removed tracker takes its
+# pairs along.
+duplicate_pairs = Table(
+    "duplicate_pairs",
+    metadata,
+    _account_id(),
+    Column("issue_a", ID, nullable=False),
+    Column("issue_b", ID, nullable=False),
+    Column("verdict_model", NAME, nullable=True),
+    Column("verdict_hash_a", String(64), nullable=True),
+    Column("verdict_hash_b", String(64), nullable=True),
+    Column("verdict", String(20), nullable=True),
+    Column("verdict_reason", Text, nullable=True),
+    Column("verdict_suggestion", Text, nullable=True),
+    _at("verdict_at", nullable=True),
+    Column("resolution", String(20), nullable=True),
+    Column("canonical_id", ID, nullable=True),
+    Column("resolved_by", DECIDER, nullable=True),
+    _at("resolved_at", nullable=True),
+    PrimaryKeyConstraint("account_id", "issue_a", "issue_b"),
+    ForeignKeyConstraint(
+        ["account_id", "issue_a"], ["issues.account_id", "issues.id"], ondelete="CASCADE"
+    ),
+    ForeignKeyConstraint(
+        ["account_id", "issue_b"], ["issues.account_id", "issues.id"], ondelete="CASCADE"
+    ),
+    Index(None, "account_id", "issue_b"),  # the pairs of an issue on the pair's second side
+)

@@ -15,6 +15,7 @@ from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
 from hub.compliance.service import ComplianceService
 from hub.model_gateway.custody import Custody, EnvBackend
+from hub.search.duplicates import Duplicates
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.records import Tracker, TrackerKind
 from hub.trackers.sync import Syncer
@@ -30,6 +31,7 @@ class Access:
     trackers: InMemoryTrackerStorage
     tracker_clients: HttpTrackerClients
     compliance: ComplianceService | None = None  # the packaged catalogue's rules
+    duplicates: Duplicates | None = None  # create_issue checks no duplicates
 
 
 @pytest.fixture

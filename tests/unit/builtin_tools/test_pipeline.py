@@ -12,6 +12,7 @@ from hub.builtin_tools.runner import BuiltinTools
 from hub.compliance.service import ComplianceService
 from hub.keys import Caller
 from hub.records import Role
+from hub.search.duplicates import Duplicates
 from hub.tool_calls import Forwarded, Held, Reason, Refused
 from hub.trackers.memory import InMemoryTrackerStorage
 from hub.trackers.records import IssueKind
@@ -53,6 +54,7 @@ class Access:
     trackers: InMemoryTrackerStorage
     tracker_clients: Clients
     compliance: ComplianceService | None = None  # the packaged catalogue's rules
+    duplicates: Duplicates | None = None  # create_issue checks no duplicates
 
 
 async def world(heartbeat: float = 10.0) -> tuple[World, WritingTracker]:

@@ -15,6 +15,7 @@ from hub.clock import FrozenClock
 from hub.compliance.catalogue import PACKAGED, load_catalogue
 from hub.compliance.service import ComplianceService
 from hub.errors import TrackerError
+from hub.search.duplicates import Duplicates
 from hub.search.embedders import HashingEmbedder
 from hub.search.indexer import Indexer
 from hub.trackers.memory import InMemoryTrackerStorage
@@ -41,6 +42,7 @@ class Access:
     trackers: InMemoryTrackerStorage | None
     tracker_clients: TrackerClients | None
     compliance: ComplianceService | None = None  # the packaged catalogue's rules
+    duplicates: Duplicates | None = None  # create_issue checks no duplicates
 
 
 @dataclass
@@ -310,6 +312,100 @@ async def test_create_issue_writes_to_the_tracker_then_indexes_it() -> None:
     assert [("create_issue", "acme/app", "101")] == [x[:3] for x in w.gh.writes]
     [indexed] = await w.storage.issues.find("acc", "acme/app#101")
     assert ("Export fails", ("bug",)) == (indexed.title, indexed.labels)
+
+
+async def checking(w: World, *, indexed: bool = True) -> Duplicates:
+    """The world's create_issue checks duplicates with the hashing embedder (its index built
+    when ``indexed``)."""
+    duplicates = Duplicates(
+        w.storage, w.storage.duplicates, HashingEmbedder, FrozenClock(T0), threshold=0.0
+    )
+    if indexed:
+        await duplicates.scan("acc")  # embeds and stores every issue's vector
+    w.access.duplicates = duplicates
+    return duplicates
+
+
+async def test_create_issue_answers_possible_duplicates_and_creates_nothing() -> None:
+    w = await world()
+    await checking(w)
+
+    answer = await w.ok(
+        "create_issue",
+        project="acme/app",
+        title="Password reset links expire too soon",
+        description=READY,
+    )
+
+    assert ("possible_duplicates", False) == (answer["status"], answer["created"])
+    (candidate,) = answer["candidates"]
+    assert ("acme/app#1", "gh", "Password reset links expire too soon", False) == (
+        candidate["key"],
+        candidate["tracker"],
+        candidate["title"],
+        candidate["closed"],
+    )
+    assert candidate["url"]
+    assert candidate["score"] > 0.9
+    assert "force: true" in answer["message"]
+    assert {
+        "model": "local:hashing-v1@512",
+        "engine": "exact",
+        "threshold": 0.45,
+        "index_ready": True,
+    } == answer["duplicate_check"]
+    assert [] == w.gh.writes  # nothing reached the tracker
+
+
+async def test_create_issue_with_force_creates_it_anyway() -> None:
+    w = await world()
+    await checking(w)
+
+    answer = await w.ok(
+        "create_issue",
+        project="acme/app",
+        title="Password reset links expire too soon",
+        description=READY,
+        force=True,
+    )
+
+    assert ("created", True, "acme/app#101") == (
+        answer["status"],
+        answer["created"],
+        answer["issue"]["key"],
+    )
+    assert "duplicate_check" not in answer  # not looked for
+    assert [("create_issue", "acme/app", "101")] == [x[:3] for x in w.gh.writes]
+
+
+async def test_create_issue_without_candidates_creates_and_says_how_it_checked() -> None:
+    w = await world()
+    await checking(w)
+
+    answer = await w.ok(
+        "create_issue", project="acme/app", title="Dark mode for the settings page", description=""
+    )
+
+    assert (True, True) == (answer["created"], answer["duplicate_check"]["index_ready"])
+
+
+async def test_create_issue_creates_when_the_index_is_not_ready_and_says_so() -> None:
+    w = await world()
+    await checking(w, indexed=False)
+
+    answer = await w.ok(
+        "create_issue",
+        project="acme/app",
+        title="Password reset links expire too soon",
+        description=READY,
+    )
+
+    assert ("created", True, False) == (
+        answer["status"],
+        answer["created"],
+        answer["duplicate_check"]["index_ready"],
+    )
+    assert "of acme/app are not embedded yet" in answer["duplicate_check"]["note"]
 
 
 async def test_update_issue_sends_only_the_changes_and_updates_the_index() -> None:
