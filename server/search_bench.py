@@ -46,6 +46,7 @@ import msgspec
 from hub.records import Account
 from hub.search import HashingEmbedder
 from hub.search.records import IssueVector
+from hub.search.text import issue_text
 from hub.trackers.records import Issue, IssueQuery, Tracker, TrackerKind
 
 ACCOUNT = "acct_bench"
@@ -153,10 +154,6 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
         return only, only
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return statistics.median(samples), cuts[98]
-
-
-def issue_text(issue: Issue) -> str:
-    return f"{issue.title}\n\n{issue.body}"[:8000]
 
 
 async def _bench_database(
