@@ -10,5 +10,5 @@
 
 The built-in tools ``estimate_compliance`` and ``improve_compliance``, the REST route
 ``GET /api/v1/issues/{issue}/compliance`` and ``preloop issues compliance`` all go through
-``ComplianceService`` (``Hub.compliance``). See docs/search/s-compliance.md.
+``ComplianceService`` (``Hub.compliance``). See docs/search.md.
 """

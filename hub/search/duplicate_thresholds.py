@@ -5,7 +5,7 @@ about 0.5 where a sentence-embedding model scores 0.8-0.9. ``threshold_for`` ans
 the operator's ``PRELOOP_SEARCH_DUPLICATE_THRESHOLD`` when it is not 0; the measured or
 documented value of a known model (``provider:model``, any dimensions); else ``UNKNOWN``, a
 conservative value that finds near-copies with any normalised embedding model and little else
-(decision 0105, docs/search/s-dupes.md: how to measure your own).
+(decision 0105, docs/search.md: how to measure your own).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 
 from hub.builtin_tools.runner import BuiltinTools
 from hub.clock import FrozenClock
+from hub.compliance.service import ComplianceService
 from hub.model_gateway.custody import Custody, EnvBackend
 from hub.search.duplicates import Duplicates
 from hub.search.embedders import HashingEmbedder
@@ -32,6 +33,7 @@ class Access:
     trackers: InMemoryTrackerStorage
     tracker_clients: HttpTrackerClients
     duplicates: Duplicates | None
+    compliance: ComplianceService | None = None  # the packaged catalogue's rules
 
 
 @pytest.fixture
