@@ -96,13 +96,14 @@ async def test_the_project_scan_finds_the_seeded_duplicates_on_sqlite(api: Rest)
     found = pair_names(body)
     assert 8 == len(found & DUPLICATES)  # precision 1.00, recall 0.89, as in memory
     assert found <= DUPLICATES
-    assert ("local:hashing-v1@512", "exact", 0.45, 33, 33) == (
+    assert ("local:hashing-v1@512", "exact", 0.45, 33) == (
         body["model"],
         body["engine"],
         body["threshold"],
         body["issues"],
-        body["embedded"],
     )
+    # the scan embeds what the server's background indexer has not embedded yet
+    assert 0 <= body["embedded"] <= 33
     again = (
         await api.http.get("/issues/duplicates", params={"project": PROJECT}, headers=viewer)
     ).json()

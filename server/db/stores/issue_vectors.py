@@ -31,7 +31,6 @@ import hashlib
 import itertools
 import logging
 import sys
-from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -49,6 +48,7 @@ from hub.trackers.search import matches
 from server.db import tables as t
 from server.db.stores._base import Database, to_record
 from server.db.stores._issue_filters import by_code_point, narrowing
+from server.db.stores._vector_scan import from_blob, nearest_blobs
 
 PGVECTOR = "pgvector-hnsw"
 MINIMUM_PGVECTOR = (0, 8)  # iterative index scans: filtered searches still return k rows
@@ -70,14 +70,6 @@ def to_blob(vector: Sequence[float]) -> bytes:
     if sys.byteorder == "big":
         values.byteswap()
     return values.tobytes()
-
-
-def from_blob(data: bytes) -> array[float]:
-    values = array("f")
-    values.frombytes(data)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values
 
 
 def vector_text(vector: Sequence[float]) -> str:
@@ -296,22 +288,22 @@ class SqlIssueVectorStore:
         base = _candidates(account_id, model, query, exclude, self._db)
         page = base.with_only_columns(v.issue_id, v.data).order_by(v.issue_id).limit(_BATCH)
 
-        def rows(conn: Connection) -> Iterator[tuple[str, array[float]]]:
+        def rows(conn: Connection) -> Iterator[tuple[str, bytes]]:
             after: str | None = None
             while True:
                 stmt = page if after is None else page.where(v.issue_id > after)
                 batch = conn.execute(stmt).all()
                 for issue_id, data in batch:
-                    values = from_blob(data)
-                    if any(values):  # a vector of zeros is near nothing
-                        yield issue_id, values
+                    yield issue_id, bytes(data)
                 if len(batch) < _BATCH:
                     return
                 after = batch[-1][0]
 
+        dims = model_dimensions(model)
+
         def work(conn: Connection) -> tuple[list[tuple[Issue, float]], bool]:
-            candidates = rows(conn)
-            best = top_k(vector, candidates, wanted, min_score=min_score)
+            # numpy narrows, top_k scores the short list exactly; zero vectors left out
+            best = nearest_blobs(vector, rows(conn), dims, wanted, min_score=min_score)
             complete = len(best) < wanted
             if not best:
                 return [], complete
