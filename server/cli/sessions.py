@@ -4,6 +4,7 @@ interactions, from the command line (through the REST API).
     preloop sessions list [--flow F] [--principal P] [--status active|ended|all] [--limit N]
     preloop sessions show ID                    # the session and its timeline
     preloop sessions search QUERY [--type fulltext|similarity] [--model M] [--since 2h] ...
+    preloop sessions capture list|set|unset     # what the gateway captures (admin)
 
 Sessions list whether or not capture is on (they come from the usage ledger); the content of
 an interaction (its request, response and search snippets) is shown only when the server
@@ -18,16 +19,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from server.cli.capture import capture
 from server.cli.output import echo_json, json_option, stamp, table
 from server.cli.target import TargetFlags, target_options
 
 if TYPE_CHECKING:
     from hub.wire import InteractionView, RuntimeSessionView
 
-LIST_COLUMNS = ("id", "flow", "principal", "models", "calls", "tokens in/out", "cost",
-                "last activity", "status")  # fmt: skip
-TIMELINE_COLUMNS = ("time", "endpoint", "model", "status", "outcome", "tokens in/out", "cost",
-                    "latency", "captured")  # fmt: skip
 LIST_COLUMNS = ("id", "flow", "principal", "models", "calls", "tokens in/out", "cost",
                 "last activity", "status")  # fmt: skip
 TIMELINE_COLUMNS = ("time", "endpoint", "model", "status", "outcome", "tokens in/out", "cost",
@@ -277,3 +275,6 @@ def highlighted(snippet: str) -> str:
         click.style(text, bold=True, underline=True) if match else text
         for text, match in snippet_parts(one_line)
     )
+
+
+sessions.add_command(capture)

@@ -129,3 +129,29 @@ def test_help_is_instant_and_imports_no_client() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert 0 == done.returncode, done.stderr
     assert "--type [fulltext|similarity]" in done.stdout
+
+
+def test_capture_rules_are_set_listed_and_removed_by_an_admin_only(server: LiveServer) -> None:
+    code, out, _ = invoke(server, "sessions", "capture", "list")
+    assert (0, "No capture rules") == (code, out[:16])  # off by default
+    set_flow = ("sessions", "capture", "set", "--flow", "triage", "--mode", "full")
+    code, out, _ = invoke(server, *set_flow, "--retention-days", "7")
+    assert 0 == code, out
+    assert out.startswith("capture full for flow triage (at most ")
+    assert "kept 7 days" in out
+    code, out, _ = invoke(server, "sessions", "capture", "set", "--mode", "metadata")
+    assert 0 == code, out
+    code, out, _ = invoke(server, "sessions", "capture", "list", "--json")
+    rules = {(r["scope"], r["subject"]): r["mode"] for r in json.loads(out)["rules"]}
+    assert {("flow", "triage"): "full", ("account", ""): "metadata"} == rules
+    code, _, err = preloop(server, *set_flow, key=KEYS["approver"])
+    assert 1 == code
+    assert "admin" in err  # the server's refusal, as it says it
+    code, out, _ = invoke(server, "sessions", "capture", "unset", "--flow", "triage")
+    assert (0, "removed the capture rule of flow triage\n") == (code, out)
+    code, out, _ = invoke(server, "sessions", "capture", "list", "--json")
+    assert [("account", "")] == [(r["scope"], r["subject"]) for r in json.loads(out)["rules"]]
+    code, _, err = preloop(server, "sessions", "capture", "set", "--flow", "a", "--api-key", "k",
+                           "--mode", "off")  # fmt: skip
+    assert 2 == code
+    assert "not both" in err
