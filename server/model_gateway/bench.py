@@ -132,21 +132,53 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-async def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+async def _wait_http(
+    url: str,
+    process: subprocess.Popen[bytes],
+    what: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Until ``url`` answers; with ``headers`` (the admin key) until it accepts them, so that
+    another process that took the port first (a parallel test's server) is not mistaken for
+    ours: ours then exits (the address is in use) and this raises."""
     deadline = time.monotonic() + START_TIMEOUT
     async with aiohttp.ClientSession() as session:
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"{what} exited with {process.returncode}")
             try:
-                async with session.get(url) as response:
-                    if response.status < 500:
+                async with session.get(url, headers=headers) as response:
+                    if response.status < (400 if headers else 500):
                         return
             except aiohttp.ClientError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what} did not answer {url} in {START_TIMEOUT:.0f} s")
             await asyncio.sleep(0.01)
+
+
+def _auth(admin_key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {admin_key}"}
+
+
+async def _start_preloop(
+    env: dict[str, str], admin_key: str, port: int
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``preloop serve`` on ``port``, ready and ours (it accepts our admin key); on another
+    free port when a process took that one first (at most three tries)."""
+    for attempt in range(3):
+        process = _spawn(["server", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+        try:
+            url = f"http://127.0.0.1:{port}/api/v1/providers"
+            await _wait_http(url, process, "preloop serve", _auth(admin_key))
+        except RuntimeError:
+            _stop(process)
+            if attempt == 2:
+                raise
+            (port,) = _free_ports(1)
+        else:
+            return process, port
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -273,10 +305,8 @@ async def _run(
             await _wait_http(f"{fake_url}/v1/models", fake, "the fake provider")
             progress("starting preloop serve (SQLite ledger)...")
             started = time.perf_counter()
-            preloop = _spawn(
-                ["server", "serve", "--host", "127.0.0.1", "--port", str(preloop_port)], env
-            )
-            await _wait_http(f"{url}/healthz", preloop, "preloop serve")
+            preloop, preloop_port = await _start_preloop(env, admin_key, preloop_port)
+            url = f"http://127.0.0.1:{preloop_port}"
             cold_start = time.perf_counter() - started
             token, capture_execution, capture_token = await _configure(url, admin_key, fake_url)
             await asyncio.sleep(1.0)
@@ -321,7 +351,7 @@ async def _run(
             preloop = _spawn(
                 ["server", "serve", "--host", "127.0.0.1", "--port", str(preloop_port)], env
             )
-            await _wait_http(f"{url}/healthz", preloop, "preloop serve")
+            await _wait_http(f"{url}/api/v1/providers", preloop, "preloop serve", _auth(admin_key))
             restart = time.perf_counter() - started
         finally:
             if preloop is not None:
