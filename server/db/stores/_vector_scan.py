@@ -28,6 +28,14 @@ _SLACK = 1e-4  # float32 scores this close to the cut are kept and scored exactl
 _CHUNK = 1000
 
 
+def to_blob(vector: Sequence[float]) -> bytes:
+    """``vector`` as stored: little-endian float32 bytes."""
+    values = array("f", vector)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tobytes()
+
+
 def from_blob(data: bytes) -> array[float]:
     """A stored vector (little-endian float32) as ``array('f')``."""
     values = array("f")

@@ -17,7 +17,6 @@ Shares the ``Database`` of ``SqlStorage`` (``SqlCaptureStore.beside(storage)``).
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -43,6 +42,7 @@ from hub.search.vectors import top_k
 from hub.store_rules import aware_utc, check_limit
 from server.db import tables as t
 from server.db.stores._base import Database, SqlStore, to_record, to_values
+from server.db.stores._vector_scan import from_blob, to_blob
 from server.db.stores.gateway import _usage_record, _utc
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _values(interaction: Interaction, vector: Vector | None, model: str) -> dict
     values["cost_nanos"] = to_nanos(values.pop("cost"))
     values["mode"] = interaction.mode.value
     values["search_text"] = interaction.text
-    values["vector"] = None if vector is None else array("f", vector).tobytes()
+    values["vector"] = None if vector is None else to_blob(vector)
     values["vector_model"] = None if vector is None else model
     return values
 
@@ -182,7 +182,7 @@ class SqlCaptureStore(SqlStore):
 
             def similar(conn: Connection) -> list[InteractionHit]:
                 rows = {row.id: row for row in conn.execute(stmt) if row.vector is not None}
-                candidates = [(i, array("f", bytes(row.vector))) for i, row in rows.items()]
+                candidates = [(i, from_blob(bytes(row.vector))) for i, row in rows.items()]
                 best = top_k(vector, candidates, query.limit)
                 return [hit(_interaction(rows[s.id]), s.score, query_words) for s in best]
 

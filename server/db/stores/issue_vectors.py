@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -48,7 +47,7 @@ from hub.trackers.search import matches
 from server.db import tables as t
 from server.db.stores._base import Database, to_record
 from server.db.stores._issue_filters import by_code_point, narrowing
-from server.db.stores._vector_scan import from_blob, nearest_blobs
+from server.db.stores._vector_scan import from_blob, nearest_blobs, to_blob
 
 PGVECTOR = "pgvector-hnsw"
 MINIMUM_PGVECTOR = (0, 8)  # iterative index scans: filtered searches still return k rows
@@ -62,14 +61,6 @@ _MIN_EF_SEARCH = 40  # pgvector's default; more for a larger limit (at most 1000
 
 log = logging.getLogger("preloop.search")
 _ISSUE_COLUMNS = list(t.issues.c)
-
-
-def to_blob(vector: Sequence[float]) -> bytes:
-    """``vector`` as little-endian float32 bytes."""
-    values = as_array(vector)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values.tobytes()
 
 
 def vector_text(vector: Sequence[float]) -> str:
